@@ -1,0 +1,1 @@
+"""actuators: physics of joint modules and tendon hands, and their firmware control laws (Config / State / step)."""

@@ -1,0 +1,119 @@
+"""The law-authoring API: typed records that map one-to-one onto C structs.
+
+A control law is written once as restricted Python::
+
+    from codegen.law import Record, f32, i32, boolean, array
+
+    class PIConfig(Record):
+        kp: f32 = 0.5           # [V/A]
+        ki: f32 = 200.0         # [V/(A s)]
+        limit: f32 = 24.0       # [V]
+
+    class PIState(Record):
+        integ: f32
+
+    def pi_step(cfg: PIConfig, st: PIState, err: f32, dt: f32) -> f32: ...
+
+Field types are ``f32``, ``i32``, ``boolean`` or ``array(f32|i32|boolean, N)``; a field may
+carry a default. ``Rec.new(**values)`` returns a numpy structured record (``numpy.void``)
+whose memory lives in a private 1-element array: numba passes it by reference (writes made by
+an ``@njit`` law are seen by the caller), and codegen emits the same layout as a C struct.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rtcore.errors import ConfigError
+
+f32 = np.float32
+i32 = np.int32
+boolean = np.bool_
+
+SCALARS: dict[Any, str] = {f32: "f32", i32: "i32", boolean: "bool"}
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    """A fixed-size array field: element type and length (C: ``float name[N]``)."""
+
+    elem: Any
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.elem not in SCALARS:
+            raise ConfigError(f"array element type {self.elem!r} is not one of f32, i32, boolean")
+        if not (1 <= self.n <= 65536):
+            raise ConfigError(f"array length {self.n} is out of range [1, 65536]")
+
+
+def array(elem: Any, n: int) -> ArrayType:
+    """Annotation for a fixed-size array field."""
+    return ArrayType(elem, int(n))
+
+
+class Record:
+    """Base of law records. Subclasses declare fields as annotations (see module doc)."""
+
+    _fields: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _dtype: ClassVar[np.dtype]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        fields: list[tuple[str, Any]] = []
+        defaults: dict[str, Any] = {}
+        for base in reversed(cls.__mro__[1:]):
+            if issubclass(base, Record) and base is not Record:
+                fields.extend(base._fields)
+                defaults.update(base._defaults)
+        ann = inspect.get_annotations(cls)
+        for name, typ in ann.items():
+            if isinstance(typ, str):  # from __future__ import annotations
+                typ = eval(typ, vars(__import__(cls.__module__, fromlist=["_"])), {"array": array})
+            if typ not in SCALARS and not isinstance(typ, ArrayType):
+                raise ConfigError(
+                    f"{cls.__qualname__}.{name}: field type {typ!r} is not f32, i32, boolean or array(...)"
+                )
+            fields.append((name, typ))
+            if name in cls.__dict__:
+                defaults[name] = cls.__dict__[name]
+        cls._fields = tuple(fields)
+        cls._defaults = defaults
+        cls._dtype = np.dtype(
+            [(n, t.elem, (t.n,)) if isinstance(t, ArrayType) else (n, t) for n, t in fields], align=True
+        )
+
+    @classmethod
+    def dtype(cls) -> np.dtype:
+        return cls._dtype
+
+    @classmethod
+    def fields(cls) -> tuple[tuple[str, Any], ...]:
+        return cls._fields
+
+    @classmethod
+    def new(cls, **values: Any) -> np.void:
+        """A zero-initialised record with the class defaults, then ``values``, applied."""
+        unknown = set(values) - {n for n, _ in cls._fields}
+        if unknown:
+            raise ConfigError(
+                f"{cls.__qualname__}: unknown field(s) {sorted(unknown)}; fields are {[n for n, _ in cls._fields]}"
+            )
+        arr = np.zeros(1, cls._dtype)
+        rec = arr[0]
+        for name, val in {**cls._defaults, **values}.items():
+            rec[name] = val
+        return rec
+
+    @classmethod
+    def array(cls, n: int) -> np.ndarray:
+        """``n`` records with defaults, as a structured array (e.g. one per axis)."""
+        arr = np.zeros(n, cls._dtype)
+        for name, val in cls._defaults.items():
+            arr[name] = val
+        return arr

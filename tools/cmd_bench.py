@@ -1,0 +1,39 @@
+"""`cbl bench AREA`: each area is a module tools/bench/<area>.py with add_arguments(p) and run(args)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+AREAS: dict[str, str] = {
+    "loop": "rtcore 1 kHz runners (numba, Cython) vs a C reference loop",
+    "actuators": "joint and hand plant+law simulation speed as real-time factors",
+    "codegen": "generated C vs CasADi-generated C: bytes, instructions, ulp",
+    "can": "batched CAN exchange host cost vs python-can, joints per bus vs theory",
+    "kinematics": "FK / Jacobians / COM vs pinocchio",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="area", metavar="AREA")
+    sub.required = True
+    for area, help_ in AREAS.items():
+        sp = sub.add_parser(area, help=help_, description=help_)
+        sp.add_argument("--json", action="store_true", help="print one JSON object")
+        try:
+            mod = importlib.import_module(f"tools.bench.{area}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tools.bench.{area}":
+                sp.set_defaults(_bench=None)
+                continue
+            raise
+        mod.add_arguments(sp)
+        sp.set_defaults(_bench=mod.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtcore.errors import ConfigError
+
+    if args._bench is None:
+        raise ConfigError(f"bench area '{args.area}' is not built yet")
+    return int(args._bench(args) or 0)
