@@ -30,3 +30,8 @@ def check_range(obj: str, value: float, lo: float, hi: float, unit: str = "") ->
         u = f" {unit}" if unit else ""
         raise ConfigError(f"{obj} = {value}{u} is out of range [{lo}, {hi}]{u}")
     return value
+
+
+class RtSetupError(CblError):
+    """Init phase: the OS refused a real-time set-up step and strict real-time was asked for."""
+

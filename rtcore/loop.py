@@ -1,0 +1,152 @@
+"""The Python loop runner: a fixed read -> update -> write cycle on absolute deadlines.
+
+Each tick ``i`` sleeps until its deadline ``d_i`` (``d_0 = start + T``), calls
+``read(t, dt)``, ``update(t, dt)``, ``write(t, dt)`` with ``t`` = wake time since start [s]
+and ``dt`` = measured period since the previous wake [s] (since start on the first tick), records the tick in
+preallocated :class:`~rtcore.stats.LoopStats` arrays, then computes ``d_{i+1}`` with the
+overrun policy of :mod:`rtcore.schedule`. The loop allocates nothing per tick that outlives the
+tick (its numbers are transient ints/floats); the step should be compiled (numba) for speed.
+
+With a :class:`~rtcore.clock.LockstepClock` time jumps to each deadline, so wake latency is 0
+and the run is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rtcore.clock import LockstepClock, RealTimeClock
+from rtcore.errors import ConfigError, check_range
+from rtcore.rt import RtConfig
+from rtcore.schedule import next_deadline, policy_code
+from rtcore.stats import LoopStats
+
+if TYPE_CHECKING:
+    from rtcore.ring import TelemetryRing
+    from rtcore.watchdog import Watchdog
+
+Step = Callable[[float, float], object]
+FaultCallback = Callable[[str], object]
+
+__all__ = ["LoopRunner", "LoopStats"]
+
+
+def _noop(t_s: float, dt_s: float) -> None:
+    """A phase that does nothing."""
+
+
+class LoopRunner:
+    """Run ``read``, ``update``, ``write`` every ``period_ns`` on ``clock``.
+
+    ``rt``: real-time set-up applied (to the calling thread) for the duration of :meth:`run`
+    (default :class:`RtConfig` for a real-time clock, none for lockstep).
+    ``overrun``: 'skip' (default) or 'catch_up'; ``fault_after`` N > 0 stops the loop after N
+    consecutive overruns and calls ``on_fault(reason)``. ``telemetry``: a ring that receives
+    ``(tick, wake time [ns], wake latency [ns], step time [ns])`` each tick. ``watchdog``: fed
+    every tick; started and stopped around the run.
+    """
+
+    def __init__(
+        self,
+        period_ns: int,
+        clock: RealTimeClock | LockstepClock,
+        read: Step = _noop,
+        update: Step = _noop,
+        write: Step = _noop,
+        rt: RtConfig | None = None,
+        overrun: str = "skip",
+        fault_after: int = 0,
+        on_fault: FaultCallback | None = None,
+        telemetry: TelemetryRing | None = None,
+        watchdog: Watchdog | None = None,
+    ) -> None:
+        self.period_ns = int(check_range("LoopRunner.period_ns", period_ns, 10_000, 10_000_000_000, "ns"))
+        self.clock = clock
+        self.read, self.update, self.write = read, update, write
+        for name, f in (("read", read), ("update", update), ("write", write)):
+            if not callable(f):
+                raise ConfigError(f"LoopRunner.{name} = {f!r} is not callable (t_s, dt_s) -> None")
+        if rt is None:
+            rt = RtConfig.off() if getattr(clock, "lockstep", False) else RtConfig()
+        self.rt = rt
+        self.policy = policy_code(overrun)
+        self.fault_after = int(check_range("LoopRunner.fault_after", fault_after, 0, 1_000_000))
+        self.on_fault = on_fault
+        self.telemetry = telemetry
+        if telemetry is not None and telemetry.width < 4:
+            raise ConfigError(f"LoopRunner.telemetry width = {telemetry.width} is less than the 4 values per tick")
+        self.watchdog = watchdog
+        self._tel_row = np.full(telemetry.width if telemetry is not None else 4, 0.0)
+
+    def run(self, cycles: int) -> LoopStats:
+        """Run ``cycles`` ticks (fewer if the fault policy stops the loop); return the stats."""
+        cycles = int(check_range("LoopRunner.run cycles", cycles, 1, 1 << 31))
+        stats = LoopStats(cycles, self.period_ns)
+        session = self.rt.apply()
+        try:
+            self._loop(cycles, stats)
+        finally:
+            session.restore()
+        if stats.faulted and self.on_fault is not None:
+            self.on_fault(
+                f"loop: {stats.max_consecutive_overruns} consecutive overruns "
+                f"(fault_after = {self.fault_after}) at tick {stats.cycles - 1}"
+            )
+        return stats
+
+    def _loop(self, cycles: int, stats: LoopStats) -> None:
+        clock, period, policy, fault_after = self.clock, self.period_ns, self.policy, self.fault_after
+        read, update, write = self.read, self.update, self.write
+        now_ns, sleep_until, record = clock.now_ns, clock.sleep_until, stats.record
+        tel, row = self.telemetry, self._tel_row
+        wd = self.watchdog
+        start = now_ns()
+        deadline = start + period
+        prev_wake = deadline - period
+        consecutive = 0
+        if wd is not None:
+            wd.start(start)
+        i = 0
+        try:
+            while i < cycles:
+                sleep_until(deadline)
+                wake = now_ns()
+                t_s = (wake - start) * 1e-9
+                dt_s = (wake - prev_wake) * 1e-9
+                read(t_s, dt_s)
+                update(t_s, dt_s)
+                write(t_s, dt_s)
+                end = now_ns()
+                nxt, skipped = next_deadline(deadline, end, period, policy)
+                over = end > deadline + period
+                record(i, wake - deadline, end - wake, wake - prev_wake, over)
+                if wd is not None:
+                    wd.feed(end)
+                if tel is not None:
+                    row[0] = i
+                    row[1] = wake
+                    row[2] = wake - deadline
+                    row[3] = end - wake
+                    tel.try_push(row)
+                i += 1
+                if over:
+                    stats.overruns += 1
+                    stats.skipped += skipped
+                    consecutive += 1
+                    if consecutive > stats.max_consecutive_overruns:
+                        stats.max_consecutive_overruns = consecutive
+                    if fault_after and consecutive >= fault_after:
+                        stats.faulted = True
+                        break
+                else:
+                    consecutive = 0
+                prev_wake = wake
+                deadline = nxt
+        finally:
+            stats.cycles = i
+            if wd is not None:
+                wd.stop()
+
