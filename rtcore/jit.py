@@ -1,0 +1,116 @@
+"""The one place numba is imported: ``njit`` (cached), and laws as C function pointers.
+
+A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs
+
+- under the Python loop runner through :func:`law_update`, an ``(t_s, dt_s) -> None`` callable
+  whose body is one call of a compiled wrapper taking the records' 1-element arrays (numba
+  dispatches arrays much faster than ``numpy.void`` records);
+- under the Cython runner through :func:`law_cfunc`, a numba ``cfunc`` with the C signature
+  ``int32_t step(double t_s, double dt_s, void *ctx)``, where ``ctx`` points at the four record
+  addresses built by :func:`law_context` (``ctx[0..3]`` = cfg, st, inp, out). It returns 0, or
+  the law's own nonzero status when the law returns an integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import carray, types
+from numba.extending import intrinsic
+
+from rtcore.errors import ConfigError
+
+STEP_SIG = types.int32(types.float64, types.float64, types.voidptr)
+
+
+def njit(fn: Callable | None = None, **kw: Any) -> Any:
+    """``numba.njit`` with ``cache=True`` by default (compile once per machine, not per run)."""
+    kw.setdefault("cache", True)
+    return numba.njit(**kw) if fn is None else numba.njit(**kw)(fn)
+
+
+@intrinsic
+def _ptr_at(typingctx: Any, base: Any, idx: Any) -> Any:
+    """``((void **)base)[idx]`` inside compiled code."""
+    sig = types.voidptr(types.voidptr, types.intp)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        b, i = args
+        pp = builder.bitcast(b, ir.PointerType(ir.IntType(8).as_pointer()))
+        return builder.load(builder.gep(pp, [i]))
+
+    return sig, codegen
+
+
+def _base(rec: np.void | np.ndarray, what: str) -> np.ndarray:
+    """The 1-element structured array behind a law record (``Rec.new()``)."""
+    arr = rec if isinstance(rec, np.ndarray) else rec.base
+    if not isinstance(arr, np.ndarray) or arr.dtype.names is None or arr.shape != (1,):
+        raise ConfigError(f"law record {what} = {type(rec).__name__} is not a record made by Rec.new()")
+    return arr
+
+
+def law_context(cfg: np.void, st: np.void, inp: np.void, out: np.void) -> np.ndarray:
+    """The ``ctx`` of :func:`law_cfunc`: a uint64[4] array of the records' addresses. Keep it
+    (and the records) alive while a runner uses it; its address is ``ctx.ctypes.data``."""
+    recs = [_base(r, n) for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out"))]
+    return np.array([a.ctypes.data for a in recs], dtype=np.uint64)
+
+
+def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Any:
+    """Compile ``law`` (a plain function or an njit dispatcher) as a C step function for these
+    record types; returns the numba ``cfunc`` (``.address`` is the C function pointer)."""
+    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    dts = [_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out"))]
+    d0, d1, d2, d3 = dts
+    returns_status = _returns_int(kernel, dts)
+
+    if returns_status:
+
+        def step(t_s: float, dt_s: float, ctx: Any) -> int:
+            c = carray(_ptr_at(ctx, 0), 1, dtype=d0)
+            s = carray(_ptr_at(ctx, 1), 1, dtype=d1)
+            i = carray(_ptr_at(ctx, 2), 1, dtype=d2)
+            o = carray(_ptr_at(ctx, 3), 1, dtype=d3)
+            return np.int32(kernel(c[0], s[0], i[0], o[0]))
+    else:
+
+        def step(t_s: float, dt_s: float, ctx: Any) -> int:
+            c = carray(_ptr_at(ctx, 0), 1, dtype=d0)
+            s = carray(_ptr_at(ctx, 1), 1, dtype=d1)
+            i = carray(_ptr_at(ctx, 2), 1, dtype=d2)
+            o = carray(_ptr_at(ctx, 3), 1, dtype=d3)
+            kernel(c[0], s[0], i[0], o[0])
+            return np.int32(0)
+
+    return numba.cfunc(STEP_SIG, cache=False)(step)
+
+
+def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
+    recs = [numba.from_dtype(d) for d in dts]
+    kernel.compile(tuple(recs))
+    ret = kernel.overloads[tuple(recs)].signature.return_type
+    return isinstance(ret, types.Integer | types.Boolean)
+
+
+def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Callable:
+    """An ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law`` on
+    these records (compiled here, before any loop starts)."""
+    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    arrs = tuple(_base(r, n) for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
+
+    @numba.njit
+    def tick(c: np.ndarray, s: np.ndarray, i: np.ndarray, o: np.ndarray) -> None:
+        kernel(c[0], s[0], i[0], o[0])
+
+    tick.compile(tuple(numba.typeof(a) for a in arrs))  # compile before any loop starts
+    a0, a1, a2, a3 = arrs
+
+    def update(t_s: float, dt_s: float) -> None:
+        tick(a0, a1, a2, a3)
+
+    return update
