@@ -103,12 +103,13 @@ class LoopRunner:
         now_ns, sleep_until, record = clock.now_ns, clock.sleep_until, stats.record
         tel, row = self.telemetry, self._tel_row
         wd = self.watchdog
+        lockstep = bool(getattr(clock, "lockstep", False))
         start = now_ns()
         deadline = start + period
         prev_wake = deadline - period
         consecutive = 0
         if wd is not None:
-            wd.start(start)
+            wd.start(start, lockstep)
         i = 0
         try:
             while i < cycles:
@@ -124,6 +125,8 @@ class LoopRunner:
                 over = end > deadline + period
                 record(i, wake - deadline, end - wake, wake - prev_wake, over)
                 if wd is not None:
+                    if lockstep:
+                        wd.check(end)
                     wd.feed(end)
                 if tel is not None:
                     row[0] = i
