@@ -1,0 +1,78 @@
+"""Open a python-can bus from a config string, with one-line errors naming what is wrong.
+
+Interface names are python-can's (``virtual``, ``slcan``, ``socketcan``, ...) plus this
+project's ``emulated`` (an in-process bus with the timing model of
+:mod:`drivers.can.timing`, see :mod:`drivers.can.emulated`). Hardware libraries stay
+python-can's optional extras: a backend that fails to import only fails when it is asked for.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+import can
+
+from rtcore.errors import ConfigError, DeviceError
+
+#: project backends: name -> (module, class), imported lazily (STYLE.md 2)
+PROJECT_BACKENDS: dict[str, tuple[str, str]] = {
+    "emulated": ("drivers.can.emulated", "EmulatedBus"),
+}
+
+CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
+
+
+def valid_interfaces() -> list[str]:
+    """Every interface name open_bus accepts."""
+    return sorted(set(can.interfaces.VALID_INTERFACES) | set(PROJECT_BACKENDS))
+
+
+def open_bus(
+    interface: str,
+    channel: str | int | None,
+    bitrate: int = 1_000_000,
+    fd: bool = False,
+    data_bitrate: int | None = None,
+    **kwargs: Any,
+) -> can.BusABC:
+    """Open one bus; raise ConfigError (bad name/option) or DeviceError (unreachable channel)."""
+    names = valid_interfaces()
+    if interface not in names:
+        raise ConfigError(f"CAN interface '{interface}' is unknown; valid interfaces: {', '.join(names)}")
+    if bitrate not in CLASSIC_BITRATES:
+        raise ConfigError(f"CAN bitrate {bitrate} bit/s is not one of {', '.join(map(str, CLASSIC_BITRATES))}")
+    if fd and data_bitrate is not None and not (bitrate <= data_bitrate <= 8_000_000):
+        raise ConfigError(f"CAN-FD data bitrate {data_bitrate} bit/s is out of range [{bitrate}, 8000000]")
+    if channel in (None, "") and interface not in ("virtual", "emulated"):
+        raise ConfigError(f"CAN interface '{interface}' needs a channel (e.g. -c /dev/pts/3 or -c can0)")
+    if interface in PROJECT_BACKENDS:
+        import importlib
+
+        module, cls_name = PROJECT_BACKENDS[interface]
+        cls = getattr(importlib.import_module(module), cls_name)
+        return cls(channel=channel or "default", bitrate=bitrate, fd=fd, data_bitrate=data_bitrate, **kwargs)
+    opts: dict[str, Any] = dict(kwargs)
+    if interface == "slcan":
+        opts.setdefault("sleep_after_open", 0)
+        opts["bitrate"] = bitrate
+        if fd and data_bitrate:
+            opts["timing"] = None
+    elif interface == "virtual":
+        opts.setdefault("receive_own_messages", False)
+    else:
+        opts["bitrate"] = bitrate
+        if fd:
+            opts["fd"] = True
+            if data_bitrate:
+                opts["data_bitrate"] = data_bitrate
+    try:
+        return can.Bus(interface=interface, channel=channel, **opts)
+    except ImportError as exc:
+        raise DeviceError(f"CAN interface '{interface}' needs the Python package '{exc.name}' (pip install it)") from exc
+    except (can.CanError, OSError, ValueError) as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        detail = str(cause) or type(cause).__name__
+        if isinstance(cause, OSError) and cause.errno == errno.EAFNOSUPPORT:
+            detail = "this host has no SocketCAN (socket(AF_CAN) -> EAFNOSUPPORT); use slcan or virtual"
+        raise DeviceError(f"CAN interface '{interface}' channel '{channel}' is unreachable: {detail}") from exc

@@ -1,0 +1,160 @@
+"""PDO layouts of a board type, generated from the object-dictionary table (drivers/od.py).
+
+A layout says, for each PDO, its COB-ID base, whether it is enabled by default, and the
+mapped objects in order (name, index, subindex, little-endian numpy type). From it come the
+host's numpy record types: the command record (``tx_dtype``: the fields of the selected
+RPDOs, in mapping order, packed with no padding) and the reply record (``rx_dtype``: the
+fields of the selected TPDOs plus ``fresh``, a bit mask with bit k set when the k-th selected
+TPDO arrived in the current tick).
+
+Because the record fields of one PDO are contiguous and in the PDO's own byte order, packing a
+PDO is one copy of ``size`` bytes from the record into the frame (CANopen is little-endian and
+every mapped object here is byte-aligned), which is what :mod:`drivers.can.codec` does in
+compiled code. Nothing here repeats the mapping by hand: the table in drivers/od.py is the one
+source (pdo.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtcore.errors import ConfigError
+
+SYNC_COB_ID = 0x080
+RPDO_COB_BASES = (0x200, 0x300, 0x400, 0x500)
+TPDO_COB_BASES = (0x180, 0x280, 0x380, 0x480)
+
+
+@dataclass(frozen=True)
+class PdoField:
+    """One mapped object: record field name, object index/subindex and its wire type."""
+
+    name: str
+    index: int
+    subindex: int
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class Pdo:
+    """One PDO. ``number`` 1..4; ``transmit``: True for a TPDO (device -> host)."""
+
+    number: int
+    transmit: bool
+    cob_base: int
+    enabled: bool
+    fields: tuple[PdoField, ...]
+
+    @property
+    def size(self) -> int:
+        """Payload length in bytes."""
+        return sum(f.dtype.itemsize for f in self.fields)
+
+    def cob_id(self, node_id: int) -> int:
+        return self.cob_base + node_id
+
+
+@dataclass(frozen=True)
+class BoardLayout:
+    """The default PDO set of a board type, as the OD table defines it."""
+
+    board: str
+    rpdos: tuple[Pdo, ...]
+    tpdos: tuple[Pdo, ...]
+
+    def select(self, transmit: bool, numbers: tuple[int, ...] | None) -> tuple[Pdo, ...]:
+        """The PDOs the host exchanges: the given numbers, or the ones enabled by default."""
+        pdos = self.tpdos if transmit else self.rpdos
+        kind = "TPDO" if transmit else "RPDO"
+        if numbers is None:
+            return tuple(p for p in pdos if p.enabled and p.fields)
+        by_num = {p.number: p for p in pdos}
+        out = []
+        for n in numbers:
+            if n not in by_num or not by_num[n].fields:
+                raise ConfigError(f"{self.board} board: {kind}{n} is not mapped (mapped: {sorted(by_num)})")
+            out.append(by_num[n])
+        return tuple(out)
+
+
+def _record_dtype(pdos: tuple[Pdo, ...], extra: list[tuple[str, str]], board: str) -> np.dtype:
+    names: list[str] = []
+    formats: list[np.dtype] = []
+    for p in pdos:
+        for f in p.fields:
+            if f.name in names:
+                raise ConfigError(f"{board} board: object '{f.name}' is mapped twice in the selected PDOs")
+            names.append(f.name)
+            formats.append(f.dtype)
+    for n, t in extra:
+        names.append(n)
+        formats.append(np.dtype(t))
+    return np.dtype({"names": names, "formats": formats})  # packed: offsets follow sizes
+
+
+def tx_dtype(layout: BoardLayout, rpdos: tuple[Pdo, ...]) -> np.dtype:
+    """Command record: the selected RPDOs' fields, PDO after PDO, packed."""
+    return _record_dtype(rpdos, [], layout.board)
+
+
+def rx_dtype(layout: BoardLayout, tpdos: tuple[Pdo, ...]) -> np.dtype:
+    """Reply record: the selected TPDOs' fields, packed, then ``fresh`` (u1 bit mask)."""
+    return _record_dtype(tpdos, [("fresh", "u1")], layout.board)
+
+
+def pdo_offsets(dtype: np.dtype, pdos: tuple[Pdo, ...]) -> np.ndarray:
+    """Byte offset in the record of each PDO's first field (the PDO's bytes are contiguous)."""
+    out = np.zeros(len(pdos), dtype=np.int32)
+    for k, p in enumerate(pdos):
+        off = dtype.fields[p.fields[0].name][1]
+        for f in p.fields:
+            if dtype.fields[f.name][1] != off:
+                raise ConfigError(f"PDO{p.number}: field '{f.name}' is not contiguous in the record")
+            off += f.dtype.itemsize
+        out[k] = dtype.fields[p.fields[0].name][1]
+    return out
+
+
+def layout_from_table(table: object) -> BoardLayout:
+    """Read the PDO communication (0x1400/0x1800 + k) and mapping (0x1600/0x1A00 + k) objects
+    of an OD table (drivers.od.Table) into a BoardLayout: COB-ID base, valid bit, mapped entries."""
+    board = str(getattr(table, "board", "?"))
+    objects = table.objects  # type: ignore[attr-defined]
+    out: dict[bool, list[Pdo]] = {False: [], True: []}
+    for transmit, comm_base, map_base in ((False, 0x1400, 0x1600), (True, 0x1800, 0x1A00)):
+        for k in range(512):
+            comm, mapping = objects.get(comm_base + k), objects.get(map_base + k)
+            if comm is None or mapping is None:
+                break
+            cob = int(comm.sub(1).default)
+            count = int(mapping.sub(0).default)
+            fields = []
+            for m in range(1, count + 1):
+                word = int(mapping.sub(m).default)
+                index, subindex, bits = word >> 16, (word >> 8) & 0xFF, word & 0xFF
+                entry = table.entry(index, subindex)  # type: ignore[attr-defined]
+                dt = np.dtype(entry.np_dtype) if entry.np_dtype else None
+                if dt is None or dt.itemsize * 8 != bits:
+                    raise ConfigError(
+                        f"{board} board: PDO mapping 0x{map_base + k:04X}sub{m} = 0x{word:08X} maps "
+                        f"'{entry.name}' with {bits} bits; only whole numeric objects can be mapped"
+                    )
+                fields.append(PdoField(entry.name, index, subindex, dt))
+            out[transmit].append(
+                Pdo(k + 1, transmit, cob & 0x7FF, not (cob & 0x80000000), tuple(fields))
+            )
+    return BoardLayout(board, tuple(out[False]), tuple(out[True]))
+
+
+_CACHE: dict[str, BoardLayout] = {}
+
+
+def board_layout(board: str = "joint") -> BoardLayout:
+    """The default PDO layout of ``board`` ('joint', 'hand'), read from drivers/od.py's table."""
+    if board not in _CACHE:
+        from drivers import od
+
+        _CACHE[board] = layout_from_table(od.build_table(board))
+    return _CACHE[board]

@@ -1,0 +1,230 @@
+"""Batched raw frame I/O on a python-can bus: one adapter per backend, chosen from a table.
+
+A port moves whole :class:`~drivers.can.codec.FrameBuffer` batches:
+
+* ``send_batch(fb, n)``: send frames 0..n-1 in order.
+* ``recv_batch(fb, timeout_s) -> int``: wait up to ``timeout_s`` for the first frame, then take
+  every frame already waiting (up to ``fb.cap``) without blocking; returns the count.
+
+Adapters (STYLE.md 2: looked up in a table, lazily imported; unknown buses use the generic one):
+
+* ``slcan``: the whole batch is one ASCII write, encoded by compiled code; replies are read in
+  bulk from the serial file descriptor and parsed by compiled code. No ``can.Message`` at all.
+* ``socketcan``: frames are written as ``struct can_frame`` / ``canfd_frame`` bytes straight to
+  the bus's raw socket (one ``send`` per frame, no ``Message``); reads with ``recv_into``.
+* emulated buses of this project (:mod:`drivers.can.emulated`) expose ``raw_port()``.
+* anything else: python-can ``Message`` objects, preallocated once per frame slot and updated
+  in place (the per-message path python-can requires).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from typing import Any, Protocol
+
+import can
+import numpy as np
+
+from drivers.can import codec
+from drivers.can.codec import FLAG_BRS, FLAG_ERR, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
+
+
+class RawPort(Protocol):
+    def send_batch(self, fb: FrameBuffer, n: int) -> None: ...
+
+    def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int: ...
+
+
+class MessagePort:
+    """Generic adapter: python-can ``Message`` per frame (objects preallocated and reused)."""
+
+    def __init__(self, bus: can.BusABC, cap: int, fd: bool) -> None:
+        self.bus = bus
+        self._msgs = [can.Message(data=bytearray(64 if fd else 8), is_fd=fd) for _ in range(cap)]
+
+    def send_batch(self, fb: FrameBuffer, n: int) -> None:
+        data = fb.data
+        for k in range(n):
+            m = self._msgs[k]
+            f = int(fb.flags[k])
+            m.arbitration_id = int(fb.ids[k])
+            m.is_extended_id = bool(f & FLAG_EXT)
+            m.is_fd = bool(f & FLAG_FD)
+            m.bitrate_switch = bool(f & FLAG_BRS)
+            m.is_remote_frame = bool(f & FLAG_RTR)
+            ln = int(fb.lens[k])
+            m.dlc = ln
+            m.data = data[k, :ln].tobytes()
+            self.bus.send(m)
+
+    def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
+        k = 0
+        msg = self.bus.recv(max(timeout_s, 0.0))
+        while msg is not None and k < fb.cap:
+            ln = len(msg.data)
+            fb.ids[k] = msg.arbitration_id
+            fb.lens[k] = ln
+            fb.flags[k] = (
+                (FLAG_EXT if msg.is_extended_id else 0)
+                | (FLAG_FD if msg.is_fd else 0)
+                | (FLAG_BRS if msg.bitrate_switch else 0)
+                | (FLAG_RTR if msg.is_remote_frame else 0)
+                | (FLAG_ERR if msg.is_error_frame else 0)
+            )
+            if ln:
+                fb.data[k, :ln] = np.frombuffer(msg.data, dtype=np.uint8, count=min(ln, fb.width))
+            k += 1
+            if k >= fb.cap:
+                break
+            msg = self.bus.recv(0.0)
+        return k
+
+
+class SlcanPort:
+    """python-can ``slcan`` bus: one ASCII write per batch, bulk reads, compiled codec."""
+
+    def __init__(self, bus: Any, cap: int, fd: bool) -> None:
+        from drivers.can import slcan_codec
+
+        self._codec = slcan_codec
+        self.bus = bus
+        self.ser = bus.serialPortOrig
+        self.fd = self.ser.fileno()
+        line = slcan_codec.max_line_bytes(fd)
+        self._out = np.zeros(cap * line, dtype=np.uint8)
+        self._in = np.zeros(max(65536, 4 * cap * line), dtype=np.uint8)
+        self._fill = 0
+        self._spans = np.zeros((64, 2), dtype=np.int64)
+        # bytes python-can already buffered for a partial line belong to us now
+        if getattr(bus, "_buffer", None):
+            pending = bytes(bus._buffer)
+            bus._buffer.clear()
+            self._in[: len(pending)] = np.frombuffer(pending, np.uint8)
+            self._fill = len(pending)
+
+    def send_batch(self, fb: FrameBuffer, n: int) -> None:
+        nbytes = self._codec.encode_frames(fb, n, self._out)
+        view = memoryview(self._out)[:nbytes]
+        while view:
+            sent = os.write(self.fd, view)
+            view = view[sent:]
+
+    def _read_some(self) -> int:
+        room = memoryview(self._in)[self._fill :]
+        if len(room) == 0:
+            self._fill = 0  # garbage without a line end: drop it
+            room = memoryview(self._in)
+        try:
+            got = os.readv(self.fd, [room])
+        except BlockingIOError:
+            got = 0
+        self._fill += got
+        return got
+
+    def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
+        deadline = time.perf_counter() + max(timeout_s, 0.0)
+        while True:
+            if self._ready(0.0):
+                self._read_some()
+            n, _, used = self._codec.decode_frames(self._in, self._fill, fb, self._spans)
+            self._consume(used)
+            if n:
+                return n
+            left = deadline - time.perf_counter()
+            if left <= 0 or not self._ready(left):
+                return 0
+
+    def _ready(self, timeout_s: float) -> bool:
+        r, _, _ = select.select([self.fd], [], [], timeout_s)
+        return bool(r)
+
+    def _consume(self, used: int) -> None:
+        if used:
+            tail = self._fill - used
+            if tail:
+                self._in[:tail] = self._in[used : self._fill].copy()
+            self._fill = tail
+
+
+class SocketcanPort:
+    """python-can ``socketcan`` bus: raw ``struct can_frame``/``canfd_frame`` on its socket."""
+
+    CAN_EFF_FLAG = 0x80000000
+    CAN_RTR_FLAG = 0x40000000
+    CAN_ERR_FLAG = 0x20000000
+
+    def __init__(self, bus: Any, cap: int, fd: bool) -> None:
+        self.sock: socket.socket = bus.socket
+        self.size = 72 if fd else 16
+        self._tx = np.zeros((cap, self.size), dtype=np.uint8)
+        self._rx = np.zeros(72, dtype=np.uint8)
+        self._rx_mv = memoryview(self._rx)
+
+    def send_batch(self, fb: FrameBuffer, n: int) -> None:
+        t = self._tx
+        ids = fb.ids[:n].astype(np.uint32)
+        ids |= np.where(fb.flags[:n] & FLAG_EXT, np.uint32(self.CAN_EFF_FLAG), np.uint32(0))
+        ids |= np.where(fb.flags[:n] & FLAG_RTR, np.uint32(self.CAN_RTR_FLAG), np.uint32(0))
+        t[:n, 0:4] = ids.view(np.uint8).reshape(n, 4)
+        t[:n, 4] = fb.lens[:n]
+        t[:n, 5] = np.where(fb.flags[:n] & FLAG_BRS, 1, 0)  # CANFD_BRS
+        w = min(fb.width, self.size - 8)
+        t[:n, 8 : 8 + w] = fb.data[:n, :w]
+        for k in range(n):
+            size = 72 if fb.flags[k] & FLAG_FD else 16
+            self.sock.send(memoryview(t[k])[:size])
+
+    def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
+        k = 0
+        r, _, _ = select.select([self.sock], [], [], max(timeout_s, 0.0))
+        if not r:
+            return 0
+        while k < fb.cap:
+            try:
+                got = self.sock.recv_into(self._rx_mv, 72, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            raw = int(self._rx[0:4].view(np.uint32)[0])
+            ln = int(self._rx[4])
+            fb.ids[k] = raw & (0x1FFFFFFF if raw & self.CAN_EFF_FLAG else 0x7FF)
+            fb.lens[k] = ln
+            fb.flags[k] = (
+                (FLAG_EXT if raw & self.CAN_EFF_FLAG else 0)
+                | (FLAG_RTR if raw & self.CAN_RTR_FLAG else 0)
+                | (FLAG_ERR if raw & self.CAN_ERR_FLAG else 0)
+                | ((FLAG_FD | (FLAG_BRS if self._rx[5] & 1 else 0)) if got == 72 else 0)
+            )
+            fb.data[k, : min(ln, fb.width)] = self._rx[8 : 8 + min(ln, fb.width)]
+            k += 1
+        return k
+
+
+#: bus class (module, name) -> adapter; looked up by isinstance, modules imported lazily.
+_PORTS: list[tuple[str, str, type]] = [
+    ("can.interfaces.slcan", "slcanBus", SlcanPort),
+    ("can.interfaces.socketcan", "SocketcanBus", SocketcanPort),
+]
+
+
+def port_for(bus: can.BusABC, cap: int, fd: bool, generic: bool = False) -> RawPort:
+    """The fastest batched adapter for ``bus`` (``generic=True`` forces python-can Messages)."""
+    if not generic:
+        raw = getattr(bus, "raw_port", None)
+        if callable(raw):
+            return raw(cap, fd)
+        import importlib
+
+        for module, name, adapter in _PORTS:
+            try:
+                cls = getattr(importlib.import_module(module), name)
+            except (ImportError, AttributeError):
+                continue
+            if isinstance(bus, cls):
+                return adapter(bus, cap, fd)
+    return MessagePort(bus, cap, fd)
+
+
+__all__ = ["MessagePort", "RawPort", "SlcanPort", "SocketcanPort", "codec", "port_for"]
