@@ -1,0 +1,518 @@
+"""Private numba kernels: forward kinematics, joint Jacobians, frame Jacobians, centre of mass.
+
+Every kernel is allocation-free and writes into caller-provided arrays; all of them may be
+called inside the real-time tick (from compiled code, or from Python through the thin
+validating wrappers of :mod:`kinematics.model`). numba is imported here and in ``_ik.py`` only.
+
+Flattened model (see :class:`kinematics.model.FlatModel`), ``nj`` joints without the universe:
+
+``jint[j] = (parent, type, idx_q, idx_v, flag)``  parent = -1 for the universe (world);
+    flag = 1 where the fixed placement has no rotation (a cheaper composition)
+``jreal[j] = (R_00..R_22, p_x, p_y, p_z, u_x, u_y, u_z)``  fixed placement parent -> joint
+    (rotation row-major, translation [m]) and the unit joint axis ``u`` in the joint frame
+``fint[f] = (parent joint, identity flag)``; ``freal[f]`` = placement joint -> frame (12 values)
+``inertia[j] = (m, c_x, c_y, c_z)``  body mass [kg] and its centre of mass in the joint frame [m]
+
+Joint placement in the world (``oMi``, rows of 12: R row-major then p):
+
+    oMi[j] = oMi[parent] * jplace[j] * X_j(q),
+
+with ``X_j`` the joint motion: a rotation ``Rot(u, q)`` (revolute; Rodrigues
+``R = c I + s [u]x + (1 - c) u u^T``), a translation ``u q`` (prismatic), or a full placement
+from ``(x, y, z, qx, qy, qz, qw)`` (free flyer, pinocchio's order and local velocity).
+
+Joint Jacobian columns are stored as pinocchio's ``data.J`` (WORLD convention): for a
+rotation axis ``a`` (world) through ``o`` the spatial column is ``[o x a ; a]`` (linear
+velocity of the body point at the world origin, then angular velocity); for a translation
+axis ``a`` it is ``[a ; 0]``. A frame at ``p`` in the world-aligned frame at its origin
+(LOCAL_WORLD_ALIGNED) has ``v_p = v_0 + w x p``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+FREE = 0
+RX = 1
+RY = 2
+RZ = 3
+REVOLUTE = 4
+PRISMATIC = 5
+REVOLUTE_UNBOUNDED = 6
+SPHERICAL = 7
+
+_NJIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
+
+# fdlibm's __kernel_sin / __kernel_cos minimax coefficients on [-pi/4, pi/4] and a two-part
+# Cody-Waite pi/2 for the argument reduction.
+_S1 = -1.66666666666666324348e-01
+_S2 = 8.33333333332248946124e-03
+_S3 = -1.98412698298579493134e-04
+_S4 = 2.75573137070700676789e-06
+_S5 = -2.50507602534068634195e-08
+_S6 = 1.58969099521155010221e-10
+_C1 = 4.16666666666666019037e-02
+_C2 = -1.38888888888741095749e-03
+_C3 = 2.48015872894767294178e-05
+_C4 = -2.75573143513906633035e-07
+_C5 = 2.08757232129817482790e-09
+_C6 = -1.13596475577881948265e-11
+_PIO2_1 = 1.57079632673412561417e00
+_PIO2_1T = 6.07710050650619224932e-11
+_INVPIO2 = 6.36619772367581382433e-01
+
+
+@numba.njit(**_NJIT)
+def _sincos(x: float) -> tuple[float, float]:
+    """(sin x, cos x) in one call, within 1 ulp of libm for |x| <= 1e5 rad (libm beyond).
+
+    ``x = k pi/2 + r``, |r| <= pi/4, then degree-13 / degree-12 polynomials in r and the
+    quadrant swap; about 40 % faster than separate ``math.sin`` / ``math.cos`` calls.
+    """
+    if abs(x) > 1.0e5:
+        return math.sin(x), math.cos(x)
+    k = math.floor(x * _INVPIO2 + 0.5)
+    r = (x - k * _PIO2_1) - k * _PIO2_1T
+    z = r * r
+    s = r + r * z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
+    c = 1.0 - 0.5 * z + z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6)))))
+    n = int(k) & 3
+    if n == 0:
+        return s, c
+    if n == 1:
+        return c, -s
+    if n == 2:
+        return -s, -c
+    return -c, s
+
+
+@numba.njit(**_NJIT)
+def _quat_to_rot(x: float, y: float, z: float, w: float, out: np.ndarray) -> None:
+    """Unit quaternion (x, y, z, w) -> row-major 3x3 rotation into out[0:9] (Eigen's formula)."""
+    tx = 2.0 * x
+    ty = 2.0 * y
+    tz = 2.0 * z
+    twx = tx * w
+    twy = ty * w
+    twz = tz * w
+    txx = tx * x
+    txy = ty * x
+    txz = tz * x
+    tyy = ty * y
+    tyz = tz * y
+    tzz = tz * z
+    out[0] = 1.0 - (tyy + tzz)
+    out[1] = txy - twz
+    out[2] = txz + twy
+    out[3] = txy + twz
+    out[4] = 1.0 - (txx + tzz)
+    out[5] = tyz - twx
+    out[6] = txz - twy
+    out[7] = tyz + twx
+    out[8] = 1.0 - (txx + tyy)
+
+
+@numba.njit(**_NJIT)
+def _axis_rot(ux: float, uy: float, uz: float, c: float, s: float, out: np.ndarray) -> None:
+    """Rodrigues rotation about unit axis u with cos c and sin s, row-major into out[0:9]."""
+    t = 1.0 - c
+    out[0] = c + t * ux * ux
+    out[1] = t * ux * uy - s * uz
+    out[2] = t * ux * uz + s * uy
+    out[3] = t * ux * uy + s * uz
+    out[4] = c + t * uy * uy
+    out[5] = t * uy * uz - s * ux
+    out[6] = t * ux * uz - s * uy
+    out[7] = t * uy * uz + s * ux
+    out[8] = c + t * uz * uz
+
+
+@numba.njit(**_NJIT)
+def fk_joints(q: np.ndarray, jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray, tmp: np.ndarray) -> None:
+    """World placement of every joint, ``omi[j, 0:12]`` (R row-major, p [m]). ``tmp``: >= 21 floats.
+
+    Joints are stored parents-first (pinocchio's order), so one forward pass suffices:
+    ``A = oMi[parent] * jplace`` then ``oMi = A * X_j(q)``. RT-safe.
+    """
+    nj = jint.shape[0]
+    a = tmp  # a[0:12] = A, a[12:21] = joint rotation
+    for j in range(nj):
+        par = jint[j, 0]
+        typ = jint[j, 1]
+        iq = jint[j, 2]
+        if par < 0:
+            for k in range(12):
+                a[k] = jreal[j, k]
+        elif jint[j, 4] == 1:  # placement without rotation: A = (R_par, R_par p + p_par)
+            for r in range(3):
+                a0 = omi[par, 3 * r]
+                a1 = omi[par, 3 * r + 1]
+                a2 = omi[par, 3 * r + 2]
+                a[3 * r] = a0
+                a[3 * r + 1] = a1
+                a[3 * r + 2] = a2
+                a[9 + r] = a0 * jreal[j, 9] + a1 * jreal[j, 10] + a2 * jreal[j, 11] + omi[par, 9 + r]
+        else:
+            for r in range(3):
+                a0 = omi[par, 3 * r]
+                a1 = omi[par, 3 * r + 1]
+                a2 = omi[par, 3 * r + 2]
+                a[3 * r] = a0 * jreal[j, 0] + a1 * jreal[j, 3] + a2 * jreal[j, 6]
+                a[3 * r + 1] = a0 * jreal[j, 1] + a1 * jreal[j, 4] + a2 * jreal[j, 7]
+                a[3 * r + 2] = a0 * jreal[j, 2] + a1 * jreal[j, 5] + a2 * jreal[j, 8]
+                a[9 + r] = a0 * jreal[j, 9] + a1 * jreal[j, 10] + a2 * jreal[j, 11] + omi[par, 9 + r]
+        if RX <= typ <= RZ:
+            s, c = _sincos(q[iq])
+            # columns (i0, i1) mix, column i2 stays: R = A * Rot_axis(q)
+            if typ == RX:
+                i0, i1, i2 = 1, 2, 0
+            elif typ == RY:
+                i0, i1, i2 = 2, 0, 1
+            else:
+                i0, i1, i2 = 0, 1, 2
+            for r in range(3):
+                x0 = a[3 * r + i0]
+                x1 = a[3 * r + i1]
+                omi[j, 3 * r + i0] = c * x0 + s * x1
+                omi[j, 3 * r + i1] = c * x1 - s * x0
+                omi[j, 3 * r + i2] = a[3 * r + i2]
+            omi[j, 9] = a[9]
+            omi[j, 10] = a[10]
+            omi[j, 11] = a[11]
+        elif typ == PRISMATIC:
+            d = q[iq]
+            ux = jreal[j, 12] * d
+            uy = jreal[j, 13] * d
+            uz = jreal[j, 14] * d
+            for k in range(9):
+                omi[j, k] = a[k]
+            for r in range(3):
+                omi[j, 9 + r] = a[9 + r] + a[3 * r] * ux + a[3 * r + 1] * uy + a[3 * r + 2] * uz
+        else:
+            m = a[12:21]
+            if typ == FREE:
+                _quat_to_rot(q[iq + 3], q[iq + 4], q[iq + 5], q[iq + 6], m)
+                px = q[iq]
+                py = q[iq + 1]
+                pz = q[iq + 2]
+            elif typ == SPHERICAL:
+                _quat_to_rot(q[iq], q[iq + 1], q[iq + 2], q[iq + 3], m)
+                px = 0.0
+                py = 0.0
+                pz = 0.0
+            else:
+                if typ == REVOLUTE:
+                    s, c = _sincos(q[iq])
+                else:  # REVOLUTE_UNBOUNDED: q = (cos, sin), used as given (pinocchio does)
+                    c = q[iq]
+                    s = q[iq + 1]
+                _axis_rot(jreal[j, 12], jreal[j, 13], jreal[j, 14], c, s, m)
+                px = 0.0
+                py = 0.0
+                pz = 0.0
+            for r in range(3):
+                a0 = a[3 * r]
+                a1 = a[3 * r + 1]
+                a2 = a[3 * r + 2]
+                omi[j, 3 * r] = a0 * m[0] + a1 * m[3] + a2 * m[6]
+                omi[j, 3 * r + 1] = a0 * m[1] + a1 * m[4] + a2 * m[7]
+                omi[j, 3 * r + 2] = a0 * m[2] + a1 * m[5] + a2 * m[8]
+                omi[j, 9 + r] = a0 * px + a1 * py + a2 * pz + a[9 + r]
+
+
+@numba.njit(**_NJIT)
+def frames_from_joints(omi: np.ndarray, fint: np.ndarray, freal: np.ndarray, out: np.ndarray) -> None:
+    """Homogeneous world placement of every frame into ``out[f]`` (4x4) from the joint placements."""
+    nf = fint.shape[0]
+    for f in range(nf):
+        par = fint[f, 0]
+        if par < 0:
+            for r in range(3):
+                out[f, r, 0] = freal[f, 3 * r]
+                out[f, r, 1] = freal[f, 3 * r + 1]
+                out[f, r, 2] = freal[f, 3 * r + 2]
+                out[f, r, 3] = freal[f, 9 + r]
+        elif fint[f, 1] == 1:
+            for r in range(3):
+                out[f, r, 0] = omi[par, 3 * r]
+                out[f, r, 1] = omi[par, 3 * r + 1]
+                out[f, r, 2] = omi[par, 3 * r + 2]
+                out[f, r, 3] = omi[par, 9 + r]
+        else:
+            for r in range(3):
+                a0 = omi[par, 3 * r]
+                a1 = omi[par, 3 * r + 1]
+                a2 = omi[par, 3 * r + 2]
+                out[f, r, 0] = a0 * freal[f, 0] + a1 * freal[f, 3] + a2 * freal[f, 6]
+                out[f, r, 1] = a0 * freal[f, 1] + a1 * freal[f, 4] + a2 * freal[f, 7]
+                out[f, r, 2] = a0 * freal[f, 2] + a1 * freal[f, 5] + a2 * freal[f, 8]
+                out[f, r, 3] = a0 * freal[f, 9] + a1 * freal[f, 10] + a2 * freal[f, 11] + omi[par, 9 + r]
+        out[f, 3, 0] = 0.0
+        out[f, 3, 1] = 0.0
+        out[f, 3, 2] = 0.0
+        out[f, 3, 3] = 1.0
+
+
+@numba.njit(**_NJIT)
+def forward(q, jint, jreal, fint, freal, omi, tmp, out) -> None:  # type: ignore[no-untyped-def]
+    """Forward kinematics of every frame: joint pass then frame pass, into ``out (nf, 4, 4)``. RT-safe."""
+    fk_joints(q, jint, jreal, omi, tmp)
+    frames_from_joints(omi, fint, freal, out)
+
+
+@numba.njit(**_NJIT)
+def _set_col(jac: np.ndarray, v: int, o: np.ndarray, ax: float, ay: float, az: float, rot: bool) -> None:
+    """One WORLD-convention column: rotation about (ax, ay, az) through o[9:12], or a translation."""
+    if rot:
+        ox = o[9]
+        oy = o[10]
+        oz = o[11]
+        jac[0, v] = oy * az - oz * ay
+        jac[1, v] = oz * ax - ox * az
+        jac[2, v] = ox * ay - oy * ax
+        jac[3, v] = ax
+        jac[4, v] = ay
+        jac[5, v] = az
+    else:
+        jac[0, v] = ax
+        jac[1, v] = ay
+        jac[2, v] = az
+        jac[3, v] = 0.0
+        jac[4, v] = 0.0
+        jac[5, v] = 0.0
+
+
+@numba.njit(**_NJIT)
+def joint_jacobians_from_fk(jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray, jac: np.ndarray) -> None:
+    """All joint Jacobian columns ``jac (6, nv)`` in the WORLD convention (pinocchio ``data.J``)."""
+    nj = jint.shape[0]
+    for j in range(nj):
+        typ = jint[j, 1]
+        v = jint[j, 3]
+        o = omi[j]
+        if typ in (FREE, SPHERICAL):
+            base = v
+            if typ == FREE:
+                for k in range(3):
+                    _set_col(jac, v + k, o, o[k], o[3 + k], o[6 + k], False)
+                base = v + 3
+            for k in range(3):
+                _set_col(jac, base + k, o, o[k], o[3 + k], o[6 + k], True)
+        elif RX <= typ <= RZ:
+            k = typ - RX
+            _set_col(jac, v, o, o[k], o[3 + k], o[6 + k], True)
+        else:
+            ux = jreal[j, 12]
+            uy = jreal[j, 13]
+            uz = jreal[j, 14]
+            ax = o[0] * ux + o[1] * uy + o[2] * uz
+            ay = o[3] * ux + o[4] * uy + o[5] * uz
+            az = o[6] * ux + o[7] * uy + o[8] * uz
+            _set_col(jac, v, o, ax, ay, az, typ != PRISMATIC)
+
+
+@numba.njit(**_NJIT)
+def joint_jacobians(q, jint, jreal, omi, tmp, jac) -> None:  # type: ignore[no-untyped-def]
+    """Forward kinematics of the joints, then every joint Jacobian column (pinocchio's
+    ``computeJointJacobians``). ``jac (6, nv)``, WORLD convention. RT-safe."""
+    fk_joints(q, jint, jreal, omi, tmp)
+    joint_jacobians_from_fk(jint, jreal, omi, jac)
+
+
+@numba.njit(**_NJIT)
+def _nv_of(typ: int) -> int:
+    if typ == FREE:
+        return 6
+    if typ == SPHERICAL:
+        return 3
+    return 1
+
+
+@numba.njit(**_NJIT)
+def frame_jacobian_lwa(
+    jint: np.ndarray, jac: np.ndarray, parent: int, px: float, py: float, pz: float, out: np.ndarray
+) -> None:
+    """Jacobian (6, nv) of a point ``p`` (world, [m]) fixed to joint ``parent``, LOCAL_WORLD_ALIGNED:
+    linear rows ``v_0 + w x p`` then angular rows; zero for dofs not supporting ``parent``. RT-safe."""
+    nv = out.shape[1]
+    for r in range(6):
+        for v in range(nv):
+            out[r, v] = 0.0
+    j = parent
+    while j >= 0:
+        v0 = jint[j, 3]
+        for v in range(v0, v0 + _nv_of(jint[j, 1])):
+            wx = jac[3, v]
+            wy = jac[4, v]
+            wz = jac[5, v]
+            out[0, v] = jac[0, v] + wy * pz - wz * py
+            out[1, v] = jac[1, v] + wz * px - wx * pz
+            out[2, v] = jac[2, v] + wx * py - wy * px
+            out[3, v] = wx
+            out[4, v] = wy
+            out[5, v] = wz
+        j = jint[j, 0]
+
+
+@numba.njit(**_NJIT)
+def center_of_mass(q, jint, jreal, inertia, omi, tmp, com) -> float:  # type: ignore[no-untyped-def]
+    """Forward kinematics then the whole-body centre of mass ``com[0:3]`` [m] (world); returns the
+    total mass [kg]: ``c = sum_j m_j (R_j c_j + p_j) / sum_j m_j``. RT-safe."""
+    fk_joints(q, jint, jreal, omi, tmp)
+    return com_from_fk(inertia, omi, com)
+
+
+@numba.njit(**_NJIT)
+def com_from_fk(inertia: np.ndarray, omi: np.ndarray, com: np.ndarray) -> float:
+    """Centre of mass from the joint placements (see :func:`center_of_mass`)."""
+    mt = 0.0
+    hx = 0.0
+    hy = 0.0
+    hz = 0.0
+    for j in range(inertia.shape[0]):
+        m = inertia[j, 0]
+        o = omi[j]
+        cx = inertia[j, 1]
+        cy = inertia[j, 2]
+        cz = inertia[j, 3]
+        mt += m
+        hx += m * (o[0] * cx + o[1] * cy + o[2] * cz + o[9])
+        hy += m * (o[3] * cx + o[4] * cy + o[5] * cz + o[10])
+        hz += m * (o[6] * cx + o[7] * cy + o[8] * cz + o[11])
+    com[0] = hx / mt
+    com[1] = hy / mt
+    com[2] = hz / mt
+    return mt
+
+
+@numba.njit(**_NJIT)
+def com_jacobian_from_fk(
+    jint: np.ndarray, jreal: np.ndarray, inertia: np.ndarray, omi: np.ndarray, sub: np.ndarray, jcom: np.ndarray
+) -> float:
+    """Jacobian of the centre of mass ``jcom (3, nv)`` [m/rad or m/m] and ``com`` into ``sub[0, 0:3]``...
+
+    Uses subtree sums ``sub[j] = (M_j, h_j)`` (mass, first moment ``sum m c`` in the world) over
+    joint ``j`` and its descendants: a rotation axis ``a`` through ``o`` moves the subtree's
+    centre of mass at ``(a x (h_j - M_j o)) / M``; a translation axis at ``(M_j / M) a``.
+    ``sub`` is scratch of shape (nj + 1, 4); row nj receives the totals (M, c). Returns M [kg].
+    """
+    nj = jint.shape[0]
+    for j in range(nj):
+        m = inertia[j, 0]
+        o = omi[j]
+        cx = inertia[j, 1]
+        cy = inertia[j, 2]
+        cz = inertia[j, 3]
+        sub[j, 0] = m
+        sub[j, 1] = m * (o[0] * cx + o[1] * cy + o[2] * cz + o[9])
+        sub[j, 2] = m * (o[3] * cx + o[4] * cy + o[5] * cz + o[10])
+        sub[j, 3] = m * (o[6] * cx + o[7] * cy + o[8] * cz + o[11])
+    for k in range(4):
+        sub[nj, k] = 0.0
+    for j in range(nj - 1, -1, -1):
+        par = jint[j, 0]
+        dst = nj if par < 0 else par
+        for k in range(4):
+            sub[dst, k] += sub[j, k]
+    mt = sub[nj, 0]
+    inv = 1.0 / mt
+    for j in range(nj):
+        typ = jint[j, 1]
+        v = jint[j, 3]
+        o = omi[j]
+        ms = sub[j, 0]
+        dx = sub[j, 1] - ms * o[9]
+        dy = sub[j, 2] - ms * o[10]
+        dz = sub[j, 3] - ms * o[11]
+        n_rot = 0
+        if typ == FREE:
+            for k in range(3):
+                jcom[0, v + k] = ms * inv * o[k]
+                jcom[1, v + k] = ms * inv * o[3 + k]
+                jcom[2, v + k] = ms * inv * o[6 + k]
+            v += 3
+            n_rot = 3
+        elif typ == SPHERICAL:
+            n_rot = 3
+        elif RX <= typ <= RZ:
+            k = typ - RX
+            ax = o[k]
+            ay = o[3 + k]
+            az = o[6 + k]
+            jcom[0, v] = inv * (ay * dz - az * dy)
+            jcom[1, v] = inv * (az * dx - ax * dz)
+            jcom[2, v] = inv * (ax * dy - ay * dx)
+        else:
+            ux = jreal[j, 12]
+            uy = jreal[j, 13]
+            uz = jreal[j, 14]
+            ax = o[0] * ux + o[1] * uy + o[2] * uz
+            ay = o[3] * ux + o[4] * uy + o[5] * uz
+            az = o[6] * ux + o[7] * uy + o[8] * uz
+            if typ == PRISMATIC:
+                jcom[0, v] = ms * inv * ax
+                jcom[1, v] = ms * inv * ay
+                jcom[2, v] = ms * inv * az
+            else:
+                jcom[0, v] = inv * (ay * dz - az * dy)
+                jcom[1, v] = inv * (az * dx - ax * dz)
+                jcom[2, v] = inv * (ax * dy - ay * dx)
+        for k in range(n_rot):
+            ax = o[k]
+            ay = o[3 + k]
+            az = o[6 + k]
+            jcom[0, v + k] = inv * (ay * dz - az * dy)
+            jcom[1, v + k] = inv * (az * dx - ax * dz)
+            jcom[2, v + k] = inv * (ax * dy - ay * dx)
+    for k in range(1, 4):
+        sub[nj, k] *= inv
+    return mt
+
+
+# ---------------------------------------------------------------------------------------------
+# Packed entry points: the same kernels behind fewer arguments, because each array argument
+# costs ~65 ns of dispatch when called from Python. Layout (built by kinematics.api.pack):
+#   ints  = (nj, nf, jint.ravel(), fint.ravel())
+#   reals = (jreal.ravel(), freal.ravel(), inertia.ravel())
+#   work  = (omi.ravel(), tmp[24])
+
+
+@numba.njit(**_NJIT)
+def _unpack(ints, reals, work):  # type: ignore[no-untyped-def]
+    nj = ints[0]
+    nf = ints[1]
+    jint = ints[2 : 2 + 5 * nj].reshape((nj, 5))
+    fint = ints[2 + 5 * nj : 2 + 5 * nj + 2 * nf].reshape((nf, 2))
+    jreal = reals[0 : 15 * nj].reshape((nj, 15))
+    freal = reals[15 * nj : 15 * nj + 12 * nf].reshape((nf, 12))
+    inertia = reals[15 * nj + 12 * nf : 19 * nj + 12 * nf].reshape((nj, 4))
+    omi = work[0 : 12 * nj].reshape((nj, 12))
+    tmp = work[12 * nj : 12 * nj + 24]
+    return jint, fint, jreal, freal, inertia, omi, tmp
+
+
+@numba.njit(**_NJIT)
+def forward_packed(q, ints, reals, work, out) -> None:  # type: ignore[no-untyped-def]
+    """:func:`forward` on the packed model. RT-safe."""
+    jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, reals, work)
+    fk_joints(q, jint, jreal, omi, tmp)
+    frames_from_joints(omi, fint, freal, out)
+
+
+@numba.njit(**_NJIT)
+def joint_jacobians_packed(q, ints, reals, work, jac) -> None:  # type: ignore[no-untyped-def]
+    """:func:`joint_jacobians` on the packed model. RT-safe."""
+    jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, reals, work)
+    fk_joints(q, jint, jreal, omi, tmp)
+    joint_jacobians_from_fk(jint, jreal, omi, jac)
+
+
+@numba.njit(**_NJIT)
+def center_of_mass_packed(q, ints, reals, work, com) -> float:  # type: ignore[no-untyped-def]
+    """:func:`center_of_mass` on the packed model. RT-safe."""
+    jint, _fint, jreal, _freal, inertia, omi, tmp = _unpack(ints, reals, work)
+    fk_joints(q, jint, jreal, omi, tmp)
+    return com_from_fk(inertia, omi, com)
