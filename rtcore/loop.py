@@ -46,7 +46,9 @@ class LoopRunner:
     ``overrun``: 'skip' (default) or 'catch_up'; ``fault_after`` N > 0 stops the loop after N
     consecutive overruns and calls ``on_fault(reason)``. ``telemetry``: a ring that receives
     ``(tick, wake time [ns], wake latency [ns], step time [ns])`` each tick. ``watchdog``: fed
-    every tick; started and stopped around the run.
+    at the end of every tick, its thread started and stopped around the run (real time); in
+    lockstep a tick that ends more than its timeout after the previous feed trips it and stops
+    the loop (``stats.watchdog_tripped``).
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class LoopRunner:
         deadline = start + period
         prev_wake = deadline - period
         consecutive = 0
+        stalled = False
         if wd is not None:
             wd.start(start, lockstep)
         i = 0
@@ -125,9 +128,11 @@ class LoopRunner:
                 over = end > deadline + period
                 record(i, wake - deadline, end - wake, wake - prev_wake, over)
                 if wd is not None:
-                    if lockstep:
-                        wd.check(end)
-                    wd.feed(end)
+                    if lockstep and end - wd.heartbeat[1] > wd.timeout_ns:
+                        wd.check(end)  # trips in virtual time; stop, as the Cython runner does
+                        stalled = True
+                    else:
+                        wd.feed(end)
                 if tel is not None:
                     row[0] = i
                     row[1] = wake
@@ -146,6 +151,9 @@ class LoopRunner:
                         break
                 else:
                     consecutive = 0
+                if stalled:
+                    stats.watchdog_tripped = True
+                    break
                 prev_wake = wake
                 deadline = nxt
         finally:

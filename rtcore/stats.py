@@ -39,6 +39,8 @@ class LoopStats:
         self.skipped = 0  # deadlines dropped by the SKIP policy
         self.max_consecutive_overruns = 0
         self.faulted = False  # stopped by the fault_after policy
+        self.watchdog_tripped = False  # stopped by a watchdog trip in lockstep mode
+        self.status = 0  # nonzero: a compiled step returned this status and stopped the loop
         self.minor_faults = -1  # page faults of the loop thread during the run (-1: not measured)
 
     def record(self, i: int, latency_ns: int, step_ns: int, period_ns: int, overrun: bool) -> None:
@@ -66,6 +68,8 @@ class LoopStats:
             "skipped": int(self.skipped),
             "max_consecutive_overruns": int(self.max_consecutive_overruns),
             "faulted": bool(self.faulted),
+            "watchdog_tripped": bool(self.watchdog_tripped),
+            "status": int(self.status),
             "wake_p50_us": pct(lat, 50),
             "wake_p99_us": pct(lat, 99),
             "wake_p999_us": pct(lat, 99.9),
