@@ -84,7 +84,7 @@ def test_fd_frame_bits_match_oracle_and_worst_case(can_id, data):
     want_dat = len(stuffed) - 17 - early + 4 + crc + fixed + 1
     assert timing.frame_bits(can_id, data, fd=True) == (want_nom, want_dat)
     wn, wd = timing.fd_worst_case_bits(len(data))
-    assert want_nom <= wn
+    assert want_nom <= wn and want_dat <= wd
     t = timing.frame_time(can_id, data, 1e6, fd=True, data_bitrate=5e6)
     assert t <= timing.frame_time_worst(len(data), 1e6, fd=True, data_bitrate=5e6) + 1e-12
 
