@@ -1,0 +1,345 @@
+"""The CANopen side of an emulated board: NMT, SDO, PDO dispatch, heartbeat, EMCY, store/restore.
+
+:class:`BoardNode` plays the role that a bus stack (e.g. CANopenNode) plays on a real board; a
+subclass adds the application (``_on_sync``, ``_on_controlword``, ``_periodic_app``).
+
+Processing is deterministic: every frame is handled in arrival order on one thread (the board's
+own thread, or the caller's thread in ``threaded=False`` mode, where :meth:`poll` handles what
+has arrived). Time comes from ``clock`` (``time.monotonic`` by default; a lockstep test passes a
+virtual clock and calls :meth:`poll`). The board never shuts the bus down: the bus belongs to
+the caller.
+
+NMT (CiA 301 §7.2.8.3): boot-up frame (0x700+n, 0x00) then pre-operational; 0x01 start,
+0x02 stop, 0x80 pre-operational, 0x81 reset node (all values from defaults + stored
+parameters, boot-up again), 0x82 reset communication (0x1000-0x1FFF only). An NMT frame whose
+length is not 2 is ignored. SDO runs in pre-operational and operational, PDOs and SYNC only in
+operational.
+
+Heartbeat: producer every 0x1017 ms; consumer 0x1016 (node-ID, timeout ms per sub): monitoring
+of a node starts with its first heartbeat; a timeout sends EMCY 0x8130 once and marks the
+connection lost until that node's next heartbeat (the application reacts per 0x6007).
+
+EMCY (0x1014, default 0x80+n): 8 bytes = error code, error register 0x1001, 5 manufacturer
+bytes (byte 3 = board-specific detail). Every error is pushed into 0x1003 (newest in sub 1,
+8 deep); when the last active error clears, an EMCY with code 0x0000 is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import can
+
+from drivers.board.pdo import PdoSet
+from drivers.board.sdo import SdoServer
+from drivers.board.store import ObjectStore
+from drivers.od import Table
+from rtcore.errors import ConfigError
+
+NMT_BOOT, NMT_STOPPED, NMT_OPERATIONAL, NMT_PRE_OPERATIONAL = 0x00, 0x04, 0x05, 0x7F
+FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
+
+
+def error_register_bit(code: int) -> int:
+    """The 0x1001 bit that an error code sets (CiA 301 classes; bit 0 is always set too)."""
+    hi = code >> 12
+    if hi == 2:
+        return 0x02  # current
+    if hi == 3:
+        return 0x04  # voltage
+    if hi == 4:
+        return 0x08  # temperature
+    if code >> 8 in (0x81, 0x82):
+        return 0x10  # communication
+    if hi == 8:
+        return 0x20  # device profile
+    if hi == 0xF:
+        return 0x80  # manufacturer
+    return 0x00
+
+
+class BoardNode:
+    """CANopen node on a python-can bus (see module doc)."""
+
+    def __init__(self, node_id: int, bus: can.BusABC, table: Table, *, fd: bool = False,
+                 storage_path: str | os.PathLike | None = None, serial_number: int = 0,
+                 clock: Callable[[], float] = time.monotonic, threaded: bool = True) -> None:
+        if not isinstance(node_id, int) or not 1 <= node_id <= 127:
+            raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
+        if fd and not table.fd:
+            raise ConfigError(f"fd = True needs a table built with fd=True (board {table.board})")
+        self.node_id = node_id
+        self.bus = bus
+        self.fd = fd
+        self.table = table
+        self.clock = clock
+        self.serial_number = serial_number
+        self.store = ObjectStore(table, node_id, storage_path)
+        self.sdo = SdoServer(self.store)
+        self.pdos = PdoSet(self.store, fd)
+        self.nmt_state = NMT_BOOT
+        self.active_errors: dict[int, int] = {}  # code -> detail
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.crashes: list[BaseException] = []  # never expected; kept for tests to assert on
+        self._setup_app()
+        self._boot()
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name=f"board-{node_id}", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _boot(self, comm_only: bool = False) -> None:
+        self.store.reset(comm_only)
+        self.store.set(0x1018, 4, self.serial_number)
+        self.pdos.reload()
+        self._rx_pdos = self.pdos.rx_by_cob()
+        now = self.clock()
+        self._hb_next = now
+        self._hb_seen: dict[int, float] = {}
+        self._hb_lost: set[int] = set()
+        if not comm_only:
+            self._reset_app()
+        self.send(0x700 + self.node_id, b"\x00")
+        self.nmt_state = NMT_PRE_OPERATIONAL
+
+    def close(self) -> None:
+        """Stop the board's thread (idempotent). The bus stays open: it belongs to the caller."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+    def __enter__(self) -> BoardNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.bus.recv(timeout=0.002)
+            except (can.CanError, OSError, ValueError):
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)
+                continue
+            with self._lock:
+                try:
+                    if msg is not None:
+                        self.handle(msg)
+                    self.periodic()
+                except Exception as exc:  # a crash would silence the board: record it, keep serving
+                    self.crashes.append(exc)
+
+    def poll(self, max_frames: int = 10_000) -> int:
+        """``threaded=False`` mode: handle the frames that have arrived, then the timers.
+        Returns the number of frames handled."""
+        n = 0
+        with self._lock:
+            while n < max_frames:
+                msg = self.bus.recv(timeout=0.0)
+                if msg is None:
+                    break
+                self.handle(msg)
+                n += 1
+            self.periodic()
+        return n
+
+    # ------------------------------------------------------------------ output
+    def send(self, cob_id: int, data: bytes) -> None:
+        if self.fd:
+            n = next(x for x in FD_LENGTHS if x >= len(data))
+            data = data.ljust(n, b"\0")
+        msg = can.Message(arbitration_id=cob_id, data=data, is_extended_id=False, is_fd=self.fd,
+                          bitrate_switch=self.fd)
+        with contextlib.suppress(can.CanError):  # a full or closed bus drops the frame, as a controller would
+            self.bus.send(msg)
+
+    def emcy(self, code: int, detail: int = 0) -> None:
+        """Raise error ``code`` (kept active until :meth:`clear_error`); sends EMCY once."""
+        if code in self.active_errors:
+            return
+        self.active_errors[code] = detail
+        self._update_error_register()
+        hist = [int(self.store.get(0x1003, k)) for k in range(1, 9)]
+        hist = [code | (detail & 0xFFFF) << 16, *hist[:7]]
+        for k, v in enumerate(hist, 1):
+            self.store.set(0x1003, k, v)
+        self.store.set(0x1003, 0, min(8, int(self.store.get(0x1003, 0)) + 1))
+        self._send_emcy(code, detail)
+
+    def clear_error(self, code: int) -> None:
+        if self.active_errors.pop(code, None) is None:
+            return
+        self._update_error_register()
+        if not self.active_errors:
+            self._send_emcy(0x0000, 0)
+
+    def _update_error_register(self) -> None:
+        reg = 0
+        for c in self.active_errors:
+            reg |= 0x01 | error_register_bit(c)
+        self.store.set(0x1001, 0, reg)
+
+    def _send_emcy(self, code: int, detail: int) -> None:
+        cob = int(self.store.get(0x1014, 0))
+        if cob & 0x80000000:
+            return
+        reg = int(self.store.get(0x1001, 0))
+        self.send(cob & 0x7FF, bytes([code & 0xFF, code >> 8, reg, detail & 0xFF, 0, 0, 0, 0]))
+
+    # ------------------------------------------------------------------ input
+    def handle(self, msg: can.Message) -> None:
+        """One received frame (called on the board's one processing thread)."""
+        if msg.is_error_frame or msg.is_remote_frame or msg.is_extended_id:
+            return
+        cob, data = msg.arbitration_id, bytes(msg.data)
+        now = self.clock()
+        if cob == 0x000:
+            self._nmt(data)
+            return
+        if self.nmt_state == NMT_STOPPED:
+            if (cob & 0x780) == 0x700:
+                self._heartbeat_rx(cob & 0x7F, now)
+            return
+        if cob == 0x600 + self.node_id:
+            for reply in self.sdo.handle(data, now):
+                self.send(0x580 + self.node_id, reply)
+            return
+        if (cob & 0x780) == 0x700 and len(data) == 1:
+            self._heartbeat_rx(cob & 0x7F, now)
+            return
+        if self.nmt_state != NMT_OPERATIONAL:
+            return
+        if cob == (int(self.store.get(0x1005, 0)) & 0x7FF) and len(data) <= 1:
+            self._on_sync(now)
+            return
+        ch = self._rx_pdos.get(cob)
+        if ch is not None:
+            self._rpdo_rx(ch, data, now)
+
+    def _nmt(self, data: bytes) -> None:
+        if len(data) != 2 or data[1] not in (0, self.node_id):
+            return
+        cmd = data[0]
+        before = self.nmt_state
+        if cmd == 0x01:
+            self.nmt_state = NMT_OPERATIONAL
+        elif cmd == 0x02:
+            self.nmt_state = NMT_STOPPED
+        elif cmd == 0x80:
+            self.nmt_state = NMT_PRE_OPERATIONAL
+        elif cmd == 0x81:
+            self._boot(comm_only=False)
+        elif cmd == 0x82:
+            self._boot(comm_only=True)
+        else:
+            return
+        if before == NMT_OPERATIONAL and self.nmt_state != NMT_OPERATIONAL:
+            self._left_operational()
+        if self.nmt_state == NMT_OPERATIONAL and before != NMT_OPERATIONAL:
+            self._rx_pdos = self.pdos.rx_by_cob()
+            self._entered_operational()
+
+    def _rpdo_rx(self, ch, data: bytes, now: float) -> None:
+        need = ch.length
+        if len(data) < need:
+            self.emcy(0x8210, ch.number)  # PDO not processed: length error
+            return
+        if len(data) > need and not self.fd:
+            self.emcy(0x8220, ch.number)  # PDO length exceeded (processed)
+        ch.last_rx_t = now
+        if ch.trans_type <= 240:
+            ch.last_data = data[:need]  # applied at the next SYNC
+        else:
+            self.pdos.unpack(ch, data[:need])
+            self._on_rpdo_applied(ch)
+
+    def apply_pending_rpdos(self) -> None:
+        """Synchronous RPDOs received before this SYNC take effect now (CiA 301 §7.2.2.3)."""
+        for ch in self._rx_pdos.values():
+            if ch.last_data is not None:
+                self.pdos.unpack(ch, ch.last_data)
+                ch.last_data = None
+                self._on_rpdo_applied(ch)
+
+    def send_sync_tpdos(self) -> None:
+        """TPDOs due at this SYNC (types 1-240: every n-th SYNC; type 0: when the data changed)."""
+        for ch in self.pdos.tpdos:
+            if not ch.valid or not ch.entries or ch.trans_type > 240:
+                continue
+            data = self.pdos.pack(ch)
+            if ch.trans_type == 0:
+                if data != ch.last_data:
+                    ch.last_data = data
+                    self.send(ch.cob_id, data)
+                continue
+            ch.sync_count += 1
+            if ch.sync_count >= ch.trans_type:
+                ch.sync_count = 0
+                self.send(ch.cob_id, data)
+
+    # ------------------------------------------------------------------ timers
+    def periodic(self) -> None:
+        """Heartbeat producer/consumer, SDO timeout, the application's timers."""
+        now = self.clock()
+        period_ms = int(self.store.get(0x1017, 0))
+        if period_ms and now >= self._hb_next:
+            self.send(0x700 + self.node_id, bytes([self.nmt_state]))
+            self._hb_next = max(self._hb_next + period_ms / 1000.0, now)
+        for reply in self.sdo.poll(now):
+            self.send(0x580 + self.node_id, reply)
+        for k in range(1, 5):
+            v = int(self.store.get(0x1016, k))
+            node, ms = (v >> 16) & 0x7F, v & 0xFFFF
+            if not node or not ms or node not in self._hb_seen or node in self._hb_lost:
+                continue
+            if now - self._hb_seen[node] > ms / 1000.0:
+                self._hb_lost.add(node)
+                self.emcy(0x8130, node)
+        self._periodic_app(now)
+
+    def _heartbeat_rx(self, node: int, now: float) -> None:
+        self._hb_seen[node] = now
+        if node in self._hb_lost:
+            self._hb_lost.discard(node)
+            if not self._hb_lost:
+                self.clear_error(0x8130)
+
+    @property
+    def heartbeat_lost(self) -> bool:
+        return bool(self._hb_lost)
+
+    # ------------------------------------------------------------------ application hooks
+    def _setup_app(self) -> None:
+        """Called once in the constructor, after the store exists and before the boot-up."""
+
+    def _reset_app(self) -> None:
+        """NMT reset node: the application starts over."""
+
+    def _on_sync(self, now: float) -> None:
+        """SYNC in operational: the default sends the TPDOs then applies the RPDOs."""
+        self.send_sync_tpdos()
+        self.apply_pending_rpdos()
+
+    def _on_rpdo_applied(self, ch) -> None:
+        """An RPDO's data was written into the store."""
+
+    def _left_operational(self) -> None:
+        """NMT left operational (stop, pre-operational, reset)."""
+
+    def _entered_operational(self) -> None:
+        """NMT entered operational."""
+
+    def _periodic_app(self, now: float) -> None:
+        """Application timers (communication timeout, internal cycles)."""
