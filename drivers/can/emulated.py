@@ -1,0 +1,348 @@
+"""An emulated CAN segment with a timing model: arbitration, bit time, faults (python-can bus).
+
+:class:`Medium` is one bus segment shared by any number of :class:`EmulatedBus` endpoints (a
+python-can ``BusABC``, interface name ``emulated``; endpoints that name the same channel in
+one process share one medium). It is a discrete-event model evaluated lazily under one lock,
+against a clock (``time.monotonic`` by default; tests pass a manual clock):
+
+* every endpoint has a transmit FIFO (the head frame competes, like one CAN controller queue);
+* when the bus falls idle at ``t_free``, the start time is ``s = max(t_free, earliest
+  submission)`` and every head frame submitted at or before ``s`` contends; the lowest
+  identifier wins (11-bit ids compare on the id, a standard id beats an extended one with the
+  same base id); the winner occupies the bus for its exact wire time
+  (:func:`drivers.can.timing.frame_bits_raw`, real stuffing, nominal/data bit rates);
+* at the end of the frame every other endpoint receives it (plus ``Faults.delay_s``).
+
+Faults (:class:`Faults`, seeded): ``drop`` probability that a frame is lost for every receiver;
+``corrupt`` probability of a bit error: the frame is destroyed, an error frame (17 bits:
+6-bit flag + 8-bit delimiter + 3-bit intermission) follows, the sender's transmit error
+counter rises by 8 (falls by 1 per good frame), the frame is retransmitted, and a sender above
+255 goes bus-off (its queue is flushed and ``send`` raises ``CanOperationError``);
+``delay_s`` extra delivery latency; ``babble_id`` a babbling node that sends that id back to
+back whenever it wins arbitration. :meth:`Medium.force_bus_off` puts an endpoint bus-off.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import can
+import numpy as np
+
+from drivers.can import timing
+from drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
+from rtcore.errors import ConfigError, check_range
+
+ERROR_FRAME_BITS = 17
+Frame = tuple[int, int, bytes]  # (id, flags, payload)
+
+
+@dataclass
+class Faults:
+    """Fault injection settings of a medium (probabilities in [0, 1], delay in s)."""
+
+    drop: float = 0.0
+    corrupt: float = 0.0
+    delay_s: float = 0.0
+    babble_id: int | None = None
+    babble_len: int = 8
+    seed: int = 0
+
+    def validate(self) -> None:
+        check_range("faults.drop", self.drop, 0.0, 1.0)
+        check_range("faults.corrupt", self.corrupt, 0.0, 1.0)
+        check_range("faults.delay_s", self.delay_s, 0.0, 10.0, "s")
+        if self.babble_id is not None:
+            check_range("faults.babble_id", self.babble_id, 0, 0x7FF)
+        check_range("faults.babble_len", self.babble_len, 0, 8)
+
+
+@dataclass
+class MediumStats:
+    frames: int = 0
+    busy_s: float = 0.0
+    error_frames: int = 0
+    dropped: int = 0
+    bus_off_events: int = 0
+    max_latency_s: float = 0.0
+    first_t: float | None = None
+    last_t: float = 0.0
+
+    def load(self) -> float:
+        """Busy fraction between the first frame start and the last frame end."""
+        if self.first_t is None or self.last_t <= self.first_t:
+            return 0.0
+        return self.busy_s / (self.last_t - self.first_t)
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    tx: collections.deque = field(default_factory=collections.deque)  # (submit_t, frame)
+    rx: collections.deque = field(default_factory=collections.deque)  # (deliver_t, frame)
+    tec: int = 0
+    bus_off: bool = False
+    sent: int = 0
+    received: int = 0
+
+
+class Medium:
+    """One emulated CAN segment (see module doc)."""
+
+    def __init__(self, name: str = "default", bitrate: float = 1_000_000, fd: bool = False,
+                 data_bitrate: float | None = None, faults: Faults | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        check_range(f"bus '{name}' bitrate", bitrate, 10_000, 1_000_000, "bit/s")
+        if data_bitrate is not None:
+            check_range(f"bus '{name}' data_bitrate", data_bitrate, bitrate, 8_000_000, "bit/s")
+        self.name = name
+        self.bitrate = float(bitrate)
+        self.fd = bool(fd)
+        self.data_bitrate = float(data_bitrate or bitrate)
+        self.faults = faults or Faults()
+        self.faults.validate()
+        self.clock = clock
+        self.stats = MediumStats()
+        self._rng = random.Random(self.faults.seed)
+        self._eps: list[_Endpoint] = []
+        self._cv = threading.Condition()
+        self._free_t = clock()
+        self._inflight: tuple[float, float, _Endpoint | None, Frame, bool] | None = None
+        self._scratch = np.zeros(1024, dtype=np.uint8)
+        self._babbler = _Endpoint("babbler")
+
+    # -- endpoints --------------------------------------------------------------------------
+    def attach(self, name: str) -> _Endpoint:
+        with self._cv:
+            ep = _Endpoint(name)
+            self._eps.append(ep)
+            return ep
+
+    def detach(self, ep: _Endpoint) -> None:
+        with self._cv:
+            if ep in self._eps:
+                self._eps.remove(ep)
+
+    @property
+    def endpoints(self) -> int:
+        return len(self._eps)
+
+    def force_bus_off(self, ep: _Endpoint, on: bool = True) -> None:
+        """Put an endpoint bus-off (flushing its queue) or recover it."""
+        with self._cv:
+            ep.bus_off = on
+            ep.tec = 256 if on else 0
+            if on:
+                ep.tx.clear()
+                self.stats.bus_off_events += 1
+
+    # -- timing -----------------------------------------------------------------------------
+    def wire_time(self, frame: Frame) -> float:
+        """Exact seconds on the wire of ``frame`` (remote frames: as a 0-byte data frame)."""
+        cid, flags, data = frame
+        payload = np.frombuffer(data, dtype=np.uint8) if data and not flags & FLAG_RTR else self._scratch[:0]
+        fd = bool(flags & FLAG_FD)
+        nom, dat = timing.frame_bits_raw(cid, bool(flags & FLAG_EXT) and not fd, fd, bool(flags & FLAG_BRS),
+                                         payload, len(payload), self._scratch)
+        return nom / self.bitrate + dat / self.data_bitrate
+
+    # -- the model --------------------------------------------------------------------------
+    def submit(self, ep: _Endpoint, frame: Frame) -> None:
+        with self._cv:
+            if ep.bus_off:
+                raise can.CanOperationError(f"emulated bus '{self.name}': endpoint {ep.name} is bus-off")
+            now = self.clock()
+            self._advance(now)
+            ep.tx.append((now, frame))
+            self._advance(now)
+            self._cv.notify_all()
+
+    def _key(self, frame: Frame) -> tuple[int, int, int]:
+        cid, flags, _ = frame
+        if flags & FLAG_EXT:
+            return (cid >> 18, 1, cid)
+        return (cid, 0, cid)
+
+    def _advance(self, now: float) -> None:
+        """Run the bus up to ``now`` (caller holds the lock)."""
+        f = self.faults
+        while True:
+            if self._inflight is not None:
+                start, end, sender, frame, ok = self._inflight
+                if end > now:
+                    return
+                self._inflight = None
+                self._free_t = end
+                self._complete(start, end, sender, frame, ok)
+                continue
+            heads = [(ep.tx[0][0], ep) for ep in self._eps if ep.tx and not ep.bus_off]
+            babble = f.babble_id is not None
+            if not heads and not babble:
+                return
+            earliest = self._free_t if babble else min(h[0] for h in heads)
+            start = max(self._free_t, earliest)
+            if start > now:
+                return
+            contenders = [(self._key(ep.tx[0][1]), i, ep) for i, (t, ep) in enumerate(heads) if t <= start]
+            if babble:
+                bframe = (f.babble_id, 0, bytes(f.babble_len))
+                contenders.append((self._key(bframe), -1, self._babbler))
+                if self._babbler.tx:
+                    self._babbler.tx.clear()
+                self._babbler.tx.append((start, bframe))
+            if not contenders:
+                return
+            _, _, winner = min(contenders, key=lambda c: (c[0], c[1]))
+            if self.stats.first_t is None:
+                self.stats.first_t = start
+            frame = winner.tx[0][1]
+            duration = self.wire_time(frame)
+            ok = not (f.corrupt and winner is not self._babbler and self._rng.random() < f.corrupt)
+            if not ok:
+                duration += ERROR_FRAME_BITS / self.bitrate
+            self._inflight = (start, start + duration, winner, frame, ok)
+
+    def _complete(self, start: float, end: float, sender: _Endpoint, frame: Frame, ok: bool) -> None:
+        st = self.stats
+        st.busy_s += end - start
+        st.last_t = end
+        if not ok:
+            st.error_frames += 1
+            sender.tec += 8
+            if sender.tec > 255:
+                sender.bus_off = True
+                sender.tx.clear()
+                st.bus_off_events += 1
+            return  # the head stays queued: automatic retransmission
+        submit_t, _ = sender.tx.popleft()
+        sender.tec = max(0, sender.tec - 1)
+        sender.sent += 1
+        st.frames += 1
+        if sender is self._babbler:
+            return
+        if self.faults.drop and self._rng.random() < self.faults.drop:
+            st.dropped += 1
+            return
+        t = end + self.faults.delay_s
+        st.max_latency_s = max(st.max_latency_s, t - submit_t)
+        for ep in self._eps:
+            if ep is not sender:
+                ep.rx.append((t, frame))
+        self._cv.notify_all()
+
+    def _next_event(self) -> float | None:
+        times = [ep.rx[0][0] for ep in self._eps if ep.rx]
+        if self._inflight is not None:
+            times.append(self._inflight[1])
+        times += [max(ep.tx[0][0], self._free_t) for ep in self._eps if ep.tx and not ep.bus_off]
+        return min(times) if times else None
+
+    def receive(self, ep: _Endpoint, timeout_s: float | None, limit: int = 1) -> list[tuple[float, Frame]]:
+        """Frames delivered to ``ep`` by now (waiting up to ``timeout_s`` for the first)."""
+        deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
+        with self._cv:
+            while True:
+                now = self.clock()
+                self._advance(now)
+                out = []
+                while ep.rx and ep.rx[0][0] <= now and len(out) < limit:
+                    out.append(ep.rx.popleft())
+                if out:
+                    ep.received += len(out)
+                    return out
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return []
+                nxt = self._next_event()
+                wait = left
+                if nxt is not None and nxt > now:
+                    wait = (nxt - now) if wait is None else min(wait, nxt - now)
+                elif nxt is not None:
+                    wait = 0.0 if wait is None else min(wait, 1e-4)
+                self._cv.wait(wait)
+
+
+_MEDIA: dict[str, Medium] = {}
+_MEDIA_LOCK = threading.Lock()
+
+
+def medium(channel: str, **kwargs: Any) -> Medium:
+    """The in-process medium of ``channel`` (created with ``kwargs`` on first use)."""
+    with _MEDIA_LOCK:
+        m = _MEDIA.get(channel)
+        if m is None:
+            m = _MEDIA[channel] = Medium(channel, **kwargs)
+        return m
+
+
+class EmulatedBus(can.BusABC):
+    """python-can bus on an emulated :class:`Medium` (interface name ``emulated``)."""
+
+    def __init__(self, channel: str = "default", bitrate: int = 1_000_000, fd: bool = False,
+                 data_bitrate: int | None = None, medium_: Medium | None = None, name: str | None = None,
+                 **kwargs: Any) -> None:
+        self.medium = medium_ or medium(str(channel), bitrate=bitrate, fd=fd, data_bitrate=data_bitrate)
+        if medium_ is None and self.medium.bitrate != bitrate:
+            raise ConfigError(
+                f"emulated bus '{channel}' runs at {self.medium.bitrate:.0f} bit/s; asked for {bitrate} bit/s"
+            )
+        self.channel_info = f"emulated '{self.medium.name}'"
+        self._ep = self.medium.attach(name or f"ep{self.medium.endpoints}")
+        self._is_shutdown = False
+        super().__init__(channel=channel, **kwargs)
+
+    @property
+    def endpoint(self) -> _Endpoint:
+        return self._ep
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        flags = ((FLAG_EXT if msg.is_extended_id else 0) | (FLAG_FD if msg.is_fd else 0)
+                 | (FLAG_BRS if msg.bitrate_switch else 0) | (FLAG_RTR if msg.is_remote_frame else 0))
+        self.medium.submit(self._ep, (msg.arbitration_id, flags, bytes(msg.data)))
+
+    def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
+        got = self.medium.receive(self._ep, timeout)
+        if not got:
+            return None, False
+        t, (cid, flags, data) = got[0]
+        msg = can.Message(timestamp=t, arbitration_id=cid, data=data, is_extended_id=bool(flags & FLAG_EXT),
+                          is_fd=bool(flags & FLAG_FD), bitrate_switch=bool(flags & FLAG_BRS),
+                          is_remote_frame=bool(flags & FLAG_RTR), channel=self.medium.name)
+        return msg, False
+
+    def raw_port(self, cap: int, fd: bool) -> EmulatedPort:
+        return EmulatedPort(self)
+
+    def shutdown(self) -> None:
+        if self._is_shutdown:
+            return
+        self._is_shutdown = True
+        self.medium.detach(self._ep)
+        super().shutdown()
+
+
+class EmulatedPort:
+    """Batched frame I/O on an emulated bus (no ``can.Message``)."""
+
+    def __init__(self, bus: EmulatedBus) -> None:
+        self.medium, self.ep = bus.medium, bus.endpoint
+
+    def send_batch(self, fb: FrameBuffer, n: int) -> None:
+        for k in range(n):
+            self.medium.submit(self.ep, (int(fb.ids[k]), int(fb.flags[k]), fb.data[k, : fb.lens[k]].tobytes()))
+
+    def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
+        got = self.medium.receive(self.ep, timeout_s, limit=fb.cap)
+        for k, (_, (cid, flags, data)) in enumerate(got):
+            fb.ids[k] = cid
+            fb.flags[k] = flags
+            fb.lens[k] = len(data)
+            if data:
+                fb.data[k, : len(data)] = np.frombuffer(data, dtype=np.uint8)
+        return len(got)
