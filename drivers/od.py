@@ -258,6 +258,8 @@ def joint_objects() -> list[Obj]:
             desc="in Operational with the drive enabled, no SYNC or RPDO for this long -> 0x6007 reaction; 0 = off"),
         var(0x2040, "fault_injection", u16, "rw", default=0,
             desc="HIL: a non-zero CiA 402 error code raises that fault until 0 is written"),
+        var(0x2050, "calibration_data", "DOMAIN", "rw", default=b"", high=4096, unit="bytes",
+            desc="opaque calibration blob (encoder offsets, torque-sensor fit) of up to 4096 bytes, kept by 0x1010"),
         var(0x603F, "error_code", u16, "ro", pdo=True, desc="last CiA 402 error code (same as EMCY)"),
         var(0x6040, "controlword", u16, "rw", pdo=True, desc="CiA 402 controlword"),
         var(0x6041, "statusword", u16, "ro", pdo=True, desc="CiA 402 statusword"),

@@ -120,8 +120,20 @@ class ObjectStore:
             key = (e.index, e.subindex)
             self._values[key] = e.default_for(self.node_id)
             stored = self._flash.get(f"{e.index:04X}sub{e.subindex:X}")
-            if stored is not None and e.persistent:
+            if stored is not None and e.persistent and self._valid_stored(e, stored):
+                if isinstance(stored, str) and e.dtype in ("DOMAIN", "OCTET_STRING") and stored.startswith("hex:"):
+                    stored = bytes.fromhex(stored[4:])
                 self._values[key] = stored
+
+    @staticmethod
+    def _valid_stored(e: Entry, v: int | float | str) -> bool:
+        """A stored value is used only if it still fits the entry (else the default applies)."""
+        if not e.is_numeric:
+            return isinstance(v, str)
+        if isinstance(v, bool) or not isinstance(v, int | float) or (e.dtype != "REAL32" and not isinstance(v, int)):
+            return False
+        lo, hi = e.limits
+        return lo <= v <= hi and (e.values is None or v in e.values)
 
     def get(self, index: int, subindex: int = 0) -> int | float | str | bytes:
         return self._values[(index, subindex)]
@@ -162,6 +174,8 @@ class ObjectStore:
                 raise SdoAbort(ABORT_LENGTH_HIGH)
             if len(data) < n:
                 raise SdoAbort(ABORT_LENGTH_LOW)
+        if not e.is_numeric and e.high is not None and len(data) > e.high:
+            raise SdoAbort(ABORT_LENGTH_HIGH, f"{e.name}: {len(data)} bytes > {e.high}")
         value = decode(e, data)
         if e.is_numeric:
             if isinstance(value, float) and not math.isfinite(value):
@@ -191,7 +205,8 @@ class ObjectStore:
                 raise SdoAbort(ABORT_STORE, f"store signature 0x{value:08X}")
             for e in self.table.entries():
                 if e.persistent and _in_range(sub, e.index):
-                    self._flash[f"{e.index:04X}sub{e.subindex:X}"] = self._values[(e.index, e.subindex)]
+                    v = self._values[(e.index, e.subindex)]
+                    self._flash[f"{e.index:04X}sub{e.subindex:X}"] = ("hex:" + v.hex()) if isinstance(v, bytes) else v
         else:
             if value != RESTORE_SIGNATURE:
                 raise SdoAbort(ABORT_STORE, f"restore signature 0x{value:08X}")
