@@ -390,7 +390,12 @@ def com_from_fk(inertia: np.ndarray, omi: np.ndarray, com: np.ndarray) -> float:
 
 @numba.njit(**_NJIT)
 def com_jacobian_from_fk(
-    jint: np.ndarray, jreal: np.ndarray, inertia: np.ndarray, omi: np.ndarray, sub: np.ndarray, jcom: np.ndarray
+    jint: np.ndarray,
+    jreal: np.ndarray,
+    inertia: np.ndarray,
+    omi: np.ndarray,
+    sub: np.ndarray,
+    jcom: np.ndarray,
 ) -> float:
     """Jacobian of the centre of mass ``jcom (3, nv)`` [m/rad or m/m] and ``com`` into ``sub[0, 0:3]``...
 

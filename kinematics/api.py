@@ -88,7 +88,9 @@ class KinematicModel:
         try:
             return self._joint_index[name]
         except KeyError:
-            raise ConfigError(f"model {self.name!r} has no joint {name!r}; joints are {self.joint_names}") from None
+            raise ConfigError(
+                f"model {self.name!r} has no joint {name!r}; joints are {self.joint_names}"
+            ) from None
 
     def joint_dofs(self, name: str) -> tuple[int, int, int, int]:
         """``(idx_q, nq, idx_v, nv)`` of joint ``name``."""
@@ -146,7 +148,9 @@ class KinematicModel:
         if out is None:
             return np.zeros(shape)
         if out.shape != shape or out.dtype != _F64 or not out.flags.c_contiguous:
-            raise ConfigError(f"{what}: out has shape {out.shape} {out.dtype}; expected {shape} float64 C-contiguous")
+            raise ConfigError(
+                f"{what}: out has shape {out.shape} {out.dtype}; expected {shape} float64 C-contiguous"
+            )
         return out
 
     # ----------------------------------------------------------------- kinematics
