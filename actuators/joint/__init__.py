@@ -1,0 +1,47 @@
+"""Integrated joint module: PMSM + reducer + encoders + torque sensor (plant, float64 numba) and
+its firmware laws (FOC current loop, position/velocity/impedance/torque cascade; float32 law form).
+
+    from actuators.joint import JointModule, load_preset, MODE_CSP
+    jm = JointModule(load_preset("knee"), current_loop_hz=20_000, seed=0)
+    jm.command(MODE_CSP, 0.1, 0.0, 0.0, True); jm.advance(0.001); m = jm.read()
+"""
+
+from actuators.joint.module import (
+    FAULT_OVERCURRENT,
+    FAULT_OVERSPEED,
+    FAULT_OVERTEMPERATURE,
+    FAULT_OVERVOLTAGE,
+    FAULT_POSITION_LIMIT,
+    FAULT_TORQUE_SENSOR,
+    FAULT_UNDERVOLTAGE,
+    MODE_CSP,
+    MODE_CST,
+    MODE_CSV,
+    MODE_IMPEDANCE,
+    MODES,
+    JointMeasurement,
+    JointModule,
+    JointTruth,
+)
+from actuators.joint.preset import JointPreset, load_preset, preset_names
+
+__all__ = [
+    "FAULT_OVERCURRENT",
+    "FAULT_OVERSPEED",
+    "FAULT_OVERTEMPERATURE",
+    "FAULT_OVERVOLTAGE",
+    "FAULT_POSITION_LIMIT",
+    "FAULT_TORQUE_SENSOR",
+    "FAULT_UNDERVOLTAGE",
+    "MODES",
+    "MODE_CSP",
+    "MODE_CST",
+    "MODE_CSV",
+    "MODE_IMPEDANCE",
+    "JointMeasurement",
+    "JointModule",
+    "JointPreset",
+    "JointTruth",
+    "load_preset",
+    "preset_names",
+]

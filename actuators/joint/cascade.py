@@ -1,0 +1,199 @@
+"""Firmware law: supervisor + position / velocity / impedance / torque loops (1-10 kHz).
+
+Restricted law form of codegen/law.py (float32, records, mathf32 kernels). All torques are at
+the joint output [N m], positions/velocities are output-side [rad, rad/s].
+
+Supervisor (latched faults, cleared by ``fault_reset``; any fault turns the power stage off):
+over-current (from the current loop), over-temperature T >= T_max, bus under/over-voltage,
+over-speed |omega| > k_os omega_max, position outside [q_min - m, q_max + m], torque sensor at
+its range. Fault word bits: 1 over-current, 2 over-temperature, 4 under-voltage,
+8 over-voltage, 16 over-speed, 32 position limit, 64 torque-sensor saturation.
+
+Thermal derating of the current limit: I_lim = I_max clamp((T_max - T)/(T_max - T_derate), 0, 1);
+torque limit tau_lim = min(tau_max, Kt I_lim N eta).
+
+Modes (CiA 402 codes; -1 is the manufacturer-specific impedance mode):
+
+- CSP (8):  omega* = clamp(omega_ff + k_p (q* - q), +-omega_max), then the velocity PI.
+- CSV (9):  omega* = clamp(omega_ff, +-omega_max), then the velocity PI:
+            tau* = tau_ff + k_v (omega* - omega) + I,  I += k_i dt (omega* - omega), |I| <= tau_lim.
+- CST (10): tau* = tau_ff.
+- impedance (-1): tau* = tau_ff + K (q* - q) + D (omega_ff - omega).
+
+Position limits: q* is clamped into [q_min, q_max]; at a limit, commands that push further are
+zeroed (velocity in CSV, torque in CST/impedance). Velocity limit in CST/impedance: torque in the
+direction of motion is removed above omega_max.
+
+Torque realisation, closed on the torque sensor (first-order filtered, coefficient a):
+tau_s^ += a (tau_s - tau_s^);
+tau_m = tau* + k_t (tau* - tau_s^) + F_c clamp(omega_f / omega_eps, +-1) + F_v omega_f;
+i_q* = clamp(tau_m / (Kt N eta), +-I_lim), i_d* = 0.
+(omega_f is the commanded velocity in CSP/CSV, the measured one otherwise.)
+"""
+
+from __future__ import annotations
+
+from codegen.law import Record, boolean, f32, i32
+from codegen.mathf32 import clamp, fabs, fmin
+
+
+class CascadeConfig(Record):
+    dt: f32 = 1e-4  # [s] loop period
+    ratio: f32 = 22.5  # gear ratio N
+    kt: f32 = 0.08316  # [N m/A] motor torque constant
+    eff: f32 = 0.85  # forward gear efficiency used to scale torque to current
+    kp_pos: f32 = 125.0  # [1/s]
+    kp_vel: f32 = 8.0  # [N m s/rad]
+    ki_vel: f32 = 1000.0  # [N m/rad]
+    torque_fb_gain: f32 = 1.0  # k_t
+    torque_filter: f32 = 0.5  # a in (0, 1]
+    coulomb_comp: f32 = 0.72  # [N m]
+    viscous_comp: f32 = 0.004  # [N m s/rad]
+    friction_vel_eps: f32 = 0.01  # [rad/s]
+    torque_max: f32 = 139.0  # [N m]
+    current_max: f32 = 87.4  # [A]
+    vel_max: f32 = 20.0  # [rad/s]
+    overspeed: f32 = 30.0  # [rad/s]
+    pos_min: f32 = 0.0  # [rad]
+    pos_max: f32 = 2.88  # [rad]
+    pos_margin: f32 = 0.1  # [rad]
+    derate_start: f32 = 100.0  # [degC]
+    temp_max: f32 = 120.0  # [degC]
+    vbus_min: f32 = 20.0  # [V]
+    vbus_max: f32 = 60.0  # [V]
+    ts_range: f32 = 200.0  # [N m] torque sensor full scale
+
+
+class CascadeState(Record):
+    vel_integ: f32  # [N m]
+    tau_filt: f32  # [N m]
+    f_oc: boolean
+    f_ot: boolean
+    f_uv: boolean
+    f_ov: boolean
+    f_os: boolean
+    f_pos: boolean
+    f_ts: boolean
+
+
+class CascadeInput(Record):
+    mode: i32  # 8 CSP, 9 CSV, 10 CST, -1 impedance
+    enable: boolean
+    fault_reset: boolean
+    pos_ref: f32  # [rad]
+    vel_ref: f32  # [rad/s] (velocity offset in CSP)
+    tau_ref: f32  # [N m] (torque offset in CSP/CSV)
+    stiffness: f32  # [N m/rad] impedance mode
+    damping: f32  # [N m s/rad] impedance mode
+    pos: f32  # [rad] output encoder
+    vel: f32  # [rad/s] output velocity (motor PLL / N)
+    tau_meas: f32  # [N m] torque sensor
+    temp: f32  # [degC] winding temperature sensor
+    vbus: f32  # [V]
+    overcurrent: boolean  # from the current loop
+
+
+class CascadeOutput(Record):
+    iq_ref: f32  # [A]
+    id_ref: f32  # [A]
+    tau_cmd: f32  # [N m] torque command after limits
+    vel_cmd: f32  # [rad/s]
+    current_limit: f32  # [A] after derating
+    power_on: boolean
+    fault: i32  # fault word (see module doc)
+
+
+def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: CascadeOutput) -> None:
+    """One outer-loop period: supervisor, mode law, limits, torque-sensor loop. Real-time safe."""
+    if inp.fault_reset:
+        st.f_oc = False
+        st.f_ot = False
+        st.f_uv = False
+        st.f_ov = False
+        st.f_os = False
+        st.f_pos = False
+        st.f_ts = False
+    if inp.overcurrent:
+        st.f_oc = True
+    if inp.temp >= cfg.temp_max:
+        st.f_ot = True
+    if inp.vbus < cfg.vbus_min:
+        st.f_uv = True
+    if inp.vbus > cfg.vbus_max:
+        st.f_ov = True
+    if fabs(inp.vel) > cfg.overspeed:
+        st.f_os = True
+    if inp.pos < cfg.pos_min - cfg.pos_margin or inp.pos > cfg.pos_max + cfg.pos_margin:
+        st.f_pos = True
+    if fabs(inp.tau_meas) >= cfg.ts_range:
+        st.f_ts = True
+    word = 0
+    if st.f_oc:
+        word = word + 1
+    if st.f_ot:
+        word = word + 2
+    if st.f_uv:
+        word = word + 4
+    if st.f_ov:
+        word = word + 8
+    if st.f_os:
+        word = word + 16
+    if st.f_pos:
+        word = word + 32
+    if st.f_ts:
+        word = word + 64
+    out.fault = word
+    st.tau_filt = st.tau_filt + cfg.torque_filter * (inp.tau_meas - st.tau_filt)
+
+    i_lim = cfg.current_max * clamp((cfg.temp_max - inp.temp) / (cfg.temp_max - cfg.derate_start), 0.0, 1.0)
+    out.current_limit = i_lim
+    if (not inp.enable) or word != 0:
+        st.vel_integ = 0.0
+        out.iq_ref = 0.0
+        out.id_ref = 0.0
+        out.tau_cmd = 0.0
+        out.vel_cmd = 0.0
+        out.power_on = False
+        return
+    tau_lim = fmin(cfg.torque_max, cfg.kt * i_lim * cfg.ratio * cfg.eff)
+    q_ref = clamp(inp.pos_ref, cfg.pos_min, cfg.pos_max)
+    at_max = inp.pos >= cfg.pos_max
+    at_min = inp.pos <= cfg.pos_min
+
+    use_vel = False
+    vel_cmd = 0.0
+    tau = 0.0
+    if inp.mode == 8:
+        vel_cmd = clamp(inp.vel_ref + cfg.kp_pos * (q_ref - inp.pos), -cfg.vel_max, cfg.vel_max)
+        use_vel = True
+    elif inp.mode == 9:
+        vel_cmd = clamp(inp.vel_ref, -cfg.vel_max, cfg.vel_max)
+        if at_max and vel_cmd > 0.0:
+            vel_cmd = 0.0
+        if at_min and vel_cmd < 0.0:
+            vel_cmd = 0.0
+        use_vel = True
+    elif inp.mode == -1:
+        tau = inp.tau_ref + inp.stiffness * (q_ref - inp.pos) + inp.damping * (inp.vel_ref - inp.vel)
+    else:
+        tau = inp.tau_ref
+    vel_f = inp.vel
+    if use_vel:
+        e = vel_cmd - inp.vel
+        st.vel_integ = clamp(st.vel_integ + cfg.ki_vel * cfg.dt * e, -tau_lim, tau_lim)
+        tau = inp.tau_ref + cfg.kp_vel * e + st.vel_integ
+        vel_f = vel_cmd
+    else:
+        st.vel_integ = 0.0
+        if (at_max and tau > 0.0) or (at_min and tau < 0.0):
+            tau = 0.0
+        if (inp.vel > cfg.vel_max and tau > 0.0) or (inp.vel < -cfg.vel_max and tau < 0.0):
+            tau = 0.0
+    tau = clamp(tau, -tau_lim, tau_lim)
+    out.tau_cmd = tau
+    out.vel_cmd = vel_cmd
+    fric = cfg.coulomb_comp * clamp(vel_f / cfg.friction_vel_eps, -1.0, 1.0) + cfg.viscous_comp * vel_f
+    tau_m = tau + cfg.torque_fb_gain * (tau - st.tau_filt) + fric
+    out.iq_ref = clamp(tau_m / (cfg.kt * cfg.ratio * cfg.eff), -i_lim, i_lim)
+    out.id_ref = 0.0
+    out.power_on = True

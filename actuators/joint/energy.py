@@ -1,0 +1,42 @@
+"""Stored energy of the joint plant [J] (ground truth, for energy-balance tests).
+
+E = 1/2 J_m w_m^2 + 1/2 J_o w_o^2                       kinetic
+  + U_K(d)                                              spring (piecewise: 1/2 k1 d^2, then
+                                                        + t1 (a - d1) + 1/2 k2 (a - d1)^2, ...)
+  + 3/4 (L_d i_d^2 + L_q i_q^2)                         magnetic (amplitude-invariant dq)
+  + A/P (1 - cos(P theta_m))                            cogging potential
+"""
+
+from __future__ import annotations
+
+import math
+
+from actuators.joint.plant import PARAM_DTYPE, STATE_DTYPE
+
+
+def spring_energy(p, d: float) -> float:
+    """U_K(d) [J] of the piecewise-linear stiffness (d beyond the backlash) [rad]."""
+    a = abs(d)
+    d1, d2 = p["delta1"], p["delta2"]
+    if a <= d1:
+        return 0.5 * p["k1"] * a * a
+    e1 = 0.5 * p["k1"] * d1 * d1
+    if a <= d2:
+        x = a - d1
+        return e1 + p["t1"] * x + 0.5 * p["k2"] * x * x
+    x12 = d2 - d1
+    e2 = e1 + p["t1"] * x12 + 0.5 * p["k2"] * x12 * x12
+    x = a - d2
+    return e2 + p["t2"] * x + 0.5 * p["k3"] * x * x
+
+
+def stored_energy(p, s) -> float:
+    """Kinetic + spring + magnetic + cogging energy of plant state ``s`` with parameters ``p`` [J]."""
+    assert p.dtype == PARAM_DTYPE and s.dtype == STATE_DTYPE
+    delta = s["theta_m"] / p["ratio"] - s["theta_o"]
+    b = p["bl_half"]
+    d = delta - b if delta > b else (delta + b if delta < -b else 0.0)
+    kin = 0.5 * p["jm"] * s["omega_m"] ** 2 + 0.5 * p["jo"] * s["omega_o"] ** 2
+    mag = 0.75 * (p["ld"] * s["i_d"] ** 2 + p["lq"] * s["i_q"] ** 2)
+    cog = p["cog_a"] / p["cog_p"] * (1.0 - math.cos(p["cog_p"] * s["theta_m"]))
+    return float(kin + spring_energy(p, d) + mag + cog)

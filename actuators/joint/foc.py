@@ -1,0 +1,183 @@
+"""Firmware law: field-oriented current loop of a PMSM (runs at the PWM rate, 10-40 kHz).
+
+Written in the restricted law form of codegen/law.py (float32, records, mathf32 kernels) so the
+same function runs under numba in the emulator and compiles to C for the board.
+
+Per step (period ``dt`` [s]):
+
+1. Motor encoder (single-turn count ``n`` of ``N_c`` counts/rev) -> mechanical angle
+   theta_m = n 2pi/N_c [rad] and electrical angle theta_e = ((n p) mod N_c) 2pi/N_c [rad]
+   (integer arithmetic, exact).
+2. Phase-locked loop on theta_m (velocity estimate): predict theta^ += dt omega^;
+   e = wrap(theta_m - theta^); theta^ += k_p dt e; omega^ += k_i dt e  [rad, rad/s].
+3. Clarke: i_alpha = i_a, i_beta = (i_a + 2 i_b)/sqrt(3); Park: i_d = c i_alpha + s i_beta,
+   i_q = c i_beta - s i_alpha (s, c = sin, cos theta_e)  [A].
+4. PI per axis with decoupling feed-forward (omega_e = p omega^):
+   v_d = k_pd e_d + I_d - omega_e L_q i_q;  v_q = k_pq e_q + I_q + omega_e (L_d i_d + lambda)  [V];
+   I_x += k_ix dt e_x.
+5. Voltage limit (space-vector linear range, d axis first): |v| <= m V_bus / sqrt(3);
+   v_d = clamp(v_d, +-V_max); v_q = clamp(v_q, +-sqrt(V_max^2 - v_d^2)); anti-windup by
+   back-calculation: I_x += (v_x,sat - v_x,unsat), so the integrator never exceeds the limit.
+6. Inverse Park at theta_e + 1.5 dt omega_e (the voltage is applied during the next PWM period),
+   inverse Clarke, min-max (SVPWM-equivalent) zero-sequence injection, duties
+   d_x = 1/2 + (v_x + v_0) / V_bus in [0, 1].
+
+With the power stage disabled (``enable`` false or over-current) the duties are 0 and
+``pwm_on`` is false (all switches open), the integrators are cleared, the PLL keeps tracking.
+"""
+
+from __future__ import annotations
+
+from codegen.law import Record, boolean, f32, i32
+from codegen.mathf32 import clamp, fabs, sin_cos, sqrt
+
+
+class FocConfig(Record):
+    dt: f32 = 5e-5  # [s] PWM / current-loop period
+    kp_d: f32 = 0.4  # [V/A]
+    ki_d: f32 = 700.0  # [V/(A s)]
+    kp_q: f32 = 0.4  # [V/A]
+    ki_q: f32 = 700.0  # [V/(A s)]
+    ld: f32 = 6.77e-5  # [H]
+    lq: f32 = 6.77e-5  # [H]
+    flux: f32 = 0.00264  # [Wb] permanent-magnet flux linkage
+    pole_pairs: i32 = 21
+    counts_per_rev: i32 = 16384  # motor encoder counts per mechanical revolution
+    rad_per_count: f32 = 3.8349519e-4  # [rad] 2 pi / counts_per_rev
+    pll_kp: f32 = 1.9e4  # [1/s]
+    pll_ki: f32 = 9.0e7  # [1/s^2]
+    max_modulation: f32 = 0.95  # fraction of V_bus/sqrt(3) the loop may use
+    i_trip: f32 = 110.0  # [A] instantaneous over-current trip (current vector magnitude)
+    decouple: boolean = True
+
+
+class FocState(Record):
+    integ_d: f32  # [V]
+    integ_q: f32  # [V]
+    pll_pos: f32  # [rad] in [0, 2 pi)
+    pll_vel: f32  # [rad/s] motor mechanical velocity estimate
+    pll_init: boolean
+
+
+class FocInput(Record):
+    ia: f32  # [A] measured phase current a
+    ib: f32  # [A] measured phase current b
+    enc_count: i32  # motor encoder single-turn count in [0, counts_per_rev)
+    vbus: f32  # [V] measured bus voltage
+    id_ref: f32  # [A]
+    iq_ref: f32  # [A]
+    enable: boolean  # power stage requested on
+
+
+class FocOutput(Record):
+    duty_a: f32  # [0, 1]
+    duty_b: f32
+    duty_c: f32
+    pwm_on: boolean
+    overcurrent: boolean
+    vd: f32  # [V] commanded (after limits)
+    vq: f32  # [V]
+    id: f32  # [A] measured
+    iq: f32  # [A] measured
+    theta_e: f32  # [rad]
+    vel: f32  # [rad/s] motor velocity estimate
+    saturated: boolean  # voltage limit active
+
+
+def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> None:
+    """One current-loop period. Real-time safe (no allocation, bounded time)."""
+    two_pi = 6.2831853
+    pi = 3.1415927
+    theta_m = inp.enc_count * cfg.rad_per_count
+    ecount = (inp.enc_count * cfg.pole_pairs) % cfg.counts_per_rev
+    theta_e = ecount * cfg.rad_per_count
+
+    # velocity PLL on the mechanical angle
+    if not st.pll_init:
+        st.pll_pos = theta_m
+        st.pll_vel = 0.0
+        st.pll_init = True
+    pred = st.pll_pos + cfg.dt * st.pll_vel
+    err = theta_m - pred
+    if err > pi:
+        err = err - two_pi
+    elif err < -pi:
+        err = err + two_pi
+    pos = pred + cfg.pll_kp * cfg.dt * err
+    st.pll_vel = st.pll_vel + cfg.pll_ki * cfg.dt * err
+    if pos >= two_pi:
+        pos = pos - two_pi
+    elif pos < 0.0:
+        pos = pos + two_pi
+    st.pll_pos = pos
+
+    # Clarke + Park
+    s, c = sin_cos(theta_e)
+    i_alpha = inp.ia
+    i_beta = (inp.ia + 2.0 * inp.ib) * 0.57735027
+    i_d = c * i_alpha + s * i_beta
+    i_q = c * i_beta - s * i_alpha
+    out.id = i_d
+    out.iq = i_q
+    out.theta_e = theta_e
+    out.vel = st.pll_vel
+    oc = sqrt(i_d * i_d + i_q * i_q) > cfg.i_trip
+    out.overcurrent = oc
+
+    if (not inp.enable) or oc or inp.vbus <= 1.0:
+        st.integ_d = 0.0
+        st.integ_q = 0.0
+        out.duty_a = 0.0
+        out.duty_b = 0.0
+        out.duty_c = 0.0
+        out.vd = 0.0
+        out.vq = 0.0
+        out.pwm_on = False
+        out.saturated = False
+        return
+
+    w_e = cfg.pole_pairs * st.pll_vel
+    e_d = inp.id_ref - i_d
+    e_q = inp.iq_ref - i_q
+    ff_d = 0.0
+    ff_q = 0.0
+    if cfg.decouple:
+        ff_d = -w_e * cfg.lq * i_q
+        ff_q = w_e * (cfg.ld * i_d + cfg.flux)
+    st.integ_d = st.integ_d + cfg.ki_d * cfg.dt * e_d
+    st.integ_q = st.integ_q + cfg.ki_q * cfg.dt * e_q
+    v_max = cfg.max_modulation * inp.vbus * 0.57735027
+    vd_u = cfg.kp_d * e_d + st.integ_d + ff_d
+    vd = clamp(vd_u, -v_max, v_max)
+    st.integ_d = st.integ_d + (vd - vd_u)
+    vq_max = sqrt(v_max * v_max - vd * vd)
+    vq_u = cfg.kp_q * e_q + st.integ_q + ff_q
+    vq = clamp(vq_u, -vq_max, vq_max)
+    st.integ_q = st.integ_q + (vq - vq_u)
+    out.vd = vd
+    out.vq = vq
+    out.saturated = fabs(vd - vd_u) + fabs(vq - vq_u) > 0.0
+
+    # inverse Park at the angle the rotor will have mid-way through the next PWM period
+    th = theta_e + 1.5 * cfg.dt * w_e
+    s2, c2 = sin_cos(th)
+    v_alpha = c2 * vd - s2 * vq
+    v_beta = s2 * vd + c2 * vq
+    va = v_alpha
+    vb = -0.5 * v_alpha + 0.8660254 * v_beta
+    vc = -0.5 * v_alpha - 0.8660254 * v_beta
+    vmx = va
+    if vb > vmx:
+        vmx = vb
+    if vc > vmx:
+        vmx = vc
+    vmn = va
+    if vb < vmn:
+        vmn = vb
+    if vc < vmn:
+        vmn = vc
+    v0 = -0.5 * (vmx + vmn)
+    out.duty_a = clamp(0.5 + (va + v0) / inp.vbus, 0.0, 1.0)
+    out.duty_b = clamp(0.5 + (vb + v0) / inp.vbus, 0.0, 1.0)
+    out.duty_c = clamp(0.5 + (vc + v0) / inp.vbus, 0.0, 1.0)
+    out.pwm_on = True

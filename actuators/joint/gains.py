@@ -1,0 +1,182 @@
+"""Firmware configuration (law Config records) and plant parameters derived from a preset.
+
+Gain design (continuous-time, stated so the step-response tests can derive their bounds):
+
+- Current PI, pole-zero cancellation: k_p = L w_c, k_i = R w_c (w_c = 2 pi f_c) gives a
+  first-order closed loop i/i* = 1 / (1 + s / w_c) (plus the 1.5-period PWM delay).
+- PLL (critically damped): k_p = 2 w_pll, k_i = w_pll^2.
+- Torque-sensor loop gain k_t divides the rotor's reflected inertia seen by the velocity loop:
+  J_eff = J_m N^2 / (1 + k_t) + J_out + J_load.
+- Velocity PI: k_v = J_eff w_v, k_i = k_v w_v / 4 (zero a quarter of the bandwidth below it).
+- Position P: k_p = w_p (w_p = 2 pi f_p); with velocity feed-forward this is a type-1 loop.
+- Torque-sensor filter: a = 1 - exp(-2 pi f_tf dt).
+- Friction compensation: fraction x of the preset's friction referred to the output:
+  F_c = x (F_c,m N + F_o), F_v = x F_v,m N^2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from actuators.joint.cascade import CascadeConfig
+from actuators.joint.foc import FocConfig
+from actuators.joint.plant import PARAM_DTYPE
+from actuators.joint.preset import JointPreset
+from rtcore.errors import ConfigError
+
+
+def effective_inertia(p: JointPreset) -> float:
+    """J_eff [kg m^2] seen by the velocity loop (see module doc)."""
+    jm = p.motor.rotor_inertia_kg_m2 * p.reducer.ratio**2
+    return (
+        jm / (1.0 + p.firmware.torque_feedback_gain) + p.reducer.output_inertia_kg_m2 + p.load.inertia_kg_m2
+    )
+
+
+def foc_config(p: JointPreset, current_loop_hz: float) -> np.void:
+    m, fw = p.motor, p.firmware
+    dt = 1.0 / current_loop_hz
+    wc = 2.0 * math.pi * fw.current_bandwidth_hz
+    wp = 2.0 * math.pi * fw.pll_bandwidth_hz
+    cpr = 1 << p.encoder_motor.bits
+    return FocConfig.new(
+        dt=dt,
+        kp_d=m.ld_h * wc,
+        ki_d=m.phase_resistance_ohm * wc,
+        kp_q=m.lq_h * wc,
+        ki_q=m.phase_resistance_ohm * wc,
+        ld=m.ld_h,
+        lq=m.lq_h,
+        flux=m.flux_linkage_wb,
+        pole_pairs=m.pole_pairs,
+        counts_per_rev=cpr,
+        rad_per_count=2.0 * math.pi / cpr,
+        pll_kp=2.0 * wp,
+        pll_ki=wp * wp,
+        i_trip=1.25 * p.peak_current_a,
+    )
+
+
+def cascade_config(p: JointPreset) -> np.void:
+    fw, red, lim = p.firmware, p.reducer, p.limits
+    dt = 1.0 / fw.loop_hz
+    wv = 2.0 * math.pi * fw.velocity_bandwidth_hz
+    kv = effective_inertia(p) * wv
+    return CascadeConfig.new(
+        dt=dt,
+        ratio=red.ratio,
+        kt=p.kt_nm_per_a,
+        eff=red.efficiency_forward,
+        kp_pos=2.0 * math.pi * fw.position_bandwidth_hz,
+        kp_vel=kv,
+        ki_vel=kv * wv / 4.0,
+        torque_fb_gain=fw.torque_feedback_gain,
+        torque_filter=1.0 - math.exp(-2.0 * math.pi * fw.torque_filter_hz * dt),
+        coulomb_comp=fw.friction_comp_fraction
+        * (p.motor.coulomb_friction_nm * red.ratio + red.output_friction_nm),
+        viscous_comp=fw.friction_comp_fraction * p.motor.viscous_friction_nm_s_per_rad * red.ratio**2,
+        friction_vel_eps=0.01,
+        torque_max=lim.peak_torque_nm,
+        current_max=p.peak_current_a,
+        vel_max=lim.max_velocity_rad_s,
+        overspeed=fw.overspeed_factor * lim.max_velocity_rad_s,
+        pos_min=lim.position_min_rad,
+        pos_max=lim.position_max_rad,
+        pos_margin=fw.position_fault_margin_rad,
+        derate_start=lim.derate_start_c,
+        temp_max=lim.temperature_max_c,
+        vbus_min=0.5 * p.supply.bus_voltage_v,
+        vbus_max=1.25 * p.supply.bus_voltage_v,
+        ts_range=p.torque_sensor.range_nm,
+    )
+
+
+def plant_params(p: JointPreset, current_loop_hz: float) -> np.ndarray:
+    """The plant's float64 parameter record (1-element structured array)."""
+    h = 1.0 / current_loop_hz
+    m, red, ts = p.motor, p.reducer, p.torque_sensor
+    kts = ts.stiffness_nm_per_rad
+
+    def series(k: float) -> float:
+        return k * kts / (k + kts)
+
+    k1, k2, k3 = (
+        series(red.stiffness_k1_nm_per_rad),
+        series(red.stiffness_k2_nm_per_rad),
+        series(red.stiffness_k3_nm_per_rad),
+    )
+    d1 = red.stiffness_t1_nm / k1
+    d2 = d1 + (red.stiffness_t2_nm - red.stiffness_t1_nm) / k2
+    jo = red.output_inertia_kg_m2 + p.load.inertia_kg_m2
+    jm = m.rotor_inertia_kg_m2
+    kmax = max(k1, k2, k3)
+    wn = math.sqrt(kmax / (jm * red.ratio**2))  # rotor against the shaft (the output is implicit)
+    n_mech = max(1, math.ceil(wn * h / 0.3))
+    dt_outer = 1.0 / p.firmware.loop_hz
+    lat = {
+        "encoder_output.latency_s": p.encoder_output.latency_s,
+        "torque_sensor.latency_s": ts.latency_s,
+    }
+    for key, val in lat.items():
+        if round(val * current_loop_hz) >= 512:
+            raise ConfigError(
+                f"preset '{p.name}': {key} = {val} s is {round(val * current_loop_hz)} PWM periods; limit 511"
+            )
+    i_range = 1.25 * p.peak_current_a
+    out_bits = p.encoder_output.bits
+    arr = np.zeros(1, PARAM_DTYPE)
+    r = arr[0]
+    vals = {
+        "h": h,
+        "n_mech": n_mech,
+        "pp": m.pole_pairs,
+        "r0": m.phase_resistance_ohm,
+        "tempco": m.resistance_tempco_per_k,
+        "ld": m.ld_h,
+        "lq": m.lq_h,
+        "flux": m.flux_linkage_wb,
+        "jm": jm,
+        "coulomb": m.coulomb_friction_nm,
+        "visc": m.viscous_friction_nm_s_per_rad,
+        "cog_a": m.cogging_torque_nm,
+        "cog_p": m.cogging_periods_per_rev,
+        "ratio": red.ratio,
+        "eff_f": red.efficiency_forward,
+        "eff_b": red.efficiency_backward,
+        "bl_half": 0.5 * red.backlash_rad,
+        "t1": red.stiffness_t1_nm,
+        "t2": red.stiffness_t2_nm,
+        "k1": k1,
+        "k2": k2,
+        "k3": k3,
+        "delta1": d1,
+        "delta2": d2,
+        "damping": red.damping_nm_s_per_rad,
+        "jo": jo,
+        "out_coulomb": red.output_friction_nm,
+        "gravity": p.load.gravity_torque_nm,
+        "rth": p.thermal.r_th_k_per_w,
+        "cth": p.thermal.c_th_j_per_k,
+        "th_k": math.exp(-h / (p.thermal.r_th_k_per_w * p.thermal.c_th_j_per_k)),
+        "t_amb": p.thermal.ambient_c,
+        "vbus": p.supply.bus_voltage_v,
+        "enc_m_cpr": float(1 << p.encoder_motor.bits),
+        "enc_m_scale": float(1 << p.encoder_motor.bits) / (2.0 * math.pi),
+        "enc_m_noise": p.encoder_motor.noise_counts_rms,
+        "enc_o_q": 2.0 * math.pi / (1 << out_bits),
+        "enc_o_noise": p.encoder_output.noise_counts_rms,
+        "enc_o_lat": round(p.encoder_output.latency_s * current_loop_hz),
+        "enc_o_span": float(1 << (out_bits + p.encoder_output.turn_bits)),
+        "ts_noise": ts.noise_nm_rms,
+        "ts_drift": ts.bias_drift_nm_per_sqrt_s * math.sqrt(dt_outer),
+        "ts_range": ts.range_nm,
+        "ts_lat": round(ts.latency_s * current_loop_hz),
+        "i_noise": p.current_sense.noise_a_rms,
+        "i_lsb": 2.0 * i_range / (1 << p.current_sense.adc_bits),
+        "i_range": i_range,
+    }
+    for k, v in vals.items():
+        r[k] = v
+    return arr

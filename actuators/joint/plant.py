@@ -1,0 +1,320 @@
+"""Joint-module plant (physics, float64, numba): PMSM + reducer + output, sensors.
+
+Electrical (dq frame, amplitude-invariant Park, motor side), integrated by backward Euler at the
+PWM period h (unconditionally stable; its numerical dissipation is >= 0)::
+
+    L_d di_d/dt = v_d - R(T) i_d + w_e L_q i_q
+    L_q di_q/dt = v_q - R(T) i_q - w_e (L_d i_d + lambda)
+    tau_e = 3/2 p (lambda i_q + (L_d - L_q) i_d i_q)          [N m]
+    P_el = 3/2 (v_d i_d + v_q i_q),  P_cu = 3/2 R(T) (i_d^2 + i_q^2)   [W]
+    R(T) = R_0 (1 + alpha (T - 25 degC))
+
+The inverter is averaged: the applied phase voltages are (d_x - mean(d)) V_bus from the duties
+the current loop computed one period earlier (computation delay), so the SVPWM hexagon is the
+hard voltage limit. With the power stage off the windings are open (back-EMF < V_bus): i = 0, and
+the magnetic energy 3/4 (L_d i_d^2 + L_q i_q^2) returns to the bus.
+
+Mechanical: two inertias joined by the reducer (ratio N) with backlash 2b, a piecewise-linear
+torsional stiffness in series with the torque-sensor flexure, and structural damping c::
+
+    delta = theta_m / N - theta_o;  d = deadzone(delta, b)
+    tau_s = K(d) + c (omega_m / N - omega_o)   (contact only)     shaft torque [N m]
+    J_o domega_o/dt = tau_s - m g l sin(theta_o) + tau_ext - F_o sgn(omega_o)   (output bearing)
+    J_m domega_m/dt = tau_e + tau_cog - tau_g - F_c sgn(omega_m) - F_v omega_m
+    tau_g = tau_s / (N eta_f) if tau_s omega_m >= 0 (motor drives) else tau_s eta_b / N
+    tau_cog = -A sin(P theta_m)
+
+so the gear always dissipates (tau_g omega_m >= tau_s omega_m / N). Integration in n_mech
+substeps of h: the light output is implicit in its relative motion (stiffness and damping:
+tau_s = K d + (c + K h)(omega_m/N - omega_o,new), stable for any output inertia; the K h term is
+numerical dissipation), then the rotor is semi-implicit Euler with the shaft torque just computed
+(n_mech chosen so sqrt(K / (N^2 J_m)) h / n_mech <= 0.3). Viscous and Coulomb friction are
+implicit (velocity projection: stick when the impulse cannot overcome F_c h). Thermal:
+C_th dT/dt = P_cu - (T - T_amb) / R_th, exact exponential step.
+
+Energy accounts [J] (ground truth): electrical input, copper, friction (Coulomb + viscous, both
+sides), gear (efficiency), physical damping c, work on the load, magnetic energy returned at
+switch-off. The integrators' own dissipation is not booked: it leaves a residual
+E_in - dE_stored - losses >= 0 (up to O(h) bookkeeping error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+RING = 512  # sensor latency ring length [PWM periods]
+
+PARAM_FIELDS = [
+    "h",
+    "n_mech",
+    "pp",
+    "r0",
+    "tempco",
+    "ld",
+    "lq",
+    "flux",
+    "jm",
+    "coulomb",
+    "visc",
+    "cog_a",
+    "cog_p",
+    "ratio",
+    "eff_f",
+    "eff_b",
+    "bl_half",
+    "t1",
+    "t2",
+    "k1",
+    "k2",
+    "k3",
+    "delta1",
+    "delta2",
+    "damping",
+    "jo",
+    "out_coulomb",
+    "gravity",
+    "rth",
+    "cth",
+    "th_k",
+    "t_amb",
+    "vbus",
+    "enc_m_cpr",
+    "enc_m_scale",
+    "enc_m_noise",
+    "enc_o_q",
+    "enc_o_noise",
+    "enc_o_lat",
+    "enc_o_span",
+    "ts_noise",
+    "ts_drift",
+    "ts_range",
+    "ts_lat",
+    "i_noise",
+    "i_lsb",
+    "i_range",
+]
+STATE_FIELDS = [
+    "theta_m",
+    "omega_m",
+    "theta_o",
+    "omega_o",
+    "i_d",
+    "i_q",
+    "temp",
+    "ts_bias",
+    "duty_a",
+    "duty_b",
+    "duty_c",
+    "pwm_on",
+    "tau_e",
+    "tau_s",
+    "time",
+    "step",
+    "e_elec",
+    "e_copper",
+    "e_friction",
+    "e_gear",
+    "e_damping",
+    "e_load",
+    "e_offswitch",
+    "tau_ext",
+]
+PARAM_DTYPE = np.dtype([(n, np.float64) for n in PARAM_FIELDS])
+STATE_DTYPE = np.dtype([(n, np.float64) for n in STATE_FIELDS])
+
+_M64 = np.uint64(0x2545F4914F6CDD1D)
+_S12 = np.uint64(12)
+_S25 = np.uint64(25)
+_S27 = np.uint64(27)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+_SQRT3 = np.sqrt(3.0)
+_MASK16 = np.uint64(0xFFFF)
+_S16 = np.uint64(16)
+_S32 = np.uint64(32)
+_S48 = np.uint64(48)
+_INV16 = 1.0 / 65536.0
+
+
+@njit(cache=True, inline="always")
+def normal(rng):
+    """Unit-variance noise: Irwin-Hall sum of 4 uniforms (the four 16-bit fields of one
+    xorshift64* draw), scaled; bounded at +-3.46 sigma."""
+    x = rng[0]
+    x ^= x >> _S12
+    x ^= x << _S25
+    x ^= x >> _S27
+    rng[0] = x
+    y = x * _M64
+    t = (y & _MASK16) + ((y >> _S16) & _MASK16) + ((y >> _S32) & _MASK16) + (y >> _S48)
+    return (np.float64(t) * _INV16 - 2.0) * _SQRT3
+
+
+@njit(cache=True, inline="always")
+def spring_torque(p, d):
+    """Piecewise-linear torsional stiffness K(d) (odd), d = deflection outside the backlash [rad]."""
+    a = abs(d)
+    if a <= p.delta1:
+        t = p.k1 * a
+    elif a <= p.delta2:
+        t = p.t1 + p.k2 * (a - p.delta1)
+    else:
+        t = p.t2 + p.k3 * (a - p.delta2)
+    return t if d >= 0.0 else -t
+
+
+@njit(cache=True, inline="always")
+def deflection(p, theta_m, theta_o):
+    """Deflection beyond the backlash dead zone [rad] (0 inside the gap)."""
+    delta = theta_m / p.ratio - theta_o
+    if delta > p.bl_half:
+        return delta - p.bl_half
+    if delta < -p.bl_half:
+        return delta + p.bl_half
+    return 0.0
+
+
+@njit(cache=True)
+def sample_currents(p, s, rng, sn, cs):
+    """ADC phase currents (a, b) [A]: true currents + noise, quantised, clipped to the range.
+    ``sn, cs`` = sin, cos of the true electrical angle p theta_m."""
+    i_alpha = cs * s.i_d - sn * s.i_q
+    i_beta = sn * s.i_d + cs * s.i_q
+    ia = i_alpha
+    ib = -0.5 * i_alpha + 0.5 * _SQRT3 * i_beta
+    ia = round((ia + p.i_noise * normal(rng)) / p.i_lsb) * p.i_lsb
+    ib = round((ib + p.i_noise * normal(rng)) / p.i_lsb) * p.i_lsb
+    return min(max(ia, -p.i_range), p.i_range), min(max(ib, -p.i_range), p.i_range)
+
+
+@njit(cache=True)
+def sample_motor_encoder(p, s, rng):
+    """Motor single-turn count in [0, cpr)."""
+    c = np.floor(s.theta_m * p.enc_m_scale + p.enc_m_noise * normal(rng) + 0.5)
+    c = c - np.floor(c / p.enc_m_cpr) * p.enc_m_cpr
+    return np.int32(c)
+
+
+@njit(cache=True)
+def record_ring(p, s, ring):
+    """Store this period's true output angle and shaft torque (for sensor latency)."""
+    k = np.int64(s.step) % RING
+    ring[0, k] = s.theta_o
+    ring[1, k] = s.tau_s
+
+
+@njit(cache=True)
+def sample_output_encoder(p, s, ring, rng):
+    """Output absolute multi-turn position [rad]: delayed, noisy, quantised, wrapped to its span."""
+    k = (np.int64(s.step) - np.int64(p.enc_o_lat)) % RING
+    th = ring[0, k]
+    c = np.floor(th / p.enc_o_q + p.enc_o_noise * normal(rng) + 0.5)
+    half = 0.5 * p.enc_o_span
+    c = c - np.floor((c + half) / p.enc_o_span) * p.enc_o_span
+    return c * p.enc_o_q
+
+
+@njit(cache=True)
+def sample_torque_sensor(p, s, ring, rng):
+    """Torque sensor [N m]: delayed shaft torque + bias + noise, saturated. The bias takes one
+    random-walk step per sample (``ts_drift`` is per sample: drift rate x sqrt(sample period))."""
+    k = (np.int64(s.step) - np.int64(p.ts_lat)) % RING
+    s.ts_bias += p.ts_drift * normal(rng)
+    t = ring[1, k] + s.ts_bias + p.ts_noise * normal(rng)
+    return min(max(t, -p.ts_range), p.ts_range)
+
+
+@njit(cache=True)
+def plant_step(p, s, sn, cs):
+    """Advance the plant one PWM period h with the duties/pwm_on stored in ``s``; ``sn, cs`` =
+    sin, cos of the electrical angle p theta_m at the start of the period. No allocation."""
+    h = p.h
+    # applied voltage (averaged inverter), Clarke, Park at the true angle
+    if s.pwm_on > 0.5:
+        m = (s.duty_a + s.duty_b + s.duty_c) / 3.0
+        v_alpha = (s.duty_a - m) * p.vbus
+        v_beta = (s.duty_b - s.duty_c) * p.vbus / _SQRT3
+        vd = cs * v_alpha + sn * v_beta
+        vq = cs * v_beta - sn * v_alpha
+        we = p.pp * s.omega_m
+        r = p.r0 * (1.0 + p.tempco * (s.temp - 25.0))
+        a11 = p.ld / h + r
+        a12 = -we * p.lq
+        a21 = we * p.ld
+        a22 = p.lq / h + r
+        b1 = p.ld / h * s.i_d + vd
+        b2 = p.lq / h * s.i_q + vq - we * p.flux
+        det = a11 * a22 - a12 * a21
+        i_d = (b1 * a22 - a12 * b2) / det
+        i_q = (a11 * b2 - a21 * b1) / det
+        s.i_d = i_d
+        s.i_q = i_q
+        s.e_elec += h * 1.5 * (vd * i_d + vq * i_q)
+        p_cu = 1.5 * r * (i_d * i_d + i_q * i_q)
+        s.e_copper += h * p_cu
+    else:
+        if s.i_d != 0.0 or s.i_q != 0.0:
+            w = 0.75 * (p.ld * s.i_d * s.i_d + p.lq * s.i_q * s.i_q)
+            s.e_offswitch += w
+            s.e_elec -= w
+        s.i_d = 0.0
+        s.i_q = 0.0
+        p_cu = 0.0
+    tau_e = 1.5 * p.pp * (p.flux * s.i_q + (p.ld - p.lq) * s.i_d * s.i_q)
+    s.tau_e = tau_e
+    tau_cog = 0.0
+    if p.cog_a != 0.0:
+        tau_cog = -p.cog_a * np.sin(p.cog_p * s.theta_m)
+
+    # mechanics, n_mech substeps: output implicit (stiffness + damping), motor semi-implicit
+    n = np.int64(p.n_mech)
+    hs = h / n
+    for _ in range(n):
+        d = deflection(p, s.theta_m, s.theta_o)
+        tau_ext = s.tau_ext
+        if p.gravity != 0.0:
+            tau_ext -= p.gravity * np.sin(s.theta_o)
+        if d != 0.0:
+            tk = spring_torque(p, d)
+            kloc = p.k1 if abs(d) <= p.delta1 else (p.k2 if abs(d) <= p.delta2 else p.k3)
+            c = p.damping + kloc * hs
+        else:
+            tk = 0.0
+            c = 0.0
+        num_o = p.jo * s.omega_o + hs * (tk + c * s.omega_m / p.ratio + tau_ext)
+        fo = hs * p.out_coulomb
+        if abs(num_o) <= fo:
+            w_o = 0.0
+        elif num_o > 0.0:
+            w_o = (num_o - fo) / (p.jo + hs * c)
+        else:
+            w_o = (num_o + fo) / (p.jo + hs * c)
+        tau_s = tk + c * (s.omega_m / p.ratio - w_o)
+        if tau_s * s.omega_m >= 0.0:
+            tau_g = tau_s / (p.ratio * p.eff_f)
+        else:
+            tau_g = tau_s * p.eff_b / p.ratio
+        num = p.jm * s.omega_m + hs * (tau_e + tau_cog - tau_g)
+        fc = hs * p.coulomb
+        if abs(num) <= fc:
+            w_m = 0.0
+        elif num > 0.0:
+            w_m = (num - fc) / (p.jm + hs * p.visc)
+        else:
+            w_m = (num + fc) / (p.jm + hs * p.visc)
+        s.e_friction += hs * (p.coulomb * abs(w_m) + p.visc * w_m * w_m + p.out_coulomb * abs(w_o))
+        s.e_gear += hs * (tau_g - tau_s / p.ratio) * w_m
+        dd = w_m / p.ratio - w_o
+        s.e_damping += hs * p.damping * dd * dd if d != 0.0 else 0.0
+        s.e_load += -hs * tau_ext * w_o
+        s.omega_m = w_m
+        s.omega_o = w_o
+        s.theta_m += hs * w_m
+        s.theta_o += hs * w_o
+        s.tau_s = tau_s
+
+    # thermal (exact step of the first-order model at constant loss)
+    s.temp = p.t_amb + (s.temp - p.t_amb) * p.th_k + p_cu * p.rth * (1.0 - p.th_k)
+    s.time += h
+    s.step += 1.0
