@@ -20,7 +20,7 @@ from rtcore.clock import LockstepClock, RealTimeClock
 from rtcore.errors import ConfigError, check_range
 from rtcore.loop import FaultCallback
 from rtcore.ring import TelemetryRing
-from rtcore.rt import RtConfig
+from rtcore.rt import RtConfig, RtSession
 from rtcore.schedule import policy_code
 from rtcore.stats import LoopStats
 from rtcore.watchdog import Watchdog
@@ -90,6 +90,7 @@ class CyLoopRunner:
         self.policy = policy_code(overrun)
         self.fault_after = int(check_range("CyLoopRunner.fault_after", fault_after, 0, 1_000_000))
         self.on_fault = on_fault
+        self.rt_session: RtSession | None = None  # what the last run's real-time set-up did
         if telemetry is not None and telemetry.width < 4:
             raise ConfigError(f"CyLoopRunner.telemetry width = {telemetry.width} is less than the 4 values per tick")
         self.telemetry = telemetry
@@ -107,7 +108,7 @@ class CyLoopRunner:
         ring = self.telemetry.address if self.telemetry is not None else 0
         if wd is not None:
             wd.start(clock.now_ns(), lockstep)
-        session = self.rt.apply()
+        session = self.rt_session = self.rt.apply()
         try:
             r = self._core.run_loop(
                 self.period_ns, cycles, *self._fns, self.policy, self.fault_after, spin, vclock,

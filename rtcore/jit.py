@@ -2,9 +2,9 @@
 
 A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs
 
-- under the Python loop runner through :func:`law_update`, an ``(t_s, dt_s) -> None`` callable
-  whose body is one call of a compiled wrapper taking the records' 1-element arrays (numba
-  dispatches arrays much faster than ``numpy.void`` records);
+- under the Python loop runner through :func:`law_update`: an ``update(t_s, dt_s)`` compiled
+  with the records' addresses as constants, so a call dispatches on two floats only (~0.3 µs
+  here, against ~2 µs for a call passing the four records);
 - under the Cython runner through :func:`law_cfunc`, a numba ``cfunc`` with the C signature
   ``int32_t step(double t_s, double dt_s, void *ctx)``, where ``ctx`` points at the four record
   addresses built by :func:`law_context` (``ctx[0..3]`` = cfg, st, inp, out). It returns 0, or
@@ -42,6 +42,19 @@ def _ptr_at(typingctx: Any, base: Any, idx: Any) -> Any:
         b, i = args
         pp = builder.bitcast(b, ir.PointerType(ir.IntType(8).as_pointer()))
         return builder.load(builder.gep(pp, [i]))
+
+    return sig, codegen
+
+
+@intrinsic
+def _addr_ptr(typingctx: Any, addr: Any) -> Any:
+    """``(void *)addr`` for an integer address inside compiled code."""
+    if not isinstance(addr, types.Integer):
+        return None
+    sig = types.voidptr(addr)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
 
     return sig, codegen
 
@@ -98,19 +111,21 @@ def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
 
 
 def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Callable:
-    """An ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law`` on
-    these records (compiled here, before any loop starts)."""
+    """A compiled ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law``
+    on these records (compiled here, before any loop starts; it holds the records alive)."""
     kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
-    arrs = tuple(_base(r, n) for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
+    ctx = law_context(cfg, st, inp, out)
+    d0, d1, d2, d3 = (_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
+    a0, a1, a2, a3 = (int(a) for a in ctx)  # compile-time constants of this wrapper
 
     @numba.njit
-    def tick(c: np.ndarray, s: np.ndarray, i: np.ndarray, o: np.ndarray) -> None:
+    def update(t_s: float, dt_s: float) -> None:
+        c = carray(_addr_ptr(a0), 1, dtype=d0)
+        s = carray(_addr_ptr(a1), 1, dtype=d1)
+        i = carray(_addr_ptr(a2), 1, dtype=d2)
+        o = carray(_addr_ptr(a3), 1, dtype=d3)
         kernel(c[0], s[0], i[0], o[0])
 
-    tick.compile(tuple(numba.typeof(a) for a in arrs))  # compile before any loop starts
-    a0, a1, a2, a3 = arrs
-
-    def update(t_s: float, dt_s: float) -> None:
-        tick(a0, a1, a2, a3)
-
+    update.compile((types.float64, types.float64))  # compile before any loop starts
+    update.records = (cfg, st, inp, out)  # type: ignore[attr-defined]  # keep the addresses valid
     return update

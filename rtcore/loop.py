@@ -13,6 +13,7 @@ and the run is deterministic.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from rtcore.clock import LockstepClock, RealTimeClock
 from rtcore.errors import ConfigError, check_range
-from rtcore.rt import RtConfig
+from rtcore.rt import RtConfig, RtSession
 from rtcore.schedule import next_deadline, policy_code
 from rtcore.stats import LoopStats
 
@@ -77,6 +78,7 @@ class LoopRunner:
         self.policy = policy_code(overrun)
         self.fault_after = int(check_range("LoopRunner.fault_after", fault_after, 0, 1_000_000))
         self.on_fault = on_fault
+        self.rt_session: RtSession | None = None  # what the last run's real-time set-up did
         self.telemetry = telemetry
         if telemetry is not None and telemetry.width < 4:
             raise ConfigError(f"LoopRunner.telemetry width = {telemetry.width} is less than the 4 values per tick")
@@ -87,9 +89,11 @@ class LoopRunner:
         """Run ``cycles`` ticks (fewer if the fault policy stops the loop); return the stats."""
         cycles = int(check_range("LoopRunner.run cycles", cycles, 1, 1 << 31))
         stats = LoopStats(cycles, self.period_ns)
-        session = self.rt.apply()
+        session = self.rt_session = self.rt.apply()
         try:
+            flt0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
             self._loop(cycles, stats)
+            stats.minor_faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - flt0
         finally:
             session.restore()
         if stats.faulted and self.on_fault is not None:
@@ -102,6 +106,7 @@ class LoopRunner:
     def _loop(self, cycles: int, stats: LoopStats) -> None:
         clock, period, policy, fault_after = self.clock, self.period_ns, self.policy, self.fault_after
         read, update, write = self.read, self.update, self.write
+        has_read, has_write = read is not _noop, write is not _noop  # skip empty phases
         now_ns, sleep_until, record = clock.now_ns, clock.sleep_until, stats.record
         tel, row = self.telemetry, self._tel_row
         wd = self.watchdog
@@ -120,9 +125,11 @@ class LoopRunner:
                 wake = now_ns()
                 t_s = (wake - start) * 1e-9
                 dt_s = (wake - prev_wake) * 1e-9
-                read(t_s, dt_s)
+                if has_read:
+                    read(t_s, dt_s)
                 update(t_s, dt_s)
-                write(t_s, dt_s)
+                if has_write:
+                    write(t_s, dt_s)
                 end = now_ns()
                 nxt, skipped = next_deadline(deadline, end, period, policy)
                 over = end > deadline + period

@@ -52,6 +52,32 @@ class LoopStats:
         b = latency_ns // HIST_BIN_NS
         self.histogram[b if 0 <= b < HIST_BINS else (HIST_BINS - 1 if b > 0 else 0)] += 1
 
+    @classmethod
+    def concat(cls, parts: list[LoopStats]) -> LoopStats:
+        """One LoopStats holding the recorded ticks of ``parts`` in order (runs of the same
+        period, e.g. interleaved benchmark rounds); counters add, maxima take the max."""
+        if not parts:
+            raise ConfigError("LoopStats.concat: no runs to join")
+        out = cls(max(1, sum(p.cycles for p in parts)), parts[0].period_nominal_ns)
+        i = 0
+        for p in parts:
+            n = p.cycles
+            out.wake_latency_ns[i:i + n] = p.wake_latency_ns[:n]
+            out.step_ns[i:i + n] = p.step_ns[:n]
+            out.period_ns[i:i + n] = p.period_ns[:n]
+            out.overrun[i:i + n] = p.overrun[:n]
+            out.histogram += p.histogram
+            i += n
+        out.cycles = i
+        out.overruns = sum(p.overruns for p in parts)
+        out.skipped = sum(p.skipped for p in parts)
+        out.max_consecutive_overruns = max(p.max_consecutive_overruns for p in parts)
+        out.faulted = any(p.faulted for p in parts)
+        out.watchdog_tripped = any(p.watchdog_tripped for p in parts)
+        out.status = next((p.status for p in parts if p.status), 0)
+        out.minor_faults = -1 if any(p.minor_faults < 0 for p in parts) else sum(p.minor_faults for p in parts)
+        return out
+
     def summary(self) -> dict[str, float | int]:
         """Percentiles over the recorded ticks, in µs (JSON-friendly)."""
         n = self.cycles
