@@ -1,1 +1,38 @@
-"""kinematics: robot models loaded from URDF/MJCF by a library, allocation-free FK, Jacobians, IK, centre of mass."""
+"""kinematics: robot models loaded from URDF/MJCF by a library, allocation-free FK, Jacobians, IK, centre of mass.
+
+    import kinematics
+    model = kinematics.load_model("g1")              # or a .urdf / .xml path; floating=True/False
+    X = model.forward(q)                             # (n_frames, 4, 4) world placements
+    J = model.jacobian(q, "left_ankle_roll_link")    # (6, nv), LOCAL_WORLD_ALIGNED, linear first
+    c = model.com(q); Jc = model.com_jacobian(q)
+    solver = kinematics.IKSolver(model, [("left_ankle_roll_link", "pose")], fixed_base=True)
+    hand = kinematics.TendonMap.from_hand_preset("hand_prs6")
+
+Names are imported lazily so that ``import kinematics`` stays cheap (numba compiles on use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "load_model": ("kinematics.model", "load_model"),
+    "KinematicModel": ("kinematics.api", "KinematicModel"),
+    "IKSolver": ("kinematics.ik", "IKSolver"),
+    "IKResult": ("kinematics.ik", "IKResult"),
+    "IKError": ("kinematics.ik", "IKError"),
+    "TendonMap": ("kinematics.tendon", "TendonMap"),
+    "limb_config": ("kinematics.limb_law", "limb_config"),
+    "ROBOTS": ("kinematics.robots", "ROBOTS"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'kinematics' has no attribute {name!r}")
