@@ -1,0 +1,163 @@
+"""Python back end: ir.Module -> the IR's own Python reference (the bit-exact oracle).
+
+The reference is plain Python that numba compiles (``njit(error_model="numpy")``, so a float
+division by zero gives inf/NaN as in C): every float operation is wrapped in ``_f`` (np.float32)
+and every integer operation in ``_i`` (np.int32, which wraps), literals are float32 values,
+and kernels are the ``codegen.mathf32`` ones. It runs on the same records as the law
+(``Rec.new()``, by reference). ``load_reference`` writes it next to the C files and imports it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from types import ModuleType
+
+from codegen import ir
+from codegen.ir import BOOL, F32, I32
+
+_RUNTIME = '''import numpy as np
+from numba import njit
+
+from codegen.mathf32 import atan2, clamp, exp, fabs, fmax, fmin, sin_cos, sqrt  # noqa: F401
+
+_f = np.float32
+_i = np.int32
+_jit = njit(error_model="numpy", cache=False)
+
+
+@_jit
+def _floordiv(a, b):
+    if b == 0:
+        return _i(0)
+    return _i(a // b)
+
+
+@_jit
+def _mod(a, b):
+    if b == 0:
+        return _i(0)
+    return _i(a % b)
+'''
+
+
+def _f(v: float) -> str:
+    return f"_f({float(v)!r})"
+
+
+class _PyEmitter:
+    def __init__(self, module: ir.Module):
+        self.m = module
+
+    def expr(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Const):
+            if e.ty == F32:
+                return _f(e.value)
+            if e.ty == I32:
+                return f"_i({int(e.value)})"
+            return "True" if e.value else "False"
+        if isinstance(e, ir.Local):
+            return e.name
+        if isinstance(e, ir.Field):
+            return f"{e.rec}.{e.name}"
+        if isinstance(e, ir.Elem):
+            return f"{e.rec}.{e.name}[{self.expr(e.index)}]"
+        if isinstance(e, ir.RecRef):
+            return e.rec
+        if isinstance(e, ir.Cast):
+            return f"{'_f' if e.ty == F32 else '_i'}({self.expr(e.arg)})"
+        if isinstance(e, ir.Bin):
+            a, b = self.expr(e.a), self.expr(e.b)
+            if e.ty == BOOL:
+                return f"({a} {e.op} {b})"
+            if e.op == "//":
+                return f"_floordiv({a}, {b})"
+            if e.op == "%":
+                return f"_mod({a}, {b})"
+            return f"{'_f' if e.ty == F32 else '_i'}({a} {e.op} {b})"
+        if isinstance(e, ir.Unary):
+            a = self.expr(e.a)
+            if e.op == "not":
+                return f"(not {a})"
+            return f"{'_f' if e.ty == F32 else '_i'}({e.op}{a})"
+        if isinstance(e, ir.Cmp):
+            return f"({self.expr(e.a)} {e.op} {self.expr(e.b)})"
+        if isinstance(e, ir.BoolOp):
+            return "(" + f" {e.op} ".join(self.expr(a) for a in e.args) + ")"
+        if isinstance(e, ir.IfExp):
+            return f"({self.expr(e.a)} if {self.expr(e.cond)} else {self.expr(e.b)})"
+        if isinstance(e, ir.Call):
+            args = ", ".join(self.expr(a) for a in e.args)
+            return f"{e.func}({args})" if e.kind == "kernel" else f"_law_{e.func}({args})"
+        raise TypeError(f"unknown IR expression {e!r}")
+
+    def block(self, stmts: list[ir.Stmt], ind: str) -> list[str]:
+        out: list[str] = []
+        for s in stmts:
+            out.extend(self.stmt(s, ind))
+        return out or [f"{ind}pass"]
+
+    def stmt(self, s: ir.Stmt, ind: str) -> list[str]:
+        tag = f"  # :{s.line}"
+        if isinstance(s, ir.Assign):
+            return [f"{ind}{self.expr(s.target)} = {self.expr(s.value)}{tag}"]
+        if isinstance(s, ir.SinCos):
+            return [f"{ind}{s.s}, {s.c} = sin_cos({self.expr(s.arg)}){tag}"]
+        if isinstance(s, ir.ExprStmt):
+            return [f"{ind}{self.expr(s.value)}{tag}"]
+        if isinstance(s, ir.If):
+            lines = [f"{ind}if {self.expr(s.cond)}:{tag}", *self.block(s.body, ind + "    ")]
+            if s.orelse:
+                lines += [f"{ind}else:", *self.block(s.orelse, ind + "    ")]
+            return lines
+        if isinstance(s, ir.For):
+            return [f"{ind}for {s.var} in range({s.start}, {s.stop}, {s.step}):{tag}", *self.block(s.body, ind + "    ")]
+        if isinstance(s, ir.Return):
+            return [f"{ind}return{' ' + self.expr(s.value) if s.value is not None else ''}{tag}"]
+        if isinstance(s, ir.Break):
+            return [f"{ind}break{tag}"]
+        if isinstance(s, ir.Continue):
+            return [f"{ind}continue{tag}"]
+        raise TypeError(f"unknown IR statement {s!r}")
+
+    def function(self, f: ir.Function) -> list[str]:
+        params = ", ".join(p.name for p in f.params)
+        lines = ["", "", "@_jit", f"def _law_{f.name}({params}):", f'    """{f.file}:{f.line} {f.name}"""']
+        pnames = {p.name for p in f.params}
+        for name, ty in f.locals.items():  # typed locals, like the C declarations
+            if name not in pnames:
+                lines.append(f"    {name} = {_f(0.0) if ty == F32 else '_i(0)' if ty == I32 else 'False'}")
+        for p in f.params:
+            if p.ty in (F32, I32):  # scalar arguments arrive as Python numbers: make them float32/int32
+                lines.append(f"    {p.name} = {'_f' if p.ty == F32 else '_i'}({p.name})")
+        return lines + self.block(f.body, "    ")
+
+
+def emit_reference(module: ir.Module) -> str:
+    """Source text of the reference module; its ``step`` is the entry law."""
+    em = _PyEmitter(module)
+    entry = module.functions[module.entry]
+    out = [f'"""Python reference of {entry.name} ({entry.file}:{entry.line}), generated by cerebellum codegen."""',
+           "", _RUNTIME]
+    for f in module.functions.values():
+        out += em.function(f)
+    names = [f"p{k}" for k in range(len(entry.params))]
+    call = f"_law_{module.entry}({', '.join(f'{n}[i]' for n in names)})"
+    out += ["", "", f"step = _law_{module.entry}", "", "", "@_jit", f"def run_batch({', '.join([*names, 'res'])}):",
+            '    """One step per vector: parameter arrays (records by reference), results into res."""',
+            "    for i in range(res.shape[0]):", f"        {'res[i] = ' if entry.ret else ''}{call}", ""]
+    return "\n".join(out)
+
+
+def load_reference(module: ir.Module, directory: str, name: str) -> ModuleType:
+    """Write ``<directory>/<name>_ref.py`` and import it (a fresh module object each call)."""
+    path = os.path.join(directory, f"{name}_ref.py")
+    with open(path, "w") as fh:
+        fh.write(emit_reference(module))
+    modname = f"_cbl_ref_{name}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    return mod
