@@ -90,7 +90,7 @@ class PdoSet:
     def _channel(self, index: int) -> tuple[PdoChannel, bool]:
         k = index & 0x3
         is_map = bool(index & 0x200)
-        tx = bool(index & 0x400)
+        tx = bool(index & 0x800)
         chans = self.tpdos if tx else self.rpdos
         return chans[k], is_map
 
