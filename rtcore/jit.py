@@ -34,7 +34,7 @@ def njit(fn: Callable | None = None, **kw: Any) -> Any:
 
 
 @intrinsic
-def _ptr_at(typingctx: Any, base: Any, idx: Any) -> Any:
+def ptr_at(typingctx: Any, base: Any, idx: Any) -> Any:
     """``((void **)base)[idx]`` inside compiled code."""
     sig = types.voidptr(types.voidptr, types.intp)
 
@@ -47,7 +47,7 @@ def _ptr_at(typingctx: Any, base: Any, idx: Any) -> Any:
 
 
 @intrinsic
-def _addr_ptr(typingctx: Any, addr: Any) -> Any:
+def addr_ptr(typingctx: Any, addr: Any) -> Any:
     """``(void *)addr`` for an integer address inside compiled code."""
     if not isinstance(addr, types.Integer):
         return None
@@ -85,18 +85,18 @@ def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.vo
     if returns_status:
 
         def step(t_s: float, dt_s: float, ctx: Any) -> int:
-            c = carray(_ptr_at(ctx, 0), 1, dtype=d0)
-            s = carray(_ptr_at(ctx, 1), 1, dtype=d1)
-            i = carray(_ptr_at(ctx, 2), 1, dtype=d2)
-            o = carray(_ptr_at(ctx, 3), 1, dtype=d3)
+            c = carray(ptr_at(ctx, 0), 1, dtype=d0)
+            s = carray(ptr_at(ctx, 1), 1, dtype=d1)
+            i = carray(ptr_at(ctx, 2), 1, dtype=d2)
+            o = carray(ptr_at(ctx, 3), 1, dtype=d3)
             return np.int32(kernel(c[0], s[0], i[0], o[0]))
     else:
 
         def step(t_s: float, dt_s: float, ctx: Any) -> int:
-            c = carray(_ptr_at(ctx, 0), 1, dtype=d0)
-            s = carray(_ptr_at(ctx, 1), 1, dtype=d1)
-            i = carray(_ptr_at(ctx, 2), 1, dtype=d2)
-            o = carray(_ptr_at(ctx, 3), 1, dtype=d3)
+            c = carray(ptr_at(ctx, 0), 1, dtype=d0)
+            s = carray(ptr_at(ctx, 1), 1, dtype=d1)
+            i = carray(ptr_at(ctx, 2), 1, dtype=d2)
+            o = carray(ptr_at(ctx, 3), 1, dtype=d3)
             kernel(c[0], s[0], i[0], o[0])
             return np.int32(0)
 
@@ -120,10 +120,10 @@ def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.v
 
     @numba.njit
     def update(t_s: float, dt_s: float) -> None:
-        c = carray(_addr_ptr(a0), 1, dtype=d0)
-        s = carray(_addr_ptr(a1), 1, dtype=d1)
-        i = carray(_addr_ptr(a2), 1, dtype=d2)
-        o = carray(_addr_ptr(a3), 1, dtype=d3)
+        c = carray(addr_ptr(a0), 1, dtype=d0)
+        s = carray(addr_ptr(a1), 1, dtype=d1)
+        i = carray(addr_ptr(a2), 1, dtype=d2)
+        o = carray(addr_ptr(a3), 1, dtype=d3)
         kernel(c[0], s[0], i[0], o[0])
 
     update.compile((types.float64, types.float64))  # compile before any loop starts
