@@ -1,0 +1,35 @@
+"""Planetary-roller-screw tendon hand: preset data, plant physics (numba), firmware laws.
+
+Public API::
+
+    load_preset(name) -> HandPreset          actuators/presets/<name>.toml, validated
+    coupling_matrix(preset) -> (n_tendons, n_joints) moment arms [m]: dl = R dq, tau = R^T T
+    HandSim(preset, obj)                     lockstep firmware + plant (actuators.hand.sim)
+    grasp(preset, obj, ...) -> GraspResult   the `cbl sim hand --grasp` scenario and metrics
+    bench_realtime_factor(seconds) -> float  simulated s / wall s of the 6-actuator hand
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actuators.hand.preset import HandPreset, coupling_matrix, drive_figures, load_preset
+
+__all__ = ["HandPreset", "HandSim", "bench_realtime_factor", "coupling_matrix", "drive_figures", "grasp",
+           "load_preset"]
+
+
+def __getattr__(name: str) -> Any:  # numba-compiled parts load on first use
+    if name == "HandSim":
+        from actuators.hand.sim import HandSim
+
+        return HandSim
+    if name == "grasp":
+        from actuators.hand.scenario import grasp
+
+        return grasp
+    if name == "bench_realtime_factor":
+        from actuators.hand.scenario import bench_realtime_factor
+
+        return bench_realtime_factor
+    raise AttributeError(name)

@@ -1,0 +1,243 @@
+"""Lockstep hand simulation: the firmware laws at ``loop_hz`` driving the plant at ``plant_hz``.
+
+Each control tick: sample the sensors (nut x, v, motor current, nut-side tension sensor,
+joint encoders, per-finger tactile pad force), run per actuator ``coupled_joint_step`` and
+``slack_step``, then the actuator's mode law, then ``plant_hz / loop_hz`` plant steps.
+
+Actuator modes: 0 current (``i_cmd`` [A]), 1 screw position (``x_cmd`` [m]), 2 tension
+(``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force), 4 joint position (``q_ref`` [rad] through
+the coupling row).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from actuators.hand import laws as L
+from actuators.hand.plant import X_CUR, X_POS, X_VEL, plant_step, stored_energy
+from actuators.hand.preset import HandPreset, drive_figures, load_preset
+from rtcore.errors import ConfigError, check_range
+from rtcore.jit import njit
+
+M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
+# per-tick log columns per actuator
+LOG_X, LOG_V, LOG_I, LOG_T, LOG_F, LOG_IREF, LOG_SLACK, LOG_PHASE = range(8)
+
+_screw = njit(L.screw_position_step)
+_tension = njit(L.tendon_tension_step)
+_grasp = njit(L.grasp_force_step)
+_couple = njit(L.coupled_joint_step)
+_slack = njit(L.slack_step)
+
+
+def law_gains(p: HandPreset) -> dict[str, float]:
+    """Controller gains from the preset's bandwidths (see :mod:`actuators.hand.laws`).
+
+    position: kp = w^2 m_eq / K_F, kd = 2 zeta w m_eq / K_F (w = 2 pi f_pos)
+    tension:  kp = (w^2 m_eq eta_f / k_td - 1) / K_F (>= 0), kd = 2 zeta w m_eq / K_F,
+              ki = 2 pi f_int kp (w = 2 pi f_tension; locked finger, forward friction T/eta_f)
+    force:    ki_f = 2 pi f_force c_TF, kp_f = 0.2 c_TF (c_TF = tension per pad force)
+    """
+    d = drive_figures(p.raw)
+    fw = p.raw["firmware"]
+    kf, m = d["k_force"], d["m_eq"]
+    wp = 2 * math.pi * fw["position_bandwidth_hz"]
+    wt = 2 * math.pi * fw["tension_bandwidth_hz"]
+    ctf = p.raw["grasp"]["tension_per_force"]
+    kp_t = max(wt * wt * m * d["eta_f"] / d["k_tendon"] - 1.0, 0.0) / kf
+    return {
+        "pos_kp": wp * wp * m / kf, "pos_kd": 2 * fw["position_damping"] * wp * m / kf,
+        "pos_i_ff": d["f_c0"] / kf, "ten_kp": kp_t, "ten_kd": 2 * fw["tension_damping"] * wt * m / kf,
+        "ten_ki": 2 * math.pi * fw["tension_integral_hz"] * kp_t,
+        "f_ki": 2 * math.pi * fw["force_integral_hz"] * ctf, "f_kp": 0.2 * ctf,
+        **{k: d[k] for k in ("k_force", "m_eq", "k_tendon", "eta_f", "eta_b", "f_c0")},
+    }
+
+
+class HandSim:
+    """A six-actuator hand (any preset) with its firmware, stepped in lockstep.
+
+    Public arrays (edit between :meth:`run` calls): ``mode`` (n_act), ``i_cmd`` [A],
+    ``x_cmd`` [m], ``t_cmd`` [N], ``f_ref`` [N], ``q_ref`` [rad] (n_joints); state ``xs``
+    (n_act, 3: x, v, i), ``q``, ``qd``; energy sums ``E`` [J] (see plant).
+    """
+
+    def __init__(self, preset: HandPreset | str = "hand_prs6", obj: str | None = "cylinder",
+                 plant_hz: float | None = None, loop_hz: float | None = None,
+                 tension_sensor: bool | None = None) -> None:
+        p = preset if isinstance(preset, HandPreset) else load_preset(preset)
+        fw = p.raw["firmware"]
+        if obj is not None and obj not in p.objects:
+            raise ConfigError(f"hand object '{obj}' is not in preset {p.name} (known: {sorted(p.objects)})")
+        if p.n_joints > L.N_COUPLED:
+            raise ConfigError(f"hand {p.name}: {p.n_joints} joints, limit {L.N_COUPLED} for the coupling law")
+        self.p = p
+        self.obj_name = obj
+        self.obj = p.objects[obj].copy() if obj else np.zeros(11)
+        self.loop_hz = check_range("loop_hz", float(loop_hz or fw["loop_hz"]), 50.0, 2e4, "Hz")
+        plant = check_range("plant_hz", float(plant_hz or fw["plant_hz"]), self.loop_hz, 1e5, "Hz")
+        self.sub = max(1, round(plant / self.loop_hz))
+        self.dt = 1.0 / (self.loop_hz * self.sub)
+        s = p.raw["screw"]
+        self.stroke = np.array([s["stroke_min_m"], s["stroke_max_m"]])
+        na, nj = p.n_act, p.n_joints
+        self.g = law_gains(p)
+        self.xs = np.zeros((na, 3))
+        self.q = np.zeros(nj)
+        self.qd = np.zeros(nj)
+        self.E = np.zeros(8)
+        self.tens = np.zeros((na, 2))
+        self.fpad = np.zeros(len(p.cpt_f))
+        self.wk = np.zeros((16, 4))
+        self.mode = np.zeros(na, np.int64)
+        self.i_cmd = np.zeros(na)
+        self.x_cmd = np.zeros(na)
+        self.t_cmd = np.zeros(na)
+        self.f_ref = np.zeros(na)
+        self.q_ref = np.zeros(nj)
+        self.t = 0.0
+        self.use_sensor = bool(fw.get("tension_sensor", True) if tension_sensor is None else tension_sensor)
+        self._make_laws()
+
+    def _make_laws(self) -> None:
+        p, g, na = self.p, self.g, self.p.n_act
+        dt = 1.0 / self.loop_hz
+        imax = p.raw["motor"]["current_max_a"]
+        s, gr, fw = p.raw["screw"], p.raw["grasp"], p.raw["firmware"]
+        self.c_pos = L.ScrewPosConfig.array(na)
+        self.s_pos = L.ScrewPosState.array(na)
+        for k, v in dict(kp=g["pos_kp"], kd=g["pos_kd"], ki=0.0, i_ff=g["pos_i_ff"], i_max=imax, dt=dt).items():
+            self.c_pos[k] = v
+        self.c_ten = L.TensionConfig.array(na)
+        self.s_ten = L.TensionState.array(na)
+        for k, v in dict(k_force=g["k_force"], eta_f=g["eta_f"], eta_b=g["eta_b"], f_c0=g["f_c0"],
+                         use_sensor=self.use_sensor, kp=g["ten_kp"], ki=g["ten_ki"], kd=g["ten_kd"],
+                         i_max=imax, dt=dt).items():
+            self.c_ten[k] = v
+        self.c_gr = L.GraspConfig.array(na)
+        self.s_gr = L.GraspState.array(na)
+        tmax = 0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"])
+        for k, v in dict(f_touch=gr["touch_force_n"], v_approach=gr["approach_speed_m_s"],
+                         x_max=s["stroke_max_m"] - 1e-3, t_per_f=gr["tension_per_force"], kp_f=g["f_kp"],
+                         ki_f=g["f_ki"], t_max=tmax, dt=dt).items():
+            self.c_gr[k] = v
+        self.c_cp = L.CouplingConfig.array(na)
+        self.s_cp = L.CouplingState.array(na)
+        self.c_cp["r"][:, : p.n_joints] = p.coupling
+        x0 = p.raw["tendon"]["slack_m"]
+        for k, v in dict(x_0=x0, x_min=s["stroke_min_m"], x_max=s["stroke_max_m"], dt=dt).items():
+            self.c_cp[k] = v
+        self.c_sl = L.SlackConfig.array(na)
+        self.s_sl = L.SlackState.array(na)
+        self.c_sl["t_slack"] = fw["slack_tension_n"]
+        self.c_sl["margin"] = fw["slack_margin_m"]
+        self.c_sl["n_debounce"] = fw["slack_debounce_ticks"]
+        self.io = (L.ScrewPosInput.array(1), L.ScrewPosOutput.array(1), L.TensionInput.array(1),
+                   L.TensionOutput.array(1), L.GraspInput.array(1), L.GraspOutput.array(1),
+                   L.CouplingInput.array(1), L.CouplingOutput.array(1), L.SlackInput.array(1),
+                   L.SlackOutput.array(1))
+
+    def run(self, n_ticks: int, log: np.ndarray | None = None) -> np.ndarray:
+        """Advance ``n_ticks`` control ticks; returns the log (n_ticks, n_act, 8) (see ``LOG_*``)."""
+        if log is None:
+            log = np.zeros((n_ticks, self.p.n_act, 8))
+        if log.shape[0] < n_ticks:
+            raise ConfigError(f"hand log has {log.shape[0]} rows, limit: at least n_ticks = {n_ticks}")
+        p = self.p
+        _run_ticks(n_ticks, self.sub, self.dt, p.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f,
+                   p.contact, self.obj, p.finger_of_tendon, self.stroke, self.mode, self.i_cmd, self.x_cmd,
+                   self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
+                   self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
+                   self.s_cp, self.c_sl, self.s_sl, *self.io, log)
+        self.t += n_ticks / self.loop_hz
+        return log
+
+    def stored_energy(self) -> float:
+        """Kinetic + magnetic + elastic energy of the plant now [J]."""
+        p = self.p
+        return stored_energy(p.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f, p.contact,
+                             self.obj, self.xs, self.q, self.qd)
+
+    def finger_forces(self) -> np.ndarray:
+        """Sum of pad normal forces per finger [N] (the tactile measurement)."""
+        out = np.zeros(len(self.p.fingers))
+        np.add.at(out, self.p.cpt_i[:, 0], self.fpad)
+        return out
+
+
+@njit
+def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
+               x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
+               c_cp, s_cp, c_sl, s_sl, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
+    na, nj = xs.shape[0], q.shape[0]
+    i_ref = np.zeros(na)  # one allocation per call, not per tick
+    for tick in range(n):
+        for k in range(na):
+            f = fot[k]
+            fm = 0.0
+            for ci in range(fing_i[f, 5], fing_i[f, 5] + fing_i[f, 6]):
+                fm += fpad[ci]
+            x, v, i = xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR]
+            for j in range(nj):
+                cin[0].q_ref[j] = q_ref[j]
+                cin[0].q_meas[j] = q[j]
+            cin[0].use_meas = True
+            _couple(c_cp[k], s_cp[k], cin[0], cout[0])
+            # tension used by the firmware: sensor, or the screw-force estimate
+            tin[0].t_sensor = tens[k, 0]
+            tin[0].i_meas = i
+            tin[0].v = v
+            tin[0].t_ref = t_cmd[k]
+            m = mode[k]
+            phase = 0
+            if m == 3:
+                gin[0].enable = True
+                gin[0].f_ref = f_ref[k]
+                gin[0].f_meas = fm
+                gin[0].t_meas = tens[k, 0]
+                gin[0].x = x
+                _grasp(c_gr[k], s_gr[k], gin[0], gout[0])
+                phase = s_gr[k].phase
+                tin[0].t_ref = gout[0].t_ref
+                pin[0].x_ref = gout[0].x_ref
+                pin[0].v_ref = gout[0].v_ref
+                m = 2 if gout[0].mode == 1 else 1
+            elif m == 4:
+                pin[0].x_ref = cout[0].x_ref
+                pin[0].v_ref = 0.0
+                m = 1
+            elif m == 1:
+                pin[0].x_ref = x_cmd[k]
+                pin[0].v_ref = 0.0
+            if m == 1:
+                pin[0].x = x
+                pin[0].v = v
+                _screw(c_pos[k], s_pos[k], pin[0], pout[0])
+                i_ref[k] = pout[0].i_ref
+            elif m == 2:
+                _tension(c_ten[k], s_ten[k], tin[0], tout[0])
+                i_ref[k] = tout[0].i_ref
+            else:
+                i_ref[k] = i_cmd[k]
+            sin_[0].t_meas = tens[k, 0]
+            sin_[0].x = x
+            sin_[0].x_taut = cout[0].x_taut
+            _slack(c_sl[k], s_sl[k], sin_[0], sout[0])
+            log[tick, k, 0] = x
+            log[tick, k, 1] = v
+            log[tick, k, 2] = i
+            log[tick, k, 3] = tens[k, 0]
+            log[tick, k, 4] = fm
+            log[tick, k, 5] = i_ref[k]
+            log[tick, k, 6] = 1.0 if sout[0].slack else 0.0
+            log[tick, k, 7] = phase
+        for _ in range(sub):
+            plant_step(act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, dt, i_ref, xs, q,
+                       qd, E, tens, fpad, wk)
+
+
+def default_out_dir() -> Path:
+    return Path.cwd() / "cbl_out"
