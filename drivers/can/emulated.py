@@ -243,6 +243,12 @@ class Medium:
         times += [max(ep.tx[0][0], self._free_t) for ep in self._eps if ep.tx and not ep.bus_off]
         return min(times) if times else None
 
+    def next_event_time(self) -> float | None:
+        """Clock time of the next delivery or frame end (None when the bus is idle and empty)."""
+        with self._cv:
+            self._advance(self.clock())
+            return self._next_event()
+
     def receive(self, ep: _Endpoint, timeout_s: float | None, limit: int = 1) -> list[tuple[float, Frame]]:
         """Frames delivered to ``ep`` by now (waiting up to ``timeout_s`` for the first)."""
         deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)

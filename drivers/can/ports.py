@@ -90,6 +90,7 @@ class SlcanPort:
         from drivers.can import slcan_codec
 
         self._codec = slcan_codec
+        slcan_codec.warm_up()
         self.bus = bus
         self.ser = bus.serialPortOrig
         self.fd = self.ser.fileno()

@@ -199,3 +199,15 @@ def decode_frames(buf: np.ndarray, nbytes: int, fb, spans: np.ndarray) -> tuple[
 def max_line_bytes(fd: bool) -> int:
     """Longest SLCAN line for one frame, CR included."""
     return 1 + 8 + 1 + 2 * (64 if fd else 8) + 1
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the codec before serving or cycling."""
+    from drivers.can.codec import FrameBuffer
+
+    fb = FrameBuffer(2, fd=True)
+    fb.put(0, 0x123, b"\x01\x02")
+    fb.put(1, 0x456, bytes(12), flags=2)
+    out = np.zeros(2 * max_line_bytes(True), dtype=np.uint8)
+    n = encode_frames(fb, 2, out)
+    decode_frames(out, n, FrameBuffer(2, fd=True), np.zeros((4, 2), dtype=np.int64))

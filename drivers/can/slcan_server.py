@@ -1,0 +1,171 @@
+"""The device side of an SLCAN adapter on a pseudo-terminal, bridged to an emulated medium.
+
+:class:`SlcanServer` owns the master side of a pty; python-can's ``slcan`` backend (or any
+SLCAN tool) opens the slave side (``server.path``, e.g. ``/dev/pts/7``). It answers the
+Lawicel commands python-can sends (``O`` open, ``L`` listen-only, ``C`` close, ``S0``-``S8``
+bit rate, ``Y2``/``Y5`` FD data rate, ``V`` version, ``N`` serial, ``F`` status, ``Z``
+timestamps): CR for OK, BEL for an error (a bit rate other than the medium's, an unknown
+command). While open, every frame line from the client is sent on the medium through the
+server's own endpoint, and every frame the medium delivers to that endpoint is written back
+as one line. Framing and hex are done in compiled code (:mod:`drivers.can.slcan_codec`).
+
+Call :meth:`SlcanServer.service` from the emulator's loop; it never blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import termios
+import tty
+
+import numpy as np
+
+from drivers.can import slcan_codec
+from drivers.can.codec import FrameBuffer
+from drivers.can.emulated import EmulatedBus, Medium
+
+BITRATE_CODES = {b"S0": 10_000, b"S1": 20_000, b"S2": 50_000, b"S3": 100_000, b"S4": 125_000, b"S5": 250_000,
+                 b"S6": 500_000, b"S7": 750_000, b"S8": 1_000_000, b"S9": 83_300}
+DATA_BITRATE_CODES = {b"Y2": 2_000_000, b"Y5": 5_000_000}
+OK, ERR = b"\r", b"\a"
+
+
+class SlcanServer:
+    """SLCAN endpoint on a new pty for ``medium`` (see module doc)."""
+
+    def __init__(self, medium: Medium, cap: int = 512) -> None:
+        slcan_codec.warm_up()
+        self.medium = medium
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no CR/NL translation before the client opens it
+        attrs = termios.tcgetattr(self._slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self.bus = EmulatedBus(medium_=medium, name="slcan")
+        self.port = self.bus.raw_port(cap, medium.fd)
+        self.is_open = False
+        self.listen_only = False
+        self.frames_in = 0
+        self.frames_out = 0
+        self.errors = 0
+        self.syncs = 0
+        self._in = np.zeros(1 << 16, dtype=np.uint8)
+        self._fill = 0
+        self._spans = np.zeros((256, 2), dtype=np.int64)
+        self._rx = FrameBuffer(cap, fd=True)
+        self._tx = FrameBuffer(cap, fd=True)
+        self._out = np.zeros(cap * slcan_codec.max_line_bytes(True), dtype=np.uint8)
+        self._pending_out = b""
+
+    def fileno(self) -> int:
+        return self.master
+
+    def _command(self, line: bytes) -> bytes:
+        if not line:
+            return OK
+        c = line[:1]
+        if c in (b"O", b"L"):
+            self.is_open = True
+            self.listen_only = c == b"L"
+            return OK
+        if c == b"C":
+            self.is_open = False
+            return OK
+        if line[:2] in BITRATE_CODES:
+            return OK if BITRATE_CODES[line[:2]] == int(self.medium.bitrate) else ERR
+        if line[:2] in DATA_BITRATE_CODES:
+            return OK if self.medium.fd else ERR
+        if c == b"V":
+            return b"V1013\r"
+        if c == b"N":
+            return b"NCBL0\r"
+        if c == b"F":
+            return b"F00\r"
+        if c in (b"Z", b"X", b"M", b"m", b"s", b"Q"):
+            return OK
+        return ERR
+
+    def _read_client(self) -> int:
+        """Client -> medium: parse what the client wrote; returns the frames sent."""
+        try:
+            got = os.readv(self.master, [memoryview(self._in)[self._fill :]])
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:  # EIO: no client has the slave open
+            return 0
+        self._fill += got
+        total = 0
+        while True:
+            n, ns, used = slcan_codec.decode_frames(self._in, self._fill, self._rx, self._spans)
+            replies = []
+            for j in range(ns):
+                s, e = int(self._spans[j, 0]), int(self._spans[j, 1])
+                line = bytes(self._in[s:e]).rstrip(b"\a")
+                replies.append(self._command(line))
+            if self.is_open and not self.listen_only and n:
+                self.port.send_batch(self._rx, n)
+                self.syncs += int(np.count_nonzero(self._rx.ids[:n] == 0x080))
+                total += n
+            elif n:
+                self.errors += n
+            if replies:
+                self._write(b"".join(replies))
+            tail = self._fill - used
+            if used:
+                self._in[:tail] = self._in[used : self._fill].copy()
+            self._fill = tail
+            if n < self._rx.cap or tail == 0:
+                break
+        if self._fill == len(self._in):  # a line longer than any frame: garbage
+            self._fill = 0
+            self.errors += 1
+        self.frames_in += total
+        return total
+
+    def _write(self, data: bytes) -> None:
+        self._pending_out += data
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._pending_out:
+            try:
+                n = os.write(self.master, self._pending_out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._pending_out = b""
+                return
+            self._pending_out = self._pending_out[n:]
+
+    def _write_medium(self) -> int:
+        """Medium -> client: every frame delivered to the server's endpoint by now."""
+        n = self.port.recv_batch(self._tx, 0.0)
+        if n and self.is_open:
+            nbytes = slcan_codec.encode_frames(self._tx, n, self._out)
+            self._write(self._out[:nbytes].tobytes())
+            self.frames_out += n
+        return n
+
+    def service(self) -> int:
+        """Move everything that is waiting in both directions (non-blocking); returns frames moved."""
+        self._flush()
+        moved = self._read_client()
+        while True:
+            n = self._write_medium()
+            moved += n
+            if n < self._tx.cap:
+                break
+        return moved
+
+    def close(self) -> None:
+        """Close the pty and leave the medium (idempotent)."""
+        if self.master < 0:
+            return
+        self.bus.shutdown()
+        for fd in (self.master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.master = self._slave = -1

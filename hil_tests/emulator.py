@@ -1,0 +1,196 @@
+"""Emulated boards on emulated buses: one process per bus behind an SLCAN pty, or in-process.
+
+``python -m hil_tests.emulator --bus JSON`` is one emulator process (``cbl emulate`` starts
+one per bus, or per ``boards_per_process`` boards): an emulated :class:`~drivers.can.emulated.Medium`
+in wall-clock time (every frame costs its exact bit time, lowest id wins arbitration, faults
+optional), the boards (``drivers.board``, ``threaded=False``, polled by this loop) and an
+:class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. Its
+first stdout line is a JSON object describing the endpoint; then, every ``--report-s``
+seconds, a line on stderr with the SYNC rate it sustained. SIGINT/SIGTERM end it cleanly.
+
+:class:`InProcessRig` runs the same boards in this process on ``virtual`` or ``emulated``
+buses (threaded boards), for tests and single-process demos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+import can
+
+from drivers.can import timing
+from hil_tests.rig import BoardSpec, BusSpec
+from rtcore.errors import CblError, ConfigError
+
+
+def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True) -> Any:
+    """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given)."""
+    from drivers import board as boards
+
+    if spec.type == "joint":
+        module = None
+        if spec.preset:
+            from actuators.joint import JointModule, load_preset
+
+            module = JointModule(load_preset(spec.preset), seed=spec.node)
+        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
+    cls = getattr(boards, "HandBoard", None)
+    if cls is None:
+        raise ConfigError(f"board type '{spec.type}' (node {spec.node}) has no emulated board yet in drivers.board")
+    return cls(spec.node, bus, fd=fd, threaded=threaded, serial_number=spec.node)
+
+
+def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
+    """(typical, worst-case) seconds one cycle's PDO traffic + SYNC occupies the bus.
+
+    Typical uses zero payloads' real stuffing; worst case the closed forms of drivers.can.timing.
+    """
+    from drivers.can.layout import board_layout
+
+    fd, br, dbr = spec.fd, spec.bitrate, spec.data_bitrate
+    typ = timing.frame_time(0x080, b"", br, fd, dbr)
+    worst = timing.frame_time_worst(0, br, fd, dbr)
+    for b in spec.boards:
+        lay = board_layout(b.type) if b.type == "joint" else None
+        pdos = [p for p in (lay.rpdos + lay.tpdos) if p.enabled and p.fields] if lay else []
+        for p in pdos:
+            typ += timing.frame_time(p.cob_id(b.node), bytes(p.size), br, fd, dbr)
+            worst += timing.frame_time_worst(p.size, br, fd, dbr)
+    return typ, worst
+
+
+def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
+    typ, worst = cycle_wire_time(spec)
+    info: dict[str, Any] = {"interface": "slcan", "channel": channel, "bitrate": spec.bitrate, "nodes": spec.nodes,
+                            "name": spec.name, "fd": spec.fd}
+    if spec.fd:
+        info["data_bitrate"] = spec.data_bitrate or spec.bitrate
+    info["cycle_wire_time_us"] = round(typ * 1e6, 1)
+    info["max_rate_hz"] = int(1.0 / typ) if typ > 0 else 0
+    return info
+
+
+def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None) -> int:
+    """Run one emulator process's loop until SIGINT/SIGTERM (see module doc)."""
+    from drivers.can.emulated import EmulatedBus, Faults, Medium
+    from drivers.can.slcan_server import SlcanServer
+
+    stop = {"flag": False}
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    medium = Medium(spec.name, spec.bitrate, spec.fd, spec.data_bitrate, Faults(**(faults or {})))
+    buses = [EmulatedBus(medium_=medium, name=f"node{b.node}") for b in spec.boards]
+    boards = [make_board(b, bus, spec.fd, threaded=False) for b, bus in zip(spec.boards, buses)]
+    server = SlcanServer(medium)
+    print(json.dumps(endpoint_info(spec, server.path)), flush=True)
+    last_t, last_syncs = time.monotonic(), 0
+    try:
+        while not stop["flag"]:
+            server.service()
+            for b in boards:
+                b.poll()
+            server.service()
+            nxt = medium.next_event_time()
+            now = medium.clock()
+            wait = 0.001 if nxt is None else min(max(nxt - now, 0.0), 0.001)
+            select.select([server.fileno()], [], [], wait)
+            if report_s > 0 and now - last_t >= report_s:
+                rate = (server.syncs - last_syncs) / (now - last_t)
+                print(f"emulate {spec.name}: sustained {rate:.0f} SYNC/s over the last {now - last_t:.0f} s, "
+                      f"bus load {medium.stats.load() * 100:.0f} %", file=sys.stderr, flush=True)
+                last_t, last_syncs = now, server.syncs
+    finally:
+        for b in boards:
+            b.close()
+        server.close()
+        for bus in buses:
+            bus.shutdown()
+    return 0
+
+
+class InProcessRig:
+    """The boards of ``spec`` on in-process buses ('virtual' or 'emulated'), threaded; a context manager.
+
+    ``host_bus()`` opens another endpoint of the same channel for the host.
+    """
+
+    def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None) -> None:
+        from drivers.can import open_bus
+
+        if interface not in ("virtual", "emulated"):
+            raise ConfigError(f"in-process rig interface '{interface}' is not one of 'virtual', 'emulated'")
+        self.interface = interface
+        self.channel = channel or f"rig-{spec.name}-{id(self)}"
+        self.spec = spec
+        self._open = lambda: open_bus(interface, self.channel, bitrate=spec.bitrate, fd=spec.fd,
+                                      data_bitrate=spec.data_bitrate)
+        self._buses: list[can.BusABC] = []
+        self.boards: list[Any] = []
+        try:
+            for b in spec.boards:
+                bus = self._open()
+                self._buses.append(bus)
+                self.boards.append(make_board(b, bus, spec.fd))
+        except BaseException:
+            self.close()
+            raise
+
+    def host_bus(self) -> can.BusABC:
+        bus = self._open()
+        self._buses.append(bus)
+        return bus
+
+    def close(self) -> None:
+        for b in self.boards:
+            b.close()
+        self.boards = []
+        for bus in self._buses:
+            bus.shutdown()
+        self._buses = []
+
+    def __enter__(self) -> InProcessRig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def bus_from_json(text: str) -> BusSpec:
+    d = json.loads(text)
+    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset")) for b in d["boards"])
+    return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
+                   d.get("data_bitrate"), boards)
+
+
+def bus_to_json(spec: BusSpec) -> str:
+    return json.dumps({
+        "name": spec.name, "bitrate": spec.bitrate, "fd": spec.fd, "data_bitrate": spec.data_bitrate,
+        "boards": [{"node": b.node, "type": b.type, "preset": b.preset} for b in spec.boards],
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hil_tests.emulator", description=__doc__.splitlines()[0])
+    p.add_argument("--bus", required=True, help="the bus as JSON (name, bitrate, fd, data_bitrate, boards)")
+    p.add_argument("--report-s", type=float, default=5.0, help="seconds between rate reports on stderr (0: none)")
+    p.add_argument("--faults", default="{}", help="fault injection as JSON (drop, corrupt, delay_s, babble_id)")
+    args = p.parse_args(argv)
+    try:
+        return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults))
+    except CblError as exc:
+        print(f"emulator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The HIL rig file (RIG.toml): buses, the boards on each bus, the cycle rate.
+
+Format (every key is checked; errors name the file, the key, the value and the limit)::
+
+    rate_hz = 1000                 # cycle rate of the host loop, Hz, [1, 10000]
+
+    [[bus]]
+    name = "legs"                  # unique, [A-Za-z0-9_-]+
+    interface = "slcan"            # python-can interface name, or "emulated" / "virtual";
+                                   # `cbl emulate` serves "slcan" buses on pseudo-terminals
+    channel = ""                   # optional: /dev/pts/N, can0, ... (emulate fills it in)
+    bitrate = 1000000              # nominal bit rate, bit/s (a standard CAN rate)
+    fd = false                     # CAN-FD frames
+    data_bitrate = 5000000         # FD data-phase bit rate, bit/s, [bitrate, 8000000]; FD only
+    boards_per_process = 0         # emulate: split this bus's boards over processes (0 = one)
+
+      [[bus.board]]
+      node = 1                     # CANopen node id, [1, 127], unique on the bus
+      type = "joint"               # "joint" | "hand"
+      preset = "knee"              # actuator preset (actuators/presets/<preset>.toml); optional
+
+Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
+with no file: one bus, six joint boards at node ids 1-6.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtcore.errors import ConfigError
+
+BOARD_TYPES = ("joint", "hand")
+CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
+RIGS_DIR = Path(__file__).parent / "rigs"
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    node: int
+    type: str = "joint"
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class BusSpec:
+    name: str
+    interface: str = "slcan"
+    channel: str = ""
+    bitrate: int = 1_000_000
+    fd: bool = False
+    data_bitrate: int | None = None
+    boards: tuple[BoardSpec, ...] = ()
+    boards_per_process: int = 0
+
+    @property
+    def nodes(self) -> list[int]:
+        return [b.node for b in self.boards]
+
+
+@dataclass(frozen=True)
+class Rig:
+    rate_hz: float = 1000.0
+    buses: tuple[BusSpec, ...] = ()
+    source: str = "<default>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_rig() -> Rig:
+    """One SLCAN bus at 1 Mbit/s with six joint boards (node ids 1-6, knee preset)."""
+    boards = tuple(BoardSpec(n, "joint", "knee") for n in range(1, 7))
+    return Rig(1000.0, (BusSpec("bus0", "slcan", "", 1_000_000, False, None, boards),), "<default>")
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, value: Any, limit: str) -> ConfigError:
+        return ConfigError(f"rig {self.source}: {key} = {value!r} {limit}")
+
+    def get(self, table: dict, key: str, where: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in table:
+            if default is ...:
+                raise ConfigError(f"rig {self.source}: {where}{key} is missing")
+            return default
+        v = table[key]
+        if kind in (int, float) and isinstance(v, bool):
+            raise self.fail(where + key, v, f"is not a {kind.__name__}")
+        if kind is float and isinstance(v, int):
+            v = float(v)
+        if not isinstance(v, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(where + key, v, f"is not a {names}")
+        return v
+
+    def in_range(self, key: str, v: float, lo: float, hi: float) -> None:
+        if not lo <= v <= hi:
+            raise self.fail(key, v, f"is out of range [{lo}, {hi}]")
+
+
+def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
+    """Validate a rig given as the dict a TOML file loads to."""
+    c = _Checker(source)
+    known = {"rate_hz", "bus"}
+    for k in data:
+        if k not in known:
+            raise c.fail(k, data[k], f"is not a rig key (keys: {sorted(known)})")
+    rate = c.get(data, "rate_hz", "", float, 1000.0)
+    c.in_range("rate_hz", rate, 1.0, 10_000.0)
+    raw_buses = c.get(data, "bus", "", list, [])
+    if not raw_buses:
+        raise ConfigError(f"rig {source}: no [[bus]] table (a rig needs at least one bus)")
+    buses, names = [], set()
+    bus_keys = {"name", "interface", "channel", "bitrate", "fd", "data_bitrate", "board", "boards_per_process"}
+    for i, b in enumerate(raw_buses):
+        w = f"bus[{i}]."
+        if not isinstance(b, dict):
+            raise c.fail(f"bus[{i}]", b, "is not a table")
+        for k in b:
+            if k not in bus_keys:
+                raise c.fail(w + k, b[k], f"is not a bus key (keys: {sorted(bus_keys)})")
+        name = c.get(b, "name", w, str, f"bus{i}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise c.fail(w + "name", name, "must match [A-Za-z0-9_-]+")
+        if name in names:
+            raise c.fail(w + "name", name, "is used by another bus")
+        names.add(name)
+        w = f"bus '{name}'."
+        interface = c.get(b, "interface", w, str, "slcan")
+        channel = c.get(b, "channel", w, str, "")
+        bitrate = c.get(b, "bitrate", w, int, 1_000_000)
+        if bitrate not in CLASSIC_BITRATES:
+            raise c.fail(w + "bitrate", bitrate, f"is not one of {list(CLASSIC_BITRATES)} bit/s")
+        fd = c.get(b, "fd", w, bool, False)
+        data_bitrate = c.get(b, "data_bitrate", w, int, None)
+        if data_bitrate is not None:
+            if not fd:
+                raise c.fail(w + "data_bitrate", data_bitrate, "needs fd = true")
+            c.in_range(w + "data_bitrate", data_bitrate, bitrate, 8_000_000)
+        per_proc = c.get(b, "boards_per_process", w, int, 0)
+        c.in_range(w + "boards_per_process", per_proc, 0, 127)
+        boards, nodes = [], set()
+        for j, bd in enumerate(c.get(b, "board", w, list, [])):
+            wb = f"{w}board[{j}]."
+            if not isinstance(bd, dict):
+                raise c.fail(f"{w}board[{j}]", bd, "is not a table")
+            for k in bd:
+                if k not in ("node", "type", "preset"):
+                    raise c.fail(wb + k, bd[k], "is not a board key (keys: ['node', 'preset', 'type'])")
+            node = c.get(bd, "node", wb, int)
+            c.in_range(wb + "node", node, 1, 127)
+            if node in nodes:
+                raise c.fail(wb + "node", node, f"is used by another board on bus '{name}'")
+            nodes.add(node)
+            btype = c.get(bd, "type", wb, str, "joint")
+            if btype not in BOARD_TYPES:
+                raise c.fail(wb + "type", btype, f"is not one of {list(BOARD_TYPES)}")
+            preset = c.get(bd, "preset", wb, str, None)
+            boards.append(BoardSpec(node, btype, preset))
+        buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc))
+    return Rig(rate, tuple(buses), source)
+
+
+def load_rig(path: str | Path) -> Rig:
+    """Load and validate RIG.toml (a path, or the name of a rig in hil_tests/rigs/)."""
+    p = Path(path)
+    if not p.suffix and not p.exists():
+        p = RIGS_DIR / f"{path}.toml"
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        shipped = sorted(q.stem for q in RIGS_DIR.glob("*.toml"))
+        raise ConfigError(f"rig file {p}: cannot read ({exc.strerror}); shipped rigs: {shipped}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rig file {p}: not valid TOML ({exc})") from exc
+    return parse_rig(data, str(p))

@@ -1,0 +1,129 @@
+"""`cbl emulate [RIG.toml]`: start emulated boards, one process per bus, each behind an SLCAN pty.
+
+With no rig file: one bus, six joint boards at node ids 1-6. Prints where to connect (with
+``--json``: one line ``{"buses": [{"interface": "slcan", "channel": "/dev/pts/N", "bitrate":
+1000000, "nodes": [1, ...], ...}]}``), then runs until SIGINT/SIGTERM and exits cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from rtcore.errors import ConfigError, DeviceError
+
+START_TIMEOUT_S = 120.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rig", nargs="?", help="RIG.toml (default: one bus with six joint boards, nodes 1-6)")
+    p.add_argument("--json", action="store_true", help="first stdout line: one JSON object with the endpoints")
+    p.add_argument("--boards-per-process", type=int, default=None,
+                   help="split each bus's boards over processes of at most N boards (each is its own segment)")
+    p.add_argument("--report-s", type=float, default=5.0, help="seconds between sustained-rate reports (0: none)")
+    p.add_argument("--drop", type=float, default=0.0, help="fault: probability a frame is lost")
+    p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
+    p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
+    p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
+
+
+def _split(rig: Any, per_process: int | None) -> list[Any]:
+    out = []
+    for bus in rig.buses:
+        n = per_process if per_process is not None else bus.boards_per_process
+        if not bus.boards:
+            raise ConfigError(f"rig {rig.source}: bus '{bus.name}' has no boards to emulate")
+        if not n or n >= len(bus.boards):
+            out.append(bus)
+            continue
+        for k in range(0, len(bus.boards), n):
+            out.append(replace(bus, name=f"{bus.name}.{k // n}", boards=bus.boards[k : k + n]))
+    return out
+
+
+def _start(spec: Any, args: argparse.Namespace, faults: dict) -> subprocess.Popen:
+    from hil_tests.emulator import bus_to_json
+
+    cmd = [sys.executable, "-m", "hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s", str(args.report_s),
+           "--faults", json.dumps(faults)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+
+
+def _first_line(proc: subprocess.Popen, name: str) -> dict:
+    box: dict[str, str] = {}
+    reader = threading.Thread(target=lambda: box.setdefault("line", proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(START_TIMEOUT_S)
+    line = box.get("line", "")
+    if not line:
+        code = proc.poll()
+        raise DeviceError(f"emulator for bus '{name}' did not start within {START_TIMEOUT_S:.0f} s (exit code {code})")
+    return json.loads(line)
+
+
+def _describe(info: dict, rate_hz: float) -> str:
+    nodes = info["nodes"]
+    span = f"{nodes[0]}-{nodes[-1]}" if nodes == list(range(nodes[0], nodes[-1] + 1)) else ",".join(map(str, nodes))
+    fd = f", CAN-FD data {info['data_bitrate']} bit/s" if info.get("fd") else ""
+    limit = info["max_rate_hz"]
+    verdict = "fits" if limit >= rate_hz else f"does NOT fit {rate_hz:.0f} Hz: the bus, not the host, is the limit"
+    return (f"{info['name']}: {info['interface']} on {info['channel']} at {info['bitrate']} bit/s{fd}, nodes {span}\n"
+            f"  one cycle's PDO traffic + SYNC takes {info['cycle_wire_time_us'] / 1000:.2f} ms on the wire -> at most "
+            f"{limit} Hz ({verdict}); the SLCAN pty adds its own round trip (measured rate is reported below)\n"
+            f"  connect: cbl scan -i slcan -c {info['channel']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hil_tests.rig import default_rig, load_rig
+    from rtcore.errors import check_range
+
+    check_range("--drop", args.drop, 0.0, 1.0)
+    check_range("--corrupt", args.corrupt, 0.0, 1.0)
+    check_range("--delay-us", args.delay_us, 0.0, 1e7, "µs")
+    if args.boards_per_process is not None:
+        check_range("--boards-per-process", args.boards_per_process, 1, 127)
+    faults = {"drop": args.drop, "corrupt": args.corrupt, "delay_s": args.delay_us * 1e-6}
+    if args.babble_id is not None:
+        check_range("--babble-id", args.babble_id, 0, 0x7FF)
+        faults["babble_id"] = args.babble_id
+    rig = load_rig(args.rig) if args.rig else default_rig()
+    specs = _split(rig, args.boards_per_process)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    procs: list[subprocess.Popen] = []
+    try:
+        for spec in specs:
+            procs.append(_start(spec, args, faults))
+        infos = [_first_line(p, s.name) for p, s in zip(procs, specs)]
+        if args.json:
+            print(json.dumps({"buses": infos}), flush=True)
+        else:
+            for info in infos:
+                print(_describe(info, rig.rate_hz), flush=True)
+            print("emulating; Ctrl-C to stop", flush=True)
+        while not stop.wait(0.2):
+            for p, s in zip(procs, specs):
+                if p.poll() is not None:
+                    raise DeviceError(f"emulator for bus '{s.name}' exited with code {p.returncode}")
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5.0
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()

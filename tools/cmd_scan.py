@@ -1,0 +1,45 @@
+"""`cbl scan -i INTERFACE -c CHANNEL`: list the CANopen boards on a bus (node, identity, firmware, state)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interface", default="slcan", help="python-can interface (slcan, socketcan, virtual, ...)")
+    p.add_argument("-c", "--channel", required=True, help="channel: /dev/pts/N for slcan, can0 for socketcan")
+    p.add_argument("-b", "--bitrate", type=int, default=1_000_000, help="nominal bit rate, bit/s")
+    p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for answers")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from drivers.can import open_bus
+    from drivers.can.scan import scan_bus
+    from rtcore.errors import check_range
+
+    check_range("--timeout", args.timeout, 0.05, 60.0, "s")
+    bus = open_bus(args.interface, args.channel, bitrate=args.bitrate)
+    try:
+        boards = scan_bus(bus, args.timeout)
+    finally:
+        bus.shutdown()
+    where = f"{args.interface} channel {args.channel} at {args.bitrate} bit/s"
+    if args.json:
+        print(json.dumps({"interface": args.interface, "channel": args.channel, "bitrate": args.bitrate,
+                          "boards": [b.as_dict() for b in boards]}))
+        return 0 if boards else 1
+    if not boards:
+        print(f"no CANopen board answered on {where} within {args.timeout} s")
+        return 1
+    print(f"{len(boards)} board(s) on {where}:")
+    print(f"{'node':>4}  {'product':>10}  {'rev':>8}  {'serial':>6}  {'NMT':<15}  {'drive':<20}  device / firmware")
+    for b in boards:
+        if b.error:
+            print(f"{b.node:>4}  {b.error}")
+            continue
+        rev = f"{b.revision >> 16}.{b.revision & 0xFFFF}" if b.revision is not None else "?"
+        print(f"{b.node:>4}  0x{b.product_code:08X}  {rev:>8}  {b.serial!s:>6}  {b.nmt_state:<15}  "
+              f"{b.drive_state or '-':<20}  {b.device_name} / {b.firmware}")
+    return 0
