@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from drivers.od_types import (  # noqa: F401  (re-exported: the table's vocabulary)
     ACCESS,
@@ -172,13 +173,53 @@ def _add(table: Table, objs: Iterable[Obj]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rated values and hard limits of the default joint (RS-03 class: 20 N·m rated, 60 N·m peak,
-# 10 A continuous, ±20 rad/s; DATASHEETS.md §1). A board built for another module overrides
-# 0x6075/0x6076 from the module's parameters.
-RATED_TORQUE_MNM = 20_000
-RATED_CURRENT_MA = 10_000
-MAX_TORQUE_PERMILLE = 3_000
-MAX_VELOCITY_COUNTS = int(20.0 * VELOCITY_COUNTS_PER_RAD_S)
+# Rated values and hard limits of a joint board. The default is an RS-03-class module (20 N·m
+# rated, 60 N·m peak, 10 A continuous, ±20 rad/s; DATASHEETS.md §1); a board built in front of
+# an actuators.joint module takes them from its preset (JointRatings.from_preset).
+
+
+@dataclass(frozen=True)
+class JointRatings:
+    """Per-module figures that the joint table's rated values, hard limits and defaults come from."""
+
+    rated_torque_nm: float = 20.0
+    rated_current_a: float = 10.0
+    peak_torque_nm: float = 60.0
+    max_velocity_rad_s: float = 20.0
+    position_min_rad: float | None = None
+    position_max_rad: float | None = None
+    max_winding_temp_c: float = 120.0
+    position_kp: float = 125.0  # [1/s]
+    velocity_kp: float = 8.0  # [N·m·s/rad]
+    velocity_ki: float = 1000.0  # [N·m/rad]
+
+    @classmethod
+    def from_preset(cls, preset: Any, **overrides: float) -> JointRatings:
+        """The ratings of an ``actuators.joint`` preset (duck-typed: rated/peak torque, limits...)."""
+        lo, hi = preset.position_limits_rad
+        vals = dict(rated_torque_nm=preset.rated_torque_nm, rated_current_a=preset.rated_current_a,
+                    peak_torque_nm=preset.peak_torque_nm, max_velocity_rad_s=preset.max_velocity_rad_s,
+                    position_min_rad=lo, position_max_rad=hi, max_winding_temp_c=preset.limits.temperature_max_c)
+        return cls(**{**vals, **overrides})
+
+    @property
+    def rated_torque_mnm(self) -> int:
+        return max(1, round(self.rated_torque_nm * 1000.0))
+
+    @property
+    def rated_current_ma(self) -> int:
+        return max(1, round(self.rated_current_a * 1000.0))
+
+    @property
+    def max_torque_permille(self) -> int:
+        return min(32767, round(self.peak_torque_nm / self.rated_torque_nm * 1000.0))
+
+    @property
+    def max_velocity_counts(self) -> int:
+        return min(2**31 - 1, round(self.max_velocity_rad_s * VELOCITY_COUNTS_PER_RAD_S))
+
+
+DEFAULT_RATINGS = JointRatings()
 STORE_SIGNATURE = 0x65766173  # "save"
 RESTORE_SIGNATURE = 0x64616F6C  # "load"
 DEVICE_TYPE_SERVO = 0x00020192
@@ -230,30 +271,34 @@ def comm_objects(product_code: int, device_name: str) -> list[Obj]:
     ]
 
 
-def joint_objects() -> list[Obj]:
+def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
     """Manufacturer (0x2000+) and CiA 402 (0x6000+) objects of the joint board."""
+    max_t, max_v = r.max_torque_permille, r.max_velocity_counts
+    pmin = -(2**31) if r.position_min_rad is None else round(r.position_min_rad * POSITION_COUNTS_PER_RAD)
+    pmax = 2**31 - 1 if r.position_max_rad is None else round(r.position_max_rad * POSITION_COUNTS_PER_RAD)
     i8, i16, i32 = "INTEGER8", "INTEGER16", "INTEGER32"
     u16, u32, f32 = "UNSIGNED16", "UNSIGNED32", "REAL32"
     return [
         var(0x2001, "torque_sensor", i32, "ro", pdo=True, unit="mN·m", desc="output-side torque sensor reading"),
         var(0x2002, "winding_temperature", i16, "ro", pdo=True, unit="0.1 °C", desc="motor winding temperature"),
         compound(0x2010, "gains", "RECORD", [
-            sub(0x2010, 1, "position_kp", f32, "rw", unit="N·m/rad", low=0.0, high=2000.0, default=150.0,
-                desc="CSP stiffness: tau = kp (q_ref - q) + kd (v_ref - v) + tau_ff"),
-            sub(0x2010, 2, "position_kd", f32, "rw", unit="N·m·s/rad", low=0.0, high=50.0, default=4.0),
-            sub(0x2010, 3, "velocity_kp", f32, "rw", unit="N·m·s/rad", low=0.0, high=50.0, default=4.0,
-                desc="CSV: tau = kv (v_ref - v) + tau_ff"),
-        ]),
+            sub(0x2010, 1, "position_kp", f32, "rw", unit="1/s", low=0.0, high=2000.0, default=r.position_kp,
+                desc="position loop: v_ref = kp (q_ref - q) + v_ff"),
+            sub(0x2010, 2, "velocity_kp", f32, "rw", unit="N·m·s/rad", low=0.0, high=500.0, default=r.velocity_kp,
+                desc="velocity loop: tau = kp (v_ref - v) + ki integral(v_ref - v) + tau_ff"),
+            sub(0x2010, 3, "velocity_ki", f32, "rw", unit="N·m/rad", low=0.0, high=1e5, default=r.velocity_ki),
+        ], "firmware cascade gains"),
         compound(0x2020, "hard_limits", "RECORD", [
-            sub(0x2020, 1, "hard_max_torque", u16, "const", unit="‰", default=MAX_TORQUE_PERMILLE,
+            sub(0x2020, 1, "hard_max_torque", u16, "const", unit="‰", default=max_t,
                 desc="upper bound of 0x6072"),
-            sub(0x2020, 2, "hard_max_velocity", u32, "const", unit="counts/s", default=MAX_VELOCITY_COUNTS,
+            sub(0x2020, 2, "hard_max_velocity", u32, "const", unit="counts/s", default=max_v,
                 desc="upper bound of 0x6080"),
-            sub(0x2020, 3, "hard_max_winding_temperature", i16, "const", unit="0.1 °C", default=1200,
+            sub(0x2020, 3, "hard_max_winding_temperature", i16, "const", unit="0.1 °C",
+                default=round(r.max_winding_temp_c * TEMPERATURE_PER_DEGC),
                 desc="over-temperature fault (EMCY 0x4310) above this"),
         ]),
         var(0x2030, "standstill_velocity", u32, "rw", unit="counts/s", default=int(0.05 * VELOCITY_COUNTS_PER_RAD_S),
-            low=0, high=MAX_VELOCITY_COUNTS, desc="|velocity| below this ends a quick-stop or fault-reaction ramp"),
+            low=0, high=max_v, desc="|velocity| below this ends a quick-stop or fault-reaction ramp"),
         var(0x2031, "communication_timeout", u16, "rw", unit="ms", default=100, low=0, high=10_000,
             desc="in Operational with the drive enabled, no SYNC or RPDO for this long -> 0x6007 reaction; 0 = off"),
         var(0x2040, "fault_injection", u16, "rw", default=0,
@@ -277,38 +322,39 @@ def joint_objects() -> list[Obj]:
             desc="CSP: |target - actual| above this sets statusword bit 13"),
         var(0x606C, "velocity_actual", i32, "ro", pdo=True, unit="counts/s"),
         var(0x6071, "target_torque", i16, "rw", pdo=True, unit="‰",
-            low=-MAX_TORQUE_PERMILLE, high=MAX_TORQUE_PERMILLE, desc="CST target, per mille of 0x6076"),
-        var(0x6072, "max_torque", u16, "rw", unit="‰", default=MAX_TORQUE_PERMILLE, low=0, high=MAX_TORQUE_PERMILLE,
+            low=-max_t, high=max_t, desc="CST target, per mille of 0x6076"),
+        var(0x6072, "max_torque", u16, "rw", unit="‰", default=max_t, low=0, high=max_t,
             desc="torque clamp, per mille of 0x6076"),
         var(0x6074, "torque_demand", i16, "ro", pdo=True, unit="‰"),
-        var(0x6075, "motor_rated_current", u32, "const", unit="mA", default=RATED_CURRENT_MA),
-        var(0x6076, "motor_rated_torque", u32, "const", unit="mN·m", default=RATED_TORQUE_MNM),
+        var(0x6075, "motor_rated_current", u32, "const", unit="mA", default=r.rated_current_ma),
+        var(0x6076, "motor_rated_torque", u32, "const", unit="mN·m", default=r.rated_torque_mnm),
         var(0x6077, "torque_actual", i16, "ro", pdo=True, unit="‰"),
         var(0x6078, "current_actual", i16, "ro", pdo=True, unit="‰", desc="per mille of 0x6075"),
         var(0x607A, "target_position", i32, "rw", pdo=True, unit="counts", desc="CSP target"),
         compound(0x607D, "software_position_limit", "ARRAY", [
-            sub(0x607D, 1, "min_position_limit", i32, "rw", unit="counts", default=-(2**31)),
-            sub(0x607D, 2, "max_position_limit", i32, "rw", unit="counts", default=2**31 - 1),
+            sub(0x607D, 1, "min_position_limit", i32, "rw", unit="counts", default=pmin, low=pmin, high=pmax),
+            sub(0x607D, 2, "max_position_limit", i32, "rw", unit="counts", default=pmax, low=pmin, high=pmax),
         ], "CSP targets are clamped to [min, max]"),
-        var(0x6080, "max_motor_speed", u32, "rw", unit="counts/s", default=MAX_VELOCITY_COUNTS, low=0,
-            high=MAX_VELOCITY_COUNTS, desc="velocity clamp (output side, in velocity units)"),
+        var(0x6080, "max_motor_speed", u32, "rw", unit="counts/s", default=max_v, low=0,
+            high=max_v, desc="velocity clamp (output side, in velocity units)"),
         var(0x6084, "profile_deceleration", u32, "rw", unit="counts/s²", default=int(50.0 * VELOCITY_COUNTS_PER_RAD_S),
             low=1, high=2**31 - 1, desc="slow-down ramp"),
         var(0x6085, "quick_stop_deceleration", u32, "rw", unit="counts/s²",
             default=int(200.0 * VELOCITY_COUNTS_PER_RAD_S), low=1, high=2**31 - 1, desc="quick-stop ramp"),
         var(0x60B1, "velocity_offset", i32, "rw", pdo=True, unit="counts/s", desc="CSP/CSV velocity feed-forward"),
         var(0x60B2, "torque_offset", i16, "rw", pdo=True, unit="‰",
-            low=-MAX_TORQUE_PERMILLE, high=MAX_TORQUE_PERMILLE, desc="torque feed-forward"),
+            low=-max_t, high=max_t, desc="torque feed-forward"),
         var(0x60FF, "target_velocity", i32, "rw", pdo=True, unit="counts/s", desc="CSV target"),
         var(0x6502, "supported_drive_modes", u32, "ro", default=SUPPORTED_MODES, desc="CSP, CSV, CST"),
     ]
 
 
 
-def build_table(board: str = "joint", *, fd: bool = False) -> Table:
-    """The object dictionary of ``board`` ('joint' or 'hand'); ``fd`` = CANopen FD (64 map entries)."""
+def build_table(board: str = "joint", *, fd: bool = False, ratings: JointRatings | None = None) -> Table:
+    """The object dictionary of ``board`` ('joint' or 'hand'); ``fd`` = CANopen FD (64 map entries);
+    ``ratings``: the joint module's figures (default: :data:`DEFAULT_RATINGS`)."""
     if board == "joint":
-        app = joint_objects()
+        app = joint_objects(ratings or DEFAULT_RATINGS)
         rspec, tspec = RPDO_SPEC, TPDO_SPEC
         product, name = 0x4A4E5431, "cerebellum joint board"  # 'JNT1'
     elif board == "hand":

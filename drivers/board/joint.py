@@ -43,6 +43,7 @@ from drivers.od import (
     TORQUE_PERMILLE,
     TORQUE_SENSOR_MNM_PER_NM,
     VELOCITY_COUNTS_PER_RAD_S,
+    JointRatings,
     Table,
     build_table,
 )
@@ -51,6 +52,9 @@ _I32 = (-(2**31), 2**31 - 1)
 _I16 = (-(2**15), 2**15 - 1)
 MODE_CSP, MODE_CSV, MODE_CST = 8, 9, 10
 MAX_CATCH_UP_CYCLES = 500
+# actuators.joint fault word bits -> CiA 402 error codes (CANOPEN.md §3)
+MODULE_FAULT_CODES = ((1, 0x2310), (2, 0x4310), (4, 0x3220), (8, 0x3210), (16, 0x8400), (32, 0x8612), (64, 0x7300))
+_GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 _law = None
 
 
@@ -83,7 +87,18 @@ class JointBoard(BoardNode):
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
                  table: Table | None = None) -> None:
         self.module = module
-        super().__init__(node_id, bus, table or build_table("joint", fd=fd), fd=fd, storage_path=storage_path,
+        if table is None:
+            ratings = None
+            if module is not None and hasattr(module, "preset"):
+                gains = {}
+                recs = getattr(module, "law_records", {})
+                if "cascade_config" in recs:
+                    cc = recs["cascade_config"][0]
+                    gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]),
+                                 velocity_ki=float(cc["ki_vel"]))
+                ratings = JointRatings.from_preset(module.preset, **gains)
+            table = build_table("joint", fd=fd, ratings=ratings)
+        super().__init__(node_id, bus, table, fd=fd, storage_path=storage_path,
                          serial_number=serial_number, clock=clock, threaded=threaded)
 
     # ------------------------------------------------------------------ set-up
@@ -95,9 +110,11 @@ class JointBoard(BoardNode):
         self.out = cia402.Cia402Output.new()
         self.store.on_write[0x6040] = lambda *_: self._step_law()
         self.store.on_write[0x2040] = lambda *_: self._step_law()
+        self.store.on_write[0x2010] = self._gain_written
         self.cycles = 0
         self._ramp_v = 0.0
         self._ramp_active = False
+        self._module_reset_pending = False
         self._last_cycle_t = self.clock()
 
     def _reset_app(self) -> None:
@@ -139,6 +156,7 @@ class JointBoard(BoardNode):
             self._meas = self._sample()
         self._step_law()
         self._command_module()
+        self._module_reset_pending = False
         self._last_cycle_t = now
         self.cycles += 1
 
@@ -154,6 +172,8 @@ class JointBoard(BoardNode):
             m = {k: _meas(r, k) for k in ("position_rad", "velocity_rad_s", "torque_sensor_nm", "torque_cmd_nm",
                                           "iq_a", "winding_temp_c")}
             m["fault"] = _meas(r, "fault") if (hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)) else 0.0
+            if self._module_reset_pending:
+                m["fault"] = 0.0  # a fault reset was sent: the module clears its latch at the next advance
         rated_t = int(s.get(0x6076, 0)) / 1000.0  # N·m
         rated_i = int(s.get(0x6075, 0)) / 1000.0  # A
         s.set(0x6064, 0, _clip(m["position_rad"] * POSITION_COUNTS_PER_RAD, *_I32))
@@ -173,9 +193,18 @@ class JointBoard(BoardNode):
             causes.add(inj)
         if int(s.get(0x2002, 0)) > int(s.get(0x2020, 3)):
             causes.add(0x4310)
-        if self._meas.get("fault", 0.0):
-            causes.add(0x7122)
+        word = int(self._meas.get("fault", 0.0))
+        for bit, code in MODULE_FAULT_CODES:
+            if word & bit:
+                causes.add(code)
+        if word & ~0x7F:
+            causes.add(0x7122)  # any other module fault: motor error
         return causes
+
+    def _gain_written(self, index: int, sub: int, value: object) -> None:
+        recs = getattr(self.module, "law_records", {}) if self.module is not None else {}
+        if sub in _GAIN_FIELDS and "cascade_config" in recs:
+            recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)  # type: ignore[arg-type]
 
     def _connection_lost(self) -> bool:
         return self._comm_lost or self._nmt_lost or self.heartbeat_lost
@@ -183,6 +212,12 @@ class JointBoard(BoardNode):
     def _step_law(self) -> None:
         """One step of the CiA 402 law (also on an SDO write of 0x6040, without advancing the plant)."""
         s, cfg, inp, out = self.store, self.cfg, self.inp, self.out
+        cw = int(s.get(0x6040, 0))
+        if (self.state == "fault" and cw & 0x80 and not int(self.st["last_controlword"]) & 0x80
+                and self.module is not None and int(self._meas.get("fault", 0.0))):
+            self.module.reset_fault()  # the module's latch clears now; a persisting cause re-latches
+            self._module_reset_pending = True
+            self._meas["fault"] = 0.0
         cfg["quick_stop_option"] = int(s.get(0x605A, 0))
         cfg["halt_option"] = int(s.get(0x605D, 0))
         cfg["fault_reaction_option"] = int(s.get(0x605E, 0))
@@ -197,7 +232,7 @@ class JointBoard(BoardNode):
         follow_err = False
         if mode == MODE_CSP and self.state == "operation_enabled":
             follow_err = abs(int(s.get(0x607A, 0)) - int(s.get(0x6064, 0))) > int(s.get(0x6065, 0))
-        inp["controlword"] = int(s.get(0x6040, 0))
+        inp["controlword"] = cw
         inp["fault"] = bool(causes)
         inp["connection_lost"] = self._connection_lost()
         inp["standstill"] = standstill
