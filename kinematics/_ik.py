@@ -136,12 +136,15 @@ def _quat_step(q: np.ndarray, i: int, wx: float, wy: float, wz: float) -> None:
 
 
 @numba.njit(**_NJIT)
-def _integrate(q, dq, jint, omi, lower, upper) -> None:  # type: ignore[no-untyped-def]
-    """q <- q (+) dq joint by joint, then clamp every 1-dof coordinate to [lower, upper]."""
+def _integrate(q, dq, jint, omi, lower, upper, mask) -> None:  # type: ignore[no-untyped-def]
+    """q <- q (+) dq joint by joint (masked joints untouched, bit for bit), then clamp every 1-dof
+    coordinate to [lower, upper]."""
     for j in range(jint.shape[0]):
         typ = jint[j, 1]
         iq = jint[j, 2]
         iv = jint[j, 3]
+        if mask[iv] == 0.0:
+            continue
         if typ == FREE:
             # linear velocity is in the base frame: p += R v (R of the current base placement)
             for r in range(3):
@@ -320,7 +323,7 @@ def ik_solve(q, jint, jreal, fint, freal, omi, tmp, jac, tframe, tmode, targets,
             scale = params[P_MAX_STEP] / big
             for v in range(nv):
                 dq[v] *= scale
-        _integrate(q, dq, jint, omi, lower, upper)
+        _integrate(q, dq, jint, omi, lower, upper, mask)
         it += 1
     result[0] = it
     result[1] = perr
