@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from rtcore.errors import CblError
@@ -29,6 +30,8 @@ def _load(verb: str):
 
 def build_parser(verbs: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cbl", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log library messages (-v info, -vv debug); errors print one line either way")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
     for name in verbs or list(VERBS):
@@ -52,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     verbs = [argv[0]] if argv and argv[0] in VERBS else None
     parser = build_parser(verbs)
     args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO if args.verbose == 1 else logging.DEBUG,
+                            format="%(levelname)s %(name)s: %(message)s")
+    else:  # libraries (canopen, python-can) log what our errors already say in one line
+        logging.getLogger().addHandler(logging.NullHandler())
     if getattr(args, "_unavailable", None):
         print(args._unavailable, file=sys.stderr)
         return 2
