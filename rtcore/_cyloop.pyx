@@ -15,6 +15,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 cdef extern from *:
     """
     #include <errno.h>
+    #include <malloc.h>
     #include <stdint.h>
     #include <sys/resource.h>
     #include <time.h>
@@ -35,6 +36,14 @@ cdef extern from *:
         getrusage(RUSAGE_THREAD, &ru);
         return (int64_t)ru.ru_minflt;
     }
+    static inline int64_t cbl_heap_bytes(void) {  /* malloc'd bytes in use, all arenas */
+    #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+        struct mallinfo2 m = mallinfo2();
+        return (int64_t)(m.uordblks + m.hblkhd);
+    #else
+        return -1;
+    #endif
+    }
     static inline int64_t cbl_load_acq(int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline int64_t cbl_load_rlx(int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
     static inline void cbl_store_rel(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -44,6 +53,7 @@ cdef extern from *:
     int64_t cbl_now_ns() noexcept nogil
     void cbl_sleep_abs(int64_t t) noexcept nogil
     int64_t cbl_minflt() noexcept nogil
+    int64_t cbl_heap_bytes() noexcept nogil
     int64_t cbl_load_acq(int64_t *p) noexcept nogil
     int64_t cbl_load_rlx(int64_t *p) noexcept nogil
     void cbl_store_rel(int64_t *p, int64_t v) noexcept nogil
@@ -133,7 +143,7 @@ def run_loop(int64_t period, int64_t cycles,
     cdef int64_t nbins = hist.shape[0]
     cdef int64_t i = 0, start, deadline, prev_wake, wake, end, nxt, sk, b, last_feed
     cdef int64_t overruns = 0, skipped = 0, consecutive = 0, max_consecutive = 0
-    cdef int64_t minflt0, minflt1
+    cdef int64_t minflt0, minflt1, heap0, heap1
     cdef int32_t status = 0
     cdef bint faulted = False, stalled = False, overran
     cdef double t_s, dt_s
@@ -144,6 +154,7 @@ def run_loop(int64_t period, int64_t cycles,
     if nbins < 1:
         raise ValueError("run_loop: histogram has no bins")
     with nogil:
+        heap0 = cbl_heap_bytes()
         minflt0 = cbl_minflt()
         start = _now(vc)
         end = start
@@ -203,8 +214,10 @@ def run_loop(int64_t period, int64_t cycles,
             prev_wake = wake
             deadline = nxt
         minflt1 = cbl_minflt()
+        heap1 = cbl_heap_bytes()
     return {
         "cycles": i, "overruns": overruns, "skipped": skipped, "max_consecutive": max_consecutive,
         "faulted": bool(faulted), "status": int(status), "stalled": bool(stalled),
         "end_ns": end, "minor_faults": minflt1 - minflt0,
+        "heap_delta_bytes": heap1 - heap0 if heap0 >= 0 else None,
     }

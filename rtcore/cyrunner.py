@@ -122,6 +122,7 @@ class CyLoopRunner:
         stats.cycles, stats.overruns, stats.skipped = r["cycles"], r["overruns"], r["skipped"]
         stats.max_consecutive_overruns, stats.faulted = r["max_consecutive"], r["faulted"]
         stats.status, stats.minor_faults = r["status"], r["minor_faults"]
+        stats.heap_delta_bytes = r["heap_delta_bytes"]
         if r["stalled"] and wd is not None:
             wd.check(r["end_ns"])
             stats.watchdog_tripped = True

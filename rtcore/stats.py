@@ -42,6 +42,7 @@ class LoopStats:
         self.watchdog_tripped = False  # stopped by a watchdog trip in lockstep mode
         self.status = 0  # nonzero: a compiled step returned this status and stopped the loop
         self.minor_faults = -1  # page faults of the loop thread during the run (-1: not measured)
+        self.heap_delta_bytes: int | None = None  # malloc'd bytes gained during a C loop (None: not measured)
 
     def record(self, i: int, latency_ns: int, step_ns: int, period_ns: int, overrun: bool) -> None:
         """Store tick ``i``. Real-time safe (writes preallocated arrays only)."""
