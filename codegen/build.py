@@ -31,7 +31,7 @@ from rtcore.errors import ConfigError
 RUNTIME_DIR = os.path.join(os.path.dirname(__file__), "runtime")
 RUNTIME_HEADERS = ("cbl_law.h", "cbl_mathf32.h")
 #: C flags that make the generated C bit-identical to the reference (never -ffast-math).
-EXACT_FLAGS = ["-std=c99", "-ffp-contract=off", "-fno-math-errno", "-fno-fast-math"]
+EXACT_FLAGS = ["-std=c99", "-ffp-contract=off", "-fno-math-errno"]
 
 
 @dataclass

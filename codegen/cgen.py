@@ -83,6 +83,8 @@ class _Emitter:
         if isinstance(e, ir.RecRef):
             return cid(e.rec)
         if isinstance(e, ir.Cast):
+            if e.ty == I32 and e.arg.ty == F32:
+                return f"cbl_f32_to_i32({self.expr(e.arg)})"
             return f"(({C_TYPES[e.ty]})({self.expr(e.arg)}))"
         if isinstance(e, ir.Bin):
             a, b = self.expr(e.a), self.expr(e.b)

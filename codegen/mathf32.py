@@ -26,7 +26,8 @@ kernel                     domain                max error vs float64
 Algorithms (polynomial coefficients: Cephes ``sinf``/``cosf``/``atanf``/``expf`` minimax
 fits, S. L. Moshier, Cephes Math Library 2.2, public domain):
 
-- ``sin_cos``: one Cody-Waite reduction per angle, j = round(x 2/pi),
+- ``sin_cos``: one Cody-Waite reduction per angle, j = round(x 2/pi) (clamped to +-2^30, so
+  inputs beyond the domain give deterministic, inaccurate values; NaN gives NaN),
   r = ((x - j P1) - j P2) - j P3 with P1 + P2 + P3 = pi/2 (P1, P2 of 11 significant bits, so
   j P1 and j P2 are exact for |j| < 2^13, i.e. |x| <= 8192), then sin and cos polynomials in
   z = r^2 on [-pi/4, pi/4] and a quadrant swap by j mod 4.
@@ -59,6 +60,7 @@ _S3 = _F(-1.6666654611e-1)
 _C1 = _F(2.443315711809948e-5)
 _C2 = _F(-1.388731625493765e-3)
 _C3 = _F(4.166664568298827e-2)
+_QMAX = _F(1073741824.0)  # 2^30: the quotient is clamped before its int conversion
 _HALF = _F(0.5)
 _ONE = _F(1.0)
 _ZERO = _F(0.0)
@@ -97,7 +99,12 @@ _S2ARG = "float32(float32, float32)"
 def sin_cos(x):
     """(sin x, cos x) in float32 from one range reduction. Real-time safe; see module table."""
     h = _HALF if x >= _ZERO else -_HALF
-    j = np.int32(x * _TWO_OVER_PI + h)
+    t = x * _TWO_OVER_PI + h
+    if not (t > -_QMAX):  # also NaN: keep the int conversion defined (x86 and Arm differ)
+        t = -_QMAX if t < _ZERO else _ZERO
+    if t > _QMAX:
+        t = _QMAX
+    j = np.int32(t)
     y = np.float32(j)
     r = ((x - y * _P1) - y * _P2) - y * _P3
     z = r * r
@@ -143,6 +150,8 @@ def atan2(y, x):
 @njit(_S, cache=True)
 def exp(x):
     """e^x in float32 (0 below -87.34, +inf above 88.72). Real-time safe; see module table."""
+    if x != x:
+        return x
     if x > _EXP_HI:
         return _INF
     if x < _EXP_LO:

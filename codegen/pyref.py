@@ -28,6 +28,17 @@ _jit = njit(error_model="numpy", cache=False)
 
 
 @_jit
+def _toint(x):
+    if x != x:
+        return _i(0)
+    if x >= _f(2147483648.0):
+        return _i(2147483647)
+    if x <= _f(-2147483648.0):
+        return _i(-2147483648)
+    return _i(x)
+
+
+@_jit
 def _floordiv(a, b):
     if b == 0:
         return _i(0)
@@ -66,6 +77,8 @@ class _PyEmitter:
         if isinstance(e, ir.RecRef):
             return e.rec
         if isinstance(e, ir.Cast):
+            if e.ty == I32 and e.arg.ty == F32:
+                return f"_toint({self.expr(e.arg)})"
             return f"{'_f' if e.ty == F32 else '_i'}({self.expr(e.arg)})"
         if isinstance(e, ir.Bin):
             a, b = self.expr(e.a), self.expr(e.b)

@@ -4,6 +4,8 @@
  * casting every integer operation to np.int32; done in uint32 here so that C never overflows
  * a signed type. Floor division and modulo follow Python (rounding toward -inf, the sign of the
  * modulo is the divisor's); x // 0 and x % 0 are 0; INT32_MIN // -1 wraps to INT32_MIN.
+ * float32 -> int32 truncates toward zero and saturates; NaN gives 0 (C leaves these undefined,
+ * x86 and Arm disagree).
  */
 #ifndef CBL_LAW_H
 #define CBL_LAW_H
@@ -16,6 +18,14 @@ static inline int32_t cbl_sub_i32(int32_t a, int32_t b) { return (int32_t)((uint
 static inline int32_t cbl_mul_i32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
 static inline int32_t cbl_neg_i32(int32_t a) { return (int32_t)(0U - (uint32_t)a); }
 static inline int32_t cbl_shl_i32(int32_t a, int32_t n) { return (int32_t)((uint32_t)a << n); }
+
+static inline int32_t cbl_f32_to_i32(float x)
+{
+    if (x != x) return 0;
+    if (x >= 2147483648.0F) return INT32_MAX;
+    if (x <= -2147483648.0F) return INT32_MIN;
+    return (int32_t)x;
+}
 
 static inline int32_t cbl_floordiv_i32(int32_t a, int32_t b)
 {

@@ -14,7 +14,10 @@
 static inline void cbl_sin_cos(float x, float *sp, float *cp)
 {
     const float h = (x >= 0.0F) ? 0.5F : -0.5F;
-    const int32_t j = (int32_t)(x * 0.63661975F + h);
+    float t = x * 0.63661975F + h;
+    if (!(t > -1.0737418e+09F)) t = (t < 0.0F) ? -1.0737418e+09F : 0.0F; /* also NaN */
+    if (t > 1.0737418e+09F) t = 1.0737418e+09F;
+    const int32_t j = (int32_t)t;
     const float y = (float)j;
     const float r = ((x - y * 1.5703125F) - y * 4.837513e-04F) - y * 7.54979e-08F;
     const float z = r * r;
@@ -56,6 +59,7 @@ static inline float cbl_atan2f(float y, float x)
 
 static inline float cbl_expf(float x)
 {
+    if (x != x) return x;
     if (x > 88.72284F) return __builtin_inff();
     if (x < -87.33654F) return 0.0F;
     const float h = (x >= 0.0F) ? 0.5F : -0.5F;
