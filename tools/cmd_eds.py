@@ -1,0 +1,46 @@
+"""`cbl eds --board joint|hand [--fd] [-o FILE]`: write the CiA 306 EDS of a board type.
+
+The EDS is generated from the object-dictionary table in drivers/od.py (drivers/od_hand.py for
+the hand), so it always matches what the emulated and the real boards serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rtcore.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--board", choices=("joint", "hand"), default="joint", help="board type (default joint)")
+    parser.add_argument("--fd", action="store_true", help="CANopen FD variant (64 mapping entries per PDO)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (must end in .eds); default stdout")
+    parser.add_argument("--check", action="store_true",
+                        help="load the result with python canopen (import_od) and report the object count")
+
+
+def run(args: argparse.Namespace) -> int:
+    from drivers.eds import eds_text, write_eds
+    from drivers.od import build_table
+
+    table = build_table(args.board, fd=args.fd)
+    if args.output is None:
+        if args.check:
+            raise ConfigError("--check needs -o FILE (python canopen loads EDS files by name)")
+        sys.stdout.write(eds_text(table))
+        return 0
+    if not args.output.lower().endswith(".eds"):
+        raise ConfigError(f"-o {args.output}: an EDS file name must end in .eds (CiA 306; python canopen needs it)")
+    try:
+        path = write_eds(table, args.output)
+    except OSError as exc:
+        raise ConfigError(f"-o {args.output}: cannot write ({exc.strerror})") from exc
+    msg = f"wrote {path} ({args.board} board{', CANopen FD' if args.fd else ''}, {len(table.objects)} objects)"
+    if args.check:
+        import canopen
+
+        od = canopen.import_od(str(path), 1)
+        msg += f"; python canopen loads {len({o.index for o in od.values()})} objects"
+    print(msg)
+    return 0
