@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         import canopen
 
         od = canopen.import_od(str(path), 1)
-        msg += f"; python canopen loads {len({o.index for o in od.values()})} objects"
+        msg += f"; python canopen loads {len({o.index for o in od.values() if o.index >= 0x1000})} objects"
     print(msg)
     return 0
