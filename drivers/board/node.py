@@ -22,6 +22,14 @@ connection lost until that node's next heartbeat (the application reacts per 0x6
 EMCY (0x1014, default 0x80+n): 8 bytes = error code, error register 0x1001, 5 manufacturer
 bytes (byte 3 = board-specific detail). Every error is pushed into 0x1003 (newest in sub 1,
 8 deep); when the last active error clears, an EMCY with code 0x0000 is sent.
+
+CAN FD (``fd=True``; CANopen FD, CiA 1301, as far as public sources describe it, CANOPEN.md §6).
+Followed: PDOs of up to 64 bytes with up to 64 mapping entries in the unchanged 0x1400-0x1A03
+structures; every frame sent as FD with bit-rate switch, payloads padded to the next FD length
+(so an RPDO longer than its mapping is padding, not a length error); NMT, heartbeat, SYNC
+unchanged. Not followed: USDO (its frame layout is not in our sources): the board keeps the
+CiA 301 SDO protocol in 8-byte frames on 0x600/0x580+n, which any classic client can use; the
+extended FD EMCY (the classic 8-byte EMCY is sent); 0x1000 as an 8-entry array.
 """
 
 from __future__ import annotations
