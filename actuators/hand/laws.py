@@ -11,10 +11,13 @@ tendon_tension_step      T_m = sensor, or from the screw force:
                              v > v_eps : T = eta_f (K_F i - F_c0)          (motor drives)
                              v < -v_eps: T = (K_F i + F_c0) / eta_b        (tendon back-drives)
                              else        mean of both
-                         i = (T_r / eta_f + F_c0) / K_F + kp (T_r - T_m) + ki int(T_r - T_m) - kd v
-                         locked finger (tendon stiffness k): w_n^2 = k (1 + K_F kp) / m_eq,
-                         2 zeta w_n = K_F kd / m_eq
-grasp_force_step         approach: x_r ramps at v_a until the pad force exceeds F_touch; then
+                         i = i_ff + kp (T_r - T_m) + ki int(T_r - T_m) - kd v, with the inverse
+                         screw model blended by the error direction (s = clamp(e / T_band, -1, 1)):
+                         i_ff = ((1 + s)/2 (T_r/eta_f + F_c0) + (1 - s)/2 (eta_b T_r - F_c0)) / K_F
+                         on a load of tendon-space stiffness k_L (pulling, friction T/eta_f):
+                         w_n^2 = k_L (1/eta_f + K_F kp) / m_eq,  2 zeta w_n = K_F kd / m_eq
+grasp_force_step         approach: x_r ramps at v_a until the pad force exceeds F_touch (or the
+                         tension exceeds T_block without touch: blocked, hold); then
                          T_r = c_TF F_r + kp_f (F_r - F_m) + ki_f int(F_r - F_m), rate-limited
 coupled_joint_step       x_r = sum_j r_j q_r,j + x_0 + ki int(sum_j r_j (q_r,j - q_m,j))
                          (joint targets through one row of the coupling matrix R, dl = R dq)
@@ -93,6 +96,7 @@ class TensionConfig(Record):
     kp: f32 = 0.015  # [A/N]
     ki: f32 = 0.1  # [A/(N s)]
     kd: f32 = 20.0  # [A/(m/s)] nut velocity damping
+    t_band: f32 = 0.5  # [N] error band blending the forward / back-drive feedforward
     i_max: f32 = 0.5  # [A]
     integ_max: f32 = 0.2  # [A]
     dt: f32 = 0.001  # [s]
@@ -134,7 +138,14 @@ def tendon_tension_step(cfg: TensionConfig, st: TensionState, inp: TensionInput,
     if tr < 0.0:
         tr = 0.0
     e = tr - tm
-    ff = (tr / cfg.eta_f + cfg.f_c0) / cfg.k_force
+    sg = e / cfg.t_band
+    if sg > 1.0:
+        sg = 1.0
+    elif sg < -1.0:
+        sg = -1.0
+    fwd = tr / cfg.eta_f + cfg.f_c0
+    bwd = cfg.eta_b * tr - cfg.f_c0
+    ff = (0.5 * (1.0 + sg) * fwd + 0.5 * (1.0 - sg) * bwd) / cfg.k_force
     u = ff + cfg.kp * e - cfg.kd * inp.v
     cand = st.integ + cfg.ki * e * cfg.dt
     if cand > cfg.integ_max:
@@ -165,12 +176,13 @@ class GraspConfig(Record):
     ki_f: f32 = 5.0  # [N/(N s)]
     t_max: f32 = 80.0  # [N]
     t_min: f32 = 0.5  # [N] keeps the tendon taut while grasping
+    t_block: f32 = 15.0  # [N] tension without touch that means the finger is blocked
     t_rate: f32 = 200.0  # [N/s] tension reference slew limit
     dt: f32 = 0.001  # [s]
 
 
 class GraspState(Record):
-    phase: i32  # 0 open/idle, 1 approach, 2 force control, 3 missed (closing limit, no contact)
+    phase: i32  # 0 idle, 1 approach, 2 force control, 3 missed (closing limit or blocked, no touch)
     x_cmd: f32  # [m]
     t_cmd: f32  # [N]
     integ: f32  # [N]
@@ -209,7 +221,10 @@ def grasp_force_step(cfg: GraspConfig, st: GraspState, inp: GraspInput, out: Gra
             st.integ = 0.0
         else:
             st.x_cmd = st.x_cmd + cfg.v_approach * cfg.dt
-            if st.x_cmd >= cfg.x_max:
+            if inp.t_meas > cfg.t_block:
+                st.x_cmd = inp.x
+                st.phase = 3
+            elif st.x_cmd >= cfg.x_max:
                 st.x_cmd = cfg.x_max
                 st.phase = 3
     if st.phase == 2:

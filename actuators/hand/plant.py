@@ -4,7 +4,8 @@ Per actuator k (nut coordinate x [m], velocity v [m/s], motor current i [A])::
 
     current loop (closed, first order):  i+ = i + a (i_ref - i),  a = 1 - exp(-dt / tau_i)
     winding:   u = R i_m + L (i+ - i)/dt + k_t w,   w = k_rot v,  i_m = (i + i+)/2  [V]
-               |u| <= V_bus (else i+ solves the equation with u = +-V_bus)
+               |u| <= V_bus (else i+ solves the equation with u = +-V_bus); the energy
+               bookkeeping uses the back-EMF at the velocity the step applied
     drive:     F_d = k_t k_rot i_m                       [N] ideal axial force (k_rot = 2 pi N/lead)
     tendon:    e = x - R_k . q - s_0 ;  T = max(0, k_td e + c_td de/dt) if e > 0 else 0   [N]
     nut:       m_eq dv/dt = F_d - T - F_f, Coulomb friction F_f solved implicitly (stick at v = 0):
@@ -12,7 +13,8 @@ Per actuator k (nut coordinate x [m], velocity v [m/s], motor current i [A])::
                moving -x (tendon back-drives):      |F_f| = F_c0 + (1 - eta_b) T
     capstan:   T_f = T exp(-mu Theta tanh(s / s_eps)),  s = R_k . dq/dt   [N] at the finger
 
-so quasi-static driving needs F_d = T / eta_f + F_c0 and back-driving happens when
+The nut step is linearly implicit in the tendon stiffness and damping (finger side held).
+So quasi-static driving needs F_d = T / eta_f + F_c0 and back-driving happens when
 eta_b T > F_c0 + F_d: the screw's force/torque relation F = 2 pi eta tau_screw / lead.
 
 Per finger chain (joints q [rad], diagonal composite inertias I [kg m^2])::
@@ -120,11 +122,15 @@ def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_
             u = vbus if u > vbus else -vbus
             i_new = (u - kt * w + l_ * i / dt - 0.5 * r_ * i) / (0.5 * r_ + l_ / dt)
         im = 0.5 * (i + i_new)
-        E[0] += u * im * dt
-        E[1] += r_ * im * im * dt
-        t, _, _ = tendon_tension(act, R, k, x, v, q, qd)
+        t, e, _ = tendon_tension(act, R, k, x, v, q, qd)
+        # nut: linearly implicit in the tendon stiffness/damping (finger side held), Coulomb
+        # friction as an implicit impulse (stick at v = 0)
         m = act[k, A_MEQ]
-        v_free = v + dt * (kt * krot * im - t) / m
+        if e > 0.0 and t > 0.0:
+            m += dt * act[k, A_CTD] + dt * dt * act[k, A_KTD]
+            v_free = v + dt * (kt * krot * im - t - dt * act[k, A_KTD] * v) / m
+        else:
+            v_free = v + dt * (kt * krot * im - t) / m
         if v_free > 0.0:
             f = screw_friction(t, 1.0, act[k, A_ETAF], act[k, A_ETAB], act[k, A_FC0])
             v_new = max(v_free - dt * f / m, 0.0)
@@ -138,8 +144,13 @@ def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_
         x_new = x + dt * v_new
         if x_new > stroke[1] or x_new < stroke[0]:  # rigid end stop: inelastic
             x_new = min(max(x_new, stroke[0]), stroke[1])
-            E[2] += 0.5 * m * v_new * v_new
+            E[2] += 0.5 * act[k, A_MEQ] * v_new * v_new
             v_new = 0.0
+        # electrical input with the back-EMF of the velocity the step applied, so that
+        # u i dt = R i^2 dt + d(L i^2 / 2) + F_d v dt exactly
+        u_b = r_ * im + l_ * (i_new - i) / dt + kt * krot * v_new
+        E[0] += u_b * im * dt
+        E[1] += r_ * im * im * dt
         xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR] = x_new, v_new, i_new
 
 
@@ -166,7 +177,8 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
             obj: np.ndarray, fot: np.ndarray, dt: float, xs: np.ndarray, q: np.ndarray,
             qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, wk: np.ndarray) -> None:
     # wk rows: 0..3 A (block matrix), 4 tau, 5 K dq, 6..8 link unit vectors e_l (cols l),
-    # 9..11 link tangents t_l, 12..14 contact Jacobian (xyz rows, chain cols), 15 chain joints
+    # 9..11 link tangents t_l, 12..14 contact Jacobian (xyz rows, chain cols), 15 chain joints,
+    # 16..19 joint-space contact damping, 20 joint damping (both for the loss bookkeeping)
     jr, nfl = fing_i[f, 0], fing_i[f, 1]
     off = 1 if jr >= 0 else 0
     nc = nfl + off
@@ -181,7 +193,6 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         dd = jnt[j, J_B]
         qj, wj = q[j], qd[j]
         ta = -(jnt[j, J_PRE] + kk * qj + dd * wj)
-        e4 += dd * wj * wj
         pen = 0.0
         if qj < jnt[j, J_QMIN]:
             pen = jnt[j, J_QMIN] - qj
@@ -191,12 +202,13 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
             ta += jnt[j, J_KLIM] * pen - jnt[j, J_CLIM] * wj
             kk += jnt[j, J_KLIM]
             dd += jnt[j, J_CLIM]
-            e4 += jnt[j, J_CLIM] * wj * wj
         for c in range(nc):
             wk[a, c] = 0.0
+            wk[16 + a, c] = 0.0
         wk[a, a] = jnt[j, J_I] + dt * dd + dt * dt * kk
         wk[4, a] = ta
         wk[5, a] = kk * wj
+        wk[20, a] = dd  # joint damping (for the loss bookkeeping)
     # tendons of this finger (nut already advanced)
     for k in range(fot.shape[0]):
         if fot[k] != f:
@@ -216,8 +228,6 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         if t > 0.0:
             kt_ = act[k, A_KTD] * g
             ct_ = act[k, A_CTD] * g + t * g * mth * (1.0 - th * th) / seps
-            de = xs[k, X_VEL] - s
-            e3 += act[k, A_CTD] * de * de + (t - tf) * s
         for a in range(nc):
             ra = R[k, int(wk[15, a])]
             if ra == 0.0:
@@ -284,18 +294,16 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         ct = mu * fn / max(vt, veps)
         fx, fy, fz = fn * nx - ct * tx, fn * ny - ct * ty, fn * nz - ct * tz
         fpad[ci] = fn
-        e5 += cc * vn * vn + ct * vt * vt
         for a in range(nc):
             ja_n = wk[12, a] * nx + wk[13, a] * ny + wk[14, a] * nz
             wk[4, a] += wk[12, a] * fx + wk[13, a] * fy + wk[14, a] * fz
             for c in range(nc):
                 jc_n = wk[12, c] * nx + wk[13, c] * ny + wk[14, c] * nz
                 jj = wk[12, a] * wk[12, c] + wk[13, a] * wk[13, c] + wk[14, a] * wk[14, c]
-                wk[a, c] += dt * (cc * ja_n * jc_n + ct * (jj - ja_n * jc_n)) + dt * dt * kc * ja_n * jc_n
+                dmp = cc * ja_n * jc_n + ct * (jj - ja_n * jc_n)
+                wk[a, c] += dt * dmp + dt * dt * kc * ja_n * jc_n
+                wk[16 + a, c] += dmp
                 wk[5, a] += kc * ja_n * jc_n * qd[int(wk[15, c])]
-    E[3] += e3 * dt
-    E[4] += e4 * dt
-    E[5] += e5 * dt
     for a in range(nc):
         wk[4, a] = dt * (wk[4, a] - dt * wk[5, a])
     _solve(wk, nc)
@@ -303,6 +311,22 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         j = int(wk[15, a])
         qd[j] += wk[4, a]
         q[j] += dt * qd[j]
+    # losses at the new velocities (what the implicit step dissipates through D dq+)
+    for a in range(nc):
+        wa = qd[int(wk[15, a])]
+        e4 += wk[20, a] * wa * wa
+        for c in range(nc):
+            e5 += wk[16 + a, c] * wa * qd[int(wk[15, c])]
+    for k in range(fot.shape[0]):
+        if fot[k] == f and tens[k, 0] > 0.0:
+            s = 0.0
+            for a in range(nc):
+                s += R[k, int(wk[15, a])] * qd[int(wk[15, a])]
+            de = xs[k, X_VEL] - s
+            e3 += act[k, A_CTD] * de * de + max((tens[k, 0] - tens[k, 1]) * s, 0.0)
+    E[3] += e3 * dt
+    E[4] += e4 * dt
+    E[5] += e5 * dt
 
 
 @njit(inline="always")
@@ -331,7 +355,7 @@ def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarr
     Real-time safe: no allocation. Writes ``xs`` (n_act, 3: x [m], v [m/s], i [A]), ``q`` [rad],
     ``qd`` [rad/s], energy sums ``E`` [J], ``tens`` (n_act, 2: nut-side and finger-side tension
     [N] seen by this step) and ``fpad`` (normal force per contact point [N]). ``wk`` is a
-    (16, 4) scratch array.
+    (21, 4) scratch array.
     """
     _actuators(act, R, stroke, dt, i_ref, xs, q, qd, E)
     for f in range(fing_i.shape[0]):

@@ -63,10 +63,12 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
     "grasp": {
         "thumb_rot_target_rad": (-3.2, 3.2), "touch_force_n": (0.01, 100.0),
         "approach_speed_m_s": (1e-4, 1.0), "tension_per_force": (0.01, 100.0),
+        "block_tension_n": (0.1, 1e3),
     },
     "firmware": {
         "loop_hz": (50.0, 2e4), "plant_hz": (500.0, 1e5), "position_bandwidth_hz": (0.1, 500.0),
         "position_damping": (0.1, 3.0), "tension_bandwidth_hz": (0.1, 500.0), "tension_damping": (0.1, 3.0),
+        "tension_design_stiffness_n_per_m": (10.0, 1e7),
         "tension_integral_hz": (0.0, 100.0), "force_integral_hz": (0.0, 100.0),
         "slack_tension_n": (0.0, 100.0), "slack_margin_m": (0.0, 0.01), "slack_debounce_ticks": (1, 1000),
     },

@@ -37,24 +37,33 @@ def law_gains(p: HandPreset) -> dict[str, float]:
     """Controller gains from the preset's bandwidths (see :mod:`actuators.hand.laws`).
 
     position: kp = w^2 m_eq / K_F, kd = 2 zeta w m_eq / K_F (w = 2 pi f_pos)
-    tension:  kp = (w^2 m_eq eta_f / k_td - 1) / K_F (>= 0), kd = 2 zeta w m_eq / K_F,
-              ki = 2 pi f_int kp (w = 2 pi f_tension; locked finger, forward friction T/eta_f)
+    tension:  :func:`tension_gains` at the design load stiffness k_d (a pad contact seen in
+              tendon space), ki = 2 pi f_int kp
     force:    ki_f = 2 pi f_force c_TF, kp_f = 0.2 c_TF (c_TF = tension per pad force)
     """
     d = drive_figures(p.raw)
     fw = p.raw["firmware"]
     kf, m = d["k_force"], d["m_eq"]
     wp = 2 * math.pi * fw["position_bandwidth_hz"]
-    wt = 2 * math.pi * fw["tension_bandwidth_hz"]
     ctf = p.raw["grasp"]["tension_per_force"]
-    kp_t = max(wt * wt * m * d["eta_f"] / d["k_tendon"] - 1.0, 0.0) / kf
+    kp_t, kd_t = tension_gains(d, fw["tension_design_stiffness_n_per_m"], fw["tension_bandwidth_hz"],
+                               fw["tension_damping"])
     return {
         "pos_kp": wp * wp * m / kf, "pos_kd": 2 * fw["position_damping"] * wp * m / kf,
-        "pos_i_ff": d["f_c0"] / kf, "ten_kp": kp_t, "ten_kd": 2 * fw["tension_damping"] * wt * m / kf,
+        "pos_i_ff": d["f_c0"] / kf, "ten_kp": kp_t, "ten_kd": kd_t,
         "ten_ki": 2 * math.pi * fw["tension_integral_hz"] * kp_t,
         "f_ki": 2 * math.pi * fw["force_integral_hz"] * ctf, "f_kp": 0.2 * ctf,
         **{k: d[k] for k in ("k_force", "m_eq", "k_tendon", "eta_f", "eta_b", "f_c0")},
     }
+
+
+def tension_gains(d: dict[str, float], k_load: float, f_hz: float, zeta: float) -> tuple[float, float]:
+    """(kp [A/N], kd [A/(m/s)]) placing the tension loop on a load of tendon-space stiffness
+    ``k_load`` [N/m] at ``f_hz`` with damping ``zeta``: w^2 = k_L (1/eta_f + K_F kp) / m_eq,
+    2 zeta w = K_F kd / m_eq (``d`` = :func:`drive_figures`). kp is floored at 0."""
+    w = 2 * math.pi * f_hz
+    kp = max(w * w * d["m_eq"] / k_load - 1.0 / d["eta_f"], 0.0) / d["k_force"]
+    return kp, 2 * zeta * w * d["m_eq"] / d["k_force"]
 
 
 class HandSim:
@@ -91,7 +100,7 @@ class HandSim:
         self.E = np.zeros(8)
         self.tens = np.zeros((na, 2))
         self.fpad = np.zeros(len(p.cpt_f))
-        self.wk = np.zeros((16, 4))
+        self.wk = np.zeros((21, 4))
         self.mode = np.zeros(na, np.int64)
         self.i_cmd = np.zeros(na)
         self.x_cmd = np.zeros(na)
@@ -122,6 +131,7 @@ class HandSim:
         tmax = 0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"])
         for k, v in dict(f_touch=gr["touch_force_n"], v_approach=gr["approach_speed_m_s"],
                          x_max=s["stroke_max_m"] - 1e-3, t_per_f=gr["tension_per_force"], kp_f=g["f_kp"],
+                         t_block=gr["block_tension_n"],
                          ki_f=g["f_ki"], t_max=tmax, dt=dt).items():
             self.c_gr[k] = v
         self.c_cp = L.CouplingConfig.array(na)

@@ -1,0 +1,164 @@
+"""The grasp scenario behind ``cbl sim hand --grasp OBJECT``, its metrics, plot and speed bench.
+
+Scenario (lockstep, virtual time): at t = 0 the thumb-rotation actuator goes to its opposition
+angle through the coupling law (joint mode) and every other actuator runs the grasp law
+(approach in screw position until touch, then pad-force control through the tension loop).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actuators.hand.preset import HandPreset, load_preset
+from actuators.hand.sim import LOG_F, LOG_I, LOG_PHASE, LOG_SLACK, LOG_T, LOG_X, M_GRASP, M_JOINT, HandSim
+from rtcore.errors import ConfigError, check_range
+
+
+@dataclass
+class GraspResult:
+    """Metrics of one grasp run (SI units) plus its per-tick log (n_ticks, n_act, 8)."""
+
+    preset: str
+    obj: str
+    duration_s: float
+    loop_hz: float
+    plant_hz: float
+    fingers: list[dict[str, Any]]
+    actuators: list[dict[str, Any]]
+    energy: dict[str, float]
+    log: np.ndarray = field(repr=False)
+    targets: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "object": self.obj, "duration_s": self.duration_s,
+                "loop_hz": self.loop_hz, "plant_hz": self.plant_hz, "fingers": self.fingers,
+                "actuators": self.actuators, "energy_j": self.energy}
+
+
+def setup_grasp(sim: HandSim) -> np.ndarray:
+    """Put ``sim`` in the grasp scenario; returns the pad-force target per actuator [N]."""
+    p = sim.p
+    gr = p.raw["grasp"]
+    ft = gr["force_target_n"]
+    if not isinstance(ft, list) or len(ft) != len(p.fingers):
+        raise ConfigError(f"{p.name} [grasp] force_target_n = {ft!r}: need {len(p.fingers)} values (one per finger)")
+    targets = np.zeros(p.n_act)
+    rot = {int(p.fing_i[f, 0]) for f in range(len(p.fingers)) if p.fing_i[f, 0] >= 0}
+    for k in range(p.n_act):
+        joints = set(np.nonzero(p.coupling[k])[0].tolist())
+        if joints and joints <= rot:  # a rotation-only tendon: position the joint
+            sim.mode[k] = M_JOINT
+            for j in joints:
+                sim.q_ref[j] = gr["thumb_rot_target_rad"]
+        else:
+            sim.mode[k] = M_GRASP
+            targets[k] = check_range(f"{p.name} [grasp] force_target_n", float(ft[p.finger_of_tendon[k]]), 0.0, 100.0, "N")
+    sim.f_ref[:] = targets
+    return targets
+
+
+def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duration_s: float = 2.5,
+          plant_hz: float | None = None, tension_sensor: bool | None = None) -> GraspResult:
+    """Run the grasp scenario in lockstep and compute its metrics."""
+    p = preset if isinstance(preset, HandPreset) else load_preset(preset)
+    check_range("duration_s", duration_s, 0.05, 60.0, "s")
+    sim = HandSim(p, obj, plant_hz=plant_hz, tension_sensor=tension_sensor)
+    targets = setup_grasp(sim)
+    n = round(duration_s * sim.loop_hz)
+    e0 = sim.stored_energy()
+    log = sim.run(n)
+    t = np.arange(n) / sim.loop_hz
+    touch = p.raw["grasp"]["touch_force_n"]
+    tail = max(1, round(0.2 * sim.loop_hz))
+    fingers = []
+    for f, name in enumerate(p.fingers):
+        ks = [k for k in range(p.n_act) if p.finger_of_tendon[k] == f and sim.mode[k] == M_GRASP]
+        k = ks[0] if ks else int(np.nonzero(p.finger_of_tendon == f)[0][0])
+        fz = log[:, k, LOG_F]
+        hit = np.nonzero(fz > touch)[0]
+        final = float(fz[-tail:].mean())
+        tgt = float(targets[k])
+        fingers.append({
+            "finger": name, "time_to_contact_s": float(t[hit[0]]) if len(hit) else None,
+            "force_n": round(final, 4), "target_n": tgt,
+            "error_pct": round(100.0 * (final - tgt) / tgt, 2) if tgt > 0 else None,
+            "phase": int(log[-1, k, LOG_PHASE]),
+        })
+    acts = []
+    for k, name in enumerate(p.tendons):
+        sl = log[:, k, LOG_SLACK]
+        acts.append({
+            "tendon": name, "mode": "joint" if sim.mode[k] == M_JOINT else "grasp",
+            "peak_current_a": round(float(np.abs(log[:, k, LOG_I]).max()), 5),
+            "peak_tension_n": round(float(log[:, k, LOG_T].max()), 4),
+            "final_tension_n": round(float(log[-1, k, LOG_T]), 4),
+            "slack_events": int(sim.s_sl[k]["events"]),
+            "slack_at_end": bool(sl[-1] > 0.5),
+            "nut_travel_m": round(float(log[-1, k, LOG_X] - log[0, k, LOG_X]), 6),
+        })
+    e = sim.E
+    stored = sim.stored_energy() - e0
+    losses = float(e[1:6].sum())
+    energy = {"electrical_in": float(e[0]), "copper": float(e[1]), "screw_friction": float(e[2]),
+              "tendon": float(e[3]), "joint": float(e[4]), "contact": float(e[5]), "stored_change": stored,
+              "unaccounted": float(e[0]) - losses - stored}
+    return GraspResult(p.name, obj, duration_s, sim.loop_hz, sim.loop_hz * sim.sub, fingers, acts,
+                       {k: round(v, 6) for k, v in energy.items()}, log, targets)
+
+
+def plot_grasp(res: GraspResult, out_dir: Path) -> Path:
+    """Save pad force / tension / current / nut position vs time as one PNG; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = res.log
+    t = np.arange(log.shape[0]) / res.loop_hz
+    p = load_preset(res.preset)
+    fig, ax = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    for k, name in enumerate(p.tendons):
+        if res.actuators[k]["mode"] == "grasp":
+            (ln,) = ax[0].plot(t, log[:, k, LOG_F], label=name)
+            ax[0].axhline(res.targets[k], color=ln.get_color(), ls="--", lw=0.8)
+        ax[1].plot(t, log[:, k, LOG_T], label=name)
+        ax[2].plot(t, log[:, k, LOG_I] * 1e3, label=name)
+        ax[3].plot(t, log[:, k, LOG_X] * 1e3, label=name)
+    for a, lab in zip(ax, ("pad force [N]", "tendon tension [N]", "motor current [mA]", "nut position [mm]")):
+        a.set_ylabel(lab)
+        a.grid(alpha=0.3)
+    ax[0].legend(ncol=3, fontsize=8)
+    ax[1].legend(ncol=3, fontsize=8)
+    ax[0].set_title(f"{res.preset}: grasp {res.obj} (dashed: force targets)")
+    ax[3].set_xlabel("time [s]")
+    path = out_dir / f"hand_grasp_{res.obj}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def bench_realtime_factor(seconds: float = 2.0, preset: HandPreset | str = "hand_prs6") -> float:
+    """Simulated seconds per wall second of the whole hand (plant + all laws, grasp scenario),
+    measured after warm-up (compilation and 0.2 s of simulation)."""
+    check_range("seconds", seconds, 0.01, 600.0, "s")
+    sim = HandSim(preset, "cylinder")
+    setup_grasp(sim)
+    chunk = max(1, round(0.1 * sim.loop_hz))
+    log = np.zeros((chunk, sim.p.n_act, 8))
+    sim.run(2 * chunk, np.zeros((2 * chunk, sim.p.n_act, 8)))  # warm-up
+    n = max(1, round(seconds * sim.loop_hz))
+    done = 0
+    t0 = time.perf_counter()
+    while done < n:
+        m = min(chunk, n - done)
+        sim.run(m, log)
+        done += m
+    wall = time.perf_counter() - t0
+    return (n / sim.loop_hz) / wall

@@ -1,0 +1,45 @@
+"""`cbl sim hand`: grasp an object with the roller-screw tendon hand in lockstep; metrics + PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grasp", default="cylinder", metavar="OBJECT",
+                   help="object to grasp: cylinder, sphere or box (from the preset; default cylinder)")
+    p.add_argument("--preset", default="hand_prs6", help="hand preset name or .toml path (default hand_prs6)")
+    p.add_argument("--duration", type=float, default=2.5, help="simulated seconds (default 2.5)")
+    p.add_argument("--plant-hz", type=float, default=None, help="physics rate [Hz] (default: the preset's)")
+    p.add_argument("--no-tension-sensor", action="store_true",
+                   help="tension loop uses the screw-force estimate from the motor current")
+    p.add_argument("-o", "--out", type=Path, default=Path("cbl_out"), help="directory for the PNG (default ./cbl_out)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from actuators.hand.scenario import grasp, plot_grasp
+
+    res = grasp(args.preset, args.grasp, args.duration, plant_hz=args.plant_hz,
+                tension_sensor=False if args.no_tension_sensor else None)
+    png = plot_grasp(res, args.out)
+    if args.json:
+        print(json.dumps({**res.to_dict(), "plot": str(png)}))
+        return 0
+    print(f"hand {res.preset}: grasp {res.obj}, {res.duration_s:g} s lockstep, laws {res.loop_hz:g} Hz, "
+          f"plant {res.plant_hz:g} Hz")
+    print(f"{'finger':<8} {'contact [s]':>11} {'force [N]':>10} {'target [N]':>10} {'error':>8}")
+    for f in res.fingers:
+        tc = "-" if f["time_to_contact_s"] is None else f"{f['time_to_contact_s']:.3f}"
+        err = "-" if f["error_pct"] is None else f"{f['error_pct']:+.1f} %"
+        print(f"{f['finger']:<8} {tc:>11} {f['force_n']:>10.3f} {f['target_n']:>10.3f} {err:>8}")
+    print(f"{'tendon':<11} {'mode':<6} {'peak I [mA]':>11} {'peak T [N]':>10} {'slack events':>12}")
+    for a in res.actuators:
+        print(f"{a['tendon']:<11} {a['mode']:<6} {a['peak_current_a'] * 1e3:>11.1f} "
+              f"{a['peak_tension_n']:>10.2f} {a['slack_events']:>12d}")
+    e = res.energy
+    print(f"energy: in {e['electrical_in']:.3f} J, losses {e['electrical_in'] - e['stored_change'] - e['unaccounted']:.3f} J, "
+          f"stored change {e['stored_change']:.4f} J, unaccounted {e['unaccounted']:+.4f} J")
+    print(f"plot: {png}")
+    return 0
