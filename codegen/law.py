@@ -14,7 +14,7 @@ A control law is written once as restricted Python::
 
     def pi_step(cfg: PIConfig, st: PIState, err: f32, dt: f32) -> f32: ...
 
-Field types are ``f32``, ``i32``, ``boolean`` or ``array(f32|i32|boolean, N)``; a field may
+Field types are ``f32``, ``i32``, ``boolean`` or ``array(f32|i32, N)``; a field may
 carry a default. ``Rec.new(**values)`` returns a numpy structured record (``numpy.void``)
 whose memory lives in a private 1-element array: numba passes it by reference (writes made by
 an ``@njit`` law are seen by the caller), and codegen emits the same layout as a C struct.
@@ -46,13 +46,15 @@ class ArrayType:
 
     def __post_init__(self) -> None:
         if self.elem not in SCALARS:
-            raise ConfigError(f"array element type {self.elem!r} is not one of f32, i32, boolean")
+            raise ConfigError(f"array element type {self.elem!r} is not one of f32, i32")
+        if self.elem is boolean:  # numba cannot type boolean arrays nested in records
+            raise ConfigError("array(boolean, N): numba does not support boolean arrays in records; use array(i32, N)")
         if not (1 <= self.n <= 65536):
             raise ConfigError(f"array length {self.n} is out of range [1, 65536]")
 
 
 def array(elem: Any, n: int) -> ArrayType:
-    """Annotation for a fixed-size array field."""
+    """Annotation for a fixed-size array field of f32 or i32 (C: ``float name[N]``)."""
     return ArrayType(elem, int(n))
 
 
