@@ -44,6 +44,13 @@ static void sleep_until(int64_t t)
     }
 }
 
+static void prefault_stack(void)
+{
+    volatile unsigned char buf[64 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        buf[i] = 1;
+}
+
 static int refuse(int strict, const char *step, int err)
 {
     fprintf(stderr, "refloop: warning: real-time step '%s' refused: %s\n", step, strerror(err));
@@ -110,6 +117,7 @@ int main(int argc, char **argv)
     memset(per, 0, n * 8);
     memset(over, 0, n);
 
+    prefault_stack();
     struct rusage ru0, ru1;
     getrusage(RUSAGE_THREAD, &ru0);
     int64_t overruns = 0, skipped = 0, consecutive = 0, max_consecutive = 0;
