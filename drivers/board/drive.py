@@ -1,0 +1,230 @@
+"""A CiA 402 drive board: the cycle, the state-machine law, faults and connection monitoring.
+
+Shared by every board type (joint, hand); a subclass supplies the plant side through four hooks:
+``_sample()`` (measurements into the object dictionary), ``_command_plant()`` (targets or stop
+ramp -> plant, then advance one communication cycle), ``_standstill()`` and ``_plant_faults()``.
+
+One cycle per SYNC (CiA 301 synchronous semantics, pdo.md):
+
+1. sample the plant into the object dictionary and send the synchronous TPDOs;
+2. apply the RPDO data received before this SYNC;
+3. run the CiA 402 law (:func:`drivers.cia402.cia402_step`, compiled by numba) with the
+   controlword and the fault / connection-loss inputs;
+4. command the plant and advance it by 0x1006 µs.
+
+So the reply to SYNC k carries the state at time k, produced by the targets sent with SYNC k-1.
+An SDO write of 0x6040 (or of 0x2040) also steps the law, without advancing the plant, so an
+SDO-only master can walk the state machine.
+
+Connection loss (first rung of the safety ladder): in NMT operational with the power stage on,
+monitoring starts with the first SYNC/RPDO; no SYNC or RPDO for 0x2031 ms (default 100 ms, as
+moteus' default watchdog; EMCY 0x8250), a heartbeat-consumer timeout (0x1016; EMCY 0x8130), or
+NMT leaving operational marks the connection lost and the law applies 0x6007 (default 3: quick
+stop per 0x605A, then switch-on disabled). While SYNC is missing too, the board runs the cycle
+on its own clock so that the reaction completes. Fault causes (0x2040 fault injection, the
+plant's faults) send their EMCY, enter fault reaction (0x605E), and are cleared by a fault reset
+once the cause is gone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from drivers import cia402
+from drivers.board.node import NMT_OPERATIONAL, BoardNode
+
+MAX_CATCH_UP_CYCLES = 500
+_law = None
+
+
+def compiled_law() -> Callable[..., None]:
+    """The CiA 402 law compiled by numba (cached on disk; one compile per machine)."""
+    global _law
+    if _law is None:
+        from rtcore.jit import njit
+
+        _law = njit(cia402.cia402_step)
+    return _law
+
+
+def clip_int(v: float, lo: int, hi: int) -> int:
+    """Round and saturate to [lo, hi]; NaN gives 0 (as the generated C's conversion does)."""
+    if not math.isfinite(v):
+        return 0 if math.isnan(v) else (hi if v > 0 else lo)
+    return int(min(max(round(v), lo), hi))
+
+
+class DriveBoard(BoardNode):
+    """CiA 402 application on top of :class:`BoardNode` (see module doc)."""
+
+    modes: tuple[int, ...] = (0,)
+
+    # ------------------------------------------------------------------ hooks for the plant side
+    def _sample(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _command_plant(self) -> None:
+        raise NotImplementedError
+
+    def _standstill(self) -> bool:
+        raise NotImplementedError
+
+    def _plant_faults(self) -> set[int]:
+        """CiA 402 error codes of the faults the plant reports now."""
+        return set()
+
+    def _reset_plant_fault(self) -> bool:
+        """Fault reset edge: clear the plant's latched faults; True if there was one."""
+        return False
+
+    def _status_inputs(self, standstill: bool) -> tuple[bool, bool]:
+        """(target_reached, following_error) for the statusword."""
+        return standstill, False
+
+    # ------------------------------------------------------------------ set-up
+    def _setup_app(self) -> None:
+        self._step = compiled_law()
+        self.cfg = cia402.Cia402Config.new()
+        self.st = cia402.Cia402State.new()
+        self.inp = cia402.Cia402Input.new()
+        self.out = cia402.Cia402Output.new()
+        self.store.on_write[0x6040] = lambda *_: self._step_law()
+        self.store.on_write[0x2040] = lambda *_: self._step_law()
+        self.cycles = 0
+        self._plant_reset_pending = False
+        self._last_cycle_t = self.clock()
+
+    def _reset_app(self) -> None:
+        self.st["state"] = cia402.NOT_READY
+        self.st["last_controlword"] = 0
+        self._watch_t: float | None = None
+        self._comm_lost = False
+        self._nmt_lost = False
+        self._fault_codes: set[int] = set()
+        self._meas = self._sample()
+        self._step_law()
+
+    # ------------------------------------------------------------------ the cycle
+    @property
+    def state(self) -> str:
+        """The CiA 402 state name (e.g. 'operation_enabled')."""
+        return cia402.STATE_NAMES[int(self.st["state"])]
+
+    @property
+    def period_s(self) -> float:
+        return int(self.store.get(0x1006, 0)) * 1e-6
+
+    def _opt(self, index: int, default: int) -> int:
+        return int(self.store.get(index, 0)) if index in self.table.objects else default
+
+    def _on_sync(self, now: float) -> None:
+        self._meas = self._sample()
+        self.send_sync_tpdos()
+        self.apply_pending_rpdos()
+        self._watch_t = now
+        if self._comm_lost:
+            self._comm_lost = False
+            self.clear_error(0x8250)
+        self._cycle(now, sampled=True)
+
+    def _on_rpdo_applied(self, ch: Any) -> None:
+        if ch.trans_type > 240:
+            self._step_law()
+
+    def _cycle(self, now: float, sampled: bool = False) -> None:
+        if not sampled:
+            self._meas = self._sample()
+        self._step_law()
+        self._command_plant()
+        self._plant_reset_pending = False
+        self._last_cycle_t = now
+        self.cycles += 1
+
+    def _connection_lost(self) -> bool:
+        return self._comm_lost or self._nmt_lost or self.heartbeat_lost
+
+    def _fault_causes(self) -> set[int]:
+        causes = set() if self._plant_reset_pending else self._plant_faults()
+        inj = self._opt(0x2040, 0)
+        if inj:
+            causes.add(inj)
+        return causes
+
+    def _step_law(self) -> None:
+        """One step of the CiA 402 law (real-time: no allocation beyond small sets)."""
+        s, cfg, inp, out = self.store, self.cfg, self.inp, self.out
+        cw = int(s.get(0x6040, 0))
+        if (self.state == "fault" and cw & 0x80 and not int(self.st["last_controlword"]) & 0x80
+                and self._reset_plant_fault()):
+            self._plant_reset_pending = True  # the latch clears at the next advance; a lasting cause re-latches
+        cfg["quick_stop_option"] = self._opt(0x605A, 2)
+        cfg["halt_option"] = self._opt(0x605D, 1)
+        cfg["fault_reaction_option"] = self._opt(0x605E, 2)
+        cfg["abort_connection_option"] = self._opt(0x6007, 3)
+        causes = self._fault_causes()
+        for code in causes - self._fault_codes:
+            self.emcy(code)
+            s.set(0x603F, 0, code)
+        self._fault_codes |= causes
+        standstill = self._standstill()
+        reached, follow_err = self._status_inputs(standstill)
+        inp["controlword"] = cw
+        inp["fault"] = bool(causes)
+        inp["connection_lost"] = self._connection_lost()
+        inp["standstill"] = standstill
+        inp["following_error"] = follow_err
+        inp["target_reached"] = reached
+        inp["warning"] = bool(self.active_errors) and not causes
+        inp["limit_active"] = False
+        before = self.state
+        self._step(cfg, self.st, inp, out)
+        s.set(0x6041, 0, int(out["statusword"]))
+        if self.state == "switch_on_disabled" and before == "fault":  # transition 15: fault reset
+            for code in self._fault_codes:
+                self.clear_error(code)
+            self._fault_codes = set()
+            s.set(0x603F, 0, 0)
+        if self._nmt_lost and not out["power_enabled"]:
+            self._nmt_lost = False  # the reaction to leaving operational is complete
+        req = int(s.get(0x6060, 0))
+        if req in self.modes:
+            s.set(0x6061, 0, req)
+
+    # ------------------------------------------------------------------ connection monitoring
+    def _left_operational(self) -> None:
+        if self.out["power_enabled"]:
+            self._nmt_lost = True
+        self._watch_t = None
+
+    def _entered_operational(self) -> None:
+        self._nmt_lost = False
+        self._watch_t = None
+
+    def _rpdo_rx(self, ch: Any, data: bytes, now: float) -> None:
+        super()._rpdo_rx(ch, data, now)
+        self._watch_t = now
+
+    def _periodic_app(self, now: float) -> None:
+        timeout_ms = self._opt(0x2031, 0)
+        if (self.nmt_state == NMT_OPERATIONAL and timeout_ms and self._watch_t is not None
+                and not self._comm_lost and self.out["power_enabled"]
+                and now - self._watch_t > timeout_ms / 1000.0):
+            self._comm_lost = True
+            self.emcy(0x8250)
+        period = self.period_s
+        if (self._connection_lost() and self.out["power_enabled"]
+                and now - self._last_cycle_t > 2.0 * period):  # SYNC is missing too: own clock
+            missed = int((now - self._last_cycle_t) / period)
+            if missed > MAX_CATCH_UP_CYCLES:  # far behind (a stalled thread): resume from now
+                self._last_cycle_t = now - MAX_CATCH_UP_CYCLES * period
+                missed = MAX_CATCH_UP_CYCLES
+            t = self._last_cycle_t
+            for _ in range(missed):
+                t += period
+                self._cycle(t)
+                if not self.out["power_enabled"]:
+                    break
+        elif not self.out["power_enabled"]:
+            self._last_cycle_t = now
