@@ -132,77 +132,85 @@ def _axis_rot(ux: float, uy: float, uz: float, c: float, s: float, out: np.ndarr
 
 @numba.njit(**_NJIT)
 def fk_joints(q: np.ndarray, jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray, tmp: np.ndarray) -> None:
-    """World placement of every joint, ``omi[j, 0:12]`` (R row-major, p [m]). ``tmp``: >= 21 floats.
+    """World placement of every joint, ``omi[j, 0:12]`` (R row-major, p [m]). ``tmp``: >= 9 floats.
 
     Joints are stored parents-first (pinocchio's order), so one forward pass suffices:
-    ``A = oMi[parent] * jplace`` then ``oMi = A * X_j(q)``. RT-safe.
+    ``A = oMi[parent] * jplace`` then ``oMi = A * X_j(q)``; A lives in registers. RT-safe.
     """
     nj = jint.shape[0]
-    a = tmp  # a[0:12] = A, a[12:21] = joint rotation
     for j in range(nj):
         par = jint[j, 0]
         typ = jint[j, 1]
         iq = jint[j, 2]
+        # A = oMi[parent] * jplace (rotation a_rc, translation a_r)
         if par < 0:
-            for k in range(12):
-                a[k] = jreal[j, k]
-        elif jint[j, 4] == 1:  # placement without rotation: A = (R_par, R_par p + p_par)
-            for r in range(3):
-                a0 = omi[par, 3 * r]
-                a1 = omi[par, 3 * r + 1]
-                a2 = omi[par, 3 * r + 2]
-                a[3 * r] = a0
-                a[3 * r + 1] = a1
-                a[3 * r + 2] = a2
-                a[9 + r] = a0 * jreal[j, 9] + a1 * jreal[j, 10] + a2 * jreal[j, 11] + omi[par, 9 + r]
+            a00, a01, a02 = jreal[j, 0], jreal[j, 1], jreal[j, 2]
+            a10, a11, a12 = jreal[j, 3], jreal[j, 4], jreal[j, 5]
+            a20, a21, a22 = jreal[j, 6], jreal[j, 7], jreal[j, 8]
+            ax, ay, az = jreal[j, 9], jreal[j, 10], jreal[j, 11]
         else:
-            for r in range(3):
-                a0 = omi[par, 3 * r]
-                a1 = omi[par, 3 * r + 1]
-                a2 = omi[par, 3 * r + 2]
-                a[3 * r] = a0 * jreal[j, 0] + a1 * jreal[j, 3] + a2 * jreal[j, 6]
-                a[3 * r + 1] = a0 * jreal[j, 1] + a1 * jreal[j, 4] + a2 * jreal[j, 7]
-                a[3 * r + 2] = a0 * jreal[j, 2] + a1 * jreal[j, 5] + a2 * jreal[j, 8]
-                a[9 + r] = a0 * jreal[j, 9] + a1 * jreal[j, 10] + a2 * jreal[j, 11] + omi[par, 9 + r]
-        if RX <= typ <= RZ:
-            s, c = _sincos(q[iq])
-            # columns (i0, i1) mix, column i2 stays: R = A * Rot_axis(q)
-            if typ == RX:
-                i0, i1, i2 = 1, 2, 0
-            elif typ == RY:
-                i0, i1, i2 = 2, 0, 1
+            b00, b01, b02 = omi[par, 0], omi[par, 1], omi[par, 2]
+            b10, b11, b12 = omi[par, 3], omi[par, 4], omi[par, 5]
+            b20, b21, b22 = omi[par, 6], omi[par, 7], omi[par, 8]
+            px, py, pz = jreal[j, 9], jreal[j, 10], jreal[j, 11]
+            ax = b00 * px + b01 * py + b02 * pz + omi[par, 9]
+            ay = b10 * px + b11 * py + b12 * pz + omi[par, 10]
+            az = b20 * px + b21 * py + b22 * pz + omi[par, 11]
+            if jint[j, 4] == 1:  # placement without rotation
+                a00, a01, a02 = b00, b01, b02
+                a10, a11, a12 = b10, b11, b12
+                a20, a21, a22 = b20, b21, b22
             else:
-                i0, i1, i2 = 0, 1, 2
-            for r in range(3):
-                x0 = a[3 * r + i0]
-                x1 = a[3 * r + i1]
-                omi[j, 3 * r + i0] = c * x0 + s * x1
-                omi[j, 3 * r + i1] = c * x1 - s * x0
-                omi[j, 3 * r + i2] = a[3 * r + i2]
-            omi[j, 9] = a[9]
-            omi[j, 10] = a[10]
-            omi[j, 11] = a[11]
+                c00, c01, c02 = jreal[j, 0], jreal[j, 1], jreal[j, 2]
+                c10, c11, c12 = jreal[j, 3], jreal[j, 4], jreal[j, 5]
+                c20, c21, c22 = jreal[j, 6], jreal[j, 7], jreal[j, 8]
+                a00 = b00 * c00 + b01 * c10 + b02 * c20
+                a01 = b00 * c01 + b01 * c11 + b02 * c21
+                a02 = b00 * c02 + b01 * c12 + b02 * c22
+                a10 = b10 * c00 + b11 * c10 + b12 * c20
+                a11 = b10 * c01 + b11 * c11 + b12 * c21
+                a12 = b10 * c02 + b11 * c12 + b12 * c22
+                a20 = b20 * c00 + b21 * c10 + b22 * c20
+                a21 = b20 * c01 + b21 * c11 + b22 * c21
+                a22 = b20 * c02 + b21 * c12 + b22 * c22
+        # oMi = A * X_j(q)
+        if typ == RX:
+            s, c = _sincos(q[iq])
+            omi[j, 0], omi[j, 1], omi[j, 2] = a00, c * a01 + s * a02, c * a02 - s * a01
+            omi[j, 3], omi[j, 4], omi[j, 5] = a10, c * a11 + s * a12, c * a12 - s * a11
+            omi[j, 6], omi[j, 7], omi[j, 8] = a20, c * a21 + s * a22, c * a22 - s * a21
+            omi[j, 9], omi[j, 10], omi[j, 11] = ax, ay, az
+        elif typ == RY:
+            s, c = _sincos(q[iq])
+            omi[j, 0], omi[j, 1], omi[j, 2] = c * a00 - s * a02, a01, c * a02 + s * a00
+            omi[j, 3], omi[j, 4], omi[j, 5] = c * a10 - s * a12, a11, c * a12 + s * a10
+            omi[j, 6], omi[j, 7], omi[j, 8] = c * a20 - s * a22, a21, c * a22 + s * a20
+            omi[j, 9], omi[j, 10], omi[j, 11] = ax, ay, az
+        elif typ == RZ:
+            s, c = _sincos(q[iq])
+            omi[j, 0], omi[j, 1], omi[j, 2] = c * a00 + s * a01, c * a01 - s * a00, a02
+            omi[j, 3], omi[j, 4], omi[j, 5] = c * a10 + s * a11, c * a11 - s * a10, a12
+            omi[j, 6], omi[j, 7], omi[j, 8] = c * a20 + s * a21, c * a21 - s * a20, a22
+            omi[j, 9], omi[j, 10], omi[j, 11] = ax, ay, az
         elif typ == PRISMATIC:
             d = q[iq]
             ux = jreal[j, 12] * d
             uy = jreal[j, 13] * d
             uz = jreal[j, 14] * d
-            for k in range(9):
-                omi[j, k] = a[k]
-            for r in range(3):
-                omi[j, 9 + r] = a[9 + r] + a[3 * r] * ux + a[3 * r + 1] * uy + a[3 * r + 2] * uz
+            omi[j, 0], omi[j, 1], omi[j, 2] = a00, a01, a02
+            omi[j, 3], omi[j, 4], omi[j, 5] = a10, a11, a12
+            omi[j, 6], omi[j, 7], omi[j, 8] = a20, a21, a22
+            omi[j, 9] = ax + a00 * ux + a01 * uy + a02 * uz
+            omi[j, 10] = ay + a10 * ux + a11 * uy + a12 * uz
+            omi[j, 11] = az + a20 * ux + a21 * uy + a22 * uz
         else:
-            m = a[12:21]
+            m = tmp
             if typ == FREE:
                 _quat_to_rot(q[iq + 3], q[iq + 4], q[iq + 5], q[iq + 6], m)
-                px = q[iq]
-                py = q[iq + 1]
-                pz = q[iq + 2]
+                mx, my, mz = q[iq], q[iq + 1], q[iq + 2]
             elif typ == SPHERICAL:
                 _quat_to_rot(q[iq], q[iq + 1], q[iq + 2], q[iq + 3], m)
-                px = 0.0
-                py = 0.0
-                pz = 0.0
+                mx, my, mz = 0.0, 0.0, 0.0
             else:
                 if typ == REVOLUTE:
                     s, c = _sincos(q[iq])
@@ -210,17 +218,19 @@ def fk_joints(q: np.ndarray, jint: np.ndarray, jreal: np.ndarray, omi: np.ndarra
                     c = q[iq]
                     s = q[iq + 1]
                 _axis_rot(jreal[j, 12], jreal[j, 13], jreal[j, 14], c, s, m)
-                px = 0.0
-                py = 0.0
-                pz = 0.0
-            for r in range(3):
-                a0 = a[3 * r]
-                a1 = a[3 * r + 1]
-                a2 = a[3 * r + 2]
-                omi[j, 3 * r] = a0 * m[0] + a1 * m[3] + a2 * m[6]
-                omi[j, 3 * r + 1] = a0 * m[1] + a1 * m[4] + a2 * m[7]
-                omi[j, 3 * r + 2] = a0 * m[2] + a1 * m[5] + a2 * m[8]
-                omi[j, 9 + r] = a0 * px + a1 * py + a2 * pz + a[9 + r]
+                mx, my, mz = 0.0, 0.0, 0.0
+            omi[j, 0] = a00 * m[0] + a01 * m[3] + a02 * m[6]
+            omi[j, 1] = a00 * m[1] + a01 * m[4] + a02 * m[7]
+            omi[j, 2] = a00 * m[2] + a01 * m[5] + a02 * m[8]
+            omi[j, 3] = a10 * m[0] + a11 * m[3] + a12 * m[6]
+            omi[j, 4] = a10 * m[1] + a11 * m[4] + a12 * m[7]
+            omi[j, 5] = a10 * m[2] + a11 * m[5] + a12 * m[8]
+            omi[j, 6] = a20 * m[0] + a21 * m[3] + a22 * m[6]
+            omi[j, 7] = a20 * m[1] + a21 * m[4] + a22 * m[7]
+            omi[j, 8] = a20 * m[2] + a21 * m[5] + a22 * m[8]
+            omi[j, 9] = a00 * mx + a01 * my + a02 * mz + ax
+            omi[j, 10] = a10 * mx + a11 * my + a12 * mz + ay
+            omi[j, 11] = a20 * mx + a21 * my + a22 * mz + az
 
 
 @numba.njit(**_NJIT)
@@ -480,44 +490,56 @@ def com_jacobian_from_fk(
 # ---------------------------------------------------------------------------------------------
 # Packed entry points: the same kernels behind fewer arguments, because each array argument
 # costs ~65 ns of dispatch when called from Python. Layout (built by kinematics.api.pack):
-#   ints  = (nj, nf, jint.ravel(), fint.ravel())
-#   reals = (jreal.ravel(), freal.ravel(), inertia.ravel())
-#   work  = (omi.ravel(), tmp[24])
+#   ints = (nj, nf, jint.ravel(), fint.ravel())                               int64
+#   buf  = (jreal.ravel(), freal.ravel(), inertia.ravel(), omi.ravel(), tmp[24])  float64
+# (the model's constants, then its scratch: omi and tmp are written by every call).
 
 
 @numba.njit(**_NJIT)
-def _unpack(ints, reals, work):  # type: ignore[no-untyped-def]
+def _unpack(ints, buf):  # type: ignore[no-untyped-def]
     nj = ints[0]
     nf = ints[1]
     jint = ints[2 : 2 + 5 * nj].reshape((nj, 5))
     fint = ints[2 + 5 * nj : 2 + 5 * nj + 2 * nf].reshape((nf, 2))
-    jreal = reals[0 : 15 * nj].reshape((nj, 15))
-    freal = reals[15 * nj : 15 * nj + 12 * nf].reshape((nf, 12))
-    inertia = reals[15 * nj + 12 * nf : 19 * nj + 12 * nf].reshape((nj, 4))
-    omi = work[0 : 12 * nj].reshape((nj, 12))
-    tmp = work[12 * nj : 12 * nj + 24]
+    o = 0
+    jreal = buf[o : o + 15 * nj].reshape((nj, 15))
+    o += 15 * nj
+    freal = buf[o : o + 12 * nf].reshape((nf, 12))
+    o += 12 * nf
+    inertia = buf[o : o + 4 * nj].reshape((nj, 4))
+    o += 4 * nj
+    omi = buf[o : o + 12 * nj].reshape((nj, 12))
+    o += 12 * nj
+    tmp = buf[o : o + 24]
     return jint, fint, jreal, freal, inertia, omi, tmp
 
 
 @numba.njit(**_NJIT)
-def forward_packed(q, ints, reals, work, out) -> None:  # type: ignore[no-untyped-def]
+def forward_packed(q, ints, buf, out) -> None:  # type: ignore[no-untyped-def]
     """:func:`forward` on the packed model. RT-safe."""
-    jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, reals, work)
+    jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
     frames_from_joints(omi, fint, freal, out)
 
 
 @numba.njit(**_NJIT)
-def joint_jacobians_packed(q, ints, reals, work, jac) -> None:  # type: ignore[no-untyped-def]
+def fk_joints_packed(q, ints, buf) -> None:  # type: ignore[no-untyped-def]
+    """:func:`fk_joints` on the packed model (joint placements into the packed scratch). RT-safe."""
+    jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, buf)
+    fk_joints(q, jint, jreal, omi, tmp)
+
+
+@numba.njit(**_NJIT)
+def joint_jacobians_packed(q, ints, buf, jac) -> None:  # type: ignore[no-untyped-def]
     """:func:`joint_jacobians` on the packed model. RT-safe."""
-    jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, reals, work)
+    jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
     joint_jacobians_from_fk(jint, jreal, omi, jac)
 
 
 @numba.njit(**_NJIT)
-def center_of_mass_packed(q, ints, reals, work, com) -> float:  # type: ignore[no-untyped-def]
+def center_of_mass_packed(q, ints, buf, com) -> float:  # type: ignore[no-untyped-def]
     """:func:`center_of_mass` on the packed model. RT-safe."""
-    jint, _fint, jreal, _freal, inertia, omi, tmp = _unpack(ints, reals, work)
+    jint, _fint, jreal, _freal, inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
     return com_from_fk(inertia, omi, com)

@@ -19,32 +19,33 @@ from rtcore.errors import ConfigError
 _F64 = np.dtype(np.float64)
 
 
+def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(ints, buf)``: the model in the layout of the ``*_packed`` kernels of ``_kernels``
+    (``buf`` ends with the joint-placement scratch ``omi`` and ``tmp``)."""
+    nj = flat.jint.shape[0]
+    nf = flat.fint.shape[0]
+    ints = np.concatenate([[nj, nf], flat.jint.ravel(), flat.fint.ravel()]).astype(np.int64)
+    buf = np.concatenate(
+        [flat.jreal.ravel(), flat.freal.ravel(), flat.inertia.ravel(), np.zeros(12 * nj + 24)]
+    )
+    return ints, buf
+
+
 @dataclass
 class Workspace:
-    """Scratch arrays of one model: joint placements ``omi (nj, 12)`` and ``tmp (24,)`` (both
-    views of ``packed``), world joint Jacobians ``jac (6, nv)``, subtree sums ``sub (nj + 1, 4)``."""
+    """Scratch arrays of one model: joint placements ``omi (nj, 12)`` and ``tmp (24,)`` (views
+    into the packed buffer), world joint Jacobians ``jac (6, nv)``, subtree sums ``sub (nj + 1, 4)``."""
 
-    packed: np.ndarray
     omi: np.ndarray
     tmp: np.ndarray
     jac: np.ndarray
     sub: np.ndarray
 
     @classmethod
-    def for_model(cls, flat: FlatModel) -> Workspace:
+    def for_model(cls, flat: FlatModel, buf: np.ndarray) -> Workspace:
         nj = flat.jint.shape[0]
-        packed = np.zeros(12 * nj + 24)
-        omi = packed[: 12 * nj].reshape(nj, 12)
-        return cls(packed, omi, packed[12 * nj :], np.zeros((6, flat.nv)), np.zeros((nj + 1, 4)))
-
-
-def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
-    """``(ints, reals)``: the model in the layout of the ``*_packed`` kernels of ``_kernels``."""
-    nj = flat.jint.shape[0]
-    nf = flat.fint.shape[0]
-    ints = np.concatenate([[nj, nf], flat.jint.ravel(), flat.fint.ravel()]).astype(np.int64)
-    reals = np.concatenate([flat.jreal.ravel(), flat.freal.ravel(), flat.inertia.ravel()])
-    return ints, reals
+        omi = buf[-(12 * nj + 24) : -24].reshape(nj, 12)
+        return cls(omi, buf[-24:], np.zeros((6, flat.nv)), np.zeros((nj + 1, 4)))
 
 
 class KinematicModel:
@@ -63,8 +64,10 @@ class KinematicModel:
         self.nv = flat.nv
         self.lower = flat.lower.copy()
         self.upper = flat.upper.copy()
-        self.work = Workspace.for_model(flat)
-        self.ints, self.reals = pack(flat)
+        self.ints, self.buf = pack(flat)
+        self.work = Workspace.for_model(flat, self.buf)
+        self._xshape = (len(self.frame_names), 4, 4)
+        self._jshape = (6, self.nv)
         self._frame_index = {n: i for i, n in enumerate(self.frame_names)}
         self._joint_index = {n: i for i, n in enumerate(self.joint_names)}
         self._qshape = (self.nq,)
@@ -137,10 +140,9 @@ class KinematicModel:
         return qs
 
     def _q(self, q: np.ndarray) -> np.ndarray:
-        if type(q) is not np.ndarray or q.dtype != _F64 or q.shape != self._qshape:
-            q = np.ascontiguousarray(q, dtype=np.float64)
-            if q.shape != self._qshape:
-                raise ConfigError(f"q for model {self.name!r} has shape {q.shape}; expected ({self.nq},)")
+        q = np.ascontiguousarray(q, dtype=np.float64)
+        if q.shape != self._qshape:
+            raise ConfigError(f"q for model {self.name!r} has shape {q.shape}; expected ({self.nq},)")
         return q
 
     @staticmethod
@@ -157,20 +159,24 @@ class KinematicModel:
     def forward(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """World placement of every frame, ``(n_frames, 4, 4)`` homogeneous [m]. RT-safe with ``out``."""
         if out is None:
-            out = np.empty((len(self.frame_names), 4, 4))
-        elif out.shape != (len(self.frame_names), 4, 4):
-            out = self._out(out, (len(self.frame_names), 4, 4), "forward")
-        K.forward_packed(self._q(q), self.ints, self.reals, self.work.packed, out)
+            out = np.empty(self._xshape)
+        elif out.shape != self._xshape or out.dtype is not _F64:
+            out = self._out(out, self._xshape, "forward")
+        if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
+            q = self._q(q)
+        K.forward_packed(q, self.ints, self.buf, out)
         return out
 
     def joint_jacobians(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """All joint Jacobian columns ``(6, nv)`` in the WORLD convention, equal to pinocchio's
         ``data.J`` after ``computeJointJacobians``. RT-safe with ``out``."""
         if out is None:
-            out = np.empty((6, self.nv))
-        elif out.shape != (6, self.nv):
-            out = self._out(out, (6, self.nv), "joint_jacobians")
-        K.joint_jacobians_packed(self._q(q), self.ints, self.reals, self.work.packed, out)
+            out = np.empty(self._jshape)
+        elif out.shape != self._jshape or out.dtype is not _F64:
+            out = self._out(out, self._jshape, "joint_jacobians")
+        if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
+            q = self._q(q)
+        K.joint_jacobians_packed(q, self.ints, self.buf, out)
         return out
 
     def jacobian(self, q: np.ndarray, frame: str | int, out: np.ndarray | None = None) -> np.ndarray:
@@ -200,9 +206,11 @@ class KinematicModel:
         """Whole-body centre of mass (3,) [m] in the world (pinocchio ``centerOfMass``). RT-safe with ``out``."""
         if out is None:
             out = np.empty(3)
-        elif out.shape != (3,):
+        elif out.shape != (3,) or out.dtype is not _F64:
             out = self._out(out, (3,), "com")
-        K.center_of_mass_packed(self._q(q), self.ints, self.reals, self.work.packed, out)
+        if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
+            q = self._q(q)
+        K.center_of_mass_packed(q, self.ints, self.buf, out)
         return out
 
     def mass(self) -> float:

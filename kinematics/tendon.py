@@ -4,7 +4,8 @@ With ``R`` (n_tendons, n_joints) the moment arms [m] (``actuators.hand.coupling_
 
     tendon excursion toward the actuator   e   = R q                [m]      (q [rad])
     joint torques from tendon tensions     tau = R^T f              [N m]    (f [N])
-    minimum-norm joints for an excursion   q   = R^+ e              (R^+ computed once, at init)
+    minimum-norm joints for an excursion   q   = R^+ e              (R^+ computed once, at init;
+                                                                  singular values < 1e-12 m dropped)
 
 Each tendon is pulled by the nut of a planetary roller screw of lead ``lead`` [m/rev] behind a
 gearhead of ratio ``N`` (motor turns per screw turn), nut travel = tendon excursion:
@@ -79,7 +80,12 @@ class TendonMap:
         self.lead = lead_a
         self.ratio = ratio_a
         self.k = 2.0 * math.pi * ratio_a / lead_a  # motor rad per metre of excursion
-        self.R_pinv = np.ascontiguousarray(np.linalg.pinv(self.R))
+        # pseudo-inverse, singular values under 1e-12 m (or 1e-12 of the largest) treated as zero
+        u, sv, vt = np.linalg.svd(self.R, full_matrices=False)
+        keep = sv > max(1e-12, 1e-12 * (sv.max() if sv.size else 0.0))
+        inv = np.zeros_like(sv)
+        inv[keep] = 1.0 / sv[keep]
+        self.R_pinv = np.ascontiguousarray((vt.T * inv) @ u.T)
 
     @classmethod
     def from_hand_preset(cls, preset: str = "hand_prs6") -> TendonMap:
