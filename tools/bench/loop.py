@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priority", type=int, default=80, help="SCHED_FIFO priority (0: keep SCHED_OTHER)")
     p.add_argument("--cpu", type=int, default=None, help="CPU for the loops (default: the last one)")
     p.add_argument("--spin-us", type=float, default=0.0, help="spin tail before each deadline, µs (default 0)")
+    p.add_argument("--dma-latency-us", type=int, default=None,
+                   help="hold /dev/cpu_dma_latency at this value for the whole benchmark (default: no hold)")
 
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +94,12 @@ def run(args: argparse.Namespace) -> int:
     cy_runner.run(200)
     parts: dict[str, list[LoopStats]] = {"c_ref": [], "numba": [], "cython": []}
     refused: set[str] = set()
-    load = _start_load(cpu) if args.load else None
+    # The C-state hold is system-wide: one hold around all three loops, so none is favoured.
+    hold = RtConfig(priority=0, lock_memory=False, timer_slack_ns=None, gc="keep", strict=args.strict_rt,
+                    dma_latency_us=args.dma_latency_us).apply()
+    load = None
     try:
+        load = _start_load(cpu) if args.load else None
         for _ in range(rounds):
             st, ref = run_c_reference(recs["c_ref"], PERIOD_NS, per_round, rt)
             parts["c_ref"].append(st)
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             parts["numba"].append(numba_runner.run(per_round))
             parts["cython"].append(cy_runner.run(per_round))
     finally:
+        hold.restore()
         if load is not None:
             load.terminate()
             load.wait()
@@ -120,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     res["setup"] = {
         "seconds": args.seconds, "rounds": rounds, "cycles_per_round": per_round, "period_us": PERIOD_NS / 1e3,
         "cpu": cpu, "priority": args.priority, "spin_us": args.spin_us, "load": bool(args.load),
+        "dma_latency_us": args.dma_latency_us,
         "rt_refused_c": sorted(refused), "rt_refused_python": sorted(cy_runner.rt_session.refused) if cy_runner.rt_session else [],
     }
     if args.json:
