@@ -167,6 +167,14 @@ class KinematicModel:
         K.forward_packed(q, self.ints, self.buf, out)
         return out
 
+    def forward_joints(self, q: np.ndarray) -> np.ndarray:
+        """World placement of every joint into the workspace (like pinocchio's ``forwardKinematics``
+        filling ``data.oMi``); returns ``work.omi`` (nj, 12): R row-major, then p [m]. RT-safe."""
+        if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
+            q = self._q(q)
+        K.fk_joints_packed(q, self.ints, self.buf)
+        return self.work.omi
+
     def joint_jacobians(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """All joint Jacobian columns ``(6, nv)`` in the WORLD convention, equal to pinocchio's
         ``data.J`` after ``computeJointJacobians``. RT-safe with ``out``."""
