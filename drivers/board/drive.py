@@ -34,6 +34,7 @@ from typing import Any
 
 from drivers import cia402
 from drivers.board.node import NMT_OPERATIONAL, BoardNode
+from drivers.board.store import ABORT_VALUE, SdoAbort
 
 MAX_CATCH_UP_CYCLES = 500
 _law = None
@@ -79,6 +80,10 @@ class DriveBoard(BoardNode):
         """Fault reset edge: clear the plant's latched faults; True if there was one."""
         return False
 
+    def _period_ok(self, period_us: int) -> bool:
+        """Can the plant advance by a communication cycle of ``period_us``? (0x1006 writes)"""
+        return True
+
     def _status_inputs(self, standstill: bool) -> tuple[bool, bool]:
         """(target_reached, following_error) for the statusword."""
         return standstill, False
@@ -92,9 +97,14 @@ class DriveBoard(BoardNode):
         self.out = cia402.Cia402Output.new()
         self.store.on_write[0x6040] = lambda *_: self._step_law()
         self.store.on_write[0x2040] = lambda *_: self._step_law()
+        self.store.validators[0x1006] = self._check_period
         self.cycles = 0
         self._plant_reset_pending = False
         self._last_cycle_t = self.clock()
+
+    def _check_period(self, index: int, sub: int, value: object) -> None:
+        if not self._period_ok(int(value)):  # type: ignore[call-overload]
+            raise SdoAbort(ABORT_VALUE, f"communication cycle {value} us does not fit the plant's steps")
 
     def _reset_app(self) -> None:
         self.st["state"] = cia402.NOT_READY

@@ -123,6 +123,13 @@ class JointBoard(DriveBoard):
         if sub in _GAIN_FIELDS and "cascade_config" in recs:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)  # type: ignore[arg-type]
 
+    def _period_ok(self, period_us: int) -> bool:
+        hz = getattr(self.module, "current_loop_hz", None)
+        if hz is None:
+            return True
+        n = period_us * 1e-6 * hz  # the module advances whole PWM periods
+        return round(n) >= 1 and abs(n - round(n)) < 1e-6
+
     def _reset_plant_fault(self) -> bool:
         if self.module is not None and int(self._meas.get("fault", 0.0)):
             self.module.reset_fault()
