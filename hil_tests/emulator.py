@@ -72,6 +72,7 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
     if spec.fd:
         info["data_bitrate"] = spec.data_bitrate or spec.bitrate
     info["cycle_wire_time_us"] = round(typ * 1e6, 1)
+    info["cycle_wire_time_worst_us"] = round(worst * 1e6, 1)
     info["max_rate_hz"] = int(1.0 / typ) if typ > 0 else 0
     return info
 

@@ -1,0 +1,131 @@
+"""`cbl emulate` as a separate process behind SLCAN ptys, reached by `cbl scan` and CanTransport."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drivers.can import CanTransport, open_bus
+from drivers.cia402 import decode_state, next_controlword
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cbl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    """`cbl emulate --json` (default rig) running; always terminated, even on failure."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        yield proc, json.loads(line)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_emulate_json_first_line_names_the_default_rig(emulator):
+    _, info = emulator
+    (bus,) = info["buses"]
+    assert bus["interface"] == "slcan" and bus["bitrate"] == 1_000_000
+    assert bus["nodes"] == [1, 2, 3, 4, 5, 6]
+    assert os.path.exists(bus["channel"]) and bus["channel"].startswith("/dev/pts/")
+    # six joints at 1 Mbit/s cannot run at 1 kHz: the endpoint says what rate the bus allows
+    assert 100 < bus["max_rate_hz"] < 1000
+
+
+def test_scan_lists_the_six_boards(emulator):
+    _, info = emulator
+    r = _cbl("scan", "-i", "slcan", "-c", info["buses"][0]["channel"], "--json")
+    assert r.returncode == 0, r.stderr
+    boards = json.loads(r.stdout)["boards"]
+    assert [b["node"] for b in boards] == [1, 2, 3, 4, 5, 6]
+    for b in boards:
+        assert b["product_code"] == 0x4A4E5431 and b["serial"] == b["node"]
+        assert b["firmware"] and b["nmt_state"] in ("PRE-OPERATIONAL", "OPERATIONAL")
+        assert b["drive_state"]
+
+
+def test_transport_enables_all_six_joints_over_slcan(emulator):
+    _, info = emulator
+    bus = open_bus("slcan", info["buses"][0]["channel"])
+    try:
+        with CanTransport(bus, nodes=info["buses"][0]["nodes"], timeout_s=0.2) as t:
+            idents = t.start(period_us=1000)
+            assert sorted(idents) == [1, 2, 3, 4, 5, 6]
+            tx, rx = t.tx_array(), t.rx_array()
+            tx["modes_of_operation"] = 8
+            missing = 0
+            for _ in range(40):
+                missing += t.cycle(tx, rx)
+                tx["controlword"] = [next_controlword(int(s), "operation_enabled") for s in rx["statusword"]]
+                tx["target_position"] = rx["position_actual"]
+            assert missing == 0
+            assert [decode_state(int(s)) for s in rx["statusword"]] == ["operation_enabled"] * 6
+            assert (rx["fresh"] == t.fresh_all).all()
+            assert t.stats.frames_tx == 40 * 13
+    finally:
+        bus.shutdown()
+
+
+def test_emulate_stops_cleanly_on_sigint():
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0",
+                             str(ROOT / "hil_tests" / "rigs" / "single_joint.toml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        info = json.loads(proc.stdout.readline())
+        channel = info["buses"][0]["channel"]
+        assert info["buses"][0]["nodes"] == [1]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        deadline = time.monotonic() + 5
+        while os.path.exists(channel) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(channel)  # the child closed its pty
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_scan_errors_are_one_line():
+    r = _cbl("scan", "-i", "nosuch", "-c", "x")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "valid interfaces" in r.stderr and "slcan" in r.stderr
+    r = _cbl("scan", "-i", "slcan", "-c", "/dev/pts/9999")
+    assert r.returncode == 2 and "unreachable" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_scan_of_an_empty_bus_says_so(tmp_path):
+    from drivers.can.emulated import Medium
+    from drivers.can.slcan_server import SlcanServer
+
+    server = SlcanServer(Medium("empty"))
+    try:
+        r = subprocess.Popen([sys.executable, "-m", "tools.cli", "scan", "-i", "slcan", "-c", server.path,
+                              "--timeout", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        while r.poll() is None:
+            server.service()
+            time.sleep(0.001)
+        out = r.stdout.read()
+        assert r.returncode == 1 and "no CANopen board answered" in out, r.stderr.read()
+    finally:
+        server.close()
