@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -28,6 +29,7 @@ from actuators.joint.gains import cascade_config, foc_config, plant_params
 from actuators.joint.plant import (
     RING,
     STATE_DTYPE,
+    elec_sin_cos,
     plant_step,
     record_ring,
     sample_currents,
@@ -113,9 +115,7 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             meas[M_TCMD] = co.tau_cmd
             meas[M_FAULT] = co.fault
             meas[M_ILIM] = co.current_limit
-        th_e = p.pp * s.theta_m
-        sn = np.sin(th_e)
-        cs_ = np.cos(th_e)
+        sn, cs_ = elec_sin_cos(p, s)
         ia, ib = sample_currents(p, s, rng, sn, cs_)
         fi.ia = ia
         fi.ib = ib
@@ -136,8 +136,7 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
     meas[M_VBUS] = p.vbus
 
 
-@dataclass(frozen=True, slots=True)
-class JointMeasurement:
+class JointMeasurement(NamedTuple):
     """What the board's firmware measures (output side unless named otherwise)."""
 
     position_rad: float  # output absolute encoder, quantised, delayed
@@ -311,18 +310,18 @@ class JointModule:
 
     def read(self) -> JointMeasurement:
         """The firmware's measurements after the last ``advance``. Callable in the tick."""
-        m = self._meas
+        v = self._meas.tolist()
         return JointMeasurement(
-            position_rad=float(m[M_POS]),
-            velocity_rad_s=float(m[M_VEL]),
-            torque_sensor_nm=float(m[M_TS]),
-            torque_cmd_nm=float(m[M_TCMD]),
-            iq_a=float(m[M_IQ]),
-            id_a=float(m[M_ID]),
-            bus_voltage_v=float(m[M_VBUS]),
-            winding_temp_c=float(m[M_TEMP]),
-            fault=int(m[M_FAULT]),
-            current_limit_a=float(m[M_ILIM]),
+            v[M_POS],
+            v[M_VEL],
+            v[M_TS],
+            v[M_TCMD],
+            v[M_IQ],
+            v[M_ID],
+            v[M_VBUS],
+            v[M_TEMP],
+            int(v[M_FAULT]),
+            v[M_ILIM],
         )
 
     # --- ground truth ---------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Joint-module plant (physics, float64, numba): PMSM + reducer + output, sensors.
 
 Electrical (dq frame, amplitude-invariant Park, motor side), integrated by backward Euler at the
-PWM period h (unconditionally stable; its numerical dissipation is >= 0)::
+PWM period h (unconditionally stable; its numerical dissipation is >= 0), with w_e taken at the
+rotor's predicted mid-period speed so that the converted power 3/2 w_e (lambda i_q + ...) equals
+the work of tau_e on the rotor to O(h^2) (no energy created by the coupling)::
 
     L_d di_d/dt = v_d - R(T) i_d + w_e L_q i_q
     L_q di_q/dt = v_q - R(T) i_q - w_e (L_d i_d + lambda)
@@ -119,6 +121,7 @@ STATE_FIELDS = [
     "e_load",
     "e_offswitch",
     "tau_ext",
+    "tau_rest",
 ]
 PARAM_DTYPE = np.dtype([(n, np.float64) for n in PARAM_FIELDS])
 STATE_DTYPE = np.dtype([(n, np.float64) for n in STATE_FIELDS])
@@ -173,6 +176,13 @@ def deflection(p, theta_m, theta_o):
     if delta < -p.bl_half:
         return delta + p.bl_half
     return 0.0
+
+
+@njit(cache=True, inline="always")
+def elec_sin_cos(p, s):
+    """sin, cos of the true electrical angle p theta_m (float64)."""
+    th = p.pp * s.theta_m
+    return np.sin(th), np.cos(th)
 
 
 @njit(cache=True)
@@ -237,7 +247,10 @@ def plant_step(p, s, sn, cs):
         v_beta = (s.duty_b - s.duty_c) * p.vbus / _SQRT3
         vd = cs * v_alpha + sn * v_beta
         vq = cs * v_beta - sn * v_alpha
-        we = p.pp * s.omega_m
+        # back-EMF at the predicted mid-period rotor speed, so the converted power
+        # 3/2 w_e (lambda i_q + ...) matches the rotor's work tau_e (w_old + w_new)/2 to O(h^2)
+        tau_e0 = 1.5 * p.pp * (p.flux * s.i_q + (p.ld - p.lq) * s.i_d * s.i_q)
+        we = p.pp * (s.omega_m + 0.5 * h * (tau_e0 + s.tau_rest) / p.jm)
         r = p.r0 * (1.0 + p.tempco * (s.temp - 25.0))
         a11 = p.ld / h + r
         a12 = -we * p.lq
@@ -308,6 +321,7 @@ def plant_step(p, s, sn, cs):
         dd = w_m / p.ratio - w_o
         s.e_damping += hs * p.damping * dd * dd if d != 0.0 else 0.0
         s.e_load += -hs * tau_ext * w_o
+        s.tau_rest = p.jm * (w_m - s.omega_m) / hs - tau_e
         s.omega_m = w_m
         s.omega_o = w_o
         s.theta_m += hs * w_m

@@ -22,7 +22,7 @@ from numba import njit
 from actuators.joint.foc import FocInput, FocOutput, FocState, foc_step
 from actuators.joint.gains import effective_inertia, foc_config, plant_params
 from actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
-from actuators.joint.plant import STATE_DTYPE, plant_step, sample_currents, sample_motor_encoder
+from actuators.joint.plant import STATE_DTYPE, elec_sin_cos, plant_step, sample_currents, sample_motor_encoder
 from actuators.joint.preset import JointPreset
 
 _foc = njit(cache=True)(foc_step)
@@ -40,12 +40,21 @@ class StepResult:
 
 
 def step_metrics(
-    t: np.ndarray, y: np.ndarray, ref: float, iq: np.ndarray, tau: np.ndarray, band: float = 0.02
+    t: np.ndarray,
+    y: np.ndarray,
+    ref: float,
+    iq: np.ndarray,
+    tau: np.ndarray,
+    band: float = 0.02,
+    smooth: int = 1,
 ) -> dict[str, float]:
     """Rise time (10-90 %), overshoot %, settling time into +-band of the step, steady-state
-    error, peaks."""
+    error, peaks. ``smooth`` > 1: the response is first averaged over that many samples
+    (causal moving average), so sensor noise does not count as overshoot or un-settling."""
     s = np.sign(ref) if ref != 0 else 1.0
     yn = y * s
+    if smooth > 1:
+        yn = np.convolve(yn, np.full(smooth, 1.0 / smooth))[: yn.size]
     r = abs(ref)
     i10 = np.argmax(yn >= 0.1 * r)
     i90 = np.argmax(yn >= 0.9 * r)
@@ -76,9 +85,7 @@ def _current_run(n, pa, sa, rng, fca, fsa, fia, foa, out):
     fi = fia[0]
     fo = foa[0]
     for k in range(n):
-        th = p.pp * s.theta_m
-        sn = np.sin(th)
-        cs = np.cos(th)
+        sn, cs = elec_sin_cos(p, s)
         ia, ib = sample_currents(p, s, rng, sn, cs)
         fi.ia = ia
         fi.ib = ib

@@ -4,7 +4,8 @@ G(s) = w_v (s + w_v/4)/(s + w_v/2)^2, first-order position loop at w_p).
 
 Stated tolerances (the real loop adds PLL, sensor latency, torque-sensor feedback, compliance):
 current rise within [0.7, 1.5] x model, overshoot <= model + 8 points; velocity rise within
-[0.4, 1.5] x model, overshoot <= model + 15 points, settles into +-5 % within 0.1 s; position
+[0.4, 1.5] x model, overshoot <= model + 15 points, settles into +-5 % (1 ms moving average,
+the PLL velocity is noisy) within 3 x the model's 2 % settling time, steady-state error < 2 %; position
 (CSP step 0.05 rad, no feed-forward) rise within [0.5, 1.3] x 2.2/w_p, overshoot < 5 %, 2 %
 settling < 2 x 3.9/w_p, steady-state error < 2 encoder counts.
 """
@@ -38,10 +39,11 @@ def test_velocity_loop_step(name: str):
     p = load_preset(name)
     b = ideal_bounds(p)
     r = velocity_step(p, 0.1 * p.max_velocity_rad_s)
-    m = step_metrics(r.t_s, r.signal, r.reference, r.iq_a, r.torque_cmd_nm, band=0.05)
+    m = step_metrics(r.t_s, r.signal, r.reference, r.iq_a, r.torque_cmd_nm, band=0.05, smooth=10)
     assert 0.4 * b["velocity_rise_time_s"] <= m["rise_time_s"] <= 1.5 * b["velocity_rise_time_s"], m
     assert m["overshoot_pct"] <= b["velocity_overshoot_pct"] + 15.0, m
-    assert m["settling_time_s"] < 0.1, m
+    assert m["settling_time_s"] < 3.0 * b["velocity_settling_time_s"], m
+    assert abs(m["steady_state_error"]) < 0.02 * r.reference, m
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -1,0 +1,150 @@
+"""Property tests (hypothesis) of the joint plant + firmware: energy is never created, and the
+steady-state output torque matches Kt i_q N eta within the friction band.
+
+Energy balance (ground-truth accounts of actuators.joint.plant):
+    E_el,in - W_load = dE_stored + E_copper + E_friction + E_gear + E_damping + E_numerical
+with every loss >= 0 and E_numerical >= 0 up to the integrators' O(h) bookkeeping error, so the
+residual E_el,in - W_load - dE_stored - sum(losses) must be >= -tol with
+tol = 5e-4 x (energy throughput) + 1e-5 J. (The rotor sees the back-EMF at its predicted
+mid-period speed, so the electromechanical conversion matches the rotor work to O(h^2).)
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actuators.joint import (
+    MODE_CSP,
+    MODE_CST,
+    MODE_CSV,
+    MODE_IMPEDANCE,
+    JointModule,
+    load_preset,
+    preset_names,
+)
+
+PRESETS = preset_names()
+
+
+def _residual(jm: JointModule, e0: float) -> tuple[float, float]:
+    t = jm.truth
+    losses = t.e_copper_j + t.e_friction_j + t.e_gear_j + t.e_damping_j
+    res = t.e_electrical_in_j - t.e_load_j - (t.e_stored_j - e0) - losses
+    throughput = abs(t.e_electrical_in_j) + abs(t.e_load_j) + losses
+    return res, throughput
+
+
+segment = st.tuples(
+    st.sampled_from([MODE_CSP, MODE_CSV, MODE_CST, MODE_IMPEDANCE]),
+    st.floats(-1.0, 1.0),  # target, as a fraction of the mode's range
+    st.floats(-0.15, 0.15),  # external torque, fraction of peak
+    st.booleans(),  # enable
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    name=st.sampled_from(PRESETS),
+    load=st.floats(0.0, 0.05),
+    segments=st.lists(segment, min_size=2, max_size=4),
+    seed=st.integers(0, 2**31),
+)
+def test_energy_is_never_created(name, load, segments, seed):
+    p = load_preset(name).with_load(inertia_kg_m2=load)
+    lo, hi = p.position_limits_rad
+    mid = 0.5 * (lo + hi)
+    jm = JointModule(p, seed=seed, initial_position_rad=mid)
+    jm.set_impedance(0.5 * p.peak_torque_nm, 0.01 * p.peak_torque_nm)
+    e0 = jm.truth.e_stored_j
+    worst = 0.0
+    for mode, x, ext, enable in segments:
+        jm.set_external_torque(ext * p.peak_torque_nm)
+        for k in range(150):
+            if mode in (MODE_CSP, MODE_IMPEDANCE):
+                jm.command(mode, mid + 0.2 * x, 0.0, 0.0, enable)
+            elif mode == MODE_CSV:
+                jm.command(mode, 0.0, 0.2 * x * p.max_velocity_rad_s * math.sin(k / 25), 0.0, enable)
+            else:
+                jm.command(mode, 0.0, 0.0, 0.5 * x * p.peak_torque_nm * math.sin(k / 20), enable)
+            jm.advance(0.001)
+            res, thr = _residual(jm, e0)
+            worst = min(worst, res + 5e-4 * thr + 1e-5)
+    t = jm.truth
+    assert t.e_copper_j >= 0.0 and t.e_friction_j >= 0.0 and t.e_damping_j >= 0.0
+    assert t.e_gear_j >= -1e-6
+    assert worst >= 0.0, f"energy created: residual beyond tolerance by {worst} J"
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    name=st.sampled_from(PRESETS),
+    frac=st.floats(0.05, 0.5),
+    vfrac=st.floats(0.05, 0.3),
+    sign=st.sampled_from([-1.0, 1.0]),
+    seed=st.integers(0, 999),
+)
+def test_steady_state_torque_matches_kt_i_ratio_efficiency(name, frac, vfrac, sign, seed):
+    """Driving at constant velocity against an opposing load (power flows motor -> output):
+    mean(Kt i_q) N eta_f = mean(shaft torque) + N eta_f (F_c + F_v w_m) (motor-side friction),
+    and shaft torque = load + output-bearing friction."""
+    p = load_preset(name)
+    lo, hi = p.position_limits_rad
+    v = sign * vfrac * p.max_velocity_rad_s
+    q0 = lo + 0.05 * (hi - lo) if v > 0 else hi - 0.05 * (hi - lo)
+    jm = JointModule(p, seed=seed, initial_position_rad=q0)
+    ext = -sign * frac * p.peak_torque_nm
+    jm.set_external_torque(ext)
+    n_settle, n_avg = 150, 200
+    if abs(v) * (n_settle + n_avg) * 1e-3 > 0.9 * (hi - lo):
+        v = math.copysign(0.9 * (hi - lo) / ((n_settle + n_avg) * 1e-3), v)
+    iq = shaft = sensor = wm = 0.0
+    for k in range(n_settle + n_avg):
+        jm.command(MODE_CSV, 0.0, v, 0.0, True)
+        jm.advance(0.001)
+        if k >= n_settle:
+            t, m = jm.truth, jm.read()
+            iq += t.iq_a / n_avg
+            shaft += t.shaft_torque_nm / n_avg
+            sensor += m.torque_sensor_nm / n_avg
+            wm += abs(t.motor_velocity_rad_s) / n_avg
+    assert jm.read().fault == 0
+    n, eta = p.reducer.ratio, p.reducer.efficiency_forward
+    s = math.copysign(1.0, v)
+    # output side: shaft torque = -(external) + bearing friction in the direction of motion
+    assert abs(shaft - (-ext + s * p.reducer.output_friction_nm)) <= 0.01 * abs(ext) + 0.01
+    # motor side: the electromagnetic torque through the gear = shaft torque + motor friction
+    fric = s * n * eta * (p.motor.coulomb_friction_nm + p.motor.viscous_friction_nm_s_per_rad * wm)
+    out = p.kt_nm_per_a * iq * n * eta
+    assert abs(out - (shaft + fric)) <= 0.01 * abs(ext) + n * eta * p.motor.cogging_torque_nm + 0.01
+    # and what the board's torque sensor reports agrees within its noise and bias
+    ts = p.torque_sensor
+    assert abs(sensor - shaft) <= 2 * ts.noise_nm_rms + 20 * ts.bias_drift_nm_per_sqrt_s + 1e-3
+
+
+@settings(max_examples=8, deadline=None)
+@given(name=st.sampled_from(PRESETS), frac=st.floats(0.05, 0.5), sign=st.sampled_from([-1.0, 1.0]))
+def test_static_hold_torque_within_the_gear_friction_band(name, frac, sign):
+    """Holding still against a load: the motor torque through the gear lies in the static band
+    |tau_s| eta_b <= |Kt i_q N| <= |tau_s| / eta_f (plus motor Coulomb friction and cogging)."""
+    p = load_preset(name)
+    lo, hi = p.position_limits_rad
+    mid = 0.5 * (lo + hi)
+    jm = JointModule(p, seed=1, initial_position_rad=mid)
+    ext = sign * frac * p.peak_torque_nm
+    jm.set_external_torque(ext)
+    for _ in range(500):
+        jm.command(MODE_CSP, mid, 0.0, 0.0, True)
+        jm.advance(0.001)
+    t = jm.truth
+    assert jm.read().fault == 0
+    shaft = abs(t.shaft_torque_nm)
+    assert abs(shaft - abs(ext)) <= p.reducer.output_friction_nm + 1e-3 * p.peak_torque_nm
+    n = p.reducer.ratio
+    slack = n * (p.motor.coulomb_friction_nm + p.motor.cogging_torque_nm) + 1e-3 * p.peak_torque_nm
+    motor = abs(p.kt_nm_per_a * t.iq_a * n)
+    assert (
+        shaft * p.reducer.efficiency_backward - slack <= motor <= shaft / p.reducer.efficiency_forward + slack
+    )

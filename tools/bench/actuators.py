@@ -1,0 +1,115 @@
+"""`cbl bench actuators`: joint and hand plant + firmware laws as real-time factors.
+
+``joint_realtime_factor``: simulated seconds / wall seconds of one knee JointModule (current
+loop at ``--current-loop-hz``, PMSM + reducer + sensors + FOC + cascade) tracking the demo
+trajectory in CSP through the public API, one ``command`` + ``advance(0.001)`` + ``read`` per
+1 kHz tick (the HIL board's call pattern), measured after a warm-up; best of ``--rounds``.
+``joint_kernel_realtime_factor``: the same module advanced 1 s per call (no per-tick Python).
+``hand_realtime_factor``: ``actuators.hand.bench_realtime_factor(seconds)`` (the hand engineer's),
+null with ``hand_error`` when it cannot be imported. ``humanoid_cpu_fraction``: the share of one
+core that 29 such joints need at real time (29 / joint_realtime_factor), plus two hands when the
+hand figure is known. Target: joint >= 200x (``targets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+from rtcore.errors import check_range
+
+TARGETS = {"joint_realtime_factor": 200.0, "hand_realtime_factor": 100.0}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=2.0, help="simulated seconds per round (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds, best kept (default 3)")
+    p.add_argument("--preset", default="knee", help="joint preset (default knee)")
+    p.add_argument(
+        "--current-loop-hz", type=float, default=20_000.0, help="PWM/current-loop rate (default 20000)"
+    )
+
+
+def joint_realtime_factor(
+    preset: str, seconds: float, rounds: int, current_loop_hz: float
+) -> dict[str, float]:
+    """Measure the per-tick and the kernel real-time factors of one joint module."""
+    from actuators.joint import MODE_CSP, JointModule, load_preset
+
+    jm = JointModule(load_preset(preset), current_loop_hz=current_loop_hz, seed=0)
+    q0 = jm.read().position_rad
+    n = round(seconds * 1000)
+    refs = [
+        (q0 + 0.3 * (1 - math.cos(math.pi * k / 1000)), 0.3 * math.pi * math.sin(math.pi * k / 1000))
+        for k in range(n)
+    ]
+    jm.command(MODE_CSP, q0, 0.0, 0.0, True)
+    for _ in range(200):  # warm-up: compile / load the cache, fill the loops
+        jm.advance(0.001)
+    best_tick = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for q, v in refs:
+            jm.command(MODE_CSP, q, v, 0.0, True)
+            jm.advance(0.001)
+            jm.read()
+        best_tick = max(best_tick, seconds / (time.perf_counter() - t0))
+    jm.command(MODE_CSP, q0, 0.0, 0.0, True)
+    jm.advance(1.0)
+    best_kernel = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        jm.advance(seconds)
+        best_kernel = max(best_kernel, seconds / (time.perf_counter() - t0))
+    fault = jm.read().fault
+    return {"tick": best_tick, "kernel": best_kernel, "fault": fault}
+
+
+def hand_realtime_factor(seconds: float) -> tuple[float | None, str | None]:
+    try:
+        from actuators.hand import bench_realtime_factor
+    except ImportError as exc:  # the hand package is another engineer's; report why it is missing
+        return None, f"actuators.hand.bench_realtime_factor not importable: {exc}"
+    return float(bench_realtime_factor(seconds)), None
+
+
+def run(args: argparse.Namespace) -> int:
+    check_range("bench actuators --seconds", args.seconds, 0.1, 600.0, "s")
+    check_range("bench actuators --rounds", args.rounds, 1, 100)
+    check_range("bench actuators --current-loop-hz", args.current_loop_hz, 10_000.0, 40_000.0, "Hz")
+    j = joint_realtime_factor(args.preset, args.seconds, int(args.rounds), args.current_loop_hz)
+    hand, hand_err = hand_realtime_factor(args.seconds)
+    frac = 29.0 / j["tick"] + (2.0 / hand if hand else 0.0)
+    doc = {
+        "joint_realtime_factor": round(j["tick"], 1),
+        "joint_kernel_realtime_factor": round(j["kernel"], 1),
+        "joint_tick_us": round(1000.0 / j["tick"], 2),
+        "hand_realtime_factor": None if hand is None else round(hand, 1),
+        "hand_error": hand_err,
+        "humanoid_cpu_fraction": round(frac, 3),
+        "humanoid_includes_hands": hand is not None,
+        "preset": args.preset,
+        "current_loop_hz": args.current_loop_hz,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "joint_fault_word": j["fault"],
+        "targets": TARGETS,
+        "meets_targets": j["tick"] >= TARGETS["joint_realtime_factor"]
+        and (hand is None or hand >= TARGETS["hand_realtime_factor"]),
+    }
+    if args.json:
+        print(json.dumps(doc))
+        return 0
+    print(f"joint ({args.preset}, {args.current_loop_hz:g} Hz current loop): {doc['joint_realtime_factor']}x real time "
+          f"per 1 kHz tick ({doc['joint_tick_us']} us/tick), kernel {doc['joint_kernel_realtime_factor']}x "
+          f"(target >= {TARGETS['joint_realtime_factor']:g}x)")  # fmt: skip
+    if hand is None:
+        print(f"hand: n/a ({hand_err})")
+    else:
+        print(
+            f"hand: {doc['hand_realtime_factor']}x real time (target >= {TARGETS['hand_realtime_factor']:g}x)"
+        )
+    print(f"29 joints{' + 2 hands' if hand else ''}: {frac * 100:.1f} % of one core at real time")
+    return 0
