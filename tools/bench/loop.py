@@ -61,6 +61,15 @@ def _start_load(cpu: int) -> subprocess.Popen | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_range("--seconds", args.seconds, 0.1, 36_000.0, "s")
+    ncpu = os.cpu_count() or 1
+    cpu = ncpu - 1 if args.cpu is None else args.cpu
+    check_range("--cpu", cpu, 0, ncpu - 1)
+    check_range("--spin-us", args.spin_us, 0.0, 500.0, "µs")
+    rounds = args.rounds or max(1, int(args.seconds // 5))
+    check_range("--rounds", rounds, 1, 1000)
+    per_round = max(1, int(args.seconds * 1e9 / PERIOD_NS / rounds))
+
     from rtcore.clock import RealTimeClock
     from rtcore.cyrunner import CyLoopRunner
     from rtcore.jit import law_cfunc, law_context, law_update
@@ -70,14 +79,6 @@ def run(args: argparse.Namespace) -> int:
     from rtcore.stats import LoopStats
     from rtcore.wholebody import g1_like_records, wholebody_step
 
-    check_range("--seconds", args.seconds, 0.1, 36_000.0, "s")
-    ncpu = os.cpu_count() or 1
-    cpu = ncpu - 1 if args.cpu is None else args.cpu
-    check_range("--cpu", cpu, 0, ncpu - 1)
-    check_range("--spin-us", args.spin_us, 0.0, 500.0, "µs")
-    rounds = args.rounds or max(1, int(args.seconds // 5))
-    check_range("--rounds", rounds, 1, 1000)
-    per_round = max(1, int(args.seconds * 1e9 / PERIOD_NS / rounds))
     rt = RtConfig(priority=args.priority, cpus=(cpu,), strict=args.strict_rt)
     clock = RealTimeClock(spin_ns=int(args.spin_us * 1000))
 
