@@ -543,3 +543,21 @@ def center_of_mass_packed(q, ints, buf, com) -> float:  # type: ignore[no-untype
     jint, _fint, jreal, _freal, inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
     return com_from_fk(inertia, omi, com)
+
+
+@numba.njit(**_NJIT)
+def frame_jacobian_packed(q, ints, buf, jac, frame, out) -> None:  # type: ignore[no-untyped-def]
+    """FK, every joint column into ``jac`` (6, nv), then the LOCAL_WORLD_ALIGNED Jacobian of
+    ``frame`` into ``out`` (6, nv). RT-safe."""
+    jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, buf)
+    fk_joints(q, jint, jreal, omi, tmp)
+    joint_jacobians_from_fk(jint, jreal, omi, jac)
+    par = fint[frame, 0]
+    if par < 0:
+        px, py, pz = freal[frame, 9], freal[frame, 10], freal[frame, 11]
+    else:
+        fx, fy, fz = freal[frame, 9], freal[frame, 10], freal[frame, 11]
+        px = omi[par, 0] * fx + omi[par, 1] * fy + omi[par, 2] * fz + omi[par, 9]
+        py = omi[par, 3] * fx + omi[par, 4] * fy + omi[par, 5] * fz + omi[par, 10]
+        pz = omi[par, 6] * fx + omi[par, 7] * fy + omi[par, 8] * fz + omi[par, 11]
+    frame_jacobian_lwa(jint, jac, par, px, py, pz, out)

@@ -191,24 +191,16 @@ class KinematicModel:
         """Jacobian ``(6, nv)`` of frame ``frame``, linear rows first, in the world-aligned frame
         at the frame's origin (pinocchio LOCAL_WORLD_ALIGNED). RT-safe with ``out`` and an int frame."""
         fi = frame if isinstance(frame, int | np.integer) else self.frame_index(frame)
-        f = self.flat
-        w = self.work
-        out = self._out(out, (6, self.nv), "jacobian")
-        q = self._q(q)
-        K.joint_jacobians(q, f.jint, f.jreal, w.omi, w.tmp, w.jac)
-        par = int(f.fint[fi, 0])
-        p = self._frame_origin(fi)
-        K.frame_jacobian_lwa(f.jint, w.jac, par, p[0], p[1], p[2], out)
+        if not 0 <= fi < len(self.frame_names):
+            raise ConfigError(f"frame index {fi} is out of range [0, {len(self.frame_names) - 1}]")
+        if out is None:
+            out = np.empty(self._jshape)
+        elif out.shape != self._jshape or out.dtype is not _F64:
+            out = self._out(out, self._jshape, "jacobian")
+        if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
+            q = self._q(q)
+        K.frame_jacobian_packed(q, self.ints, self.buf, self.work.jac, fi, out)
         return out
-
-    def _frame_origin(self, fi: int) -> np.ndarray:
-        """World origin of frame ``fi`` from the joint placements in the workspace."""
-        f = self.flat
-        par = int(f.fint[fi, 0])
-        if par < 0:
-            return f.freal[fi, 9:].copy()
-        o = self.work.omi[par]
-        return o[:9].reshape(3, 3) @ f.freal[fi, 9:] + o[9:]
 
     def com(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Whole-body centre of mass (3,) [m] in the world (pinocchio ``centerOfMass``). RT-safe with ``out``."""

@@ -32,7 +32,8 @@ def test_fk_matches_pinocchio(capsys, model_pair) -> None:  # type: ignore[no-un
     model, pm = model_pair("g1")
     q = model.random_configurations(np.random.default_rng(5), 1)[0]
     res = _json(
-        capsys, ["kin", "fk", "g1", "--frame", "left_ankle_roll_link", "--json", "--q", *(repr(float(v)) for v in q)]
+        capsys,
+        ["kin", "fk", "g1", "--frame", "left_ankle_roll_link", "--json", "--q", *(repr(float(v)) for v in q)],
     )
     data = pm.createData()
     pin.framesForwardKinematics(pm, data, q)

@@ -104,3 +104,32 @@ def test_jacobian_is_the_derivative_of_forward(model_pair) -> None:
 def test_neutral_matches_pinocchio(model_pair) -> None:
     model, pm = model_pair("talos")
     np.testing.assert_array_equal(model.neutral(), pin.neutral(pm))
+
+
+def test_forward_joints_matches_oMi(model_pair) -> None:
+    model, pm = model_pair("g1")
+    data = pm.createData()
+    for q in model.random_configurations(np.random.default_rng(9), 20):
+        omi = model.forward_joints(q)
+        pin.forwardKinematics(pm, data, q)
+        for j in range(1, pm.njoints):
+            np.testing.assert_allclose(omi[j - 1, :9].reshape(3, 3), data.oMi[j].rotation, atol=TOL)
+            np.testing.assert_allclose(omi[j - 1, 9:], data.oMi[j].translation, atol=TOL)
+
+
+def test_bad_input_names_object_value_and_limit(model_pair) -> None:
+    from rtcore.errors import ConfigError
+
+    model, _ = model_pair("g1")
+    with pytest.raises(
+        ConfigError, match=r"q for model 'g1_29dof_rev_1_0' has shape \(35,\); expected \(36,\)"
+    ):
+        model.forward(np.zeros(35))
+    with pytest.raises(ConfigError, match=r"frame index 79 is out of range \[0, 78\]"):
+        model.jacobian(model.neutral(), 79)
+    with pytest.raises(ConfigError, match="has no frame 'nose'"):
+        model.jacobian(model.neutral(), "nose")
+    with pytest.raises(ConfigError, match=r"forward: out has shape \(3, 4, 4\)"):
+        model.forward(model.neutral(), np.zeros((3, 4, 4)))
+    # a list or an int array is accepted and converted once
+    np.testing.assert_array_equal(model.forward(list(model.neutral())), model.forward(model.neutral()))
