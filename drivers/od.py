@@ -235,10 +235,12 @@ def comm_objects(product_code: int, device_name: str) -> list[Obj]:
             desc="0x0192 = CiA 402, type 0x02 = servo drive"),
         var(0x1001, "error_register", u8, "ro", pdo=True,
             desc="bit 0 generic, 1 current, 2 voltage, 3 temperature, 4 communication, 5 profile, 7 manufacturer"),
-        compound(0x1003, "pre_defined_error_field", "ARRAY",
-                 [sub(0x1003, k, f"standard_error_field_{k}", u32, "ro", desc="bits 0-15 error code, newest in sub 1")
-                  for k in range(1, 9)],
-                 "error history; write 0 to sub 0 to clear", sub0_access="rw"),
+        Obj(0x1003, "pre_defined_error_field", "ARRAY", (
+            Entry(0x1003, 0, "number_of_errors", u8, "rw", False, "", 0, 8, 0,
+                  "errors in the history; write 0 to clear it (other values abort 0x06090030)", values=(0,)),
+            *[sub(0x1003, k, f"standard_error_field_{k}", u32, "ro", desc="bits 0-15 error code, newest in sub 1")
+              for k in range(1, 9)],
+        ), "error history"),
         var(0x1005, "cob_id_sync", u32, "rw", default=SYNC_COB_ID, low=0, high=0x7FF,
             desc="the board consumes SYNC; bit 30 (producer) is not supported"),
         var(0x1006, "communication_cycle_period", u32, "rw", unit="us", default=1000, low=100, high=1_000_000,

@@ -37,6 +37,10 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 }
 ACCESS = ("ro", "wo", "rw", "const")
 KINDS = {"VAR": 0x7, "ARRAY": 0x8, "RECORD": 0x9, "DOMAIN": 0x2}
+# rw objects that are commands or run-time data, never parameters: 0x1010/0x1011 store/restore
+# commands, the 0x1003 error history, the 0x2040 fault injection (a stored fault would survive
+# every power cycle)
+NOT_STORED = frozenset({0x1003, 0x1010, 0x1011, 0x2040})
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class Entry:
     @property
     def persistent(self) -> bool:
         """Saved by 0x1010 (rw parameters that are not process data)."""
-        return self.access == "rw" and not self.pdo_mappable
+        return self.access == "rw" and not self.pdo_mappable and self.index not in NOT_STORED
 
     def default_for(self, node_id: int) -> int | float | str | bytes:
         if self.relative:

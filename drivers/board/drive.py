@@ -18,8 +18,9 @@ SDO-only master can walk the state machine.
 
 Connection loss (first rung of the safety ladder): in NMT operational with the power stage on,
 monitoring starts with the first SYNC/RPDO; no SYNC or RPDO for 0x2031 ms (default 100 ms, as
-moteus' default watchdog; EMCY 0x8250), a heartbeat-consumer timeout (0x1016; EMCY 0x8130), or
-NMT leaving operational marks the connection lost and the law applies 0x6007 (default 3: quick
+moteus' default watchdog; EMCY 0x8100), an RPDO event-timer deadline (EMCY 0x8250), a
+heartbeat-consumer timeout (0x1016; EMCY 0x8130), or NMT leaving operational marks the
+connection lost and the law applies 0x6007 (default 3: quick
 stop per 0x605A, then switch-on disabled). While SYNC is missing too, the board runs the cycle
 on its own clock so that the reaction completes. Fault causes (0x2040 fault injection, the
 plant's faults) send their EMCY, enter fault reaction (0x605E), and are cleared by a fault reset
@@ -136,7 +137,7 @@ class DriveBoard(BoardNode):
         self._watch_t = now
         if self._comm_lost:
             self._comm_lost = False
-            self.clear_error(0x8250)
+            self.clear_error(0x8100)
         self._cycle(now, sampled=True)
 
     def _on_rpdo_applied(self, ch: Any) -> None:
@@ -153,7 +154,7 @@ class DriveBoard(BoardNode):
         self.cycles += 1
 
     def _connection_lost(self) -> bool:
-        return self._comm_lost or self._nmt_lost or self.heartbeat_lost
+        return self._comm_lost or self._nmt_lost or self.heartbeat_lost or bool(self.rpdo_timeouts)
 
     def _fault_causes(self) -> set[int]:
         causes = set() if self._plant_reset_pending else self._plant_faults()
@@ -222,7 +223,7 @@ class DriveBoard(BoardNode):
                 and not self._comm_lost and self.out["power_enabled"]
                 and now - self._watch_t > timeout_ms / 1000.0):
             self._comm_lost = True
-            self.emcy(0x8250)
+            self.emcy(0x8100)  # communication: SYNC/RPDO watchdog (0x2031)
         period = self.period_s
         if (self._connection_lost() and self.out["power_enabled"]
                 and now - self._last_cycle_t > 2.0 * period):  # SYNC is missing too: own clock

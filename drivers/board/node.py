@@ -87,6 +87,7 @@ class BoardNode:
         self.clock = clock
         self.serial_number = serial_number
         self.store = ObjectStore(table, node_id, storage_path)
+        self.store.on_write[0x1003] = self._clear_history
         self.sdo = SdoServer(self.store)
         self.pdos = PdoSet(self.store, fd)
         self.nmt_state = NMT_BOOT
@@ -112,6 +113,7 @@ class BoardNode:
         self._hb_next = now
         self._hb_seen: dict[int, float] = {}
         self._hb_lost: set[int] = set()
+        self.rpdo_timeouts: set[int] = set()
         if not comm_only:
             self._reset_app()
         self.send(0x700 + self.node_id, b"\x00")
@@ -186,6 +188,10 @@ class BoardNode:
         self.store.set(0x1003, 0, min(8, int(self.store.get(0x1003, 0)) + 1))
         self._send_emcy(code, detail)
 
+    def _clear_history(self, index: int, sub: int, value: object) -> None:
+        for k in range(1, 9):
+            self.store.set(0x1003, k, 0)
+
     def clear_error(self, code: int) -> None:
         if self.active_errors.pop(code, None) is None:
             return
@@ -257,6 +263,8 @@ class BoardNode:
             self._left_operational()
         if self.nmt_state == NMT_OPERATIONAL and before != NMT_OPERATIONAL:
             self._rx_pdos = self.pdos.rx_by_cob()
+            for ch in (*self.pdos.rpdos, *self.pdos.tpdos):
+                ch.last_rx_t = ch.last_tx_t = None
             self._entered_operational()
 
     def _rpdo_rx(self, ch, data: bytes, now: float) -> None:
@@ -267,6 +275,11 @@ class BoardNode:
         if len(data) > need and not self.fd:
             self.emcy(0x8220, ch.number)  # PDO length exceeded (processed)
         ch.last_rx_t = now
+        if ch.timed_out:
+            ch.timed_out = False
+            self.rpdo_timeouts.discard(ch.number)
+            if not self.rpdo_timeouts:
+                self.clear_error(0x8250)
         if ch.trans_type <= 240:
             ch.last_data = data[:need]  # applied at the next SYNC
         else:
@@ -280,6 +293,29 @@ class BoardNode:
                 self.pdos.unpack(ch, ch.last_data)
                 ch.last_data = None
                 self._on_rpdo_applied(ch)
+
+    def _pdo_timers(self, now: float) -> None:
+        """RPDO deadline monitoring (event timer of 0x1400+k: EMCY 0x8250 once, until the next
+        reception) and event-driven TPDOs (types 254/255: on change, at most every inhibit time;
+        and every event-timer period)."""
+        if self.nmt_state != NMT_OPERATIONAL:
+            return
+        for ch in self._rx_pdos.values():
+            if (ch.event_timer_ms and ch.last_rx_t is not None and not ch.timed_out
+                    and now - ch.last_rx_t > ch.event_timer_ms / 1000.0):
+                ch.timed_out = True
+                self.rpdo_timeouts.add(ch.number)
+                self.emcy(0x8250, ch.number)
+        for ch in self.pdos.tpdos:
+            if not ch.valid or not ch.entries or ch.trans_type < 254:
+                continue
+            data = self.pdos.pack(ch)
+            due = ch.event_timer_ms and (ch.last_tx_t is None or now - ch.last_tx_t >= ch.event_timer_ms / 1000.0)
+            changed = data != ch.last_data and (
+                ch.last_tx_t is None or now - ch.last_tx_t >= ch.inhibit_100us * 1e-4)
+            if due or changed:
+                ch.last_data, ch.last_tx_t = data, now
+                self.send(ch.cob_id, data)
 
     def send_sync_tpdos(self) -> None:
         """TPDOs due at this SYNC (types 1-240: every n-th SYNC; type 0: when the data changed)."""
@@ -307,6 +343,7 @@ class BoardNode:
             self._hb_next = max(self._hb_next + period_ms / 1000.0, now)
         for reply in self.sdo.poll(now):
             self.send(0x580 + self.node_id, reply)
+        self._pdo_timers(now)
         for k in range(1, 5):
             v = int(self.store.get(0x1016, k))
             node, ms = (v >> 16) & 0x7F, v & 0xFFFF

@@ -45,6 +45,9 @@ class PdoChannel:
     sync_count: int = 0
     last_data: bytes | None = None
     last_rx_t: float | None = None
+    last_tx_t: float | None = None
+    timed_out: bool = False
+    inhibit_100us: int = 0
 
     @property
     def length(self) -> int:
@@ -76,6 +79,7 @@ class PdoSet:
             ch.cob_id, ch.valid = cob & 0x7FF, not cob & PDO_NOT_VALID
             ch.trans_type = int(s.get(comm, 2))
             ch.event_timer_ms = int(s.get(comm, 5))
+            ch.inhibit_100us = int(s.get(comm, 3)) if ch.tx else 0
             n = int(s.get(mapi, 0))
             ch.entries = []
             for k in range(1, n + 1):

@@ -133,7 +133,7 @@ def test_sync_loss_runs_the_reaction_on_the_board_clock(joint):
     joint.board.poll()
     frames = joint.drain()
     emcy = [struct.unpack_from("<H", bytes(m.data))[0] for m in frames if m.arbitration_id == 0x80 + NODE]
-    assert emcy == [0x8250]
+    assert emcy == [0x8100]
     assert joint.board.state == "fault"
     assert not joint.board.out["power_enabled"]
 
@@ -155,9 +155,51 @@ def test_module_fault_reaction_and_reset(joint):
     for _ in range(100):
         r = cycle(joint, 0x0F)
     assert decode_state(r["sw"]) == "fault"
-    joint.board.store.write(0x2040, 0, b"\0\0")
+    store = joint.board.store
+    assert store.get(0x1003, 0) == 1 and store.get(0x1003, 1) & 0xFFFF == 0x4310  # error history
+    store.write(0x1003, 0, b"\0")
+    assert store.get(0x1003, 0) == 0 and store.get(0x1003, 1) == 0
+    store.write(0x2040, 0, b"\0\0")
     cycle(joint, 0x00)
     r = cycle(joint, 0x80)
     r = cycle(joint, 0x80)
     assert decode_state(r["sw"]) == "switch_on_disabled"
     assert math.isfinite(joint.module.read().position_rad)
+
+
+def test_rpdo_event_timer_deadline(joint):
+    store = joint.board.store
+    store.write(0x6007, 0, struct.pack("<h", 2))  # abort connection -> disable voltage
+    joint.exchange(0x000, bytes([0x80, NODE]))
+    store.write(0x1400, 5, struct.pack("<H", 20))  # RPDO1 deadline 20 ms
+    joint.exchange(0x000, bytes([0x01, NODE]))
+    enable(joint)
+    emcy = []
+    for _ in range(40):  # SYNC keeps coming, RPDO1 stops
+        joint.send(0x080, b"")
+        joint.board.poll()
+        joint.advance(DT)
+        emcy += [struct.unpack_from("<H", bytes(m.data))[0] for m in joint.drain() if m.arbitration_id == 0x80 + NODE]
+    assert emcy == [0x8250]
+    assert joint.board.state == "switch_on_disabled"
+    r = cycle(joint, 0x00)  # RPDO1 again: EMCY "error reset"
+    assert r.get("emcy") == [0x0000]
+
+
+def test_heartbeat_producer_and_nmt_states(joint):
+    joint.drain()
+    hb = []
+    for _ in range(10):
+        joint.advance(0.1)
+        joint.board.poll()
+        hb += [bytes(m.data) for m in joint.drain() if m.arbitration_id == 0x700 + NODE]
+    assert hb == [b"\x05"] * 10  # 0x1017 = 100 ms, operational
+    joint.exchange(0x000, bytes([0x02, NODE]))  # stopped: no SDO, no PDO, heartbeat 0x04
+    req = struct.pack("<BHB4x", 0x40, 0x1000, 0)
+    assert [m for m in joint.exchange(0x600 + NODE, req) if m.arbitration_id == 0x580 + NODE] == []
+    joint.advance(0.1)
+    joint.board.poll()
+    assert [bytes(m.data) for m in joint.drain() if m.arbitration_id == 0x700 + NODE] == [b"\x04"]
+    boot = joint.exchange(0x000, bytes([0x82, 0]))  # reset communication, broadcast
+    assert next(bytes(m.data) for m in boot if m.arbitration_id == 0x700 + NODE) == b"\x00"
+    assert joint.board.nmt_state == 0x7F
