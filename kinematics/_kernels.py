@@ -545,14 +545,24 @@ def center_of_mass_packed(q, ints, buf, com) -> float:  # type: ignore[no-untype
     return com_from_fk(inertia, omi, com)
 
 
+LOCAL_WORLD_ALIGNED = 0
+LOCAL = 1
+WORLD = 2
+
+
 @numba.njit(**_NJIT)
-def frame_jacobian_packed(q, ints, buf, jac, frame, out) -> None:  # type: ignore[no-untyped-def]
-    """FK, every joint column into ``jac`` (6, nv), then the LOCAL_WORLD_ALIGNED Jacobian of
-    ``frame`` into ``out`` (6, nv). RT-safe."""
+def frame_jacobian_packed(q, ints, buf, jac, frame, ref, out) -> None:  # type: ignore[no-untyped-def]
+    """FK, every joint column into ``jac`` (6, nv), then the Jacobian of ``frame`` into ``out``
+    (6, nv), linear rows first, in ``ref``: LOCAL_WORLD_ALIGNED (world axes, at the frame
+    origin), LOCAL (the frame's own axes, at its origin: ``R^T`` times the former) or WORLD
+    (world axes, velocity of the point at the world origin). RT-safe."""
     jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
     joint_jacobians_from_fk(jint, jreal, omi, jac)
     par = fint[frame, 0]
+    if ref == WORLD:
+        frame_jacobian_lwa(jint, jac, par, 0.0, 0.0, 0.0, out)
+        return
     if par < 0:
         px, py, pz = freal[frame, 9], freal[frame, 10], freal[frame, 11]
     else:
@@ -561,3 +571,23 @@ def frame_jacobian_packed(q, ints, buf, jac, frame, out) -> None:  # type: ignor
         py = omi[par, 3] * fx + omi[par, 4] * fy + omi[par, 5] * fz + omi[par, 10]
         pz = omi[par, 6] * fx + omi[par, 7] * fy + omi[par, 8] * fz + omi[par, 11]
     frame_jacobian_lwa(jint, jac, par, px, py, pz, out)
+    if ref == LOCAL:
+        # frame rotation R = R_par * R_f (row-major into tmp[0:9]); out <- blockdiag(R^T, R^T) out
+        for r in range(3):
+            for c in range(3):
+                if par < 0:
+                    tmp[3 * r + c] = freal[frame, 3 * r + c]
+                else:
+                    tmp[3 * r + c] = (
+                        omi[par, 3 * r] * freal[frame, c]
+                        + omi[par, 3 * r + 1] * freal[frame, 3 + c]
+                        + omi[par, 3 * r + 2] * freal[frame, 6 + c]
+                    )
+        for v in range(out.shape[1]):
+            for blk in range(0, 6, 3):
+                x = out[blk, v]
+                y = out[blk + 1, v]
+                z = out[blk + 2, v]
+                out[blk, v] = tmp[0] * x + tmp[3] * y + tmp[6] * z
+                out[blk + 1, v] = tmp[1] * x + tmp[4] * y + tmp[7] * z
+                out[blk + 2, v] = tmp[2] * x + tmp[5] * y + tmp[8] * z

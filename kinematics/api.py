@@ -17,6 +17,7 @@ from kinematics.model import FlatModel
 from rtcore.errors import ConfigError
 
 _F64 = np.dtype(np.float64)
+_REFERENCES = {"local_world_aligned": K.LOCAL_WORLD_ALIGNED, "local": K.LOCAL, "world": K.WORLD}
 
 
 def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
@@ -187,9 +188,20 @@ class KinematicModel:
         K.joint_jacobians_packed(q, self.ints, self.buf, out)
         return out
 
-    def jacobian(self, q: np.ndarray, frame: str | int, out: np.ndarray | None = None) -> np.ndarray:
-        """Jacobian ``(6, nv)`` of frame ``frame``, linear rows first, in the world-aligned frame
-        at the frame's origin (pinocchio LOCAL_WORLD_ALIGNED). RT-safe with ``out`` and an int frame."""
+    def jacobian(
+        self,
+        q: np.ndarray,
+        frame: str | int,
+        out: np.ndarray | None = None,
+        reference: str = "local_world_aligned",
+    ) -> np.ndarray:
+        """Jacobian ``(6, nv)`` of frame ``frame``, linear rows first. ``reference`` (pinocchio's
+        names): "local_world_aligned" (default: world axes at the frame's origin), "local" (the
+        frame's own axes at its origin) or "world" (world axes, the point at the world origin).
+        RT-safe with ``out`` and an int frame."""
+        ref = _REFERENCES.get(reference)
+        if ref is None:
+            raise ConfigError(f"jacobian reference {reference!r} is not one of {sorted(_REFERENCES)}")
         fi = frame if isinstance(frame, int | np.integer) else self.frame_index(frame)
         if not 0 <= fi < len(self.frame_names):
             raise ConfigError(f"frame index {fi} is out of range [0, {len(self.frame_names) - 1}]")
@@ -199,7 +211,7 @@ class KinematicModel:
             out = self._out(out, self._jshape, "jacobian")
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.frame_jacobian_packed(q, self.ints, self.buf, self.work.jac, fi, out)
+        K.frame_jacobian_packed(q, self.ints, self.buf, self.work.jac, fi, ref, out)
         return out
 
     def com(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

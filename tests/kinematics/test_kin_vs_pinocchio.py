@@ -1,4 +1,5 @@
-"""Frame placements, Jacobians and centre of mass against pinocchio (the oracle), to 1e-9.
+"""Frame placements, Jacobians (LOCAL_WORLD_ALIGNED, LOCAL, WORLD) and centre of mass against
+pinocchio (the oracle), to 1e-9.
 
 One hypothesis example is a batch of 100 configurations (a seed and a sampling mode), so each
 model sees 1,000 configurations per run: G1 (URDF, free flyer), Talos, iCub (unaligned revolute
@@ -16,6 +17,11 @@ from hypothesis import strategies as st
 TOL = 1e-9
 BATCH = 100
 MODELS = ["g1", "talos", "icub", "g1_mjcf", "g1_fixed"]
+REFERENCES = [
+    ("local_world_aligned", pin.LOCAL_WORLD_ALIGNED),
+    ("local", pin.LOCAL),
+    ("world", pin.WORLD),
+]
 
 
 def _configs(model, seed: int, mode: str) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -65,9 +71,10 @@ def test_placements_jacobians_com_match_pinocchio(model_pair, name: str, seed: i
         model.joint_jacobians(q, jac)
         pin.computeJointJacobians(pm, data, q)
         np.testing.assert_allclose(jac, data.J, rtol=0, atol=TOL)
-        for fi in range(0, nf, 7):  # every 7th frame: all kinds (joint, body, fixed) are covered
-            model.jacobian(q, fi, jf)
-            ref_j = pin.getFrameJacobian(pm, data, fi, pin.LOCAL_WORLD_ALIGNED)
+        for k, fi in enumerate(range(0, nf, 7)):  # every 7th frame: joint, body and fixed frames
+            ref_name, ref_pin = REFERENCES[k % 3]
+            model.jacobian(q, fi, jf, reference=ref_name)
+            ref_j = pin.getFrameJacobian(pm, data, fi, ref_pin)
             np.testing.assert_allclose(jf, ref_j, rtol=0, atol=TOL)
         model.com(q, com)
         np.testing.assert_allclose(com, pin.centerOfMass(pm, data, q), rtol=0, atol=TOL)
@@ -86,6 +93,9 @@ def test_every_frame_jacobian_by_name(model_pair, name: str) -> None:
     for fi, fname in enumerate(model.frame_names):
         ref = pin.getFrameJacobian(pm, data, fi, pin.LOCAL_WORLD_ALIGNED)
         np.testing.assert_allclose(model.jacobian(q, fname), ref, rtol=0, atol=TOL)
+        for ref_name, ref_pin in REFERENCES[1:]:
+            ref = pin.getFrameJacobian(pm, data, fi, ref_pin)
+            np.testing.assert_allclose(model.jacobian(q, fname, reference=ref_name), ref, rtol=0, atol=TOL)
 
 
 def test_jacobian_is_the_derivative_of_forward(model_pair) -> None:
@@ -127,6 +137,8 @@ def test_bad_input_names_object_value_and_limit(model_pair) -> None:
         model.forward(np.zeros(35))
     with pytest.raises(ConfigError, match=r"frame index 79 is out of range \[0, 78\]"):
         model.jacobian(model.neutral(), 79)
+    with pytest.raises(ConfigError, match="jacobian reference 'body' is not one of"):
+        model.jacobian(model.neutral(), 0, reference="body")
     with pytest.raises(ConfigError, match="has no frame 'nose'"):
         model.jacobian(model.neutral(), "nose")
     with pytest.raises(ConfigError, match=r"forward: out has shape \(3, 4, 4\)"):
