@@ -53,11 +53,11 @@ static void prefault_stack(void)
 
 static int refuse(int strict, const char *step, int err)
 {
-    fprintf(stderr, "refloop: warning: real-time step '%s' refused: %s\n", step, strerror(err));
     if (strict) {
-        fprintf(stderr, "refloop: --strict-rt: giving up\n");
+        fprintf(stderr, "--strict-rt: real-time step '%s' was refused: %s\n", step, strerror(err));
         exit(3);
     }
+    fprintf(stderr, "refloop: warning: real-time step '%s' refused: %s\n", step, strerror(err));
     return 1;
 }
 

@@ -141,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         r = res[name]
         print(f"{name:8} {r['p50_us']:8.1f} {r['p99_us']:8.1f} {r['p999_us']:8.1f} {r['max_us']:9.1f} "
               f"{r['overruns']:9d} {r['step_p50_us']:9.2f}")
+    refused_all = sorted(set(res["setup"]["rt_refused_c"]) | set(res["setup"]["rt_refused_python"]))
+    if refused_all:
+        print(f"warning: real-time steps refused by the OS (results are not real-time): {', '.join(refused_all)}")
     print(f"p99 ratio to C: numba {res['ratio_p99_numba']:.2f} (target <= 1.3), "
           f"cython {res['ratio_p99_cython']:.2f} (target <= 1.1); outputs agree: {res['outputs_agree']}")
     return 0
