@@ -13,15 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from kinematics import _kernels as K
+from kinematics import _packed as P
 from kinematics.model import FlatModel
 from rtcore.errors import ConfigError
 
 _F64 = np.dtype(np.float64)
-_REFERENCES = {"local_world_aligned": K.LOCAL_WORLD_ALIGNED, "local": K.LOCAL, "world": K.WORLD}
+_REFERENCES = {"local_world_aligned": P.LOCAL_WORLD_ALIGNED, "local": P.LOCAL, "world": P.WORLD}
 
 
 def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
-    """``(ints, buf)``: the model in the layout of the ``*_packed`` kernels of ``_kernels``
+    """``(ints, buf)``: the model in the layout of the entry points of :mod:`kinematics._packed`
     (``buf`` ends with the joint-placement scratch ``omi`` and ``tmp``)."""
     nj = flat.jint.shape[0]
     nf = flat.fint.shape[0]
@@ -63,8 +64,8 @@ class KinematicModel:
         self.frame_names = list(frame_names)
         self.nq = flat.nq
         self.nv = flat.nv
-        self.lower = flat.lower.copy()
-        self.upper = flat.upper.copy()
+        self.lower = flat.lower  # the arrays the IK clamps to
+        self.upper = flat.upper
         self.ints, self.buf = pack(flat)
         self.work = Workspace.for_model(flat, self.buf)
         self._xshape = (len(self.frame_names), 4, 4)
@@ -165,7 +166,7 @@ class KinematicModel:
             out = self._out(out, self._xshape, "forward")
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.forward_packed(q, self.ints, self.buf, out)
+        P.forward_packed(q, self.ints, self.buf, out)
         return out
 
     def forward_joints(self, q: np.ndarray) -> np.ndarray:
@@ -173,7 +174,7 @@ class KinematicModel:
         filling ``data.oMi``); returns ``work.omi`` (nj, 12): R row-major, then p [m]. RT-safe."""
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.fk_joints_packed(q, self.ints, self.buf)
+        P.fk_joints_packed(q, self.ints, self.buf)
         return self.work.omi
 
     def joint_jacobians(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -185,7 +186,7 @@ class KinematicModel:
             out = self._out(out, self._jshape, "joint_jacobians")
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.joint_jacobians_packed(q, self.ints, self.buf, out)
+        P.joint_jacobians_packed(q, self.ints, self.buf, out)
         return out
 
     def jacobian(
@@ -211,7 +212,7 @@ class KinematicModel:
             out = self._out(out, self._jshape, "jacobian")
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.frame_jacobian_packed(q, self.ints, self.buf, self.work.jac, fi, ref, out)
+        P.frame_jacobian_packed(q, self.ints, self.buf, self.work.jac, fi, ref, out)
         return out
 
     def com(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -222,7 +223,7 @@ class KinematicModel:
             out = self._out(out, (3,), "com")
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
-        K.center_of_mass_packed(q, self.ints, self.buf, out)
+        P.center_of_mass_packed(q, self.ints, self.buf, out)
         return out
 
     def mass(self) -> float:
