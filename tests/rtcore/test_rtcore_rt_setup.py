@@ -95,3 +95,13 @@ def test_strict_rt_makes_a_refusal_fatal() -> None:
     out = _unprivileged("strict")
     assert out == ["ERROR --strict-rt: real-time step 'sched_fifo' was refused: "
                    "SCHED_FIFO priority 80: Operation not permitted"]
+
+
+@needs_setpriv
+def test_bench_strict_rt_fails_in_one_line_when_refused() -> None:
+    cmd = ["setpriv", "--bounding-set", "-sys_nice,-ipc_lock", "--inh-caps", "-sys_nice,-ipc_lock",
+           sys.executable, "-m", "tools.cli", "bench", "loop", "--seconds", "0.2", "--strict-rt"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == ["cbl bench: error: C reference loop: --strict-rt: real-time step "
+                                       "'sched_fifo' was refused: Operation not permitted"]
