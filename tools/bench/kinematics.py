@@ -64,6 +64,38 @@ def _loops():  # type: ignore[no-untyped-def]
     return fk_loop, jac_loop, com_loop
 
 
+def _ik_figures(model) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median time [us] and iterations of warm-started IK solves (G1-like: both feet as poses,
+    both wrists as positions, fixed base), targets 0.05 rad per joint from the start."""
+    import numpy as np
+
+    from kinematics.ik import IKSolver
+
+    names = set(model.frame_names)
+    effs = [(f, m) for f, m in (("left_ankle_roll_link", "pose"), ("right_ankle_roll_link", "pose"),
+                                ("left_wrist_yaw_link", "position"), ("right_wrist_yaw_link", "position"))
+            if f in names]  # fmt: skip
+    if not effs:
+        return {}
+    solver = IKSolver(model, effs, fixed_base=True)
+    rng = np.random.default_rng(1)
+    times, iters = [], []
+    for _ in range(50):
+        qt = model.random_configurations(rng, 1, base_range=0.0)[0]
+        qt[7:] = np.clip(0.3 * qt[7:], model.lower[7:], model.upper[7:])
+        x = model.forward(qt)
+        for k, (f, m) in enumerate(effs):
+            solver.set_target(k, x[model.frame_index(f)] if m == "pose" else x[model.frame_index(f)][:3, 3])
+        q = qt.copy()
+        q[7:] = np.clip(q[7:] + 0.05, model.lower[7:], model.upper[7:])
+        t0 = time.perf_counter()
+        solver.solve_into(q)
+        times.append((time.perf_counter() - t0) * 1e6)
+        iters.append(solver.result[0])
+    return {"ours_ik_us": round(float(np.median(times[1:])), 3), "ik_iterations_median": float(np.median(iters)),
+            "ik_effectors": len(effs)}  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import pinocchio as pin
@@ -123,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
                               "reps": args.reps, "calls": n}  # fmt: skip
     for k, v in rounds.items():
         res[k] = round(float(np.median(v)), 4)
+    if model.nq > 7 and model.flat.jint[0, 1] == 0:  # floating-base humanoid: add the IK figure
+        res.update(_ik_figures(model))
     for key in ("fk", "jac", "com"):
         r = np.array(rounds[f"ours_{key}_us"]) / np.array(rounds[f"pin_{key}_us"])
         res[f"{key}_ratio"] = round(float(np.median(r)), 3)
@@ -146,4 +180,7 @@ def run(args: argparse.Namespace) -> int:
           f"{res['pin_frames_fk_us']:.3f} us (ratio {res['frames_fk_ratio']:.3f}); joints only "
           f"{res['ours_joint_fk_us']:.3f} vs forwardKinematics {res['pin_fk_us']:.3f} us "
           f"(ratio {res['joint_fk_ratio']:.3f})")  # fmt: skip
+    if "ours_ik_us" in res:
+        print(f"IK, {res['ik_effectors']} effectors, warm start: {res['ours_ik_us']:.1f} us per solve, "
+              f"median {res['ik_iterations_median']:.0f} iterations")  # fmt: skip
     return 0
