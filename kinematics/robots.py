@@ -24,6 +24,7 @@ ROBOTS: dict[str, str] = {
     "alex": "alex_description/urdf/alex_nub_hands.urdf",
     "ur5": "ur_description/urdf/ur5_robot.urdf",
     "panda": "panda_description/urdf/panda.urdf",
+    "tiago": "tiago_description/robots/tiago.urdf",
     "solo12": "solo_description/robots/solo12.urdf",
 }
 
