@@ -1,5 +1,7 @@
-"""`cbl`: the cerebellum console. One module per verb, imported lazily so that a broken
-optional verb (missing extra, missing toolchain) never breaks the others."""
+"""`cbl`: the cerebellum console: emulated robots, HIL, codegen, CANopen tools and benchmarks.
+
+One module per verb, imported lazily so that a broken optional verb (missing extra, missing
+toolchain) never breaks the others."""
 
 from __future__ import annotations
 
