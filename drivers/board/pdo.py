@@ -14,9 +14,11 @@ Mapping rules enforced on SDO writes (CiA 301 §7.5.2.35-38, CANOPEN.md §2.7):
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from drivers.board.store import (
+    _STRUCT,
     ABORT_NOT_MAPPABLE,
     ABORT_PDO_LENGTH,
     ABORT_STATE,
@@ -48,6 +50,8 @@ class PdoChannel:
     last_tx_t: float | None = None
     timed_out: bool = False
     inhibit_100us: int = 0
+    codec: struct.Struct | None = None  # the payload layout, dummies as pad bytes
+    keys: list[tuple[int, int]] = field(default_factory=list)  # mapped objects, dummies left out
 
     @property
     def length(self) -> int:
@@ -86,6 +90,14 @@ class PdoSet:
                 v = int(s.get(mapi, k))
                 ch.entries.append((v >> 16, (v >> 8) & 0xFF, v & 0xFF))
             ch.last_data = None
+            fmt, ch.keys = "<", []
+            for idx, si, bits in ch.entries:
+                if idx in _DUMMY_BITS:
+                    fmt += "x" * (bits // 8)
+                else:
+                    fmt += _STRUCT[s.table.objects[idx].sub(si).dtype][1]
+                    ch.keys.append((idx, si))
+            ch.codec = struct.Struct(fmt)
 
     def rx_by_cob(self) -> dict[int, PdoChannel]:
         return {ch.cob_id: ch for ch in self.rpdos if ch.valid and ch.entries}
@@ -144,6 +156,11 @@ class PdoSet:
     def pack(self, ch: PdoChannel) -> bytes:
         """A TPDO payload from the store's current values (real-time: called on SYNC)."""
         s = self.store
+        if ch.codec is not None:
+            try:
+                return ch.codec.pack(*s.get_many(ch.keys))
+            except struct.error:
+                pass  # a value outside its type (cannot come from the bus): wrap it entry by entry
         out = bytearray()
         for idx, si, _ in ch.entries:
             out += encode(s.table.objects[idx].sub(si), s.get(idx, si))
@@ -152,6 +169,9 @@ class PdoSet:
     def unpack(self, ch: PdoChannel, data: bytes) -> None:
         """Write an RPDO payload into the store (firmware write: limits are applied at use)."""
         s = self.store
+        if ch.codec is not None:
+            s.set_many(ch.keys, ch.codec.unpack(data[: ch.codec.size]))
+            return
         pos = 0
         for idx, si, bits in ch.entries:
             n = bits // 8

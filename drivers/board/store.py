@@ -138,6 +138,14 @@ class ObjectStore:
     def get(self, index: int, subindex: int = 0) -> int | float | str | bytes:
         return self._values[(index, subindex)]
 
+    def get_many(self, keys: list[tuple[int, int]]) -> list[int | float | str | bytes]:
+        v = self._values
+        return [v[k] for k in keys]
+
+    def set_many(self, keys: list[tuple[int, int]], values: tuple) -> None:
+        """Firmware writes of several values (an RPDO payload), no checks."""
+        self._values.update(zip(keys, values))
+
     def set(self, index: int, subindex: int, value: int | float | str | bytes) -> None:
         """Firmware write (no checks): measurements, statusword, identity."""
         self._values[(index, subindex)] = value
