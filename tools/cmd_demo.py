@@ -58,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
         ("commanded torque RMS", f"{f['torque_demand_rms_nm']:.3f} N·m"),
         ("sensor - commanded RMS", f"{f['torque_sensor_vs_demand_rms_nm']:.3f} N·m"),
         ("peak q-axis current", f"{f['peak_current_a']:.2f} A"),
-        ("wake-up latency p50 / p99 / max", f"{f['wake_p50_us']:.1f} / {f['wake_p99_us']:.1f} / {f['wake_max_us']:.1f} µs"),
-        ("update step p50", f"{f['step_p50_us']:.1f} µs"),
+        ("wake-up latency p50 / p99 / max",
+         "n/a (virtual time)" if f["lockstep"]
+         else f"{f['wake_p50_us']:.1f} / {f['wake_p99_us']:.1f} / {f['wake_max_us']:.1f} µs"),
+        ("tick (exchange + update) p50", "n/a (virtual time)" if f["lockstep"] else f"{f['step_p50_us']:.1f} µs"),
         ("overruns", str(f["overruns"])),
         ("cycles (tracking)", f"{f['cycles']} ({f['tracking_cycles']})"),
         ("frames exchanged", str(f["frames"])),
