@@ -19,6 +19,11 @@ _ASCII = {"·": ".", "°": "deg", "‰": "permille", "µ": "u", "²": "^2", "—
 _DATE = "01-01-2026"  # fixed: the file must not change between identical builds
 
 
+def ascii_text(text: str) -> str:
+    """``text`` as ASCII (units transliterated; ';' would start an INI comment)."""
+    return _ascii(text)
+
+
 def _ascii(text: str) -> str:
     for k, v in _ASCII.items():
         text = text.replace(k, v)

@@ -1,7 +1,8 @@
-"""`cbl eds --board joint|hand [--fd] [-o FILE]`: write the CiA 306 EDS of a board type.
+"""`cbl eds --board joint|hand [--fd] [-o FILE] [--header FILE.h]`: write the CiA 306 EDS of a
+board type (and, with --header, the firmware's C99 header).
 
-The EDS is generated from the object-dictionary table in drivers/od.py (drivers/od_hand.py for
-the hand), so it always matches what the emulated and the real boards serve.
+Both are generated from the object-dictionary table in drivers/od.py (drivers/od_hand.py for the
+hand), so they always match what the emulated and the real boards serve.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", choices=("joint", "hand"), default="joint", help="board type (default joint)")
     parser.add_argument("--fd", action="store_true", help="CANopen FD variant (64 mapping entries per PDO)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (must end in .eds); default stdout")
+    parser.add_argument("--header", metavar="FILE.h",
+                        help="also write the firmware's C99 header (PDO structs, object table) to FILE.h")
     parser.add_argument("--check", action="store_true",
                         help="load the result with python canopen (import_od) and report the object count")
 
@@ -25,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from drivers.od import build_table
 
     table = build_table(args.board, fd=args.fd)
+    if args.header:
+        from drivers.od_c import c_header
+
+        try:
+            with open(args.header, "w", encoding="ascii") as fh:
+                fh.write(c_header(table))
+        except OSError as exc:
+            raise ConfigError(f"--header {args.header}: cannot write ({exc.strerror})") from exc
+        print(f"wrote {args.header} (C99 header, {args.board} board)", file=sys.stderr)
     if args.output is None:
         if args.check:
             raise ConfigError("--check needs -o FILE (python canopen loads EDS files by name)")
