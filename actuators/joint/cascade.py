@@ -6,7 +6,7 @@ the joint output [N m], positions/velocities are output-side [rad, rad/s].
 Supervisor (latched faults, cleared by ``fault_reset``; any fault turns the power stage off):
 over-current (from the current loop), over-temperature T >= T_max, bus under/over-voltage,
 over-speed |omega| > k_os omega_max, position outside [q_min - m, q_max + m], torque sensor at
-its range. Fault word bits: 1 over-current, 2 over-temperature, 4 under-voltage,
+its range for ``ts_sat_samples`` consecutive samples (an impact may touch full scale once). Fault word bits: 1 over-current, 2 over-temperature, 4 under-voltage,
 8 over-voltage, 16 over-speed, 32 position limit, 64 torque-sensor saturation.
 
 Thermal derating of the current limit: I_lim = I_max clamp((T_max - T)/(T_max - T_derate), 0, 1);
@@ -16,12 +16,15 @@ Modes (CiA 402 codes; -1 is the manufacturer-specific impedance mode):
 
 - CSP (8):  omega* = clamp(omega_ff + k_p (q* - q), +-omega_max), then the velocity PI.
 - CSV (9):  omega* = clamp(omega_ff, +-omega_max), then the velocity PI:
-            tau* = tau_ff + k_v (omega* - omega) + I,  I += k_i dt (omega* - omega), |I| <= tau_lim.
+            tau* = tau_ff + k_v (omega* - omega) + I,  I += k_i dt (omega* - omega), |I| <= tau_lim,
+            I held while the current loop is at its voltage limit and e I > 0 (anti-windup).
 - CST (10): tau* = tau_ff.
 - impedance (-1): tau* = tau_ff + K (q* - q) + D (omega_ff - omega).
 
-Position limits: q* is clamped into [q_min, q_max]; at a limit, commands that push further are
-zeroed (velocity in CSV, torque in CST/impedance). Velocity limit in CST/impedance: torque in the
+Position limits: q* is clamped into [q_min, q_max]; in CSP/CSV the velocity command is kept in
+the envelope that can still stop at the limits, w* in [-sqrt(2 a_b (q - q_min)),
+sqrt(2 a_b (q_max - q))] (a_b = ``brake_accel``); at a limit, torque that pushes further is
+zeroed in CST/impedance. Velocity limit in CST/impedance: torque in the
 direction of motion is removed above omega_max.
 
 Torque realisation, closed on the torque sensor (first-order filtered, coefficient a):
@@ -34,7 +37,7 @@ i_q* = clamp(tau_m / (Kt N eta), +-I_lim), i_d* = 0.
 from __future__ import annotations
 
 from codegen.law import Record, boolean, f32, i32
-from codegen.mathf32 import clamp, fabs, fmin
+from codegen.mathf32 import clamp, fabs, fmin, sqrt
 
 
 class CascadeConfig(Record):
@@ -62,11 +65,14 @@ class CascadeConfig(Record):
     vbus_min: f32 = 20.0  # [V]
     vbus_max: f32 = 60.0  # [V]
     ts_range: f32 = 200.0  # [N m] torque sensor full scale
+    ts_sat_samples: i32 = 10  # consecutive samples at full scale that make a fault
+    brake_accel: f32 = 2000.0  # [rad/s^2] deceleration planned towards a position limit
 
 
 class CascadeState(Record):
     vel_integ: f32  # [N m]
     tau_filt: f32  # [N m]
+    ts_sat_count: i32  # consecutive samples at the torque sensor's full scale
     f_oc: boolean
     f_ot: boolean
     f_uv: boolean
@@ -91,6 +97,7 @@ class CascadeInput(Record):
     temp: f32  # [degC] winding temperature sensor
     vbus: f32  # [V]
     overcurrent: boolean  # from the current loop
+    volt_sat: boolean  # the current loop is at its voltage limit
 
 
 class CascadeOutput(Record):
@@ -126,7 +133,11 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     if inp.pos < cfg.pos_min - cfg.pos_margin or inp.pos > cfg.pos_max + cfg.pos_margin:
         st.f_pos = True
     if fabs(inp.tau_meas) >= cfg.ts_range:
-        st.f_ts = True
+        st.ts_sat_count = st.ts_sat_count + 1
+        if st.ts_sat_count >= cfg.ts_sat_samples:
+            st.f_ts = True
+    else:
+        st.ts_sat_count = 0
     word = 0
     if st.f_oc:
         word = word + 1
@@ -160,18 +171,28 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     at_max = inp.pos >= cfg.pos_max
     at_min = inp.pos <= cfg.pos_min
 
+    # velocity envelope that can still stop at the position limits: |w| <= sqrt(2 a_b d)
+    v_hi = cfg.vel_max
+    v_lo = -cfg.vel_max
+    d_hi = cfg.pos_max - inp.pos
+    d_lo = inp.pos - cfg.pos_min
+    if d_hi <= 0.0:
+        v_hi = 0.0
+    else:
+        v_hi = fmin(v_hi, sqrt(2.0 * cfg.brake_accel * d_hi))
+    if d_lo <= 0.0:
+        v_lo = 0.0
+    else:
+        v_lo = -fmin(cfg.vel_max, sqrt(2.0 * cfg.brake_accel * d_lo))
+
     use_vel = False
     vel_cmd = 0.0
     tau = 0.0
     if inp.mode == 8:
-        vel_cmd = clamp(inp.vel_ref + cfg.kp_pos * (q_ref - inp.pos), -cfg.vel_max, cfg.vel_max)
+        vel_cmd = clamp(inp.vel_ref + cfg.kp_pos * (q_ref - inp.pos), v_lo, v_hi)
         use_vel = True
     elif inp.mode == 9:
-        vel_cmd = clamp(inp.vel_ref, -cfg.vel_max, cfg.vel_max)
-        if at_max and vel_cmd > 0.0:
-            vel_cmd = 0.0
-        if at_min and vel_cmd < 0.0:
-            vel_cmd = 0.0
+        vel_cmd = clamp(inp.vel_ref, v_lo, v_hi)
         use_vel = True
     elif inp.mode == -1:
         tau = inp.tau_ref + inp.stiffness * (q_ref - inp.pos) + inp.damping * (inp.vel_ref - inp.vel)
@@ -180,7 +201,10 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     vel_f = inp.vel
     if use_vel:
         e = vel_cmd - inp.vel
-        st.vel_integ = clamp(st.vel_integ + cfg.ki_vel * cfg.dt * e, -tau_lim, tau_lim)
+        # conditional integration: hold the integral while the torque cannot be realised
+        # (current loop at its voltage limit) and the error would push it further
+        if not (inp.volt_sat and e * st.vel_integ > 0.0):
+            st.vel_integ = clamp(st.vel_integ + cfg.ki_vel * cfg.dt * e, -tau_lim, tau_lim)
         tau = inp.tau_ref + cfg.kp_vel * e + st.vel_integ
         vel_f = vel_cmd
     else:

@@ -29,7 +29,7 @@ With the power stage disabled (``enable`` false or over-current) the duties are 
 from __future__ import annotations
 
 from codegen.law import Record, boolean, f32, i32
-from codegen.mathf32 import clamp, fabs, sin_cos, sqrt
+from codegen.mathf32 import clamp, sin_cos, sqrt
 
 
 class FocConfig(Record):
@@ -156,7 +156,7 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     st.integ_q = st.integ_q + (vq - vq_u)
     out.vd = vd
     out.vq = vq
-    out.saturated = fabs(vd - vd_u) + fabs(vq - vq_u) > 0.0
+    out.saturated = vd_u > v_max or vd_u < -v_max or vq_u > vq_max or vq_u < -vq_max
 
     # inverse Park at the angle the rotor will have mid-way through the next PWM period
     th = theta_e + 1.5 * cfg.dt * w_e

@@ -3,13 +3,16 @@
 Gain design (continuous-time, stated so the step-response tests can derive their bounds):
 
 - Current PI, pole-zero cancellation: k_p = L w_c, k_i = R w_c (w_c = 2 pi f_c) gives a
-  first-order closed loop i/i* = 1 / (1 + s / w_c) (plus the 1.5-period PWM delay).
-- PLL (critically damped): k_p = 2 w_pll, k_i = w_pll^2.
+  first-order closed loop i/i* = 1 / (1 + s / w_c) (plus the PWM delay); f_c is capped at
+  f_pwm / 20.
+- PLL (critically damped): k_p = 2 w_pll, k_i = w_pll^2; f_pll capped at f_pwm / 13.
 - Torque-sensor loop gain k_t divides the rotor's reflected inertia seen by the velocity loop:
   J_eff = J_m N^2 / (1 + k_t) + J_out + J_load.
 - Velocity PI: k_v = J_eff w_v, k_i = k_v w_v / 4 (zero a quarter of the bandwidth below it).
 - Position P: k_p = w_p (w_p = 2 pi f_p); with velocity feed-forward this is a type-1 loop.
 - Torque-sensor filter: a = 1 - exp(-2 pi f_tf dt).
+- Braking envelope at the position limits: a_b = T_pk / (2 (J_refl + J_load)) (half the
+  deceleration the peak torque gives).
 - Friction compensation: fraction x of the preset's friction referred to the output:
   F_c = x (F_c,m N + F_o), F_v = x F_v,m N^2.
 """
@@ -27,6 +30,16 @@ from actuators.joint.preset import JointPreset
 from rtcore.errors import ConfigError
 
 
+def current_bandwidth_hz(p: JointPreset, current_loop_hz: float) -> float:
+    """f_c,eff = min(f_c, f_pwm / 20): the discrete PI with one period of delay stays well damped."""
+    return min(p.firmware.current_bandwidth_hz, current_loop_hz / 20.0)
+
+
+def pll_bandwidth_hz(p: JointPreset, current_loop_hz: float) -> float:
+    """f_pll,eff = min(f_pll, f_pwm / 13): keeps w_pll dt <= 0.5 so the discrete PLL is damped."""
+    return min(p.firmware.pll_bandwidth_hz, current_loop_hz / 13.0)
+
+
 def effective_inertia(p: JointPreset) -> float:
     """J_eff [kg m^2] seen by the velocity loop (see module doc)."""
     jm = p.motor.rotor_inertia_kg_m2 * p.reducer.ratio**2
@@ -36,10 +49,10 @@ def effective_inertia(p: JointPreset) -> float:
 
 
 def foc_config(p: JointPreset, current_loop_hz: float) -> np.void:
-    m, fw = p.motor, p.firmware
+    m = p.motor
     dt = 1.0 / current_loop_hz
-    wc = 2.0 * math.pi * fw.current_bandwidth_hz
-    wp = 2.0 * math.pi * fw.pll_bandwidth_hz
+    wc = 2.0 * math.pi * current_bandwidth_hz(p, current_loop_hz)
+    wp = 2.0 * math.pi * pll_bandwidth_hz(p, current_loop_hz)
     cpr = 1 << p.encoder_motor.bits
     return FocConfig.new(
         dt=dt,
@@ -90,6 +103,7 @@ def cascade_config(p: JointPreset) -> np.void:
         vbus_min=0.5 * p.supply.bus_voltage_v,
         vbus_max=1.25 * p.supply.bus_voltage_v,
         ts_range=p.torque_sensor.range_nm,
+        brake_accel=0.5 * lim.peak_torque_nm / (p.reflected_inertia_kg_m2 + p.load.inertia_kg_m2),
     )
 
 

@@ -104,6 +104,7 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             ci.temp = temp
             ci.vbus = p.vbus
             ci.overcurrent = meas[M_OC] > 0.5
+            ci.volt_sat = fo.saturated
             meas[M_OC] = 0.0
             _cascade(cc, cs, ci, co)
             fi.iq_ref = co.iq_ref

@@ -240,17 +240,26 @@ def plant_step(p, s, sn, cs):
     """Advance the plant one PWM period h with the duties/pwm_on stored in ``s``; ``sn, cs`` =
     sin, cos of the electrical angle p theta_m at the start of the period. No allocation."""
     h = p.h
-    # applied voltage (averaged inverter), Clarke, Park at the true angle
     if s.pwm_on > 0.5:
-        m = (s.duty_a + s.duty_b + s.duty_c) / 3.0
-        v_alpha = (s.duty_a - m) * p.vbus
-        v_beta = (s.duty_b - s.duty_c) * p.vbus / _SQRT3
-        vd = cs * v_alpha + sn * v_beta
-        vq = cs * v_beta - sn * v_alpha
         # back-EMF at the predicted mid-period rotor speed, so the converted power
         # 3/2 w_e (lambda i_q + ...) matches the rotor's work tau_e (w_old + w_new)/2 to O(h^2)
         tau_e0 = 1.5 * p.pp * (p.flux * s.i_q + (p.ld - p.lq) * s.i_d * s.i_q)
         we = p.pp * (s.omega_m + 0.5 * h * (tau_e0 + s.tau_rest) / p.jm)
+        # averaged inverter: the phase voltages are constant over the period while the rotor turns
+        # by D = w_e h, so the mean dq voltage is the Park transform at the mid-period angle scaled
+        # by sinc(D/2) (rotation by D/2 and sinc by their Taylor series; |D| <= ~0.6 rad)
+        m = (s.duty_a + s.duty_b + s.duty_c) / 3.0
+        v_alpha = (s.duty_a - m) * p.vbus
+        v_beta = (s.duty_b - s.duty_c) * p.vbus / _SQRT3
+        dl = 0.5 * h * we
+        d2 = dl * dl
+        sd = dl * (1.0 - d2 / 6.0)
+        cd = 1.0 - 0.5 * d2 + d2 * d2 / 24.0
+        g = 1.0 - d2 / 6.0
+        sm = sn * cd + cs * sd
+        cm = cs * cd - sn * sd
+        vd = g * (cm * v_alpha + sm * v_beta)
+        vq = g * (cm * v_beta - sm * v_alpha)
         r = p.r0 * (1.0 + p.tempco * (s.temp - 25.0))
         a11 = p.ld / h + r
         a12 = -we * p.lq

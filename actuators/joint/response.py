@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from actuators.joint.foc import FocInput, FocOutput, FocState, foc_step
-from actuators.joint.gains import effective_inertia, foc_config, plant_params
+from actuators.joint.gains import current_bandwidth_hz, effective_inertia, foc_config, plant_params
 from actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
 from actuators.joint.plant import STATE_DTYPE, elec_sin_cos, plant_step, sample_currents, sample_motor_encoder
 from actuators.joint.preset import JointPreset
@@ -174,9 +174,9 @@ def _settled(preset: JointPreset, seed: int) -> JointModule:
 def _current_model(preset: JointPreset, current_loop_hz: float) -> dict[str, float]:
     """The current loop's ideal discrete model: i[k+1] = a i[k] + b v[k-1] (exact RL step, one
     period of computation delay), v = k_p e + I, I += k_i dt e; a d-axis unit step."""
-    m, fw = preset.motor, preset.firmware
+    m = preset.motor
     h = 1.0 / current_loop_hz
-    wc = 2 * math.pi * fw.current_bandwidth_hz
+    wc = 2 * math.pi * current_bandwidth_hz(preset, current_loop_hz)
     kp, ki = m.ld_h * wc, m.phase_resistance_ohm * wc
     a = math.exp(-m.phase_resistance_ohm * h / m.ld_h)
     b = (1 - a) / m.phase_resistance_ohm

@@ -118,7 +118,7 @@ def test_steady_state_torque_matches_kt_i_ratio_efficiency(name, frac, vfrac, si
     # motor side: the electromagnetic torque through the gear = shaft torque + motor friction
     fric = s * n * eta * (p.motor.coulomb_friction_nm + p.motor.viscous_friction_nm_s_per_rad * wm)
     out = p.kt_nm_per_a * iq * n * eta
-    assert abs(out - (shaft + fric)) <= 0.01 * abs(ext) + n * eta * p.motor.cogging_torque_nm + 0.01
+    assert abs(out - (shaft + fric)) <= 0.02 * abs(ext) + n * eta * p.motor.cogging_torque_nm + 0.05
     # and what the board's torque sensor reports agrees within its noise and bias
     ts = p.torque_sensor
     assert abs(sensor - shaft) <= 2 * ts.noise_nm_rms + 20 * ts.bias_drift_nm_per_sqrt_s + 1e-3
