@@ -238,9 +238,11 @@ class Medium:
 
     def _next_event(self) -> float | None:
         times = [ep.rx[0][0] for ep in self._eps if ep.rx]
+        free = self._free_t
         if self._inflight is not None:
-            times.append(self._inflight[1])
-        times += [max(ep.tx[0][0], self._free_t) for ep in self._eps if ep.tx and not ep.bus_off]
+            free = self._inflight[1]
+            times.append(free)
+        times += [max(ep.tx[0][0], free) for ep in self._eps if ep.tx and not ep.bus_off]
         return min(times) if times else None
 
     def next_event_time(self) -> float | None:

@@ -88,6 +88,15 @@ def frame_time_worst(n: int, bitrate: float, fd: bool = False, data_bitrate: flo
     return nom / bitrate + dat / (data_bitrate or bitrate)
 
 
+def frame_time_min(n: int, bitrate: float, fd: bool = False, data_bitrate: float | None = None) -> float:
+    """Time on the wire of a data frame with n bytes and no dynamic stuff bit at all (a lower bound)."""
+    if not fd:
+        return nominal_bits(n) / bitrate
+    n = fd_payload_length(n)
+    crc = 17 if n <= 16 else 21
+    return 29 / bitrate + (5 + 8 * n + 4 + crc + math.ceil((4 + crc) / 4) + 1) / (data_bitrate or bitrate)
+
+
 @njit(nogil=True)
 def _crc15(bits, n):  # pragma: no cover - compiled
     crc = 0
