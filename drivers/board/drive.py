@@ -36,6 +36,7 @@ from typing import Any
 from drivers import cia402
 from drivers.board.node import NMT_OPERATIONAL, BoardNode
 from drivers.board.store import ABORT_VALUE, SdoAbort
+from rtcore.errors import ConfigError
 
 MAX_CATCH_UP_CYCLES = 500
 _law = None
@@ -60,6 +61,29 @@ def compiled_law() -> Callable[..., None]:
     return _law
 
 
+def c_firmware_law(recs: tuple) -> Callable[..., None]:
+    """The CiA 402 law as generated C (codegen, host build through cffi), bound to ``recs`` (the
+    four 1-element record arrays): what a real board's bus stack calls. Built once per source
+    (cached under the temp directory)."""
+    import tempfile
+    from pathlib import Path
+
+    from codegen import build
+
+    out = Path(tempfile.gettempdir()) / "cerebellum-firmware" / "cia402"
+    out.mkdir(parents=True, exist_ok=True)
+    sil = build.build_host(build.generate(cia402.cia402_step, str(out), reference=False))
+    ffi, fn = sil.ffi, getattr(sil.lib, f"{sil.gen.name}_step_r")
+    names = ("Cia402Config *", "Cia402State *", "Cia402Input *", "Cia402Output *")
+    ptrs = [ffi.cast(t, ffi.from_buffer(a)) for t, a in zip(names, recs)]
+
+    def step(*_recs: Any) -> None:
+        fn(*ptrs)
+
+    step._keep = (sil, recs)  # type: ignore[attr-defined]  # the library and buffers live as long as the board
+    return step
+
+
 def clip_int(v: float, lo: int, hi: int) -> int:
     """Round and saturate to [lo, hi]; NaN gives 0 (as the generated C's conversion does)."""
     if not math.isfinite(v):
@@ -71,6 +95,7 @@ class DriveBoard(BoardNode):
     """CiA 402 application on top of :class:`BoardNode` (see module doc)."""
 
     modes: tuple[int, ...] = (0,)
+    firmware: str = "numba"  # how the CiA 402 law runs: "numba" or "c" (generated C through cffi)
 
     # ------------------------------------------------------------------ hooks for the plant side
     def _sample(self) -> dict[str, float]:
@@ -100,9 +125,14 @@ class DriveBoard(BoardNode):
 
     # ------------------------------------------------------------------ set-up
     def _setup_app(self) -> None:
-        self._step = compiled_law()
         self._recs = (cia402.Cia402Config.array(1), cia402.Cia402State.array(1), cia402.Cia402Input.array(1),
                       cia402.Cia402Output.array(1))
+        if self.firmware == "numba":
+            self._step = compiled_law()
+        elif self.firmware == "c":
+            self._step = c_firmware_law(self._recs)
+        else:
+            raise ConfigError(f"board firmware = {self.firmware!r} is not one of 'numba', 'c'")
         self.cfg, self.st, self.inp, self.out = (r[0] for r in self._recs)  # views: writes go through
         for index in (0x605A, 0x605D, 0x605E, 0x6007):
             self.store.on_write[index] = lambda *_: self._load_options()

@@ -42,7 +42,8 @@ class HandBoard(DriveBoard):
     def __init__(self, node_id: int, bus: can.BusABC, hand: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None) -> None:
+                 table: Table | None = None, firmware: str = "numba") -> None:
+        self.firmware = firmware
         if hand is not None and hand.p.n_act != N_AXES:
             raise ConfigError(f"hand preset {hand.p.name}: {hand.p.n_act} actuators, the hand board serves {N_AXES}")
         self.hand = hand

@@ -203,3 +203,38 @@ def test_heartbeat_producer_and_nmt_states(joint):
     boot = joint.exchange(0x000, bytes([0x82, 0]))  # reset communication, broadcast
     assert next(bytes(m.data) for m in boot if m.arbitration_id == 0x700 + NODE) == b"\x00"
     assert joint.board.nmt_state == 0x7F
+
+
+def _scenario(channel: str, firmware: str) -> list[tuple]:
+    ls = Lockstep(channel, module=JointModule(load_preset("knee"), seed=3), firmware=firmware)
+    try:
+        ls.exchange(0x000, bytes([0x01, NODE]))
+        trace = []
+        r = cycle(ls, 0)
+        q0 = r["pos"]
+        for k in range(260):
+            if k < 120:
+                cw = next_controlword(r["sw"], "operation_enabled")
+            elif k < 170:
+                cw = 0x02  # quick stop
+            elif k == 170:
+                ls.board.store.write(0x2040, 0, struct.pack("<H", 0x2310))  # injected fault
+                cw = 0x0F
+            elif k == 200:
+                ls.board.store.write(0x2040, 0, b"\0\0")
+                cw = 0x00
+            else:
+                cw = next_controlword(r["sw"], "fault_reset" if k < 220 else "operation_enabled")
+            r = cycle(ls, cw, 8, q0 + 40 * k * k)
+            trace.append((r["sw"], r["pos"], r["vel"], r["tdem"], tuple(r.get("emcy", ()))))
+        return trace
+    finally:
+        ls.close()
+
+
+def test_generated_c_firmware_behaves_bit_identically_to_numba(channel):
+    a = _scenario(channel + "-numba", "numba")
+    b = _scenario(channel + "-c", "c")
+    states = {decode_state(t[0]) for t in a}
+    assert {"operation_enabled", "quick_stop_active", "switch_on_disabled", "fault"} <= states
+    assert a == b
