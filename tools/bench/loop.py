@@ -28,7 +28,7 @@ TARGETS = {"ratio_p99_cython": 1.1, "ratio_p99_numba": 1.3, "step_p50_us": 5.0}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per loop (default 10)")
-    p.add_argument("--rounds", type=int, default=0, help="interleaved rounds (default: 1 per 5 s, at least 1)")
+    p.add_argument("--rounds", type=int, default=0, help="interleaved rounds (default: 1 per 2 s, at least 1)")
     p.add_argument("--load", action="store_true", help="run stress-ng CPU load on another core meanwhile")
     p.add_argument("--strict-rt", action="store_true", help="fail if any real-time set-up step is refused")
     p.add_argument("--priority", type=int, default=80, help="SCHED_FIFO priority (0: keep SCHED_OTHER)")
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     cpu = ncpu - 1 if args.cpu is None else args.cpu
     check_range("--cpu", cpu, 0, ncpu - 1)
     check_range("--spin-us", args.spin_us, 0.0, 500.0, "µs")
-    rounds = args.rounds or max(1, int(args.seconds // 5))
+    rounds = args.rounds or max(1, int(args.seconds // 2))
     check_range("--rounds", rounds, 1, 1000)
     per_round = max(1, int(args.seconds * 1e9 / PERIOD_NS / rounds))
 
