@@ -13,6 +13,9 @@ of the last feed and ``now``, whether the loop has stalled for longer than ``tim
 In real-time mode a daemon thread calls ``check`` every ``timeout_ns / 4`` (the runner starts
 and stops it); in lockstep mode the runner calls :meth:`check` with virtual time at the end of
 each tick, before feeding, so a tick whose step took too long trips it deterministically.
+The thread needs the GIL to run: a Python-runner step stuck in C code that holds the GIL stalls
+the watchdog too (the Cython runner releases the GIL; a separate process can watch
+``heartbeat`` through shared memory for the strongest guarantee).
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import carray
 
+from codegen.law import Record, f32, i32
 from rtcore.build import cyloop
 from rtcore.clock import LockstepClock
 from rtcore.cyrunner import CyLoopRunner
 from rtcore.errors import ConfigError
-from rtcore.jit import STEP_SIG, addr_ptr
+from rtcore.jit import STEP_SIG, addr_ptr, law_cfunc, law_context
 from rtcore.loop import LoopRunner
 from rtcore.schedule import CATCH_UP, SKIP, next_deadline
 from rtcore.watchdog import Watchdog
@@ -191,3 +192,30 @@ def test_bad_runner_arguments_name_the_value_and_limit() -> None:
         LoopRunner(T, LockstepClock(), update=3)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"a C step function is required"):
         CyLoopRunner(T, LockstepClock(), None)
+
+
+class _GuardCfg(Record):
+    limit: i32 = 4
+
+
+class _GuardState(Record):
+    n: i32
+
+
+class _GuardIO(Record):
+    x: f32
+
+
+def guard_step(cfg: _GuardCfg, st: _GuardState, inp: _GuardIO, out: _GuardIO) -> i32:
+    """A law that reports a status: 3 once it has run ``limit`` times."""
+    st.n = st.n + 1
+    out.x = inp.x * 2.0
+    if st.n >= cfg.limit:
+        return 3
+    return 0
+
+
+def test_a_law_returning_a_status_stops_the_cython_runner() -> None:
+    recs = (_GuardCfg.new(), _GuardState.new(), _GuardIO.new(x=1.5), _GuardIO.new())
+    stats = CyLoopRunner(T, LockstepClock(), law_cfunc(guard_step, *recs), law_context(*recs)).run(50)
+    assert (stats.status, stats.cycles, int(recs[1]["n"]), float(recs[3]["x"])) == (3, 4, 4, 3.0)
