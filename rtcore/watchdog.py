@@ -32,17 +32,25 @@ Rung = Callable[[str], object]
 
 
 class Watchdog:
-    """Stall detector over a heartbeat, escalating through ``rungs`` (at least one)."""
+    """Stall detector over a heartbeat, escalating through ``rungs`` (at least one).
+
+    ``heartbeat``: an int64[2] to feed (default: a private one); pass one backed by shared
+    memory to let another process watch the loop. ``thread``: check from a daemon thread in
+    real-time mode."""
 
     def __init__(self, timeout_ns: int, rungs: Sequence[Rung], escalate_ns: int | None = None,
-                 thread: bool = True) -> None:
+                 thread: bool = True, heartbeat: np.ndarray | None = None) -> None:
         self.timeout_ns = int(check_range("Watchdog.timeout_ns", timeout_ns, 100_000, 60_000_000_000, "ns"))
         if not rungs or not all(callable(r) for r in rungs):
             raise ConfigError(f"Watchdog.rungs = {rungs!r}: need at least one callable safety rung")
         self.rungs = list(rungs)
         self.escalate_ns = int(escalate_ns if escalate_ns is not None else self.timeout_ns)
         check_range("Watchdog.escalate_ns", self.escalate_ns, 100_000, 60_000_000_000, "ns")
-        self.heartbeat = np.full(2, 0, dtype=np.int64)  # [feeds, time of last feed ns]
+        if heartbeat is None:
+            heartbeat = np.full(2, 0, dtype=np.int64)
+        elif heartbeat.dtype != np.int64 or heartbeat.shape != (2,) or not heartbeat.flags.c_contiguous:
+            raise ConfigError(f"Watchdog.heartbeat: {heartbeat.dtype}{list(heartbeat.shape)} is not a contiguous int64[2]")
+        self.heartbeat = heartbeat  # [feeds, time of last feed ns]; may live in shared memory
         self.use_thread = thread
         self.tripped_rung = -1  # highest rung fired, -1 = not tripped
         self.failed_rungs: list[int] = []

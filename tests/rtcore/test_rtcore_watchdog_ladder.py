@@ -115,3 +115,15 @@ def test_watchdog_arguments_are_checked() -> None:
         Watchdog(10, [print])
     with pytest.raises(ConfigError, match=r"need at least one callable safety rung"):
         Watchdog(10 * MS, [])
+
+
+def test_heartbeat_can_live_in_caller_memory() -> None:
+    import numpy as np
+
+    hb = np.zeros(2, dtype=np.int64)
+    wd = Watchdog(5 * MS, Ladder().rungs(), thread=False, heartbeat=hb)
+    wd.start(0)
+    wd.feed(3 * MS)
+    assert hb.tolist() == [2, 3 * MS]
+    with pytest.raises(ConfigError, match=r"is not a contiguous int64\[2\]"):
+        Watchdog(5 * MS, [print], heartbeat=np.zeros(3))
