@@ -1,11 +1,13 @@
 """Private numba entry points on the packed model: the kernels of :mod:`kinematics._kernels`
 behind fewer arguments, because each array argument costs ~65 ns of dispatch when called from
-Python. Layout (built by :func:`kinematics.api.pack`)::
+Python. Layout (built by :func:`kinematics.api.pack`), two 2-D arrays whose row blocks are the
+kernels' arrays (row slices are free in numba; reshapes are not)::
 
-    ints = (nj, nf, jint.ravel(), fint.ravel())                                   int64
-    buf  = (jreal.ravel(), freal.ravel(), inertia.ravel(), omi.ravel(), tmp[24])  float64
+    ints (1 + nj + nf, 5) int64:  row 0 = (nj, nf, 0, 0, 0), then jint rows, then fint rows
+                                  (columns 0-1 used)
+    buf (3 nj + nf + 1, 15) float64:  jreal rows, freal rows (columns 0-11), inertia rows
+                                  (0-3), then the scratch: omi rows (0-11), one tmp row
 
-(the model's constants, then its scratch: ``omi`` and ``tmp`` are written by every call).
 All entry points are allocation-free and RT-safe.
 """
 
@@ -29,20 +31,15 @@ WORLD = 2
 
 @numba.njit(**_NJIT)
 def _unpack(ints, buf):  # type: ignore[no-untyped-def]
-    nj = ints[0]
-    nf = ints[1]
-    jint = ints[2 : 2 + 5 * nj].reshape((nj, 5))
-    fint = ints[2 + 5 * nj : 2 + 5 * nj + 2 * nf].reshape((nf, 2))
-    o = 0
-    jreal = buf[o : o + 15 * nj].reshape((nj, 15))
-    o += 15 * nj
-    freal = buf[o : o + 12 * nf].reshape((nf, 12))
-    o += 12 * nf
-    inertia = buf[o : o + 4 * nj].reshape((nj, 4))
-    o += 4 * nj
-    omi = buf[o : o + 12 * nj].reshape((nj, 12))
-    o += 12 * nj
-    tmp = buf[o : o + 24]
+    nj = ints[0, 0]
+    nf = ints[0, 1]
+    jint = ints[1 : 1 + nj]
+    fint = ints[1 + nj : 1 + nj + nf]
+    jreal = buf[0:nj]
+    freal = buf[nj : nj + nf]
+    inertia = buf[nj + nf : 2 * nj + nf]
+    omi = buf[2 * nj + nf : 3 * nj + nf]
+    tmp = buf[3 * nj + nf]
     return jint, fint, jreal, freal, inertia, omi, tmp
 
 

@@ -23,20 +23,25 @@ _REFERENCES = {"local_world_aligned": P.LOCAL_WORLD_ALIGNED, "local": P.LOCAL, "
 
 def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
     """``(ints, buf)``: the model in the layout of the entry points of :mod:`kinematics._packed`
-    (``buf`` ends with the joint-placement scratch ``omi`` and ``tmp``)."""
+    (``buf`` ends with the joint-placement scratch ``omi`` and one ``tmp`` row)."""
     nj = flat.jint.shape[0]
     nf = flat.fint.shape[0]
-    ints = np.concatenate([[nj, nf], flat.jint.ravel(), flat.fint.ravel()]).astype(np.int64)
-    buf = np.concatenate(
-        [flat.jreal.ravel(), flat.freal.ravel(), flat.inertia.ravel(), np.zeros(12 * nj + 24)]
-    )
+    ints = np.zeros((1 + nj + nf, 5), np.int64)
+    ints[0, :2] = (nj, nf)
+    ints[1 : 1 + nj] = flat.jint
+    ints[1 + nj :, :2] = flat.fint
+    buf = np.zeros((3 * nj + nf + 1, 15))
+    buf[:nj] = flat.jreal
+    buf[nj : nj + nf, :12] = flat.freal
+    buf[nj + nf : 2 * nj + nf, :4] = flat.inertia
     return ints, buf
 
 
 @dataclass
 class Workspace:
-    """Scratch arrays of one model: joint placements ``omi (nj, 12)`` and ``tmp (24,)`` (views
-    into the packed buffer), world joint Jacobians ``jac (6, nv)``, subtree sums ``sub (nj + 1, 4)``."""
+    """Scratch of one model: joint placements ``omi (nj, 15)`` (a view into the packed buffer;
+    columns 0-11 = R row-major, p), ``tmp (24,)``, world joint Jacobians ``jac (6, nv)`` and
+    subtree sums ``sub (nj + 1, 4)``."""
 
     omi: np.ndarray
     tmp: np.ndarray
@@ -46,8 +51,9 @@ class Workspace:
     @classmethod
     def for_model(cls, flat: FlatModel, buf: np.ndarray) -> Workspace:
         nj = flat.jint.shape[0]
-        omi = buf[-(12 * nj + 24) : -24].reshape(nj, 12)
-        return cls(omi, buf[-24:], np.zeros((6, flat.nv)), np.zeros((nj + 1, 4)))
+        nf = flat.fint.shape[0]
+        omi = buf[2 * nj + nf : 3 * nj + nf]
+        return cls(omi, np.zeros(24), np.zeros((6, flat.nv)), np.zeros((nj + 1, 4)))
 
 
 class KinematicModel:
@@ -68,6 +74,7 @@ class KinematicModel:
         self.upper = flat.upper
         self.ints, self.buf = pack(flat)
         self.work = Workspace.for_model(flat, self.buf)
+        self._omi12 = self.work.omi[:, :12]
         self._xshape = (len(self.frame_names), 4, 4)
         self._jshape = (6, self.nv)
         self._frame_index = {n: i for i, n in enumerate(self.frame_names)}
@@ -171,11 +178,12 @@ class KinematicModel:
 
     def forward_joints(self, q: np.ndarray) -> np.ndarray:
         """World placement of every joint into the workspace (like pinocchio's ``forwardKinematics``
-        filling ``data.oMi``); returns ``work.omi`` (nj, 12): R row-major, then p [m]. RT-safe."""
+        filling ``data.oMi``); returns a view (nj, 12) of ``work.omi``: R row-major, then p [m].
+        RT-safe."""
         if q.__class__ is not np.ndarray or q.shape != self._qshape or q.dtype is not _F64:
             q = self._q(q)
         P.fk_joints_packed(q, self.ints, self.buf)
-        return self.work.omi
+        return self._omi12
 
     def joint_jacobians(self, q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """All joint Jacobian columns ``(6, nv)`` in the WORLD convention, equal to pinocchio's
