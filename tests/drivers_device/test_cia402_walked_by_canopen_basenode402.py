@@ -101,3 +101,32 @@ def test_op_mode_over_pdo(master, mode):
     node.op_mode = mode
     assert node.op_mode == mode
     assert not node.is_op_mode_supported("PROFILED POSITION")
+
+
+def test_master_heartbeat_loss_triggers_the_configured_reaction(master):
+    board, net, node = master
+    node.sdo[0x1016][1].raw = (0x7F << 16) | 50  # watch the master (node 127), 50 ms
+    hb = net.send_periodic(0x77F, b"\x05", 0.01)  # the master's heartbeat producer
+    _start(board, net, node)
+    node.state = "OPERATION ENABLED"
+    node.emcy.reset()
+    hb.stop()  # the master's heartbeat stops; SYNC and RPDOs go on
+    assert node.emcy.wait(0x8130, timeout=2.0) is not None
+    assert _wait_state(node, "SWITCH ON DISABLED") == "SWITCH ON DISABLED"  # quick stop, then disabled
+    time.sleep(0.1)
+    assert board.state == "switch_on_disabled"  # the master cannot re-enable while the loss lasts
+    hb = net.send_periodic(0x77F, b"\x05", 0.01)
+    try:
+        end = time.monotonic() + 2.0
+        while 0x8130 in [e.code for e in node.emcy.active] and time.monotonic() < end:
+            time.sleep(0.01)
+        node.state = "OPERATION ENABLED"
+        assert board.state == "operation_enabled"
+    finally:
+        hb.stop()
+
+
+def test_empty_domain_upload(master):
+    _, _, node = master
+    node.nmt.wait_for_heartbeat(1.0)
+    assert node.sdo.upload(0x2050, 0) == b""
