@@ -356,7 +356,10 @@ class JointModule:
 
     @property
     def law_records(self) -> dict[str, np.ndarray]:
-        """The firmware's Config/State records (1-element arrays, live): for gain inspection and codegen."""
+        """The firmware's law records (1-element structured arrays, live views): config, state and
+        the last input/output of each law, for gain inspection, logging and codegen checks."""
         return {
-            "foc_config": self._fc, "foc_state": self._fs, "cascade_config": self._cc, "cascade_state": self._cs,
+            "foc_config": self._fc, "foc_state": self._fs, "foc_input": self._fi, "foc_output": self._fo,
+            "cascade_config": self._cc, "cascade_state": self._cs, "cascade_input": self._ci,
+            "cascade_output": self._co,
         }  # fmt: skip

@@ -10,7 +10,7 @@ Derived figures (properties of :class:`JointPreset`)::
 
     Kt   = 3/2 * p * lambda                     [N m/A]  motor torque constant (amplitude-invariant dq)
     I_pk = T_pk / (Kt * N * eta_f)              [A]      peak phase current that gives the peak output torque
-    I_r  = sqrt((T_derate - T_amb) / (R_th * 3/2 * R))   [A]  continuous current at the derating start
+    I_r  = min(sqrt((T_derate - T_amb) / (R_th * 3/2 * R)), I_pk)   [A]  continuous current
     T_r  = Kt * I_r * N * eta_f                 [N m]    rated (continuous) output torque
     J_refl = J_rotor * N^2 + J_out              [kg m^2] inertia seen at the output
 """
@@ -201,9 +201,11 @@ class JointPreset:
 
     @property
     def rated_current_a(self) -> float:
-        """Continuous current that holds the winding at the derating start: sqrt(dT / (R_th 3/2 R)) [A]."""
+        """Continuous current: the one that holds the winding at the derating start,
+        sqrt(dT / (R_th 3/2 R)), or the peak current if that is lower [A]."""
         dt = self.limits.derate_start_c - self.thermal.ambient_c
-        return math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.motor.phase_resistance_ohm))
+        thermal = math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.motor.phase_resistance_ohm))
+        return min(thermal, self.peak_current_a)
 
     @property
     def rated_torque_nm(self) -> float:
