@@ -169,6 +169,9 @@ class IKSolver:
             raise ConfigError(
                 f"IK q0 has shape {q.shape}; model {self.model.name!r} needs ({self.model.nq},)"
             )
+        if not np.all(np.isfinite(q)):
+            bad = int(np.flatnonzero(~np.isfinite(q))[0])
+            raise ConfigError(f"IK q0[{bad}] = {q[bad]} is not finite")
         status = self.solve_into(q)
         return IKResult(
             q=q,

@@ -139,5 +139,9 @@ def test_bad_ik_input_names_object_value_and_limit(model_pair) -> None:
     solver = IKSolver(model, [("pelvis", "pose")])
     with pytest.raises(ConfigError, match=r"shape \(3,\); expected \(4, 4\)"):
         solver.solve(model.neutral(), [np.zeros(3)])
+    q_nan = model.neutral()
+    q_nan[9] = np.nan
+    with pytest.raises(ConfigError, match=r"IK q0\[9\] = nan is not finite"):
+        solver.solve(q_nan, [np.eye(4)])
     with pytest.raises(ConfigError, match="2 targets given for 1 effectors"):
         solver.solve(model.neutral(), [np.eye(4), np.eye(4)])
