@@ -30,10 +30,13 @@ ensure_venv() {  # ensure_venv EXTRAS
     fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         echo "cbl.sh: installing the package and its dependencies into .venv ($extras)" >&2
-        "$venv/bin/python" -m pip install -q --upgrade pip >&2
-        local spec="."
+        local spec="." log="$venv/pip-install.log"
         [ "$extras" != base ] && spec=".[$extras]"
-        "$venv/bin/python" -m pip install -q -e "$spec" >&2
+        if ! { "$venv/bin/python" -m pip install -q --upgrade pip && "$venv/bin/python" -m pip install -q -e "$spec"; } >"$log" 2>&1; then
+            tail -n 30 "$log" >&2
+            echo "cbl.sh: error: installing the package into .venv failed (full log: $log)" >&2
+            exit 1
+        fi
         touch "$stamp"
     fi
 }
