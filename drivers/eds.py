@@ -21,10 +21,6 @@ _DATE = "01-01-2026"  # fixed: the file must not change between identical builds
 
 def ascii_text(text: str) -> str:
     """``text`` as ASCII (units transliterated; ';' would start an INI comment)."""
-    return _ascii(text)
-
-
-def _ascii(text: str) -> str:
     for k, v in _ASCII.items():
         text = text.replace(k, v)
     text = text.replace(";", ",").replace("\n", " ")
@@ -43,7 +39,7 @@ def _num(e: Entry, v: int | float) -> str:
 def _entry_lines(e: Entry) -> list[str]:
     code = DTYPES[e.dtype][0]
     lines = [
-        f"ParameterName={_ascii(e.name)}",
+        f"ParameterName={ascii_text(e.name)}",
         "ObjectType=0x7",
         f"DataType=0x{code:04X}",
         f"AccessType={e.access}",
@@ -51,7 +47,7 @@ def _entry_lines(e: Entry) -> list[str]:
     if e.relative:
         lines.append(f"DefaultValue=$NODEID+0x{int(e.default):X}")
     elif e.dtype in ("VISIBLE_STRING",):
-        lines.append(f"DefaultValue={_ascii(str(e.default))}")
+        lines.append(f"DefaultValue={ascii_text(str(e.default))}")
     elif e.dtype in ("OCTET_STRING", "DOMAIN"):
         lines.append(f"DefaultValue={bytes(e.default).hex()}")  # type: ignore[arg-type]
     else:
@@ -63,9 +59,9 @@ def _entry_lines(e: Entry) -> list[str]:
         if e.high is not None:
             lines.append(f"HighLimit={_num(e, e.high)}")
     if e.unit:
-        lines.append(f"Unit={_ascii(e.unit)}")
+        lines.append(f"Unit={ascii_text(e.unit)}")
     if e.description:
-        lines.append(f"Description={_ascii(e.description)}")
+        lines.append(f"Description={ascii_text(e.description)}")
     return lines
 
 
@@ -74,9 +70,9 @@ def _object_sections(o: Obj) -> list[str]:
     if o.kind == "VAR":
         e = o.entries[0]
         out += _entry_lines(e)
-        out[1] = f"ParameterName={_ascii(o.name)}"
+        out[1] = f"ParameterName={ascii_text(o.name)}"
         return [*out, ""]
-    out += [f"ParameterName={_ascii(o.name)}", f"ObjectType=0x{KINDS[o.kind]:X}", f"SubNumber=0x{len(o.entries):X}", ""]
+    out += [f"ParameterName={ascii_text(o.name)}", f"ObjectType=0x{KINDS[o.kind]:X}", f"SubNumber=0x{len(o.entries):X}", ""]
     for e in o.entries:
         out.append(f"[{o.index:04X}sub{e.subindex:X}]")
         out += [*_entry_lines(e), ""]
@@ -101,7 +97,7 @@ def eds_text(table: Table) -> str:
         "FileVersion=1",
         "FileRevision=0",
         "EDSVersion=4.0",
-        f"Description={_ascii(name)}{' (CANopen FD: 64-byte PDOs)' if table.fd else ''}",
+        f"Description={ascii_text(name)}{' (CANopen FD: 64-byte PDOs)' if table.fd else ''}",
         "CreationTime=12:00PM",
         f"CreationDate={_DATE}",
         "CreatedBy=cerebellum cbl eds",
@@ -112,7 +108,7 @@ def eds_text(table: Table) -> str:
         "[DeviceInfo]",
         "VendorName=cerebellum project",
         "VendorNumber=0x0",
-        f"ProductName={_ascii(name)}",
+        f"ProductName={ascii_text(name)}",
         f"ProductNumber=0x{product:X}",
         f"RevisionNumber=0x{revision:X}",
         f"OrderCode={table.board}",

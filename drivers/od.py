@@ -125,14 +125,6 @@ class Table:
             raise ConfigError(f"{self.board} board: object 0x{index:04X}sub{subindex} is not in the table")
         return e
 
-    def by_name(self, name: str) -> Entry:
-        """The VAR entry whose snake_case name is ``name`` (e.g. 'target_position')."""
-        for obj in self.objects.values():
-            for e in obj.entries:
-                if e.name == name and (obj.kind == "VAR" or e.subindex > 0):
-                    return e
-        raise ConfigError(f"{self.board} board: no object named {name!r}")
-
     def entries(self) -> Iterable[Entry]:
         for obj in self.objects.values():
             yield from obj.entries

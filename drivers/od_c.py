@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from drivers import od
-from drivers.eds import ascii_text as _ascii
+from drivers.eds import ascii_text
 from drivers.od import Entry, Table
 
 _CTYPE = {
@@ -65,7 +65,7 @@ def c_header(table: Table) -> str:
             fields, size = [], 0
             for e in mobj.entries[1 : n + 1]:
                 m = table.entry(int(e.default) >> 16, (int(e.default) >> 8) & 0xFF)
-                fields.append(f"    {_CTYPE[m.dtype]} {m.name};  /* 0x{m.index:04X}:{m.subindex} {_ascii(m.unit)} */")
+                fields.append(f"    {_CTYPE[m.dtype]} {m.name};  /* 0x{m.index:04X}:{m.subindex} {ascii_text(m.unit)} */")
                 size += m.bits // 8
             valid = " (disabled by default)" if cob & od.PDO_NOT_VALID else ""
             lines += [

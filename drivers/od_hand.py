@@ -57,7 +57,7 @@ def hand_objects() -> list[Obj]:
     i8, i16, i32, u16, u32 = "INTEGER8", "INTEGER16", "INTEGER32", "UNSIGNED16", "UNSIGNED32"
     return [
         _axes(0x2100, "axis_mode", i8, "rw", "", "0 current, 1 screw position, 2 tension, 3 grasp",
-              low=0, high=3, default=2),
+              low=0, high=3, default=2, values=AXIS_MODES),
         _axes(0x2101, "target_screw_position", i32, "rw", "um", "mode 1 target",
               low=-MAX_STROKE_UM, high=MAX_STROKE_UM),
         _axes(0x2102, "target_tension", i16, "rw", "0.01 N", "mode 2 target", low=0, high=MAX_TENSION),

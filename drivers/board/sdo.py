@@ -62,10 +62,6 @@ class SdoServer:
         self._blk_start = 0  # upload: data offset of the current block
         self._blk_n = 0  # upload: segments in the current block
 
-    @property
-    def busy(self) -> bool:
-        return self._mode != "idle"
-
     def poll(self, now: float) -> list[bytes]:
         """Abort a transfer stalled for more than ``timeout_s`` (0x05040000)."""
         if self._mode != "idle" and now - self._last_t > self.timeout_s:
