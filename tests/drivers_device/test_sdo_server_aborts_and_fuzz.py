@@ -165,3 +165,46 @@ def test_remote_and_extended_frames_are_ignored(lockstep):
     lockstep.bus.send(can.Message(arbitration_id=0x600 + NODE, is_remote_frame=True, dlc=8, is_extended_id=False))
     lockstep.board.poll()
     assert [m for m in lockstep.drain() if m.arbitration_id == 0x580 + NODE] == []
+
+
+def test_block_download_repeats_after_a_lost_segment(lockstep):
+    import binascii
+
+    data = bytes(range(40))  # 6 segments (5 full + 5 bytes)
+    assert lockstep.sdo(struct.pack("<BHBI", 0xC6, 0x2050, 0, len(data)))[0][:1] == b"\xa4"
+    segs = [data[i : i + 7].ljust(7, b"\0") for i in range(0, len(data), 7)]
+    out = []
+    for k, seg in enumerate(segs, 1):
+        if k == 3:
+            continue  # lost on the bus
+        out += lockstep.sdo(bytes([k | (0x80 if k == len(segs) else 0)]) + seg)
+    assert out == [bytes([0xA2, 2, 127]) + bytes(5)]  # the last good one is 2: repeat from 3
+    out = []
+    for k, seg in enumerate(segs[2:], 1):
+        out += lockstep.sdo(bytes([k | (0x80 if k == len(segs) - 2 else 0)]) + seg)
+    assert out == [bytes([0xA2, 4, 127]) + bytes(5)]
+    n = 7 * len(segs) - len(data)
+    end = lockstep.sdo(struct.pack("<BH5x", 0xC1 | (n << 2), binascii.crc_hqx(data, 0)))
+    assert end == [bytes([0xA1]) + bytes(7)]
+    assert lockstep.board.store.get(0x2050) == data
+
+
+def test_block_upload_repeats_from_the_client_ack(lockstep):
+    import binascii
+
+    data = bytes((7 * i) & 0xFF for i in range(30))
+    lockstep.board.store.set(0x2050, 0, data)
+    init = lockstep.sdo(struct.pack("<BHBBB2x", 0xA4, 0x2050, 0, 3, 0))  # blksize 3
+    assert init == [struct.pack("<BHBI", 0xC6, 0x2050, 0, len(data))]
+    first = lockstep.sdo(bytes([0xA3]) + bytes(7))
+    assert [f[0] for f in first] == [1, 2, 3]
+    again = lockstep.sdo(bytes([0xA2, 1, 3]) + bytes(5))  # only segment 1 arrived
+    assert [f[0] for f in again] == [1, 2, 3] and again[0][1:] == data[7:14]
+    rest = lockstep.sdo(bytes([0xA2, 3, 3]) + bytes(5))
+    assert [f[0] for f in rest] == [1 | 0x80]  # the last (2 bytes) carries c = 1
+    got = first[0][1:] + b"".join(f[1:] for f in again) + rest[0][1:]
+    end = lockstep.sdo(bytes([0xA2, 1, 3]) + bytes(5))
+    n = (end[0][0] >> 2) & 7
+    assert end[0][0] & 0xE3 == 0xC1 and got[: len(got) - n] == data
+    assert struct.unpack_from("<H", end[0], 1)[0] == binascii.crc_hqx(data, 0)
+    assert lockstep.sdo(bytes([0xA1]) + bytes(7)) == []
