@@ -88,7 +88,6 @@ class BoardNode:
         self.serial_number = serial_number
         self.store = ObjectStore(table, node_id, storage_path)
         self.store.on_write[0x1003] = self._clear_history
-        self.sdo = SdoServer(self.store)
         self.pdos = PdoSet(self.store, fd)
         self.nmt_state = NMT_BOOT
         self.active_errors: dict[int, int] = {}  # code -> detail
@@ -114,7 +113,9 @@ class BoardNode:
         self._hb_seen: dict[int, float] = {}
         self._hb_lost: set[int] = set()
         self.rpdo_timeouts: set[int] = set()
+        self.sdo = SdoServer(self.store)  # a transfer in progress dies with the reset
         if not comm_only:
+            self.active_errors.clear()
             self._reset_app()
         self.send(0x700 + self.node_id, b"\x00")
         self.nmt_state = NMT_PRE_OPERATIONAL
@@ -149,7 +150,8 @@ class BoardNode:
                         self.handle(msg)
                     self.periodic()
                 except Exception as exc:  # a crash would silence the board: record it, keep serving
-                    self.crashes.append(exc)
+                    if len(self.crashes) < 100:
+                        self.crashes.append(exc)
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: handle the frames that have arrived, then the timers.
