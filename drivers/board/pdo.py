@@ -3,7 +3,7 @@
 Mapping rules enforced on SDO writes (CiA 301 §7.5.2.35-38, CANOPEN.md §2.7):
 
 * COB-ID (sub 1) may change only while the PDO is not valid (bit 31): else 0x06090030;
-  29-bit IDs (bit 29) and CAN-IDs outside 0x001-0x7FF are refused (0x06090030).
+  29-bit IDs (bit 29) and the restricted CAN-IDs of CiA 301 §7.3.5 are refused (0x06090030).
 * transmission type (sub 2): 0-240, 254, 255 accepted; 241-253 (reserved / RTR-only) 0x06090030.
 * mapping entries (sub 1..N) only while sub 0 = 0 and the PDO is not valid: else 0x08000022;
   each entry must name an existing, PDO-mappable object of the right direction (RPDO: writable,
@@ -30,6 +30,9 @@ from drivers.board.store import (
 )
 from drivers.od import PDO_NOT_VALID
 
+# CiA 301 §7.3.5: CAN-IDs reserved for NMT, SYNC/EMCY region, TIME, SDO, LSS and NMT error control
+RESTRICTED_IDS = ((0x000, 0x07F), (0x101, 0x180), (0x581, 0x5FF), (0x601, 0x67F), (0x6E0, 0x6FF),
+                  (0x701, 0x77F), (0x780, 0x7FF))
 _DUMMY_BITS = {0x0002: 8, 0x0003: 16, 0x0004: 32, 0x0005: 8, 0x0006: 16, 0x0007: 32}
 
 
@@ -115,12 +118,11 @@ class PdoSet:
         v = int(value)  # type: ignore[arg-type]
         if not is_map:
             if sub == 1:
-                if v & 0x20000000 or not 1 <= (v & 0x7FF) <= 0x7FF or v & 0x1FFFF800:
-                    raise SdoAbort(ABORT_VALUE, "COB-ID")
+                cid = v & 0x7FF
+                if v & 0x20000000 or v & 0x1FFFF800 or any(lo <= cid <= hi for lo, hi in RESTRICTED_IDS):
+                    raise SdoAbort(ABORT_VALUE, f"COB-ID 0x{v:08X} (29-bit or restricted CAN-ID)")
                 if ch.valid and not v & PDO_NOT_VALID and (v & 0x7FF) != ch.cob_id:
                     raise SdoAbort(ABORT_VALUE, "COB-ID change while the PDO is valid")
-                if not v & PDO_NOT_VALID and not ch.entries:
-                    pass  # an empty valid PDO is allowed (it carries nothing)
             elif sub == 2 and 241 <= v <= 253:
                 raise SdoAbort(ABORT_VALUE, f"transmission type {v}")
             return

@@ -55,7 +55,8 @@ def ul(index: int, sub: int) -> bytes:
     (dl(0x1011, 1, b"xxxx"), 0x08000020),  # wrong restore signature
     (dl(0x1A00, 1, struct.pack("<I", 0x60410010)), 0x08000022),  # mapping while the TPDO is valid
     (dl(0x1400, 2, b"\xfc"), 0x06090030),  # RTR-only transmission type
-    (dl(0x1003, 0, b"\x03"), 0x06090030),  # the error history can only be cleared (0)
+    (dl(0x1003, 0, b"\x03"), 0x06090030),
+    (dl(0x1801, 1, struct.pack("<I", 0x80000705)), 0x06090030),  # a heartbeat CAN-ID for a TPDO  # the error history can only be cleared (0)
     (dl(0x1006, 0, struct.pack("<I", 50)), 0x06090032),  # cycle below 100 us
     (bytes([0xE0]) + bytes(7), 0x05040001),  # command specifier 7
     (bytes([0x00]) + bytes(7), 0x05040001),  # download segment without a transfer
