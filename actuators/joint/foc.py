@@ -14,10 +14,12 @@ Per step (period ``dt`` [s]):
    i_q = c i_beta - s i_alpha (s, c = sin, cos theta_e)  [A].
 4. PI per axis with decoupling feed-forward (omega_e = p omega^):
    v_d = k_pd e_d + I_d - omega_e L_q i_q;  v_q = k_pq e_q + I_q + omega_e (L_d i_d + lambda)  [V];
-   I_x += k_ix dt e_x.
-5. Voltage limit (space-vector linear range, d axis first): |v| <= m V_bus / sqrt(3);
-   v_d = clamp(v_d, +-V_max); v_q = clamp(v_q, +-sqrt(V_max^2 - v_d^2)); anti-windup by
-   back-calculation: I_x += (v_x,sat - v_x,unsat), so the integrator never exceeds the limit.
+   I_x += k_ix dt e_x (see 5).
+5. Voltage limit (space-vector linear range): |v| <= V_max = m V_bus / sqrt(3); a longer
+   vector is scaled back along its own direction (v *= V_max / |v|). Anti-windup by conditional
+   integration: the integrators only integrate in periods where the vector is not limited
+   (clamping to the limit by back-calculation instead made the current overshoot by ~70 % after
+   a torque reversal at the velocity limit, where the back-EMF leaves little voltage headroom).
 6. Inverse Park at theta_e + 1.5 dt omega_e (the voltage is applied during the next PWM period),
    inverse Clarke, min-max (SVPWM-equivalent) zero-sequence injection, duties
    d_x = 1/2 + (v_x + v_0) / V_bus in [0, 1].
@@ -144,19 +146,23 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     if cfg.decouple:
         ff_d = -w_e * cfg.lq * i_q
         ff_q = w_e * (cfg.ld * i_d + cfg.flux)
-    st.integ_d = st.integ_d + cfg.ki_d * cfg.dt * e_d
-    st.integ_q = st.integ_q + cfg.ki_q * cfg.dt * e_q
     v_max = cfg.max_modulation * inp.vbus * 0.57735027
     vd_u = cfg.kp_d * e_d + st.integ_d + ff_d
-    vd = clamp(vd_u, -v_max, v_max)
-    st.integ_d = st.integ_d + (vd - vd_u)
-    vq_max = sqrt(v_max * v_max - vd * vd)
     vq_u = cfg.kp_q * e_q + st.integ_q + ff_q
-    vq = clamp(vq_u, -vq_max, vq_max)
-    st.integ_q = st.integ_q + (vq - vq_u)
+    mag = sqrt(vd_u * vd_u + vq_u * vq_u)
+    vd = vd_u
+    vq = vq_u
+    sat = mag > v_max
+    if sat:
+        k = v_max / mag
+        vd = vd_u * k
+        vq = vq_u * k
+    else:
+        st.integ_d = st.integ_d + cfg.ki_d * cfg.dt * e_d
+        st.integ_q = st.integ_q + cfg.ki_q * cfg.dt * e_q
     out.vd = vd
     out.vq = vq
-    out.saturated = vd_u > v_max or vd_u < -v_max or vq_u > vq_max or vq_u < -vq_max
+    out.saturated = sat
 
     # inverse Park at the angle the rotor will have mid-way through the next PWM period
     th = theta_e + 1.5 * cfg.dt * w_e

@@ -68,7 +68,7 @@ def foc_config(p: JointPreset, current_loop_hz: float) -> np.void:
         rad_per_count=2.0 * math.pi / cpr,
         pll_kp=2.0 * wp,
         pll_ki=wp * wp,
-        i_trip=1.25 * p.peak_current_a,
+        i_trip=1.5 * p.peak_current_a,  # hardware-comparator class trip, above the regulated peak
     )
 
 
@@ -138,7 +138,7 @@ def plant_params(p: JointPreset, current_loop_hz: float) -> np.ndarray:
             raise ConfigError(
                 f"preset '{p.name}': {key} = {val} s is {round(val * current_loop_hz)} PWM periods; limit 511"
             )
-    i_range = 1.25 * p.peak_current_a
+    i_range = 1.75 * p.peak_current_a  # ADC full scale
     out_bits = p.encoder_output.bits
     arr = np.zeros(1, PARAM_DTYPE)
     r = arr[0]
