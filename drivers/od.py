@@ -6,9 +6,12 @@ default and description. Everything else is generated from these tables:
 
 * the emulated board's object store (:mod:`drivers.board`),
 * the host's batched PDO codec (``default_rpdos()`` / ``default_tpdos()`` give the layouts),
-* the CiA 306 EDS file (:mod:`drivers.eds`),
+* the CiA 306 EDS file (:mod:`drivers.eds`) and the firmware's C99 header (:mod:`drivers.od_c`),
 * the PDO communication / mapping objects 0x1400-0x1A03, built here from ``RPDO_SPEC`` /
   ``TPDO_SPEC`` (never a second hand-written copy of the mapping).
+
+``build_table("joint" | "hand", fd=..., ratings=...)`` gives a board type's table (the hand's
+objects live in :mod:`drivers.od_hand`); ``JOINT`` is the default joint table.
 
 Units of the joint board (CiA 402 process data):
 
@@ -161,7 +164,6 @@ def _add(table: Table, objs: Iterable[Obj]) -> None:
         if o.index in table.objects:
             raise ConfigError(f"{table.board} board: object 0x{o.index:04X} defined twice")
         table.objects[o.index] = o
-
 
 
 # ---------------------------------------------------------------------------------------------
