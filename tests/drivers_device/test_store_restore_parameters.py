@@ -85,4 +85,5 @@ def test_corrupt_flash_file_boots_with_defaults(channel, tmp_path):
         assert board.store.get(0x605A) == 2  # wrong type: default
         assert board.store.get(0x1017) == 100  # out of range: default
         assert board.store.get(0x6072) == 500  # valid: used
+    board.close()  # idempotent after the context manager closed it
     bus.shutdown()
