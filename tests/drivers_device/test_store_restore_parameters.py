@@ -87,3 +87,4 @@ def test_corrupt_flash_file_boots_with_defaults(channel, tmp_path):
         assert board.store.get(0x6072) == 500  # valid: used
     board.close()  # idempotent after the context manager closed it
     bus.shutdown()
+
