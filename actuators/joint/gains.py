@@ -130,6 +130,7 @@ def plant_params(p: JointPreset, current_loop_hz: float) -> np.ndarray:
     n_mech = max(1, math.ceil(wn * h / 0.3))
     dt_outer = 1.0 / p.firmware.loop_hz
     lat = {
+        "encoder_motor.latency_s": p.encoder_motor.latency_s,
         "encoder_output.latency_s": p.encoder_output.latency_s,
         "torque_sensor.latency_s": ts.latency_s,
     }
@@ -179,6 +180,7 @@ def plant_params(p: JointPreset, current_loop_hz: float) -> np.ndarray:
         "enc_m_cpr": float(1 << p.encoder_motor.bits),
         "enc_m_scale": float(1 << p.encoder_motor.bits) / (2.0 * math.pi),
         "enc_m_noise": p.encoder_motor.noise_counts_rms,
+        "enc_m_lat": round(p.encoder_motor.latency_s * current_loop_hz),
         "enc_o_q": 2.0 * math.pi / (1 << out_bits),
         "enc_o_noise": p.encoder_output.noise_counts_rms,
         "enc_o_lat": round(p.encoder_output.latency_s * current_loop_hz),

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from actuators.joint._cache import drop_stale_kernels
 from actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState, cascade_step
 from actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState, foc_step
 from actuators.joint.gains import cascade_config, foc_config, plant_params
@@ -39,6 +40,8 @@ from actuators.joint.plant import (
 )
 from actuators.joint.preset import JointPreset
 from rtcore.errors import ConfigError, check_range
+
+drop_stale_kernels()  # before any cached kernel is loaded (numba loads them lazily, on first call)
 
 MODE_CSP = 8
 MODE_CSV = 9
@@ -120,7 +123,7 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
         ia, ib = sample_currents(p, s, rng, sn, cs_)
         fi.ia = ia
         fi.ib = ib
-        fi.enc_count = sample_motor_encoder(p, s, rng)
+        fi.enc_count = sample_motor_encoder(p, s, ring, rng)
         fi.vbus = p.vbus
         _foc(fc, fs, fi, fo)
         if fo.overcurrent:
@@ -221,8 +224,9 @@ class JointModule:
         s["theta_o"] = q0
         s["theta_m"] = q0 * preset.reducer.ratio
         s["temp"] = preset.thermal.ambient_c
-        self._ring = np.zeros((2, RING))
+        self._ring = np.zeros((3, RING))
         self._ring[0, :] = q0
+        self._ring[2, :] = q0 * preset.reducer.ratio
         self._rng = _seed_state(int(seed))
         self._fc = np.zeros(1, FocConfig.dtype())
         self._fc[0] = foc_config(preset, current_loop_hz)

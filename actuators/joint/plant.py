@@ -84,6 +84,7 @@ PARAM_FIELDS = [
     "enc_m_cpr",
     "enc_m_scale",
     "enc_m_noise",
+    "enc_m_lat",
     "enc_o_q",
     "enc_o_noise",
     "enc_o_lat",
@@ -199,19 +200,23 @@ def sample_currents(p, s, rng, sn, cs):
 
 
 @njit(cache=True)
-def sample_motor_encoder(p, s, rng):
-    """Motor single-turn count in [0, cpr)."""
-    c = np.floor(s.theta_m * p.enc_m_scale + p.enc_m_noise * normal(rng) + 0.5)
+def sample_motor_encoder(p, s, ring, rng):
+    """Motor single-turn count in [0, cpr): delayed by its latency, noisy, quantised."""
+    th = s.theta_m
+    if p.enc_m_lat > 0.0:
+        th = ring[2, (np.int64(s.step) - np.int64(p.enc_m_lat)) % RING]
+    c = np.floor(th * p.enc_m_scale + p.enc_m_noise * normal(rng) + 0.5)
     c = c - np.floor(c / p.enc_m_cpr) * p.enc_m_cpr
     return np.int32(c)
 
 
 @njit(cache=True)
 def record_ring(p, s, ring):
-    """Store this period's true output angle and shaft torque (for sensor latency)."""
+    """Store this period's true output angle, shaft torque and motor angle (sensor latency)."""
     k = np.int64(s.step) % RING
     ring[0, k] = s.theta_o
     ring[1, k] = s.tau_s
+    ring[2, k] = s.theta_m
 
 
 @njit(cache=True)

@@ -22,7 +22,15 @@ from numba import njit
 from actuators.joint.foc import FocInput, FocOutput, FocState, foc_step
 from actuators.joint.gains import current_bandwidth_hz, effective_inertia, foc_config, plant_params
 from actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
-from actuators.joint.plant import STATE_DTYPE, elec_sin_cos, plant_step, sample_currents, sample_motor_encoder
+from actuators.joint.plant import (
+    RING,
+    STATE_DTYPE,
+    elec_sin_cos,
+    plant_step,
+    record_ring,
+    sample_currents,
+    sample_motor_encoder,
+)
 from actuators.joint.preset import JointPreset
 
 _foc = njit(cache=True)(foc_step)
@@ -79,17 +87,18 @@ def step_metrics(
 
 
 @njit(cache=True)
-def _current_run(n, pa, sa, rng, fca, fsa, fia, foa, out):
+def _current_run(n, pa, sa, ring, rng, fca, fsa, fia, foa, out):
     p = pa[0]
     s = sa[0]
     fi = fia[0]
     fo = foa[0]
     for k in range(n):
+        record_ring(p, s, ring)
         sn, cs = elec_sin_cos(p, s)
         ia, ib = sample_currents(p, s, rng, sn, cs)
         fi.ia = ia
         fi.ib = ib
-        fi.enc_count = sample_motor_encoder(p, s, rng)
+        fi.enc_count = sample_motor_encoder(p, s, ring, rng)
         fi.vbus = p.vbus
         _foc(fca[0], fsa[0], fi, fo)
         plant_step(p, s, sn, cs)
@@ -116,7 +125,8 @@ def current_step(preset: JointPreset, step_a: float, current_loop_hz: float = 20
     fia[0]["id_ref"] = step_a
     n = round(duration_s * current_loop_hz)
     out = np.zeros((2, n))
-    _current_run(n, pa, sa, _seed_state(seed), fca, fsa, fia, foa, out)
+    ring = np.zeros((3, RING))
+    _current_run(n, pa, sa, ring, _seed_state(seed), fca, fsa, fia, foa, out)
     t = np.arange(1, n + 1) / current_loop_hz
     return StepResult("current", t, step_a, out[0], out[1], np.zeros(0), "A")
 
