@@ -123,3 +123,20 @@ def test_eds_loads_in_canopen_and_matches_the_board(remote, joint_eds):
         assert v.data_type == DTYPES[e.dtype][0]
         if e.is_numeric and e.dtype != "REAL32" and e.low is not None:
             assert (v.min, v.max) == (e.low, e.high)
+
+
+def test_canopen_store_and_restore_helpers(remote):
+    node = remote[2]
+    node.sdo[0x605E].raw = 1
+    node.store()  # writes b"save" to 0x1010:1
+    node.sdo[0x605E].raw = 3
+    node.nmt.state = "RESET"
+    node.nmt.wait_for_heartbeat(1.0)  # (the boot-up frame may go out before a waiter listens)
+    assert node.sdo[0x605E].raw == 1  # the stored value after a reset
+    node.restore()  # b"load" to 0x1011:1: defaults after the next reset
+    node.nmt.state = "RESET"
+    node.nmt.wait_for_heartbeat(1.0)  # (the boot-up frame may go out before a waiter listens)
+    assert node.sdo[0x605E].raw == 2
+    with pytest.raises(SdoAbortedError) as exc:
+        node.sdo.download(0x1010, 1, b"nope")
+    assert exc.value.code == 0x08000020
