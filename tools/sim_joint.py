@@ -29,6 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sensor-noise seed (default 0)")
 
 
+def _finite(x):
+    """JSON has no inf/NaN: a metric that never happened (e.g. never settled) becomes null."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def _plot(res, metrics: dict, preset: str, path: Path) -> None:
     import matplotlib
 
@@ -73,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset)
     if not math.isfinite(args.step) or args.step == 0.0:
         raise ConfigError(f"sim joint --step = {args.step} must be a finite, non-zero number")
+    if args.duration is not None and not (0.0 < args.duration <= 10.0):
+        raise ConfigError(f"sim joint --duration = {args.duration} s is out of range (0, 10] s")
     if args.mode == "csp":
         lo, hi = preset.position_limits_rad
         if abs(args.step) > 0.5 * (hi - lo):
@@ -90,8 +101,6 @@ def run(args: argparse.Namespace) -> int:
         if abs(args.step) > ipk:
             raise ConfigError(f"sim joint --step = {args.step} A exceeds the peak current {ipk:.1f} A")
         res = current_step(preset, args.step, duration_s=args.duration or 0.005, seed=args.seed)
-    if args.duration is not None and not (0.0 < args.duration <= 10.0):
-        raise ConfigError(f"sim joint --duration = {args.duration} s is out of range (0, 10] s")
     band = 0.02 if args.mode == "csp" else 0.05
     smooth = 10 if args.mode == "csv" else 1  # 1 ms moving average of the noisy PLL velocity
     metrics = step_metrics(
@@ -113,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         "plot": str(png),
     }
     if args.json:
-        print(json.dumps(doc, default=lambda x: None if isinstance(x, float) and not math.isfinite(x) else x))
+        print(json.dumps(_finite(doc), allow_nan=False))
         return 0
     u = res.unit
     print(f"joint preset '{preset.name}': {args.mode} step {args.step:g} {u}")
