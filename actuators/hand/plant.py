@@ -140,15 +140,19 @@ def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_
         else:
             f = 0.0
             v_new = 0.0
-        E[2] += f * abs(v_new) * dt
         x_new = x + dt * v_new
-        if x_new > stroke[1] or x_new < stroke[0]:  # rigid end stop: inelastic
+        v_app = v_new
+        if x_new > stroke[1] or x_new < stroke[0]:  # rigid end stop: inelastic impact
             x_new = min(max(x_new, stroke[0]), stroke[1])
-            E[2] += 0.5 * act[k, A_MEQ] * v_new * v_new
+            v_app = (x_new - x) / dt
+            # kinetic energy and the drive's work into the stop are lost in the impact
+            E[2] += 0.5 * act[k, A_MEQ] * v * v + (kt * krot * im - t) * v_app * dt
             v_new = 0.0
+        else:
+            E[2] += f * abs(v_new) * dt
         # electrical input with the back-EMF of the velocity the step applied, so that
         # u i dt = R i^2 dt + d(L i^2 / 2) + F_d v dt exactly
-        u_b = r_ * im + l_ * (i_new - i) / dt + kt * krot * v_new
+        u_b = r_ * im + l_ * (i_new - i) / dt + kt * krot * v_app
         E[0] += u_b * im * dt
         E[1] += r_ * im * im * dt
         xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR] = x_new, v_new, i_new
