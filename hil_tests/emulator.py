@@ -28,6 +28,8 @@ from drivers.can import timing
 from hil_tests.rig import BoardSpec, BusSpec
 from rtcore.errors import CblError, ConfigError
 
+TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
+
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True) -> Any:
     """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given)."""
@@ -77,7 +79,7 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
     return info
 
 
-def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None) -> int:
+def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True) -> int:
     """Run one emulator process's loop until SIGINT/SIGTERM (see module doc)."""
     from drivers.can.emulated import EmulatedBus, Faults, Medium
     from drivers.can.slcan_server import SlcanServer
@@ -89,21 +91,30 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None) -> i
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    medium = Medium(spec.name, spec.bitrate, spec.fd, spec.data_bitrate, Faults(**(faults or {})))
+    medium = Medium(spec.name, spec.bitrate, spec.fd, spec.data_bitrate, Faults(**(faults or {})), timed=timed)
     buses = [EmulatedBus(medium_=medium, name=f"node{b.node}") for b in spec.boards]
     boards = [make_board(b, bus, spec.fd, threaded=False) for b, bus in zip(spec.boards, buses)]
     server = SlcanServer(medium)
-    print(json.dumps(endpoint_info(spec, server.path)), flush=True)
+    info = endpoint_info(spec, server.path)
+    if not timed:
+        info["ideal_bus"] = True
+    print(json.dumps(info), flush=True)
     last_t, last_syncs = time.monotonic(), 0
     try:
+        next_timers = 0.0
         while not stop["flag"]:
             server.service()
-            for b in boards:
-                b.poll()
+            now = medium.clock()
+            timers = now >= next_timers
+            if timers:
+                next_timers = now + TIMER_PERIOD_S
+            for b, bus in zip(boards, buses):
+                if timers or medium.has_rx(bus.endpoint):  # boards with frames, or timers due
+                    b.poll()
             server.service()
             nxt = medium.next_event_time()
             now = medium.clock()
-            wait = 0.001 if nxt is None else min(max(nxt - now, 0.0), 0.001)
+            wait = max(0.0, min(next_timers, nxt if nxt is not None else next_timers) - now)
             select.select([server.fileno()], [], [], wait)
             if report_s > 0 and now - last_t >= report_s:
                 rate = (server.syncs - last_syncs) / (now - last_t)
@@ -185,9 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bus", required=True, help="the bus as JSON (name, bitrate, fd, data_bitrate, boards)")
     p.add_argument("--report-s", type=float, default=5.0, help="seconds between rate reports on stderr (0: none)")
     p.add_argument("--faults", default="{}", help="fault injection as JSON (drop, corrupt, delay_s, babble_id)")
+    p.add_argument("--ideal-bus", action="store_true", help="frames take no wire time (measure the rest of the chain)")
     args = p.parse_args(argv)
     try:
-        return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults))
+        return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus)
     except CblError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boards-per-process", type=int, default=None,
                    help="split each bus's boards over processes of at most N boards (each is its own segment)")
     p.add_argument("--report-s", type=float, default=5.0, help="seconds between sustained-rate reports (0: none)")
+    p.add_argument("--ideal-bus", action="store_true",
+                   help="frames take no wire time: shows what the pty + emulator chain alone sustains")
     p.add_argument("--drop", type=float, default=0.0, help="fault: probability a frame is lost")
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
@@ -53,7 +55,7 @@ def _start(spec: Any, args: argparse.Namespace, faults: dict) -> subprocess.Pope
     from hil_tests.emulator import bus_to_json
 
     cmd = [sys.executable, "-m", "hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s", str(args.report_s),
-           "--faults", json.dumps(faults)]
+           "--faults", json.dumps(faults)] + (["--ideal-bus"] if args.ideal_bus else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
 

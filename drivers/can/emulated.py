@@ -97,7 +97,7 @@ class Medium:
 
     def __init__(self, name: str = "default", bitrate: float = 1_000_000, fd: bool = False,
                  data_bitrate: float | None = None, faults: Faults | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, timed: bool = True) -> None:
         check_range(f"bus '{name}' bitrate", bitrate, 10_000, 1_000_000, "bit/s")
         if data_bitrate is not None:
             check_range(f"bus '{name}' data_bitrate", data_bitrate, bitrate, 8_000_000, "bit/s")
@@ -108,6 +108,7 @@ class Medium:
         self.faults = faults or Faults()
         self.faults.validate()
         self.clock = clock
+        self.timed = bool(timed)
         self.stats = MediumStats()
         self._rng = random.Random(self.faults.seed)
         self._eps: list[_Endpoint] = []
@@ -144,7 +145,10 @@ class Medium:
 
     # -- timing -----------------------------------------------------------------------------
     def wire_time(self, frame: Frame) -> float:
-        """Exact seconds on the wire of ``frame`` (remote frames: as a 0-byte data frame)."""
+        """Exact seconds on the wire of ``frame`` (remote frames: as a 0-byte data frame); 0 when
+        the medium is not ``timed`` (an ideal bus, to measure everything but the wire)."""
+        if not self.timed:
+            return 0.0
         cid, flags, data = frame
         payload = np.frombuffer(data, dtype=np.uint8) if data and not flags & FLAG_RTR else self._scratch[:0]
         fd = bool(flags & FLAG_FD)
@@ -244,6 +248,13 @@ class Medium:
             times.append(free)
         times += [max(ep.tx[0][0], free) for ep in self._eps if ep.tx and not ep.bus_off]
         return min(times) if times else None
+
+    def has_rx(self, ep: _Endpoint) -> bool:
+        """True when a frame has been delivered to ``ep`` by now (runs the bus up to now)."""
+        with self._cv:
+            now = self.clock()
+            self._advance(now)
+            return bool(ep.rx) and ep.rx[0][0] <= now
 
     def next_event_time(self) -> float | None:
         """Clock time of the next delivery or frame end (None when the bus is idle and empty)."""

@@ -50,6 +50,17 @@ def test_contract_in_process(interface, generic):
             _drive(t)
 
 
+def test_contract_can_fd_emulated():
+    from dataclasses import replace
+
+    spec = replace(SPEC, fd=True, data_bitrate=5_000_000)
+    with InProcessRig(spec, "emulated") as rig:
+        bus = rig.host_bus()
+        with CanTransport(bus, nodes=NODES, timeout_s=0.5, fd=True) as t:
+            _drive(t)
+        assert bus.medium.fd and bus.medium.stats.frames > 0
+
+
 def test_contract_over_slcan_pty():
     from drivers.can.emulated import EmulatedBus, Medium
     from drivers.can.slcan_server import SlcanServer

@@ -95,7 +95,7 @@ def joints_per_bus(bus_types: dict[str, dict], rate_hz: float) -> tuple[dict, di
     return measured, theory, guaranteed, tick_us
 
 
-def slcan_chain(joints: int = 5, ticks: int = 200) -> dict[str, Any]:
+def slcan_chain(joints: int = 5, ticks: int = 200, ideal_bus: bool = False) -> dict[str, Any]:
     """Ticks per second and host CPU per tick against a real emulator process over an SLCAN pty."""
     from drivers.can import CanTransport, open_bus
     from drivers.cia402 import next_controlword
@@ -104,7 +104,8 @@ def slcan_chain(joints: int = 5, ticks: int = 200) -> dict[str, Any]:
 
     spec = BusSpec("bench", boards=tuple(BoardSpec(n, "joint", "knee") for n in range(1, joints + 1)))
     proc = subprocess.Popen([sys.executable, "-m", "hil_tests.emulator", "--bus", bus_to_json(spec),
-                             "--report-s", "0"], stdout=subprocess.PIPE, text=True)
+                             "--report-s", "0", *(["--ideal-bus"] if ideal_bus else [])],
+                            stdout=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline())
         bus = open_bus("slcan", info["channel"])
