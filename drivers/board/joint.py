@@ -46,7 +46,6 @@ MODE_CSP, MODE_CSV, MODE_CST = 8, 9, 10
 # actuators.joint fault word bits -> CiA 402 error codes (CANOPEN.md §3)
 MODULE_FAULT_CODES = ((1, 0x2310), (2, 0x4310), (4, 0x3220), (8, 0x3210), (16, 0x8400), (32, 0x8612), (64, 0x7300))
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
-_clip = clip_int
 
 
 def _meas(m: Any, name: str) -> float:
@@ -101,13 +100,13 @@ class JointBoard(DriveBoard):
             m["fault"] = _meas(r, "fault") if (hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)) else 0.0
         rated_t = int(s.get(0x6076, 0)) / 1000.0  # N·m
         rated_i = int(s.get(0x6075, 0)) / 1000.0  # A
-        s.set(0x6064, 0, _clip(m["position_rad"] * POSITION_COUNTS_PER_RAD, *_I32))
-        s.set(0x606C, 0, _clip(m["velocity_rad_s"] * VELOCITY_COUNTS_PER_RAD_S, *_I32))
-        s.set(0x6077, 0, _clip(m["torque_sensor_nm"] / rated_t * TORQUE_PERMILLE, *_I16))
-        s.set(0x6074, 0, _clip(m["torque_cmd_nm"] / rated_t * TORQUE_PERMILLE, *_I16))
-        s.set(0x6078, 0, _clip(m["iq_a"] / rated_i * CURRENT_PERMILLE, *_I16))
-        s.set(0x2001, 0, _clip(m["torque_sensor_nm"] * TORQUE_SENSOR_MNM_PER_NM, *_I32))
-        s.set(0x2002, 0, _clip(m["winding_temp_c"] * TEMPERATURE_PER_DEGC, *_I16))
+        s.set(0x6064, 0, clip_int(m["position_rad"] * POSITION_COUNTS_PER_RAD, *_I32))
+        s.set(0x606C, 0, clip_int(m["velocity_rad_s"] * VELOCITY_COUNTS_PER_RAD_S, *_I32))
+        s.set(0x6077, 0, clip_int(m["torque_sensor_nm"] / rated_t * TORQUE_PERMILLE, *_I16))
+        s.set(0x6074, 0, clip_int(m["torque_cmd_nm"] / rated_t * TORQUE_PERMILLE, *_I16))
+        s.set(0x6078, 0, clip_int(m["iq_a"] / rated_i * CURRENT_PERMILLE, *_I16))
+        s.set(0x2001, 0, clip_int(m["torque_sensor_nm"] * TORQUE_SENSOR_MNM_PER_NM, *_I32))
+        s.set(0x2002, 0, clip_int(m["winding_temp_c"] * TEMPERATURE_PER_DEGC, *_I16))
         return m
 
     def _plant_faults(self) -> set[int]:
@@ -164,8 +163,9 @@ class JointBoard(DriveBoard):
         enable = bool(out["power_enabled"])
         ramp = int(out["stop_ramp"])
         mode, pos, vel, tau = MODE_CSV, self._meas["position_rad"], 0.0, 0.0
+        if not enable or ramp == 0:
+            self._ramp_active = False  # the next stop ramp starts from the velocity measured then
         if enable and out["follow_targets"]:
-            self._ramp_active = False
             mode = int(s.get(0x6061, 0))
             tau = (int(s.get(0x60B2, 0)) / TORQUE_PERMILLE) * rated_t
             if mode == MODE_CSP:
