@@ -129,6 +129,11 @@ class Medium:
         with self._cv:
             if ep in self._eps:
                 self._eps.remove(ep)
+            empty = not self._eps
+        if empty:
+            with _MEDIA_LOCK:
+                if _MEDIA.get(self.name) is self:
+                    del _MEDIA[self.name]  # the channel's last endpoint left: forget the segment
 
     @property
     def endpoints(self) -> int:

@@ -39,35 +39,52 @@ class RawPort(Protocol):
 
 
 class MessagePort:
-    """Generic adapter: python-can ``Message`` per frame (objects preallocated and reused)."""
+    """Generic adapter: python-can ``Message`` per frame, as python-can requires to send.
+
+    One Message per frame slot is preallocated; a tick only touches the fields that changed
+    since the slot's last frame (ids, flags and lengths of a tick's frames are usually the same
+    every tick) and copies the payload into the Message's own bytearray.
+    """
 
     def __init__(self, bus: can.BusABC, cap: int, fd: bool) -> None:
         self.bus = bus
-        self._msgs = [can.Message(data=bytearray(64 if fd else 8), is_fd=fd) for _ in range(cap)]
+        self._msgs = [can.Message(data=bytearray(), is_fd=fd, is_extended_id=False) for _ in range(cap)]
+        self._key = [(-1, -1, -1)] * cap
+        self._width = 64 if fd else 8
 
     def send_batch(self, fb: FrameBuffer, n: int) -> None:
-        data = fb.data
+        flat = memoryview(fb.data.reshape(-1))
+        w = fb.width
+        ids, lens, flags = fb.ids.tolist(), fb.lens.tolist(), fb.flags.tolist()
+        send = self.bus.send
         for k in range(n):
             m = self._msgs[k]
-            f = int(fb.flags[k])
-            m.arbitration_id = int(fb.ids[k])
-            m.is_extended_id = bool(f & FLAG_EXT)
-            m.is_fd = bool(f & FLAG_FD)
-            m.bitrate_switch = bool(f & FLAG_BRS)
-            m.is_remote_frame = bool(f & FLAG_RTR)
-            ln = int(fb.lens[k])
-            m.dlc = ln
-            m.data = data[k, :ln].tobytes()
-            self.bus.send(m)
+            cid, ln, f = ids[k], lens[k], flags[k]
+            if self._key[k] != (cid, ln, f):
+                self._key[k] = (cid, ln, f)
+                m.arbitration_id = cid
+                m.is_extended_id = bool(f & FLAG_EXT)
+                m.is_fd = bool(f & FLAG_FD)
+                m.bitrate_switch = bool(f & FLAG_BRS)
+                m.is_remote_frame = bool(f & FLAG_RTR)
+                m.data = bytearray(ln)
+                m.dlc = ln
+            m.data[:] = flat[k * w : k * w + ln]
+            send(m)
 
     def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
         k = 0
-        msg = self.bus.recv(max(timeout_s, 0.0))
-        while msg is not None and k < fb.cap:
-            ln = len(msg.data)
-            fb.ids[k] = msg.arbitration_id
-            fb.lens[k] = ln
-            fb.flags[k] = (
+        flat = memoryview(fb.data.reshape(-1))
+        w = fb.width
+        ids, lens, flags = fb.ids, fb.lens, fb.flags
+        recv = self.bus.recv
+        msg = recv(max(timeout_s, 0.0))
+        while msg is not None:
+            data = msg.data
+            ln = min(len(data), w)
+            ids[k] = msg.arbitration_id
+            lens[k] = ln
+            flags[k] = (
                 (FLAG_EXT if msg.is_extended_id else 0)
                 | (FLAG_FD if msg.is_fd else 0)
                 | (FLAG_BRS if msg.bitrate_switch else 0)
@@ -75,11 +92,11 @@ class MessagePort:
                 | (FLAG_ERR if msg.is_error_frame else 0)
             )
             if ln:
-                fb.data[k, :ln] = np.frombuffer(msg.data, dtype=np.uint8, count=min(ln, fb.width))
+                flat[k * w : k * w + ln] = data[:ln]
             k += 1
             if k >= fb.cap:
                 break
-            msg = self.bus.recv(0.0)
+            msg = recv(0.0)
         return k
 
 

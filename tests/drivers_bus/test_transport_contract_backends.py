@@ -143,3 +143,22 @@ def test_socketcan_absence_is_a_clear_error():
 
     with pytest.raises(DeviceError, match=r"socketcan.*unreachable"):
         open_bus("socketcan", "vcan0")
+
+
+def test_dropped_frames_give_status_codes_and_counters_not_exceptions():
+    from drivers.can.emulated import Faults, medium
+
+    channel = "contract-drop"
+    m = medium(channel, faults=Faults(drop=0.2, seed=7))
+    with InProcessRig(SPEC, "emulated", channel=channel) as rig:
+        bus = rig.host_bus()
+        assert bus.medium is m
+        with CanTransport(bus, nodes=NODES, timeout_s=0.05) as t:
+            m.faults.drop = 0.0  # a clean start-up
+            t.start(period_us=1000, timeout_s=1.0)
+            m.faults.drop = 0.2
+            tx, rx = t.tx_array(), t.rx_array()
+            statuses = [t.cycle(tx, rx) for _ in range(40)]
+            assert sum(statuses) == t.stats.missed > 0
+            assert all(0 <= s <= 9 for s in statuses)
+            assert m.stats.dropped > 0
