@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import signal
 import sys
@@ -102,7 +103,8 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
     last_t, last_syncs = time.monotonic(), 0
     try:
         next_timers = 0.0
-        while not stop["flag"]:
+        parent = os.getppid()
+        while not stop["flag"] and os.getppid() == parent:  # also end when the parent died
             server.service()
             now = medium.clock()
             timers = now >= next_timers

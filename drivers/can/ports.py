@@ -155,6 +155,12 @@ class SlcanPort:
             if left <= 0 or not self._ready(left):
                 return 0
 
+    def release(self) -> None:
+        """Hand a partial line back to python-can's slcan reader (the caller drained whole lines)."""
+        if self._fill:
+            self.bus._buffer[:0] = self._in[: self._fill].tobytes()
+            self._fill = 0
+
     def _ready(self, timeout_s: float) -> bool:
         r, _, _ = select.select([self.fd], [], [], timeout_s)
         return bool(r)

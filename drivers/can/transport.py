@@ -115,6 +115,7 @@ class CanTransport(Transport):
         self._other = np.zeros(self._rxb.cap, dtype=np.int32)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._port: Any = None
+        self._last_rx: np.ndarray | None = None
         self._recent = _Recent()
         self._od_table: Any = None
         self.network = canopen.Network(bus)
@@ -169,6 +170,7 @@ class CanTransport(Transport):
             self._begin_cycling()
         txb = self._bytes(tx, self._tx_dtype, "tx")
         rxb = self._bytes(rx, self._rx_dtype, "rx")
+        self._last_rx = rxb
         port, fb, st = self._port, self._rxb, self.stats
         # 1. frames left from earlier ticks
         n = port.recv_batch(fb, 0.0)
@@ -240,6 +242,9 @@ class CanTransport(Transport):
         """Give the bus back to the canopen receive thread (between runs; not in the tick)."""
         if self._port is None:
             return
+        rxb = self._last_rx if self._last_rx is not None else codec.record_bytes(self.rx_array())
+        while (n := self._port.recv_batch(self._rxb, 0.0)) > 0:  # whole frames still buffered
+            self._route(n, rxb, True)
         release = getattr(self._port, "release", None)
         if release is not None:
             release()
