@@ -62,11 +62,11 @@ C_MODE, C_P0, C_P1, C_VEL, C_TAU, C_EN, C_RESET, C_STIFF, C_DAMP, C_PREV_EN = ra
 # measurement slots
 M_POS, M_VEL, M_TS, M_TCMD, M_IQ, M_ID, M_VBUS, M_TEMP, M_FAULT, M_OC, M_ILIM = range(11)
 
-_foc = njit(cache=True)(foc_step)
-_cascade = njit(cache=True)(cascade_step)
+_foc = njit(cache=True, error_model="numpy")(foc_step)
+_cascade = njit(cache=True, error_model="numpy")(cascade_step)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas):
     p = pa[0]
     s = sa[0]

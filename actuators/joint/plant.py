@@ -141,7 +141,7 @@ _S48 = np.uint64(48)
 _INV16 = 1.0 / 65536.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def normal(rng):
     """Unit-variance noise: Irwin-Hall sum of 4 uniforms (the four 16-bit fields of one
     xorshift64* draw), scaled; bounded at +-3.46 sigma."""
@@ -155,7 +155,7 @@ def normal(rng):
     return (np.float64(t) * _INV16 - 2.0) * _SQRT3
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def spring_torque(p, d):
     """Piecewise-linear torsional stiffness K(d) (odd), d = deflection outside the backlash [rad]."""
     a = abs(d)
@@ -168,7 +168,7 @@ def spring_torque(p, d):
     return t if d >= 0.0 else -t
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def deflection(p, theta_m, theta_o):
     """Deflection beyond the backlash dead zone [rad] (0 inside the gap)."""
     delta = theta_m / p.ratio - theta_o
@@ -179,14 +179,14 @@ def deflection(p, theta_m, theta_o):
     return 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def elec_sin_cos(p, s):
     """sin, cos of the true electrical angle p theta_m (float64)."""
     th = p.pp * s.theta_m
     return np.sin(th), np.cos(th)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_currents(p, s, rng, sn, cs):
     """ADC phase currents (a, b) [A]: true currents + noise, quantised, clipped to the range.
     ``sn, cs`` = sin, cos of the true electrical angle p theta_m."""
@@ -199,7 +199,7 @@ def sample_currents(p, s, rng, sn, cs):
     return min(max(ia, -p.i_range), p.i_range), min(max(ib, -p.i_range), p.i_range)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_motor_encoder(p, s, ring, rng):
     """Motor single-turn count in [0, cpr): delayed by its latency, noisy, quantised."""
     th = s.theta_m
@@ -210,7 +210,7 @@ def sample_motor_encoder(p, s, ring, rng):
     return np.int32(c)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def record_ring(p, s, ring):
     """Store this period's true output angle, shaft torque and motor angle (sensor latency)."""
     k = np.int64(s.step) % RING
@@ -219,7 +219,7 @@ def record_ring(p, s, ring):
     ring[2, k] = s.theta_m
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_output_encoder(p, s, ring, rng):
     """Output absolute multi-turn position [rad]: delayed, noisy, quantised, wrapped to its span."""
     k = (np.int64(s.step) - np.int64(p.enc_o_lat)) % RING
@@ -230,7 +230,7 @@ def sample_output_encoder(p, s, ring, rng):
     return c * p.enc_o_q
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sample_torque_sensor(p, s, ring, rng):
     """Torque sensor [N m]: delayed shaft torque + bias + noise, saturated. The bias takes one
     random-walk step per sample (``ts_drift`` is per sample: drift rate x sqrt(sample period))."""
@@ -240,7 +240,7 @@ def sample_torque_sensor(p, s, ring, rng):
     return min(max(t, -p.ts_range), p.ts_range)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def plant_step(p, s, sn, cs):
     """Advance the plant one PWM period h with the duties/pwm_on stored in ``s``; ``sn, cs`` =
     sin, cos of the electrical angle p theta_m at the start of the period. No allocation."""

@@ -24,8 +24,10 @@ TARGETS = {"joint_realtime_factor": 200.0, "hand_realtime_factor": 100.0}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=2.0, help="simulated seconds per round (default 2)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds, best kept (default 3)")
+    p.add_argument("--seconds", type=float, default=0.5, help="simulated seconds per round (default 0.5)")
+    p.add_argument(
+        "--rounds", type=int, default=8, help="rounds, best kept: filters a noisy machine (default 8)"
+    )
     p.add_argument("--preset", default="knee", help="joint preset (default knee)")
     p.add_argument(
         "--current-loop-hz", type=float, default=20_000.0, help="PWM/current-loop rate (default 20000)"
