@@ -100,7 +100,7 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
     if not timed:
         info["ideal_bus"] = True
     print(json.dumps(info), flush=True)
-    last_t, last_syncs = time.monotonic(), 0
+    last_t, last_syncs, last_busy, last_rate = time.monotonic(), 0, 0.0, 0.0
     try:
         next_timers = 0.0
         parent = os.getppid()
@@ -120,9 +120,11 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
             select.select([server.fileno()], [], [], wait)
             if report_s > 0 and now - last_t >= report_s:
                 rate = (server.syncs - last_syncs) / (now - last_t)
-                print(f"emulate {spec.name}: sustained {rate:.0f} SYNC/s over the last {now - last_t:.0f} s, "
-                      f"bus load {medium.stats.load() * 100:.0f} %", file=sys.stderr, flush=True)
-                last_t, last_syncs = now, server.syncs
+                load = (medium.stats.busy_s - last_busy) / (now - last_t)
+                if rate > 0 or last_rate > 0:  # quiet while nobody drives the bus
+                    print(f"emulate {spec.name}: sustained {rate:.0f} SYNC/s over the last {now - last_t:.0f} s, "
+                          f"bus load {load * 100:.0f} %", file=sys.stderr, flush=True)
+                last_t, last_syncs, last_busy, last_rate = now, server.syncs, medium.stats.busy_s, rate
     finally:
         for b in boards:
             b.close()
