@@ -9,6 +9,7 @@ crossed at each velocity reversal).
 
 from __future__ import annotations
 
+import dataclasses as dc
 import math
 
 import numpy as np
@@ -65,3 +66,12 @@ def test_disable_turns_power_stage_off_and_torque_to_zero():
     assert not t.power_stage_on
     assert t.iq_a == 0.0 and t.electromagnetic_torque_nm == 0.0
     assert jm.read().torque_cmd_nm == 0.0
+
+
+@pytest.mark.parametrize("loop_hz", [1000.0, 2000.0])
+def test_knee_tracking_with_slower_outer_loops(loop_hz: float):
+    """The velocity/position loops may run anywhere in 1-10 kHz (preset firmware.loop_hz)."""
+    p = load_preset("knee")
+    p = dc.replace(p, firmware=dc.replace(p.firmware, loop_hz=loop_hz))
+    err, _ = _track(p, seconds=2.0)
+    assert float(np.sqrt(np.mean(err**2))) < 1e-3
