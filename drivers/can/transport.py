@@ -21,6 +21,7 @@ are answered. :meth:`end_cycling` hands the bus back to the receive thread.
 from __future__ import annotations
 
 import collections
+import io
 import threading
 import time
 from collections.abc import Iterable
@@ -266,8 +267,7 @@ class CanTransport(Transport):
     def node(self, node_id: int) -> canopen.RemoteNode:
         """The canopen RemoteNode for ``node_id`` (created on first use, OD from drivers.eds)."""
         if node_id not in self.network:
-            od = _board_od(self.layout.board)
-            self.network.add_node(canopen.RemoteNode(node_id, od))
+            self.network.add_node(canopen.RemoteNode(node_id, _board_od(self.layout.board, node_id)))
         return self.network[node_id]
 
     def _table(self):
@@ -363,13 +363,16 @@ class CanTransport(Transport):
         self._port = None
 
 
-def _board_od(board: str) -> canopen.ObjectDictionary:
-    """The board's object dictionary for canopen (from drivers.eds when available)."""
-    try:
-        from drivers import eds
-    except ImportError:
-        return canopen.ObjectDictionary()
-    maker = getattr(eds, "object_dictionary", None)
-    if maker is None:
-        return canopen.ObjectDictionary()
-    return maker(board)
+class _EdsFile(io.StringIO):
+    """An in-memory EDS with the ``.name`` python canopen dispatches on."""
+
+    name = "board.eds"
+
+
+def _board_od(board: str, node_id: int) -> canopen.ObjectDictionary:
+    """The board's object dictionary for canopen, parsed from the EDS that drivers.eds generates
+    from the OD table (so ``node.sdo['controlword'].raw`` and canopen's PDO/402 helpers work)."""
+    from drivers import od
+    from drivers.eds import eds_text
+
+    return canopen.import_od(_EdsFile(eds_text(od.build_table(board))), node_id)

@@ -39,6 +39,11 @@ def _drive(t: CanTransport) -> None:
     # back to the slow path while the boards keep running: SDO works again
     t.end_cycling()
     assert t.sdo_read(NODES[1], 0x6061, 0, timeout_s=1.0) == 8
+    # canopen's node carries the board's object dictionary (from the generated EDS): names work
+    node = t.node(NODES[2])
+    node.sdo.RESPONSE_TIMEOUT = 1.0
+    assert node.sdo["modes_of_operation_display"].raw == 8
+    assert node.sdo["identity_object"]["product_code"].raw == 0x4A4E5431
 
 
 @pytest.mark.parametrize("interface", ["virtual", "emulated"])
