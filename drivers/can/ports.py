@@ -111,6 +111,7 @@ class SlcanPort:
         self.bus = bus
         self.ser = bus.serialPortOrig
         self.fd = self.ser.fileno()
+        os.set_blocking(self.fd, False)
         line = slcan_codec.max_line_bytes(fd)
         self._out = np.zeros(cap * line, dtype=np.uint8)
         self._in = np.zeros(max(65536, 4 * cap * line), dtype=np.uint8)
@@ -145,8 +146,7 @@ class SlcanPort:
     def recv_batch(self, fb: FrameBuffer, timeout_s: float) -> int:
         deadline = time.perf_counter() + max(timeout_s, 0.0)
         while True:
-            if self._ready(0.0):
-                self._read_some()
+            self._read_some()  # the descriptor is non-blocking (pyserial opens it O_NONBLOCK)
             n, _, used = self._codec.decode_frames(self._in, self._fill, fb, self._spans)
             self._consume(used)
             if n:
