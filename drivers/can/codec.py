@@ -58,6 +58,15 @@ class FrameBuffer:
 
 
 @njit(nogil=True)
+def fd_len(n):  # pragma: no cover - compiled
+    """The CAN-FD payload length (DLC step) that holds n bytes."""
+    for ln in FD_LENGTHS:
+        if ln >= n:
+            return ln
+    return 64
+
+
+@njit(nogil=True)
 def pack_tick(tx_bytes, node_ids, cob, off, size, flags0, sync_id, ids, lens, flags, data, rx_bytes, fresh_off):  # pragma: no cover - compiled
     """Write every selected RPDO of every node then the SYNC (if sync_id >= 0); clear fresh masks.
 
@@ -107,8 +116,8 @@ def unpack_tick(ids, lens, flags, data, n, lut, n_pdo, off, size, rx_bytes, fres
         v = lut[c]
         i = v // n_pdo
         p = v - i * n_pdo
-        if lens[k] != size[p]:
-            bad += 1
+        if lens[k] != size[p] and not ((flags[k] & 2) != 0 and size[p] < lens[k] <= fd_len(size[p])):
+            bad += 1  # wrong length (a CAN-FD frame may carry the payload padded to its DLC step)
             continue
         o = off[p]
         for b in range(size[p]):

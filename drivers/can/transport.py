@@ -92,6 +92,7 @@ class CanTransport(Transport):
             raise ConfigError(f"CanTransport: timeout_s = {timeout_s} s is out of range (0, 10] s")
         self.bus = bus
         self.layout = board if isinstance(board, layout.BoardLayout) else layout.board_layout(board)
+        self._board_type = self.layout.board.split("/")[0]
         self.rpdos = self.layout.select(False, rpdos)
         self.tpdos = self.layout.select(True, tpdos)
         self.sync = bool(sync)
@@ -267,14 +268,14 @@ class CanTransport(Transport):
     def node(self, node_id: int) -> canopen.RemoteNode:
         """The canopen RemoteNode for ``node_id`` (created on first use, OD from drivers.eds)."""
         if node_id not in self.network:
-            self.network.add_node(canopen.RemoteNode(node_id, _board_od(self.layout.board, node_id)))
+            self.network.add_node(canopen.RemoteNode(node_id, _board_od(self._board_type, node_id)))
         return self.network[node_id]
 
     def _table(self):
         from drivers import od
 
         if self._od_table is None:
-            self._od_table = od.build_table(self.layout.board)
+            self._od_table = od.build_table(self._board_type, fd=self.fd)
         return self._od_table
 
     def sdo_read(self, node_id: int, index: int, subindex: int = 0, timeout_s: float = 0.3) -> int | float:
@@ -341,17 +342,38 @@ class CanTransport(Transport):
             "rated_current_a": r(0x6075) / 1000.0,
         }
 
+    def configure_pdos(self, node_id: int, timeout_s: float = 0.3) -> None:
+        """Write this transport's PDO layout into a node (pre-operational; CiA 301 sequence per PDO:
+        COB-ID invalid, mapping count 0, entries, count, COB-ID valid if enabled). Slow path."""
+        w = lambda i, s, v: self.sdo_write(node_id, i, s, v, timeout_s)  # noqa: E731
+        for pdos, comm, mapping in ((self.layout.rpdos, 0x1400, 0x1600), (self.layout.tpdos, 0x1800, 0x1A00)):
+            for p in pdos:
+                k = p.number - 1
+                cob = p.cob_id(node_id) | layout.PDO_NO_RTR
+                w(comm + k, 1, cob | layout.PDO_NOT_VALID)
+                w(mapping + k, 0, 0)
+                for m, f in enumerate(p.fields, 1):
+                    w(mapping + k, m, (f.index << 16) | (f.subindex << 8) | (8 * f.dtype.itemsize))
+                w(mapping + k, 0, len(p.fields))
+                if p.enabled and p.fields:
+                    w(comm + k, 1, cob)
+
     def start(self, period_us: int | None = None, timeout_s: float = 0.3) -> dict[int, dict[str, int]]:
         """Bring every node up: check it answers (0x1018 by SDO; DeviceTimeout naming the node and
-        the timeout), set its communication cycle period 0x1006 if ``period_us`` is given, then
-        NMT-start all nodes (OPERATIONAL). Returns the identities by node id. Slow path."""
+        the timeout), set its communication cycle period 0x1006 if ``period_us`` is given, write
+        the PDO mapping when this transport's layout is not the board's default (e.g.
+        :func:`drivers.can.layout.packed`), then NMT-start all nodes (OPERATIONAL). Returns the
+        identities by node id. Slow path."""
         self._check_open()
         if self._port is not None:
             self.end_cycling()
         ids = {n: self.identity(n, timeout_s) for n in self.nodes}
+        remap = self.layout != layout.board_layout(self._board_type)
         for n in self.nodes:
             if period_us is not None:
                 self.sdo_write(n, 0x1006, 0, int(period_us), timeout_s)
+            if remap:
+                self.configure_pdos(n, timeout_s)
             self.node(n).nmt.send_command(0x01)  # start remote node -> OPERATIONAL
         return ids
 

@@ -22,10 +22,11 @@ def test_bench_can_json_contract():
         assert key in out
     assert out["frames_per_tick"] == 6 * (5 * 2 + 1 + 5 * 3)
     assert out["host_us_per_tick"] > 0 and out["pythoncan_us_per_tick"] > 0
-    for bus in ("can_1m", "canfd_1m_5m", "canfd_1m_8m"):
+    for bus in ("can_1m", "canfd_1m_5m", "canfd_1m_8m", "canfd_1m_5m_packed"):
         assert out["guaranteed_joints_per_bus"][bus] <= out["joints_per_bus"][bus]
         assert out["joints_per_bus"][bus] <= out["theoretical_joints_per_bus"][bus]
         assert 0 < out["tick_time_us"][bus] <= 1000.0
+    assert out["joints_per_bus"]["canfd_1m_5m_packed"] > out["joints_per_bus"]["canfd_1m_5m"]
 
 
 def test_tick_time_grows_with_joints_and_shrinks_with_data_rate():

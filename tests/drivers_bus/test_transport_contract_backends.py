@@ -66,6 +66,30 @@ def test_contract_can_fd_emulated():
         assert bus.medium.fd and bus.medium.stats.frames > 0
 
 
+def test_canopen_fd_packed_pdos_are_written_by_sdo_and_exchanged():
+    from dataclasses import replace
+
+    from drivers.can.layout import board_layout, packed
+
+    lay = packed(board_layout("joint"))
+    assert [p.size for p in lay.rpdos if p.enabled] == [15] and [p.size for p in lay.tpdos if p.enabled] == [23]
+    spec = replace(SPEC, fd=True, data_bitrate=5_000_000)
+    with InProcessRig(spec, "emulated") as rig:
+        bus = rig.host_bus()
+        with CanTransport(bus, nodes=NODES, board=lay, fd=True, timeout_s=0.5) as t:
+            t.start(period_us=1000, timeout_s=1.0)
+            assert t.sdo_read(NODES[0], 0x1A00, 0, timeout_s=1.0) == 9  # TPDO1 maps 9 objects now
+            assert t.sdo_read(NODES[0], 0x1801, 1, timeout_s=1.0) & 0x80000000  # TPDO2 disabled
+            tx, rx = t.tx_array(), t.rx_array()
+            tx["modes_of_operation"] = 8
+            for _ in range(20):
+                assert t.cycle(tx, rx) == 0
+                tx["controlword"] = [next_controlword(int(s), "operation_enabled") for s in rx["statusword"]]
+            assert [decode_state(int(s)) for s in rx["statusword"]] == ["operation_enabled"] * 3
+            assert t.stats.frames_tx == 20 * (3 + 1) and t.stats.bad == 0
+            assert (rx["fresh"] == 1).all() and (rx["modes_of_operation_display"] == 8).all()
+
+
 def test_contract_over_slcan_pty():
     from drivers.can.emulated import EmulatedBus, Medium
     from drivers.can.slcan_server import SlcanServer

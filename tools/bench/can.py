@@ -28,6 +28,7 @@ BUS_TYPES = {
     "can_1m": {"bitrate": 1_000_000, "fd": False, "data_bitrate": None},
     "canfd_1m_5m": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 5_000_000},
     "canfd_1m_8m": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 8_000_000},
+    "canfd_1m_5m_packed": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 5_000_000, "packed": True},
 }
 
 

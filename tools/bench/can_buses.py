@@ -19,9 +19,41 @@ class _Clock:
         return self.t
 
 
-def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: int = 3) -> float:
+def _remap_packed(host: Any, boards: list, clock: _Clock, n: int) -> None:
+    """Write the CANopen FD packed mapping into the boards by SDO through CanTransport, with the
+    virtual clock following the wall clock meanwhile (boards polled by a helper thread)."""
+    import threading
+
+    from drivers.can import CanTransport
+    from drivers.can.layout import board_layout, packed
+
+    live = threading.Event()
+    live.set()
+    t0 = time.monotonic() - clock.t
+
+    def pump() -> None:
+        while live.is_set():
+            clock.t = time.monotonic() - t0
+            for b in boards:
+                b.poll()
+            time.sleep(0.0001)
+
+    th = threading.Thread(target=pump, daemon=True)
+    th.start()
+    try:
+        with CanTransport(host, nodes=range(1, n + 1), board=packed(board_layout("joint")), fd=True) as t:
+            for nid in range(1, n + 1):
+                t.configure_pdos(nid, timeout_s=1.0)
+    finally:
+        live.clear()
+        th.join(2.0)
+
+
+def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: int = 3,
+              packed: bool = False) -> float:
     """Longest wire time of one tick (RPDOs + SYNC sent, every TPDO received) with n real joint
-    boards on the emulated medium, in virtual time (no host or board processing delay)."""
+    boards on the emulated medium, in virtual time (no host or board processing delay).
+    ``packed``: CANopen FD packing (one 15-byte RPDO and one 23-byte TPDO per joint)."""
     from drivers.board import JointBoard
     from drivers.can.emulated import EmulatedBus, Medium
 
@@ -52,6 +84,8 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
         return can.Message(arbitration_id=cid, data=data, is_extended_id=False, is_fd=fd, bitrate_switch=fd)
 
     try:
+        if packed:
+            _remap_packed(host, boards, clock, n)
         host.send(msg(0x000, b"\x01\x00"))  # NMT start all
         run_until(0, clock.t + 0.005)
         worst = 0.0
@@ -59,12 +93,17 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
             t0 = clock.t = clock.t + 0.01
             got.clear()
             for nid in range(1, n + 1):
-                host.send(msg(0x200 + nid, bytes([0x0F, 0, 8]) + (1000 * k).to_bytes(4, "little")))
-                host.send(msg(0x300 + nid, bytes(8)))
+                rpdo1 = bytes([0x0F, 0, 8]) + (1000 * k).to_bytes(4, "little")
+                if packed:
+                    host.send(msg(0x200 + nid, rpdo1 + bytes(8) + b"\x00"))  # 15 B, padded to 16
+                else:
+                    host.send(msg(0x200 + nid, rpdo1))
+                    host.send(msg(0x300 + nid, bytes(8)))
             host.send(msg(0x080, b""))
-            run_until(3 * n, t0 + 1.0)
-            if len(got) < 3 * n:
-                raise RuntimeError(f"bench: only {len(got)} of {3 * n} TPDOs in virtual time")
+            want = n if packed else 3 * n
+            run_until(want, t0 + 1.0)
+            if len(got) < want:
+                raise RuntimeError(f"bench: only {len(got)} of {want} TPDOs in virtual time")
             worst = max(worst, clock.t - t0)
         return worst
     finally:
@@ -81,13 +120,14 @@ def joints_per_bus(bus_types: dict[str, dict], rate_hz: float) -> tuple[dict, di
     period = 1.0 / rate_hz
     measured, theory, guaranteed, tick_us = {}, {}, {}, {}
     for name, bt in bus_types.items():
-        br, fd, dbr = bt["bitrate"], bt["fd"], bt["data_bitrate"]
-        per_joint = sum(timing.frame_time_min(s, br, fd, dbr) for s in (7, 8, 7, 8, 8))
+        br, fd, dbr, pk = bt["bitrate"], bt["fd"], bt["data_bitrate"], bt.get("packed", False)
+        sizes = (15, 23) if pk else (7, 8, 7, 8, 8)
+        per_joint = sum(timing.frame_time_min(s, br, fd, dbr) for s in sizes)
         theory[name] = int((period - timing.frame_time_min(0, br, fd, dbr)) // per_joint)
-        guaranteed[name] = timing.theoretical_joints(rate_hz, br, fd, dbr)
+        guaranteed[name] = timing.theoretical_joints(rate_hz, br, fd, dbr, *(((15,), (23,)) if pk else ()))
         n, last = 0, 0.0
         while True:
-            t = tick_time(n + 1, br, fd, dbr)
+            t = tick_time(n + 1, br, fd, dbr, packed=pk)
             if t > period:
                 break
             n, last = n + 1, t
