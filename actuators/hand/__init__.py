@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from actuators.hand._cache import drop_stale_kernels
 from actuators.hand.preset import HandPreset, coupling_matrix, drive_figures, load_preset
+
+drop_stale_kernels()  # before any cached kernel of this package loads
 
 __all__ = ["HandPreset", "HandSim", "bench_realtime_factor", "coupling_matrix", "drive_figures", "grasp",
            "load_preset"]

@@ -17,7 +17,8 @@ tendon_tension_step      T_m = sensor, or from the screw force:
                          on a load of tendon-space stiffness k_L (pulling, friction T/eta_f):
                          w_n^2 = k_L (1/eta_f + K_F kp) / m_eq,  2 zeta w_n = K_F kd / m_eq
 grasp_force_step         approach: x_r ramps at v_a until the pad force exceeds F_touch (or the
-                         tension exceeds T_block without touch: blocked, hold); then
+                         tension exceeds T_block without touch: blocked, hold; also when touch
+                         is lost later in force control); then
                          T_r = c_TF F_r + kp_f (F_r - F_m) + ki_f int(F_r - F_m), rate-limited
 coupled_joint_step       x_r = sum_j r_j q_r,j + x_0 + ki int(sum_j r_j (q_r,j - q_m,j))
                          (joint targets through one row of the coupling matrix R, dl = R dq)
@@ -227,6 +228,9 @@ def grasp_force_step(cfg: GraspConfig, st: GraspState, inp: GraspInput, out: Gra
             elif st.x_cmd >= cfg.x_max:
                 st.x_cmd = cfg.x_max
                 st.phase = 3
+    if st.phase == 2 and not contact and inp.t_meas > cfg.t_block:
+        st.phase = 3  # touch lost and the finger pulls on its end stops: hold here
+        st.x_cmd = inp.x
     if st.phase == 2:
         e = inp.f_ref - inp.f_meas
         integ = st.integ + cfg.ki_f * e * cfg.dt
@@ -261,7 +265,7 @@ class CouplingConfig(Record):
     r: array(f32, N_COUPLED)  # [m] moment arms of this tendon (row of R, zero-padded)
     x_0: f32 = 0.0005  # [m] nut position of a just-taut tendon at q = 0 (slack + pretension stretch)
     ki: f32 = 2.0  # [1/s] integral of the tendon-space joint error
-    integ_max: f32 = 0.005  # [m]
+    integ_max: f32 = 0.001  # [m]
     x_min: f32 = -0.002  # [m]
     x_max: f32 = 0.035  # [m]
     dt: f32 = 0.001  # [s]

@@ -51,7 +51,7 @@ X_POS, X_VEL, X_CUR = range(3)
 N_ENERGY = 8
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def sdf(obj: np.ndarray, px: float, py: float, pz: float) -> tuple[float, float, float, float]:
     """Signed distance [m] from point p to the object surface and the outward unit normal.
 
@@ -82,7 +82,7 @@ def sdf(obj: np.ndarray, px: float, py: float, pz: float) -> tuple[float, float,
     return 1e9, 0.0, 0.0, 1.0
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def screw_friction(tension: float, direction: float, eta_f: float, eta_b: float, f_c0: float) -> float:
     """Kinetic friction magnitude [N] at the nut for motion in ``direction`` (+1 pulling the
     tendon, -1 back-driven by it) under tendon tension [N] (see the module equations)."""
@@ -91,7 +91,7 @@ def screw_friction(tension: float, direction: float, eta_f: float, eta_b: float,
     return f_c0 + (1.0 - eta_b) * tension
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def tendon_tension(act: np.ndarray, R: np.ndarray, k: int, x: float, v: float, q: np.ndarray,
                    qd: np.ndarray) -> tuple[float, float, float]:
     """(nut-side tension [N], stretch e [m], finger-side slide rate s [m/s]) of tendon k."""
@@ -107,9 +107,32 @@ def tendon_tension(act: np.ndarray, R: np.ndarray, k: int, x: float, v: float, q
     return max(t, 0.0), e, s
 
 
-@njit(inline="always")
-def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_ref: np.ndarray,
-               xs: np.ndarray, q: np.ndarray, qd: np.ndarray, E: np.ndarray) -> None:
+@njit(inline="always", error_model="numpy")
+def tendon_tension_chain(act: np.ndarray, R: np.ndarray, k: int, fing_i: np.ndarray, fot: np.ndarray,
+                         x: float, v: float, q: np.ndarray, qd: np.ndarray) -> tuple[float, float, float]:
+    """:func:`tendon_tension` summing only over the joints of the tendon's finger chain (the
+    preset guarantees that a tendon's moment arms lie in one finger)."""
+    f = fot[k]
+    rq = 0.0
+    s = 0.0
+    jr = fing_i[f, 0]
+    if jr >= 0:
+        rq += R[k, jr] * q[jr]
+        s += R[k, jr] * qd[jr]
+    for li in range(fing_i[f, 1]):
+        j = fing_i[f, 2 + li]
+        rq += R[k, j] * q[j]
+        s += R[k, j] * qd[j]
+    e = x - rq - act[k, A_SLACK]
+    if e <= 0.0:
+        return 0.0, e, s
+    t = act[k, A_KTD] * e + act[k, A_CTD] * (v - s)
+    return max(t, 0.0), e, s
+
+
+@njit(inline="always", error_model="numpy")
+def _actuators(act: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fot: np.ndarray, stroke: np.ndarray,
+               dt: float, i_ref: np.ndarray, xs: np.ndarray, q: np.ndarray, qd: np.ndarray, E: np.ndarray) -> None:
     for k in range(xs.shape[0]):
         x, v, i = xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR]
         r_, l_, kt, krot = act[k, A_R], act[k, A_L], act[k, A_KT], act[k, A_KROT]
@@ -122,7 +145,7 @@ def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_
             u = vbus if u > vbus else -vbus
             i_new = (u - kt * w + l_ * i / dt - 0.5 * r_ * i) / (0.5 * r_ + l_ / dt)
         im = 0.5 * (i + i_new)
-        t, e, _ = tendon_tension(act, R, k, x, v, q, qd)
+        t, e, _ = tendon_tension_chain(act, R, k, fing_i, fot, x, v, q, qd)
         # nut: linearly implicit in the tendon stiffness/damping (finger side held), Coulomb
         # friction as an implicit impulse (stick at v = 0)
         m = act[k, A_MEQ]
@@ -158,7 +181,7 @@ def _actuators(act: np.ndarray, R: np.ndarray, stroke: np.ndarray, dt: float, i_
         xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR] = x_new, v_new, i_new
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _solve(wk: np.ndarray, n: int) -> None:
     """In-place Gaussian elimination of the SPD block wk[:n,:n] x = wk[4,:n] (x into row 4)."""
     for c in range(n):
@@ -175,14 +198,15 @@ def _solve(wk: np.ndarray, n: int) -> None:
         wk[4, c] = s / wk[c, c]
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray,
             fing_f: np.ndarray, cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray,
             obj: np.ndarray, fot: np.ndarray, dt: float, xs: np.ndarray, q: np.ndarray,
             qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, wk: np.ndarray) -> None:
     # wk rows: 0..3 A (block matrix), 4 tau, 5 K dq, 6..8 link unit vectors e_l (cols l),
     # 9..11 link tangents t_l, 12..14 contact Jacobian (xyz rows, chain cols), 15 chain joints,
-    # 16..19 joint-space contact damping, 20 joint damping (both for the loss bookkeeping)
+    # 16..19 joint-space contact damping, 20 joint damping (both for the loss bookkeeping),
+    # 21 J^T n of the current contact
     jr, nfl = fing_i[f, 0], fing_i[f, 1]
     off = 1 if jr >= 0 else 0
     nc = nfl + off
@@ -217,7 +241,7 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
     for k in range(fot.shape[0]):
         if fot[k] != f:
             continue
-        t, e, s = tendon_tension(act, R, k, xs[k, X_POS], xs[k, X_VEL], q, qd)
+        t, e, s = tendon_tension_chain(act, R, k, fing_i, fot, xs[k, X_POS], xs[k, X_VEL], q, qd)
         if e <= 0.0:
             tens[k, 0] = 0.0
             tens[k, 1] = 0.0
@@ -298,16 +322,23 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         ct = mu * fn / max(vt, veps)
         fx, fy, fz = fn * nx - ct * tx, fn * ny - ct * ty, fn * nz - ct * tz
         fpad[ci] = fn
-        for a in range(nc):
+        for a in range(nc):  # J^T n, generalized force, K dq (J^T n n^T J dq = J^T n v_n)
             ja_n = wk[12, a] * nx + wk[13, a] * ny + wk[14, a] * nz
+            wk[21, a] = ja_n
             wk[4, a] += wk[12, a] * fx + wk[13, a] * fy + wk[14, a] * fz
-            for c in range(nc):
-                jc_n = wk[12, c] * nx + wk[13, c] * ny + wk[14, c] * nz
+            wk[5, a] += kc * ja_n * vn
+        for a in range(nc):  # symmetric stiffness / damping blocks
+            ja_n = wk[21, a]
+            for c in range(a, nc):
+                jc_n = wk[21, c]
                 jj = wk[12, a] * wk[12, c] + wk[13, a] * wk[13, c] + wk[14, a] * wk[14, c]
                 dmp = cc * ja_n * jc_n + ct * (jj - ja_n * jc_n)
-                wk[a, c] += dt * dmp + dt * dt * kc * ja_n * jc_n
+                add = dt * dmp + dt * dt * kc * ja_n * jc_n
+                wk[a, c] += add
                 wk[16 + a, c] += dmp
-                wk[5, a] += kc * ja_n * jc_n * qd[int(wk[15, c])]
+                if c != a:
+                    wk[c, a] += add
+                    wk[16 + c, a] += dmp
     for a in range(nc):
         wk[4, a] = dt * (wk[4, a] - dt * wk[5, a])
     _solve(wk, nc)
@@ -333,7 +364,7 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
     E[5] += e5 * dt
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _rotate_plane(ax: float, ay: float, az: float, bx: float, by: float, bz: float, ux: float, uy: float,
                   uz: float, ang: float) -> tuple[float, float, float, float, float, float]:
     """Rodrigues rotation of the plane vectors a, b by ``ang`` [rad] about the unit axis u."""
@@ -349,7 +380,7 @@ def _rotate_plane(ax: float, ay: float, az: float, bx: float, by: float, bz: flo
     return a0, a1, a2, b0, b1, b2
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray, fot: np.ndarray,
                stroke: np.ndarray, dt: float, i_ref: np.ndarray, xs: np.ndarray, q: np.ndarray,
@@ -359,15 +390,15 @@ def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarr
     Real-time safe: no allocation. Writes ``xs`` (n_act, 3: x [m], v [m/s], i [A]), ``q`` [rad],
     ``qd`` [rad/s], energy sums ``E`` [J], ``tens`` (n_act, 2: nut-side and finger-side tension
     [N] seen by this step) and ``fpad`` (normal force per contact point [N]). ``wk`` is a
-    (21, 4) scratch array.
+    (22, 4) scratch array.
     """
-    _actuators(act, R, stroke, dt, i_ref, xs, q, qd, E)
+    _actuators(act, R, fing_i, fot, stroke, dt, i_ref, xs, q, qd, E)
     for f in range(fing_i.shape[0]):
         _finger(f, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, dt, xs, q, qd, E,
                 tens, fpad, wk)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                   cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray,
                   xs: np.ndarray, q: np.ndarray, qd: np.ndarray) -> float:
@@ -398,7 +429,7 @@ def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.nd
     return e
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def contact_point(f: int, ci: int, jr: int, nfl: int, fing_i: np.ndarray, fing_f: np.ndarray,
                   cpt_i: np.ndarray, cpt_f: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
     """Palm-frame position [m] of contact point ``ci`` of finger ``f`` (same kinematics as the step)."""

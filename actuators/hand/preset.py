@@ -63,7 +63,7 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
     "grasp": {
         "thumb_rot_target_rad": (-3.2, 3.2), "touch_force_n": (0.01, 100.0),
         "approach_speed_m_s": (1e-4, 1.0), "tension_per_force": (0.01, 100.0),
-        "block_tension_n": (0.1, 1e3),
+        "block_tension_n": (0.1, 1e3), "rotate_first_s": (0.0, 5.0),
     },
     "firmware": {
         "loop_hz": (50.0, 2e4), "plant_hz": (500.0, 1e5), "position_bandwidth_hz": (0.1, 500.0),

@@ -1,8 +1,10 @@
 """The grasp scenario behind ``cbl sim hand --grasp OBJECT``, its metrics, plot and speed bench.
 
 Scenario (lockstep, virtual time): at t = 0 the thumb-rotation actuator goes to its opposition
-angle through the coupling law (joint mode) and every other actuator runs the grasp law
-(approach in screw position until touch, then pad-force control through the tension loop).
+angle through the coupling law (joint mode) and every finger actuator runs the grasp law
+(approach in screw position until touch, then pad-force control through the tension loop);
+the actuators of a finger with a rotation joint hold their nut until ``[grasp]
+rotate_first_s`` so the straight thumb turns before it flexes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from typing import Any
 import numpy as np
 
 from actuators.hand.preset import HandPreset, load_preset
-from actuators.hand.sim import LOG_F, LOG_I, LOG_PHASE, LOG_SLACK, LOG_T, LOG_X, M_GRASP, M_JOINT, HandSim
+from actuators.hand.sim import (
+    LOG_F,
+    LOG_I,
+    LOG_PHASE,
+    LOG_SLACK,
+    LOG_T,
+    LOG_X,
+    M_GRASP,
+    M_JOINT,
+    M_POSITION,
+    HandSim,
+)
 from rtcore.errors import ConfigError, check_range
 
 
@@ -40,8 +53,9 @@ class GraspResult:
                 "actuators": self.actuators, "energy_j": self.energy}
 
 
-def setup_grasp(sim: HandSim) -> np.ndarray:
-    """Put ``sim`` in the grasp scenario; returns the pad-force target per actuator [N]."""
+def setup_grasp(sim: HandSim) -> tuple[np.ndarray, list[int]]:
+    """Put ``sim`` in the grasp scenario; returns the pad-force target per actuator [N] and the
+    actuators held (screw position) until the rotation joints have turned."""
     p = sim.p
     gr = p.raw["grasp"]
     ft = gr["force_target_n"]
@@ -59,7 +73,26 @@ def setup_grasp(sim: HandSim) -> np.ndarray:
             sim.mode[k] = M_GRASP
             targets[k] = check_range(f"{p.name} [grasp] force_target_n", float(ft[p.finger_of_tendon[k]]), 0.0, 100.0, "N")
     sim.f_ref[:] = targets
-    return targets
+    rot_fingers = {int(p.finger_of_tendon[k]) for k in range(p.n_act) if sim.mode[k] == M_JOINT}
+    held = [k for k in range(p.n_act) if sim.mode[k] == M_GRASP and int(p.finger_of_tendon[k]) in rot_fingers]
+    for k in held:
+        sim.mode[k] = M_POSITION
+        sim.x_cmd[k] = 0.0
+    return targets, held
+
+
+def run_grasp(sim: HandSim, n: int, held: list[int], log: np.ndarray | None = None) -> np.ndarray:
+    """Run ``n`` ticks of the scenario (releasing the held actuators at rotate_first_s)."""
+    if log is None:
+        log = np.zeros((n, sim.p.n_act, 8))
+    n1 = min(n, max(0, round(sim.p.raw["grasp"]["rotate_first_s"] * sim.loop_hz - sim.t * sim.loop_hz)))
+    if n1 > 0:
+        sim.run(n1, log[:n1])
+    if n1 < n:
+        for k in held:
+            sim.mode[k] = M_GRASP
+        sim.run(n - n1, log[n1:n])
+    return log
 
 
 def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duration_s: float = 2.5,
@@ -68,16 +101,16 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
     p = preset if isinstance(preset, HandPreset) else load_preset(preset)
     check_range("duration_s", duration_s, 0.05, 60.0, "s")
     sim = HandSim(p, obj, plant_hz=plant_hz, tension_sensor=tension_sensor)
-    targets = setup_grasp(sim)
+    targets, held = setup_grasp(sim)
     n = round(duration_s * sim.loop_hz)
     e0 = sim.stored_energy()
-    log = sim.run(n)
+    log = run_grasp(sim, n, held)
     t = np.arange(n) / sim.loop_hz
     touch = p.raw["grasp"]["touch_force_n"]
     tail = max(1, round(0.2 * sim.loop_hz))
     fingers = []
     for f, name in enumerate(p.fingers):
-        ks = [k for k in range(p.n_act) if p.finger_of_tendon[k] == f and sim.mode[k] == M_GRASP]
+        ks = [k for k in range(p.n_act) if p.finger_of_tendon[k] == f and targets[k] > 0.0]
         k = ks[0] if ks else int(np.nonzero(p.finger_of_tendon == f)[0][0])
         fz = log[:, k, LOG_F]
         hit = np.nonzero(fz > touch)[0]
@@ -124,12 +157,13 @@ def plot_grasp(res: GraspResult, out_dir: Path) -> Path:
     p = load_preset(res.preset)
     fig, ax = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
     for k, name in enumerate(p.tendons):
+        c = f"C{k}"
         if res.actuators[k]["mode"] == "grasp":
-            (ln,) = ax[0].plot(t, log[:, k, LOG_F], label=name)
-            ax[0].axhline(res.targets[k], color=ln.get_color(), ls="--", lw=0.8)
-        ax[1].plot(t, log[:, k, LOG_T], label=name)
-        ax[2].plot(t, log[:, k, LOG_I] * 1e3, label=name)
-        ax[3].plot(t, log[:, k, LOG_X] * 1e3, label=name)
+            ax[0].plot(t, log[:, k, LOG_F], color=c, label=p.fingers[p.finger_of_tendon[k]])
+            ax[0].axhline(res.targets[k], color=c, ls="--", lw=0.8)
+        ax[1].plot(t, log[:, k, LOG_T], color=c, label=name)
+        ax[2].plot(t, log[:, k, LOG_I] * 1e3, color=c, label=name)
+        ax[3].plot(t, log[:, k, LOG_X] * 1e3, color=c, label=name)
     for a, lab in zip(ax, ("pad force [N]", "tendon tension [N]", "motor current [mA]", "nut position [mm]")):
         a.set_ylabel(lab)
         a.grid(alpha=0.3)
@@ -149,10 +183,10 @@ def bench_realtime_factor(seconds: float = 2.0, preset: HandPreset | str = "hand
     measured after warm-up (compilation and 0.2 s of simulation)."""
     check_range("seconds", seconds, 0.01, 600.0, "s")
     sim = HandSim(preset, "cylinder")
-    setup_grasp(sim)
+    _, held = setup_grasp(sim)
     chunk = max(1, round(0.1 * sim.loop_hz))
     log = np.zeros((chunk, sim.p.n_act, 8))
-    sim.run(2 * chunk, np.zeros((2 * chunk, sim.p.n_act, 8)))  # warm-up
+    run_grasp(sim, 3 * chunk, held)  # warm-up, past the thumb's rotate-first hold
     n = max(1, round(seconds * sim.loop_hz))
     done = 0
     t0 = time.perf_counter()

@@ -100,7 +100,7 @@ class HandSim:
         self.E = np.zeros(8)
         self.tens = np.zeros((na, 2))
         self.fpad = np.zeros(len(p.cpt_f))
-        self.wk = np.zeros((21, 4))
+        self.wk = np.zeros((22, 4))
         self.mode = np.zeros(na, np.int64)
         self.i_cmd = np.zeros(na)
         self.x_cmd = np.zeros(na)
@@ -178,7 +178,7 @@ class HandSim:
         return out
 
 
-@njit
+@njit(error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
                c_cp, s_cp, c_sl, s_sl, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):

@@ -98,7 +98,7 @@ def test_coupling_is_consistent_between_joint_and_tendon_space(q, qd, t):
 
 def test_plant_tendon_excursion_is_R_dq():
     """The plant's tendon stretch falls by exactly R_k . dq when the joints move by dq."""
-    from actuators.hand.plant import tendon_tension
+    from actuators.hand.plant import tendon_tension, tendon_tension_chain
 
     rng = np.random.default_rng(1)
     R = P.coupling
@@ -109,6 +109,10 @@ def test_plant_tendon_excursion_is_R_dq():
             _, e0, _ = tendon_tension(P.act, R, k, 0.03, 0.0, q0, np.zeros(15))
             _, e1, _ = tendon_tension(P.act, R, k, 0.03, 0.0, q0 + dq, np.zeros(15))
             assert e0 - e1 == pytest.approx(R[k] @ dq, abs=1e-15)
+            # the plant's per-finger shortcut gives the same stretch
+            _, e2, _ = tendon_tension_chain(P.act, R, k, P.fing_i, P.finger_of_tendon, 0.03, 0.0, q0 + dq,
+                                            np.zeros(15))
+            assert e2 == pytest.approx(e1, abs=1e-15)
 
 
 def test_free_finger_equilibrium_is_R_transpose_T():
