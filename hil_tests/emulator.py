@@ -50,21 +50,17 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
-    """(typical, worst-case) seconds one cycle's PDO traffic + SYNC occupies the bus.
-
-    Typical uses zero payloads' real stuffing; worst case the closed forms of drivers.can.timing.
-    """
-    from drivers.can.layout import board_layout
+    """(typical, worst-case) seconds one cycle's PDO traffic + SYNC occupies the bus (no heartbeats):
+    typical = exact stuffing of zero payloads, worst = the closed forms of drivers.can.timing."""
+    from hil_tests.plan import pdo_sizes
 
     fd, br, dbr = spec.fd, spec.bitrate, spec.data_bitrate
     typ = timing.frame_time(0x080, b"", br, fd, dbr)
     worst = timing.frame_time_worst(0, br, fd, dbr)
     for b in spec.boards:
-        lay = board_layout(b.type) if b.type == "joint" else None
-        pdos = [p for p in (lay.rpdos + lay.tpdos) if p.enabled and p.fields] if lay else []
-        for p in pdos:
-            typ += timing.frame_time(p.cob_id(b.node), bytes(p.size), br, fd, dbr)
-            worst += timing.frame_time_worst(p.size, br, fd, dbr)
+        for size in pdo_sizes(b.type, spec.pdo_packing):
+            typ += timing.frame_time(0x181, bytes(size), br, fd, dbr)
+            worst += timing.frame_time_worst(size, br, fd, dbr)
     return typ, worst
 
 
@@ -74,6 +70,7 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
                             "name": spec.name, "fd": spec.fd}
     if spec.fd:
         info["data_bitrate"] = spec.data_bitrate or spec.bitrate
+        info["pdo_packing"] = spec.pdo_packing
     info["cycle_wire_time_us"] = round(typ * 1e6, 1)
     info["cycle_wire_time_worst_us"] = round(worst * 1e6, 1)
     info["max_rate_hz"] = int(1.0 / typ) if typ > 0 else 0
@@ -185,12 +182,13 @@ def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
     boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset")) for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
-                   d.get("data_bitrate"), boards)
+                   d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)))
 
 
 def bus_to_json(spec: BusSpec) -> str:
     return json.dumps({
         "name": spec.name, "bitrate": spec.bitrate, "fd": spec.fd, "data_bitrate": spec.data_bitrate,
+        "pdo_packing": spec.pdo_packing,
         "boards": [{"node": b.node, "type": b.type, "preset": b.preset} for b in spec.boards],
     })
 

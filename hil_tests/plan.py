@@ -38,10 +38,13 @@ class BusPlan:
         return asdict(self)
 
 
-def _pdo_sizes(board_type: str) -> list[int]:
-    from drivers.can.layout import board_layout
+def pdo_sizes(board_type: str, packing: bool = False) -> list[int]:
+    """Payload sizes of a board type's enabled PDOs (from its OD table; ``packing``: CANopen FD)."""
+    from drivers.can.layout import board_layout, packed
 
     lay = board_layout(board_type)
+    if packing:
+        lay = packed(lay)
     return [p.size for p in lay.rpdos + lay.tpdos if p.enabled and p.fields]
 
 
@@ -52,7 +55,7 @@ def plan_bus(bus: BusSpec, rate_hz: float, max_load: float = 1.0) -> BusPlan:
     typ = timing.frame_time(0x080, b"", br, fd, dbr)
     frames = 1
     for b in bus.boards:
-        for size in _pdo_sizes(b.type):
+        for size in pdo_sizes(b.type, bus.pdo_packing):
             worst += timing.frame_time_worst(size, br, fd, dbr)
             typ += timing.frame_time(0x181, bytes(size), br, fd, dbr)
             frames += 1

@@ -13,6 +13,7 @@ Format (every key is checked; errors name the file, the key, the value and the l
     fd = false                     # CAN-FD frames
     data_bitrate = 5000000         # FD data-phase bit rate, bit/s, [bitrate, 8000000]; FD only
     boards_per_process = 0         # emulate: split this bus's boards over processes (0 = one)
+    pdo_packing = false            # CANopen FD: one RPDO + one TPDO per board (needs fd = true)
 
       [[bus.board]]
       node = 1                     # CANopen node id, [1, 127], unique on the bus
@@ -55,6 +56,7 @@ class BusSpec:
     data_bitrate: int | None = None
     boards: tuple[BoardSpec, ...] = ()
     boards_per_process: int = 0
+    pdo_packing: bool = False
 
     @property
     def nodes(self) -> list[int]:
@@ -115,7 +117,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
     if not raw_buses:
         raise ConfigError(f"rig {source}: no [[bus]] table (a rig needs at least one bus)")
     buses, names = [], set()
-    bus_keys = {"name", "interface", "channel", "bitrate", "fd", "data_bitrate", "board", "boards_per_process"}
+    bus_keys = {"name", "interface", "channel", "bitrate", "fd", "data_bitrate", "board", "boards_per_process",
+                "pdo_packing"}
     for i, b in enumerate(raw_buses):
         w = f"bus[{i}]."
         if not isinstance(b, dict):
@@ -141,6 +144,9 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
             if not fd:
                 raise c.fail(w + "data_bitrate", data_bitrate, "needs fd = true")
             c.in_range(w + "data_bitrate", data_bitrate, bitrate, 8_000_000)
+        packing = c.get(b, "pdo_packing", w, bool, False)
+        if packing and not fd:
+            raise c.fail(w + "pdo_packing", packing, "needs fd = true (packed PDOs are longer than 8 bytes)")
         per_proc = c.get(b, "boards_per_process", w, int, 0)
         c.in_range(w + "boards_per_process", per_proc, 0, 127)
         boards, nodes = [], set()
@@ -161,7 +167,7 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
                 raise c.fail(wb + "type", btype, f"is not one of {list(BOARD_TYPES)}")
             preset = c.get(bd, "preset", wb, str, None)
             boards.append(BoardSpec(node, btype, preset))
-        buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc))
+        buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing))
     return Rig(rate, tuple(buses), source)
 
 

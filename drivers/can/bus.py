@@ -55,9 +55,7 @@ def open_bus(
     opts: dict[str, Any] = dict(kwargs)
     if interface == "slcan":
         opts.setdefault("sleep_after_open", 0)
-        opts["bitrate"] = bitrate
-        if fd and data_bitrate:
-            opts["timing"] = None
+        opts["bitrate"] = bitrate  # CAN-FD frames need no extra option: 'd'/'b' lines
     elif interface == "virtual":
         opts.setdefault("receive_own_messages", False)
     else:

@@ -370,6 +370,8 @@ class CanTransport(Transport):
         ids = {n: self.identity(n, timeout_s) for n in self.nodes}
         remap = self.layout != layout.board_layout(self._board_type)
         for n in self.nodes:
+            if remap:
+                self.node(n).nmt.send_command(0x80)  # PDO mapping is changed in PRE-OPERATIONAL
             if period_us is not None:
                 self.sdo_write(n, 0x1006, 0, int(period_us), timeout_s)
             if remap:

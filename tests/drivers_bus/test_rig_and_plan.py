@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def test_default_rig_is_six_joints_on_one_bus():
     ({"bus": [{"board": [{"node": 1, "type": "wheel"}]}]}, "type = 'wheel' is not one of \\['joint', 'hand'\\]"),
     ({"bus": [{"name": "a"}, {"name": "a"}]}, "name = 'a' is used by another bus"),
     ({"bus": [{"bogus": 1}]}, "bogus = 1 is not a bus key"),
+    ({"bus": [{"pdo_packing": True}]}, "pdo_packing = True needs fd = true"),
     ({"speed": 1, "bus": [{}]}, "speed = 1 is not a rig key"),
 ])
 def test_bad_rigs_name_key_value_and_limit(data, match):
@@ -73,8 +75,16 @@ def test_plan_figures_follow_the_timing_model():
 
 def test_plan_refuses_overloaded_bus_and_accepts_the_others():
     assert not plan_rig(load_rig("overloaded"))[0].fits
-    for name in ("single_joint", "legs_canfd", "humanoid_6x5"):
+    for name in ("single_joint", "legs_canfd", "humanoid_6x5", "legs_canfd_packed"):
         assert all(p.fits for p in plan_rig(load_rig(name))), name
+
+
+def test_pdo_packing_fits_twice_the_joints_of_plain_canfd():
+    packed_bus = load_rig("legs_canfd_packed").buses[0]
+    plain = replace(packed_bus, pdo_packing=False)
+    assert len(packed_bus.boards) == 6
+    assert plan_bus(packed_bus, 1000.0).fits and not plan_bus(plain, 1000.0).fits
+    assert plan_bus(packed_bus, 1000.0).frames_per_cycle == 6 * 2 + 1
 
 
 def test_cli_plan_refusal_names_bus_and_figures():
