@@ -9,6 +9,8 @@ import threading
 import can
 import pytest
 
+from hil_tests.fixtures import emulator_factory, rig_factory  # noqa: F401  (fixtures for this directory)
+
 _counter = itertools.count()
 
 

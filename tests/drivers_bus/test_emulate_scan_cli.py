@@ -14,6 +14,7 @@ import pytest
 
 from drivers.can import CanTransport, open_bus
 from drivers.cia402 import decode_state, next_controlword
+from hil_tests.fixtures import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,13 +34,7 @@ def emulator():
         assert line, proc.stderr.read()
         yield proc, json.loads(line)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def test_emulate_json_first_line_names_the_default_rig(emulator):
@@ -86,24 +81,22 @@ def test_transport_enables_all_six_joints_over_slcan(emulator):
         bus.shutdown()
 
 
-def test_emulate_stops_cleanly_on_sigint():
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0",
-                             str(ROOT / "hil_tests" / "rigs" / "single_joint.toml")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        info = json.loads(proc.stdout.readline())
-        channel = info["buses"][0]["channel"]
-        assert info["buses"][0]["nodes"] == [1]
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
-        deadline = time.monotonic() + 5
-        while os.path.exists(channel) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not os.path.exists(channel)  # the child closed its pty
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_emulate_stops_cleanly_on_sigint(emulator_factory):
+    proc, info = emulator_factory(str(ROOT / "hil_tests" / "rigs" / "single_joint.toml"))
+    channel = info["buses"][0]["channel"]
+    assert info["buses"][0]["nodes"] == [1]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 0
+    deadline = time.monotonic() + 5
+    while os.path.exists(channel) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(channel)  # the child closed its pty
+
+
+def test_emulate_splits_boards_over_processes(emulator_factory):
+    _, info = emulator_factory(None, "--boards-per-process", "4")
+    assert [b["nodes"] for b in info["buses"]] == [[1, 2, 3, 4], [5, 6]]
+    assert len({b["channel"] for b in info["buses"]}) == 2
 
 
 def test_scan_errors_are_one_line():
