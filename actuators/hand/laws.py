@@ -7,10 +7,13 @@ tension T [N], pad force F [N], joint angle q [rad].
 screw_position_step      i = kp (x_r - x) + kd (v_r - v) + ki int(x_r - x) + i_ff sign(v_r)
                          closed loop on the free nut (mass m_eq, force K_F i):
                          w_n^2 = K_F kp / m_eq, 2 zeta w_n = K_F kd / m_eq
-tendon_tension_step      T_m = sensor, or from the screw force:
-                             v > v_eps : T = eta_f (K_F i - F_c0)          (motor drives)
-                             v < -v_eps: T = (K_F i + F_c0) / eta_b        (tendon back-drives)
-                             else        mean of both
+screw_tension_observer_step   tension from the screw force (no tension sensor), F = K_F i - m_eq dv/dt:
+                             v > v_eps : T = eta_f (F - F_c0)              (motor drives)
+                             v < -v_eps: T = (F + F_c0) / eta_b            (tendon back-drives)
+                             else        hold the last estimate, clamped into that band
+                             (a stuck screw only bounds the tension); then smoothed
+                             T_est += alpha (T - T_est)
+tendon_tension_step      T_m = tension sensor, or the observer's estimate (cfg.use_sensor)
                          i = i_ff + kp (T_r - T_m) + ki int(T_r - T_m) - kd v, with the inverse
                          screw model blended by the error direction (s = clamp(e / T_band, -1, 1)):
                          i_ff = ((1 + s)/2 (T_r/eta_f + F_c0) + (1 - s)/2 (eta_b T_r - F_c0)) / K_F
@@ -18,7 +21,7 @@ tendon_tension_step      T_m = sensor, or from the screw force:
                          w_n^2 = k_L (1/eta_f + K_F kp) / m_eq,  2 zeta w_n = K_F kd / m_eq
 grasp_force_step         approach: x_r ramps at v_a until the pad force exceeds F_touch (or the
                          tension exceeds T_block without touch: blocked, hold; also when touch
-                         is lost later in force control); then
+                         is lost for n_lost ticks in force control); then
                          T_r = c_TF F_r + kp_f (F_r - F_m) + ki_f int(F_r - F_m), rate-limited
 coupled_joint_step       x_r = sum_j r_j q_r,j + x_0 + ki int(sum_j r_j (q_r,j - q_m,j))
                          (joint targets through one row of the coupling matrix R, dl = R dq)
@@ -87,12 +90,61 @@ def screw_position_step(cfg: ScrewPosConfig, st: ScrewPosState, inp: ScrewPosInp
     out.saturated = sat
 
 
+class ObserverConfig(Record):
+    k_force: f32 = 289.0  # [N/A] K_F = k_t N 2 pi / lead
+    eta_f: f32 = 0.56  # drive-train forward efficiency
+    eta_b: f32 = 0.49  # back-drive efficiency
+    f_c0: f32 = 4.9  # [N] constant nut drag
+    v_eps: f32 = 0.0002  # [m/s] standstill band
+    m_eq: f32 = 35.4  # [kg] drive-train inertia reflected to the nut
+    alpha: f32 = 0.05  # first-order smoothing per tick (dt / (tau + dt))
+    dt: f32 = 0.001  # [s]
+
+
+class ObserverState(Record):
+    t_est: f32  # [N] smoothed estimate
+    t_raw: f32  # [N] unsmoothed (stick-held) estimate
+    v_prev: f32  # [m/s]
+
+
+class ObserverInput(Record):
+    i_meas: f32  # [A] motor current
+    v: f32  # [m/s] nut velocity (motor encoder)
+
+
+class ObserverOutput(Record):
+    t_est: f32  # [N]
+
+
+def screw_tension_observer_step(cfg: ObserverConfig, st: ObserverState, inp: ObserverInput,
+                                out: ObserverOutput) -> None:
+    """Tendon tension from the screw force (quasi-static drive-train model, stick-aware)."""
+    fd = cfg.k_force * inp.i_meas - cfg.m_eq * (inp.v - st.v_prev) / cfg.dt
+    st.v_prev = inp.v
+    t_fwd = cfg.eta_f * (fd - cfg.f_c0)
+    t_bwd = (fd + cfg.f_c0) / cfg.eta_b
+    t = st.t_raw
+    if inp.v > cfg.v_eps:
+        t = t_fwd
+    elif inp.v < -cfg.v_eps:
+        t = t_bwd
+    else:
+        if t < t_fwd:
+            t = t_fwd
+        elif t > t_bwd:
+            t = t_bwd
+    if t < 0.0:
+        t = 0.0
+    st.t_raw = t
+    st.t_est = st.t_est + cfg.alpha * (t - st.t_est)
+    out.t_est = st.t_est
+
+
 class TensionConfig(Record):
     k_force: f32 = 289.0  # [N/A] K_F = k_t N 2 pi / lead
     eta_f: f32 = 0.56  # drive-train forward efficiency
     eta_b: f32 = 0.49  # back-drive efficiency
-    f_c0: f32 = 7.3  # [N] constant nut drag
-    v_eps: f32 = 0.0005  # [m/s] standstill band of the screw-force estimate
+    f_c0: f32 = 4.9  # [N] constant nut drag
     use_sensor: boolean = True
     kp: f32 = 0.015  # [A/N]
     ki: f32 = 0.1  # [A/(N s)]
@@ -110,13 +162,13 @@ class TensionState(Record):
 class TensionInput(Record):
     t_ref: f32  # [N]
     t_sensor: f32  # [N] tension sensor (used when cfg.use_sensor)
-    i_meas: f32  # [A]
+    t_est: f32  # [N] screw-force estimate (screw_tension_observer_step), used otherwise
     v: f32  # [m/s] nut velocity (motor encoder)
 
 
 class TensionOutput(Record):
     i_ref: f32  # [A]
-    t_meas: f32  # [N] the tension the loop used (sensor or screw-force estimate)
+    t_meas: f32  # [N] the tension the loop used (sensor or estimate)
     saturated: boolean
 
 
@@ -124,17 +176,7 @@ def tendon_tension_step(cfg: TensionConfig, st: TensionState, inp: TensionInput,
     """Tendon tension PI with inverse-screw feedforward and nut damping."""
     tm = inp.t_sensor
     if not cfg.use_sensor:
-        fd = cfg.k_force * inp.i_meas
-        t_fwd = cfg.eta_f * (fd - cfg.f_c0)
-        t_bwd = (fd + cfg.f_c0) / cfg.eta_b
-        if inp.v > cfg.v_eps:
-            tm = t_fwd
-        elif inp.v < -cfg.v_eps:
-            tm = t_bwd
-        else:
-            tm = 0.5 * (t_fwd + t_bwd)
-        if tm < 0.0:
-            tm = 0.0
+        tm = inp.t_est
     tr = inp.t_ref
     if tr < 0.0:
         tr = 0.0
@@ -178,6 +220,7 @@ class GraspConfig(Record):
     t_max: f32 = 80.0  # [N]
     t_min: f32 = 0.5  # [N] keeps the tendon taut while grasping
     t_block: f32 = 15.0  # [N] tension without touch that means the finger is blocked
+    n_lost: i32 = 100  # [ticks] touch lost this long (with T > t_block) in force control: hold
     t_rate: f32 = 200.0  # [N/s] tension reference slew limit
     dt: f32 = 0.001  # [s]
 
@@ -187,6 +230,7 @@ class GraspState(Record):
     x_cmd: f32  # [m]
     t_cmd: f32  # [N]
     integ: f32  # [N]
+    lost: i32  # [ticks] without touch in force control
 
 
 class GraspInput(Record):
@@ -220,6 +264,7 @@ def grasp_force_step(cfg: GraspConfig, st: GraspState, inp: GraspInput, out: Gra
             st.phase = 2
             st.t_cmd = inp.t_meas
             st.integ = 0.0
+            st.lost = 0
         else:
             st.x_cmd = st.x_cmd + cfg.v_approach * cfg.dt
             if inp.t_meas > cfg.t_block:
@@ -228,9 +273,14 @@ def grasp_force_step(cfg: GraspConfig, st: GraspState, inp: GraspInput, out: Gra
             elif st.x_cmd >= cfg.x_max:
                 st.x_cmd = cfg.x_max
                 st.phase = 3
-    if st.phase == 2 and not contact and inp.t_meas > cfg.t_block:
-        st.phase = 3  # touch lost and the finger pulls on its end stops: hold here
-        st.x_cmd = inp.x
+    if st.phase == 2:
+        if contact:
+            st.lost = 0
+        else:
+            st.lost = st.lost + 1
+        if st.lost >= cfg.n_lost and inp.t_meas > cfg.t_block:
+            st.phase = 3  # touch lost and the finger pulls on its end stops: hold here
+            st.x_cmd = inp.x
     if st.phase == 2:
         e = inp.f_ref - inp.f_meas
         integ = st.integ + cfg.ki_f * e * cfg.dt

@@ -31,6 +31,7 @@ _tension = njit(L.tendon_tension_step)
 _grasp = njit(L.grasp_force_step)
 _couple = njit(L.coupled_joint_step)
 _slack = njit(L.slack_step)
+_observe = njit(L.screw_tension_observer_step)
 
 
 def law_gains(p: HandPreset) -> dict[str, float]:
@@ -120,6 +121,11 @@ class HandSim:
         self.s_pos = L.ScrewPosState.array(na)
         for k, v in dict(kp=g["pos_kp"], kd=g["pos_kd"], ki=0.0, i_ff=g["pos_i_ff"], i_max=imax, dt=dt).items():
             self.c_pos[k] = v
+        self.c_obs = L.ObserverConfig.array(na)
+        self.s_obs = L.ObserverState.array(na)
+        for k in ("k_force", "eta_f", "eta_b", "f_c0", "m_eq"):
+            self.c_obs[k] = g[k]
+        self.c_obs["dt"] = dt
         self.c_ten = L.TensionConfig.array(na)
         self.s_ten = L.TensionState.array(na)
         for k, v in dict(k_force=g["k_force"], eta_f=g["eta_f"], eta_b=g["eta_b"], f_c0=g["f_c0"],
@@ -145,7 +151,7 @@ class HandSim:
         self.c_sl["t_slack"] = fw["slack_tension_n"]
         self.c_sl["margin"] = fw["slack_margin_m"]
         self.c_sl["n_debounce"] = fw["slack_debounce_ticks"]
-        self.io = (L.ScrewPosInput.array(1), L.ScrewPosOutput.array(1), L.TensionInput.array(1),
+        self.io = (L.ObserverInput.array(1), L.ObserverOutput.array(1), L.ScrewPosInput.array(1), L.ScrewPosOutput.array(1), L.TensionInput.array(1),
                    L.TensionOutput.array(1), L.GraspInput.array(1), L.GraspOutput.array(1),
                    L.CouplingInput.array(1), L.CouplingOutput.array(1), L.SlackInput.array(1),
                    L.SlackOutput.array(1))
@@ -161,7 +167,7 @@ class HandSim:
                    p.contact, self.obj, p.finger_of_tendon, self.stroke, self.mode, self.i_cmd, self.x_cmd,
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
                    self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
-                   self.s_cp, self.c_sl, self.s_sl, *self.io, log)
+                   self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log)
         self.t += n_ticks / self.loop_hz
         return log
 
@@ -181,7 +187,7 @@ class HandSim:
 @njit(error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
-               c_cp, s_cp, c_sl, s_sl, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
+               c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
     na, nj = xs.shape[0], q.shape[0]
     i_ref = np.zeros(na)  # one allocation per call, not per tick
     for tick in range(n):
@@ -197,8 +203,12 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
             cin[0].use_meas = True
             _couple(c_cp[k], s_cp[k], cin[0], cout[0])
             # tension used by the firmware: sensor, or the screw-force estimate
+            oin[0].i_meas = i
+            oin[0].v = v
+            _observe(c_obs[k], s_obs[k], oin[0], oout[0])
+            t_used = tens[k, 0] if c_ten[k].use_sensor else oout[0].t_est
             tin[0].t_sensor = tens[k, 0]
-            tin[0].i_meas = i
+            tin[0].t_est = oout[0].t_est
             tin[0].v = v
             tin[0].t_ref = t_cmd[k]
             m = mode[k]
@@ -207,7 +217,7 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
                 gin[0].enable = True
                 gin[0].f_ref = f_ref[k]
                 gin[0].f_meas = fm
-                gin[0].t_meas = tens[k, 0]
+                gin[0].t_meas = t_used
                 gin[0].x = x
                 _grasp(c_gr[k], s_gr[k], gin[0], gout[0])
                 phase = s_gr[k].phase
@@ -232,7 +242,7 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
                 i_ref[k] = tout[0].i_ref
             else:
                 i_ref[k] = i_cmd[k]
-            sin_[0].t_meas = tens[k, 0]
+            sin_[0].t_meas = t_used
             sin_[0].x = x
             sin_[0].x_taut = cout[0].x_taut
             _slack(c_sl[k], s_sl[k], sin_[0], sout[0])
