@@ -19,7 +19,8 @@ Faults (:class:`Faults`, seeded): ``drop`` probability that a frame is lost for 
 counter rises by 8 (falls by 1 per good frame), the frame is retransmitted, and a sender above
 255 goes bus-off (its queue is flushed and ``send`` raises ``CanOperationError``);
 ``delay_s`` extra delivery latency; ``babble_id`` a babbling node that sends that id back to
-back whenever it wins arbitration. :meth:`Medium.force_bus_off` puts an endpoint bus-off.
+back whenever it wins arbitration (its frames occupy the bus but are not handed to the
+endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an endpoint bus-off.
 """
 
 from __future__ import annotations

@@ -122,3 +122,9 @@ def test_scan_of_an_empty_bus_says_so(tmp_path):
         assert r.returncode == 1 and "no CANopen board answered" in out, r.stderr.read()
     finally:
         server.close()
+
+
+def test_babbling_node_silences_the_bus_for_scan(emulator_factory):
+    _, info = emulator_factory(str(ROOT / "hil_tests" / "rigs" / "single_joint.toml"), "--babble-id", "0x001")
+    r = _cbl("scan", "-i", "slcan", "-c", info["buses"][0]["channel"], "--timeout", "0.3")
+    assert r.returncode == 1 and "no CANopen board answered" in r.stdout, (r.stdout, r.stderr)
