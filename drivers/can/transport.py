@@ -123,6 +123,7 @@ class CanTransport(Transport):
         self.network = canopen.Network(bus)
         self.network.NOTIFIER_CYCLE = 0.02
         self.network.listeners.append(self._recent)
+        self._send_lock = self.network.send_lock
         self.network.connect()
         codec.warm_up()
 
@@ -186,7 +187,8 @@ class CanTransport(Transport):
             layout.SYNC_COB_ID if self.sync else -1, out.ids, out.lens, out.flags, out.data,
             rxb, self._fresh_off,
         )  # fmt: skip
-        port.send_batch(out, nf)
+        with self._send_lock:  # canopen (SDO from another thread) writes to the same bus
+            port.send_batch(out, nf)
         st.frames_tx += nf
         # 3. replies
         got = 0

@@ -191,3 +191,49 @@ def test_dropped_frames_give_status_codes_and_counters_not_exceptions():
             assert sum(statuses) == t.stats.missed > 0
             assert all(0 <= s <= 9 for s in statuses)
             assert m.stats.dropped > 0
+
+
+@pytest.mark.parametrize("interface", ["emulated", "slcan"])
+def test_sdo_from_another_thread_is_answered_while_cycling(interface):
+    from drivers.can.emulated import EmulatedBus, Medium
+    from drivers.can.slcan_server import SlcanServer
+    from hil_tests.emulator import make_board
+
+    medium = Medium(f"sdo-thread-{interface}")
+    server = SlcanServer(medium) if interface == "slcan" else None
+    stop = threading.Event()
+    buses = [EmulatedBus(medium_=medium, name=f"n{b.node}") for b in SPEC.boards]
+    boards = [make_board(b, bus) for b, bus in zip(SPEC.boards, buses)]
+
+    def serve() -> None:
+        while not stop.is_set():
+            server.service()
+            stop.wait(0.0002)
+
+    pump = threading.Thread(target=serve, daemon=True)
+    if server:
+        pump.start()
+    host = open_bus("slcan", server.path) if server else EmulatedBus(medium_=medium, name="host")
+    try:
+        with CanTransport(host, nodes=NODES, timeout_s=0.5) as t:
+            t.start(period_us=1000, timeout_s=1.0)
+            tx, rx = t.tx_array(), t.rx_array()
+            t.cycle(tx, rx)  # the transport now owns the receive side
+            answers = []
+            worker = threading.Thread(target=lambda: answers.append(t.sdo_read(NODES[2], 0x1018, 4, 2.0)))
+            worker.start()
+            missing = 0
+            while worker.is_alive():
+                missing += t.cycle(tx, rx)
+            worker.join()
+            assert answers == [NODES[2]] and missing == 0
+    finally:
+        host.shutdown()
+        stop.set()
+        if server:
+            pump.join(2.0)
+            server.close()
+        for b in boards:
+            b.close()
+        for b in buses:
+            b.shutdown()
