@@ -26,12 +26,12 @@ M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
 # per-tick log columns per actuator
 LOG_X, LOG_V, LOG_I, LOG_T, LOG_F, LOG_IREF, LOG_SLACK, LOG_PHASE = range(8)
 
-_screw = njit(L.screw_position_step)
-_tension = njit(L.tendon_tension_step)
-_grasp = njit(L.grasp_force_step)
-_couple = njit(L.coupled_joint_step)
-_slack = njit(L.slack_step)
-_observe = njit(L.screw_tension_observer_step)
+_screw = njit(L.screw_position_step, inline="always")
+_tension = njit(L.tendon_tension_step, inline="always")
+_grasp = njit(L.grasp_force_step, inline="always")
+_couple = njit(L.coupled_joint_step, inline="always")
+_slack = njit(L.slack_step, inline="always")
+_observe = njit(L.screw_tension_observer_step, inline="always")
 
 
 def law_gains(p: HandPreset) -> dict[str, float]:
