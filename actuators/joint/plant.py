@@ -13,7 +13,8 @@ the work of tau_e on the rotor to O(h^2) (no energy created by the coupling)::
 
 The inverter is averaged: the applied phase voltages are (d_x - mean(d)) V_bus from the duties
 the current loop computed one period earlier (computation delay), so the SVPWM hexagon is the
-hard voltage limit. With the power stage off the windings are open (back-EMF < V_bus): i = 0, and
+hard voltage limit; as the rotor turns by D = w_e h while they are applied, the mean dq voltage
+is the Park transform at the mid-period angle times sinc(D/2). With the power stage off the windings are open (back-EMF < V_bus): i = 0, and
 the magnetic energy 3/4 (L_d i_d^2 + L_q i_q^2) returns to the bus.
 
 Mechanical: two inertias joined by the reducer (ratio N) with backlash 2b, a piecewise-linear
@@ -33,6 +34,13 @@ numerical dissipation), then the rotor is semi-implicit Euler with the shaft tor
 (n_mech chosen so sqrt(K / (N^2 J_m)) h / n_mech <= 0.3). Viscous and Coulomb friction are
 implicit (velocity projection: stick when the impulse cannot overcome F_c h). Thermal:
 C_th dT/dt = P_cu - (T - T_amb) / R_th, exact exponential step.
+
+Sensors (what the firmware sees): phase-current ADC (noise, LSB quantisation, clipping at its
+range), motor encoder (single-turn counts, noise, latency), output absolute multi-turn encoder
+(counts, noise, latency, wrap at its turn span), torque sensor (shaft torque + random-walk bias +
+noise, saturation, latency); latencies come from a ring of past true values (``RING`` periods).
+Noise is a bounded unit-variance approximation (Irwin-Hall of four 16-bit uniforms from one
+xorshift64* draw per sample), seeded per module, so runs are reproducible.
 
 Energy accounts [J] (ground truth): electrical input, copper, friction (Coulomb + viscous, both
 sides), gear (efficiency), physical damping c, work on the load, magnetic energy returned at
