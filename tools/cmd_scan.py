@@ -7,20 +7,20 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--interface", default="slcan", help="python-can interface (slcan, socketcan, virtual, ...)")
-    p.add_argument("-c", "--channel", required=True, help="channel: /dev/pts/N for slcan, can0 for socketcan")
-    p.add_argument("-b", "--bitrate", type=int, default=1_000_000, help="nominal bit rate, bit/s")
+    from drivers.can.bus import add_bus_arguments
+
+    add_bus_arguments(p)
     p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for answers")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.can import open_bus
+    from drivers.can.bus import bus_from_args
     from drivers.can.scan import scan_bus
     from rtcore.errors import check_range
 
     check_range("--timeout", args.timeout, 0.05, 60.0, "s")
-    bus = open_bus(args.interface, args.channel, bitrate=args.bitrate)
+    bus = bus_from_args(args)
     try:
         boards = scan_bus(bus, args.timeout)
     finally:

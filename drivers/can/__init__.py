@@ -7,8 +7,23 @@ exchange (``tx_array()``, ``rx_array()``, ``cycle(tx, rx)``, ``stats``) plus the
 ``packed(board_layout("joint"))`` is the CANopen FD one-PDO-per-direction layout.
 """
 
-from drivers.can.bus import open_bus, valid_interfaces
-from drivers.can.layout import board_layout, packed
-from drivers.can.transport import CanTransport
+from typing import Any
 
-__all__ = ["CanTransport", "board_layout", "open_bus", "packed", "valid_interfaces"]
+# name -> module; imported on first use so that `drivers.can.bus` (CLI flags) stays light
+_LAZY = {
+    "CanTransport": "drivers.can.transport",
+    "open_bus": "drivers.can.bus",
+    "valid_interfaces": "drivers.can.bus",
+    "board_layout": "drivers.can.layout",
+    "packed": "drivers.can.layout",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'drivers.can' has no attribute {name!r}")

@@ -9,11 +9,12 @@ python-can's optional extras: a backend that fails to import only fails when it 
 from __future__ import annotations
 
 import errno
-from typing import Any
-
-import can
+from typing import TYPE_CHECKING, Any
 
 from rtcore.errors import ConfigError, DeviceError
+
+if TYPE_CHECKING:
+    import can
 
 #: project backends: name -> (module, class), imported lazily (STYLE.md 2)
 PROJECT_BACKENDS: dict[str, tuple[str, str]] = {
@@ -23,8 +24,25 @@ PROJECT_BACKENDS: dict[str, tuple[str, str]] = {
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 
 
+def add_bus_arguments(p: Any, default_interface: str = "slcan", channel_required: bool = True) -> None:
+    """The CAN transport's own CLI flags (STYLE.md 14): -i/--interface, -c/--channel, -b/--bitrate,
+    --fd, --data-bitrate. A verb calls this, then :func:`bus_from_args`."""
+    p.add_argument("-i", "--interface", default=default_interface,
+                   help="python-can interface (slcan, socketcan, virtual, emulated, ...)")
+    p.add_argument("-c", "--channel", required=channel_required, help="/dev/pts/N for slcan, can0 for socketcan")
+    p.add_argument("-b", "--bitrate", type=int, default=1_000_000, help="nominal bit rate, bit/s")
+    p.add_argument("--fd", action="store_true", help="CAN-FD frames")
+    p.add_argument("--data-bitrate", type=int, default=None, help="CAN-FD data-phase bit rate, bit/s")
+
+
+def bus_from_args(args: Any) -> can.BusABC:
+    """open_bus() from the flags of :func:`add_bus_arguments`."""
+    return open_bus(args.interface, args.channel, bitrate=args.bitrate, fd=args.fd, data_bitrate=args.data_bitrate)
+
+
 def valid_interfaces() -> list[str]:
     """Every interface name open_bus accepts."""
+    import can
     return sorted(set(can.interfaces.VALID_INTERFACES) | set(PROJECT_BACKENDS))
 
 
@@ -37,6 +55,7 @@ def open_bus(
     **kwargs: Any,
 ) -> can.BusABC:
     """Open one bus; raise ConfigError (bad name/option) or DeviceError (unreachable channel)."""
+    import can
     names = valid_interfaces()
     if interface not in names:
         raise ConfigError(f"CAN interface '{interface}' is unknown; valid interfaces: {', '.join(names)}")
