@@ -30,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"hand {res.preset}: grasp {res.obj}, {res.duration_s:g} s lockstep, laws {res.loop_hz:g} Hz, "
           f"plant {res.plant_hz:g} Hz")
     phases = {0: "idle", 1: "approach", 2: "force", 3: "missed"}
-    print(f"{'finger':<8} {'contact [s]':>11} {'force [N]':>10} {'target [N]':>10} {'error':>8}  state")
+    print(f"{'finger':<8} {'contact [s]':>11} {'force [N]':>10} {'target [N]':>10} {'error':>8} "
+          f"{'peak [N]':>9}  state")
     for f in res.fingers:
         tc = "-" if f["time_to_contact_s"] is None else f"{f['time_to_contact_s']:.3f}"
         err = "-" if f["error_pct"] is None else f"{f['error_pct']:+.1f} %"
-        print(f"{f['finger']:<8} {tc:>11} {f['force_n']:>10.3f} {f['target_n']:>10.3f} {err:>8}  "
-              f"{phases.get(f['phase'], f['phase'])}")
+        print(f"{f['finger']:<8} {tc:>11} {f['force_n']:>10.3f} {f['target_n']:>10.3f} {err:>8} "
+              f"{f['peak_force_n']:>9.2f}  {phases.get(f['phase'], f['phase'])}")
     print(f"{'tendon':<11} {'mode':<6} {'peak I [mA]':>11} {'peak T [N]':>10} {'slack events':>12}"
           "  (counting the open hand's initial slack)")
     for a in res.actuators:

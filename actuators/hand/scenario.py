@@ -118,7 +118,7 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
         tgt = float(targets[k])
         fingers.append({
             "finger": name, "time_to_contact_s": float(t[hit[0]]) if len(hit) else None,
-            "force_n": round(final, 4), "target_n": tgt,
+            "force_n": round(final, 4), "target_n": tgt, "peak_force_n": round(float(fz.max()), 4),
             "error_pct": round(100.0 * (final - tgt) / tgt, 2) if tgt > 0 else None,
             "phase": int(log[-1, k, LOG_PHASE]),
         })
