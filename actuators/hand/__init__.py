@@ -7,6 +7,10 @@ Public API::
     HandSim(preset, obj)                     lockstep firmware + plant (actuators.hand.sim)
     grasp(preset, obj, ...) -> GraspResult   the `cbl sim hand --grasp` scenario and metrics
     bench_realtime_factor(seconds) -> float  simulated s / wall s of the 6-actuator hand
+
+Firmware laws (codegen/law.py form, float32) in actuators.hand.laws: screw_position_step,
+tendon_tension_step, screw_tension_observer_step, grasp_force_step, coupled_joint_step,
+slack_step. Physics (float64 numba, semi-implicit) in actuators.hand.plant.
 """
 
 from __future__ import annotations
