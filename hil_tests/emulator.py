@@ -43,10 +43,10 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
             module = JointModule(load_preset(spec.preset), seed=spec.node)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
-    cls = getattr(boards, "HandBoard", None)
-    if cls is None:
-        raise ConfigError(f"board type '{spec.type}' (node {spec.node}) has no emulated board yet in drivers.board")
-    return cls(spec.node, bus, fd=fd, threaded=threaded, serial_number=spec.node)
+    from actuators.hand import HandSim
+
+    hand = HandSim(spec.preset or "hand_prs6")
+    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node)
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:

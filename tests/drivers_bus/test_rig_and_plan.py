@@ -98,3 +98,20 @@ def test_cli_plan_refusal_names_bus_and_figures():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["fits"] and [b["bus"] for b in out["buses"]] == ["left_leg", "right_leg"]
+
+
+def test_emulated_hand_board_runs_the_hand_physics():
+    import can
+
+    from actuators.hand import HandSim
+    from hil_tests.emulator import make_board
+    from hil_tests.rig import BoardSpec
+
+    bus = can.Bus(interface="virtual", channel="test-rig-hand")
+    board = make_board(BoardSpec(10, "hand", None), bus, threaded=False)
+    try:
+        assert isinstance(board.hand, HandSim)
+        assert load_rig("hand").buses[0].boards[0].type == "hand"
+    finally:
+        board.close()
+        bus.shutdown()
