@@ -11,7 +11,12 @@ phase currents and the motor encoder, runs ``foc_step`` and advances the plant; 
 ``current_loop_hz / loop_hz`` periods it first samples the output encoder and the torque sensor
 and runs ``cascade_step``. In CSP the position target is interpolated linearly over the
 communication period from the previous target (CiA 402 linear interpolation), so the reference
-reaches the new target at the end of the period.
+reaches the new target at the end of the period; this interpolation (and the sampling order) is
+the emulated board's glue around the two laws, not part of the generated C.
+
+The firmware runs the laws as numba functions (float32 records, float64 literals promoted):
+within float32 rounding of the code generator's reference, which the generated C matches bit
+for bit (tests/actuators/test_joint_laws_codegen.py).
 """
 
 from __future__ import annotations
@@ -245,6 +250,7 @@ class JointModule:
         self._meas[M_POS] = q0
         self._meas[M_TEMP] = preset.thermal.ambient_c
         self._meas[M_VBUS] = preset.supply.bus_voltage_v
+        self._meas[M_ILIM] = preset.peak_current_a
         self._period_s = -1.0
         self._args: tuple = ()
         self._entry = None
