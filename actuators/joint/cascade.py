@@ -98,6 +98,7 @@ class CascadeInput(Record):
     vbus: f32  # [V]
     overcurrent: boolean  # from the current loop
     volt_sat: boolean  # the current loop is at its voltage limit
+    aligning: boolean  # the current loop is aligning an incremental encoder (it ignores i_q*)
 
 
 class CascadeOutput(Record):
@@ -165,6 +166,14 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
         out.tau_cmd = 0.0
         out.vel_cmd = 0.0
         out.power_on = False
+        return
+    if inp.aligning:  # power on, but no motion control until the commutation angle is known
+        st.vel_integ = 0.0
+        out.iq_ref = 0.0
+        out.id_ref = 0.0
+        out.tau_cmd = 0.0
+        out.vel_cmd = 0.0
+        out.power_on = True
         return
     tau_lim = fmin(cfg.torque_max, cfg.kt * i_lim * cfg.ratio * cfg.eff)
     q_ref = clamp(inp.pos_ref, cfg.pos_min, cfg.pos_max)

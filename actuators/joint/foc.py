@@ -6,8 +6,11 @@ same function runs under numba in the emulator and compiles to C for the board.
 Per step (period ``dt`` [s]):
 
 1. Motor encoder (single-turn count ``n`` of ``N_c`` counts/rev) -> mechanical angle
-   theta_m = n 2pi/N_c [rad] and electrical angle theta_e = ((n p) mod N_c) 2pi/N_c [rad]
-   (integer arithmetic, exact).
+   theta_m = n 2pi/N_c [rad] and electrical angle theta_e = ((n p + n_0) mod N_c) 2pi/N_c [rad]
+   (integer arithmetic, exact). Absolute encoder: n_0 = 0. Incremental encoder (counts from an
+   unknown zero at power-up): on the first enable the loop aligns for ``align_steps`` periods
+   (theta_e forced to 0, i_d* = ``align_current``, i_q* = 0: the rotor's d axis turns to the
+   stator's alpha axis), then n_0 = -(n p) mod N_c.
 2. Phase-locked loop on theta_m (velocity estimate): predict theta^ += dt omega^;
    e = wrap(theta_m - theta^); theta^ += k_p dt e; omega^ += k_i dt e  [rad, rad/s].
 3. Clarke: i_alpha = i_a, i_beta = (i_a + 2 i_b)/sqrt(3); Park: i_d = c i_alpha + s i_beta,
@@ -51,6 +54,9 @@ class FocConfig(Record):
     max_modulation: f32 = 0.95  # fraction of V_bus/sqrt(3) the loop may use
     i_trip: f32 = 110.0  # [A] instantaneous over-current trip (current vector magnitude)
     decouple: boolean = True
+    incremental: boolean = False  # motor encoder counts from an unknown zero: align first
+    align_current: f32 = 13.0  # [A] d-axis current that pulls the rotor to theta_e = 0
+    align_steps: i32 = 4000  # periods of alignment (0.2 s at 20 kHz)
 
 
 class FocState(Record):
@@ -59,6 +65,9 @@ class FocState(Record):
     pll_pos: f32  # [rad] in [0, 2 pi)
     pll_vel: f32  # [rad/s] motor mechanical velocity estimate
     pll_init: boolean
+    aligned: boolean  # incremental encoder: electrical offset found
+    align_count: i32  # periods spent aligning
+    e_offset: i32  # electrical offset [counts]: theta_e = ((n p + e_offset) mod N_c) 2pi/N_c
 
 
 class FocInput(Record):
@@ -84,6 +93,7 @@ class FocOutput(Record):
     theta_e: f32  # [rad]
     vel: f32  # [rad/s] motor velocity estimate
     saturated: boolean  # voltage limit active
+    aligning: boolean  # incremental encoder: the rotor is being pulled to theta_e = 0
 
 
 def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> None:
@@ -91,8 +101,27 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     two_pi = 6.2831853
     pi = 3.1415927
     theta_m = inp.enc_count * cfg.rad_per_count
-    ecount = (inp.enc_count * cfg.pole_pairs) % cfg.counts_per_rev
+    ecount = (inp.enc_count * cfg.pole_pairs + st.e_offset) % cfg.counts_per_rev
     theta_e = ecount * cfg.rad_per_count
+    id_ref = inp.id_ref
+    iq_ref = inp.iq_ref
+    aligning = False
+    if cfg.incremental and not st.aligned:
+        if inp.enable and inp.vbus > 1.0:
+            # alignment: d-axis current along theta_e = 0 pulls the rotor's d axis there; at the
+            # end the raw electrical count there becomes the offset
+            aligning = True
+            theta_e = 0.0
+            id_ref = cfg.align_current
+            iq_ref = 0.0
+            st.align_count = st.align_count + 1
+            if st.align_count >= cfg.align_steps:
+                raw = (inp.enc_count * cfg.pole_pairs) % cfg.counts_per_rev
+                st.e_offset = (cfg.counts_per_rev - raw) % cfg.counts_per_rev
+                st.aligned = True
+        else:
+            st.align_count = 0
+    out.aligning = aligning
 
     # velocity PLL on the mechanical angle
     if not st.pll_init:
@@ -139,8 +168,8 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
         return
 
     w_e = cfg.pole_pairs * st.pll_vel
-    e_d = inp.id_ref - i_d
-    e_q = inp.iq_ref - i_q
+    e_d = id_ref - i_d
+    e_q = iq_ref - i_q
     ff_d = 0.0
     ff_q = 0.0
     if cfg.decouple:

@@ -5,6 +5,7 @@ Gain design (continuous-time, stated so the step-response tests can derive their
 - Current PI, pole-zero cancellation: k_p = L w_c, k_i = R w_c (w_c = 2 pi f_c) gives a
   first-order closed loop i/i* = 1 / (1 + s / w_c) (plus the PWM delay); f_c is capped at
   f_pwm / 20.
+- Incremental motor encoder: alignment with i_d = 0.15 I_pk for 0.2 s on the first enable.
 - PLL (critically damped): k_p = 2 w_pll, k_i = w_pll^2; f_pll capped at f_pwm / 13.
 - Torque-sensor loop gain k_t divides the rotor's reflected inertia seen by the velocity loop:
   J_eff = J_m N^2 / (1 + k_t) + J_out + J_load.
@@ -68,6 +69,9 @@ def foc_config(p: JointPreset, current_loop_hz: float) -> np.void:
         rad_per_count=2.0 * math.pi / cpr,
         pll_kp=2.0 * wp,
         pll_ki=wp * wp,
+        incremental=bool(p.encoder_motor.incremental),
+        align_current=0.15 * p.peak_current_a,
+        align_steps=round(0.2 * current_loop_hz),
         i_trip=1.5 * p.peak_current_a,  # hardware-comparator class trip, above the regulated peak
     )
 

@@ -113,6 +113,7 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             ci.vbus = p.vbus
             ci.overcurrent = meas[M_OC] > 0.5
             ci.volt_sat = fo.saturated
+            ci.aligning = fo.aligning
             meas[M_OC] = 0.0
             _cascade(cc, cs, ci, co)
             fi.iq_ref = co.iq_ref
@@ -229,6 +230,8 @@ class JointModule:
         s["theta_o"] = q0
         s["theta_m"] = q0 * preset.reducer.ratio
         s["temp"] = preset.thermal.ambient_c
+        # an incremental motor encoder counts from where the rotor is at power-up
+        self._p[0]["enc_m_zero"] = s["theta_m"] if preset.encoder_motor.incremental else 0.0
         self._ring = np.zeros((3, RING))
         self._ring[0, :] = q0
         self._ring[2, :] = q0 * preset.reducer.ratio

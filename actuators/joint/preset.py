@@ -94,6 +94,7 @@ class Thermal:
 @dataclass(frozen=True)
 class MotorEncoder:
     bits: int = _r(8, 24)
+    incremental: int = _r(0, 1)  # 0: absolute single-turn; 1: incremental (aligned at first enable)
     noise_counts_rms: float = _r(0.0, 100.0, "counts")
     latency_s: float = _r(0.0, 0.01, "s")
 

@@ -205,3 +205,37 @@ def test_full_speed_reversals_stay_within_the_trip(name: str):
             worst = max(worst, math.hypot(t.iq_a, t.id_a))
     assert jm.read().fault == 0
     assert worst <= 1.4 * p.peak_current_a
+
+
+@pytest.mark.parametrize("q0", [0.3, 1.234])
+def test_incremental_motor_encoder_aligns_then_tracks(q0: float):
+    """An incremental motor encoder counts from an unknown zero: the first enable aligns the
+    rotor (d-axis current at theta_e = 0 for 0.2 s) and finds the commutation offset; then the
+    joint tracks like one with an absolute encoder."""
+    base = load_preset("knee")
+    p = dc.replace(base, encoder_motor=dc.replace(base.encoder_motor, incremental=1))
+    jm = JointModule(p, seed=3, initial_position_rad=q0)
+    rec = jm.law_records
+    _run(jm, MODE_CSP, q0, 0.0, 0.0, 100)
+    assert rec["foc_output"][0]["aligning"] and jm.read().torque_cmd_nm == 0.0
+    _run(jm, MODE_CSP, q0, 0.0, 0.0, 150)
+    assert rec["foc_state"][0]["aligned"] and not rec["foc_output"][0]["aligning"]
+    t = jm.truth
+    # the rotor turned at most half an electrical period while aligning
+    assert (
+        abs(t.output_angle_rad - q0) <= math.pi / (p.motor.pole_pairs * p.gear_ratio) + p.reducer.backlash_rad
+    )
+    # the firmware's electrical angle now matches the rotor's (within the encoder resolution x p)
+    true_e = (p.motor.pole_pairs * t.motor_angle_rad) % (2 * math.pi)
+    diff = (float(rec["foc_output"][0]["theta_e"]) - true_e + math.pi) % (2 * math.pi) - math.pi
+    assert abs(diff) < 0.05
+    q1 = jm.read().position_rad
+    err = []
+    for k in range(2000):
+        tt = k * 0.001
+        q = q1 + 0.3 * (1.0 - math.cos(math.pi * tt))
+        jm.command(MODE_CSP, q, 0.3 * math.pi * math.sin(math.pi * tt), 0.0, True)
+        jm.advance(0.001)
+        err.append(q - jm.read().position_rad)
+    assert jm.read().fault == 0
+    assert float(np.sqrt(np.mean(np.square(err)))) < 1e-3
