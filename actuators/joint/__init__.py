@@ -6,6 +6,7 @@ its firmware laws (FOC current loop, position/velocity/impedance/torque cascade;
     jm.command(MODE_CSP, 0.1, 0.0, 0.0, True); jm.advance(0.001); m = jm.read()
 """
 
+from actuators.joint.bank import JointBank
 from actuators.joint.module import (
     FAULT_OVERCURRENT,
     FAULT_OVERSPEED,
@@ -38,6 +39,7 @@ __all__ = [
     "MODE_CST",
     "MODE_CSV",
     "MODE_IMPEDANCE",
+    "JointBank",
     "JointMeasurement",
     "JointModule",
     "JointPreset",

@@ -1,7 +1,7 @@
 """Guard against stale numba caches of the joint kernels.
 
 numba's on-disk cache of a function is keyed on its own source file only: ``_advance``
-(module.py) and ``_current_run`` (response.py) compile the laws (foc.py, cascade.py) and the
+(module.py), ``_advance_bank`` (bank.py) and ``_current_run`` (response.py) compile the laws (foc.py, cascade.py) and the
 plant (plant.py) into themselves, so after an edit of one of those files their cached machine
 code would silently run the old physics or the old law. On import, a digest of all joint kernel
 sources is compared with the one stored beside the cache; on a mismatch the joint package's
@@ -15,7 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
-KERNEL_SOURCES = ("plant.py", "foc.py", "cascade.py", "module.py", "response.py")
+KERNEL_SOURCES = ("plant.py", "foc.py", "cascade.py", "module.py", "response.py", "bank.py")
 
 
 def drop_stale_kernels() -> None:

@@ -62,6 +62,9 @@ FAULT_OVERSPEED = 16
 FAULT_POSITION_LIMIT = 32
 FAULT_TORQUE_SENSOR = 64
 
+# the per-module arrays (attribute "_" + key); a JointBank stacks them, one row per module
+STORAGE_KEYS = ("p", "s", "ring", "rng", "fc", "fs", "fi", "fo", "cc", "cs", "ci", "co", "cmd", "meas")
+
 # command slots
 C_MODE, C_P0, C_P1, C_VEL, C_TAU, C_EN, C_RESET, C_STIFF, C_DAMP, C_PREV_EN = range(10)
 # measurement slots
@@ -208,6 +211,8 @@ class JointModule:
         current_loop_hz: float = 20_000,
         seed: int = 0,
         initial_position_rad: float | None = None,
+        *,
+        _storage: dict[str, np.ndarray] | None = None,
     ) -> None:
         check_range("JointModule current_loop_hz", float(current_loop_hz), 10_000.0, 40_000.0, "Hz")
         ratio = current_loop_hz / preset.firmware.loop_hz
@@ -254,6 +259,11 @@ class JointModule:
         self._meas[M_TEMP] = preset.thermal.ambient_c
         self._meas[M_VBUS] = preset.supply.bus_voltage_v
         self._meas[M_ILIM] = preset.peak_current_a
+        if _storage is not None:  # live inside a JointBank's arrays (views), advanced with them
+            for key in STORAGE_KEYS:
+                view = _storage[key]
+                view[...] = getattr(self, f"_{key}")
+                setattr(self, f"_{key}", view)
         self._period_s = -1.0
         self._args: tuple = ()
         self._entry = None

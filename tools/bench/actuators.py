@@ -9,7 +9,9 @@ trajectory (adds the Python call overhead, ``joint_tick_us`` per tick).
 ``hand_realtime_factor``: ``actuators.hand.bench_realtime_factor(seconds)`` (the hand engineer's),
 null with ``hand_error`` when it cannot be imported. ``humanoid_cpu_fraction``: the share of one
 core that 29 such joints need at real time, driven per tick (29 / joint_tick_realtime_factor),
-plus two hands when the hand figure is known. Target: joint >= 200x (``targets``).
+plus two hands when the hand figure is known; ``humanoid_bank_realtime_factor`` and
+``humanoid_bank_cpu_fraction``: the 29 joints of a G1-class humanoid (``G1_29``) in one
+``JointBank``, advanced with one call per tick. Target: joint >= 200x (``targets``).
 ``loadavg_1min`` says how busy the machine was (other processes share the cores; the best of the
 rounds is kept).
 """
@@ -73,6 +75,33 @@ def joint_realtime_factor(
     return {"tick": best_tick, "kernel": best_kernel, "fault": fault}
 
 
+# G1 29-DoF: per leg hip pitch/yaw (88 N m), hip roll + knee (139), ankle pitch/roll (50); waist
+# yaw (88) + roll/pitch (50); per arm shoulder x3 + elbow + wrist roll (25), wrist pitch/yaw (5)
+G1_29 = ["hip", "hip", "knee", "knee", "ankle", "ankle"] * 2 + ["hip", "ankle", "ankle"]
+G1_29 += (["arm"] * 5 + ["wrist"] * 2) * 2
+
+
+def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float) -> float:
+    """The 29 joints of a G1-class humanoid in one JointBank, one advance(0.001) per 1 kHz tick."""
+    from actuators.joint import MODE_CSP, JointBank, load_preset
+
+    presets = [load_preset(n) for n in G1_29]
+    mids = [0.5 * sum(p.position_limits_rad) for p in presets]
+    bank = JointBank(presets, current_loop_hz=current_loop_hz, initial_positions_rad=mids)
+    for jm, q in zip(bank.modules, mids):
+        jm.command(MODE_CSP, q, 0.0, 0.0, True)
+    for _ in range(50):
+        bank.advance(0.001)
+    n = max(1, round(seconds * 1000))
+    best = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            bank.advance(0.001)
+        best = max(best, n * 1e-3 / (time.perf_counter() - t0))
+    return best
+
+
 def hand_realtime_factor(seconds: float) -> tuple[float | None, str | None]:
     try:
         from actuators.hand import bench_realtime_factor
@@ -87,14 +116,18 @@ def run(args: argparse.Namespace) -> int:
     check_range("bench actuators --current-loop-hz", args.current_loop_hz, 10_000.0, 40_000.0, "Hz")
     j = joint_realtime_factor(args.preset, args.seconds, int(args.rounds), args.current_loop_hz)
     hand, hand_err = hand_realtime_factor(args.seconds)
+    bank = bank_realtime_factor(args.seconds, int(args.rounds), args.current_loop_hz)
     frac = 29.0 / j["tick"] + (2.0 / hand if hand else 0.0)
+    frac_bank = 1.0 / bank + (2.0 / hand if hand else 0.0)
     doc = {
         "joint_realtime_factor": round(j["kernel"], 1),
         "joint_tick_realtime_factor": round(j["tick"], 1),
         "joint_tick_us": round(1000.0 / j["tick"], 2),
         "hand_realtime_factor": None if hand is None else round(hand, 1),
         "hand_error": hand_err,
+        "humanoid_bank_realtime_factor": round(bank, 1),
         "humanoid_cpu_fraction": round(frac, 3),
+        "humanoid_bank_cpu_fraction": round(frac_bank, 3),
         "humanoid_includes_hands": hand is not None,
         "preset": args.preset,
         "current_loop_hz": args.current_loop_hz,
@@ -119,5 +152,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"hand: {doc['hand_realtime_factor']}x real time (target >= {TARGETS['hand_realtime_factor']:g}x)"
         )
-    print(f"29 joints{' + 2 hands' if hand else ''}: {frac * 100:.1f} % of one core at real time")
+    hands = " + 2 hands" if hand else ""
+    print(f"29 joints{hands}: {frac * 100:.1f} % of one core at real time driven per module, "
+          f"{frac_bank * 100:.1f} % with the joints in one JointBank ({doc['humanoid_bank_realtime_factor']}x)")  # fmt: skip
     return 0

@@ -1,0 +1,97 @@
+"""JointBank: many joint modules advanced together in one numba call.
+
+A humanoid HIL process runs ~29 joint modules per 1 kHz tick. Advancing each through
+``JointModule.advance`` costs a Python call (~1-2 us of dispatch and argument unboxing) on top
+of its physics; a bank keeps every module's records as rows of shared arrays and advances all
+of them with one call. Each row is still a full ``JointModule`` (``bank[i]``): its
+``command``/``read``/``truth`` work as usual and see the bank's arrays, so a board can keep
+talking to its module while the HIL loop advances the bank. Results are bit-identical to
+advancing the modules one by one (same seeds, same commands).
+
+    bank = JointBank([load_preset("hip"), load_preset("knee")], seeds=[1, 2])
+    bank[0].command(MODE_CSP, 0.1, 0.0, 0.0, True)
+    bank.advance(0.001)          # every module, one numba call; callable in the tick
+    m = bank[1].read()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numba import njit
+
+from actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
+from actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
+from actuators.joint.module import STORAGE_KEYS, JointModule, _advance
+from actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
+from actuators.joint.preset import JointPreset
+from rtcore.errors import ConfigError
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, cmd, meas):
+    for j in range(p.shape[0]):
+        _advance(
+            n_cur, npo[j], p[j : j + 1], s[j : j + 1], ring[j], rng[j : j + 1], fc[j : j + 1], fs[j : j + 1],
+            fi[j : j + 1], fo[j : j + 1], cc[j : j + 1], cs[j : j + 1], ci[j : j + 1], co[j : j + 1], cmd[j], meas[j],
+        )  # fmt: skip
+
+
+class JointBank:
+    """``len(presets)`` joint modules sharing one current-loop rate, advanced in one call."""
+
+    def __init__(
+        self,
+        presets: Sequence[JointPreset],
+        current_loop_hz: float = 20_000,
+        seeds: Sequence[int] | None = None,
+        initial_positions_rad: Sequence[float | None] | None = None,
+    ) -> None:
+        n = len(presets)
+        if not 1 <= n <= 256:
+            raise ConfigError(f"JointBank: {n} presets; a bank holds 1 to 256 modules")
+        seeds = list(range(n)) if seeds is None else list(seeds)
+        q0s = [None] * n if initial_positions_rad is None else list(initial_positions_rad)
+        if len(seeds) != n or len(q0s) != n:
+            raise ConfigError(
+                f"JointBank: {n} presets but {len(seeds)} seeds and {len(q0s)} initial positions"
+            )
+        self._arrays = {
+            "p": np.zeros(n, PARAM_DTYPE), "s": np.zeros(n, STATE_DTYPE), "ring": np.zeros((n, 3, RING)),
+            "rng": np.zeros(n, np.uint64), "fc": np.zeros(n, FocConfig.dtype()), "fs": FocState.array(n),
+            "fi": FocInput.array(n), "fo": FocOutput.array(n), "cc": np.zeros(n, CascadeConfig.dtype()),
+            "cs": CascadeState.array(n), "ci": CascadeInput.array(n), "co": CascadeOutput.array(n),
+            "cmd": np.zeros((n, 10)), "meas": np.zeros((n, 11)),
+        }  # fmt: skip
+        a = self._arrays
+        rows = {"ring", "cmd", "meas"}  # 2-D/3-D: one row per module; the others: 1-element slices
+        self.modules: list[JointModule] = []
+        for i, preset in enumerate(presets):
+            views = {k: (a[k][i] if k in rows else a[k][i : i + 1]) for k in STORAGE_KEYS}
+            self.modules.append(JointModule(preset, current_loop_hz, seeds[i], q0s[i], _storage=views))
+        self.current_loop_hz = float(current_loop_hz)
+        self._npo = np.array([m._n_per_outer for m in self.modules], dtype=np.int64)
+        self._period_s = -1.0
+        self._args: tuple = ()
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __getitem__(self, i: int) -> JointModule:
+        return self.modules[i]
+
+    def advance(self, period_s: float = 0.001) -> None:
+        """Advance every module by ``period_s`` (whole PWM periods) in one numba call.
+        Callable in the tick (no allocation)."""
+        if period_s != self._period_s:
+            n = round(period_s * self.current_loop_hz)
+            if n < 1 or abs(n - period_s * self.current_loop_hz) > 1e-6:
+                raise ConfigError(
+                    f"JointBank advance period_s = {period_s} is not a whole number of "
+                    f"{1.0 / self.current_loop_hz} s PWM periods"
+                )
+            self._period_s = period_s
+            a = self._arrays
+            self._args = (n, self._npo, *(a[k] for k in STORAGE_KEYS))
+        _advance_bank(*self._args)
