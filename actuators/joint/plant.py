@@ -367,14 +367,17 @@ def plant_step(p, s, sn, cs):
             tau_ext -= p.gravity * np.sin(s.theta_o)
         wm_n = s.omega_m * p.inv_ratio
         fo = hs * p.out_coulomb
+        c_phys = 0.0  # physical damping acts only while the flanks touch
         if d != 0.0:
             tk = spring_torque(p, d)
             kloc = p.k1 if abs(d) <= p.delta1 else (p.k2 if abs(d) <= p.delta2 else p.k3)
+            c_phys = p.damping
             c = p.damping + kloc * hs
             w_o = _output_velocity(p, s.omega_o, hs * (tk + c * wm_n + tau_ext), fo, c)
             tau_s = tk + c * (wm_n - w_o)
             if tau_s * d < 0.0:  # the flanks separate during this step: no pulling contact
                 c = 0.0
+                c_phys = 0.0
                 w_o = _output_velocity(p, s.omega_o, hs * tau_ext, fo, 0.0)
                 tau_s = 0.0
         else:
@@ -384,10 +387,11 @@ def plant_step(p, s, sn, cs):
             delta = s.theta_m * p.inv_ratio - s.theta_o
             delta_new = delta + hs * (wm_n - w_o)
             if abs(delta_new) > p.bl_half:
-                # the gap closes during this step: implicit contact from the flank on, so the
-                # impact stores no more spring energy than the impulse removed (no energy created)
+                # the gap closes during this step: implicit spring from the flank on (no damper
+                # before the flanks touch), so the impact stores no more spring energy than the
+                # impulse removed (no energy created)
                 edge = p.bl_half if delta_new > 0.0 else -p.bl_half
-                c_try = p.damping + p.k1 * hs
+                c_try = p.k1 * hs
                 tk_try = p.k1 * (delta - edge)
                 w_try = _output_velocity(p, s.omega_o, hs * (tk_try + c_try * wm_n + tau_ext), fo, c_try)
                 ts_try = tk_try + c_try * (wm_n - w_try)
@@ -410,7 +414,7 @@ def plant_step(p, s, sn, cs):
         s.e_friction += hs * (p.coulomb * abs(w_m) + p.visc * w_m * w_m + p.out_coulomb * abs(w_o))
         s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * w_m
         dd = w_m * p.inv_ratio - w_o
-        s.e_damping += hs * p.damping * dd * dd if c != 0.0 else 0.0
+        s.e_damping += hs * c_phys * dd * dd
         s.e_load += -hs * tau_ext * w_o
         s.tau_rest = p.jm * (w_m - s.omega_m) * p.inv_hs - tau_e
         s.omega_m = w_m
