@@ -46,7 +46,7 @@ segment = st.tuples(
 )
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     name=st.sampled_from(PRESETS),
     load=st.floats(0.0, 0.05),
