@@ -7,7 +7,8 @@ numba-compiled and warmed up before the loop starts.
 
 Tick k (``write`` = the exchange): the host sends RPDOs computed in tick k-1 and a SYNC; the
 board replies with the state sampled at that SYNC, then applies the new targets for one period.
-So the tracking error of tick k is ``target[k-1] - position_actual[k]`` at the joint output.
+The update of tick k reads the reply of tick k-1's exchange, i.e. the state produced by the
+target sent in tick k-2; the tracking error is ``target[k-2] - position_actual[k]`` at the output.
 """
 
 from __future__ import annotations
@@ -238,8 +239,9 @@ def _prime_exchange(transport: Any, tx: np.ndarray, rx: np.ndarray, node: int) -
 def _figures(log: np.ndarray, summary: dict, frames: int, missing: int, final_state: str,
              traj: Trajectory, cfg: DemoConfig) -> dict[str, Any]:
     track = log[log[:, 8] == PHASE_TRACK]
-    # error of tick k: the target sent at tick k-1 against the position measured at tick k
-    err = track[:-1, 1] - track[1:, 2] if len(track) > 1 else np.zeros(1)
+    # Row k holds the target sent in tick k's exchange and the measurement that tick's update read,
+    # i.e. the reply to the previous tick's SYNC: the state produced by the target of row k-2.
+    err = track[:-2, 1] - track[2:, 2] if len(track) > 2 else np.zeros(1)
     tq_err = track[:, 4] - track[:, 5]
     return {
         "tracking_rms_rad": float(np.sqrt(np.mean(err**2))),
