@@ -15,12 +15,17 @@ slack_step. Physics (float64 numba, semi-implicit) in actuators.hand.plant.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from actuators.hand._cache import drop_stale_kernels
+import codegen
 from actuators.hand.preset import HandPreset, coupling_matrix, drive_figures, load_preset
+from rtcore.jitcache import drop_stale_cache
 
-drop_stale_kernels()  # before any cached kernel of this package loads
+# numba caches per source file: drop this package's cached kernels when any source they
+# compile in changed (its own kernels, and the codegen float32 kernels the laws call)
+_HERE = Path(__file__).resolve().parent
+drop_stale_cache(_HERE, [*(_HERE / n for n in ("plant.py", "laws.py", "sim.py")), Path(codegen.__file__).parent / "mathf32.py"], "hand_kernels")
 
 __all__ = ["HandPreset", "HandSim", "bench_realtime_factor", "coupling_matrix", "drive_figures", "grasp",
            "load_preset"]

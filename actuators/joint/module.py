@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from actuators.joint._cache import drop_stale_kernels
+import codegen
 from actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState, cascade_step
 from actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState, foc_step
 from actuators.joint.gains import cascade_config, foc_config, plant_params
@@ -45,8 +46,12 @@ from actuators.joint.plant import (
 )
 from actuators.joint.preset import JointPreset
 from rtcore.errors import ConfigError, check_range
+from rtcore.jitcache import drop_stale_cache
 
-drop_stale_kernels()  # before any cached kernel is loaded (numba loads them lazily, on first call)
+# numba caches per source file: drop this package's cached kernels when any source they
+# compile in changed (its own kernels, and the codegen float32 kernels the laws call)
+_HERE = Path(__file__).resolve().parent
+drop_stale_cache(_HERE, [*(_HERE / n for n in ("plant.py", "foc.py", "cascade.py", "module.py", "response.py", "bank.py")), Path(codegen.__file__).parent / "mathf32.py"], "joint_kernels")
 
 MODE_CSP = 8
 MODE_CSV = 9
