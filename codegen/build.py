@@ -159,7 +159,10 @@ def build_host(gen: Generated, opt: str = "-O2") -> Sil:
     src = f'#include "{gen.name}.c"\n{sig}\n{{\n{batch_body(gen.module)}\n}}\n'
     ffi.set_source(modname, src, include_dirs=[os.path.abspath(gen.out_dir)],
                    extra_compile_args=[opt, *EXACT_FLAGS, "-Wall", "-Wno-unused-function"])
-    path = ffi.compile(tmpdir=gen.out_dir, verbose=False)
+    import glob
+
+    built = glob.glob(os.path.join(gen.out_dir, f"{modname}.*.so")) + glob.glob(os.path.join(gen.out_dir, f"{modname}.so"))
+    path = built[0] if built else ffi.compile(tmpdir=gen.out_dir, verbose=False)
     spec = importlib.util.spec_from_file_location(modname, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -170,6 +170,8 @@ class _FnBuilder:
             if len(s.targets) != 1:
                 raise self.err(s, "chained assignment 'a = b = ...'")
             tgt = s.targets[0]
+            if isinstance(tgt, ast.Tuple) and isinstance(s.value, ast.Tuple):
+                return self.parallel_assign(s, tgt, s.value)
             if isinstance(tgt, ast.Tuple):
                 return [self.tuple_assign(s, tgt, s.value)]
             return [self.assign(s, tgt, self.expr(s.value))]
@@ -242,6 +244,27 @@ class _FnBuilder:
         if not (isinstance(e, ir.Const) and e.ty == I32):
             raise self.err(node, f"'{ast.unparse(node)}' is not a constant integer (loop bounds are fixed)")
         return int(e.value)
+
+    def parallel_assign(self, s: ast.stmt, tgt: ast.Tuple, value: ast.Tuple) -> list[ir.Stmt]:
+        """``a, b = e1, e2``: all right-hand sides are evaluated before any target is written
+        (through temporaries when a later right-hand side reads an earlier target)."""
+        if len(tgt.elts) != len(value.elts):
+            raise self.err(s, f"{len(tgt.elts)} targets but {len(value.elts)} values")
+        vals = [self.expr(v) for v in value.elts]
+        keys = [ast.unparse(t) for t in tgt.elts]
+        reads = [{ast.unparse(n) for n in ast.walk(v) if isinstance(n, ast.Name | ast.Attribute | ast.Subscript)}
+                 for v in value.elts]
+        clash = any(keys[i] in reads[j] for j in range(len(vals)) for i in range(j))
+        if not clash:
+            return [self.assign(s, t, v) for t, v in zip(tgt.elts, vals)]
+        out: list[ir.Stmt] = []
+        temps = []
+        for k, v in enumerate(vals):
+            name = f"_t{self.line(s)}_{k}"
+            self.locals[name] = v.ty
+            out.append(ir.Assign(self.line(s), ir.Local(v.ty, name), v))
+            temps.append(ir.Local(v.ty, name))
+        return out + [self.assign(s, t, v) for t, v in zip(tgt.elts, temps)]
 
     def tuple_assign(self, s: ast.stmt, tgt: ast.Tuple, value: ast.expr) -> ir.Stmt:
         call = value
