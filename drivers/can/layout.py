@@ -17,6 +17,7 @@ source (pdo.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ def layout_from_table(table: object) -> BoardLayout:
     """Read the PDO communication (0x1400/0x1800 + k) and mapping (0x1600/0x1A00 + k) objects
     of an OD table (drivers.od.Table) into a BoardLayout: COB-ID base, valid bit, mapped entries."""
     board = str(getattr(table, "board", "?"))
-    objects = table.objects  # type: ignore[attr-defined]
+    objects = table.objects
     out: dict[bool, list[Pdo]] = {False: [], True: []}
     for transmit, comm_base, map_base in ((False, 0x1400, 0x1600), (True, 0x1800, 0x1A00)):
         for k in range(512):
@@ -136,7 +137,7 @@ def layout_from_table(table: object) -> BoardLayout:
             for m in range(1, count + 1):
                 word = int(mapping.sub(m).default)
                 index, subindex, bits = word >> 16, (word >> 8) & 0xFF, word & 0xFF
-                entry = table.entry(index, subindex)  # type: ignore[attr-defined]
+                entry = table.entry(index, subindex)
                 dt = np.dtype(entry.np_dtype) if entry.np_dtype else None
                 if dt is None or dt.itemsize * 8 != bits:
                     raise ConfigError(
@@ -165,6 +166,79 @@ def packed(base: BoardLayout) -> BoardLayout:
         )
 
     return BoardLayout(base.board + "/packed", pack(base.rpdos), pack(base.tpdos))
+
+
+CLASSIC_PAYLOAD = 8  # bytes: the data field of a classic CAN frame
+COMPACT_RPDO = ("controlword", "target_position", "torque_offset")
+COMPACT_TPDO = ("statusword", "position_actual", "torque_actual")
+
+
+def _mappable(board: str) -> dict[str, Any]:
+    """PDO-mappable numeric entries of ``board``'s OD table, by name (drivers/od.py)."""
+    from drivers import od
+
+    return {e.name: e for e in od.build_table(board).entries() if e.pdo_mappable and e.is_numeric}
+
+
+def _compact_fields(board: str, names: tuple[str, ...], transmit: bool) -> tuple[PdoField, ...]:
+    kind = "TPDO1" if transmit else "RPDO1"
+    if not names:
+        raise ConfigError(f"compact {board} layout: {kind} has no fields (give 1 to 8 bytes of objects)")
+    table = _mappable(board)
+    out: list[PdoField] = []
+    for name in names:
+        e = table.get(name)
+        if e is None:
+            raise ConfigError(
+                f"compact {board} layout: {kind} field '{name}' is not a PDO-mappable object of the "
+                f"{board} board (mappable: {', '.join(sorted(table))})"
+            )
+        ok = e.access != "wo" if transmit else e.access in ("rw", "wo")
+        if not ok:
+            raise ConfigError(
+                f"compact {board} layout: {kind} field '{name}' (0x{e.index:04X}, access "
+                f"'{e.access}') cannot be mapped into a{' T' if transmit else 'n R'}PDO"
+            )
+        if any(f.name == name for f in out):
+            raise ConfigError(f"compact {board} layout: {kind} field '{name}' is given twice")
+        out.append(PdoField(name, e.index, e.subindex, np.dtype(e.np_dtype)))
+    size = sum(f.dtype.itemsize for f in out)
+    if size > CLASSIC_PAYLOAD:
+        detail = " + ".join(f"{f.name} {f.dtype.itemsize}" for f in out)
+        raise ConfigError(
+            f"compact {board} layout: {kind} fields ({detail}) take {size} bytes, more than the "
+            f"{CLASSIC_PAYLOAD}-byte limit of a classic CAN frame"
+        )
+    return tuple(out)
+
+
+def compact(base: BoardLayout, rpdo_fields: tuple[str, ...] = COMPACT_RPDO,
+            tpdo_fields: tuple[str, ...] = COMPACT_TPDO) -> BoardLayout:
+    """Classic-CAN compact layout of ``base``: RPDO1 carries exactly ``rpdo_fields`` and TPDO1
+    exactly ``tpdo_fields`` (names of PDO-mappable objects of the board's OD table, in frame
+    order), the other PDOs are disabled. One command and one reply frame per board and tick, as
+    classic-CAN humanoid buses run: the default joint fields are 2 + 4 + 2 = 8 bytes each way
+    (controlword, target_position, torque_offset / statusword, position_actual, torque_actual),
+    against 2 RPDOs + 3 TPDOs (38 bytes) of the default mapping.
+
+    Objects left out of RPDO1 keep the value last written by SDO: in particular
+    ``modes_of_operation`` (0x6060) is not in the compact RPDO, so the host sets it by SDO once
+    before enabling the drive (``CanTransport.start(mode=8)`` does). :meth:`CanTransport.start`
+    writes this mapping into the boards by SDO (pre-operational, CiA 301 sequence).
+
+    ConfigError (naming the field, its size and the 8-byte limit) for an unknown or non-mappable
+    field, a field mapped in the wrong direction, a repeated field, or more than 8 bytes."""
+    board = base.board.split("/")[0]
+    rf = _compact_fields(board, tuple(rpdo_fields), False)
+    tf = _compact_fields(board, tuple(tpdo_fields), True)
+
+    def one(pdos: tuple[Pdo, ...], fields: tuple[PdoField, ...]) -> tuple[Pdo, ...]:
+        return tuple(
+            Pdo(p.number, p.transmit, p.cob_base, p.number == 1, fields if p.number == 1 else ())
+            for p in pdos
+        )
+
+    return BoardLayout(board + "/compact", one(base.rpdos, rf), one(base.tpdos, tf))
 
 
 _CACHE: dict[str, BoardLayout] = {}

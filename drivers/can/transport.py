@@ -360,12 +360,15 @@ class CanTransport(Transport):
                 if p.enabled and p.fields:
                     w(comm + k, 1, cob)
 
-    def start(self, period_us: int | None = None, timeout_s: float = 0.3) -> dict[int, dict[str, int]]:
+    def start(self, period_us: int | None = None, timeout_s: float = 0.3,
+              mode: int | None = None) -> dict[int, dict[str, int]]:
         """Bring every node up: check it answers (0x1018 by SDO; DeviceTimeout naming the node and
         the timeout), set its communication cycle period 0x1006 if ``period_us`` is given, write
         the PDO mapping when this transport's layout is not the board's default (e.g.
-        :func:`drivers.can.layout.packed`), then NMT-start all nodes (OPERATIONAL). Returns the
-        identities by node id. Slow path."""
+        :func:`drivers.can.layout.packed`, :func:`drivers.can.layout.compact`), write
+        ``modes_of_operation`` 0x6060 = ``mode`` by SDO if given (needed once before enabling
+        when the layout's RPDOs do not carry 0x6060, as with ``compact``), then NMT-start all
+        nodes (OPERATIONAL). Returns the identities by node id. Slow path."""
         self._check_open()
         if self._port is not None:
             self.end_cycling()
@@ -378,6 +381,8 @@ class CanTransport(Transport):
                 self.sdo_write(n, 0x1006, 0, int(period_us), timeout_s)
             if remap:
                 self.configure_pdos(n, timeout_s)
+            if mode is not None:
+                self.sdo_write(n, 0x6060, 0, int(mode), timeout_s)
             self.node(n).nmt.send_command(0x01)  # start remote node -> OPERATIONAL
         return ids
 
