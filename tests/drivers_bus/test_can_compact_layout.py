@@ -117,3 +117,19 @@ def test_compact_pdos_are_written_by_sdo_and_track_a_position_step(channel_name)
             b.close()
         for b in buses:
             b.shutdown()
+
+
+def test_bench_compact_bus_fits_three_to_four_joints_at_1khz():
+    """`cbl bench can`'s can_1m_compact figure, measured with remapped emulated boards in virtual time:
+    within the 3-4 joints per 1 Mbit/s bus of classic-CAN humanoids, and between its two bounds."""
+    from tools.bench.can import BUS_TYPES
+    from tools.bench.can_buses import joints_per_bus, tick_time
+
+    types = {k: BUS_TYPES[k] for k in ("can_1m", "can_1m_compact")}
+    measured, theory, guaranteed, tick_us = joints_per_bus(types, 1000.0)
+    assert measured["can_1m"] == 1 and 3 <= measured["can_1m_compact"] <= 4
+    assert guaranteed["can_1m_compact"] <= measured["can_1m_compact"] <= theory["can_1m_compact"]
+    assert 0 < tick_us["can_1m_compact"] <= 1000.0
+    # two 8-byte frames per joint: under half the wire time of the default 2 + 3 PDOs
+    assert tick_time(2, 1_000_000, False, None, ticks=1, compact=True) < 0.5 * tick_time(2, 1_000_000, False, None,
+                                                                                          ticks=1)

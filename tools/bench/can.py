@@ -13,7 +13,9 @@
    emulated medium in virtual time (exact stuffing of the real frames, arbitration); the most
    joints whose whole tick (RPDOs, SYNC, TPDOs) ends within the period, against the bound with
    no stuffing at all (``theoretical_joints_per_bus``) and the worst-case-stuffing bound
-   (``guaranteed_joints_per_bus``).
+   (``guaranteed_joints_per_bus``). ``*_packed``: CANopen FD packing (one RPDO + one TPDO per
+   joint); ``can_1m_compact``: the classic-CAN compact layout (one 8-byte RPDO + one 8-byte TPDO
+   per joint, drivers.can.layout.compact), both written into the boards by SDO.
 3. With ``--slcan``: one `cbl emulate` process (5 joints) behind a pty, the ticks per second the
    whole chain sustains and the host CPU per tick over SLCAN.
 """
@@ -29,6 +31,7 @@ BUS_TYPES = {
     "canfd_1m_5m": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 5_000_000},
     "canfd_1m_8m": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 8_000_000},
     "canfd_1m_5m_packed": {"bitrate": 1_000_000, "fd": True, "data_bitrate": 5_000_000, "packed": True},
+    "can_1m_compact": {"bitrate": 1_000_000, "fd": False, "data_bitrate": None, "compact": True},
 }
 
 

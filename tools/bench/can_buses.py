@@ -19,14 +19,17 @@ class _Clock:
         return self.t
 
 
-def _remap_packed(host: Any, boards: list, clock: _Clock, n: int) -> None:
-    """Write the CANopen FD packed mapping into the boards by SDO through CanTransport, with the
-    virtual clock following the wall clock meanwhile (boards polled by a helper thread)."""
+def _remap(host: Any, boards: list, clock: _Clock, n: int, kind: str, fd: bool) -> None:
+    """Write the ``kind`` ('packed': CANopen FD packing, 'compact': classic one 8-byte PDO each
+    way) mapping into the boards by SDO through CanTransport, with the virtual clock following
+    the wall clock meanwhile (boards polled by a helper thread). The compact RPDO does not carry
+    modes_of_operation, so 0x6060 = 8 (CSP) is written by SDO here, once, before any enabling."""
     import threading
 
     from drivers.can import CanTransport
-    from drivers.can.layout import board_layout, packed
+    from drivers.can.layout import board_layout, compact, packed
 
+    lay = packed(board_layout("joint")) if kind == "packed" else compact(board_layout("joint"))
     live = threading.Event()
     live.set()
     t0 = time.monotonic() - clock.t
@@ -41,19 +44,28 @@ def _remap_packed(host: Any, boards: list, clock: _Clock, n: int) -> None:
     th = threading.Thread(target=pump, daemon=True)
     th.start()
     try:
-        with CanTransport(host, nodes=range(1, n + 1), board=packed(board_layout("joint")), fd=True) as t:
+        with CanTransport(host, nodes=range(1, n + 1), board=lay, fd=fd) as t:
             for nid in range(1, n + 1):
                 t.configure_pdos(nid, timeout_s=1.0)
+                if kind == "compact":
+                    t.sdo_write(nid, 0x6060, 0, 8, timeout_s=1.0)
+                count = int(t.sdo_read(nid, 0x1A00, 0, timeout_s=1.0))
+                if count != len(lay.tpdos[0].fields) or not int(t.sdo_read(nid, 0x1801, 1, timeout_s=1.0)) >> 31:
+                    raise RuntimeError(f"bench: node {nid} did not take the {kind} mapping (TPDO1 maps {count})")
     finally:
         live.clear()
         th.join(2.0)
 
 
 def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: int = 3,
-              packed: bool = False) -> float:
+              packed: bool = False, compact: bool = False) -> float:
     """Longest wire time of one tick (RPDOs + SYNC sent, every TPDO received) with n real joint
     boards on the emulated medium, in virtual time (no host or board processing delay).
-    ``packed``: CANopen FD packing (one 15-byte RPDO and one 23-byte TPDO per joint)."""
+    ``packed``: CANopen FD packing (one 15-byte RPDO and one 23-byte TPDO per joint);
+    ``compact``: classic-CAN compact layout (one 8-byte RPDO and one 8-byte TPDO per joint,
+    :func:`drivers.can.layout.compact`), written into the boards by SDO like ``packed``."""
+    import struct
+
     from drivers.board import JointBoard
     from drivers.can.emulated import EmulatedBus, Medium
 
@@ -84,8 +96,8 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
         return can.Message(arbitration_id=cid, data=data, is_extended_id=False, is_fd=fd, bitrate_switch=fd)
 
     try:
-        if packed:
-            _remap_packed(host, boards, clock, n)
+        if packed or compact:
+            _remap(host, boards, clock, n, "packed" if packed else "compact", fd)
         host.send(msg(0x000, b"\x01\x00"))  # NMT start all
         run_until(0, clock.t + 0.005)
         worst = 0.0
@@ -96,11 +108,13 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
                 rpdo1 = bytes([0x0F, 0, 8]) + (1000 * k).to_bytes(4, "little")
                 if packed:
                     host.send(msg(0x200 + nid, rpdo1 + bytes(8) + b"\x00"))  # 15 B, padded to 16
+                elif compact:  # controlword, target_position, torque_offset
+                    host.send(msg(0x200 + nid, struct.pack("<HiH", 0x0F, 1000 * k, 0)))
                 else:
                     host.send(msg(0x200 + nid, rpdo1))
                     host.send(msg(0x300 + nid, bytes(8)))
             host.send(msg(0x080, b""))
-            want = n if packed else 3 * n
+            want = n if packed or compact else 3 * n
             run_until(want, t0 + 1.0)
             if len(got) < want:
                 raise RuntimeError(f"bench: only {len(got)} of {want} TPDOs in virtual time")
@@ -120,14 +134,15 @@ def joints_per_bus(bus_types: dict[str, dict], rate_hz: float) -> tuple[dict, di
     period = 1.0 / rate_hz
     measured, theory, guaranteed, tick_us = {}, {}, {}, {}
     for name, bt in bus_types.items():
-        br, fd, dbr, pk = bt["bitrate"], bt["fd"], bt["data_bitrate"], bt.get("packed", False)
-        sizes = (15, 23) if pk else (7, 8, 7, 8, 8)
-        per_joint = sum(timing.frame_time_min(s, br, fd, dbr) for s in sizes)
+        br, fd, dbr = bt["bitrate"], bt["fd"], bt["data_bitrate"]
+        pk, cp = bt.get("packed", False), bt.get("compact", False)
+        rs, ts = ((15,), (23,)) if pk else ((8,), (8,)) if cp else ((7, 8), (7, 8, 8))
+        per_joint = sum(timing.frame_time_min(s, br, fd, dbr) for s in (*rs, *ts))
         theory[name] = int((period - timing.frame_time_min(0, br, fd, dbr)) // per_joint)
-        guaranteed[name] = timing.theoretical_joints(rate_hz, br, fd, dbr, *(((15,), (23,)) if pk else ()))
+        guaranteed[name] = timing.theoretical_joints(rate_hz, br, fd, dbr, rs, ts)
         n, last = 0, 0.0
         while True:
-            t = tick_time(n + 1, br, fd, dbr, packed=pk)
+            t = tick_time(n + 1, br, fd, dbr, packed=pk, compact=cp)
             if t > period:
                 break
             n, last = n + 1, t
