@@ -6,6 +6,8 @@ conversion saturates, loops are bounded, laws call laws and the mathf32 kernels.
 
 from __future__ import annotations
 
+from numba import njit
+
 from codegen.law import Record, array, boolean, f32, i32
 from codegen.mathf32 import atan2, exp, fmax, sin_cos, sqrt
 
@@ -41,11 +43,13 @@ class SemIO(Record):
     b3: boolean
 
 
+@njit(cache=True)  # a law called by a law must be jitted for numba
 def scale_add(cfg: SemConfig, a: f32, b: f32) -> f32:
     """A law called by another law (scalar in, scalar out)."""
     return cfg.k * a + b * GAIN
 
 
+@njit(cache=True)  # a law called by a law must be jitted for numba
 def bump(st: SemState, by: i32) -> None:
     """A law that only writes its record."""
     st.count = st.count * 1664525 + by

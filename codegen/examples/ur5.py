@@ -27,6 +27,8 @@ against CasADi built from the same table (``codegen/casadi_peer.py``).
 
 from __future__ import annotations
 
+from numba import njit
+
 from codegen.law import Record, array, f32
 from codegen.mathf32 import sin_cos
 
@@ -59,26 +61,26 @@ class UR5PoseJac(Record):
 def ur5_fk_step(inp: UR5Input, out: UR5Pose) -> None:
     """Tool pose of the UR5 from its joint angles. Real-time safe."""
     # joint 1 (alpha +pi/2) from the base frame: x = (c, s, 0), y = z0 = (0, 0, 1), z = (s, -c, 0)
-    c, s = sin_cos(inp.q[0])
+    s, c = sin_cos(inp.q[0])
     xx, xy, xz = c, s, 0.0
     yx, yy, yz = 0.0, 0.0, 1.0
     zx, zy, zz = s, -c, 0.0
     px, py, pz = 0.0, 0.0, D1
     # joint 2 (alpha 0, a2)
-    c, s = sin_cos(inp.q[1])
+    s, c = sin_cos(inp.q[1])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
     px, py, pz = px + A2 * xx, py + A2 * xy, pz + A2 * xz
     # joint 3 (alpha 0, a3)
-    c, s = sin_cos(inp.q[2])
+    s, c = sin_cos(inp.q[2])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
     px, py, pz = px + A3 * xx, py + A3 * xy, pz + A3 * xz
     # joint 4 (alpha +pi/2, d4): origin moves along the old z first
     px, py, pz = px + D4 * zx, py + D4 * zy, pz + D4 * zz
-    c, s = sin_cos(inp.q[3])
+    s, c = sin_cos(inp.q[3])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     tx, ty, tz = s * xx - c * yx, s * xy - c * yy, s * xz - c * yz
     yx, yy, yz = zx, zy, zz
@@ -86,7 +88,7 @@ def ur5_fk_step(inp: UR5Input, out: UR5Pose) -> None:
     xx, xy, xz = nx, ny, nz
     # joint 5 (alpha -pi/2, d5)
     px, py, pz = px + D5 * zx, py + D5 * zy, pz + D5 * zz
-    c, s = sin_cos(inp.q[4])
+    s, c = sin_cos(inp.q[4])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     tx, ty, tz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     yx, yy, yz = -zx, -zy, -zz
@@ -94,7 +96,7 @@ def ur5_fk_step(inp: UR5Input, out: UR5Pose) -> None:
     xx, xy, xz = nx, ny, nz
     # joint 6 (alpha 0, d6)
     px, py, pz = px + D6 * zx, py + D6 * zy, pz + D6 * zz
-    c, s = sin_cos(inp.q[5])
+    s, c = sin_cos(inp.q[5])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
@@ -112,6 +114,7 @@ def ur5_fk_step(inp: UR5Input, out: UR5Pose) -> None:
     out.R[8] = zz
 
 
+@njit(cache=True)  # a law called by a law must be jitted for numba
 def _cross_col(out: UR5PoseJac, col: int, zx: f32, zy: f32, zz: f32, dx: f32, dy: f32, dz: f32) -> None:
     """J[:, col] = z x d (a law called by a law)."""
     out.J[col] = zy * dz - zz * dy
@@ -121,20 +124,20 @@ def _cross_col(out: UR5PoseJac, col: int, zx: f32, zy: f32, zz: f32, dx: f32, dy
 
 def ur5_fk_jac_step(inp: UR5Input, out: UR5PoseJac) -> None:
     """Tool pose and 3x6 position Jacobian of the UR5. Real-time safe."""
-    c, s = sin_cos(inp.q[0])
+    s, c = sin_cos(inp.q[0])
     xx, xy, xz = c, s, 0.0
     yx, yy, yz = 0.0, 0.0, 1.0
     zx, zy, zz = s, -c, 0.0
     px, py, pz = 0.0, 0.0, D1
     z1x, z1y = zx, zy  # z1 = z2 = z3 (alpha 0 on joints 2, 3); its z component is 0
     o1z = pz
-    c, s = sin_cos(inp.q[1])
+    s, c = sin_cos(inp.q[1])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
     px, py, pz = px + A2 * xx, py + A2 * xy, pz + A2 * xz
     o2x, o2y, o2z = px, py, pz
-    c, s = sin_cos(inp.q[2])
+    s, c = sin_cos(inp.q[2])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
@@ -142,7 +145,7 @@ def ur5_fk_jac_step(inp: UR5Input, out: UR5PoseJac) -> None:
     o3x, o3y, o3z = px, py, pz
     px, py, pz = px + D4 * zx, py + D4 * zy, pz + D4 * zz
     o4x, o4y, o4z = px, py, pz
-    c, s = sin_cos(inp.q[3])
+    s, c = sin_cos(inp.q[3])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     tx, ty, tz = s * xx - c * yx, s * xy - c * yy, s * xz - c * yz
     yx, yy, yz = zx, zy, zz
@@ -151,14 +154,14 @@ def ur5_fk_jac_step(inp: UR5Input, out: UR5PoseJac) -> None:
     z4x, z4y, z4z = zx, zy, zz
     px, py, pz = px + D5 * zx, py + D5 * zy, pz + D5 * zz
     o5x, o5y, o5z = px, py, pz
-    c, s = sin_cos(inp.q[4])
+    s, c = sin_cos(inp.q[4])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     tx, ty, tz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     yx, yy, yz = -zx, -zy, -zz
     zx, zy, zz = tx, ty, tz
     xx, xy, xz = nx, ny, nz
     px, py, pz = px + D6 * zx, py + D6 * zy, pz + D6 * zz
-    c, s = sin_cos(inp.q[5])
+    s, c = sin_cos(inp.q[5])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
     yx, yy, yz = c * yx - s * xx, c * yy - s * xy, c * yz - s * xz
     xx, xy, xz = nx, ny, nz
