@@ -57,7 +57,8 @@ def test_sil_bit_exact_random_batch(spec, generated, sil):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
+                                                                  HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_sil_bit_exact_hypothesis(spec, generated, sil, data):
     g = generated(spec)
