@@ -23,7 +23,8 @@ def _remap(host: Any, boards: list, clock: _Clock, n: int, kind: str, fd: bool) 
     """Write the ``kind`` ('packed': CANopen FD packing, 'compact': classic one 8-byte PDO each
     way) mapping into the boards by SDO through CanTransport, with the virtual clock following
     the wall clock meanwhile (boards polled by a helper thread). The compact RPDO does not carry
-    modes_of_operation, so 0x6060 = 8 (CSP) is written by SDO here, once, before any enabling."""
+    modes_of_operation, so 0x6060 = 8 (CSP) is written by SDO here, once, before any enabling.
+    Heartbeats (0x1017) are switched off so that the measured ticks hold process data only."""
     import threading
 
     from drivers.can import CanTransport
@@ -49,6 +50,9 @@ def _remap(host: Any, boards: list, clock: _Clock, n: int, kind: str, fd: bool) 
                 t.configure_pdos(nid, timeout_s=1.0)
                 if kind == "compact":
                     t.sdo_write(nid, 0x6060, 0, 8, timeout_s=1.0)
+                # heartbeats off: the SDO phase ran in wall time, so their phase against the measured
+                # ticks would vary run to run; the boards measured right after boot have none in them either
+                t.sdo_write(nid, 0x1017, 0, 0, timeout_s=1.0)
                 count = int(t.sdo_read(nid, 0x1A00, 0, timeout_s=1.0))
                 if count != len(lay.tpdos[0].fields) or not int(t.sdo_read(nid, 0x1801, 1, timeout_s=1.0)) >> 31:
                     raise RuntimeError(f"bench: node {nid} did not take the {kind} mapping (TPDO1 maps {count})")
