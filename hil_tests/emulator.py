@@ -58,7 +58,7 @@ def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
     typ = timing.frame_time(0x080, b"", br, fd, dbr)
     worst = timing.frame_time_worst(0, br, fd, dbr)
     for b in spec.boards:
-        for size in pdo_sizes(b.type, spec.pdo_packing):
+        for size in pdo_sizes(b.type, spec.pdo_packing, spec.pdo_compact):
             typ += timing.frame_time(0x181, bytes(size), br, fd, dbr)
             worst += timing.frame_time_worst(size, br, fd, dbr)
     return typ, worst
@@ -71,6 +71,8 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
     if spec.fd:
         info["data_bitrate"] = spec.data_bitrate or spec.bitrate
         info["pdo_packing"] = spec.pdo_packing
+    if spec.pdo_compact:
+        info["pdo_compact"] = True
     info["cycle_wire_time_us"] = round(typ * 1e6, 1)
     info["cycle_wire_time_worst_us"] = round(worst * 1e6, 1)
     info["max_rate_hz"] = int(1.0 / typ) if typ > 0 else 0
@@ -182,13 +184,14 @@ def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
     boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset")) for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
-                   d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)))
+                   d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)),
+                   pdo_compact=bool(d.get("pdo_compact", False)))
 
 
 def bus_to_json(spec: BusSpec) -> str:
     return json.dumps({
         "name": spec.name, "bitrate": spec.bitrate, "fd": spec.fd, "data_bitrate": spec.data_bitrate,
-        "pdo_packing": spec.pdo_packing,
+        "pdo_packing": spec.pdo_packing, "pdo_compact": spec.pdo_compact,
         "boards": [{"node": b.node, "type": b.type, "preset": b.preset} for b in spec.boards],
     })
 

@@ -38,13 +38,17 @@ class BusPlan:
         return asdict(self)
 
 
-def pdo_sizes(board_type: str, packing: bool = False) -> list[int]:
-    """Payload sizes of a board type's enabled PDOs (from its OD table; ``packing``: CANopen FD)."""
+def pdo_sizes(board_type: str, packing: bool = False, compact: bool = False) -> list[int]:
+    """Payload sizes of a board type's enabled PDOs (from its OD table; ``packing``: CANopen FD
+    packing, ``compact``: the classic-CAN one-frame-each-way layout of joint boards)."""
     from drivers.can.layout import board_layout, packed
+    from drivers.can.layout import compact as compact_layout
 
     lay = board_layout(board_type)
     if packing:
         lay = packed(lay)
+    elif compact and board_type == "joint":
+        lay = compact_layout(lay)
     return [p.size for p in lay.rpdos + lay.tpdos if p.enabled and p.fields]
 
 
@@ -55,7 +59,7 @@ def plan_bus(bus: BusSpec, rate_hz: float, max_load: float = 1.0) -> BusPlan:
     typ = timing.frame_time(0x080, b"", br, fd, dbr)
     frames = 1
     for b in bus.boards:
-        for size in pdo_sizes(b.type, bus.pdo_packing):
+        for size in pdo_sizes(b.type, bus.pdo_packing, bus.pdo_compact):
             worst += timing.frame_time_worst(size, br, fd, dbr)
             typ += timing.frame_time(0x181, bytes(size), br, fd, dbr)
             frames += 1

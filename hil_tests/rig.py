@@ -14,6 +14,8 @@ Format (every key is checked; errors name the file, the key, the value and the l
     data_bitrate = 5000000         # FD data-phase bit rate, bit/s, [bitrate, 8000000]; FD only
     boards_per_process = 0         # emulate: split this bus's boards over processes (0 = one)
     pdo_packing = false            # CANopen FD: one RPDO + one TPDO per board (needs fd = true)
+    pdo_compact = false            # classic CAN: one 8-byte RPDO + TPDO per joint board
+                                   # (drivers.can.layout.compact; the host remaps the boards by SDO)
 
       [[bus.board]]
       node = 1                     # CANopen node id, [1, 127], unique on the bus
@@ -57,6 +59,7 @@ class BusSpec:
     boards: tuple[BoardSpec, ...] = ()
     boards_per_process: int = 0
     pdo_packing: bool = False
+    pdo_compact: bool = False
 
     @property
     def nodes(self) -> list[int]:
@@ -118,7 +121,7 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
         raise ConfigError(f"rig {source}: no [[bus]] table (a rig needs at least one bus)")
     buses, names = [], set()
     bus_keys = {"name", "interface", "channel", "bitrate", "fd", "data_bitrate", "board", "boards_per_process",
-                "pdo_packing"}
+                "pdo_packing", "pdo_compact"}
     for i, b in enumerate(raw_buses):
         w = f"bus[{i}]."
         if not isinstance(b, dict):
@@ -147,6 +150,9 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
         packing = c.get(b, "pdo_packing", w, bool, False)
         if packing and not fd:
             raise c.fail(w + "pdo_packing", packing, "needs fd = true (packed PDOs are longer than 8 bytes)")
+        compact = c.get(b, "pdo_compact", w, bool, False)
+        if compact and packing:
+            raise c.fail(w + "pdo_compact", compact, "excludes pdo_packing = true (choose one PDO layout)")
         per_proc = c.get(b, "boards_per_process", w, int, 0)
         c.in_range(w + "boards_per_process", per_proc, 0, 127)
         boards, nodes = [], set()
@@ -167,7 +173,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
                 raise c.fail(wb + "type", btype, f"is not one of {list(BOARD_TYPES)}")
             preset = c.get(bd, "preset", wb, str, None)
             boards.append(BoardSpec(node, btype, preset))
-        buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing))
+        buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing,
+                             compact))
     return Rig(rate, tuple(buses), source)
 
 

@@ -5,6 +5,7 @@
 exchange (``tx_array()``, ``rx_array()``, ``cycle(tx, rx)``, ``stats``) plus the slow path
 (``network``, ``node(n)``, ``start()``, ``read_limits(n)``, ``sdo_read``/``sdo_write``);
 ``packed(board_layout("joint"))`` is the CANopen FD one-PDO-per-direction layout.
+``compact(board_layout("joint"))`` is the classic-CAN one-8-byte-PDO-per-direction layout.
 """
 
 from typing import Any
@@ -16,6 +17,7 @@ _LAZY = {
     "valid_interfaces": "drivers.can.bus",
     "board_layout": "drivers.can.layout",
     "packed": "drivers.can.layout",
+    "compact": "drivers.can.layout",
 }
 
 __all__ = sorted(_LAZY)

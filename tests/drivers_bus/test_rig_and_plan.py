@@ -115,3 +115,20 @@ def test_emulated_hand_board_runs_the_hand_physics():
     finally:
         board.close()
         bus.shutdown()
+
+
+def test_compact_layout_fits_three_joints_where_the_default_fits_one():
+
+
+    rig = load_rig("legs_can_compact")
+    (bus,) = rig.buses
+    assert bus.pdo_compact and len(bus.boards) == 3
+    assert plan_bus(bus, rig.rate_hz).fits
+    assert plan_bus(replace(bus, pdo_compact=False), rig.rate_hz).fits is False
+    assert plan_bus(replace(bus, pdo_compact=False, boards=bus.boards[:1]), rig.rate_hz).fits
+
+
+def test_compact_and_packing_exclude_each_other():
+    with pytest.raises(ConfigError, match="pdo_compact = True excludes pdo_packing"):
+        parse_rig({"bus": [{"fd": True, "pdo_packing": True, "pdo_compact": True,
+                            "board": [{"node": 1}]}]}, "t.toml")
