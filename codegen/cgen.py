@@ -47,6 +47,19 @@ def c_float(v: float) -> str:
     return s + "F"
 
 
+def _bare(c: str) -> str:
+    """``(a < b)`` -> ``a < b`` when the outer parentheses enclose the whole expression."""
+    if not (c.startswith("(") and c.endswith(")")):
+        return c
+    depth = 0
+    for i, ch in enumerate(c):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(c) - 1:
+            return c
+    return c[1:-1]
+
+
 def c_int(v: int) -> str:
     return "(-2147483647 - 1)" if v == -(2**31) else str(int(v))
 
@@ -120,17 +133,17 @@ class _Emitter:
     def stmt(self, s: ir.Stmt, ind: str) -> list[str]:
         tag = f"  /* :{s.line} */"
         if isinstance(s, ir.Assign):
-            return [f"{ind}{self.expr(s.target)} = {self.expr(s.value)};{tag}"]
+            return [f"{ind}{self.expr(s.target)} = {_bare(self.expr(s.value))};{tag}"]
         if isinstance(s, ir.SinCos):
             return [f"{ind}cbl_sin_cos({self.expr(s.arg)}, &{cid(s.s)}, &{cid(s.c)});{tag}"]
         if isinstance(s, ir.ExprStmt):
             return [f"{ind}(void){self.expr(s.value)};{tag}"]
         if isinstance(s, ir.If):
-            lines = [f"{ind}if ({self.expr(s.cond)}) {{{tag}", *self.block(s.body, ind + "    ")]
+            lines = [f"{ind}if ({_bare(self.expr(s.cond))}) {{{tag}", *self.block(s.body, ind + "    ")]
             orelse = s.orelse
             while len(orelse) == 1 and isinstance(orelse[0], ir.If):  # else if chain
                 e = orelse[0]
-                lines += [f"{ind}}} else if ({self.expr(e.cond)}) {{  /* :{e.line} */", *self.block(e.body, ind + "    ")]
+                lines += [f"{ind}}} else if ({_bare(self.expr(e.cond))}) {{  /* :{e.line} */", *self.block(e.body, ind + "    ")]
                 orelse = e.orelse
             if orelse:
                 lines += [f"{ind}}} else {{", *self.block(orelse, ind + "    ")]
@@ -142,7 +155,7 @@ class _Emitter:
             return [f"{ind}for ({v} = {c_int(s.start)}; {v} {cmp} {c_int(s.stop)}; {inc}) {{{tag}",
                     *self.block(s.body, ind + "    "), f"{ind}}}"]
         if isinstance(s, ir.Return):
-            return [f"{ind}return{' ' + self.expr(s.value) if s.value is not None else ''};{tag}"]
+            return [f"{ind}return{' ' + _bare(self.expr(s.value)) if s.value is not None else ''};{tag}"]
         if isinstance(s, ir.Break):
             return [f"{ind}break;{tag}"]
         if isinstance(s, ir.Continue):
