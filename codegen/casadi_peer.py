@@ -178,5 +178,5 @@ def to_casadi(module: ir.Module, name: str, outputs: list[str] | None = None,
             v = [env[(p.name, fname, i)] for i in range(n)] if n else [env[(p.name, fname)]]
             outs.append(ca.vertcat(*[ca.SX(x) if isinstance(x, float) else x for x in v]))
             lay_out.append((p.name, fname, max(n, 1)))
-    x, y = ca.vertcat(*syms), ca.vertcat(*outs)
+    x, y = ca.vertcat(*syms), ca.densify(ca.vertcat(*outs))  # dense: C writes every output
     return ca.Function(name, [x], [y]), lay_in, lay_out

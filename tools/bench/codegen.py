@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         y = f(q)
         jac = ca.jacobian(y[0:3], q)
         out = ca.vertcat(y[0:12], ca.reshape(jac.T, 18, 1))
-        return ca.Function("casadi_ur5_fk_jac", [q], [out]), lay_in, [("out", "p", 3), ("out", "R", 9), ("out", "J", 18)]
+        return ca.Function("casadi_ur5_fk_jac", [q], [ca.densify(out)]), lay_in, [("out", "p", 3), ("out", "R", 9), ("out", "J", 18)]
 
     def cas_fn(gen):
         return casadi_peer.to_casadi(gen.module, "casadi_cascade", ["st", "out"])
