@@ -17,6 +17,7 @@ LAWS = [
     "actuators.joint.foc:foc_step",
     "actuators.joint.cascade:cascade_step",
     "actuators.hand.laws:screw_position_step",
+    "actuators.hand.laws:screw_tension_observer_step",
     "actuators.hand.laws:tendon_tension_step",
     "actuators.hand.laws:grasp_force_step",
     "actuators.hand.laws:coupled_joint_step",

@@ -56,7 +56,7 @@ def test_sil_bit_exact_random_batch(spec, generated, sil):
     assert vectors.first_difference(g.module, ref, got) is None
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                   HealthCheck.filter_too_much])
 @given(data=st.data())
