@@ -23,6 +23,28 @@ def vector_count(gen: build.Generated, wanted: int) -> int:
     return max(1, min(wanted, MAX_BLOB_BYTES // max(per, 1)))
 
 
+def numba_law_difference(law: Any, gen: build.Generated, batch: list, ref: tuple) -> str | None:
+    """Run the law itself under numba on ``batch``: None if it matches the reference bit for bit,
+    else the first difference. (numba computes Python float literals and module constants in
+    float64, so a law that does not write them as float32 may differ from its generated C.)"""
+    from numba import njit
+
+    entry = gen.module.functions[gen.module.entry]
+    names = ", ".join(f"p{k}" for k in range(len(entry.params)))
+    call = f"law({', '.join(f'p{k}[i]' for k in range(len(entry.params)))})"
+    src = (f"def run({names}, res):\n    for i in range(res.shape[0]):\n"
+           f"        {'res[i] = ' if entry.ret else ''}{call}\n")
+    ns: dict[str, Any] = {"law": law if hasattr(law, "py_func") else njit(law, error_model="numpy")}
+    exec(src, ns)
+    b = vectors.copy_batch(batch)
+    res = vectors.result_array(gen.module, len(b[0]))
+    try:
+        njit(ns["run"], error_model="numpy")(*b, res)
+    except Exception as exc:  # the law under numba raised (e.g. integer division by zero)
+        return f"the law under numba raised {type(exc).__name__}: {exc}"
+    return vectors.first_difference(gen.module, ref, (b, res))
+
+
 def build_and_verify(law: Any, target_name: str, out_dir: str, n_vectors: int = 1000, seed: int = 0,
                      opt: str | None = None, run: bool = True) -> dict[str, Any]:
     """Generate, build and (``run``) verify ``law`` on ``target_name``; the report as a dict."""
@@ -50,6 +72,7 @@ def build_and_verify(law: Any, target_name: str, out_dir: str, n_vectors: int = 
     ref = vectors.run_reference(gen.reference, gen.module, batch)
     ref_hash = vectors.hash_results(gen.module, *ref)
     rep.update(vectors=n, seed=seed, reference_hash=ref_hash)
+    rep["numba_law_vs_reference"] = numba_law_difference(law, gen, batch, ref) or "bit-identical"
     if target.name == "host":
         sil = build.build_host(gen, opt or target.opt)
         got = sil.run(batch)

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         if "bit_exact" in rep:
             verdict = "bit-identical to the Python reference" if rep["bit_exact"] else f"MISMATCH: {rep['mismatch']}"
             print(f"  {rep['verified_by']}: {rep['vectors']} vectors, hash {rep['hash']}: {verdict}")
+        if "numba_law_vs_reference" in rep:
+            print(f"  the law itself under numba vs the reference: {rep['numba_law_vs_reference'][:160]}")
         for tool, ver in rep["toolchain"].items():
             print(f"  {tool}: {ver}")
     report.check(rep)

@@ -40,7 +40,10 @@ UR5_DH = (  # (a, d, alpha) per joint, as in the table above; alpha in multiples
     (0.0, 0.09465, -1),
     (0.0, 0.0823, 0),
 )
-D1, A2, A3, D4, D5, D6 = 0.089159, -0.425, -0.39225, 0.10915, 0.09465, 0.0823
+# float32 constants: under numba a Python float would be float64 and the law would no longer
+# give the bits of its generated C (the reference rounds every literal to float32 anyway)
+D1, A2, A3, D4, D5, D6 = (f32(v) for v in (0.089159, -0.425, -0.39225, 0.10915, 0.09465, 0.0823))
+ZERO, ONE = f32(0.0), f32(1.0)
 
 
 class UR5Input(Record):
@@ -62,10 +65,10 @@ def ur5_fk_step(inp: UR5Input, out: UR5Pose) -> None:
     """Tool pose of the UR5 from its joint angles. Real-time safe."""
     # joint 1 (alpha +pi/2) from the base frame: x = (c, s, 0), y = z0 = (0, 0, 1), z = (s, -c, 0)
     s, c = sin_cos(inp.q[0])
-    xx, xy, xz = c, s, 0.0
-    yx, yy, yz = 0.0, 0.0, 1.0
-    zx, zy, zz = s, -c, 0.0
-    px, py, pz = 0.0, 0.0, D1
+    xx, xy, xz = c, s, ZERO
+    yx, yy, yz = ZERO, ZERO, ONE
+    zx, zy, zz = s, -c, ZERO
+    px, py, pz = ZERO, ZERO, D1
     # joint 2 (alpha 0, a2)
     s, c = sin_cos(inp.q[1])
     nx, ny, nz = c * xx + s * yx, c * xy + s * yy, c * xz + s * yz
@@ -125,10 +128,10 @@ def _cross_col(out: UR5PoseJac, col: int, zx: f32, zy: f32, zz: f32, dx: f32, dy
 def ur5_fk_jac_step(inp: UR5Input, out: UR5PoseJac) -> None:
     """Tool pose and 3x6 position Jacobian of the UR5. Real-time safe."""
     s, c = sin_cos(inp.q[0])
-    xx, xy, xz = c, s, 0.0
-    yx, yy, yz = 0.0, 0.0, 1.0
-    zx, zy, zz = s, -c, 0.0
-    px, py, pz = 0.0, 0.0, D1
+    xx, xy, xz = c, s, ZERO
+    yx, yy, yz = ZERO, ZERO, ONE
+    zx, zy, zz = s, -c, ZERO
+    px, py, pz = ZERO, ZERO, D1
     z1x, z1y = zx, zy  # z1 = z2 = z3 (alpha 0 on joints 2, 3); its z component is 0
     o1z = pz
     s, c = sin_cos(inp.q[1])
@@ -177,9 +180,9 @@ def ur5_fk_jac_step(inp: UR5Input, out: UR5PoseJac) -> None:
     out.R[6] = xz
     out.R[7] = yz
     out.R[8] = zz
-    _cross_col(out, 0, 0.0, 0.0, 1.0, px, py, pz)
-    _cross_col(out, 1, z1x, z1y, 0.0, px, py, pz - o1z)
-    _cross_col(out, 2, z1x, z1y, 0.0, px - o2x, py - o2y, pz - o2z)
-    _cross_col(out, 3, z1x, z1y, 0.0, px - o3x, py - o3y, pz - o3z)
+    _cross_col(out, 0, ZERO, ZERO, ONE, px, py, pz)
+    _cross_col(out, 1, z1x, z1y, ZERO, px, py, pz - o1z)
+    _cross_col(out, 2, z1x, z1y, ZERO, px - o2x, py - o2y, pz - o2z)
+    _cross_col(out, 3, z1x, z1y, ZERO, px - o3x, py - o3y, pz - o3z)
     _cross_col(out, 4, z4x, z4y, z4z, px - o4x, py - o4y, pz - o4z)
     _cross_col(out, 5, zx, zy, zz, px - o5x, py - o5y, pz - o5z)
