@@ -160,6 +160,14 @@ def first_difference(module: ir.Module, a: tuple[list[np.ndarray], np.ndarray],
     i = int(bad[0])
     entry = module.functions[module.entry]
     for k, p in enumerate(entry.params):
-        if a[0][k][i].tobytes() != b[0][k][i].tobytes():
-            return f"vector {i} of {len(a[1])}: parameter '{p.name}' differs: {a[0][k][i]} vs {b[0][k][i]}"
+        ra, rb = a[0][k][i], b[0][k][i]
+        for name in ra.dtype.names or (None,):
+            va, vb = (ra[name], rb[name]) if name else (ra, rb)
+            va, vb = np.atleast_1d(va), np.atleast_1d(vb)
+            same = va.view(np.uint8).tobytes() == vb.view(np.uint8).tobytes() or (
+                va.dtype == np.float32 and np.array_equal(va, vb, equal_nan=True)
+                and np.array_equal(np.signbit(va), np.signbit(vb)))
+            if not same:
+                where = f"{p.name}.{name}" if name else p.name
+                return f"vector {i} of {len(a[1])}: {where} = {va.tolist()} vs {vb.tolist()}"
     return f"vector {i} of {len(a[1])}: return value {a[1][i]!r} vs {b[1][i]!r}"
