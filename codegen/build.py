@@ -154,9 +154,9 @@ def build_host(gen: Generated, opt: str = "-O2") -> Sil:
     ps = ", ".join(f"{p.record.__name__} *" if p.ty == "rec" else C_TYPES[p.ty] for p in entry.params)
     proto = f"{C_TYPES[entry.ret] if entry.ret else 'void'} {gen.name}_step_r({ps});"
     ffi.cdef(cdef_records(gen.module) + "\n" + proto + "\n" + sig.replace("bool", "_Bool") + ";")
-    digest = hashlib.sha1((gen.source + gen.header + opt).encode()).hexdigest()[:10]
-    modname = f"_cbl_sil_{gen.name}_{digest}"
     src = f'#include "{gen.name}.c"\n{sig}\n{{\n{batch_body(gen.module)}\n}}\n'
+    digest = hashlib.sha1((gen.source + gen.header + src + opt).encode()).hexdigest()[:10]
+    modname = f"_cbl_sil_{gen.name}_{digest}"
     ffi.set_source(modname, src, include_dirs=[os.path.abspath(gen.out_dir)],
                    extra_compile_args=[opt, *EXACT_FLAGS, "-Wall", "-Wno-unused-function"])
     import glob

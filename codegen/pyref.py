@@ -181,8 +181,10 @@ def load_reference(module: ir.Module, directory: str, name: str) -> ModuleType:
         with open(path) as fh:
             old = fh.read()
     if old != text:  # an unchanged file keeps numba's on-disk cache valid
-        with open(path, "w") as fh:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
             fh.write(text)
+        os.replace(tmp, path)  # atomic: a concurrent run never imports half a file
     modname = f"_cbl_ref_{name}_{hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]}"  # stable: numba's cache imports it
     spec = importlib.util.spec_from_file_location(modname, path)
     mod = importlib.util.module_from_spec(spec)
