@@ -25,6 +25,9 @@ from codegen.mathf32 import sin_cos
 from rtcore.errors import ConfigError
 
 LIMB_MAX = 8
+# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
+# computed in float64), and the law would no longer give the bits of its generated C
+ZERO, ONE = f32(0.0), f32(1.0)
 
 
 class LimbConfig(Record):
@@ -57,7 +60,7 @@ def limb_fk_step(cfg: LimbConfig, st: LimbState, inp: LimbInput, out: LimbOutput
             uy = cfg.axis[3 * i + 1]
             uz = cfg.axis[3 * i + 2]
             s, c = sin_cos(inp.q[i])
-            t = 1.0 - c
+            t = ONE - c
             m0 = c + t * ux * ux
             m1 = t * ux * uy - s * uz
             m2 = t * ux * uz + s * uy
@@ -112,7 +115,7 @@ def limb_fk_step(cfg: LimbConfig, st: LimbState, inp: LimbInput, out: LimbOutput
             out.jac[5 * LIMB_MAX + i] = az
         else:
             for r in range(6):
-                out.jac[r * LIMB_MAX + i] = 0.0
+                out.jac[r * LIMB_MAX + i] = ZERO
     st.steps = st.steps + 1
 
 

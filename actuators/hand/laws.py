@@ -34,6 +34,9 @@ from __future__ import annotations
 from codegen.law import Record, array, boolean, f32, i32
 
 N_COUPLED = 16  # joints per coupling row (zero-padded)
+# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
+# computed in float64), and the law would no longer give the bits of its generated C
+ZERO, HALF, ONE = f32(0.0), f32(0.5), f32(1.0)
 
 
 class ScrewPosConfig(Record):
@@ -65,10 +68,10 @@ class ScrewPosOutput(Record):
 def screw_position_step(cfg: ScrewPosConfig, st: ScrewPosState, inp: ScrewPosInput, out: ScrewPosOutput) -> None:
     """Nut position PID with drag feedforward and a clamped, conditionally frozen integral."""
     e = inp.x_ref - inp.x
-    ff = 0.0
-    if inp.v_ref > 0.0:
+    ff = ZERO
+    if inp.v_ref > ZERO:
         ff = cfg.i_ff
-    elif inp.v_ref < 0.0:
+    elif inp.v_ref < ZERO:
         ff = -cfg.i_ff
     u = cfg.kp * e + cfg.kd * (inp.v_ref - inp.v) + ff
     cand = st.integ + cfg.ki * e * cfg.dt
@@ -133,8 +136,8 @@ def screw_tension_observer_step(cfg: ObserverConfig, st: ObserverState, inp: Obs
             t = t_fwd
         elif t > t_bwd:
             t = t_bwd
-    if t < 0.0:
-        t = 0.0
+    if t < ZERO:
+        t = ZERO
     st.t_raw = t
     st.t_est = st.t_est + cfg.alpha * (t - st.t_est)
     out.t_est = st.t_est
@@ -178,17 +181,17 @@ def tendon_tension_step(cfg: TensionConfig, st: TensionState, inp: TensionInput,
     if not cfg.use_sensor:
         tm = inp.t_est
     tr = inp.t_ref
-    if tr < 0.0:
-        tr = 0.0
+    if tr < ZERO:
+        tr = ZERO
     e = tr - tm
     sg = e / cfg.t_band
-    if sg > 1.0:
-        sg = 1.0
-    elif sg < -1.0:
-        sg = -1.0
+    if sg > ONE:
+        sg = ONE
+    elif sg < -ONE:
+        sg = -ONE
     fwd = tr / cfg.eta_f + cfg.f_c0
     bwd = cfg.eta_b * tr - cfg.f_c0
-    ff = (0.5 * (1.0 + sg) * fwd + 0.5 * (1.0 - sg) * bwd) / cfg.k_force
+    ff = (HALF * (ONE + sg) * fwd + HALF * (ONE - sg) * bwd) / cfg.k_force
     u = ff + cfg.kp * e - cfg.kd * inp.v
     cand = st.integ + cfg.ki * e * cfg.dt
     if cand > cfg.integ_max:
@@ -340,7 +343,7 @@ class CouplingOutput(Record):
 def coupled_joint_step(cfg: CouplingConfig, st: CouplingState, inp: CouplingInput, out: CouplingOutput) -> None:
     """Finger joint targets -> nut target through the coupling row: x_r = r . q_r + x_0 (+ I)."""
     xr = cfg.x_0
-    e = 0.0
+    e = ZERO
     xt = cfg.x_0
     for j in range(16):
         xr = xr + cfg.r[j] * inp.q_ref[j]
@@ -355,7 +358,7 @@ def coupled_joint_step(cfg: CouplingConfig, st: CouplingState, inp: CouplingInpu
         st.integ = integ
         xr = xr + integ
     else:
-        e = 0.0
+        e = ZERO
         xt = xr
     if xr > cfg.x_max:
         xr = cfg.x_max

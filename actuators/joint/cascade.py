@@ -39,6 +39,10 @@ from __future__ import annotations
 from codegen.law import Record, boolean, f32, i32
 from codegen.mathf32 import clamp, fabs, fmin, sqrt
 
+# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
+# computed in float64), and the law would no longer give the bits of its generated C
+ZERO, ONE, TWO = f32(0.0), f32(1.0), f32(2.0)
+
 
 class CascadeConfig(Record):
     dt: f32 = 1e-4  # [s] loop period
@@ -157,22 +161,22 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     out.fault = word
     st.tau_filt = st.tau_filt + cfg.torque_filter * (inp.tau_meas - st.tau_filt)
 
-    i_lim = cfg.current_max * clamp((cfg.temp_max - inp.temp) / (cfg.temp_max - cfg.derate_start), 0.0, 1.0)
+    i_lim = cfg.current_max * clamp((cfg.temp_max - inp.temp) / (cfg.temp_max - cfg.derate_start), ZERO, ONE)
     out.current_limit = i_lim
     if (not inp.enable) or word != 0:
-        st.vel_integ = 0.0
-        out.iq_ref = 0.0
-        out.id_ref = 0.0
-        out.tau_cmd = 0.0
-        out.vel_cmd = 0.0
+        st.vel_integ = ZERO
+        out.iq_ref = ZERO
+        out.id_ref = ZERO
+        out.tau_cmd = ZERO
+        out.vel_cmd = ZERO
         out.power_on = False
         return
     if inp.aligning:  # power on, but no motion control until the commutation angle is known
-        st.vel_integ = 0.0
-        out.iq_ref = 0.0
-        out.id_ref = 0.0
-        out.tau_cmd = 0.0
-        out.vel_cmd = 0.0
+        st.vel_integ = ZERO
+        out.iq_ref = ZERO
+        out.id_ref = ZERO
+        out.tau_cmd = ZERO
+        out.vel_cmd = ZERO
         out.power_on = True
         return
     tau_lim = fmin(cfg.torque_max, cfg.kt * i_lim * cfg.ratio * cfg.eff)
@@ -185,18 +189,18 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     v_lo = -cfg.vel_max
     d_hi = cfg.pos_max - inp.pos
     d_lo = inp.pos - cfg.pos_min
-    if d_hi <= 0.0:
-        v_hi = 0.0
+    if d_hi <= ZERO:
+        v_hi = ZERO
     else:
-        v_hi = fmin(v_hi, sqrt(2.0 * cfg.brake_accel * d_hi))
-    if d_lo <= 0.0:
-        v_lo = 0.0
+        v_hi = fmin(v_hi, sqrt(TWO * cfg.brake_accel * d_hi))
+    if d_lo <= ZERO:
+        v_lo = ZERO
     else:
-        v_lo = -fmin(cfg.vel_max, sqrt(2.0 * cfg.brake_accel * d_lo))
+        v_lo = -fmin(cfg.vel_max, sqrt(TWO * cfg.brake_accel * d_lo))
 
     use_vel = False
-    vel_cmd = 0.0
-    tau = 0.0
+    vel_cmd = ZERO
+    tau = ZERO
     if inp.mode == 8:
         vel_cmd = clamp(inp.vel_ref + cfg.kp_pos * (q_ref - inp.pos), v_lo, v_hi)
         use_vel = True
@@ -212,21 +216,21 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
         e = vel_cmd - inp.vel
         # conditional integration: hold the integral while the torque cannot be realised
         # (current loop at its voltage limit) and the error would push it further
-        if not (inp.volt_sat and e * st.vel_integ > 0.0):
+        if not (inp.volt_sat and e * st.vel_integ > ZERO):
             st.vel_integ = clamp(st.vel_integ + cfg.ki_vel * cfg.dt * e, -tau_lim, tau_lim)
         tau = inp.tau_ref + cfg.kp_vel * e + st.vel_integ
         vel_f = vel_cmd
     else:
-        st.vel_integ = 0.0
-        if (at_max and tau > 0.0) or (at_min and tau < 0.0):
-            tau = 0.0
-        if (inp.vel > cfg.vel_max and tau > 0.0) or (inp.vel < -cfg.vel_max and tau < 0.0):
-            tau = 0.0
+        st.vel_integ = ZERO
+        if (at_max and tau > ZERO) or (at_min and tau < ZERO):
+            tau = ZERO
+        if (inp.vel > cfg.vel_max and tau > ZERO) or (inp.vel < -cfg.vel_max and tau < ZERO):
+            tau = ZERO
     tau = clamp(tau, -tau_lim, tau_lim)
     out.tau_cmd = tau
     out.vel_cmd = vel_cmd
-    fric = cfg.coulomb_comp * clamp(vel_f / cfg.friction_vel_eps, -1.0, 1.0) + cfg.viscous_comp * vel_f
+    fric = cfg.coulomb_comp * clamp(vel_f / cfg.friction_vel_eps, -ONE, ONE) + cfg.viscous_comp * vel_f
     tau_m = tau + cfg.torque_fb_gain * (tau - st.tau_filt) + fric
     out.iq_ref = clamp(tau_m / (cfg.kt * cfg.ratio * cfg.eff), -i_lim, i_lim)
-    out.id_ref = 0.0
+    out.id_ref = ZERO
     out.power_on = True

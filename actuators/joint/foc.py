@@ -36,6 +36,14 @@ from __future__ import annotations
 from codegen.law import Record, boolean, f32, i32
 from codegen.mathf32 import clamp, sin_cos, sqrt
 
+# float32 constants: under numba a Python float literal (or an int32 * float32 product) is
+# float64, and the law would no longer give the bits of its generated C, which rounds every
+# operation to float32. Integer products are wrapped to int32 (i32) as the C does.
+ZERO, HALF, ONE, ONE_HALF, TWO = f32(0.0), f32(0.5), f32(1.0), f32(1.5), f32(2.0)
+PI, TWO_PI = f32(3.1415927), f32(6.2831853)
+INV_SQRT3 = f32(0.57735027)  # 1/sqrt(3)
+SQRT3_2 = f32(0.8660254)  # sqrt(3)/2
+
 
 class FocConfig(Record):
     dt: f32 = 5e-5  # [s] PWM / current-loop period
@@ -98,25 +106,23 @@ class FocOutput(Record):
 
 def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> None:
     """One current-loop period. Real-time safe (no allocation, bounded time)."""
-    two_pi = 6.2831853
-    pi = 3.1415927
-    theta_m = inp.enc_count * cfg.rad_per_count
-    ecount = (inp.enc_count * cfg.pole_pairs + st.e_offset) % cfg.counts_per_rev
-    theta_e = ecount * cfg.rad_per_count
+    theta_m = f32(inp.enc_count) * cfg.rad_per_count
+    ecount = i32(i32(inp.enc_count * cfg.pole_pairs) + st.e_offset) % cfg.counts_per_rev
+    theta_e = f32(ecount) * cfg.rad_per_count
     id_ref = inp.id_ref
     iq_ref = inp.iq_ref
     aligning = False
     if cfg.incremental and not st.aligned:
-        if inp.enable and inp.vbus > 1.0:
+        if inp.enable and inp.vbus > ONE:
             # alignment: d-axis current along theta_e = 0 pulls the rotor's d axis there; at the
             # end the raw electrical count there becomes the offset
             aligning = True
-            theta_e = 0.0
+            theta_e = ZERO
             id_ref = cfg.align_current
-            iq_ref = 0.0
+            iq_ref = ZERO
             st.align_count = st.align_count + 1
             if st.align_count >= cfg.align_steps:
-                raw = (inp.enc_count * cfg.pole_pairs) % cfg.counts_per_rev
+                raw = i32(inp.enc_count * cfg.pole_pairs) % cfg.counts_per_rev
                 st.e_offset = (cfg.counts_per_rev - raw) % cfg.counts_per_rev
                 st.aligned = True
         else:
@@ -126,26 +132,26 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     # velocity PLL on the mechanical angle
     if not st.pll_init:
         st.pll_pos = theta_m
-        st.pll_vel = 0.0
+        st.pll_vel = ZERO
         st.pll_init = True
     pred = st.pll_pos + cfg.dt * st.pll_vel
     err = theta_m - pred
-    if err > pi:
-        err = err - two_pi
-    elif err < -pi:
-        err = err + two_pi
+    if err > PI:
+        err = err - TWO_PI
+    elif err < -PI:
+        err = err + TWO_PI
     pos = pred + cfg.pll_kp * cfg.dt * err
     st.pll_vel = st.pll_vel + cfg.pll_ki * cfg.dt * err
-    if pos >= two_pi:
-        pos = pos - two_pi
-    elif pos < 0.0:
-        pos = pos + two_pi
+    if pos >= TWO_PI:
+        pos = pos - TWO_PI
+    elif pos < ZERO:
+        pos = pos + TWO_PI
     st.pll_pos = pos
 
     # Clarke + Park
     s, c = sin_cos(theta_e)
     i_alpha = inp.ia
-    i_beta = (inp.ia + 2.0 * inp.ib) * 0.57735027
+    i_beta = (inp.ia + TWO * inp.ib) * INV_SQRT3
     i_d = c * i_alpha + s * i_beta
     i_q = c * i_beta - s * i_alpha
     out.id = i_d
@@ -155,27 +161,27 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     oc = sqrt(i_d * i_d + i_q * i_q) > cfg.i_trip
     out.overcurrent = oc
 
-    if (not inp.enable) or oc or inp.vbus <= 1.0:
-        st.integ_d = 0.0
-        st.integ_q = 0.0
-        out.duty_a = 0.0
-        out.duty_b = 0.0
-        out.duty_c = 0.0
-        out.vd = 0.0
-        out.vq = 0.0
+    if (not inp.enable) or oc or inp.vbus <= ONE:
+        st.integ_d = ZERO
+        st.integ_q = ZERO
+        out.duty_a = ZERO
+        out.duty_b = ZERO
+        out.duty_c = ZERO
+        out.vd = ZERO
+        out.vq = ZERO
         out.pwm_on = False
         out.saturated = False
         return
 
-    w_e = cfg.pole_pairs * st.pll_vel
+    w_e = f32(cfg.pole_pairs) * st.pll_vel
     e_d = id_ref - i_d
     e_q = iq_ref - i_q
-    ff_d = 0.0
-    ff_q = 0.0
+    ff_d = ZERO
+    ff_q = ZERO
     if cfg.decouple:
         ff_d = -w_e * cfg.lq * i_q
         ff_q = w_e * (cfg.ld * i_d + cfg.flux)
-    v_max = cfg.max_modulation * inp.vbus * 0.57735027
+    v_max = cfg.max_modulation * inp.vbus * INV_SQRT3
     vd_u = cfg.kp_d * e_d + st.integ_d + ff_d
     vq_u = cfg.kp_q * e_q + st.integ_q + ff_q
     mag = sqrt(vd_u * vd_u + vq_u * vq_u)
@@ -194,13 +200,13 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
     out.saturated = sat
 
     # inverse Park at the angle the rotor will have mid-way through the next PWM period
-    th = theta_e + 1.5 * cfg.dt * w_e
+    th = theta_e + ONE_HALF * cfg.dt * w_e
     s2, c2 = sin_cos(th)
     v_alpha = c2 * vd - s2 * vq
     v_beta = s2 * vd + c2 * vq
     va = v_alpha
-    vb = -0.5 * v_alpha + 0.8660254 * v_beta
-    vc = -0.5 * v_alpha - 0.8660254 * v_beta
+    vb = -HALF * v_alpha + SQRT3_2 * v_beta
+    vc = -HALF * v_alpha - SQRT3_2 * v_beta
     vmx = va
     if vb > vmx:
         vmx = vb
@@ -211,8 +217,8 @@ def foc_step(cfg: FocConfig, st: FocState, inp: FocInput, out: FocOutput) -> Non
         vmn = vb
     if vc < vmn:
         vmn = vc
-    v0 = -0.5 * (vmx + vmn)
-    out.duty_a = clamp(0.5 + (va + v0) / inp.vbus, 0.0, 1.0)
-    out.duty_b = clamp(0.5 + (vb + v0) / inp.vbus, 0.0, 1.0)
-    out.duty_c = clamp(0.5 + (vc + v0) / inp.vbus, 0.0, 1.0)
+    v0 = -HALF * (vmx + vmn)
+    out.duty_a = clamp(HALF + (va + v0) / inp.vbus, ZERO, ONE)
+    out.duty_b = clamp(HALF + (vb + v0) / inp.vbus, ZERO, ONE)
+    out.duty_c = clamp(HALF + (vc + v0) / inp.vbus, ZERO, ONE)
     out.pwm_on = True
