@@ -135,7 +135,9 @@ def _module_run(
     jm: JointModule, mode: int, target: float, key: str, duration_s: float
 ) -> tuple[np.ndarray, ...]:
     n = round(duration_s * 1000 * 10)  # record at 10 kHz
-    start = getattr(jm.read(), key)
+    # CSP steps from the measured position; a CSV step starts from rest, so its baseline is 0
+    # (one noisy velocity sample as baseline would bias the whole response by its noise)
+    start = getattr(jm.read(), key) if mode == MODE_CSP else 0.0
     t, y, iq, tau = (np.zeros(n) for _ in range(4))
     for k in range(n):
         if mode == MODE_CSP:
