@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plant-hz", type=float, default=None, help="physics rate [Hz] (default: the preset's)")
     p.add_argument("--no-tension-sensor", action="store_true",
                    help="tension loop uses the screw-force estimate from the motor current")
-    p.add_argument("-o", "--out", type=Path, default=Path("cbl_out"), help="directory for the PNG (default ./cbl_out)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="directory for the PNG (default ./out, as cbl demo)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@
 
 Prints rise time (10-90 %), overshoot, 2 % settling time, steady-state error, peak current and
 torque, beside the figures the gain design implies; saves ``joint_<preset>_<mode>.png`` in
-``--out`` (default: the current directory) and prints its path.
+``--out`` (default ./out, as ``cbl demo``) and prints its path.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="csp: position step [rad]; csv: velocity step [rad/s]; current: d-axis step [A]")  # fmt: skip
     p.add_argument("--step", type=float, default=0.2, help="step size in the mode's unit (default 0.2)")
     p.add_argument("--duration", type=float, default=None, help="simulated seconds (default per mode)")
-    p.add_argument("-o", "--out", default=".", help="directory for the PNG (default: current directory)")
+    p.add_argument("-o", "--out", default="out", help="directory for the PNG (default ./out, as cbl demo)")
     p.add_argument("--seed", type=int, default=0, help="sensor-noise seed (default 0)")
 
 
