@@ -111,7 +111,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     from drivers.cia402 import decode_state, next_controlword
     from rtcore.clock import LockstepClock, RealTimeClock
     from rtcore.loop import LoopRunner
-    from rtcore.rt import RtConfig
+    from rtcore.rt import RtConfig, raise_thread_priority
 
     cfg.validate()
     dt = cfg.period_us * 1e-6
@@ -119,6 +119,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     counts_per_rad = float(od.POSITION_COUNTS_PER_RAD)
 
     stack: list[Any] = []
+    board = None
     try:
         host_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
         stack.append(host_bus)
@@ -200,6 +201,10 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
 
         clock = LockstepClock() if cfg.lockstep else RealTimeClock()
         rt = RtConfig(strict=cfg.strict_rt) if cfg.rt and not cfg.lockstep else None
+        if rt is not None and board is not None and board.service_thread is not None:
+            # A real board has a CPU of its own; the emulated one gets the priority just below
+            # the loop's, so that the host's other threads cannot delay its reply to SYNC.
+            raise_thread_priority(board.service_thread.native_id, rt.priority - 1, "emulated board", cfg.strict_rt)
         runner = LoopRunner(period_ns=cfg.period_us * 1000, clock=clock, read=read, update=update,
                             write=write, rt=rt)
         stats = runner.run(cycles)

@@ -186,3 +186,25 @@ class RtConfig:
             gc.disable()
             s.applied.append(f"gc_{self.gc}")
         return s
+
+
+def raise_thread_priority(native_id: int, priority: int, name: str, strict: bool = False) -> bool:
+    """Put another thread of this process (``threading.Thread.native_id``) under SCHED_FIFO
+    ``priority``: e.g. an emulated device's service thread, which on real hardware would have a
+    CPU of its own, just below the loop that waits for it. A refusal warns once per ``name``
+    (``strict``: raises RtSetupError). Returns True when applied. Not for the tick."""
+    lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+    if not lo <= priority <= hi:
+        raise ConfigError(f"{name} thread priority = {priority} is out of range [{lo}, {hi}]")
+    try:
+        os.sched_setscheduler(native_id, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except OSError as exc:
+        step = f"sched_fifo:{name}"
+        why = f"SCHED_FIFO priority {priority} for thread {native_id} ({name}): {exc.strerror}"
+        if strict:
+            raise RtSetupError(f"--strict-rt: real-time step '{step}' was refused: {why}") from None
+        if step not in _reported:
+            _reported.add(step)
+            warnings.warn(f"real-time step '{step}' refused ({why}); running without it", RtWarning, stacklevel=2)
+        return False

@@ -120,6 +120,12 @@ class BoardNode:
         self.send(0x700 + self.node_id, b"\x00")
         self.nmt_state = NMT_PRE_OPERATIONAL
 
+    @property
+    def service_thread(self) -> threading.Thread | None:
+        """The thread that handles this board's frames (None with ``threaded=False``): the host may
+        raise its scheduling priority, as a real board would have a CPU of its own."""
+        return self._thread
+
     def close(self) -> None:
         """Stop the board's thread (idempotent). The bus stays open: it belongs to the caller."""
         if self._closed:

@@ -117,3 +117,13 @@ def test_trajectory_file_outside_limits_is_refused_before_moving(tmp_path):
     r = _cbl("demo", "--lockstep", "--trajectory", str(far), "--channel", "test-demo-far")
     assert r.returncode == 2
     assert "outside node 1's position limits" in r.stderr
+
+
+def test_real_time_smoke(tmp_path):
+    """Real time runs end to end (no timing asserted: that is `cbl demo`'s report and the benchmarks)."""
+    r = run_demo(DemoConfig(seconds=0.3, channel="test-demo-rt", plot=str(tmp_path / "rt.png")))
+    f = r.figures
+    assert f["tracking_cycles"] == 300
+    assert f["cycles"] == len(r.log)
+    assert f["final_state"] == "switch_on_disabled"
+    assert f["wake_p50_us"] >= 0.0 and f["wake_max_us"] >= f["wake_p99_us"] >= f["wake_p50_us"]
