@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from codegen import ir, vectors
-from codegen.cgen import emit_c, law_name
-from codegen.frontend import compile_law
-from codegen.ir import C_TYPES
-from codegen.law import ArrayType
-from codegen.pyref import load_reference
-from rtcore.errors import ConfigError
+from cerebellum_rt.codegen import ir, vectors
+from cerebellum_rt.codegen.cgen import emit_c, law_name
+from cerebellum_rt.codegen.frontend import compile_law
+from cerebellum_rt.codegen.ir import C_TYPES
+from cerebellum_rt.codegen.law import ArrayType
+from cerebellum_rt.codegen.pyref import load_reference
+from cerebellum_rt.rtcore.errors import ConfigError
 
 RUNTIME_DIR = os.path.join(os.path.dirname(__file__), "runtime")
 RUNTIME_HEADERS = ("cbl_law.h", "cbl_mathf32.h")

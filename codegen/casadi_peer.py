@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen import ir
-from codegen.law import ArrayType
-from rtcore.errors import ConfigError
+from cerebellum_rt.codegen import ir
+from cerebellum_rt.codegen.law import ArrayType
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def _fields(rec: Any) -> list[tuple[str, int]]:

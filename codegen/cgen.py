@@ -19,9 +19,9 @@ import os
 
 import numpy as np
 
-from codegen import ir
-from codegen.ir import BOOL, C_TYPES, F32, I32
-from codegen.law import ArrayType
+from cerebellum_rt.codegen import ir
+from cerebellum_rt.codegen.ir import BOOL, C_TYPES, F32, I32
+from cerebellum_rt.codegen.law import ArrayType
 
 C_KEYWORDS = set(["auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "int32_t", "uint32_t"])
 _KERNEL_C = {"fabs": "cbl_fabsf", "fmin": "cbl_fminf", "fmax": "cbl_fmaxf", "clamp": "cbl_clampf",

@@ -1,11 +1,11 @@
-"""Front end: a law's Python source -> typed IR (``codegen.ir``), or a one-line SubsetError.
+"""Front end: a law's Python source -> typed IR (``cerebellum_rt.codegen.ir``), or a one-line SubsetError.
 
 The subset (see ``codegen/__init__.py`` for the semantics): parameters annotated with Record
 subclasses or f32 / i32 / boolean (``float`` / ``int`` / ``bool`` accepted); local scalar
 variables; record field and fixed-size array element reads and writes; arithmetic, comparisons,
 ``and`` / ``or`` / ``not``, conditional expressions; ``if`` / ``elif`` / ``else``;
 ``for i in range(CONST...)`` with ``break`` / ``continue``; ``return``; calls to other laws, to
-the kernels of ``codegen.mathf32``, to ``abs`` / ``min`` / ``max`` (2 arguments) and to the
+the kernels of ``cerebellum_rt.codegen.mathf32``, to ``abs`` / ``min`` / ``max`` (2 arguments) and to the
 casts ``float`` / ``int`` / ``f32`` / ``i32`` / ``np.float32`` / ``np.int32``; module-level
 numeric constants. Everything else is rejected naming file:line and the construct.
 """
@@ -18,19 +18,17 @@ import textwrap
 import types
 from typing import Any
 
-from codegen import ir, mathf32
-from codegen.frontend_expr import _ARITH, ExprMixin, py_function, scalar_of
-from codegen.ir import BOOL, F32, I32
-from codegen.law import Record
-from rtcore.errors import ConfigError
+from cerebellum_rt.codegen import ir, mathf32
+from cerebellum_rt.codegen.frontend_expr import _ARITH, ExprMixin, py_function, scalar_of
+from cerebellum_rt.codegen.ir import BOOL, F32, I32
+from cerebellum_rt.codegen.law import Record
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 class SubsetError(ConfigError):
     """A law uses a construct outside the codegen subset (message: file:line: construct)."""
 
 
-_SCALAR_NAMES = {"f32": F32, "float32": F32, "float": F32, "i32": I32, "int32": I32, "int": I32,
-                 "boolean": BOOL, "bool_": BOOL, "bool": BOOL}
 class _FnBuilder(ExprMixin):
     """Builds one ir.Function. ``fixed`` = local types from a previous inference pass."""
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from codegen import ir, mathf32
-from codegen.ir import BOOL, F32, I32
-from codegen.law import SCALARS, ArrayType
+from cerebellum_rt.codegen import ir, mathf32
+from cerebellum_rt.codegen.ir import BOOL, F32, I32
+from cerebellum_rt.codegen.law import SCALARS, ArrayType
 
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
           ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}

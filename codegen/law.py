@@ -2,7 +2,7 @@
 
 A control law is written once as restricted Python::
 
-    from codegen.law import Record, f32, i32, boolean, array
+    from cerebellum_rt.codegen.law import Record, f32, i32, boolean, array
 
     class PIConfig(Record):
         kp: f32 = 0.5           # [V/A]
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 f32 = np.float32
 i32 = np.int32

@@ -45,7 +45,8 @@ anywhere returns ``b``; C uses the same expressions); ``clamp(x, lo, hi) = fmin(
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from cerebellum_rt.rtcore.jit import njit
 
 _F = np.float32
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from codegen import targets
-from codegen.build import EXACT_FLAGS, RUNTIME_DIR
+from cerebellum_rt.codegen import targets
+from cerebellum_rt.codegen.build import EXACT_FLAGS, RUNTIME_DIR
 
 _SHIM = """/* CasADi's math calls -> the project's float32 kernels (bench variant casadi_kernels) */
 #include <math.h>

@@ -3,7 +3,7 @@
 The reference is plain Python that numba compiles (``njit(error_model="numpy")``, so a float
 division by zero gives inf/NaN as in C): every float operation is wrapped in ``_f`` (np.float32)
 and every integer operation in ``_i`` (np.int32, which wraps), literals are float32 values,
-and kernels are the ``codegen.mathf32`` ones. It runs on the same records as the law
+and kernels are the ``cerebellum_rt.codegen.mathf32`` ones. It runs on the same records as the law
 (``Rec.new()``, by reference). ``load_reference`` writes it next to the C files and imports it.
 """
 
@@ -15,13 +15,13 @@ import os
 import sys
 from types import ModuleType
 
-from codegen import ir
-from codegen.ir import BOOL, F32, I32
+from cerebellum_rt.codegen import ir
+from cerebellum_rt.codegen.ir import BOOL, F32, I32
 
 _RUNTIME = '''import numpy as np
-from numba import njit
+from cerebellum_rt.rtcore.jit import njit
 
-from codegen.mathf32 import atan2, clamp, exp, fabs, fmax, fmin, sin_cos, sqrt  # noqa: F401
+from cerebellum_rt.codegen.mathf32 import atan2, clamp, exp, fabs, fmax, fmin, sin_cos, sqrt  # noqa: F401
 
 _f = np.float32
 _i = np.int32
@@ -55,7 +55,7 @@ def _mod(a, b):
 
 
 def _kernels_digest() -> str:
-    from codegen import mathf32
+    from cerebellum_rt.codegen import mathf32
 
     with open(mathf32.__file__, "rb") as fh:
         return hashlib.sha1(fh.read()).hexdigest()[:16]

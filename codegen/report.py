@@ -12,8 +12,8 @@ import json
 import os
 from typing import Any
 
-from codegen import build, targets, vectors
-from rtcore.errors import DeviceError
+from cerebellum_rt.codegen import build, targets, vectors
+from cerebellum_rt.rtcore.errors import DeviceError
 
 MAX_BLOB_BYTES = 512 * 1024  # input vectors embedded in one PIL image
 
@@ -27,19 +27,19 @@ def numba_law_difference(law: Any, gen: build.Generated, batch: list, ref: tuple
     """Run the law itself under numba on ``batch``: None if it matches the reference bit for bit,
     else the first difference. (numba computes Python float literals and module constants in
     float64, so a law that does not write them as float32 may differ from its generated C.)"""
-    from numba import njit
+    from cerebellum_rt.rtcore.jit import njit
 
     entry = gen.module.functions[gen.module.entry]
     names = ", ".join(f"p{k}" for k in range(len(entry.params)))
     call = f"law({', '.join(f'p{k}[i]' for k in range(len(entry.params)))})"
     src = (f"def run({names}, res):\n    for i in range(res.shape[0]):\n"
            f"        {'res[i] = ' if entry.ret else ''}{call}\n")
-    ns: dict[str, Any] = {"law": law if hasattr(law, "py_func") else njit(law, error_model="numpy")}
+    ns: dict[str, Any] = {"law": law if hasattr(law, "py_func") else njit(law, cache=False, error_model="numpy")}
     exec(src, ns)
     b = vectors.copy_batch(batch)
     res = vectors.result_array(gen.module, len(b[0]))
     try:
-        njit(ns["run"], error_model="numpy")(*b, res)
+        njit(ns["run"], cache=False, error_model="numpy")(*b, res)
     except Exception as exc:  # the law under numba raised (e.g. integer division by zero)
         return f"the law under numba raised {type(exc).__name__}: {exc}"
     return vectors.first_difference(gen.module, ref, (b, res))

@@ -11,7 +11,7 @@ cortex-m7      arm-none-eabi-gcc         -mcpu=cortex-m7 -mthumb -mfloat-abi=har
 aarch64        aarch64-linux-gnu-gcc     -mcpu=cortex-a78ae -O2 -static               qemu-aarch64
 =============  ========================  ==========================================  ===========
 
-A PIL image embeds a batch of input vectors (``codegen.vectors``), steps the law once per
+A PIL image embeds a batch of input vectors (``cerebellum_rt.codegen.vectors``), steps the law once per
 vector, and prints ``hash <fnv64> n <N> ticks <law> <empty>``: the canonical hash of every
 result, and on Cortex-M the SysTick ticks (QEMU ``-icount shift=0``: 40 instructions per tick)
 spent in the loop calling the law and in the same loop calling an empty function.
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import vectors
-from codegen.build import EXACT_FLAGS, RUNTIME_DIR, Generated, batch_body, batch_signature
-from rtcore.errors import ConfigError, DeviceError, DeviceTimeout
+from cerebellum_rt.codegen import vectors
+from cerebellum_rt.codegen.build import EXACT_FLAGS, RUNTIME_DIR, Generated, batch_body, batch_signature
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 INSNS_PER_TICK = 40  # mps2: SysTick on the 25 MHz processor clock, -icount shift=0 = 1 GHz
 
@@ -147,7 +147,7 @@ def harness_source(gen: Generated, batch: list[np.ndarray]) -> str:
     module = gen.module
     entry = module.functions[module.entry]
     n = len(batch[0])
-    from codegen.ir import C_TYPES
+    from cerebellum_rt.codegen.ir import C_TYPES
 
     lines = [f'#include "{gen.name}.h"', '#include "cbl_pil.h"', ""]
     for k, (p, arr) in enumerate(zip(entry.params, batch)):

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
 
-from codegen import ir
-from codegen.ir import BOOL, F32, I32
-from codegen.law import ArrayType
+from cerebellum_rt.codegen import ir
+from cerebellum_rt.codegen.ir import BOOL, F32, I32
+from cerebellum_rt.codegen.law import ArrayType
+from cerebellum_rt.rtcore.jit import njit
 
 _NP = {F32: np.float32, I32: np.int32, BOOL: np.bool_}
 

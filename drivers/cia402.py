@@ -29,7 +29,7 @@ The law uses only integer arithmetic and literal constants, so numba and codegen
 
 from __future__ import annotations
 
-from codegen.law import Record, boolean, i32
+from cerebellum_rt.codegen.law import Record, boolean, i32
 
 NOT_READY, SWITCH_ON_DISABLED, READY_TO_SWITCH_ON, SWITCHED_ON = 0, 1, 2, 3
 OPERATION_ENABLED, QUICK_STOP_ACTIVE, FAULT_REACTION_ACTIVE, FAULT = 4, 5, 6, 7
@@ -232,7 +232,7 @@ def next_controlword(statusword: int, target: str) -> int:
     ``reset_from_fault`` does).
     """
     if target not in TARGETS:
-        from rtcore.errors import ConfigError
+        from cerebellum_rt.rtcore.errors import ConfigError
 
         raise ConfigError(f"CiA 402 target {target!r} is not one of {TARGETS}")
     s = decode_state(statusword)

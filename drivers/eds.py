@@ -1,4 +1,4 @@
-"""CiA 306 EDS generation from the object dictionary table (:mod:`drivers.od`).
+"""CiA 306 EDS generation from the object dictionary table (:mod:`cerebellum_rt.drivers.od`).
 
 The output loads in python ``canopen`` (``canopen.import_od``) and follows CiA 306 v1.3 as
 CANOPEN.md §5 describes it: ``[FileInfo]``, ``[DeviceInfo]`` (every number filled),
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from drivers.od import DTYPES, KINDS, Entry, Obj, Table
+from cerebellum_rt.drivers.od import DTYPES, KINDS, Entry, Obj, Table
 
 _ASCII = {"·": ".", "°": "deg", "‰": "permille", "µ": "u", "²": "^2", "—": "-", "–": "-", "→": "->"}
 _DATE = "01-01-2026"  # fixed: the file must not change between identical builds

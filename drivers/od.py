@@ -4,14 +4,14 @@ Every CANopen object of a board type is one :class:`Obj` (index, name, kind) hol
 :class:`Entry` per sub-index with its data type, access, PDO mappability, unit, limits,
 default and description. Everything else is generated from these tables:
 
-* the emulated board's object store (:mod:`drivers.board`),
+* the emulated board's object store (:mod:`cerebellum_rt.drivers.board`),
 * the host's batched PDO codec (``default_rpdos()`` / ``default_tpdos()`` give the layouts),
-* the CiA 306 EDS file (:mod:`drivers.eds`) and the firmware's C99 header (:mod:`drivers.od_c`),
+* the CiA 306 EDS file (:mod:`cerebellum_rt.drivers.eds`) and the firmware's C99 header (:mod:`cerebellum_rt.drivers.od_c`),
 * the PDO communication / mapping objects 0x1400-0x1A03, built here from ``RPDO_SPEC`` /
   ``TPDO_SPEC`` (never a second hand-written copy of the mapping).
 
 ``build_table("joint" | "hand", fd=..., ratings=...)`` gives a board type's table (the hand's
-objects live in :mod:`drivers.od_hand`); ``JOINT`` is the default joint table.
+objects live in :mod:`cerebellum_rt.drivers.od_hand`); ``JOINT`` is the default joint table.
 
 Units of the joint board (CiA 402 process data):
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.od_types import (  # noqa: F401  (re-exported: the table's vocabulary)
+from cerebellum_rt.drivers.od_types import (  # noqa: F401  (re-exported: the table's vocabulary)
     ACCESS,
     DTYPES,
     INT_RANGES,
@@ -41,7 +41,7 @@ from drivers.od_types import (  # noqa: F401  (re-exported: the table's vocabula
     sub,
     var,
 )
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 # ---------------------------------------------------------------------------------------------
 # Units
@@ -189,7 +189,7 @@ class JointRatings:
 
     @classmethod
     def from_preset(cls, preset: Any, **overrides: float) -> JointRatings:
-        """The ratings of an ``actuators.joint`` preset (duck-typed: rated/peak torque, limits...)."""
+        """The ratings of an ``cerebellum_rt.actuators.joint`` preset (duck-typed: rated/peak torque, limits...)."""
         lo, hi = preset.position_limits_rad
         vals = dict(rated_torque_nm=preset.rated_torque_nm, rated_current_a=preset.rated_current_a,
                     peak_torque_nm=preset.peak_torque_nm, max_velocity_rad_s=preset.max_velocity_rad_s,
@@ -354,7 +354,7 @@ def build_table(board: str = "joint", *, fd: bool = False, ratings: JointRatings
         rspec, tspec = RPDO_SPEC, TPDO_SPEC
         product, name = 0x4A4E5431, "cerebellum joint board"  # 'JNT1'
     elif board == "hand":
-        from drivers.od_hand import HAND_RPDO_SPEC, HAND_TPDO_SPEC, hand_objects
+        from cerebellum_rt.drivers.od_hand import HAND_RPDO_SPEC, HAND_TPDO_SPEC, hand_objects
 
         app = hand_objects()
         rspec, tspec = HAND_RPDO_SPEC, HAND_TPDO_SPEC

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from drivers import od
-from drivers.eds import ascii_text
-from drivers.od import Entry, Table
+from cerebellum_rt.drivers import od
+from cerebellum_rt.drivers.eds import ascii_text
+from cerebellum_rt.drivers.od import Entry, Table
 
 _CTYPE = {
     "BOOLEAN": "uint8_t", "INTEGER8": "int8_t", "INTEGER16": "int16_t", "INTEGER32": "int32_t",

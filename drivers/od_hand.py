@@ -4,7 +4,7 @@ behind ONE CANopen node.
 Why one node: the six actuators share one power stage supply, one MCU and one CiA 402 state
 machine (the hand is enabled, quick-stopped or faulted as a whole), and one node keeps the bus
 budget at one SYNC reply per hand. Per-axis data are ARRAY objects whose sub-index k is actuator
-k (1..6); each axis picks its control law in 0x2100 (the modes of ``actuators.hand``: 0 motor
+k (1..6); each axis picks its control law in 0x2100 (the modes of ``cerebellum_rt.actuators.hand``: 0 motor
 current, 1 screw position, 2 tendon tension, 3 grasp pad force). 0x6060 has one manufacturer
 mode, -1 "per-axis modes of 0x2100". Not served: joint-position mode (its targets are per finger
 joint, not per actuator) and winding temperature (the hand plant has no thermal model).
@@ -20,7 +20,7 @@ are set by remapping through SDO.
 
 from __future__ import annotations
 
-from drivers.od_types import Obj, compound, sub, var
+from cerebellum_rt.drivers.od_types import Obj, compound, sub, var
 
 N_AXES = 6
 SCREW_UM_PER_M = 1e6

@@ -1,6 +1,6 @@
 """Object dictionary building blocks: CiA 301 data types, entries and objects.
 
-The tables themselves live in :mod:`drivers.od` (joint board) and :mod:`drivers.od_hand`.
+The tables themselves live in :mod:`cerebellum_rt.drivers.od` (joint board) and :mod:`cerebellum_rt.drivers.od_hand`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 # ---------------------------------------------------------------------------------------------
 # CiA 301 data types: name -> (code, numpy dtype string, size in bits, signed, lo, hi)

@@ -13,7 +13,7 @@ A backend implements four things (STYLE.md 1, 3):
   transport is a context manager, so ``with CanTransport(...) as t:`` always cleans up.
 
 Errors at the edges (opening a bus, an absent device at start-up) are raised from the
-``rtcore.errors`` hierarchy; inside ``cycle`` only status codes and :class:`TransportStats`
+``cerebellum_rt.rtcore.errors`` hierarchy; inside ``cycle`` only status codes and :class:`TransportStats`
 counters change.
 """
 
@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rtcore.errors import DeviceError
-
-STATUS_OK = 0
+from cerebellum_rt.rtcore.errors import DeviceError
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Emulated boards on emulated buses: one process per bus behind an SLCAN pty, or in-process.
 
-``python -m hil_tests.emulator --bus JSON`` is one emulator process (``cbl emulate`` starts
+``python -m cerebellum_rt.hil_tests.emulator --bus JSON`` is one emulator process (``cbl emulate`` starts
 one per bus, or per ``boards_per_process`` boards): an emulated :class:`~drivers.can.emulated.Medium`
 in wall-clock time (every frame costs its exact bit time, lowest id wins arbitration, faults
-optional), the boards (``drivers.board``, ``threaded=False``, polled by this loop) and an
+optional), the boards (``cerebellum_rt.drivers.board``, ``threaded=False``, polled by this loop) and an
 :class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. Its
 first stdout line is a JSON object describing the endpoint; then, every ``--report-s``
 seconds, a line on stderr with the SYNC rate it sustained. SIGINT/SIGTERM end it cleanly.
@@ -25,25 +25,25 @@ from typing import Any
 
 import can
 
-from drivers.can import timing
-from hil_tests.rig import BoardSpec, BusSpec
-from rtcore.errors import CblError, ConfigError
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
+from cerebellum_rt.rtcore.errors import CblError, ConfigError
 
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
 
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True) -> Any:
     """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given)."""
-    from drivers import board as boards
+    from cerebellum_rt.drivers import board as boards
 
     if spec.type == "joint":
         module = None
         if spec.preset:
-            from actuators.joint import JointModule, load_preset
+            from cerebellum_rt.actuators.joint import JointModule, load_preset
 
             module = JointModule(load_preset(spec.preset), seed=spec.node)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
-    from actuators.hand import HandSim
+    from cerebellum_rt.actuators.hand import HandSim
 
     hand = HandSim(spec.preset or "hand_prs6")
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node)
@@ -52,7 +52,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
     """(typical, worst-case) seconds one cycle's PDO traffic + SYNC occupies the bus (no heartbeats):
     typical = exact stuffing of zero payloads, worst = the closed forms of drivers.can.timing."""
-    from hil_tests.plan import pdo_sizes
+    from cerebellum_rt.hil_tests.plan import pdo_sizes
 
     fd, br, dbr = spec.fd, spec.bitrate, spec.data_bitrate
     typ = timing.frame_time(0x080, b"", br, fd, dbr)
@@ -81,8 +81,8 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
 
 def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True) -> int:
     """Run one emulator process's loop until SIGINT/SIGTERM (see module doc)."""
-    from drivers.can.emulated import EmulatedBus, Faults, Medium
-    from drivers.can.slcan_server import SlcanServer
+    from cerebellum_rt.drivers.can.emulated import EmulatedBus, Faults, Medium
+    from cerebellum_rt.drivers.can.slcan_server import SlcanServer
 
     stop = {"flag": False}
 
@@ -140,7 +140,7 @@ class InProcessRig:
     """
 
     def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None) -> None:
-        from drivers.can import open_bus
+        from cerebellum_rt.drivers.can import open_bus
 
         if interface not in ("virtual", "emulated"):
             raise ConfigError(f"in-process rig interface '{interface}' is not one of 'virtual', 'emulated'")
@@ -197,7 +197,7 @@ def bus_to_json(spec: BusSpec) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hil_tests.emulator", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m cerebellum_rt.hil_tests.emulator", description=__doc__.splitlines()[0])
     p.add_argument("--bus", required=True, help="the bus as JSON (name, bitrate, fd, data_bitrate, boards)")
     p.add_argument("--report-s", type=float, default=5.0, help="seconds between rate reports on stderr (0: none)")
     p.add_argument("--faults", default="{}", help="fault injection as JSON (drop, corrupt, delay_s, babble_id)")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from hil_tests.emulator import InProcessRig
-from hil_tests.rig import BusSpec
+from cerebellum_rt.hil_tests.emulator import InProcessRig
+from cerebellum_rt.hil_tests.rig import BusSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def emulator_factory() -> Iterator[Any]:
     procs: list[subprocess.Popen] = []
 
     def start(rig: str | None = None, *args: str) -> tuple[subprocess.Popen, dict]:
-        cmd = [sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0", *args]
+        cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0", *args]
         if rig:
             cmd.append(rig)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)

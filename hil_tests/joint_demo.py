@@ -1,8 +1,8 @@
 """The foundation scenario: one joint module, enabled through CiA 402, tracking a trajectory in CSP at 1 kHz.
 
-Layers, bottom up: the joint module plant + firmware law (``actuators.joint``) inside an emulated
-CANopen board (``drivers.board``) on a python-can bus; the host drives it through one batched
-PDO exchange per tick (``drivers.can.CanTransport``) from an ``rtcore`` loop whose update step is
+Layers, bottom up: the joint module plant + firmware law (``cerebellum_rt.actuators.joint``) inside an emulated
+CANopen board (``cerebellum_rt.drivers.board``) on a python-can bus; the host drives it through one batched
+PDO exchange per tick (``cerebellum_rt.drivers.can.CanTransport``) from an ``rtcore`` loop whose update step is
 numba-compiled and warmed up before the loop starts.
 
 Tick k (``write`` = the exchange): the host sends RPDOs computed in tick k-1 and a SYNC; the
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hil_tests.trajectory import Trajectory, default_move, load_csv
-from rtcore.errors import ConfigError, DeviceError, check_range
+from cerebellum_rt.hil_tests.trajectory import Trajectory, default_move, load_csv
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, check_range
 
 MODE_CSP = 8
 ENABLE_BUDGET = 100  # ticks allowed to reach OPERATION ENABLED (a drive needs ~3)
@@ -73,9 +73,9 @@ class DemoResult:
 
 def _track_kernel():
     """The numba-compiled update step (imported lazily; numba is imported in rtcore.jit only)."""
-    from rtcore.jit import njit
+    from cerebellum_rt.rtcore.jit import njit
 
-    @njit
+    @njit(cache=False)
     def track_step(k, j, tx, rx, pos, vel, counts_per_rad, log, t_s, cw, phase, rated_torque_nm, rated_current_a):
         """One tick: setpoint j of the trajectory into the RPDO row, tick k's measurements into the log."""
         r = rx[0]
@@ -106,12 +106,12 @@ def _load_trajectory(cfg: DemoConfig, dt: float) -> Trajectory:
 
 def run_demo(cfg: DemoConfig) -> DemoResult:
     """Bring up the bus (and the emulated board), enable, track, disable; return figures and the log."""
-    from drivers import od
-    from drivers.can import CanTransport, open_bus
-    from drivers.cia402 import decode_state, next_controlword
-    from rtcore.clock import LockstepClock, RealTimeClock
-    from rtcore.loop import LoopRunner
-    from rtcore.rt import RtConfig, raise_thread_priority
+    from cerebellum_rt.drivers import od
+    from cerebellum_rt.drivers.can import CanTransport, open_bus
+    from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+    from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
+    from cerebellum_rt.rtcore.loop import LoopRunner
+    from cerebellum_rt.rtcore.rt import RtConfig, raise_thread_priority
 
     cfg.validate()
     dt = cfg.period_us * 1e-6
@@ -124,8 +124,8 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         host_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
         stack.append(host_bus)
         if cfg.board_emulated:
-            from actuators.joint import JointModule, load_preset
-            from drivers.board import JointBoard
+            from cerebellum_rt.actuators.joint import JointModule, load_preset
+            from cerebellum_rt.drivers.board import JointBoard
 
             module = JointModule(load_preset(cfg.preset), seed=0)
             board_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from drivers.can import timing
-from hil_tests.rig import BusSpec, Rig
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.hil_tests.rig import BusSpec, Rig
 
 HEARTBEAT_PERIOD_S = 0.1
 
@@ -41,8 +41,8 @@ class BusPlan:
 def pdo_sizes(board_type: str, packing: bool = False, compact: bool = False) -> list[int]:
     """Payload sizes of a board type's enabled PDOs (from its OD table; ``packing``: CANopen FD
     packing, ``compact``: the classic-CAN one-frame-each-way layout of joint boards)."""
-    from drivers.can.layout import board_layout, packed
-    from drivers.can.layout import compact as compact_layout
+    from cerebellum_rt.drivers.can.layout import board_layout, packed
+    from cerebellum_rt.drivers.can.layout import compact as compact_layout
 
     lay = board_layout(board_type)
     if packing:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 @dataclass(frozen=True)

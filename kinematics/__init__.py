@@ -1,6 +1,6 @@
 """kinematics: robot models loaded from URDF/MJCF by a library, allocation-free FK, Jacobians, IK, centre of mass.
 
-    import kinematics
+    from cerebellum_rt import kinematics
     model = kinematics.load_model("g1")              # or a .urdf / .xml path; floating=True/False
     X = model.forward(q)                             # (n_frames, 4, 4) world placements
     J = model.jacobian(q, "left_ankle_roll_link")    # (6, nv), LOCAL_WORLD_ALIGNED, linear first
@@ -16,14 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "load_model": ("kinematics.model", "load_model"),
-    "KinematicModel": ("kinematics.api", "KinematicModel"),
-    "IKSolver": ("kinematics.ik", "IKSolver"),
-    "IKResult": ("kinematics.ik", "IKResult"),
-    "IKError": ("kinematics.ik", "IKError"),
-    "TendonMap": ("kinematics.tendon", "TendonMap"),
-    "limb_config": ("kinematics.limb_law", "limb_config"),
-    "ROBOTS": ("kinematics.robots", "ROBOTS"),
+    "load_model": ("cerebellum_rt.kinematics.model", "load_model"),
+    "KinematicModel": ("cerebellum_rt.kinematics.api", "KinematicModel"),
+    "IKSolver": ("cerebellum_rt.kinematics.ik", "IKSolver"),
+    "IKResult": ("cerebellum_rt.kinematics.ik", "IKResult"),
+    "IKError": ("cerebellum_rt.kinematics.ik", "IKError"),
+    "TendonMap": ("cerebellum_rt.kinematics.tendon", "TendonMap"),
+    "limb_config": ("cerebellum_rt.kinematics.limb_law", "limb_config"),
+    "ROBOTS": ("cerebellum_rt.kinematics.robots", "ROBOTS"),
 }
 
 __all__ = sorted(_LAZY)

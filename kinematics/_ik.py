@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from kinematics._kernels import _NJIT, FREE, REVOLUTE_UNBOUNDED, SPHERICAL, _nv_of, fk_joints
-from kinematics._kernels import joint_jacobians_from_fk as _jac_from_fk
+from cerebellum_rt.kinematics._kernels import _NJIT, FREE, REVOLUTE_UNBOUNDED, SPHERICAL, _nv_of, fk_joints
+from cerebellum_rt.kinematics._kernels import joint_jacobians_from_fk as _jac_from_fk
+from cerebellum_rt.rtcore.jit import njit
 
 CONVERGED = 0
 MAX_ITER = 1
@@ -43,7 +43,7 @@ P_STALL_RATIO = 7
 N_PARAMS = 8
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _log3(r: np.ndarray, out: np.ndarray) -> float:
     """Rotation vector of a row-major rotation ``r[0:9]`` into out[0:3]; returns the angle [rad]."""
     tr = r[0] + r[4] + r[8]
@@ -88,7 +88,7 @@ def _log3(r: np.ndarray, out: np.ndarray) -> float:
     return th
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _frame_pose(omi: np.ndarray, fint: np.ndarray, freal: np.ndarray, f: int, out: np.ndarray) -> int:
     """World placement (12 values) of frame ``f`` into out; returns its parent joint (-1: world)."""
     par = fint[f, 0]
@@ -107,7 +107,7 @@ def _frame_pose(omi: np.ndarray, fint: np.ndarray, freal: np.ndarray, f: int, ou
     return par
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _quat_step(q: np.ndarray, i: int, wx: float, wy: float, wz: float) -> None:
     """q[i:i+4] (x, y, z, w) <- normalize(q * exp(w / 2)), w a local rotation vector [rad]."""
     th = math.sqrt(wx * wx + wy * wy + wz * wz)
@@ -135,7 +135,7 @@ def _quat_step(q: np.ndarray, i: int, wx: float, wy: float, wz: float) -> None:
     q[i + 3] = nw * n
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _integrate(q, dq, jint, omi, lower, upper, mask) -> None:  # type: ignore[no-untyped-def]
     """q <- q (+) dq joint by joint (masked joints untouched, bit for bit), then clamp every 1-dof
     coordinate to [lower, upper]."""
@@ -166,7 +166,7 @@ def _integrate(q, dq, jint, omi, lower, upper, mask) -> None:  # type: ignore[no
             q[iq] = min(upper[iq], max(lower[iq], x))
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _cholesky_solve(a: np.ndarray, m: int, b: np.ndarray, y: np.ndarray) -> bool:
     """Solve a[0:m, 0:m] y = b in place (a is overwritten by its Cholesky factor). False if not SPD."""
     for j in range(m):
@@ -195,7 +195,7 @@ def _cholesky_solve(a: np.ndarray, m: int, b: np.ndarray, y: np.ndarray) -> bool
     return True
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def ik_solve(q, jint, jreal, fint, freal, omi, tmp, jac, tframe, tmode, targets, mask, lower, upper,
              params, jt, err, amat, y, dq, hist, result) -> int:  # type: ignore[no-untyped-def]  # fmt: skip
     """Damped least-squares IK (see module doc); ``q`` is the start and receives the solution.

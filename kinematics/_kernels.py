@@ -2,10 +2,10 @@
 
 Every kernel is allocation-free and writes into caller-provided arrays; all of them may be
 called inside the real-time tick (from compiled code, or from Python through the thin
-validating wrappers of :mod:`kinematics.api`). numba is imported only by the kernel modules
+validating wrappers of :mod:`cerebellum_rt.kinematics.api`). numba is imported only by the kernel modules
 (``_kernels``, ``_packed``, ``_ik``, ``tendon``).
 
-Flattened model (see :class:`kinematics.model.FlatModel`), ``nj`` joints without the universe:
+Flattened model (see :class:`cerebellum_rt.kinematics.model.FlatModel`), ``nj`` joints without the universe:
 
 ``jint[j] = (parent, type, idx_q, idx_v, flag)``  parent = -1 for the universe (world);
     flag = 1 where the fixed placement has no rotation (a cheaper composition)
@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from cerebellum_rt.rtcore.jit import njit
 
 FREE = 0
 RX = 1
@@ -66,7 +67,7 @@ _PIO2_1T = 6.07710050650619224932e-11
 _INVPIO2 = 6.36619772367581382433e-01
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _sincos(x: float) -> tuple[float, float]:
     """(sin x, cos x) in one call, within 1 ulp of libm for |x| <= 1e5 rad (libm beyond).
 
@@ -90,7 +91,7 @@ def _sincos(x: float) -> tuple[float, float]:
     return -c, s
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _quat_to_rot(x: float, y: float, z: float, w: float, out: np.ndarray) -> None:
     """Unit quaternion (x, y, z, w) -> row-major 3x3 rotation into out[0:9] (Eigen's formula)."""
     tx = 2.0 * x
@@ -116,7 +117,7 @@ def _quat_to_rot(x: float, y: float, z: float, w: float, out: np.ndarray) -> Non
     out[8] = 1.0 - (txx + tyy)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _axis_rot(ux: float, uy: float, uz: float, c: float, s: float, out: np.ndarray) -> None:
     """Rodrigues rotation about unit axis u with cos c and sin s, row-major into out[0:9]."""
     t = 1.0 - c
@@ -131,7 +132,7 @@ def _axis_rot(ux: float, uy: float, uz: float, c: float, s: float, out: np.ndarr
     out[8] = c + t * uz * uz
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def fk_joints(q: np.ndarray, jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray, tmp: np.ndarray) -> None:
     """World placement of every joint, ``omi[j, 0:12]`` (R row-major, p [m]). ``tmp``: >= 9 floats.
 
@@ -234,7 +235,7 @@ def fk_joints(q: np.ndarray, jint: np.ndarray, jreal: np.ndarray, omi: np.ndarra
             omi[j, 11] = a20 * mx + a21 * my + a22 * mz + az
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def frames_from_joints(omi: np.ndarray, fint: np.ndarray, freal: np.ndarray, out: np.ndarray) -> None:
     """Homogeneous world placement of every frame into ``out[f]`` (4x4) from the joint placements."""
     nf = fint.shape[0]
@@ -267,14 +268,14 @@ def frames_from_joints(omi: np.ndarray, fint: np.ndarray, freal: np.ndarray, out
         out[f, 3, 3] = 1.0
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def forward(q, jint, jreal, fint, freal, omi, tmp, out) -> None:  # type: ignore[no-untyped-def]
     """Forward kinematics of every frame: joint pass then frame pass, into ``out (nf, 4, 4)``. RT-safe."""
     fk_joints(q, jint, jreal, omi, tmp)
     frames_from_joints(omi, fint, freal, out)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _set_col(jac: np.ndarray, v: int, o: np.ndarray, ax: float, ay: float, az: float, rot: bool) -> None:
     """One WORLD-convention column: rotation about (ax, ay, az) through o[9:12], or a translation."""
     if rot:
@@ -296,7 +297,7 @@ def _set_col(jac: np.ndarray, v: int, o: np.ndarray, ax: float, ay: float, az: f
         jac[5, v] = 0.0
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def joint_jacobians_from_fk(jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray, jac: np.ndarray) -> None:
     """All joint Jacobian columns ``jac (6, nv)`` in the WORLD convention (pinocchio ``data.J``)."""
     nj = jint.shape[0]
@@ -325,7 +326,7 @@ def joint_jacobians_from_fk(jint: np.ndarray, jreal: np.ndarray, omi: np.ndarray
             _set_col(jac, v, o, ax, ay, az, typ != PRISMATIC)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def joint_jacobians(q, jint, jreal, omi, tmp, jac) -> None:  # type: ignore[no-untyped-def]
     """Forward kinematics of the joints, then every joint Jacobian column (pinocchio's
     ``computeJointJacobians``). ``jac (6, nv)``, WORLD convention. RT-safe."""
@@ -333,7 +334,7 @@ def joint_jacobians(q, jint, jreal, omi, tmp, jac) -> None:  # type: ignore[no-u
     joint_jacobians_from_fk(jint, jreal, omi, jac)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _nv_of(typ: int) -> int:
     if typ == FREE:
         return 6
@@ -342,7 +343,7 @@ def _nv_of(typ: int) -> int:
     return 1
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def frame_jacobian_lwa(
     jint: np.ndarray, jac: np.ndarray, parent: int, px: float, py: float, pz: float, out: np.ndarray
 ) -> None:
@@ -368,7 +369,7 @@ def frame_jacobian_lwa(
         j = jint[j, 0]
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def center_of_mass(q, jint, jreal, inertia, omi, tmp, com) -> float:  # type: ignore[no-untyped-def]
     """Forward kinematics then the whole-body centre of mass ``com[0:3]`` [m] (world); returns the
     total mass [kg]: ``c = sum_j m_j (R_j c_j + p_j) / sum_j m_j``. RT-safe."""
@@ -376,7 +377,7 @@ def center_of_mass(q, jint, jreal, inertia, omi, tmp, com) -> float:  # type: ig
     return com_from_fk(inertia, omi, com)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def com_from_fk(inertia: np.ndarray, omi: np.ndarray, com: np.ndarray) -> float:
     """Centre of mass from the joint placements (see :func:`center_of_mass`)."""
     mt = 0.0
@@ -399,7 +400,7 @@ def com_from_fk(inertia: np.ndarray, omi: np.ndarray, com: np.ndarray) -> float:
     return mt
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def com_jacobian_from_fk(
     jint: np.ndarray,
     jreal: np.ndarray,

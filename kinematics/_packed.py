@@ -1,6 +1,6 @@
-"""Private numba entry points on the packed model: the kernels of :mod:`kinematics._kernels`
+"""Private numba entry points on the packed model: the kernels of :mod:`cerebellum_rt.kinematics._kernels`
 behind fewer arguments, because each array argument costs ~65 ns of dispatch when called from
-Python. Layout (built by :func:`kinematics.api.pack`), two 2-D arrays whose row blocks are the
+Python. Layout (built by :func:`cerebellum_rt.kinematics.api.pack`), two 2-D arrays whose row blocks are the
 kernels' arrays (row slices are free in numba; reshapes are not)::
 
     ints (1 + nj + nf, 5) int64:  row 0 = (nj, nf, 0, 0, 0), then jint rows, then fint rows
@@ -13,9 +13,7 @@ All entry points are allocation-free and RT-safe.
 
 from __future__ import annotations
 
-import numba
-
-from kinematics._kernels import (
+from cerebellum_rt.kinematics._kernels import (
     _NJIT,
     com_from_fk,
     fk_joints,
@@ -23,13 +21,14 @@ from kinematics._kernels import (
     frames_from_joints,
     joint_jacobians_from_fk,
 )
+from cerebellum_rt.rtcore.jit import njit
 
 LOCAL_WORLD_ALIGNED = 0
 LOCAL = 1
 WORLD = 2
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _unpack(ints, buf):  # type: ignore[no-untyped-def]
     nj = ints[0, 0]
     nf = ints[0, 1]
@@ -43,7 +42,7 @@ def _unpack(ints, buf):  # type: ignore[no-untyped-def]
     return jint, fint, jreal, freal, inertia, omi, tmp
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def forward_packed(q, ints, buf, out) -> None:  # type: ignore[no-untyped-def]
     """:func:`forward` on the packed model. RT-safe."""
     jint, fint, jreal, freal, _inertia, omi, tmp = _unpack(ints, buf)
@@ -51,14 +50,14 @@ def forward_packed(q, ints, buf, out) -> None:  # type: ignore[no-untyped-def]
     frames_from_joints(omi, fint, freal, out)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def fk_joints_packed(q, ints, buf) -> None:  # type: ignore[no-untyped-def]
     """:func:`fk_joints` on the packed model (joint placements into the packed scratch). RT-safe."""
     jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, buf)
     fk_joints(q, jint, jreal, omi, tmp)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def joint_jacobians_packed(q, ints, buf, jac) -> None:  # type: ignore[no-untyped-def]
     """:func:`joint_jacobians` on the packed model. RT-safe."""
     jint, _fint, jreal, _freal, _inertia, omi, tmp = _unpack(ints, buf)
@@ -66,7 +65,7 @@ def joint_jacobians_packed(q, ints, buf, jac) -> None:  # type: ignore[no-untype
     joint_jacobians_from_fk(jint, jreal, omi, jac)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def center_of_mass_packed(q, ints, buf, com) -> float:  # type: ignore[no-untyped-def]
     """:func:`center_of_mass` on the packed model. RT-safe."""
     jint, _fint, jreal, _freal, inertia, omi, tmp = _unpack(ints, buf)
@@ -74,7 +73,7 @@ def center_of_mass_packed(q, ints, buf, com) -> float:  # type: ignore[no-untype
     return com_from_fk(inertia, omi, com)
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def frame_jacobian_packed(q, ints, buf, jac, frame, ref, out) -> None:  # type: ignore[no-untyped-def]
     """FK, every joint column into ``jac`` (6, nv), then the Jacobian of ``frame`` into ``out``
     (6, nv), linear rows first, in ``ref``: LOCAL_WORLD_ALIGNED (world axes, at the frame

@@ -3,7 +3,7 @@
 Every method that takes ``out=`` writes into it and allocates nothing else, so it may run in the
 real-time tick (call it with preallocated arrays). A model owns one scratch workspace: use one
 model object per thread. To call the kernels from your own ``@njit`` loop, pass the arrays of
-``model.flat`` and ``model.work`` to the functions of :mod:`kinematics._kernels`.
+``model.flat`` and ``model.work`` to the functions of :mod:`cerebellum_rt.kinematics._kernels`.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinematics import _kernels as K
-from kinematics import _packed as P
-from kinematics.model import FlatModel
-from rtcore.errors import ConfigError
+from cerebellum_rt.kinematics import _kernels as K
+from cerebellum_rt.kinematics import _packed as P
+from cerebellum_rt.kinematics.model import FlatModel
+from cerebellum_rt.rtcore.errors import ConfigError
 
 _F64 = np.dtype(np.float64)
 _REFERENCES = {"local_world_aligned": P.LOCAL_WORLD_ALIGNED, "local": P.LOCAL, "world": P.WORLD}
 
 
 def pack(flat: FlatModel) -> tuple[np.ndarray, np.ndarray]:
-    """``(ints, buf)``: the model in the layout of the entry points of :mod:`kinematics._packed`
+    """``(ints, buf)``: the model in the layout of the entry points of :mod:`cerebellum_rt.kinematics._packed`
     (``buf`` ends with the joint-placement scratch ``omi`` and one ``tmp`` row)."""
     nj = flat.jint.shape[0]
     nf = flat.fint.shape[0]

@@ -1,4 +1,4 @@
-"""Inverse kinematics for several end effectors: a preallocated solver around :mod:`kinematics._ik`.
+"""Inverse kinematics for several end effectors: a preallocated solver around :mod:`cerebellum_rt.kinematics._ik`.
 
     solver = IKSolver(model, [("left_ankle_roll_link", "pose"), ("left_wrist_yaw_link", "position")],
                       fixed_base=True)
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kinematics import _ik
-from kinematics import _kernels as K
-from rtcore.errors import CblError, ConfigError, check_range
+from cerebellum_rt.kinematics import _ik
+from cerebellum_rt.kinematics import _kernels as K
+from cerebellum_rt.rtcore.errors import CblError, ConfigError, check_range
 
 MODES = {"position": 0, "pose": 1}
 

@@ -1,7 +1,7 @@
 """Float32 forward kinematics and tool Jacobian of one revolute limb, as a codegen law.
 
 The SoC's tick runs this law (compiled to C by codegen, or under numba); the float64 kernels of
-:mod:`kinematics._kernels` are its oracle. A limb is a serial chain of up to ``LIMB_MAX``
+:mod:`cerebellum_rt.kinematics._kernels` are its oracle. A limb is a serial chain of up to ``LIMB_MAX``
 revolute joints from a root frame (e.g. the pelvis) to a tool frame (e.g. the ankle roll link),
 taken from a loaded model by :func:`limb_config`. Everything is expressed in the root frame.
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.law import Record, array, f32, i32
-from codegen.mathf32 import sin_cos
-from rtcore.errors import ConfigError
+from cerebellum_rt.codegen.law import Record, array, f32, i32
+from cerebellum_rt.codegen.mathf32 import sin_cos
+from cerebellum_rt.rtcore.errors import ConfigError
 
 LIMB_MAX = 8
 # float32 constants: under numba a Python float literal is float64 (float32 op float64 is
@@ -129,9 +129,9 @@ def _inv12(p: np.ndarray) -> np.ndarray:
 
 def limb_config(model, root: str, tip: str) -> tuple[np.void, list[str]]:  # type: ignore[no-untyped-def]
     """``(LimbConfig record, joint names)`` of the chain from frame ``root`` to frame ``tip`` of a
-    :class:`kinematics.api.KinematicModel`. Every joint on the path must be revolute and the
+    :class:`cerebellum_rt.kinematics.api.KinematicModel`. Every joint on the path must be revolute and the
     root frame must be an ancestor of the tip; at most ``LIMB_MAX`` joints."""
-    from kinematics import _kernels as K
+    from cerebellum_rt.kinematics import _kernels as K
 
     f = model.flat
     ri, ti = model.frame_index(root), model.frame_index(tip)

@@ -1,5 +1,5 @@
 """Robot models: loaded from URDF / MJCF by pinocchio's parsers, flattened into arrays for the
-numba kernels of :mod:`kinematics._kernels`.
+numba kernels of :mod:`cerebellum_rt.kinematics._kernels`.
 
 ``q`` follows pinocchio's convention for the same file and options (free flyer first as
 ``x y z qx qy qz qw``), ``v`` / Jacobian columns follow pinocchio's velocity ordering (free
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kinematics import _kernels as K
-from kinematics.robots import resolve
-from rtcore.errors import ConfigError
+from cerebellum_rt.kinematics import _kernels as K
+from cerebellum_rt.kinematics.robots import resolve
+from cerebellum_rt.rtcore.errors import ConfigError
 
 _TYPES: dict[str, tuple[int, tuple[float, float, float] | None]] = {
     "JointModelFreeFlyer": (K.FREE, None),
@@ -44,7 +44,7 @@ def _placement12(m) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 @dataclass(frozen=True)
 class FlatModel:
-    """The array form of a kinematic tree (layout documented in :mod:`kinematics._kernels`)."""
+    """The array form of a kinematic tree (layout documented in :mod:`cerebellum_rt.kinematics._kernels`)."""
 
     jint: np.ndarray  # (nj, 5) int64: parent, type, idx_q, idx_v, no-rotation flag
     jreal: np.ndarray  # (nj, 15) float64: placement (R, p) and axis
@@ -146,9 +146,9 @@ def load_model(path: str | Path, floating: bool | None = None):  # type: ignore[
     ``floating``: True adds a free-flyer root joint (pinocchio ``JointModelFreeFlyer``), False
     keeps the base fixed. ``None``: short names float (as example-robot-data's loaders do), a
     URDF path is fixed, an MJCF path floats where the file declares a free joint.
-    Returns a :class:`kinematics.api.KinematicModel`.
+    Returns a :class:`cerebellum_rt.kinematics.api.KinematicModel`.
     """
-    from kinematics.api import KinematicModel
+    from cerebellum_rt.kinematics.api import KinematicModel
 
     pm = load_pinocchio(path, floating)
     flat, joint_names, frame_names = flatten(pm)

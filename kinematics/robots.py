@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 # short name -> file under example-robot-data's robots/ directory (humanoids first)
 ROBOTS: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Joint <-> tendon <-> screw maps of a tendon-driven hand, for any coupling matrix.
 
-With ``R`` (n_tendons, n_joints) the moment arms [m] (``actuators.hand.coupling_matrix``):
+With ``R`` (n_tendons, n_joints) the moment arms [m] (``cerebellum_rt.actuators.hand.coupling_matrix``):
 
     tendon excursion toward the actuator   e   = R q                [m]      (q [rad])
     joint torques from tendon tensions     tau = R^T f              [N m]    (f [N])
@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from kinematics._kernels import _NJIT
-from rtcore.errors import ConfigError
+from cerebellum_rt.kinematics._kernels import _NJIT
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import njit
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _matvec(a: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     """out = a @ x."""
     for i in range(a.shape[0]):
@@ -39,7 +39,7 @@ def _matvec(a: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
         out[i] = s
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _matvec_t(a: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     """out = a.T @ x."""
     for j in range(a.shape[1]):
@@ -50,7 +50,7 @@ def _matvec_t(a: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
             out[j] += a[i, j] * xi
 
 
-@numba.njit(**_NJIT)
+@njit(**_NJIT)
 def _scale(x: np.ndarray, k: np.ndarray, out: np.ndarray, inverse: bool) -> None:
     for i in range(x.shape[0]):
         out[i] = x[i] / k[i] if inverse else x[i] * k[i]
@@ -89,8 +89,8 @@ class TendonMap:
 
     @classmethod
     def from_hand_preset(cls, preset: str = "hand_prs6") -> TendonMap:
-        """The maps of a hand preset of :mod:`actuators.hand.preset` (coupling, screw lead, gear ratio)."""
-        from actuators.hand.preset import coupling_matrix, load_preset
+        """The maps of a hand preset of :mod:`cerebellum_rt.actuators.hand.preset` (coupling, screw lead, gear ratio)."""
+        from cerebellum_rt.actuators.hand.preset import coupling_matrix, load_preset
 
         p = load_preset(preset)
         return cls(coupling_matrix(p), p.raw["screw"]["lead_m"], p.raw["gearhead"]["ratio"])

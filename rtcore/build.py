@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 C_DIR = HERE / "c"
@@ -76,7 +76,7 @@ def refloop() -> Path:
 
 
 def cyloop() -> ModuleType:
-    """The compiled Cython runner module ``rtcore._cyloop`` (cythonized and built on first use)."""
+    """The compiled Cython runner module ``cerebellum_rt.rtcore._cyloop`` (cythonized and built on first use)."""
     if "cyloop" in _loaded:
         return _loaded["cyloop"]
     import Cython
@@ -96,7 +96,7 @@ def cyloop() -> ModuleType:
             out = Path(tmp) / so.name
             _run([cc, *flags, f"-I{inc}", "-o", str(out), str(c_file)], "the Cython runner (gcc)")
             os.replace(out, so)
-    spec = importlib.util.spec_from_file_location("rtcore._cyloop", so)
+    spec = importlib.util.spec_from_file_location("cerebellum_rt.rtcore._cyloop", so)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load the Cython runner from {so}")
     mod = importlib.util.module_from_spec(spec)

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 CLOCK_MONOTONIC = 1
 TIMER_ABSTIME = 1

@@ -1,12 +1,12 @@
 """The Cython loop runner: the same loop as :class:`~rtcore.loop.LoopRunner`, entirely in C.
 
 The tick calls C function pointers ``int32_t f(double t_s, double dt_s, void *ctx)`` — a numba
-``cfunc`` (:func:`rtcore.jit.law_cfunc`), a cffi function, or generated C — and runs with the
+``cfunc`` (:func:`cerebellum_rt.rtcore.jit.law_cfunc`), a cffi function, or generated C — and runs with the
 GIL released from the first tick to the last, so Python threads (telemetry readers, a console)
 cannot delay it. A nonzero return stops the loop (``stats.status``) and calls ``on_fault``.
 Scheduling, statistics, telemetry, watchdog feeding and overrun policies behave exactly as in
 the Python runner (the tests run both on the same lockstep schedules). The compiled core is
-built on first use (:func:`rtcore.build.cyloop`).
+built on first use (:func:`cerebellum_rt.rtcore.build.cyloop`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from rtcore.build import cyloop
-from rtcore.clock import LockstepClock, RealTimeClock
-from rtcore.errors import ConfigError, check_range
-from rtcore.loop import FaultCallback
-from rtcore.ring import TelemetryRing
-from rtcore.rt import RtConfig, RtSession
-from rtcore.schedule import policy_code
-from rtcore.stats import LoopStats
-from rtcore.watchdog import Watchdog
+from cerebellum_rt.rtcore.build import cyloop
+from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.loop import FaultCallback
+from cerebellum_rt.rtcore.ring import TelemetryRing
+from cerebellum_rt.rtcore.rt import RtConfig, RtSession
+from cerebellum_rt.rtcore.schedule import policy_code
+from cerebellum_rt.rtcore.stats import LoopStats
+from cerebellum_rt.rtcore.watchdog import Watchdog
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 

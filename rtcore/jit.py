@@ -22,15 +22,22 @@ from llvmlite import ir
 from numba import carray, types
 from numba.extending import intrinsic
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 STEP_SIG = types.int32(types.float64, types.float64, types.voidptr)
 
 
-def njit(fn: Callable | None = None, **kw: Any) -> Any:
-    """``numba.njit`` with ``cache=True`` by default (compile once per machine, not per run)."""
+def njit(fn_or_signature: Callable | str | None = None, **kw: Any) -> Any:
+    """``numba.njit`` with ``cache=True`` by default (compile once per machine, not per run).
+
+    Used as numba's: ``@njit``, ``@njit(**options)``, ``@njit("float32(float32)", **options)``
+    or ``njit(fn, **options)``."""
     kw.setdefault("cache", True)
-    return numba.njit(**kw) if fn is None else numba.njit(**kw)(fn)
+    if fn_or_signature is None:
+        return numba.njit(**kw)
+    if callable(fn_or_signature):
+        return numba.njit(**kw)(fn_or_signature)
+    return numba.njit(fn_or_signature, **kw)
 
 
 @intrinsic

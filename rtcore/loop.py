@@ -5,13 +5,13 @@ Each tick ``i`` sleeps until its deadline ``d_i`` (``d_0 = start + T``), calls
 with ``t`` = wake time since start [s] and ``dt`` = measured period since the previous wake [s]
 (since start on the first tick), records the tick in preallocated
 :class:`~rtcore.stats.LoopStats` arrays, then computes ``d_{i+1}`` with the overrun policy of
-:mod:`rtcore.schedule`.
+:mod:`cerebellum_rt.rtcore.schedule`.
 
 The tick retains no allocation: its numbers are transient ints/floats that CPython frees
 within the tick (tests/rtcore/test_rtcore_no_alloc.py measures zero heap growth, zero retained
 blocks and zero page faults over 10,000 ticks). The step should be compiled
-(:func:`rtcore.jit.law_update`); for a tick that creates no Python object at all, and that
-Python threads cannot delay, use :class:`rtcore.cyrunner.CyLoopRunner`.
+(:func:`cerebellum_rt.rtcore.jit.law_update`); for a tick that creates no Python object at all, and that
+Python threads cannot delay, use :class:`cerebellum_rt.rtcore.cyrunner.CyLoopRunner`.
 
 With a :class:`~rtcore.clock.LockstepClock` time jumps to each deadline, so wake latency is 0
 and the run is deterministic.
@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rtcore.clock import LockstepClock, RealTimeClock
-from rtcore.errors import ConfigError, check_range
-from rtcore.rt import RtConfig, RtSession
-from rtcore.schedule import next_deadline, policy_code
-from rtcore.stats import LoopStats
+from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.rt import RtConfig, RtSession
+from cerebellum_rt.rtcore.schedule import next_deadline, policy_code
+from cerebellum_rt.rtcore.stats import LoopStats
 
 if TYPE_CHECKING:
-    from rtcore.ring import TelemetryRing
-    from rtcore.watchdog import Watchdog
+    from cerebellum_rt.rtcore.ring import TelemetryRing
+    from cerebellum_rt.rtcore.watchdog import Watchdog
 
 Step = Callable[[float, float], object]
 FaultCallback = Callable[[str], object]

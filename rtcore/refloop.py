@@ -1,6 +1,6 @@
 """Run the C reference loop (``rtcore/c/refloop.c``) on the whole-body workload.
 
-The executable is built from source with gcc on first use (:func:`rtcore.build.refloop`) and
+The executable is built from source with gcc on first use (:func:`cerebellum_rt.rtcore.build.refloop`) and
 run as a child process with its own real-time set-up (SCHED_FIFO, mlockall, affinity, timer
 slack). Its raw per-tick arrays come back into a :class:`~rtcore.stats.LoopStats`, so the C
 loop is summarised by exactly the same code as the Python and Cython runners.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rtcore.build import refloop
-from rtcore.errors import ConfigError, RtSetupError, check_range
-from rtcore.rt import RtConfig
-from rtcore.stats import HIST_BIN_NS, LoopStats
+from cerebellum_rt.rtcore.build import refloop
+from cerebellum_rt.rtcore.errors import ConfigError, RtSetupError, check_range
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.stats import HIST_BIN_NS, LoopStats
 
 MAGIC = 0x43424C5245464C31
 REFUSED_BITS = ("mlockall", "sched_fifo", "affinity", "timer_slack")

@@ -25,7 +25,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 HEADER_BYTES = 256
 MAGIC = 0x43424C52494E4731  # "CBLRING1"

@@ -24,7 +24,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 
-from rtcore.errors import ConfigError, RtSetupError
+from cerebellum_rt.rtcore.errors import ConfigError, RtSetupError
 
 MCL_CURRENT = 1
 MCL_FUTURE = 2

@@ -19,7 +19,7 @@ both against each other.
 
 from __future__ import annotations
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 SKIP = 0
 CATCH_UP = 1

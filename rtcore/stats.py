@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 HIST_BIN_NS = 1_000  # histogram bin width: 1 µs
 HIST_BINS = 2_001  # 0..1999 µs, last bin counts everything >= 2 ms

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 Rung = Callable[[str], object]
 

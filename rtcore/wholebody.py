@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.law import Record, array, f32, i32
-from codegen.mathf32 import clamp, sin_cos
+from cerebellum_rt.codegen.law import Record, array, f32, i32
+from cerebellum_rt.codegen.mathf32 import clamp, sin_cos
 
 N_JOINTS = 29
 N_HAND_AXES = 6  # 2 hands x 3 tendon axes

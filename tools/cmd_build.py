@@ -26,8 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen import build, report
-    from rtcore.errors import check_range
+    from cerebellum_rt.codegen import build, report
+    from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--vectors", args.vectors, 1, 1_000_000)
     law = build.load_law(args.law)

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hil_tests.joint_demo import DemoConfig, default_plot_path, run_demo
+    from cerebellum_rt.hil_tests.joint_demo import DemoConfig, default_plot_path, run_demo
 
     cfg = DemoConfig(
         seconds=args.seconds, lockstep=args.lockstep, interface=args.interface, channel=args.channel,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.eds import eds_text, write_eds
-    from drivers.od import build_table
+    from cerebellum_rt.drivers.eds import eds_text, write_eds
+    from cerebellum_rt.drivers.od import build_table
 
     table = build_table(args.board, fd=args.fd)
     if args.header:
-        from drivers.od_c import c_header
+        from cerebellum_rt.drivers.od_c import c_header
 
         try:
             with open(args.header, "w", encoding="ascii") as fh:

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from rtcore.errors import ConfigError, DeviceError
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
 START_TIMEOUT_S = 120.0
 
@@ -52,9 +52,9 @@ def _split(rig: Any, per_process: int | None) -> list[Any]:
 
 
 def _start(spec: Any, args: argparse.Namespace, faults: dict) -> subprocess.Popen:
-    from hil_tests.emulator import bus_to_json
+    from cerebellum_rt.hil_tests.emulator import bus_to_json
 
-    cmd = [sys.executable, "-m", "hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s", str(args.report_s),
+    cmd = [sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s", str(args.report_s),
            "--faults", json.dumps(faults)] + (["--ideal-bus"] if args.ideal_bus else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
@@ -85,8 +85,8 @@ def _describe(info: dict, rate_hz: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hil_tests.rig import default_rig, load_rig
-    from rtcore.errors import check_range
+    from cerebellum_rt.hil_tests.rig import default_rig, load_rig
+    from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--drop", args.drop, 0.0, 1.0)
     check_range("--corrupt", args.corrupt, 0.0, 1.0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 TYPE_NAMES = {0: "free_flyer", 1: "revolute_x", 2: "revolute_y", 3: "revolute_z", 4: "revolute",
               5: "prismatic", 6: "revolute_unbounded", 7: "spherical"}  # fmt: skip
@@ -98,7 +98,7 @@ def _fk(model, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
-    from kinematics.model import load_model
+    from cerebellum_rt.kinematics.model import load_model
 
     model = load_model(args.model, floating=args.floating)
     if args.kin_cmd == "info":

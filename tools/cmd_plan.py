@@ -16,9 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from hil_tests.plan import plan_rig
-    from hil_tests.rig import load_rig
-    from rtcore.errors import ConfigError, check_range
+    from cerebellum_rt.hil_tests.plan import plan_rig
+    from cerebellum_rt.hil_tests.rig import load_rig
+    from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
     check_range("--max-load", args.max_load, 0.01, 1.0)
     rig = load_rig(args.rig)

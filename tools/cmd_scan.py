@@ -7,7 +7,7 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from drivers.can.bus import add_bus_arguments
+    from cerebellum_rt.drivers.can.bus import add_bus_arguments
 
     add_bus_arguments(p)
     p.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for answers")
@@ -15,9 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drivers.can.bus import bus_from_args
-    from drivers.can.scan import scan_bus
-    from rtcore.errors import check_range
+    from cerebellum_rt.drivers.can.bus import bus_from_args
+    from cerebellum_rt.drivers.can.scan import scan_bus
+    from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--timeout", args.timeout, 0.05, 60.0, "s")
     bus = bus_from_args(args)

@@ -6,8 +6,8 @@ import argparse
 import importlib
 
 KINDS = {
-    "joint": ("tools.sim_joint", "step response of an integrated joint module preset"),
-    "hand": ("tools.sim_hand", "grasp with the planetary-roller-screw tendon hand"),
+    "joint": ("cerebellum_rt.tools.sim_joint", "step response of an integrated joint module preset"),
+    "hand": ("cerebellum_rt.tools.sim_hand", "grasp with the planetary-roller-screw tendon hand"),
 }
 
 
@@ -17,20 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for kind, (module, help_) in KINDS.items():
         sp = sub.add_parser(kind, help=help_, description=help_)
         sp.add_argument("--json", action="store_true", help="print one JSON object")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            sp.set_defaults(_sim=None)
-            continue
+        mod = importlib.import_module(module)
         mod.add_arguments(sp)
         sp.set_defaults(_sim=mod.run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rtcore.errors import ConfigError
-
-    if args._sim is None:
-        raise ConfigError(f"sim kind '{args.kind}' is not built yet")
     return int(args._sim(args) or 0)

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from actuators.hand.scenario import grasp, plot_grasp
+    from cerebellum_rt.actuators.hand.scenario import grasp, plot_grasp
 
     res = grasp(args.preset, args.grasp, args.duration, plant_hz=args.plant_hz,
                 tension_sensor=False if args.no_tension_sensor else None)

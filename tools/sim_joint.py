@@ -16,7 +16,7 @@ import json
 import math
 from pathlib import Path
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,8 +70,8 @@ def _plot(res, metrics: dict, preset: str, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from actuators.joint import load_preset
-    from actuators.joint.response import (
+    from cerebellum_rt.actuators.joint import load_preset
+    from cerebellum_rt.actuators.joint.response import (
         current_step,
         ideal_bounds,
         position_step,

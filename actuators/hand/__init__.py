@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import codegen
-from actuators.hand.preset import HandPreset, coupling_matrix, drive_figures, load_preset
-from rtcore.jitcache import drop_stale_cache
+from cerebellum_rt import codegen
+from cerebellum_rt.actuators.hand.preset import HandPreset, coupling_matrix, drive_figures, load_preset
+from cerebellum_rt.rtcore.jitcache import drop_stale_cache
 
 # numba caches per source file: drop this package's cached kernels when any source they
 # compile in changed (its own kernels, and the codegen float32 kernels the laws call)
@@ -33,15 +33,15 @@ __all__ = ["HandPreset", "HandSim", "bench_realtime_factor", "coupling_matrix", 
 
 def __getattr__(name: str) -> Any:  # numba-compiled parts load on first use
     if name == "HandSim":
-        from actuators.hand.sim import HandSim
+        from cerebellum_rt.actuators.hand.sim import HandSim
 
         return HandSim
     if name == "grasp":
-        from actuators.hand.scenario import grasp
+        from cerebellum_rt.actuators.hand.scenario import grasp
 
         return grasp
     if name == "bench_realtime_factor":
-        from actuators.hand.scenario import bench_realtime_factor
+        from cerebellum_rt.actuators.hand.scenario import bench_realtime_factor
 
         return bench_realtime_factor
     raise AttributeError(name)

@@ -31,7 +31,7 @@ slack_step               slack when T_m < T_slack and (no joint feedback or x - 
 
 from __future__ import annotations
 
-from codegen.law import Record, array, boolean, f32, i32
+from cerebellum_rt.codegen.law import Record, array, boolean, f32, i32
 
 N_COUPLED = 16  # joints per coupling row (zero-padded)
 # float32 constants: under numba a Python float literal is float64 (float32 op float64 is

@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from rtcore.jit import njit
+from cerebellum_rt.rtcore.jit import njit
 
 # actuator parameter columns (HandPreset.act)
 A_R, A_L, A_KT, A_KROT, A_ETAF, A_ETAB, A_FC0, A_MEQ, A_TAUI, A_VBUS = range(10)
@@ -48,10 +48,9 @@ A_KTD, A_CTD, A_MUTH, A_SLACK, A_SEPS, A_IMAX = range(10, 16)
 J_I, J_B, J_KS, J_PRE, J_QMIN, J_QMAX, J_KLIM, J_CLIM = range(8)
 # actuator state columns
 X_POS, X_VEL, X_CUR = range(3)
-N_ENERGY = 8
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def sdf(obj: np.ndarray, px: float, py: float, pz: float) -> tuple[float, float, float, float]:
     """Signed distance [m] from point p to the object surface and the outward unit normal.
 
@@ -82,7 +81,7 @@ def sdf(obj: np.ndarray, px: float, py: float, pz: float) -> tuple[float, float,
     return 1e9, 0.0, 0.0, 1.0
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def screw_friction(tension: float, direction: float, eta_f: float, eta_b: float, f_c0: float) -> float:
     """Kinetic friction magnitude [N] at the nut for motion in ``direction`` (+1 pulling the
     tendon, -1 back-driven by it) under tendon tension [N] (see the module equations)."""
@@ -91,7 +90,7 @@ def screw_friction(tension: float, direction: float, eta_f: float, eta_b: float,
     return f_c0 + (1.0 - eta_b) * tension
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def tendon_tension(act: np.ndarray, R: np.ndarray, k: int, x: float, v: float, q: np.ndarray,
                    qd: np.ndarray) -> tuple[float, float, float]:
     """(nut-side tension [N], stretch e [m], finger-side slide rate s [m/s]) of tendon k."""
@@ -107,7 +106,7 @@ def tendon_tension(act: np.ndarray, R: np.ndarray, k: int, x: float, v: float, q
     return max(t, 0.0), e, s
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def tendon_tension_chain(act: np.ndarray, R: np.ndarray, k: int, fing_i: np.ndarray, fot: np.ndarray,
                          x: float, v: float, q: np.ndarray, qd: np.ndarray) -> tuple[float, float, float]:
     """:func:`tendon_tension` summing only over the joints of the tendon's finger chain (the
@@ -130,7 +129,7 @@ def tendon_tension_chain(act: np.ndarray, R: np.ndarray, k: int, fing_i: np.ndar
     return max(t, 0.0), e, s
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def _actuators(act: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fot: np.ndarray, stroke: np.ndarray,
                dt: float, i_ref: np.ndarray, xs: np.ndarray, q: np.ndarray, qd: np.ndarray, E: np.ndarray) -> None:
     for k in range(xs.shape[0]):
@@ -181,7 +180,7 @@ def _actuators(act: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fot: np.ndarr
         xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR] = x_new, v_new, i_new
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def _solve(wk: np.ndarray, n: int) -> None:
     """In-place Gaussian elimination of the SPD block wk[:n,:n] x = wk[4,:n] (x into row 4)."""
     for c in range(n):
@@ -198,7 +197,7 @@ def _solve(wk: np.ndarray, n: int) -> None:
         wk[4, c] = s / wk[c, c]
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray,
             fing_f: np.ndarray, cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray,
             obj: np.ndarray, fot: np.ndarray, dt: float, xs: np.ndarray, q: np.ndarray,
@@ -364,7 +363,7 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
     E[5] += e5 * dt
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def _rotate_plane(ax: float, ay: float, az: float, bx: float, by: float, bz: float, ux: float, uy: float,
                   uz: float, ang: float) -> tuple[float, float, float, float, float, float]:
     """Rodrigues rotation of the plane vectors a, b by ``ang`` [rad] about the unit axis u."""
@@ -380,7 +379,7 @@ def _rotate_plane(ax: float, ay: float, az: float, bx: float, by: float, bz: flo
     return a0, a1, a2, b0, b1, b2
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray, fot: np.ndarray,
                stroke: np.ndarray, dt: float, i_ref: np.ndarray, xs: np.ndarray, q: np.ndarray,
@@ -398,7 +397,7 @@ def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarr
                 tens, fpad, wk)
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                   cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray,
                   xs: np.ndarray, q: np.ndarray, qd: np.ndarray) -> float:
@@ -429,7 +428,7 @@ def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.nd
     return e
 
 
-@njit(inline="always", error_model="numpy")
+@njit(cache=False, inline="always", error_model="numpy")
 def contact_point(f: int, ci: int, jr: int, nfl: int, fing_i: np.ndarray, fing_f: np.ndarray,
                   cpt_i: np.ndarray, cpt_f: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
     """Palm-frame position [m] of contact point ``ci`` of finger ``f`` (same kinematics as the step)."""

@@ -16,7 +16,7 @@ Derived figures (all SI)::
     F_c0  = max(eta_b * T_bd, tau_fric * N * 2 pi / lead)          [N]  constant nut drag
     k_t   = E * pi d_t^2 / 4 / L_t                 [N/m]  tendon axial stiffness
 
-Back-driving the unpowered screw needs eta_b * T > F_c0 (see :mod:`actuators.hand.plant`), so
+Back-driving the unpowered screw needs eta_b * T > F_c0 (see :mod:`cerebellum_rt.actuators.hand.plant`), so
 it happens exactly above T_bd whenever T_bd dominates the motor's own friction.
 """
 
@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 MAX_FLEX = 3  # flexion joints per finger chain (plus one optional rotation joint)
-MAX_CHAIN = 4  # joints per finger chain (block size of the implicit joint solve)
 OBJECT_KINDS = {"cylinder": 1, "sphere": 2, "box": 3}
 
 # section -> key -> (lo, hi) ranges; every key is required.
@@ -83,7 +82,7 @@ _JOINT_ARRAYS: dict[str, tuple[float, float]] = {
 class HandPreset:
     """A validated hand: raw sections plus packed numpy arrays for the compiled plant.
 
-    ``act`` (n_act, 16) columns: see ``A_*`` in :mod:`actuators.hand.plant`; ``jnt`` (n_joints, 9):
+    ``act`` (n_act, 16) columns: see ``A_*`` in :mod:`cerebellum_rt.actuators.hand.plant`; ``jnt`` (n_joints, 9):
     ``J_*``; ``coupling`` (n_act, n_joints) moment arms [m]; finger chains in ``fing_i``/``fing_f``;
     contact points in ``cpt_i``/``cpt_f``; ``contact`` (5,) pad parameters.
     """

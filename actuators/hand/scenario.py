@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from actuators.hand.preset import HandPreset, load_preset
-from actuators.hand.sim import (
+from cerebellum_rt.actuators.hand.preset import HandPreset, load_preset
+from cerebellum_rt.actuators.hand.sim import (
     LOG_F,
     LOG_I,
     LOG_PHASE,
@@ -29,7 +29,7 @@ from actuators.hand.sim import (
     M_POSITION,
     HandSim,
 )
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 
 @dataclass

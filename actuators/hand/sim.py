@@ -12,30 +12,29 @@ the coupling row).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from actuators.hand import laws as L
-from actuators.hand.plant import X_CUR, X_POS, X_VEL, plant_step, stored_energy
-from actuators.hand.preset import HandPreset, drive_figures, load_preset
-from rtcore.errors import ConfigError, check_range
-from rtcore.jit import njit
+from cerebellum_rt.actuators.hand import laws as L
+from cerebellum_rt.actuators.hand.plant import X_CUR, X_POS, X_VEL, plant_step, stored_energy
+from cerebellum_rt.actuators.hand.preset import HandPreset, drive_figures, load_preset
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.jit import njit
 
 M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
 # per-tick log columns per actuator
 LOG_X, LOG_V, LOG_I, LOG_T, LOG_F, LOG_IREF, LOG_SLACK, LOG_PHASE = range(8)
 
-_screw = njit(L.screw_position_step, inline="always")
-_tension = njit(L.tendon_tension_step, inline="always")
-_grasp = njit(L.grasp_force_step, inline="always")
-_couple = njit(L.coupled_joint_step, inline="always")
-_slack = njit(L.slack_step, inline="always")
-_observe = njit(L.screw_tension_observer_step, inline="always")
+_screw = njit(L.screw_position_step, cache=False, inline="always")
+_tension = njit(L.tendon_tension_step, cache=False, inline="always")
+_grasp = njit(L.grasp_force_step, cache=False, inline="always")
+_couple = njit(L.coupled_joint_step, cache=False, inline="always")
+_slack = njit(L.slack_step, cache=False, inline="always")
+_observe = njit(L.screw_tension_observer_step, cache=False, inline="always")
 
 
 def law_gains(p: HandPreset) -> dict[str, float]:
-    """Controller gains from the preset's bandwidths (see :mod:`actuators.hand.laws`).
+    """Controller gains from the preset's bandwidths (see :mod:`cerebellum_rt.actuators.hand.laws`).
 
     position: kp = w^2 m_eq / K_F, kd = 2 zeta w m_eq / K_F (w = 2 pi f_pos)
     tension:  :func:`tension_gains` at the design load stiffness k_d (a pad contact seen in
@@ -184,7 +183,7 @@ class HandSim:
         return out
 
 
-@njit(error_model="numpy")
+@njit(cache=False, error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
                c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
@@ -257,7 +256,3 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
         for _ in range(sub):
             plant_step(act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, dt, i_ref, xs, q,
                        qd, E, tens, fpad, wk)
-
-
-def default_out_dir() -> Path:
-    return Path.cwd() / "cbl_out"

@@ -1,13 +1,13 @@
 """Integrated joint module: PMSM + reducer + encoders + torque sensor (plant, float64 numba) and
 its firmware laws (FOC current loop, position/velocity/impedance/torque cascade; float32 law form).
 
-    from actuators.joint import JointModule, load_preset, MODE_CSP
+    from cerebellum_rt.actuators.joint import JointModule, load_preset, MODE_CSP
     jm = JointModule(load_preset("knee"), current_loop_hz=20_000, seed=0)
     jm.command(MODE_CSP, 0.1, 0.0, 0.0, True); jm.advance(0.001); m = jm.read()
 """
 
-from actuators.joint.bank import JointBank
-from actuators.joint.module import (
+from cerebellum_rt.actuators.joint.bank import JointBank
+from cerebellum_rt.actuators.joint.module import (
     FAULT_OVERCURRENT,
     FAULT_OVERSPEED,
     FAULT_OVERTEMPERATURE,
@@ -24,7 +24,7 @@ from actuators.joint.module import (
     JointModule,
     JointTruth,
 )
-from actuators.joint.preset import JointPreset, load_preset, preset_names
+from cerebellum_rt.actuators.joint.preset import JointPreset, load_preset, preset_names
 
 __all__ = [
     "FAULT_OVERCURRENT",

@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
-from actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
-from actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
-from actuators.joint.module import STORAGE_KEYS, JointModule, _advance
-from actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
-from actuators.joint.preset import JointPreset
-from rtcore.errors import ConfigError
+from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
+from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
+from cerebellum_rt.actuators.joint.module import STORAGE_KEYS, JointModule, _advance
+from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
+from cerebellum_rt.actuators.joint.preset import JointPreset
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import njit
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,8 +36,8 @@ i_q* = clamp(tau_m / (Kt N eta), +-I_lim), i_d* = 0.
 
 from __future__ import annotations
 
-from codegen.law import Record, boolean, f32, i32
-from codegen.mathf32 import clamp, fabs, fmin, sqrt
+from cerebellum_rt.codegen.law import Record, boolean, f32, i32
+from cerebellum_rt.codegen.mathf32 import clamp, fabs, fmin, sqrt
 
 # float32 constants: under numba a Python float literal is float64 (float32 op float64 is
 # computed in float64), and the law would no longer give the bits of its generated C

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from actuators.joint.plant import PARAM_DTYPE, STATE_DTYPE
+from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, STATE_DTYPE
 
 
 def spring_energy(p, d: float) -> float:

@@ -33,8 +33,8 @@ With the power stage disabled (``enable`` false or over-current) the duties are 
 
 from __future__ import annotations
 
-from codegen.law import Record, boolean, f32, i32
-from codegen.mathf32 import clamp, sin_cos, sqrt
+from cerebellum_rt.codegen.law import Record, boolean, f32, i32
+from cerebellum_rt.codegen.mathf32 import clamp, sin_cos, sqrt
 
 # float32 constants: under numba a Python float literal (or an int32 * float32 product) is
 # float64, and the law would no longer give the bits of its generated C, which rounds every

@@ -24,11 +24,11 @@ import math
 
 import numpy as np
 
-from actuators.joint.cascade import CascadeConfig
-from actuators.joint.foc import FocConfig
-from actuators.joint.plant import PARAM_DTYPE
-from actuators.joint.preset import JointPreset
-from rtcore.errors import ConfigError
+from cerebellum_rt.actuators.joint.cascade import CascadeConfig
+from cerebellum_rt.actuators.joint.foc import FocConfig
+from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE
+from cerebellum_rt.actuators.joint.preset import JointPreset
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def current_bandwidth_hz(p: JointPreset, current_loop_hz: float) -> float:

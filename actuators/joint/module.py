@@ -27,13 +27,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
-import codegen
-from actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState, cascade_step
-from actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState, foc_step
-from actuators.joint.gains import cascade_config, foc_config, plant_params
-from actuators.joint.plant import (
+from cerebellum_rt import codegen
+from cerebellum_rt.actuators.joint.cascade import (
+    CascadeConfig,
+    CascadeInput,
+    CascadeOutput,
+    CascadeState,
+    cascade_step,
+)
+from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState, foc_step
+from cerebellum_rt.actuators.joint.gains import cascade_config, foc_config, plant_params
+from cerebellum_rt.actuators.joint.plant import (
     RING,
     STATE_DTYPE,
     elec_sin_cos,
@@ -44,9 +49,10 @@ from actuators.joint.plant import (
     sample_output_encoder,
     sample_torque_sensor,
 )
-from actuators.joint.preset import JointPreset
-from rtcore.errors import ConfigError, check_range
-from rtcore.jitcache import drop_stale_cache
+from cerebellum_rt.actuators.joint.preset import JointPreset
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.jit import njit
+from cerebellum_rt.rtcore.jitcache import drop_stale_cache
 
 # numba caches per source file: drop this package's cached kernels when any source they
 # compile in changed (its own kernels, and the codegen float32 kernels the laws call)
@@ -358,7 +364,7 @@ class JointModule:
     def truth(self) -> JointTruth:
         """Ground-truth plant state and energy accounts (not for the firmware)."""
         s, p = self._s[0], self._p[0]
-        from actuators.joint.energy import stored_energy
+        from cerebellum_rt.actuators.joint.energy import stored_energy
 
         return JointTruth(
             time_s=float(s["time"]),

@@ -51,7 +51,8 @@ E_in - dE_stored - losses >= 0 (up to O(h) bookkeeping error).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from cerebellum_rt.rtcore.jit import njit
 
 RING = 512  # sensor latency ring length [PWM periods]
 
@@ -151,7 +152,6 @@ _S12 = np.uint64(12)
 _S25 = np.uint64(25)
 _S27 = np.uint64(27)
 _S11 = np.uint64(11)
-_INV53 = 1.0 / 9007199254740992.0
 _SQRT3 = np.sqrt(3.0)
 _INV_SQRT3 = 1.0 / np.sqrt(3.0)
 _THIRD = 1.0 / 3.0

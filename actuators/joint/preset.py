@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 

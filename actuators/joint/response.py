@@ -17,12 +17,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from actuators.joint.foc import FocInput, FocOutput, FocState, foc_step
-from actuators.joint.gains import current_bandwidth_hz, effective_inertia, foc_config, plant_params
-from actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
-from actuators.joint.plant import (
+from cerebellum_rt.actuators.joint.foc import FocInput, FocOutput, FocState, foc_step
+from cerebellum_rt.actuators.joint.gains import (
+    current_bandwidth_hz,
+    effective_inertia,
+    foc_config,
+    plant_params,
+)
+from cerebellum_rt.actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
+from cerebellum_rt.actuators.joint.plant import (
     RING,
     STATE_DTYPE,
     elec_sin_cos,
@@ -31,7 +35,8 @@ from actuators.joint.plant import (
     sample_currents,
     sample_motor_encoder,
 )
-from actuators.joint.preset import JointPreset
+from cerebellum_rt.actuators.joint.preset import JointPreset
+from cerebellum_rt.rtcore.jit import njit
 
 _foc = njit(cache=True)(foc_step)
 
@@ -113,7 +118,7 @@ def _current_run(n, pa, sa, ring, rng, fca, fsa, fia, foa, out):
 def current_step(preset: JointPreset, step_a: float, current_loop_hz: float = 20_000, duration_s: float = 0.005,
                  seed: int = 0) -> StepResult:  # fmt: skip
     """d-axis current step of ``step_a`` [A] (true current recorded; no torque is produced)."""
-    from actuators.joint.module import _seed_state
+    from cerebellum_rt.actuators.joint.module import _seed_state
 
     pa = plant_params(preset, current_loop_hz)
     sa = np.zeros(1, STATE_DTYPE)

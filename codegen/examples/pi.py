@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from codegen.law import Record, f32, i32
-from codegen.mathf32 import clamp
+from cerebellum_rt.codegen.law import Record, f32, i32
+from cerebellum_rt.codegen.mathf32 import clamp
 
 
 class PIConfig(Record):

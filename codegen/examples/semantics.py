@@ -6,10 +6,9 @@ conversion saturates, loops are bounded, laws call laws and the mathf32 kernels.
 
 from __future__ import annotations
 
-from numba import njit
-
-from codegen.law import Record, array, boolean, f32, i32
-from codegen.mathf32 import atan2, exp, fmax, sin_cos, sqrt
+from cerebellum_rt.codegen.law import Record, array, boolean, f32, i32
+from cerebellum_rt.codegen.mathf32 import atan2, exp, fmax, sin_cos, sqrt
+from cerebellum_rt.rtcore.jit import njit
 
 N_TAPS = 4
 GAIN = 0.75

@@ -27,10 +27,9 @@ against CasADi built from the same table (``codegen/casadi_peer.py``).
 
 from __future__ import annotations
 
-from numba import njit
-
-from codegen.law import Record, array, f32
-from codegen.mathf32 import sin_cos
+from cerebellum_rt.codegen.law import Record, array, f32
+from cerebellum_rt.codegen.mathf32 import sin_cos
+from cerebellum_rt.rtcore.jit import njit
 
 UR5_DH = (  # (a, d, alpha) per joint, as in the table above; alpha in multiples of pi/2
     (0.0, 0.089159, 1),

@@ -8,7 +8,7 @@ One cycle per SYNC (CiA 301 synchronous semantics, pdo.md):
 
 1. sample the plant into the object dictionary and send the synchronous TPDOs;
 2. apply the RPDO data received before this SYNC;
-3. run the CiA 402 law (:func:`drivers.cia402.cia402_step`, compiled by numba) with the
+3. run the CiA 402 law (:func:`cerebellum_rt.drivers.cia402.cia402_step`, compiled by numba) with the
    controlword and the fault / connection-loss inputs;
 4. command the plant and advance it by 0x1006 µs.
 
@@ -29,14 +29,15 @@ once the cause is gone.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 from typing import Any
 
-from drivers import cia402
-from drivers.board.node import NMT_OPERATIONAL, BoardNode
-from drivers.board.store import ABORT_VALUE, SdoAbort
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers import cia402
+from cerebellum_rt.drivers.board.node import NMT_OPERATIONAL, BoardNode
+from cerebellum_rt.drivers.board.store import ABORT_VALUE, SdoAbort
+from cerebellum_rt.rtcore.errors import ConfigError
 
 MAX_CATCH_UP_CYCLES = 500
 _law = None
@@ -54,7 +55,7 @@ def compiled_law() -> Callable[..., None]:
     arrays (numba dispatches arrays several times faster than ``numpy.void`` records)."""
     global _law, _kernel
     if _law is None:
-        from rtcore.jit import njit
+        from cerebellum_rt.rtcore.jit import njit
 
         _kernel = njit(cia402.cia402_step)
         _law = njit(_tick)
@@ -68,7 +69,7 @@ def c_firmware_law(recs: tuple) -> Callable[..., None]:
     import tempfile
     from pathlib import Path
 
-    from codegen import build
+    from cerebellum_rt.codegen import build
 
     out = Path(tempfile.gettempdir()) / "cerebellum-firmware" / "cia402"
     out.mkdir(parents=True, exist_ok=True)
@@ -91,21 +92,25 @@ def clip_int(v: float, lo: int, hi: int) -> int:
     return int(min(max(round(v), lo), hi))
 
 
-class DriveBoard(BoardNode):
-    """CiA 402 application on top of :class:`BoardNode` (see module doc)."""
+class DriveBoard(BoardNode, abc.ABC):
+    """CiA 402 application on top of :class:`BoardNode` (see module doc). A board type implements
+    the three abstract plant hooks; the others have defaults."""
 
     modes: tuple[int, ...] = (0,)
     firmware: str = "numba"  # how the CiA 402 law runs: "numba" or "c" (generated C through cffi)
 
     # ------------------------------------------------------------------ hooks for the plant side
+    @abc.abstractmethod
     def _sample(self) -> dict[str, float]:
-        raise NotImplementedError
+        """The plant's measurements for this cycle, keyed by the CiA 402 input names."""
 
+    @abc.abstractmethod
     def _command_plant(self) -> None:
-        raise NotImplementedError
+        """Hand the law's outputs (mode, targets, power stage) to the plant."""
 
+    @abc.abstractmethod
     def _standstill(self) -> bool:
-        raise NotImplementedError
+        """True when the plant is at rest (quick stop / disable may complete)."""
 
     def _plant_faults(self) -> set[int]:
         """CiA 402 error codes of the faults the plant reports now."""

@@ -1,7 +1,7 @@
 """The emulated CANopen tendon-hand board: six roller-screw tendon actuators behind one node.
 
-The object dictionary is :mod:`drivers.od_hand`; the plant and its firmware laws are
-``actuators.hand.HandSim`` (stepped ``0x1006 × loop_hz`` ticks per SYNC; the communication cycle
+The object dictionary is :mod:`cerebellum_rt.drivers.od_hand`; the plant and its firmware laws are
+``cerebellum_rt.actuators.hand.HandSim`` (stepped ``0x1006 × loop_hz`` ticks per SYNC; the communication cycle
 must be a whole number of the hand's control ticks). The cycle, the CiA 402 state machine (one
 for the whole hand), faults and connection monitoring are :class:`DriveBoard`'s.
 
@@ -24,10 +24,10 @@ from typing import Any
 import can
 import numpy as np
 
-from drivers.board.drive import DriveBoard, clip_int
-from drivers.od import Table, build_table
-from drivers.od_hand import CURRENT_MA_PER_A, N_AXES, SCREW_UM_PER_M, TENSION_PER_N
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.board.drive import DriveBoard, clip_int
+from cerebellum_rt.drivers.od import Table, build_table
+from cerebellum_rt.drivers.od_hand import CURRENT_MA_PER_A, N_AXES, SCREW_UM_PER_M, TENSION_PER_N
+from cerebellum_rt.rtcore.errors import ConfigError
 
 _I32 = (-(2**31), 2**31 - 1)
 _I16 = (-(2**15), 2**15 - 1)
@@ -35,7 +35,7 @@ M_CURRENT, M_POSITION, M_TENSION, M_GRASP = 0, 1, 2, 3
 
 
 class HandBoard(DriveBoard):
-    """Emulated hand board (see module doc). ``hand``: an ``actuators.hand.HandSim`` with 6 actuators."""
+    """Emulated hand board (see module doc). ``hand``: an ``cerebellum_rt.actuators.hand.HandSim`` with 6 actuators."""
 
     modes = (0, -1)
 

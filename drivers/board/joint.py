@@ -1,7 +1,7 @@
-"""The emulated CANopen joint board: a CiA 402 drive in front of an ``actuators.joint`` module.
+"""The emulated CANopen joint board: a CiA 402 drive in front of an ``cerebellum_rt.actuators.joint`` module.
 
 The cycle, the state machine, faults and connection monitoring are :class:`DriveBoard`'s
-(:mod:`drivers.board.drive`); this module maps the module's measurements onto the CiA 402
+(:mod:`cerebellum_rt.drivers.board.drive`); this module maps the module's measurements onto the CiA 402
 objects and the mode's targets (CSP 8, CSV 9, CST 10) or the stop ramp onto
 ``module.command(mode, position_rad, velocity_rad_s, torque_nm, enable)``, clamped to the
 board's limits (0x6072 max torque, 0x6080 max speed, 0x607D software position limits).
@@ -27,8 +27,8 @@ from typing import Any
 
 import can
 
-from drivers.board.drive import DriveBoard, clip_int
-from drivers.od import (
+from cerebellum_rt.drivers.board.drive import DriveBoard, clip_int
+from cerebellum_rt.drivers.od import (
     CURRENT_PERMILLE,
     POSITION_COUNTS_PER_RAD,
     TEMPERATURE_PER_DEGC,

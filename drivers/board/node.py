@@ -42,11 +42,11 @@ from collections.abc import Callable
 
 import can
 
-from drivers.board.pdo import PdoSet
-from drivers.board.sdo import SdoServer
-from drivers.board.store import ObjectStore
-from drivers.od import Table
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.board.pdo import PdoSet
+from cerebellum_rt.drivers.board.sdo import SdoServer
+from cerebellum_rt.drivers.board.store import ObjectStore
+from cerebellum_rt.drivers.od import Table
+from cerebellum_rt.rtcore.errors import ConfigError
 
 NMT_BOOT, NMT_STOPPED, NMT_OPERATIONAL, NMT_PRE_OPERATIONAL = 0x00, 0x04, 0x05, 0x7F
 FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)

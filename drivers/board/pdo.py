@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from drivers.board.store import (
+from cerebellum_rt.drivers.board.store import (
     _STRUCT,
     ABORT_NOT_MAPPABLE,
     ABORT_PDO_LENGTH,
@@ -28,7 +28,7 @@ from drivers.board.store import (
     decode,
     encode,
 )
-from drivers.od import PDO_NOT_VALID
+from cerebellum_rt.drivers.od import PDO_NOT_VALID
 
 # CiA 301 §7.3.5: CAN-IDs reserved for NMT, SYNC/EMCY region, TIME, SDO, LSS and NMT error control
 RESTRICTED_IDS = ((0x000, 0x07F), (0x101, 0x180), (0x581, 0x5FF), (0x601, 0x67F), (0x6E0, 0x6FF),

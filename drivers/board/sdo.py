@@ -22,7 +22,7 @@ from __future__ import annotations
 import binascii
 import struct
 
-from drivers.board.store import (
+from cerebellum_rt.drivers.board.store import (
     ABORT_BLOCK_SIZE,
     ABORT_COMMAND,
     ABORT_CRC,

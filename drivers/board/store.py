@@ -1,6 +1,6 @@
 """The board's object store: the values of one node's object dictionary, served over SDO.
 
-Built from a :class:`drivers.od.Table`. ``read``/``write`` are the bus-facing accessors: they
+Built from a :class:`cerebellum_rt.drivers.od.Table`. ``read``/``write`` are the bus-facing accessors: they
 check existence, access, length and the table's limits and raise :class:`SdoAbort` with the
 CiA 301 abort code. ``get``/``set`` are the firmware's own accessors (no checks, no hooks).
 
@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from drivers.od import RESTORE_SIGNATURE, STORE_SIGNATURE, Entry, Table
+from cerebellum_rt.drivers.od import RESTORE_SIGNATURE, STORE_SIGNATURE, Entry, Table
 
 # CiA 301 SDO abort codes used by the board
 ABORT_TOGGLE = 0x05030000
@@ -30,7 +30,6 @@ ABORT_COMMAND = 0x05040001
 ABORT_BLOCK_SIZE = 0x05040002
 ABORT_SEQNO = 0x05040003
 ABORT_CRC = 0x05040004
-ABORT_UNSUPPORTED = 0x06010000
 ABORT_WRITE_ONLY = 0x06010001
 ABORT_READ_ONLY = 0x06010002
 ABORT_NO_OBJECT = 0x06020000

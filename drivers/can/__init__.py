@@ -10,14 +10,14 @@ exchange (``tx_array()``, ``rx_array()``, ``cycle(tx, rx)``, ``stats``) plus the
 
 from typing import Any
 
-# name -> module; imported on first use so that `drivers.can.bus` (CLI flags) stays light
+# name -> module; imported on first use so that `cerebellum_rt.drivers.can.bus` (CLI flags) stays light
 _LAZY = {
-    "CanTransport": "drivers.can.transport",
-    "open_bus": "drivers.can.bus",
-    "valid_interfaces": "drivers.can.bus",
-    "board_layout": "drivers.can.layout",
-    "packed": "drivers.can.layout",
-    "compact": "drivers.can.layout",
+    "CanTransport": "cerebellum_rt.drivers.can.transport",
+    "open_bus": "cerebellum_rt.drivers.can.bus",
+    "valid_interfaces": "cerebellum_rt.drivers.can.bus",
+    "board_layout": "cerebellum_rt.drivers.can.layout",
+    "packed": "cerebellum_rt.drivers.can.layout",
+    "compact": "cerebellum_rt.drivers.can.layout",
 }
 
 __all__ = sorted(_LAZY)
@@ -28,4 +28,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'drivers.can' has no attribute {name!r}")
+    raise AttributeError(f"module 'cerebellum_rt.drivers.can' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Interface names are python-can's (``virtual``, ``slcan``, ``socketcan``, ...) plus this
 project's ``emulated`` (an in-process bus with the timing model of
-:mod:`drivers.can.timing`, see :mod:`drivers.can.emulated`). Hardware libraries stay
+:mod:`cerebellum_rt.drivers.can.timing`, see :mod:`cerebellum_rt.drivers.can.emulated`). Hardware libraries stay
 python-can's optional extras: a backend that fails to import only fails when it is asked for.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from rtcore.errors import ConfigError, DeviceError
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
 if TYPE_CHECKING:
     import can
 
 #: project backends: name -> (module, class), imported lazily (STYLE.md 2)
 PROJECT_BACKENDS: dict[str, tuple[str, str]] = {
-    "emulated": ("drivers.can.emulated", "EmulatedBus"),
+    "emulated": ("cerebellum_rt.drivers.can.emulated", "EmulatedBus"),
 }
 
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)

@@ -5,7 +5,7 @@ Frames of one tick live in a :class:`FrameBuffer`: ``ids`` (int32 CAN identifier
 FLAG_BRS bit-rate switch, FLAG_RTR remote, FLAG_ERR error frame) and ``data`` (uint8 [cap, 8]
 for classic CAN, [cap, 64] for CAN-FD). The kernels are private and allocation-free: they
 write into caller-provided arrays (STYLE.md 10). The PDO layout comes in as offset tables
-built by :mod:`drivers.can.layout` from the OD table.
+built by :mod:`cerebellum_rt.drivers.can.layout` from the OD table.
 
 Per node row ``i`` and selected PDO ``p`` the command frame is
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtcore.jit import njit
+from cerebellum_rt.rtcore.jit import njit
 
 FLAG_EXT = 1
 FLAG_FD = 2

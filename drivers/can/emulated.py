@@ -10,7 +10,7 @@ against a clock (``time.monotonic`` by default; tests pass a manual clock):
   submission)`` and every head frame submitted at or before ``s`` contends; the lowest
   identifier wins (11-bit ids compare on the id, a standard id beats an extended one with the
   same base id); the winner occupies the bus for its exact wire time
-  (:func:`drivers.can.timing.frame_bits_raw`, real stuffing, nominal/data bit rates);
+  (:func:`cerebellum_rt.drivers.can.timing.frame_bits_raw`, real stuffing, nominal/data bit rates);
 * at the end of the frame every other endpoint receives it (plus ``Faults.delay_s``).
 
 Faults (:class:`Faults`, seeded): ``drop`` probability that a frame is lost for every receiver;
@@ -36,9 +36,9 @@ from typing import Any
 import can
 import numpy as np
 
-from drivers.can import timing
-from drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
-from rtcore.errors import ConfigError, check_range
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
+from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 ERROR_FRAME_BITS = 17
 Frame = tuple[int, int, bytes]  # (id, flags, payload)

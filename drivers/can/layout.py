@@ -9,7 +9,7 @@ TPDO arrived in the current tick).
 
 Because the record fields of one PDO are contiguous and in the PDO's own byte order, packing a
 PDO is one copy of ``size`` bytes from the record into the frame (CANopen is little-endian and
-every mapped object here is byte-aligned), which is what :mod:`drivers.can.codec` does in
+every mapped object here is byte-aligned), which is what :mod:`cerebellum_rt.drivers.can.codec` does in
 compiled code. Nothing here repeats the mapping by hand: the table in drivers/od.py is the one
 source (pdo.md).
 """
@@ -21,13 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 SYNC_COB_ID = 0x080
 PDO_NOT_VALID = 0x80000000
 PDO_NO_RTR = 0x40000000
-RPDO_COB_BASES = (0x200, 0x300, 0x400, 0x500)
-TPDO_COB_BASES = (0x180, 0x280, 0x380, 0x480)
 
 
 @dataclass(frozen=True)
@@ -175,7 +173,7 @@ COMPACT_TPDO = ("statusword", "position_actual", "torque_actual")
 
 def _mappable(board: str) -> dict[str, Any]:
     """PDO-mappable numeric entries of ``board``'s OD table, by name (drivers/od.py)."""
-    from drivers import od
+    from cerebellum_rt.drivers import od
 
     return {e.name: e for e in od.build_table(board).entries() if e.pdo_mappable and e.is_numeric}
 
@@ -247,7 +245,7 @@ _CACHE: dict[str, BoardLayout] = {}
 def board_layout(board: str = "joint") -> BoardLayout:
     """The default PDO layout of ``board`` ('joint', 'hand'), read from drivers/od.py's table."""
     if board not in _CACHE:
-        from drivers import od
+        from cerebellum_rt.drivers import od
 
         _CACHE[board] = layout_from_table(od.build_table(board))
     return _CACHE[board]

@@ -12,7 +12,7 @@ Adapters (STYLE.md 2: looked up in a table, lazily imported; unknown buses use t
   bulk from the serial file descriptor and parsed by compiled code. No ``can.Message`` at all.
 * ``socketcan``: frames are written as ``struct can_frame`` / ``canfd_frame`` bytes straight to
   the bus's raw socket (one ``send`` per frame, no ``Message``); reads with ``recv_into``.
-* emulated buses of this project (:mod:`drivers.can.emulated`) expose ``raw_port()``.
+* emulated buses of this project (:mod:`cerebellum_rt.drivers.can.emulated`) expose ``raw_port()``.
 * anything else: python-can ``Message`` objects, preallocated once per frame slot and updated
   in place (the per-message path python-can requires).
 """
@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import can
 import numpy as np
 
-from drivers.can import codec
-from drivers.can.codec import FLAG_BRS, FLAG_ERR, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
+from cerebellum_rt.drivers.can import codec
+from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_ERR, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
 
 
 class RawPort(Protocol):
@@ -104,7 +104,7 @@ class SlcanPort:
     """python-can ``slcan`` bus: one ASCII write per batch, bulk reads, compiled codec."""
 
     def __init__(self, bus: Any, cap: int, fd: bool) -> None:
-        from drivers.can import slcan_codec
+        from cerebellum_rt.drivers.can import slcan_codec
 
         self._codec = slcan_codec
         slcan_codec.warm_up()

@@ -59,7 +59,7 @@ def _u32(node: canopen.RemoteNode, index: int, sub: int) -> int | None:
 
 def scan_bus(bus: can.BusABC, timeout_s: float = 0.5, sdo_timeout_s: float = 0.3) -> list[BoardInfo]:
     """Boards that answer on ``bus`` within ``timeout_s``, sorted by node id."""
-    from drivers.cia402 import decode_state
+    from cerebellum_rt.drivers.cia402 import decode_state
 
     network = canopen.Network(bus)
     network.NOTIFIER_CYCLE = 0.02

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.can.codec import FD_LENGTHS
-from rtcore.jit import njit
+from cerebellum_rt.drivers.can.codec import FD_LENGTHS
+from cerebellum_rt.rtcore.jit import njit
 
 CR = 13
 BEL = 7
@@ -203,7 +203,7 @@ def max_line_bytes(fd: bool) -> int:
 
 def warm_up() -> None:
     """Compile (or load from cache) the codec before serving or cycling."""
-    from drivers.can.codec import FrameBuffer
+    from cerebellum_rt.drivers.can.codec import FrameBuffer
 
     fb = FrameBuffer(2, fd=True)
     fb.put(0, 0x123, b"\x01\x02")

@@ -7,7 +7,7 @@ bit rate, ``Y2``/``Y5`` FD data rate, ``V`` version, ``N`` serial, ``F`` status,
 timestamps): CR for OK, BEL for an error (a bit rate other than the medium's, an unknown
 command). While open, every frame line from the client is sent on the medium through the
 server's own endpoint, and every frame the medium delivers to that endpoint is written back
-as one line. Framing and hex are done in compiled code (:mod:`drivers.can.slcan_codec`).
+as one line. Framing and hex are done in compiled code (:mod:`cerebellum_rt.drivers.can.slcan_codec`).
 
 Call :meth:`SlcanServer.service` from the emulator's loop; it never blocks.
 """
@@ -21,9 +21,9 @@ import tty
 
 import numpy as np
 
-from drivers.can import slcan_codec
-from drivers.can.codec import FrameBuffer
-from drivers.can.emulated import EmulatedBus, Medium
+from cerebellum_rt.drivers.can import slcan_codec
+from cerebellum_rt.drivers.can.codec import FrameBuffer
+from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
 
 BITRATE_CODES = {b"S0": 10_000, b"S1": 20_000, b"S2": 50_000, b"S3": 100_000, b"S4": 125_000, b"S5": 250_000,
                  b"S6": 500_000, b"S7": 750_000, b"S8": 1_000_000, b"S9": 83_300}

@@ -40,11 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.can.codec import FD_LENGTHS
-from rtcore.errors import ConfigError
-from rtcore.jit import njit
-
-CRC15_POLY = 0x4599
+from cerebellum_rt.drivers.can.codec import FD_LENGTHS
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import njit
 
 
 def fd_payload_length(n: int) -> int:

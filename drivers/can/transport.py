@@ -31,11 +31,11 @@ import can
 import canopen
 import numpy as np
 
-from drivers.can import codec, layout
-from drivers.can.codec import FLAG_BRS, FLAG_FD, FrameBuffer
-from drivers.can.ports import port_for
-from drivers.transport import Transport
-from rtcore.errors import ConfigError, DeviceError, DeviceTimeout
+from cerebellum_rt.drivers.can import codec, layout
+from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_FD, FrameBuffer
+from cerebellum_rt.drivers.can.ports import port_for
+from cerebellum_rt.drivers.transport import Transport
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 
 class _Recent(can.Listener):
@@ -274,7 +274,7 @@ class CanTransport(Transport):
         return self.network[node_id]
 
     def _table(self):
-        from drivers import od
+        from cerebellum_rt.drivers import od
 
         if self._od_table is None:
             self._od_table = od.build_table(self._board_type, fd=self.fd)
@@ -331,7 +331,7 @@ class CanTransport(Transport):
 
     def read_limits(self, node_id: int, timeout_s: float = 0.3) -> dict[str, float]:
         """Position, position/velocity limits and rated values of a joint, in SI units (slow path)."""
-        from drivers import od
+        from cerebellum_rt.drivers import od
 
         r = lambda i, s=0: float(self.sdo_read(node_id, i, s, timeout_s))  # noqa: E731
         cpr = od.POSITION_COUNTS_PER_RAD
@@ -365,7 +365,7 @@ class CanTransport(Transport):
         """Bring every node up: check it answers (0x1018 by SDO; DeviceTimeout naming the node and
         the timeout), set its communication cycle period 0x1006 if ``period_us`` is given, write
         the PDO mapping when this transport's layout is not the board's default (e.g.
-        :func:`drivers.can.layout.packed`, :func:`drivers.can.layout.compact`), write
+        :func:`cerebellum_rt.drivers.can.layout.packed`, :func:`cerebellum_rt.drivers.can.layout.compact`), write
         ``modes_of_operation`` 0x6060 = ``mode`` by SDO if given (needed once before enabling
         when the layout's RPDOs do not carry 0x6060, as with ``compact``), then NMT-start all
         nodes (OPERATIONAL). Returns the identities by node id. Slow path."""
@@ -403,7 +403,7 @@ class _EdsFile(io.StringIO):
 def _board_od(board: str, node_id: int) -> canopen.ObjectDictionary:
     """The board's object dictionary for canopen, parsed from the EDS that drivers.eds generates
     from the OD table (so ``node.sdo['controlword'].raw`` and canopen's PDO/402 helpers work)."""
-    from drivers import od
-    from drivers.eds import eds_text
+    from cerebellum_rt.drivers import od
+    from cerebellum_rt.drivers.eds import eds_text
 
     return canopen.import_od(_EdsFile(eds_text(od.build_table(board))), node_id)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actuators.hand import laws as L
-from actuators.hand.scenario import run_grasp, setup_grasp
-from actuators.hand.sim import HandSim
-from codegen.build import generate
-from codegen.vectors import result_array
-from rtcore.jit import njit
+from cerebellum_rt.actuators.hand import laws as L
+from cerebellum_rt.actuators.hand.scenario import run_grasp, setup_grasp
+from cerebellum_rt.actuators.hand.sim import HandSim
+from cerebellum_rt.codegen.build import generate
+from cerebellum_rt.codegen.vectors import result_array
+from cerebellum_rt.rtcore.jit import njit
 
 
 def _points(n_ticks: int = 1200, every: int = 40):

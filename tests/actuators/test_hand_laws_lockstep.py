@@ -10,9 +10,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from actuators.hand import drive_figures, load_preset
-from actuators.hand import laws as L
-from actuators.hand.sim import LOG_SLACK, LOG_T, LOG_X, M_JOINT, M_POSITION, M_TENSION, HandSim, tension_gains
+from cerebellum_rt.actuators.hand import drive_figures, load_preset
+from cerebellum_rt.actuators.hand import laws as L
+from cerebellum_rt.actuators.hand.sim import (
+    LOG_SLACK,
+    LOG_T,
+    LOG_X,
+    M_JOINT,
+    M_POSITION,
+    M_TENSION,
+    HandSim,
+    tension_gains,
+)
 
 P = load_preset("hand_prs6")
 D = drive_figures(P.raw)
@@ -23,7 +32,7 @@ def _overshoot_bound(zeta: float) -> float:
 
 
 def test_hand_laws_pass_the_codegen_front_end():
-    from codegen.frontend import compile_law
+    from cerebellum_rt.codegen.frontend import compile_law
 
     for fn in (L.screw_position_step, L.tendon_tension_step, L.grasp_force_step, L.coupled_joint_step,
                L.slack_step, L.screw_tension_observer_step):
@@ -114,7 +123,7 @@ def test_joint_position_through_coupling_and_slack_detection():
 
 @pytest.fixture(scope="module")
 def cylinder():
-    from actuators.hand.scenario import grasp
+    from cerebellum_rt.actuators.hand.scenario import grasp
 
     return grasp(P, "cylinder", 2.5)
 
@@ -144,7 +153,7 @@ def test_grasp_reaches_force_targets_within_integrator_bound(cylinder):
 
 
 def test_cli_sim_hand_json_and_plot(tmp_path, capsys):
-    from tools.cli import main
+    from cerebellum_rt.tools.cli import main
 
     assert main(["sim", "hand", "--grasp", "box", "--duration", "0.6", "--json", "-o", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -158,7 +167,7 @@ def test_cli_sim_hand_json_and_plot(tmp_path, capsys):
 
 
 def test_bench_realtime_factor_is_a_positive_ratio():
-    from actuators.hand import bench_realtime_factor
+    from cerebellum_rt.actuators.hand import bench_realtime_factor
 
     assert bench_realtime_factor(0.2) > 0.0
 
@@ -166,7 +175,7 @@ def test_bench_realtime_factor_is_a_positive_ratio():
 def test_grasp_without_tension_sensor_uses_the_screw_force_observer():
     """No tension sensor: the tension loop, grasp law and slack detector run on the screw-force
     observer; the pad-force loop still closes every finger on its target."""
-    from actuators.hand.scenario import grasp
+    from cerebellum_rt.actuators.hand.scenario import grasp
 
     res = grasp(P, "cylinder", 2.5, tension_sensor=False)
     for f in res.fingers:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from actuators.hand import drive_figures, load_preset
-from actuators.hand.sim import LOG_T, M_CURRENT, HandSim
+from cerebellum_rt.actuators.hand import drive_figures, load_preset
+from cerebellum_rt.actuators.hand.sim import LOG_T, M_CURRENT, HandSim
 
 P = load_preset("hand_prs6")
 D = drive_figures(P.raw)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actuators.hand import coupling_matrix, drive_figures, load_preset
-from actuators.hand import laws as L
-from actuators.hand.preset import PRESET_DIR, _build
-from rtcore.errors import ConfigError
+from cerebellum_rt.actuators.hand import coupling_matrix, drive_figures, load_preset
+from cerebellum_rt.actuators.hand import laws as L
+from cerebellum_rt.actuators.hand.preset import PRESET_DIR, _build
+from cerebellum_rt.rtcore.errors import ConfigError
 
 P = load_preset("hand_prs6")
 
@@ -83,7 +83,7 @@ def test_coupling_is_consistent_between_joint_and_tendon_space(q, qd, t):
     # virtual work: tendon power T . (R dq) equals joint power (R^T T) . dq
     assert t @ (R @ qd) == pytest.approx((R.T @ t) @ qd, rel=1e-12, abs=1e-12)
     # the firmware coupling law maps joint targets through the same rows (float32)
-    from rtcore.jit import njit
+    from cerebellum_rt.rtcore.jit import njit
 
     step = njit(L.coupled_joint_step)
     for k in range(P.n_act):
@@ -98,7 +98,7 @@ def test_coupling_is_consistent_between_joint_and_tendon_space(q, qd, t):
 
 def test_plant_tendon_excursion_is_R_dq():
     """The plant's tendon stretch falls by exactly R_k . dq when the joints move by dq."""
-    from actuators.hand.plant import tendon_tension, tendon_tension_chain
+    from cerebellum_rt.actuators.hand.plant import tendon_tension, tendon_tension_chain
 
     rng = np.random.default_rng(1)
     R = P.coupling
@@ -117,7 +117,7 @@ def test_plant_tendon_excursion_is_R_dq():
 
 def test_free_finger_equilibrium_is_R_transpose_T():
     """Hold the index nut; at rest every joint balances r_j T_f against its return spring."""
-    from actuators.hand.sim import M_POSITION, HandSim
+    from cerebellum_rt.actuators.hand.sim import M_POSITION, HandSim
 
     sim = HandSim(P, obj=None)
     sim.mode[0] = M_POSITION

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from actuators.joint import MODE_CSP, MODE_CST, MODE_CSV, JointBank, JointModule, load_preset
-from rtcore.errors import ConfigError
+from cerebellum_rt.actuators.joint import MODE_CSP, MODE_CST, MODE_CSV, JointBank, JointModule, load_preset
+from cerebellum_rt.rtcore.errors import ConfigError
 
 NAMES = ["hip", "knee", "ankle", "arm", "wrist", "arm_hd"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.cli import main
+from cerebellum_rt.tools.cli import main
 
 
 def test_sim_joint_json_metrics_and_png(tmp_path: Path, capsys):
@@ -48,9 +48,5 @@ def test_bench_actuators_json(capsys):
     assert doc["joint_realtime_factor"] > 0 and doc["joint_tick_realtime_factor"] > 0
     assert doc["joint_fault_word"] == 0
     assert doc["humanoid_bank_realtime_factor"] > 0 and doc["humanoid_bank_cpu_fraction"] > 0
-    assert "hand_realtime_factor" in doc
-    if doc["hand_realtime_factor"] is None:
-        assert doc["hand_error"]
-    else:
-        assert doc["hand_realtime_factor"] > 0 and doc["hand_error"] is None
+    assert doc["hand_realtime_factor"] > 0
     assert doc["targets"]["joint_realtime_factor"] == 200.0

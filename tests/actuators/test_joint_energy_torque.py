@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actuators.joint import (
+from cerebellum_rt.actuators.joint import (
     MODE_CSP,
     MODE_CST,
     MODE_CSV,

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actuators.joint import MODE_CSP, MODE_CSV, JointModule, load_preset
-from actuators.joint.cascade import CascadeInput, CascadeOutput, cascade_step
-from actuators.joint.foc import FocInput, FocOutput, foc_step
-from codegen.build import generate
-from codegen.frontend import compile_law
-from codegen.vectors import result_array
+from cerebellum_rt.actuators.joint import MODE_CSP, MODE_CSV, JointModule, load_preset
+from cerebellum_rt.actuators.joint.cascade import CascadeInput, CascadeOutput, cascade_step
+from cerebellum_rt.actuators.joint.foc import FocInput, FocOutput, foc_step
+from cerebellum_rt.codegen.build import generate
+from cerebellum_rt.codegen.frontend import compile_law
+from cerebellum_rt.codegen.vectors import result_array
 
 
 @pytest.mark.parametrize("law", [foc_step, cascade_step])

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from actuators.joint import (
+from cerebellum_rt.actuators.joint import (
     FAULT_OVERSPEED,
     FAULT_OVERTEMPERATURE,
     FAULT_POSITION_LIMIT,
@@ -20,7 +20,7 @@ from actuators.joint import (
     JointModule,
     load_preset,
 )
-from rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def _run(jm: JointModule, mode: int, q: float, v: float, tau: float, ms: int, enable: bool = True) -> None:

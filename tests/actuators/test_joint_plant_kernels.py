@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from actuators.joint import load_preset
-from actuators.joint.energy import spring_energy
-from actuators.joint.gains import plant_params
-from actuators.joint.plant import normal, sincos64, spring_torque
+from cerebellum_rt.actuators.joint import load_preset
+from cerebellum_rt.actuators.joint.energy import spring_energy
+from cerebellum_rt.actuators.joint.gains import plant_params
+from cerebellum_rt.actuators.joint.plant import normal, sincos64, spring_torque
 
 
 @settings(max_examples=300, deadline=None)

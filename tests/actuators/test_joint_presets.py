@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from actuators.joint import load_preset, preset_names
-from actuators.joint.preset import PRESET_DIR
-from rtcore.errors import ConfigError
+from cerebellum_rt.actuators.joint import load_preset, preset_names
+from cerebellum_rt.actuators.joint.preset import PRESET_DIR
+from cerebellum_rt.rtcore.errors import ConfigError
 
 # S-mjlab (DATASHEETS.md section 1a): reflected inertia [kg m^2], peak torque [N m], velocity [rad/s]
 G1 = {

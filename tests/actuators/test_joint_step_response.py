@@ -16,8 +16,14 @@ import math
 
 import pytest
 
-from actuators.joint import load_preset, preset_names
-from actuators.joint.response import current_step, ideal_bounds, position_step, step_metrics, velocity_step
+from cerebellum_rt.actuators.joint import load_preset, preset_names
+from cerebellum_rt.actuators.joint.response import (
+    current_step,
+    ideal_bounds,
+    position_step,
+    step_metrics,
+    velocity_step,
+)
 
 PRESETS = preset_names()
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from actuators.joint import MODE_CSP, JointModule, load_preset
+from cerebellum_rt.actuators.joint import MODE_CSP, JointModule, load_preset
 
 
 def _track(preset, seconds: float = 4.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

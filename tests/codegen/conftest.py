@@ -6,25 +6,25 @@ import pathlib
 
 import pytest
 
-from codegen import build
+from cerebellum_rt.codegen import build
 
 #: Every law of the project that must go through the generator (add new ones as they land).
 LAWS = [
-    "codegen.examples.pi:pi_step",
-    "codegen.examples.semantics:sem_step",
-    "codegen.examples.ur5:ur5_fk_step",
-    "codegen.examples.ur5:ur5_fk_jac_step",
-    "actuators.joint.foc:foc_step",
-    "actuators.joint.cascade:cascade_step",
-    "actuators.hand.laws:screw_position_step",
-    "actuators.hand.laws:screw_tension_observer_step",
-    "actuators.hand.laws:tendon_tension_step",
-    "actuators.hand.laws:grasp_force_step",
-    "actuators.hand.laws:coupled_joint_step",
-    "actuators.hand.laws:slack_step",
-    "drivers.cia402:cia402_step",
-    "rtcore.wholebody:wholebody_step",
-    "kinematics.limb_law:limb_fk_step",
+    "cerebellum_rt.codegen.examples.pi:pi_step",
+    "cerebellum_rt.codegen.examples.semantics:sem_step",
+    "cerebellum_rt.codegen.examples.ur5:ur5_fk_step",
+    "cerebellum_rt.codegen.examples.ur5:ur5_fk_jac_step",
+    "cerebellum_rt.actuators.joint.foc:foc_step",
+    "cerebellum_rt.actuators.joint.cascade:cascade_step",
+    "cerebellum_rt.actuators.hand.laws:screw_position_step",
+    "cerebellum_rt.actuators.hand.laws:screw_tension_observer_step",
+    "cerebellum_rt.actuators.hand.laws:tendon_tension_step",
+    "cerebellum_rt.actuators.hand.laws:grasp_force_step",
+    "cerebellum_rt.actuators.hand.laws:coupled_joint_step",
+    "cerebellum_rt.actuators.hand.laws:slack_step",
+    "cerebellum_rt.drivers.cia402:cia402_step",
+    "cerebellum_rt.rtcore.wholebody:wholebody_step",
+    "cerebellum_rt.kinematics.limb_law:limb_fk_step",
 ]
 
 

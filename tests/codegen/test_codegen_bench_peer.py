@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from codegen import targets
-from codegen.peer_bench import max_ulp
+from cerebellum_rt.codegen import targets
+from cerebellum_rt.codegen.peer_bench import max_ulp
+from cerebellum_rt.hil_tests.prereq import require_tools
 
 
 def test_max_ulp():
@@ -25,10 +26,8 @@ def test_max_ulp():
 @pytest.mark.toolchain
 def test_bench_codegen_json(tmp_path):
     for t in ("cortex-m4f", "aarch64"):
-        miss = targets.missing_tools(targets.get_target(t))
-        if miss:
-            pytest.skip(f"{', '.join(miss)} not installed")
-    p = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "codegen", "--json", "--vectors", "40",
+        require_tools(*targets.missing_tools(targets.get_target(t)))
+    p = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "codegen", "--json", "--vectors", "40",
                         "-o", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)["functions"]

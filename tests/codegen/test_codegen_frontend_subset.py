@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from codegen.frontend import SubsetError, compile_law
-from codegen.law import Record, f32, i32
-from codegen.mathf32 import sin_cos
+from cerebellum_rt.codegen.frontend import SubsetError, compile_law
+from cerebellum_rt.codegen.law import Record, f32, i32
+from cerebellum_rt.codegen.mathf32 import sin_cos
 
 
 class R(Record):
@@ -100,7 +100,7 @@ def test_rejected_with_file_line_and_construct(law, needle, construct):
 
 
 def _cbl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.cli", "build", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "build", *args], capture_output=True, text=True,
                           timeout=300)
 
 
@@ -123,7 +123,7 @@ def test_cli_errors_are_one_line_exit_2(law, text, tmp_path):
 def test_cli_builds_and_verifies_host(tmp_path):
     import json
 
-    p = _cbl("codegen.examples.pi:pi_step", "--target", "host", "-o", str(tmp_path), "--vectors", "2000", "--json")
+    p = _cbl("cerebellum_rt.codegen.examples.pi:pi_step", "--target", "host", "-o", str(tmp_path), "--vectors", "2000", "--json")
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
     assert rep["bit_exact"] and rep["vectors"] == 2000 and rep["text_bytes"] > 0

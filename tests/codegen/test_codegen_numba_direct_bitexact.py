@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen import build, report, vectors
+from cerebellum_rt.codegen import build, report, vectors
 
 #: Laws that are codegen's own test material for semantics numba does not share (int32 wrap of
 #: a local accumulator, saturating float -> int); tests/codegen/test_codegen_sil_laws.py asserts
 #: that the check reports them, so here they must keep failing (strict xfail).
-NOT_NUMBA_EXACT = {"codegen.examples.semantics:sem_step"}
+NOT_NUMBA_EXACT = {"cerebellum_rt.codegen.examples.semantics:sem_step"}
 
 SPECIALS = np.array([np.nan, np.inf, -np.inf, -0.0, 3.4028235e38, -1.0e-40, 1.0e-45], np.float32)
 
@@ -55,9 +55,9 @@ def test_law_under_numba_is_bit_exact_with_the_reference(spec, generated, reques
 def test_check_names_the_field_of_a_float64_literal(generated):
     """The check can fail: the same law with its float32 constant replaced by a Python float
     (the mistake this file guards against) is reported, naming the field that differs."""
-    from actuators.hand import laws
+    from cerebellum_rt.actuators.hand import laws
 
-    spec = "actuators.hand.laws:tendon_tension_step"
+    spec = "cerebellum_rt.actuators.hand.laws:tendon_tension_step"
     g = generated(spec)
     batch = vectors.random_batch(g.module, 3000, seed=2024)
     ref = vectors.run_reference(g.reference, g.module, batch)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from codegen import targets, vectors
+from cerebellum_rt.codegen import targets, vectors
+from cerebellum_rt.hil_tests.prereq import require_tools
 
 N = 400
 
 
 def _need(target: targets.Target) -> None:
-    miss = targets.missing_tools(target)
-    if miss:
-        pytest.skip(f"{', '.join(miss)} not installed")
+    require_tools(*targets.missing_tools(target))
 
 
 @pytest.mark.toolchain
@@ -36,7 +35,7 @@ def test_pil_hash_matches_reference(spec, target_name, generated):
 @pytest.mark.toolchain
 def test_pil_cortex_m7_and_host_harness(generated):
     """The same harness on Cortex-M7 (mps2-an500) and natively on the host gives the same hash."""
-    g = generated("actuators.joint.cascade:cascade_step")
+    g = generated("cerebellum_rt.actuators.joint.cascade:cascade_step")
     batch = vectors.random_batch(g.module, 300, seed=3)
     ref = vectors.hash_results(g.module, *vectors.run_reference(g.reference, g.module, batch))
     for name in ("cortex-m7", "host"):
@@ -48,7 +47,7 @@ def test_pil_cortex_m7_and_host_harness(generated):
 @pytest.mark.toolchain
 def test_pil_detects_a_wrong_build(generated):
     """A changed vector gives another hash (the check can fail)."""
-    g = generated("codegen.examples.pi:pi_step")
+    g = generated("cerebellum_rt.codegen.examples.pi:pi_step")
     t = targets.get_target("cortex-m4f")
     _need(t)
     batch = vectors.random_batch(g.module, 50, seed=1)
@@ -59,7 +58,6 @@ def test_pil_detects_a_wrong_build(generated):
 
 def test_object_report_has_size_and_stack(generated):
     t = targets.get_target("cortex-m4f")
-    if targets.missing_tools(t, run=False):
-        pytest.skip("arm-none-eabi-gcc not installed")
-    rep = targets.compile_object(generated("actuators.joint.cascade:cascade_step"), t)
+    require_tools(*targets.missing_tools(t, run=False))
+    rep = targets.compile_object(generated("cerebellum_rt.actuators.joint.cascade:cascade_step"), t)
     assert rep.text > 200 and rep.data == 0 and rep.stack >= 0

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from codegen import vectors
-from codegen.law import ArrayType
+from cerebellum_rt.codegen import vectors
+from cerebellum_rt.codegen.law import ArrayType
 
 N_PER_EXAMPLE = 48  # vectors per hypothesis example (fewer for big records: <= 4096 values)
 
@@ -79,9 +79,9 @@ def test_c_struct_layout_is_the_record_dtype(spec, sil):
 
 def test_reference_runs_on_law_records_by_reference(generated):
     """The reference takes the same Rec.new() records as the law and writes through them."""
-    from codegen.examples.pi import PIConfig, PIState
+    from cerebellum_rt.codegen.examples.pi import PIConfig, PIState
 
-    g = generated("codegen.examples.pi:pi_step")
+    g = generated("cerebellum_rt.codegen.examples.pi:pi_step")
     cfg, stt = PIConfig.new(), PIState.new()
     u = g.reference.step(cfg, stt, 1.0, 0.0, 0.001)
     assert u == np.float32(0.5) + np.float32(np.float32(200.0) * np.float32(1.0) * np.float32(0.001))
@@ -92,14 +92,14 @@ def test_float32_clean_laws_match_the_reference_under_numba_too(generated):
     """A law written with float32 constants gives the reference's bits when numba runs it
     directly (so the host loop and the MCU compute the same); the check also reports a law
     that does not (module constant kept as a Python float -> float64 under numba)."""
-    from codegen import build, report
+    from cerebellum_rt.codegen import build, report
 
-    for spec in ("codegen.examples.pi:pi_step", "codegen.examples.ur5:ur5_fk_jac_step"):
+    for spec in ("cerebellum_rt.codegen.examples.pi:pi_step", "cerebellum_rt.codegen.examples.ur5:ur5_fk_jac_step"):
         g = generated(spec)
         batch = vectors.random_batch(g.module, 500, seed=9)
         ref = vectors.run_reference(g.reference, g.module, batch)
         assert report.numba_law_difference(build.load_law(spec), g, batch, ref) is None
-    g = generated("codegen.examples.semantics:sem_step")
+    g = generated("cerebellum_rt.codegen.examples.semantics:sem_step")
     batch = vectors.random_batch(g.module, 500, seed=9)
     ref = vectors.run_reference(g.reference, g.module, batch)
-    assert report.numba_law_difference(build.load_law("codegen.examples.semantics:sem_step"), g, batch, ref)
+    assert report.numba_law_difference(build.load_law("cerebellum_rt.codegen.examples.semantics:sem_step"), g, batch, ref)

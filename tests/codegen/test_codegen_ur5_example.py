@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from codegen.examples.ur5 import UR5_DH, UR5Input, UR5Pose, UR5PoseJac, ur5_fk_jac_step, ur5_fk_step
+from cerebellum_rt.codegen.examples.ur5 import (
+    UR5_DH,
+    UR5Input,
+    UR5Pose,
+    UR5PoseJac,
+    ur5_fk_jac_step,
+    ur5_fk_step,
+)
 
 
 def _fk64(q: np.ndarray) -> np.ndarray:

@@ -1,11 +1,10 @@
-"""codegen.mathf32: accuracy against float64 (the error table of its docstring) and bit-identity
+"""cerebellum_rt.codegen.mathf32: accuracy against float64 (the error table of its docstring) and bit-identity
 of the numba kernels, their plain-Python bodies, and the C twins compiled for the host."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 
 import numpy as np
@@ -14,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from codegen import mathf32 as m
+from cerebellum_rt.codegen import mathf32 as m
+from cerebellum_rt.hil_tests.prereq import require_tools
 
 HEADER = os.path.join(os.path.dirname(m.__file__), "runtime", "cbl_mathf32.h")
 f32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
@@ -52,8 +52,7 @@ void batch(const float *x, const float *y, float *o, int n) {
 
 @pytest.fixture(scope="module")
 def c_batch():
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not found")
+    require_tools("gcc")
     import cffi
 
     ffi = cffi.FFI()

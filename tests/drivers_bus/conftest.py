@@ -9,7 +9,7 @@ import threading
 import can
 import pytest
 
-from hil_tests.fixtures import emulator_factory, rig_factory  # noqa: F401  (fixtures for this directory)
+from cerebellum_rt.hil_tests.fixtures import emulator_factory, rig_factory  # noqa: F401  (fixtures for this directory)
 
 _counter = itertools.count()
 

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.bench.can_buses import tick_time
+from cerebellum_rt.tools.bench.can_buses import tick_time
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_can_json_contract():
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "bench", "can", "--json", "--ticks", "20", "--repeats", "1",
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "can", "--json", "--ticks", "20", "--repeats", "1",
                         "--no-slcan"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -7,11 +7,11 @@ import can
 import numpy as np
 import pytest
 
-from drivers.can import CanTransport
-from drivers.can.layout import board_layout, compact, rx_dtype, tx_dtype
-from drivers.cia402 import decode_state, next_controlword
-from drivers.od import POSITION_COUNTS_PER_RAD
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.can import CanTransport
+from cerebellum_rt.drivers.can.layout import board_layout, compact, rx_dtype, tx_dtype
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.drivers.od import POSITION_COUNTS_PER_RAD
+from cerebellum_rt.rtcore.errors import ConfigError
 
 NODES = [1, 2, 3, 4]
 
@@ -63,8 +63,8 @@ class _Clock:
 
 
 def test_compact_pdos_are_written_by_sdo_and_track_a_position_step(channel_name):
-    from actuators.joint import JointModule, load_preset
-    from drivers.board import JointBoard
+    from cerebellum_rt.actuators.joint import JointModule, load_preset
+    from cerebellum_rt.drivers.board import JointBoard
 
     clock = _Clock()
     buses = [can.Bus(interface="virtual", channel=channel_name) for _ in NODES]
@@ -122,8 +122,8 @@ def test_compact_pdos_are_written_by_sdo_and_track_a_position_step(channel_name)
 def test_bench_compact_bus_fits_three_to_four_joints_at_1khz():
     """`cbl bench can`'s can_1m_compact figure, measured with remapped emulated boards in virtual time:
     within the 3-4 joints per 1 Mbit/s bus of classic-CAN humanoids, and between its two bounds."""
-    from tools.bench.can import BUS_TYPES
-    from tools.bench.can_buses import joints_per_bus, tick_time
+    from cerebellum_rt.tools.bench.can import BUS_TYPES
+    from cerebellum_rt.tools.bench.can_buses import joints_per_bus, tick_time
 
     types = {k: BUS_TYPES[k] for k in ("can_1m", "can_1m_compact")}
     measured, theory, guaranteed, tick_us = joints_per_bus(types, 1000.0)

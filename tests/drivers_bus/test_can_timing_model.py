@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.can import timing
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 def _bits(value: int, width: int) -> str:

@@ -8,10 +8,10 @@ import can
 import numpy as np
 import pytest
 
-from drivers.can import CanTransport, open_bus
-from drivers.can.layout import board_layout
-from drivers.transport import Transport
-from rtcore.errors import ConfigError, DeviceError, DeviceTimeout
+from cerebellum_rt.drivers.can import CanTransport, open_bus
+from cerebellum_rt.drivers.can.layout import board_layout
+from cerebellum_rt.drivers.transport import Transport
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 
 def test_arrays_come_from_the_od_table():

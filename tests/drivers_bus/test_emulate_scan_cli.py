@@ -12,22 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from drivers.can import CanTransport, open_bus
-from drivers.cia402 import decode_state, next_controlword
-from hil_tests.fixtures import stop_process
+from cerebellum_rt.drivers.can import CanTransport, open_bus
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.hil_tests.fixtures import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cbl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
 def emulator():
     """`cbl emulate --json` (default rig) running; always terminated, even on failure."""
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = proc.stdout.readline()
@@ -108,12 +108,12 @@ def test_scan_errors_are_one_line():
 
 
 def test_scan_of_an_empty_bus_says_so(tmp_path):
-    from drivers.can.emulated import Medium
-    from drivers.can.slcan_server import SlcanServer
+    from cerebellum_rt.drivers.can.emulated import Medium
+    from cerebellum_rt.drivers.can.slcan_server import SlcanServer
 
     server = SlcanServer(Medium("empty"))
     try:
-        r = subprocess.Popen([sys.executable, "-m", "tools.cli", "scan", "-i", "slcan", "-c", server.path,
+        r = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "scan", "-i", "slcan", "-c", server.path,
                               "--timeout", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         while r.poll() is None:
             server.service()

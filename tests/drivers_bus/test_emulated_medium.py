@@ -5,9 +5,9 @@ from __future__ import annotations
 import can
 import pytest
 
-from drivers.can import timing
-from drivers.can.emulated import EmulatedBus, Faults, Medium
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.drivers.can.emulated import EmulatedBus, Faults, Medium
+from cerebellum_rt.rtcore.errors import ConfigError
 
 
 class ManualClock:

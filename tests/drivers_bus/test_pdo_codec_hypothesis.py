@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.can import codec
-from drivers.can.codec import FrameBuffer
-from drivers.can.layout import board_layout, rx_dtype, tx_dtype
+from cerebellum_rt.drivers.can import codec
+from cerebellum_rt.drivers.can.codec import FrameBuffer
+from cerebellum_rt.drivers.can.layout import board_layout, rx_dtype, tx_dtype
 
 LAY = board_layout("joint")
 RPDOS = LAY.select(False, None)

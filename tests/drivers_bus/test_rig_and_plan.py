@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.can import timing
-from hil_tests.plan import plan_bus, plan_rig
-from hil_tests.rig import RIGS_DIR, default_rig, load_rig, parse_rig
-from rtcore.errors import ConfigError
+from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.hil_tests.plan import plan_bus, plan_rig
+from cerebellum_rt.hil_tests.rig import RIGS_DIR, default_rig, load_rig, parse_rig
+from cerebellum_rt.rtcore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,12 +88,12 @@ def test_pdo_packing_fits_twice_the_joints_of_plain_canfd():
 
 
 def test_cli_plan_refusal_names_bus_and_figures():
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "plan", "overloaded"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "plan", "overloaded"], capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
     assert r.returncode == 2
     err = r.stderr.strip()
     assert len(err.splitlines()) == 1 and "bus 'bus0'" in err and "ms of bus time" in err and "% load" in err
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "plan", "legs_canfd", "--json"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "plan", "legs_canfd", "--json"], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -103,9 +103,9 @@ def test_cli_plan_refusal_names_bus_and_figures():
 def test_emulated_hand_board_runs_the_hand_physics():
     import can
 
-    from actuators.hand import HandSim
-    from hil_tests.emulator import make_board
-    from hil_tests.rig import BoardSpec
+    from cerebellum_rt.actuators.hand import HandSim
+    from cerebellum_rt.hil_tests.emulator import make_board
+    from cerebellum_rt.hil_tests.rig import BoardSpec
 
     bus = can.Bus(interface="virtual", channel="test-rig-hand")
     board = make_board(BoardSpec(10, "hand", None), bus, threaded=False)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.can import slcan_codec
-from drivers.can.codec import FD_LENGTHS, FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
+from cerebellum_rt.drivers.can import slcan_codec
+from cerebellum_rt.drivers.can.codec import FD_LENGTHS, FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR, FrameBuffer
 
 
 @pytest.fixture(scope="module")

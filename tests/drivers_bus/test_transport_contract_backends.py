@@ -1,6 +1,6 @@
 """One contract, every backend: CanTransport with real emulated joint boards on virtual, emulated,
 SLCAN-over-pty (in-process server) and the generic python-can Message path; socketcan where the
-host has AF_CAN and a vcan interface (skipped here with that reason)."""
+kernel has AF_CAN (a vcan interface made by the test; skipped with that reason on kernels without it)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import threading
 
 import pytest
 
-from drivers.can import CanTransport, open_bus
-from drivers.cia402 import decode_state, next_controlword
-from hil_tests.emulator import InProcessRig
-from hil_tests.rig import BoardSpec, BusSpec
+from cerebellum_rt.drivers.can import CanTransport, open_bus
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.hil_tests.emulator import InProcessRig
+from cerebellum_rt.hil_tests.prereq import require_root, require_tools, unavailable
+from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
 
 NODES = [3, 4, 5]
 SPEC = BusSpec("contract", boards=tuple(BoardSpec(n, "joint", None) for n in NODES))
@@ -69,7 +70,7 @@ def test_contract_can_fd_emulated():
 def test_canopen_fd_packed_pdos_are_written_by_sdo_and_exchanged():
     from dataclasses import replace
 
-    from drivers.can.layout import board_layout, packed
+    from cerebellum_rt.drivers.can.layout import board_layout, packed
 
     lay = packed(board_layout("joint"))
     assert [p.size for p in lay.rpdos if p.enabled] == [15] and [p.size for p in lay.tpdos if p.enabled] == [23]
@@ -91,9 +92,9 @@ def test_canopen_fd_packed_pdos_are_written_by_sdo_and_exchanged():
 
 
 def test_contract_over_slcan_pty():
-    from drivers.can.emulated import EmulatedBus, Medium
-    from drivers.can.slcan_server import SlcanServer
-    from hil_tests.emulator import make_board
+    from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
+    from cerebellum_rt.drivers.can.slcan_server import SlcanServer
+    from cerebellum_rt.hil_tests.emulator import make_board
 
     medium = Medium("contract-slcan")
     server = SlcanServer(medium)
@@ -123,36 +124,43 @@ def test_contract_over_slcan_pty():
             b.shutdown()
 
 
-def _vcan() -> str | None:
-    """Name of a usable vcan interface, or None with the reason in _VCAN_REASON."""
-    global _VCAN_REASON
+def _af_can_error() -> str | None:
+    """Why this kernel has no SocketCAN, or None when socket(AF_CAN) works."""
     try:
         socket.socket(socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW).close()
     except OSError as exc:
-        _VCAN_REASON = f"no SocketCAN on this host: socket(AF_CAN) -> {errno.errorcode.get(exc.errno, exc.errno)}"
-        return None
-    if subprocess.run(["ip", "link", "show", "vcan0"], capture_output=True).returncode != 0:
-        r = subprocess.run(["ip", "link", "add", "dev", "vcan0", "type", "vcan"], capture_output=True, text=True)
+        return f"this kernel has no SocketCAN: socket(AF_CAN) -> {errno.errorcode.get(exc.errno, exc.errno)}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def vcan():
+    """A vcan interface, created for this module and removed after it (root, iproute2)."""
+    why = _af_can_error()
+    if why:
+        unavailable(why)  # a kernel feature: no install step can provide it
+    require_tools("ip")
+    require_root("creating a vcan interface")
+    name, created = "cblvcan0", False
+    if subprocess.run(["ip", "link", "show", name], capture_output=True).returncode != 0:
+        r = subprocess.run(["ip", "link", "add", "dev", name, "type", "vcan"], capture_output=True, text=True)
         if r.returncode != 0:
-            _VCAN_REASON = f"AF_CAN exists but vcan0 cannot be created: {r.stderr.strip()}"
-            return None
-    subprocess.run(["ip", "link", "set", "up", "vcan0"], capture_output=True)
-    return "vcan0"
+            unavailable(f"AF_CAN exists but the vcan driver is not available: {r.stderr.strip()}")
+        created = True
+    subprocess.run(["ip", "link", "set", "up", name], check=True, capture_output=True)
+    yield name
+    if created:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
-_VCAN_REASON = ""
-_VCAN = _vcan()
+def test_contract_over_socketcan(vcan):
+    from cerebellum_rt.drivers.can.ports import SocketcanPort, port_for
 
-
-@pytest.mark.skipif(_VCAN is None, reason=_VCAN_REASON or "no vcan")
-def test_contract_over_socketcan():
-    from drivers.can.ports import SocketcanPort, port_for
-
-    board_buses = [open_bus("socketcan", _VCAN) for _ in SPEC.boards]
-    from hil_tests.emulator import make_board
+    board_buses = [open_bus("socketcan", vcan) for _ in SPEC.boards]
+    from cerebellum_rt.hil_tests.emulator import make_board
 
     boards = [make_board(b, bus) for b, bus in zip(SPEC.boards, board_buses)]
-    host = open_bus("socketcan", _VCAN)
+    host = open_bus("socketcan", vcan)
     try:
         assert isinstance(port_for(host, 16, False), SocketcanPort)
         with CanTransport(host, nodes=NODES, timeout_s=0.5) as t:
@@ -166,16 +174,15 @@ def test_contract_over_socketcan():
 
 
 def test_socketcan_absence_is_a_clear_error():
-    if _VCAN is not None:
-        pytest.skip("this host has SocketCAN")
-    from rtcore.errors import DeviceError
+    """Without AF_CAN, or with no such interface, opening a socketcan bus is one clear error."""
+    from cerebellum_rt.rtcore.errors import DeviceError
 
     with pytest.raises(DeviceError, match=r"socketcan.*unreachable"):
-        open_bus("socketcan", "vcan0")
+        open_bus("socketcan", "cblnosuchcan9")
 
 
 def test_dropped_frames_give_status_codes_and_counters_not_exceptions():
-    from drivers.can.emulated import Faults, medium
+    from cerebellum_rt.drivers.can.emulated import Faults, medium
 
     channel = "contract-drop"
     m = medium(channel, faults=Faults(drop=0.2, seed=7))
@@ -195,9 +202,9 @@ def test_dropped_frames_give_status_codes_and_counters_not_exceptions():
 
 @pytest.mark.parametrize("interface", ["emulated", "slcan"])
 def test_sdo_from_another_thread_is_answered_while_cycling(interface):
-    from drivers.can.emulated import EmulatedBus, Medium
-    from drivers.can.slcan_server import SlcanServer
-    from hil_tests.emulator import make_board
+    from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
+    from cerebellum_rt.drivers.can.slcan_server import SlcanServer
+    from cerebellum_rt.hil_tests.emulator import make_board
 
     medium = Medium(f"sdo-thread-{interface}")
     server = SlcanServer(medium) if interface == "slcan" else None

@@ -9,10 +9,10 @@ import can
 import canopen
 import pytest
 
-from drivers.board import JointBoard
-from drivers.eds import write_eds
-from drivers.od import build_table
-from rtcore.clock import LockstepClock
+from cerebellum_rt.drivers.board import JointBoard
+from cerebellum_rt.drivers.eds import write_eds
+from cerebellum_rt.drivers.od import build_table
+from cerebellum_rt.rtcore.clock import LockstepClock
 
 _ids = itertools.count()
 NODE = 5

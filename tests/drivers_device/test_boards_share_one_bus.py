@@ -6,7 +6,7 @@ import struct
 
 import can
 
-from drivers.board import JointBoard
+from cerebellum_rt.drivers.board import JointBoard
 
 
 def test_two_boards_on_one_bus_answer_only_for_themselves(channel):

@@ -4,15 +4,14 @@ runs, on random inputs (host SIL through cffi; Cortex-M4F PIL under qemu where i
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from codegen import build, vectors
-from codegen.report import build_and_verify
-from drivers.cia402 import cia402_step
-from rtcore.jit import njit
+from cerebellum_rt.codegen import build, vectors
+from cerebellum_rt.codegen.report import build_and_verify
+from cerebellum_rt.drivers.cia402 import cia402_step
+from cerebellum_rt.hil_tests.prereq import require_tools
+from cerebellum_rt.rtcore.jit import njit
 
 
 def _numba_results(module, batch):
@@ -39,9 +38,7 @@ def test_c_equals_reference_equals_numba_on_host(tmp_path):
 
 @pytest.mark.toolchain
 def test_cortex_m4f_pil_is_bit_exact(tmp_path):
-    missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (installed by ./cbl.sh test)")
+    require_tools("arm-none-eabi-gcc", "qemu-system-arm")
     rep = build_and_verify(cia402_step, "cortex-m4f", str(tmp_path), n_vectors=300)
     assert rep["bit_exact"], rep["mismatch"]
     assert rep["worst_stack_bytes"] <= 256 and rep["text_bytes"] <= 4096

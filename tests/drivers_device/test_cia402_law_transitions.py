@@ -9,8 +9,8 @@ from canopen.profiles.p402 import State402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers import cia402
-from drivers.cia402 import (
+from cerebellum_rt.drivers import cia402
+from cerebellum_rt.drivers.cia402 import (
     FAULT,
     FAULT_REACTION_ACTIVE,
     OPERATION_ENABLED,
@@ -22,8 +22,8 @@ from drivers.cia402 import (
     decode_state,
     next_controlword,
 )
-from rtcore.errors import ConfigError
-from rtcore.jit import njit
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import njit
 
 step = njit(cia402.cia402_step)
 

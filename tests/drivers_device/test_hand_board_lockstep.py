@@ -1,5 +1,5 @@
 """The tendon-hand board (six actuators behind one node) in lockstep in front of the real
-``actuators.hand`` plant: tension control over the default PDOs, the quick stop holding the
+``cerebellum_rt.actuators.hand`` plant: tension control over the default PDOs, the quick stop holding the
 nuts, per-axis limits, and the hand EDS read by python canopen."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import can
 import canopen
 import pytest
 
-from actuators.hand import HandSim
-from drivers.board import HandBoard
-from drivers.cia402 import decode_state, next_controlword
-from drivers.eds import write_eds
-from drivers.od import build_table
-from rtcore.clock import LockstepClock
+from cerebellum_rt.actuators.hand import HandSim
+from cerebellum_rt.drivers.board import HandBoard
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.drivers.eds import write_eds
+from cerebellum_rt.drivers.od import build_table
+from cerebellum_rt.rtcore.clock import LockstepClock
 
 HAND = 9
 
@@ -84,7 +84,7 @@ def test_tension_targets_clamped_per_axis_and_cycle_period_checked(rig):
     for _ in range(800):
         rig.cycle(next_controlword(rig.sw, "operation_enabled"), 400)
     assert rig.sim.t_cmd[0] == pytest.approx(1.0) and rig.sim.t_cmd[1] == pytest.approx(4.0)
-    from drivers.board import SdoAbort
+    from cerebellum_rt.drivers.board import SdoAbort
 
     with pytest.raises(SdoAbort) as exc:
         st.write(0x1006, 0, struct.pack("<I", 1500))  # 1.5 hand control ticks

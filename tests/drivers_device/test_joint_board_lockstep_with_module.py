@@ -1,5 +1,5 @@
 """The joint board in lockstep (virtual clock, ``threaded=False``) in front of a real
-``actuators.joint`` module: SYNC timing of pdo.md, CSP tracking, board-side limits, the quick-stop
+``cerebellum_rt.actuators.joint`` module: SYNC timing of pdo.md, CSP tracking, board-side limits, the quick-stop
 ramp, and the connection-loss reactions (heartbeat consumer, SYNC/RPDO loss, NMT) of 0x6007."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import struct
 
 import pytest
 
-from actuators.joint.module import JointModule
-from actuators.joint.preset import load_preset
-from drivers.cia402 import decode_state, next_controlword
-from drivers.od import POSITION_COUNTS_PER_RAD, VELOCITY_COUNTS_PER_RAD_S
+from cerebellum_rt.actuators.joint.module import JointModule
+from cerebellum_rt.actuators.joint.preset import load_preset
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.drivers.od import POSITION_COUNTS_PER_RAD, VELOCITY_COUNTS_PER_RAD_S
 
 from .conftest import NODE, Lockstep
 

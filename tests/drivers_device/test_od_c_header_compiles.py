@@ -4,15 +4,15 @@ arm-none-eabi-gcc (Cortex-M), its PDO structs have exactly the layouts of the ho
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-from drivers import od
-from drivers.od_c import c_header
-from tools.cli import main as cbl
+from cerebellum_rt.drivers import od
+from cerebellum_rt.drivers.od_c import c_header
+from cerebellum_rt.hil_tests.prereq import require_tools
+from cerebellum_rt.tools.cli import main as cbl
 
 PROBE = r"""
 #include <stdio.h>
@@ -68,8 +68,7 @@ def test_header_structs_and_table_match_the_python_side(tmp_path, board):
 
 @pytest.mark.toolchain
 def test_header_compiles_for_cortex_m(tmp_path):
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("needs arm-none-eabi-gcc (installed by ./cbl.sh test)")
+    require_tools("arm-none-eabi-gcc")
     assert cbl(["eds", "--board", "joint", "-o", str(tmp_path / "j.eds"), "--header", str(tmp_path / "od.h")]) == 0
     (tmp_path / "fw.c").write_text('#include "od.h"\nunsigned n(void) { return CBL_JOINT_OD_ENTRIES + '
                                    "sizeof(cbl_joint_tpdo1_t) + cbl_joint_od[3].index; }\n")

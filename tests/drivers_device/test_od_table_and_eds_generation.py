@@ -10,10 +10,10 @@ import sys
 import canopen
 import pytest
 
-from actuators.joint.preset import load_preset
-from drivers import od
-from drivers.eds import eds_text, write_eds
-from tools.cli import main as cbl
+from cerebellum_rt.actuators.joint.preset import load_preset
+from cerebellum_rt.drivers import od
+from cerebellum_rt.drivers.eds import eds_text, write_eds
+from cerebellum_rt.tools.cli import main as cbl
 
 # pdo.md, copied by hand on purpose: the oracle the generated layouts must equal
 SPEC_RPDO = [
@@ -98,6 +98,6 @@ def test_cbl_eds_cli(tmp_path, capsys):
     assert out.read_text().startswith("[FileInfo]")
     assert cbl(["eds", "--board", "hand"]) == 0
     assert "[2111sub6]" in capsys.readouterr().out
-    r = subprocess.run([sys.executable, "-m", "tools.cli", "eds", "-o", str(tmp_path / "x.txt")],
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "eds", "-o", str(tmp_path / "x.txt")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "must end in .eds" in r.stderr

@@ -10,7 +10,7 @@ import canopen
 import pytest
 from canopen.sdo.exceptions import SdoAbortedError
 
-from drivers.od import DTYPES
+from cerebellum_rt.drivers.od import DTYPES
 
 BLOB = bytes((i * 37 + 11) & 0xFF for i in range(1500))
 

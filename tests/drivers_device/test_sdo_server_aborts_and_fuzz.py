@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.od import JOINT
+from cerebellum_rt.drivers.od import JOINT
 
 from .conftest import NODE, Lockstep
 

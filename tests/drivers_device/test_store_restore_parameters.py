@@ -7,8 +7,8 @@ import struct
 
 import can
 
-from drivers.board import JointBoard
-from drivers.od import RESTORE_SIGNATURE, STORE_SIGNATURE
+from cerebellum_rt.drivers.board import JointBoard
+from cerebellum_rt.drivers.od import RESTORE_SIGNATURE, STORE_SIGNATURE
 
 from .conftest import NODE, Lockstep
 

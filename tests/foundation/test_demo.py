@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil_tests.joint_demo import LOG_COLUMNS, DemoConfig, run_demo
+from cerebellum_rt.hil_tests.joint_demo import LOG_COLUMNS, DemoConfig, run_demo
 
 PHASE = LOG_COLUMNS.index("phase")
 
@@ -69,7 +69,7 @@ def test_lockstep_is_deterministic(lockstep_run, tmp_path):
 
 
 def _cbl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def emulator():
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "emulate", "--json", "--report-s", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = proc.stdout.readline()
@@ -34,7 +34,7 @@ def emulator():
 def test_demo_over_slcan_to_an_emulator_process(emulator, tmp_path):
     assert emulator["interface"] == "slcan"
     r = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "demo", "--json", "--lockstep", "--seconds", "0.5", "--no-emulate",
+        [sys.executable, "-m", "cerebellum_rt.tools.cli", "demo", "--json", "--lockstep", "--seconds", "0.5", "--no-emulate",
          "-i", "slcan", "-c", emulator["channel"], "--node", "3", "--plot", str(tmp_path / "d.png")],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )

@@ -19,7 +19,7 @@ def model_pair() -> Callable[[str], tuple]:
     cache: dict[str, tuple] = {}
 
     def get(name: str) -> tuple:
-        from kinematics.model import load_model, load_pinocchio
+        from cerebellum_rt.kinematics.model import load_model, load_pinocchio
 
         if name not in cache:
             path = name

@@ -9,7 +9,7 @@ import numpy as np
 import pinocchio as pin
 import pytest
 
-from tools.cli import main
+from cerebellum_rt.tools.cli import main
 
 
 def _json(capsys, argv: list[str]) -> dict:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kinematics import _kernels as K
-from kinematics.ik import IKError, IKSolver
+from cerebellum_rt.kinematics import _kernels as K
+from cerebellum_rt.kinematics.ik import IKError, IKSolver
 
 BOUND = 100  # the stated iteration bound
 SIGMA_MIN = 0.05
@@ -129,7 +129,7 @@ def test_solve_into_is_the_allocation_free_path(model_pair) -> None:
 
 
 def test_bad_ik_input_names_object_value_and_limit(model_pair) -> None:
-    from rtcore.errors import ConfigError
+    from cerebellum_rt.rtcore.errors import ConfigError
 
     model, _ = model_pair("g1")
     with pytest.raises(ConfigError, match="no frame 'nope'"):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kinematics.model import load_model, load_pinocchio
+from cerebellum_rt.kinematics.model import load_model, load_pinocchio
 
 TOL = 1e-9
 
@@ -87,7 +87,7 @@ def test_neutral_continuous_joint_is_cos_1_sin_0() -> None:
 
 
 def test_floating_false_on_a_free_mjcf_is_refused(types_mjcf: str) -> None:
-    from rtcore.errors import ConfigError
+    from cerebellum_rt.rtcore.errors import ConfigError
 
     with pytest.raises(ConfigError, match="floating=False, but the MJCF file declares a free joint"):
         load_model(types_mjcf, floating=False)

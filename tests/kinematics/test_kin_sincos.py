@@ -7,7 +7,7 @@ import math
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kinematics._kernels import _sincos
+from cerebellum_rt.kinematics._kernels import _sincos
 
 
 @settings(max_examples=1000, deadline=None)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kinematics.tendon import TendonMap
-from rtcore.errors import ConfigError
+from cerebellum_rt.kinematics.tendon import TendonMap
+from cerebellum_rt.rtcore.errors import ConfigError
 
 finite = st.floats(-0.02, 0.02, allow_nan=False, allow_infinity=False)
 
@@ -57,7 +57,7 @@ def test_virtual_work_tendon_motor(lead: float, ratio: float, e: np.ndarray, f: 
 
 def test_hand_preset_coupling_from_the_hand_engineer() -> None:
     """The real preset's R (actuators.hand.coupling_matrix): duality and minimum-norm inverse."""
-    from actuators.hand.preset import coupling_matrix
+    from cerebellum_rt.actuators.hand.preset import coupling_matrix
 
     tm = TendonMap.from_hand_preset("hand_prs6")
     np.testing.assert_array_equal(tm.R, coupling_matrix("hand_prs6"))

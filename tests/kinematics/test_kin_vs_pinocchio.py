@@ -28,7 +28,7 @@ def _configs(model, seed: int, mode: str) -> np.ndarray:  # type: ignore[no-unty
     rng = np.random.default_rng(seed)
     qs = model.random_configurations(rng, BATCH, base_range=3.0)
     if mode == "wide":  # angles far outside the limits: exercises the sincos argument reduction
-        from kinematics import _kernels as K
+        from cerebellum_rt.kinematics import _kernels as K
 
         for j in range(model.flat.jint.shape[0]):
             if K.RX <= model.flat.jint[j, 1] <= K.PRISMATIC:
@@ -44,7 +44,7 @@ def _configs(model, seed: int, mode: str) -> np.ndarray:  # type: ignore[no-unty
 
 def _load(model_pair, name: str):  # type: ignore[no-untyped-def]
     if name == "g1_fixed":
-        from kinematics.model import load_model, load_pinocchio
+        from cerebellum_rt.kinematics.model import load_model, load_pinocchio
 
         return load_model("g1", floating=False), load_pinocchio("g1", floating=False)
     return model_pair(name)
@@ -128,7 +128,7 @@ def test_forward_joints_matches_oMi(model_pair) -> None:
 
 
 def test_bad_input_names_object_value_and_limit(model_pair) -> None:
-    from rtcore.errors import ConfigError
+    from cerebellum_rt.rtcore.errors import ConfigError
 
     model, _ = model_pair("g1")
     with pytest.raises(

@@ -3,18 +3,17 @@ read -> step -> write order, the (t, dt) each receives, and a status that stops 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
+import cffi
 import numpy as np
 import pytest
 
-from rtcore.clock import LockstepClock
-from rtcore.cyrunner import CyLoopRunner
+from cerebellum_rt.rtcore.clock import LockstepClock
+from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 
-cffi = pytest.importorskip("cffi")
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc (installed in CI)")
+pytestmark = pytest.mark.needs("gcc")
 
 SRC = """
 #include <stdint.h>

@@ -1,8 +1,8 @@
-"""rtcore.jitcache: cached kernels are dropped exactly when a source they compile in changes."""
+"""cerebellum_rt.rtcore.jitcache: cached kernels are dropped exactly when a source they compile in changes."""
 
 from __future__ import annotations
 
-from rtcore.jitcache import drop_stale_cache
+from cerebellum_rt.rtcore.jitcache import drop_stale_cache
 
 
 def test_cache_dropped_only_when_a_source_changes(tmp_path, monkeypatch):

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from rtcore.clock import RealTimeClock
-from rtcore.cyrunner import CyLoopRunner
-from rtcore.jit import law_cfunc, law_context, law_update
-from rtcore.loop import LoopRunner
-from rtcore.rt import RtConfig
-from rtcore.stats import LoopStats
-from rtcore.wholebody import g1_like_records, wholebody_step
+from cerebellum_rt.rtcore.clock import RealTimeClock
+from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
+from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.stats import LoopStats
+from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
 
 CYCLES = 300
 SUMMARY_KEYS = {"cycles", "overruns", "wake_p50_us", "wake_p99_us", "wake_p999_us", "wake_max_us",
@@ -58,7 +57,7 @@ def test_cython_runner_on_the_wall_clock(spin_ns: int) -> None:
 def test_cython_runner_releases_the_gil_for_the_whole_run() -> None:
     """While the C loop runs in a thread, this (Python) thread keeps running and sees the
     loop's heartbeat advance tick by tick: impossible if the loop held the GIL."""
-    from rtcore.watchdog import Watchdog
+    from cerebellum_rt.rtcore.watchdog import Watchdog
 
     recs = g1_like_records(2)
     wd = Watchdog(1_000_000_000, [lambda reason: None], thread=False)
@@ -77,7 +76,7 @@ def test_cython_runner_releases_the_gil_for_the_whole_run() -> None:
 
 
 def test_cbl_bench_loop_json() -> None:
-    cmd = [sys.executable, "-m", "tools.cli", "bench", "loop", "--seconds", "0.4", "--rounds", "2", "--json"]
+    cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "loop", "--seconds", "0.4", "--rounds", "2", "--json"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=os.getcwd())
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -90,9 +89,9 @@ def test_cbl_bench_loop_json() -> None:
     assert set(out["targets"]) == {"cython_p99_le_1.1x_c", "numba_p99_le_1.3x_c", "overruns_le_c", "step_p50_le_5us"}
 
 
-@pytest.mark.skipif(shutil.which("stress-ng") is None, reason="--load needs stress-ng (apt-get install stress-ng)")
+@pytest.mark.needs("stress-ng")
 def test_cbl_bench_loop_under_load_text_output() -> None:
-    cmd = [sys.executable, "-m", "tools.cli", "bench", "loop", "--seconds", "0.2", "--load", "--cpu", "0"]
+    cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "loop", "--seconds", "0.2", "--load", "--cpu", "0"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "stress-ng load" in res.stdout and "p99 ratio to C" in res.stdout
@@ -101,7 +100,7 @@ def test_cbl_bench_loop_under_load_text_output() -> None:
 
 
 def test_cbl_bench_loop_rejects_bad_input_in_one_line() -> None:
-    cmd = [sys.executable, "-m", "tools.cli", "bench", "loop", "--seconds", "0"]
+    cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "loop", "--seconds", "0"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip() == "cbl bench: error: --seconds = 0.0 s is out of range [0.1, 36000.0] s"

@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtcore.clock import LockstepClock, RealTimeClock
-from rtcore.cyrunner import CyLoopRunner
-from rtcore.errors import ConfigError
-from rtcore.jit import law_cfunc, law_context
-from rtcore.loop import LoopRunner
-from rtcore.ring import TelemetryRing
-from rtcore.rt import RtConfig
-from rtcore.wholebody import g1_like_records, wholebody_step
+from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
+from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import law_cfunc, law_context
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.ring import TelemetryRing
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
 
 ops_st = st.lists(st.one_of(st.tuples(st.just("push"), st.integers(1, 40)),
                             st.tuples(st.just("drain"), st.integers(0, 40))), max_size=40)
@@ -98,7 +98,7 @@ def test_reader_thread_drains_while_the_cython_loop_runs() -> None:
 READER = """
 import json, sys, time
 import numpy as np
-from rtcore.ring import TelemetryRing
+from cerebellum_rt.rtcore.ring import TelemetryRing
 ring = TelemetryRing.attach(sys.argv[1])
 total = int(sys.argv[2])
 buf = np.zeros((ring.capacity, ring.width))

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from rtcore.errors import ConfigError
-from rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.rt import RtConfig
 
 IS_ROOT = os.geteuid() == 0
 
@@ -28,7 +27,7 @@ def test_bad_options_name_the_value_and_limit() -> None:
 
 
 @pytest.mark.root
-@pytest.mark.skipif(not IS_ROOT, reason="SCHED_FIFO needs root (CAP_SYS_NICE); CI runs as root")
+@pytest.mark.needs(root="SCHED_FIFO (CAP_SYS_NICE)")
 def test_apply_then_restore_as_root() -> None:
     before = (os.sched_getscheduler(0), os.sched_getaffinity(0), gc.isenabled())
     cfg = RtConfig(priority=50, cpus=(0,), lock_memory=False, timer_slack_ns=1, gc="freeze")
@@ -44,10 +43,10 @@ def test_apply_then_restore_as_root() -> None:
 
 CHILD = """
 import sys, warnings
-from rtcore.clock import RealTimeClock
-from rtcore.errors import RtSetupError
-from rtcore.loop import LoopRunner
-from rtcore.rt import RtConfig, RtWarning
+from cerebellum_rt.rtcore.clock import RealTimeClock
+from cerebellum_rt.rtcore.errors import RtSetupError
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.rt import RtConfig, RtWarning
 if sys.argv[1] == "strict":
     try:
         RtConfig(strict=True, gc="keep").apply()
@@ -75,8 +74,7 @@ def _unprivileged(mode: str) -> list[str]:
     return res.stdout.splitlines()
 
 
-needs_setpriv = pytest.mark.skipif(not (IS_ROOT and shutil.which("setpriv")),
-                                   reason="dropping capabilities needs root and setpriv (util-linux)")
+needs_setpriv = pytest.mark.needs("setpriv", root="dropping capabilities")
 
 
 @needs_setpriv
@@ -100,7 +98,7 @@ def test_strict_rt_makes_a_refusal_fatal() -> None:
 @needs_setpriv
 def test_bench_strict_rt_fails_in_one_line_when_refused() -> None:
     cmd = ["setpriv", "--bounding-set", "-sys_nice,-ipc_lock", "--inh-caps", "-sys_nice,-ipc_lock",
-           sys.executable, "-m", "tools.cli", "bench", "loop", "--seconds", "0.2", "--strict-rt"]
+           sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "loop", "--seconds", "0.2", "--strict-rt"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2
     assert res.stderr.splitlines() == ["cbl bench: error: C reference loop: --strict-rt: real-time step "

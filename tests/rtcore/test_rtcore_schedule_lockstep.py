@@ -11,15 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import carray
 
-from codegen.law import Record, f32, i32
-from rtcore.build import cyloop
-from rtcore.clock import LockstepClock
-from rtcore.cyrunner import CyLoopRunner
-from rtcore.errors import ConfigError
-from rtcore.jit import STEP_SIG, addr_ptr, law_cfunc, law_context
-from rtcore.loop import LoopRunner
-from rtcore.schedule import CATCH_UP, SKIP, next_deadline
-from rtcore.watchdog import Watchdog
+from cerebellum_rt.codegen.law import Record, f32, i32
+from cerebellum_rt.rtcore.build import cyloop
+from cerebellum_rt.rtcore.clock import LockstepClock
+from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.jit import STEP_SIG, addr_ptr, law_cfunc, law_context
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.schedule import CATCH_UP, SKIP, next_deadline
+from cerebellum_rt.rtcore.watchdog import Watchdog
 
 T = 1_000_000  # 1 ms
 SETTINGS = settings(max_examples=60, deadline=None)

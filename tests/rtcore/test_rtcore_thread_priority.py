@@ -1,4 +1,4 @@
-"""rtcore.rt.raise_thread_priority: another thread of the process under SCHED_FIFO, or one warning."""
+"""cerebellum_rt.rtcore.rt.raise_thread_priority: another thread of the process under SCHED_FIFO, or one warning."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-from rtcore.errors import ConfigError
-from rtcore.rt import RtWarning, raise_thread_priority
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.rt import RtWarning, raise_thread_priority
 
 
 def _with_thread(fn):
@@ -24,7 +24,7 @@ def _with_thread(fn):
         th.join(5)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="SCHED_FIFO for another thread needs root (CAP_SYS_NICE)")
+@pytest.mark.needs(root="SCHED_FIFO for another thread (CAP_SYS_NICE)")
 def test_thread_gets_fifo_priority():
     def check(tid):
         assert raise_thread_priority(tid, 42, "test thread")

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtcore.clock import RealTimeClock
-from rtcore.errors import ConfigError
-from rtcore.loop import LoopRunner
-from rtcore.rt import RtConfig
-from rtcore.watchdog import Watchdog
+from cerebellum_rt.rtcore.clock import RealTimeClock
+from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.watchdog import Watchdog
 
 MS = 1_000_000
 

@@ -4,7 +4,6 @@ the C reference loop stepping it: the same float32 operations must give the same
 from __future__ import annotations
 
 import ctypes
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rtcore.build import C_DIR, MATHF32_DIR
-from rtcore.jit import njit
-from rtcore.refloop import run_c_reference
-from rtcore.rt import RtConfig
-from rtcore.wholebody import (
+from cerebellum_rt.rtcore.build import C_DIR, MATHF32_DIR
+from cerebellum_rt.rtcore.jit import njit
+from cerebellum_rt.rtcore.refloop import run_c_reference
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.rtcore.wholebody import (
     WholeBodyConfig,
     WholeBodyInput,
     WholeBodyOutput,
@@ -27,7 +26,7 @@ from rtcore.wholebody import (
     wholebody_step,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc (installed in CI)")
+pytestmark = pytest.mark.needs("gcc")
 
 SHIM = """
 #include <stddef.h>

@@ -6,10 +6,9 @@ one numba call), advanced ``--seconds`` per call while it holds position in CSP;
 ``--rounds``. ``joint_tick_realtime_factor``: the same module driven the way the HIL board
 drives it, one ``command`` + ``advance(0.001)`` + ``read`` per 1 kHz tick along the demo
 trajectory (adds the Python call overhead, ``joint_tick_us`` per tick).
-``hand_realtime_factor``: ``actuators.hand.bench_realtime_factor(seconds)`` (the hand engineer's),
-null with ``hand_error`` when it cannot be imported. ``humanoid_cpu_fraction``: the share of one
-core that 29 such joints need at real time, driven per tick (29 / joint_tick_realtime_factor),
-plus two hands when the hand figure is known; ``humanoid_bank_realtime_factor`` and
+``hand_realtime_factor``: ``cerebellum_rt.actuators.hand.bench_realtime_factor(seconds)``.
+``humanoid_cpu_fraction``: the share of one core that 29 such joints need at real time, driven
+per tick (29 / joint_tick_realtime_factor), plus two hands; ``humanoid_bank_realtime_factor`` and
 ``humanoid_bank_cpu_fraction``: the 29 joints of a G1-class humanoid (``G1_29``) in one
 ``JointBank``, advanced with one call per tick. Target: joint >= 200x (``targets``).
 ``loadavg_1min`` says how busy the machine was (other processes share the cores; the best of the
@@ -24,7 +23,7 @@ import math
 import os
 import time
 
-from rtcore.errors import check_range
+from cerebellum_rt.rtcore.errors import check_range
 
 TARGETS = {"joint_realtime_factor": 200.0, "hand_realtime_factor": 100.0}
 
@@ -44,7 +43,7 @@ def joint_realtime_factor(
     preset: str, seconds: float, rounds: int, current_loop_hz: float
 ) -> dict[str, float]:
     """Measure the per-tick and the kernel real-time factors of one joint module."""
-    from actuators.joint import MODE_CSP, JointModule, load_preset
+    from cerebellum_rt.actuators.joint import MODE_CSP, JointModule, load_preset
 
     jm = JointModule(load_preset(preset), current_loop_hz=current_loop_hz, seed=0)
     q0 = jm.read().position_rad
@@ -83,7 +82,7 @@ G1_29 += (["arm"] * 5 + ["wrist"] * 2) * 2
 
 def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float) -> float:
     """The 29 joints of a G1-class humanoid in one JointBank, one advance(0.001) per 1 kHz tick."""
-    from actuators.joint import MODE_CSP, JointBank, load_preset
+    from cerebellum_rt.actuators.joint import MODE_CSP, JointBank, load_preset
 
     presets = [load_preset(n) for n in G1_29]
     mids = [0.5 * sum(p.position_limits_rad) for p in presets]
@@ -102,12 +101,10 @@ def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float) ->
     return best
 
 
-def hand_realtime_factor(seconds: float) -> tuple[float | None, str | None]:
-    try:
-        from actuators.hand import bench_realtime_factor
-    except ImportError as exc:  # the hand package is another engineer's; report why it is missing
-        return None, f"actuators.hand.bench_realtime_factor not importable: {exc}"
-    return float(bench_realtime_factor(seconds)), None
+def hand_realtime_factor(seconds: float) -> float:
+    from cerebellum_rt.actuators.hand import bench_realtime_factor
+
+    return float(bench_realtime_factor(seconds))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,20 +112,18 @@ def run(args: argparse.Namespace) -> int:
     check_range("bench actuators --rounds", args.rounds, 1, 100)
     check_range("bench actuators --current-loop-hz", args.current_loop_hz, 10_000.0, 40_000.0, "Hz")
     j = joint_realtime_factor(args.preset, args.seconds, int(args.rounds), args.current_loop_hz)
-    hand, hand_err = hand_realtime_factor(args.seconds)
+    hand = hand_realtime_factor(args.seconds)
     bank = bank_realtime_factor(args.seconds, int(args.rounds), args.current_loop_hz)
-    frac = 29.0 / j["tick"] + (2.0 / hand if hand else 0.0)
-    frac_bank = 1.0 / bank + (2.0 / hand if hand else 0.0)
+    frac = 29.0 / j["tick"] + 2.0 / hand
+    frac_bank = 1.0 / bank + 2.0 / hand
     doc = {
         "joint_realtime_factor": round(j["kernel"], 1),
         "joint_tick_realtime_factor": round(j["tick"], 1),
         "joint_tick_us": round(1000.0 / j["tick"], 2),
-        "hand_realtime_factor": None if hand is None else round(hand, 1),
-        "hand_error": hand_err,
+        "hand_realtime_factor": round(hand, 1),
         "humanoid_bank_realtime_factor": round(bank, 1),
         "humanoid_cpu_fraction": round(frac, 3),
         "humanoid_bank_cpu_fraction": round(frac_bank, 3),
-        "humanoid_includes_hands": hand is not None,
         "preset": args.preset,
         "current_loop_hz": args.current_loop_hz,
         "seconds": args.seconds,
@@ -138,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         "cpu_count": os.cpu_count(),
         "targets": TARGETS,
         "meets_targets": j["kernel"] >= TARGETS["joint_realtime_factor"]
-        and (hand is None or hand >= TARGETS["hand_realtime_factor"]),
+        and hand >= TARGETS["hand_realtime_factor"],
     }
     if args.json:
         print(json.dumps(doc))
@@ -146,13 +141,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"joint ({args.preset}, {args.current_loop_hz:g} Hz current loop): plant + laws "
           f"{doc['joint_realtime_factor']}x real time (target >= {TARGETS['joint_realtime_factor']:g}x); "
           f"per 1 kHz tick through the API {doc['joint_tick_realtime_factor']}x ({doc['joint_tick_us']} us/tick)")  # fmt: skip
-    if hand is None:
-        print(f"hand: n/a ({hand_err})")
-    else:
-        print(
-            f"hand: {doc['hand_realtime_factor']}x real time (target >= {TARGETS['hand_realtime_factor']:g}x)"
-        )
-    hands = " + 2 hands" if hand else ""
-    print(f"29 joints{hands}: {frac * 100:.1f} % of one core at real time driven per module, "
+    print(f"hand: {doc['hand_realtime_factor']}x real time (target >= {TARGETS['hand_realtime_factor']:g}x)")
+    print(f"29 joints + 2 hands: {frac * 100:.1f} % of one core at real time driven per module, "
           f"{frac_bank * 100:.1f} % with the joints in one JointBank ({doc['humanoid_bank_realtime_factor']}x)")  # fmt: skip
     return 0

@@ -44,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main_json(args: argparse.Namespace) -> dict[str, Any]:
-    from tools.bench.can_buses import joints_per_bus, slcan_chain
-    from tools.bench.can_host import host_cost
+    from cerebellum_rt.tools.bench.can_buses import joints_per_bus, slcan_chain
+    from cerebellum_rt.tools.bench.can_host import host_cost
 
     out = host_cost(args.ticks, args.repeats)
     out["joints_per_bus"], out["theoretical_joints_per_bus"], out["guaranteed_joints_per_bus"], out[
@@ -61,7 +61,7 @@ def main_json(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rtcore.errors import check_range
+    from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--ticks", args.ticks, 10, 1_000_000)
     check_range("--repeats", args.repeats, 1, 100)

@@ -27,8 +27,8 @@ def _remap(host: Any, boards: list, clock: _Clock, n: int, kind: str, fd: bool) 
     Heartbeats (0x1017) are switched off so that the measured ticks hold process data only."""
     import threading
 
-    from drivers.can import CanTransport
-    from drivers.can.layout import board_layout, compact, packed
+    from cerebellum_rt.drivers.can import CanTransport
+    from cerebellum_rt.drivers.can.layout import board_layout, compact, packed
 
     lay = packed(board_layout("joint")) if kind == "packed" else compact(board_layout("joint"))
     live = threading.Event()
@@ -67,11 +67,11 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
     boards on the emulated medium, in virtual time (no host or board processing delay).
     ``packed``: CANopen FD packing (one 15-byte RPDO and one 23-byte TPDO per joint);
     ``compact``: classic-CAN compact layout (one 8-byte RPDO and one 8-byte TPDO per joint,
-    :func:`drivers.can.layout.compact`), written into the boards by SDO like ``packed``."""
+    :func:`cerebellum_rt.drivers.can.layout.compact`), written into the boards by SDO like ``packed``."""
     import struct
 
-    from drivers.board import JointBoard
-    from drivers.can.emulated import EmulatedBus, Medium
+    from cerebellum_rt.drivers.board import JointBoard
+    from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
 
     clock = _Clock()
     m = Medium("bench", bitrate, fd, data_bitrate, clock=clock)
@@ -133,7 +133,7 @@ def tick_time(n: int, bitrate: int, fd: bool, data_bitrate: int | None, ticks: i
 
 def joints_per_bus(bus_types: dict[str, dict], rate_hz: float) -> tuple[dict, dict, dict, dict]:
     """(measured, theoretical without stuffing, guaranteed with worst-case stuffing, tick µs at the measured count)."""
-    from drivers.can import timing
+    from cerebellum_rt.drivers.can import timing
 
     period = 1.0 / rate_hz
     measured, theory, guaranteed, tick_us = {}, {}, {}, {}
@@ -156,13 +156,13 @@ def joints_per_bus(bus_types: dict[str, dict], rate_hz: float) -> tuple[dict, di
 
 def slcan_chain(joints: int = 5, ticks: int = 200, ideal_bus: bool = False) -> dict[str, Any]:
     """Ticks per second and host CPU per tick against a real emulator process over an SLCAN pty."""
-    from drivers.can import CanTransport, open_bus
-    from drivers.cia402 import next_controlword
-    from hil_tests.emulator import bus_to_json
-    from hil_tests.rig import BoardSpec, BusSpec
+    from cerebellum_rt.drivers.can import CanTransport, open_bus
+    from cerebellum_rt.drivers.cia402 import next_controlword
+    from cerebellum_rt.hil_tests.emulator import bus_to_json
+    from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
 
     spec = BusSpec("bench", boards=tuple(BoardSpec(n, "joint", "knee") for n in range(1, joints + 1)))
-    proc = subprocess.Popen([sys.executable, "-m", "hil_tests.emulator", "--bus", bus_to_json(spec),
+    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec),
                              "--report-s", "0", *(["--ideal-bus"] if ideal_bus else [])],
                             stdout=subprocess.PIPE, text=True)
     try:

@@ -34,7 +34,7 @@ class ReplayBus(can.BusABC):
 
 class _ReplayPort:
     def __init__(self, replies: list[tuple[int, bytes]], cap: int, fd: bool) -> None:
-        from drivers.can.codec import FrameBuffer
+        from cerebellum_rt.drivers.can.codec import FrameBuffer
 
         self.fb = FrameBuffer(len(replies), fd)
         for k, (c, d) in enumerate(replies):
@@ -57,9 +57,9 @@ class _ReplayPort:
 
 def _recorded_replies(nodes: list[int]) -> list[tuple[int, bytes]]:
     """TPDO1..3 of real emulated joint boards (knee preset) after one SYNC in operation."""
-    from actuators.joint import JointModule, load_preset
-    from drivers.board import JointBoard
-    from drivers.can.emulated import EmulatedBus, Medium
+    from cerebellum_rt.actuators.joint import JointModule, load_preset
+    from cerebellum_rt.drivers.board import JointBoard
+    from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
 
     m = Medium("record")
     host = EmulatedBus(medium_=m, name="host")
@@ -116,7 +116,7 @@ def _timed(fn: Any, ticks: int, repeats: int) -> float:
 
 
 def host_cost(ticks: int, repeats: int, n_buses: int = 6, joints: int = 5) -> dict[str, Any]:
-    from drivers.can import CanTransport
+    from cerebellum_rt.drivers.can import CanTransport
 
     nodes = list(range(1, joints + 1))
     replies = _recorded_replies(nodes)

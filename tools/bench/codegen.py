@@ -2,7 +2,7 @@
 
 Functions: UR5 forward kinematics (``codegen/examples/ur5.py``), UR5 FK + 3x6 position
 Jacobian (CasADi: its own AD of the same FK), and the joint cascade step
-(``actuators/joint/cascade.py``); CasADi gets each through ``codegen.casadi_peer`` (the same IR).
+(``actuators/joint/cascade.py``); CasADi gets each through ``cerebellum_rt.codegen.casadi_peer`` (the same IR).
 Per function, on Cortex-M4F under QEMU: bytes (text+data the function adds to an image),
 instructions per call, and the max ulp difference from the Python reference (ours: host SIL,
 and the PIL hashes on Cortex-M4F and aarch64 must equal the reference's; CasADi: its C on the
@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from cerebellum_rt.tools.bench import require_peer
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vectors", type=int, default=400, help="input vectors per function (default 400)")
@@ -25,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cascade_batch(gen, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Operating-range inputs for the cascade: default config, all four modes, no faults."""
-    from codegen import vectors
+    from cerebellum_rt.codegen import vectors
 
     b = vectors.random_batch(gen.module, n, seed=1)
     entry = gen.module.functions[gen.module.entry]
@@ -59,7 +61,7 @@ def _flat(batch: list[np.ndarray], names: list[str], layout: list[tuple]) -> np.
 
 
 def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
-    from codegen import build, peer_bench, targets, vectors
+    from cerebellum_rt.codegen import build, peer_bench, targets, vectors
 
     os.makedirs(work, exist_ok=True)
     gen = build.generate(law, work)
@@ -113,13 +115,13 @@ def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import casadi as ca
+    ca = require_peer("casadi", "codegen")
 
-    from actuators.joint.cascade import cascade_step
-    from codegen import casadi_peer, targets
-    from codegen.examples.ur5 import ur5_fk_jac_step, ur5_fk_step
-    from codegen.frontend import compile_law
-    from rtcore.errors import ConfigError, check_range
+    from cerebellum_rt.actuators.joint.cascade import cascade_step
+    from cerebellum_rt.codegen import casadi_peer, targets
+    from cerebellum_rt.codegen.examples.ur5 import ur5_fk_jac_step, ur5_fk_step
+    from cerebellum_rt.codegen.frontend import compile_law
+    from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
     check_range("--vectors", args.vectors, 10, 5000)
     for t in ("cortex-m4f", "aarch64"):
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
 
     def q_batch(gen, n):
-        from codegen import vectors
+        from cerebellum_rt.codegen import vectors
 
         b = vectors.random_batch(gen.module, n, seed=2)
         b[0]["q"] = rng.uniform(-np.pi, np.pi, (n, 6))

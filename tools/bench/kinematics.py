@@ -37,23 +37,22 @@ def _time(fn, n: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def _loops():  # type: ignore[no-untyped-def]
-    import numba
+    from cerebellum_rt.kinematics import _kernels as K
+    from cerebellum_rt.rtcore.jit import njit
 
-    from kinematics import _kernels as K
-
-    @numba.njit(cache=True)
+    @njit(cache=True)
     def fk_loop(n, q, jint, jreal, fint, freal, omi, tmp, out):  # type: ignore[no-untyped-def]
         for _ in range(n):
             q[-1] += 1e-12  # defeat loop-invariant hoisting
             K.forward(q, jint, jreal, fint, freal, omi, tmp, out)
 
-    @numba.njit(cache=True)
+    @njit(cache=True)
     def jac_loop(n, q, jint, jreal, omi, tmp, jac):  # type: ignore[no-untyped-def]
         for _ in range(n):
             q[-1] += 1e-12
             K.joint_jacobians(q, jint, jreal, omi, tmp, jac)
 
-    @numba.njit(cache=True)
+    @njit(cache=True)
     def com_loop(n, q, jint, jreal, inertia, omi, tmp, com):  # type: ignore[no-untyped-def]
         s = 0.0
         for _ in range(n):
@@ -69,7 +68,7 @@ def _ik_figures(model) -> dict[str, float]:  # type: ignore[no-untyped-def]
     both wrists as positions, fixed base), targets 0.05 rad per joint from the start."""
     import numpy as np
 
-    from kinematics.ik import IKSolver
+    from cerebellum_rt.kinematics.ik import IKSolver
 
     names = set(model.frame_names)
     effs = [(f, m) for f, m in (("left_ankle_roll_link", "pose"), ("right_ankle_roll_link", "pose"),
@@ -100,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import pinocchio as pin
 
-    from kinematics.model import load_model, load_pinocchio
-    from rtcore.errors import check_range
+    from cerebellum_rt.kinematics.model import load_model, load_pinocchio
+    from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--reps", args.reps, 3, 10_000)
     check_range("--calls", args.calls, 100, 10_000_000)
