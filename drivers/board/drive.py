@@ -16,15 +16,29 @@ So the reply to SYNC k carries the state at time k, produced by the targets sent
 An SDO write of 0x6040 (or of 0x2040) also steps the law, without advancing the plant, so an
 SDO-only master can walk the state machine.
 
-Connection loss (first rung of the safety ladder): in NMT operational with the power stage on,
-monitoring starts with the first SYNC/RPDO; no SYNC or RPDO for 0x2031 ms (default 100 ms, as
-moteus' default watchdog; EMCY 0x8100), an RPDO event-timer deadline (EMCY 0x8250), a
+Connection loss (first rung of the safety ladder). The armed-watchdog rule: **a drive with its
+power stage on always has an armed command watchdog**, whatever the NMT state and however it
+was enabled (RPDO, SDO in pre-operational or operational, before or after the first SYNC).
+The watchdog arms when the power stage comes on and is refreshed by every command: a SYNC, an
+RPDO, or an accepted SDO download to this node (SDO uploads are not commands: a monitor that
+only reads does not keep a drive alive). No command for 0x2031 ms (default 100 ms, as moteus'
+default watchdog; 0 switches the rung off) raises EMCY 0x8100; an RPDO event-timer deadline
+(EMCY 0x8250), a
 heartbeat-consumer timeout (0x1016; EMCY 0x8130), or NMT leaving operational marks the
 connection lost and the law applies 0x6007 (default 3: quick
 stop per 0x605A, then switch-on disabled). While SYNC is missing too, the board runs the cycle
 on its own clock so that the reaction completes. Fault causes (0x2040 fault injection, the
 plant's faults) send their EMCY, enter fault reaction (0x605E), and are cleared by a fault reset
 once the cause is gone.
+
+Application failure: an exception in the board's own code (plant, law) is the board's fault
+cause 0x6100 (internal software; EMCY 0x6100): the drive enters fault reaction and fault like
+any other fault, the exception is kept in ``crashes``; a fault reset clears the cause (it comes
+back at the next failure). The process and the other boards on the bus carry on.
+
+No mode (0x6060 = 0, CiA 402 "no mode assigned"): accepted in every state; in operation enabled
+with 0x6061 = 0 the drive follows no target and holds (the board type says how, e.g. the joint
+holds its position); statusword bit 12 (drive follows the command value) is clear.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cerebellum_rt.drivers import cia402
-from cerebellum_rt.drivers.board.node import NMT_OPERATIONAL, BoardNode
+from cerebellum_rt.drivers.board.node import BoardNode
 from cerebellum_rt.drivers.board.store import ABORT_VALUE, SdoAbort
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -162,6 +176,7 @@ class DriveBoard(BoardNode, abc.ABC):
         self._watch_t: float | None = None
         self._comm_lost = False
         self._nmt_lost = False
+        self._app_fault = False
         self._fault_codes: set[int] = set()
         self._meas = self._sample()
         self._step_law()
@@ -183,11 +198,26 @@ class DriveBoard(BoardNode, abc.ABC):
         self._meas = self._sample()
         self.send_sync_tpdos()
         self.apply_pending_rpdos()
+        self._command_seen(now)
+        self._cycle(now, sampled=True)
+
+    def _command_seen(self, now: float) -> None:
+        """A command arrived (SYNC, RPDO, SDO download): refresh the watchdog, end a loss."""
         self._watch_t = now
         if self._comm_lost:
             self._comm_lost = False
             self.clear_error(0x8100)
-        self._cycle(now, sampled=True)
+
+    def _on_sdo_download(self, now: float) -> None:
+        lost = self._comm_lost
+        self._command_seen(now)
+        if lost:  # the write was judged while the loss overrode the controlword: judge it again
+            self._step_law()
+
+    def _app_failed(self, exc: BaseException) -> None:
+        """Fault cause 0x6100 latched until a fault reset; the law steps now (fault reaction)."""
+        self._app_fault = True
+        self._step_law()
 
     def _on_rpdo_applied(self, ch: Any) -> None:
         if ch.trans_type > 240:
@@ -210,15 +240,18 @@ class DriveBoard(BoardNode, abc.ABC):
         inj = self._opt(0x2040, 0)
         if inj:
             causes.add(inj)
+        if self._app_fault:
+            causes.add(0x6100)
         return causes
 
     def _step_law(self) -> None:
         """One step of the CiA 402 law (real-time: no allocation beyond small sets)."""
         s, out = self.store, self.out
         cw = int(s.get(0x6040, 0))
-        if (self.state == "fault" and cw & 0x80 and not int(self.st["last_controlword"]) & 0x80
-                and self._reset_plant_fault()):
-            self._plant_reset_pending = True  # the latch clears at the next advance; a lasting cause re-latches
+        if self.state == "fault" and cw & 0x80 and not int(self.st["last_controlword"]) & 0x80:
+            self._app_fault = False  # a lasting failure latches again at its next occurrence
+            if self._reset_plant_fault():
+                self._plant_reset_pending = True  # the latch clears at the next advance; a lasting cause re-latches
         causes = self._fault_causes()
         for code in causes - self._fault_codes:
             self.emcy(code)
@@ -231,7 +264,6 @@ class DriveBoard(BoardNode, abc.ABC):
                             bool(self.active_errors) and not causes)
         before = self.state
         self._step(*self._recs)
-        s.set(0x6041, 0, int(out["statusword"]))
         if self.state == "switch_on_disabled" and before == "fault":  # transition 15: fault reset
             for code in self._fault_codes:
                 self.clear_error(code)
@@ -242,6 +274,10 @@ class DriveBoard(BoardNode, abc.ABC):
         req = int(s.get(0x6060, 0))
         if req in self.modes:
             s.set(0x6061, 0, req)
+        sw = int(out["statusword"])
+        if int(s.get(0x6061, 0)) == 0:
+            sw &= ~0x1000  # no mode: the drive follows no command value (bit 12 clear)
+        s.set(0x6041, 0, sw)
 
     # ------------------------------------------------------------------ connection monitoring
     def _left_operational(self) -> None:
@@ -255,15 +291,18 @@ class DriveBoard(BoardNode, abc.ABC):
 
     def _rpdo_rx(self, ch: Any, data: bytes, now: float) -> None:
         super()._rpdo_rx(ch, data, now)
-        self._watch_t = now
+        self._command_seen(now)
 
     def _periodic_app(self, now: float) -> None:
         timeout_ms = self._opt(0x2031, 0)
-        if (self.nmt_state == NMT_OPERATIONAL and timeout_ms and self._watch_t is not None
-                and not self._comm_lost and self.out["power_enabled"]
+        if not self.out["power_enabled"]:
+            self._watch_t = None  # disarmed with the power stage off
+        elif self._watch_t is None:
+            self._watch_t = now  # the power stage is on: the watchdog is armed from now
+        if (timeout_ms and self._watch_t is not None and not self._comm_lost
                 and now - self._watch_t > timeout_ms / 1000.0):
             self._comm_lost = True
-            self.emcy(0x8100)  # communication: SYNC/RPDO watchdog (0x2031)
+            self.emcy(0x8100)  # communication: command watchdog (0x2031)
         period = self.period_s
         if (self._connection_lost() and self.out["power_enabled"]
                 and now - self._last_cycle_t > 2.0 * period):  # SYNC is missing too: own clock

@@ -12,6 +12,10 @@ Stop ramps: 1 slow-down (0x6084) and 2 quick-stop (0x6085) ramp the velocity to 
 through cffi), as a real board's bus stack would call it; the default ``"numba"`` runs the same
 law compiled by numba. Both give bit-identical behaviour (tested).
 
+No mode (0x6061 = 0) in operation enabled: the joint holds the position measured when it
+entered the hold (CSP, no feed-forward, clamped to 0x607D), with the power stage on; it never
+passes mode 0 to the module. 0x607D: a write that would make min > max aborts 0x06090036.
+
 Without a module (``module=None``) the measurements are held at zero: the protocol, the state
 machine and the limits are still fully served. The module's fault word maps onto CiA 402 error
 codes (:data:`MODULE_FAULT_CODES`); a fault reset calls ``module.reset_fault()``.
@@ -28,6 +32,7 @@ from typing import Any
 import can
 
 from cerebellum_rt.drivers.board.drive import DriveBoard, clip_int
+from cerebellum_rt.drivers.board.store import ABORT_MAX_LT_MIN, SdoAbort
 from cerebellum_rt.drivers.od import (
     CURRENT_PERMILLE,
     POSITION_COUNTS_PER_RAD,
@@ -85,6 +90,15 @@ class JointBoard(DriveBoard):
         self.store.on_write[0x2010] = self._gain_written
         self._ramp_v = 0.0
         self._ramp_active = False
+        self._hold_pos = 0.0
+        self._holding = False
+        self.store.validators[0x607D] = self._check_position_limits
+
+    def _check_position_limits(self, index: int, sub: int, value: object) -> None:
+        lo = int(value) if sub == 1 else int(self.store.get(0x607D, 1))  # type: ignore[call-overload]
+        hi = int(value) if sub == 2 else int(self.store.get(0x607D, 2))  # type: ignore[call-overload]
+        if lo > hi:
+            raise SdoAbort(ABORT_MAX_LT_MIN, f"0x607D: min {lo} > max {hi}")
 
     def _sample(self) -> dict[str, float]:
         """Measurements into the object dictionary; returns them in SI units."""
@@ -165,7 +179,16 @@ class JointBoard(DriveBoard):
         mode, pos, vel, tau = MODE_CSV, self._meas["position_rad"], 0.0, 0.0
         if not enable or ramp == 0:
             self._ramp_active = False  # the next stop ramp starts from the velocity measured then
-        if enable and out["follow_targets"]:
+        follow = enable and bool(out["follow_targets"])
+        no_mode = follow and int(s.get(0x6061, 0)) not in (MODE_CSP, MODE_CSV, MODE_CST)
+        if no_mode and not self._holding:
+            self._hold_pos = self._meas["position_rad"]
+        self._holding = no_mode
+        if no_mode:  # no mode: hold where the hold began (see module doc)
+            lo, hi = int(s.get(0x607D, 1)), int(s.get(0x607D, 2))
+            mode = MODE_CSP
+            pos = min(max(self._hold_pos * POSITION_COUNTS_PER_RAD, lo), hi) / POSITION_COUNTS_PER_RAD
+        elif follow:
             mode = int(s.get(0x6061, 0))
             tau = (int(s.get(0x60B2, 0)) / TORQUE_PERMILLE) * rated_t
             if mode == MODE_CSP:
@@ -174,10 +197,8 @@ class JointBoard(DriveBoard):
                 vel = int(s.get(0x60B1, 0)) / VELOCITY_COUNTS_PER_RAD_S
             elif mode == MODE_CSV:
                 vel = (int(s.get(0x60FF, 0)) + int(s.get(0x60B1, 0))) / VELOCITY_COUNTS_PER_RAD_S
-            elif mode == MODE_CST:
+            else:  # MODE_CST
                 tau = tau + int(s.get(0x6071, 0)) / TORQUE_PERMILLE * rated_t
-            else:
-                enable = False  # no mode: the power stage stays off
         elif enable and ramp in (1, 2):
             if not self._ramp_active:
                 self._ramp_v, self._ramp_active = v_meas, True

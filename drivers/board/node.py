@@ -23,6 +23,26 @@ EMCY (0x1014, default 0x80+n): 8 bytes = error code, error register 0x1001, 5 ma
 bytes (byte 3 = board-specific detail). Every error is pushed into 0x1003 (newest in sub 1,
 8 deep); when the last active error clears, an EMCY with code 0x0000 is sent.
 
+COB-ID objects (CiA 301 §7.3.5, CANOPEN.md §2.5-2.6): 0x1005 (SYNC) and 0x1014 (EMCY) accept
+11-bit CAN-IDs outside the restricted ranges only (the same rule as the PDO COB-IDs: NMT 0x000,
+0x001-0x07F, 0x101-0x180, the SDO ranges, 0x6E0-0x6FF, 0x701-0x7FF); bit 29 (29-bit ids) and
+the reserved bits 11-28 abort 0x06090030; 0x1005 bit 30 (SYNC producer) and bit 31 are not
+supported (0x06090030); 0x1014 bit 31 = EMCY not valid is accepted. 0x1016 (heartbeat
+consumer): bits 24-31 are reserved (must be 0), the node-ID must be 1-127 when a time is set
+(0x06090030), and one node may be watched by one sub-index only (0x06040043).
+
+Robustness: a frame with an identifier above 0x7FF, an extended id, a remote or error frame is
+ignored. An exception inside the board's handling of a frame or of its timers (the
+application: plant, law) never leaves the board's thread or :meth:`poll`: it is recorded in
+``crashes`` (at most 100 kept), counted in ``crash_count``, raises EMCY 0x6100 (internal
+software) and calls :meth:`_app_failed`, which a drive turns into its own fault state. The
+other boards on the bus are not affected.
+
+Storage: with ``storage_path`` the parameters saved by 0x1010 live in that file (written
+atomically: a temporary file, fsync, rename, fsync of the directory), so they survive a kill
+of the process at any point (the old or the new set) and a restart; without it they live as
+long as the board object.
+
 CAN FD (``fd=True``; CANopen FD, CiA 1301, as far as public sources describe it, CANOPEN.md §6).
 Followed: PDOs of up to 64 bytes with up to 64 mapping entries in the unchanged 0x1400-0x1A03
 structures; every frame sent as FD with bit-rate switch, payloads padded to the next FD length
@@ -44,7 +64,7 @@ import can
 
 from cerebellum_rt.drivers.board.pdo import PdoSet
 from cerebellum_rt.drivers.board.sdo import SdoServer
-from cerebellum_rt.drivers.board.store import ObjectStore
+from cerebellum_rt.drivers.board.store import ABORT_PARAM, ABORT_VALUE, ObjectStore, SdoAbort
 from cerebellum_rt.drivers.od import Table
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -96,6 +116,10 @@ class BoardNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.crashes: list[BaseException] = []  # never expected; kept for tests to assert on
+        self.crash_count = 0
+        self.store.validators[0x1005] = self._check_cob_id
+        self.store.validators[0x1014] = self._check_cob_id
+        self.store.validators[0x1016] = self._check_consumer_heartbeat
         self._setup_app()
         self._boot()
         if threaded:
@@ -113,7 +137,8 @@ class BoardNode:
         self._hb_seen: dict[int, float] = {}
         self._hb_lost: set[int] = set()
         self.rpdo_timeouts: set[int] = set()
-        self.sdo = SdoServer(self.store)  # a transfer in progress dies with the reset
+        self.rpdo_rejected: set[int] = set()  # RPDOs whose last payload broke a limit (EMCY 0x8200)
+        self.sdo = SdoServer(self.store, on_error=self._crashed)  # a transfer in progress dies with the reset
         if not comm_only:
             self.active_errors.clear()
             self._reset_app()
@@ -151,13 +176,9 @@ class BoardNode:
                 time.sleep(0.01)
                 continue
             with self._lock:
-                try:
-                    if msg is not None:
-                        self.handle(msg)
-                    self.periodic()
-                except Exception as exc:  # a crash would silence the board: record it, keep serving
-                    if len(self.crashes) < 100:
-                        self.crashes.append(exc)
+                if msg is not None:
+                    self.handle(msg)
+                self.periodic()
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: handle the frames that have arrived, then the timers.
@@ -220,10 +241,56 @@ class BoardNode:
         reg = int(self.store.get(0x1001, 0))
         self.send(cob & 0x7FF, bytes([code & 0xFF, code >> 8, reg, detail & 0xFF, 0, 0, 0, 0]))
 
+    # ------------------------------------------------------------------ robustness
+    def _crashed(self, exc: BaseException) -> None:
+        """An exception inside the board: record it, EMCY 0x6100, the application's reaction."""
+        self.crash_count += 1
+        if len(self.crashes) < 100:
+            self.crashes.append(exc)
+        try:
+            self.emcy(0x6100, 0)
+            self._app_failed(exc)
+        except Exception as again:  # the reaction itself failed: keep the record, keep serving
+            if len(self.crashes) < 100:
+                self.crashes.append(again)
+
+    def _app_failed(self, exc: BaseException) -> None:
+        """The application raised ``exc``; a drive enters its fault state (see DriveBoard)."""
+
+    def _check_cob_id(self, index: int, sub: int, value: object) -> None:
+        v = int(value)  # type: ignore[call-overload]
+        from cerebellum_rt.drivers.board.pdo import restricted_id
+
+        allowed_flags = 0x80000000 if index == 0x1014 else 0
+        if v & ~(0x7FF | allowed_flags) or restricted_id(v & 0x7FF):
+            raise SdoAbort(ABORT_VALUE, f"0x{index:04X} COB-ID 0x{v:08X} (29-bit, reserved bits or restricted CAN-ID)")
+
+    def _check_consumer_heartbeat(self, index: int, sub: int, value: object) -> None:
+        v = int(value)  # type: ignore[call-overload]
+        if sub == 0:
+            return
+        node, ms = (v >> 16) & 0xFF, v & 0xFFFF
+        if v >> 24 or (ms and not 1 <= node <= 127):
+            raise SdoAbort(ABORT_VALUE, f"0x1016sub{sub} = 0x{v:08X} (reserved bits or node-ID 0/above 127)")
+        if node and ms:
+            for k in range(1, 128):
+                if k == sub or (index, k) not in self.store._values:
+                    continue
+                other = int(self.store.get(index, k))
+                if (other >> 16) & 0xFF == node and other & 0xFFFF:
+                    raise SdoAbort(ABORT_PARAM, f"0x1016sub{sub}: node {node} is already watched by sub {k}")
+
     # ------------------------------------------------------------------ input
     def handle(self, msg: can.Message) -> None:
-        """One received frame (called on the board's one processing thread)."""
-        if msg.is_error_frame or msg.is_remote_frame or msg.is_extended_id:
+        """One received frame (called on the board's one processing thread). Never raises: an
+        exception of the board's own code becomes the board's fault (see module doc)."""
+        try:
+            self._handle(msg)
+        except Exception as exc:
+            self._crashed(exc)
+
+    def _handle(self, msg: can.Message) -> None:
+        if msg.is_error_frame or msg.is_remote_frame or msg.is_extended_id or not 0 <= msg.arbitration_id <= 0x7FF:
             return
         cob, data = msg.arbitration_id, bytes(msg.data)
         now = self.clock()
@@ -237,6 +304,8 @@ class BoardNode:
         if cob == 0x600 + self.node_id:
             for reply in self.sdo.handle(data, now):
                 self.send(0x580 + self.node_id, reply)
+                if reply[0] in (0x60, 0x20, 0x30, 0xA1):  # a download (or a segment of one) was accepted
+                    self._on_sdo_download(now)
             return
         if (cob & 0x780) == 0x700 and len(data) == 1:
             self._heartbeat_rx(cob & 0x7F, now)
@@ -282,6 +351,14 @@ class BoardNode:
             return
         if len(data) > need and not self.fd:
             self.emcy(0x8220, ch.number)  # PDO length exceeded (processed)
+        if self.pdos.check(ch, data) is not None:
+            self.rpdo_rejected.add(ch.number)
+            self.emcy(0x8200, ch.number)  # PDO not processed: a value outside its limits
+            return
+        if ch.number in self.rpdo_rejected:
+            self.rpdo_rejected.discard(ch.number)
+            if not self.rpdo_rejected:
+                self.clear_error(0x8200)
         ch.last_rx_t = now
         if ch.timed_out:
             ch.timed_out = False
@@ -343,7 +420,14 @@ class BoardNode:
 
     # ------------------------------------------------------------------ timers
     def periodic(self) -> None:
-        """Heartbeat producer/consumer, SDO timeout, the application's timers."""
+        """Heartbeat producer/consumer, SDO timeout, the application's timers. Never raises (see
+        :meth:`handle`)."""
+        try:
+            self._periodic()
+        except Exception as exc:
+            self._crashed(exc)
+
+    def _periodic(self) -> None:
         now = self.clock()
         period_ms = int(self.store.get(0x1017, 0))
         if period_ms and now >= self._hb_next:
@@ -387,6 +471,9 @@ class BoardNode:
 
     def _on_rpdo_applied(self, ch) -> None:
         """An RPDO's data was written into the store."""
+
+    def _on_sdo_download(self, now: float) -> None:
+        """An SDO download request to this node was accepted (the master is alive)."""
 
     def _left_operational(self) -> None:
         """NMT left operational (stop, pre-operational, reset)."""

@@ -10,10 +10,16 @@ Mapping rules enforced on SDO writes (CiA 301 §7.5.2.35-38, CANOPEN.md §2.7):
   TPDO: readable) with its exact length, or a dummy 0x0002-0x0007 (RPDO only): else 0x06040041.
 * sub 0 (count) may be set only while the PDO is not valid; the mapped length must fit the frame
   (64 bits, or 512 bits for CAN FD): else 0x06040042.
+
+Values received by RPDO obey the same limits as SDO writes (:meth:`PdoSet.check`): a payload
+with any value outside its entry's limits, outside its allowed values, or a non-finite REAL32
+is not applied at all (the previous values stay), and the board raises EMCY 0x8200 with the
+RPDO number (see ``BoardNode._rpdo_rx``).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 
@@ -25,7 +31,6 @@ from cerebellum_rt.drivers.board.store import (
     ABORT_VALUE,
     ObjectStore,
     SdoAbort,
-    decode,
     encode,
 )
 from cerebellum_rt.drivers.od import PDO_NOT_VALID
@@ -33,6 +38,13 @@ from cerebellum_rt.drivers.od import PDO_NOT_VALID
 # CiA 301 §7.3.5: CAN-IDs reserved for NMT, SYNC/EMCY region, TIME, SDO, LSS and NMT error control
 RESTRICTED_IDS = ((0x000, 0x07F), (0x101, 0x180), (0x581, 0x5FF), (0x601, 0x67F), (0x6E0, 0x6FF),
                   (0x701, 0x77F), (0x780, 0x7FF))
+
+
+def restricted_id(cid: int) -> bool:
+    """True for an 11-bit CAN-ID that CiA 301 §7.3.5 reserves (no PDO, SYNC or EMCY may use it)."""
+    return any(lo <= cid <= hi for lo, hi in RESTRICTED_IDS)
+
+
 _DUMMY_BITS = {0x0002: 8, 0x0003: 16, 0x0004: 32, 0x0005: 8, 0x0006: 16, 0x0007: 32}
 
 
@@ -55,6 +67,8 @@ class PdoChannel:
     inhibit_100us: int = 0
     codec: struct.Struct | None = None  # the payload layout, dummies as pad bytes
     keys: list[tuple[int, int]] = field(default_factory=list)  # mapped objects, dummies left out
+    # per mapped object: (low, high, allowed values or None), the limits an RPDO value must obey
+    limits: list[tuple[float, float, tuple | None]] = field(default_factory=list)
 
     @property
     def length(self) -> int:
@@ -93,13 +107,16 @@ class PdoSet:
                 v = int(s.get(mapi, k))
                 ch.entries.append((v >> 16, (v >> 8) & 0xFF, v & 0xFF))
             ch.last_data = None
-            fmt, ch.keys = "<", []
+            fmt, ch.keys, ch.limits = "<", [], []
             for idx, si, bits in ch.entries:
                 if idx in _DUMMY_BITS:
                     fmt += "x" * (bits // 8)
                 else:
-                    fmt += _STRUCT[s.table.objects[idx].sub(si).dtype][1]
+                    e = s.table.objects[idx].sub(si)
+                    fmt += _STRUCT[e.dtype][1]
                     ch.keys.append((idx, si))
+                    lo, hi = e.limits
+                    ch.limits.append((lo, hi, e.values))
             ch.codec = struct.Struct(fmt)
 
     def rx_by_cob(self) -> dict[int, PdoChannel]:
@@ -119,7 +136,7 @@ class PdoSet:
         if not is_map:
             if sub == 1:
                 cid = v & 0x7FF
-                if v & 0x20000000 or v & 0x1FFFF800 or any(lo <= cid <= hi for lo, hi in RESTRICTED_IDS):
+                if v & 0x20000000 or v & 0x1FFFF800 or restricted_id(cid):
                     raise SdoAbort(ABORT_VALUE, f"COB-ID 0x{v:08X} (29-bit or restricted CAN-ID)")
                 if ch.valid and not v & PDO_NOT_VALID and (v & 0x7FF) != ch.cob_id:
                     raise SdoAbort(ABORT_VALUE, "COB-ID change while the PDO is valid")
@@ -168,17 +185,19 @@ class PdoSet:
             out += encode(s.table.objects[idx].sub(si), s.get(idx, si))
         return bytes(out)
 
+    @staticmethod
+    def check(ch: PdoChannel, data: bytes) -> str | None:
+        """None if every value of the RPDO payload ``data`` is within its entry's limits, else
+        what is wrong (the first offending object)."""
+        assert ch.codec is not None
+        for v, (lo, hi, allowed), (idx, si) in zip(ch.codec.unpack(data[: ch.codec.size]), ch.limits, ch.keys):
+            if ((isinstance(v, float) and not math.isfinite(v)) or not lo <= v <= hi
+                    or (allowed is not None and v not in allowed)):
+                return f"0x{idx:04X}sub{si} = {v} outside [{lo}, {hi}]" + (f" / {allowed}" if allowed else "")
+        return None
+
     def unpack(self, ch: PdoChannel, data: bytes) -> None:
-        """Write an RPDO payload into the store (firmware write: limits are applied at use)."""
-        s = self.store
-        if ch.codec is not None:
-            s.set_many(ch.keys, ch.codec.unpack(data[: ch.codec.size]))
-            return
-        pos = 0
-        for idx, si, bits in ch.entries:
-            n = bits // 8
-            if idx not in _DUMMY_BITS:
-                e = s.table.objects[idx].sub(si)
-                s.set(idx, si, decode(e, data[pos : pos + n]))
-            pos += n
+        """Write an RPDO payload into the store (checked before by :meth:`check`)."""
+        assert ch.codec is not None
+        self.store.set_many(ch.keys, ch.codec.unpack(data[: ch.codec.size]))
 

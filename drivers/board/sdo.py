@@ -15,6 +15,12 @@ payloads (0, 1 or many 8-byte frames); no I/O, no threads. Rules followed:
   both sides announced it (0x05040004). Block upload: blksize 1..127 (0x05040002); pst honoured
   (a switch to segmented upload for small objects); repeats from the client's ackseq.
 * A transfer with no request for ``timeout_s`` is aborted with 0x05040000 by :meth:`poll`.
+* A download never buffers more than the object can hold: an indicated size above the
+  object's size (numeric: its type's size; string/domain: its ``high`` length, else
+  :data:`MAX_DOWNLOAD` bytes) is refused at the initiate (0x06070012), and a transfer without a
+  size is aborted (0x06070012) as soon as the data received exceeds that size.
+* An exception other than an abort inside the store's hooks (the application) answers 0x08000020
+  and is handed to ``on_error`` (the board turns it into its fault).
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ from __future__ import annotations
 import binascii
 import struct
 
+from collections.abc import Callable
+
 from cerebellum_rt.drivers.board.store import (
     ABORT_BLOCK_SIZE,
     ABORT_COMMAND,
     ABORT_CRC,
     ABORT_GENERAL,
     ABORT_LENGTH,
+    ABORT_LENGTH_HIGH,
     ABORT_SEQNO,
+    ABORT_STORE,
     ABORT_TIMEOUT,
     ABORT_TOGGLE,
     ObjectStore,
@@ -36,6 +46,7 @@ from cerebellum_rt.drivers.board.store import (
 )
 
 BLKSIZE = 127
+MAX_DOWNLOAD = 4096  # bytes: the largest download into an object without a declared length
 
 
 def abort_frame(index: int, subindex: int, code: int) -> bytes:
@@ -45,9 +56,12 @@ def abort_frame(index: int, subindex: int, code: int) -> bytes:
 class SdoServer:
     """One SDO server channel on an :class:`ObjectStore`."""
 
-    def __init__(self, store: ObjectStore, timeout_s: float = 1.0) -> None:
+    def __init__(self, store: ObjectStore, timeout_s: float = 1.0,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.store = store
         self.timeout_s = timeout_s
+        self.on_error = on_error
+        self._limit = MAX_DOWNLOAD
         self._mode = "idle"  # idle, dl_seg, ul_seg, blk_dl, blk_dl_end, blk_ul_start, blk_ul_ack, blk_ul_end
         self._index = 0
         self._sub = 0
@@ -83,6 +97,19 @@ class SdoServer:
             return self._dispatch(bytes(data))
         except SdoAbort as exc:
             return [self._abort(exc.code)]
+        except Exception as exc:  # the application failed inside a hook
+            frame = self._abort(ABORT_STORE)
+            if self.on_error is None:
+                raise
+            self.on_error(exc)
+            return [frame]
+
+    def _download_limit(self, index: int, sub: int) -> int:
+        """The most bytes a download into (index, sub) may carry (see module doc)."""
+        e = self.store.check_writable(index, sub)
+        if e.is_numeric:
+            return e.bits // 8
+        return int(e.high) if e.high is not None else MAX_DOWNLOAD
 
     def _dispatch(self, d: bytes) -> list[bytes]:
         if self._mode == "blk_dl":
@@ -123,6 +150,9 @@ class SdoServer:
             self.store.write(self._index, self._sub, payload)
             return [struct.pack("<BHB4x", 0x60, self._index, self._sub)]
         self._size = struct.unpack_from("<I", d, 4)[0] if s_bit else None
+        self._limit = self._download_limit(self._index, self._sub)
+        if self._size is not None and self._size > self._limit:
+            raise SdoAbort(ABORT_LENGTH_HIGH)
         self._buf = bytearray()
         self._toggle = 0
         self._mode = "dl_seg"
@@ -136,6 +166,8 @@ class SdoServer:
             raise SdoAbort(ABORT_TOGGLE)
         n = (d[0] >> 1) & 7
         self._buf += d[1 : 8 - n]
+        if len(self._buf) > self._limit:
+            raise SdoAbort(ABORT_LENGTH_HIGH)
         resp = bytes([0x20 | (t << 4)]) + bytes(7)
         self._toggle ^= 1
         if d[0] & 1:
@@ -182,9 +214,11 @@ class SdoServer:
         if sub_cmd == 0:  # initiate
             self._mode = "idle"
             self._index, self._sub = struct.unpack_from("<HB", d, 1)
-            self.store.check_writable(self._index, self._sub)
+            self._limit = self._download_limit(self._index, self._sub)
             self._crc = bool(d[0] & 0x04)
             self._size = struct.unpack_from("<I", d, 4)[0] if d[0] & 0x02 else None
+            if self._size is not None and self._size > self._limit:
+                raise SdoAbort(ABORT_LENGTH_HIGH)
             self._buf = bytearray()
             self._seq = 0
             self._mode = "blk_dl"
@@ -206,6 +240,8 @@ class SdoServer:
         if seqno == self._seq + 1:
             self._seq = seqno
             self._buf += d[1:8]
+            if len(self._buf) > self._limit + 7:  # the last segment may carry up to 6 pad bytes
+                raise SdoAbort(ABORT_LENGTH_HIGH)
             if last:
                 self._mode = "blk_dl_end"
         elif seqno == 0:
