@@ -4,7 +4,9 @@
 one per bus, or per ``boards_per_process`` boards): an emulated :class:`~drivers.can.emulated.Medium`
 in wall-clock time (every frame costs its exact bit time, lowest id wins arbitration, faults
 optional), the boards (``cerebellum_rt.drivers.board``, ``threaded=False``, polled by this loop) and an
-:class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. Its
+:class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. With ``--state-dir`` every board keeps
+the parameters saved by 0x1010 in its own file, ``STATE_DIR/<bus>/node<N>.json`` (written
+atomically; see :mod:`cerebellum_rt.drivers.board.store`), so they survive a kill and a restart. Its
 first stdout line is a JSON object describing the endpoint; then, every ``--report-s``
 seconds, a line on stderr with the SYNC rate it sustained. SIGINT/SIGTERM end it cleanly.
 
@@ -21,6 +23,7 @@ import select
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import can
@@ -32,21 +35,32 @@ from cerebellum_rt.rtcore.errors import CblError, ConfigError
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
 
 
-def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True) -> Any:
-    """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given)."""
-    from cerebellum_rt.drivers import board as boards
+def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path:
+    """The flash file of board ``node`` on bus ``bus_name`` under ``state_dir`` (0x1010 saves)."""
+    return Path(state_dir) / bus_name / f"node{node}.json"
 
+
+def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
+               storage_path: str | os.PathLike | None = None) -> Any:
+    """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given);
+    ``storage_path``: the board's flash file (parameters saved by 0x1010), None = in memory."""
+    from cerebellum_rt.drivers import board as boards
+    from cerebellum_rt.hil_tests.rig import load_board_preset
+
+    preset = load_board_preset(spec.type, spec.preset)
     if spec.type == "joint":
         module = None
-        if spec.preset:
-            from cerebellum_rt.actuators.joint import JointModule, load_preset
+        if preset is not None:
+            from cerebellum_rt.actuators.joint import JointModule
 
-            module = JointModule(load_preset(spec.preset), seed=spec.node)
-        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
+            module = JointModule(preset, seed=spec.node)
+        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+                                 storage_path=storage_path)
     from cerebellum_rt.actuators.hand import HandSim
 
-    hand = HandSim(spec.preset or "hand_prs6")
-    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node)
+    hand = HandSim(preset)
+    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node,
+                            storage_path=storage_path)
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
@@ -79,8 +93,11 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
     return info
 
 
-def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True) -> int:
-    """Run one emulator process's loop until SIGINT/SIGTERM (see module doc)."""
+def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True,
+          state_dir: str | None = None, state_bus: str | None = None) -> int:
+    """Run one emulator process's loop until SIGINT/SIGTERM (see module doc). With ``state_dir``
+    every board keeps its saved parameters in :func:`storage_file` (``state_bus``: the bus name
+    the files are kept under, default ``spec.name``)."""
     from cerebellum_rt.drivers.can.emulated import EmulatedBus, Faults, Medium
     from cerebellum_rt.drivers.can.slcan_server import SlcanServer
 
@@ -93,7 +110,9 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
     signal.signal(signal.SIGINT, _stop)
     medium = Medium(spec.name, spec.bitrate, spec.fd, spec.data_bitrate, Faults(**(faults or {})), timed=timed)
     buses = [EmulatedBus(medium_=medium, name=f"node{b.node}") for b in spec.boards]
-    boards = [make_board(b, bus, spec.fd, threaded=False) for b, bus in zip(spec.boards, buses)]
+    boards = [make_board(b, bus, spec.fd, threaded=False,
+                         storage_path=storage_file(state_dir, state_bus or spec.name, b.node) if state_dir else None)
+              for b, bus in zip(spec.boards, buses)]
     server = SlcanServer(medium)
     info = endpoint_info(spec, server.path)
     if not timed:
@@ -202,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-s", type=float, default=5.0, help="seconds between rate reports on stderr (0: none)")
     p.add_argument("--faults", default="{}", help="fault injection as JSON (drop, corrupt, delay_s, babble_id)")
     p.add_argument("--ideal-bus", action="store_true", help="frames take no wire time (measure the rest of the chain)")
+    p.add_argument("--state-dir", default=None, help="keep each board's saved parameters under this directory")
+    p.add_argument("--state-bus", default=None, help="bus name for the state files (default: the bus's name)")
     args = p.parse_args(argv)
     try:
-        return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus)
+        return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus,
+                     state_dir=args.state_dir, state_bus=args.state_bus)
     except CblError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2

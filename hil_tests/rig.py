@@ -17,10 +17,16 @@ Format (every key is checked; errors name the file, the key, the value and the l
     pdo_compact = false            # classic CAN: one 8-byte RPDO + TPDO per joint board
                                    # (drivers.can.layout.compact; the host remaps the boards by SDO)
 
-      [[bus.board]]
+      [[bus.board]]               # at least one per bus
       node = 1                     # CANopen node id, [1, 127], unique on the bus
       type = "joint"               # "joint" | "hand"
-      preset = "knee"              # actuator preset (actuators/presets/<preset>.toml); optional
+      preset = "knee"              # actuator preset: a shipped name (actuators/presets/<preset>.toml)
+                                   # or a .toml path relative to the rig file, inside its directory;
+                                   # optional (joint: no plant; hand: hand_prs6)
+
+The interface must be one python-can knows (``can.interfaces.VALID_INTERFACES``) or
+``emulated``; every preset is loaded and validated when the rig is (a binary or broken preset
+is a one-line error naming it).
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
@@ -36,6 +42,7 @@ from typing import Any
 
 from cerebellum_rt.rtcore.errors import ConfigError
 
+INTERFACES_EXTRA = ("emulated",)
 BOARD_TYPES = ("joint", "hand")
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 RIGS_DIR = Path(__file__).parent / "rigs"
@@ -107,8 +114,46 @@ class _Checker:
             raise self.fail(key, v, f"is out of range [{lo}, {hi}]")
 
 
-def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
-    """Validate a rig given as the dict a TOML file loads to."""
+def load_board_preset(btype: str, preset: str | None) -> Any:
+    """The actuator preset of a board (joint: ``JointPreset`` or None without a preset; hand:
+    ``HandPreset``, default hand_prs6), loaded and validated; ConfigError (one line) if it is
+    missing, not text, or broken."""
+    try:
+        if btype == "joint":
+            if preset is None:
+                return None
+            from cerebellum_rt.actuators.joint import load_preset
+
+            return load_preset(preset)
+        from cerebellum_rt.actuators.hand.preset import load_preset as load_hand_preset
+
+        return load_hand_preset(preset or "hand_prs6")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{btype} preset {preset}: not a text file (byte {exc.start} is not UTF-8)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{btype} preset {preset}: cannot read ({exc.strerror})") from exc
+
+
+def _preset_path(c: _Checker, key: str, preset: str, base: Path | None) -> str:
+    """A shipped preset name as is; a path resolved against the rig's directory, which must hold it."""
+    if not preset.endswith(".toml") and "/" not in preset:
+        return preset
+    root = (base or Path.cwd()).resolve()
+    p = (root / preset).resolve()
+    if not p.is_relative_to(root):
+        raise c.fail(key, preset, f"is outside the rig's directory {root}")
+    return str(p)
+
+
+def _known_interfaces() -> tuple[str, ...]:
+    import can.interfaces
+
+    return (*sorted(can.interfaces.VALID_INTERFACES), *INTERFACES_EXTRA)
+
+
+def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = None) -> Rig:
+    """Validate a rig given as the dict a TOML file loads to (``base``: the directory preset
+    paths are relative to, default the current directory)."""
     c = _Checker(source)
     known = {"rate_hz", "bus"}
     for k in data:
@@ -137,6 +182,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
         names.add(name)
         w = f"bus '{name}'."
         interface = c.get(b, "interface", w, str, "slcan")
+        if interface not in _known_interfaces():
+            raise c.fail(w + "interface", interface, f"is not one of {list(_known_interfaces())}")
         channel = c.get(b, "channel", w, str, "")
         bitrate = c.get(b, "bitrate", w, int, 1_000_000)
         if bitrate not in CLASSIC_BITRATES:
@@ -172,7 +219,15 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
             if btype not in BOARD_TYPES:
                 raise c.fail(wb + "type", btype, f"is not one of {list(BOARD_TYPES)}")
             preset = c.get(bd, "preset", wb, str, None)
+            if preset is not None:
+                preset = _preset_path(c, wb + "preset", preset, base)
+            try:
+                load_board_preset(btype, preset)
+            except ConfigError as exc:
+                raise ConfigError(f"rig {source}: {wb}preset: {exc}") from exc
             boards.append(BoardSpec(node, btype, preset))
+        if not boards:
+            raise ConfigError(f"rig {source}: bus '{name}' has no [[bus.board]] (a bus needs at least one board)")
         buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing,
                              compact))
     return Rig(rate, tuple(buses), source)
@@ -183,13 +238,17 @@ def load_rig(path: str | Path) -> Rig:
     p = Path(path)
     if not p.suffix and not p.exists():
         p = RIGS_DIR / f"{path}.toml"
+    if p.is_dir():
+        raise ConfigError(f"rig file {p}: is a directory, not a RIG.toml")
     try:
         text = p.read_text()
     except OSError as exc:
         shipped = sorted(q.stem for q in RIGS_DIR.glob("*.toml"))
         raise ConfigError(f"rig file {p}: cannot read ({exc.strerror}); shipped rigs: {shipped}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"rig file {p}: not a text file (byte {exc.start} is not UTF-8)") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"rig file {p}: not valid TOML ({exc})") from exc
-    return parse_rig(data, str(p))
+    return parse_rig(data, str(p), p.parent)

@@ -6,14 +6,15 @@ CiA 301 abort code. ``get``/``set`` are the firmware's own accessors (no checks,
 
 Store/restore (0x1010/0x1011, CiA 301 §7.5.2.13-14): writing "save" copies the persistent
 entries (rw parameters that are not process data) of the chosen range into the board's
-flash (a JSON file when the board has a ``storage_path``, else a dict that lives as long as the
-board object); writing "load" erases that range from flash, so the table defaults are active
+flash (a JSON file when the board has a ``storage_path``, written atomically by
+:meth:`ObjectStore._save_flash`; else a dict that lives as long as the board object); writing "load" erases that range from flash, so the table defaults are active
 after the next NMT reset. Sub-index 1 = all, 2 = communication (0x1000-0x1FFF), 3 =
 application (0x2000-0x9FFF).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -234,11 +235,26 @@ class ObjectStore:
                 self._flash = {k: v for k, v in data.items() if isinstance(v, int | float | str)}
 
     def _save_flash(self) -> None:
+        """Write the flash file atomically: a temporary file in the same directory, flushed and
+        fsync'ed, renamed over the old file, then the directory fsync'ed. A kill at any point
+        leaves either the old or the new set on disk (never a mix, never an empty file)."""
         if self.storage_path is None:
             return
-        tmp = self.storage_path.with_suffix(self.storage_path.suffix + ".tmp")
+        path = self.storage_path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps(self._flash, sort_keys=True))
-            os.replace(tmp, self.storage_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w") as f:
+                f.write(json.dumps(self._flash, sort_keys=True))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
         except OSError as exc:
-            raise SdoAbort(ABORT_STORE, f"flash file {self.storage_path}: {exc}") from exc
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise SdoAbort(ABORT_STORE, f"flash file {path}: {exc}") from exc

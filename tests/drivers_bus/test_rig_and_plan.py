@@ -41,7 +41,13 @@ def test_default_rig_is_six_joints_on_one_bus():
     ({"bus": [{"board": [{"node": 200}]}]}, "board\\[0\\].node = 200 is out of range \\[1, 127\\]"),
     ({"bus": [{"board": [{"node": 1}, {"node": 1}]}]}, "node = 1 is used by another board"),
     ({"bus": [{"board": [{"node": 1, "type": "wheel"}]}]}, "type = 'wheel' is not one of \\['joint', 'hand'\\]"),
-    ({"bus": [{"name": "a"}, {"name": "a"}]}, "name = 'a' is used by another bus"),
+    ({"bus": [{"name": "a", "board": [{"node": 1}]}, {"name": "a"}]}, "name = 'a' is used by another bus"),
+    ({"bus": [{"name": "a"}]}, "bus 'a' has no \\[\\[bus.board\\]\\]"),
+    ({"bus": [{"interface": "slcna", "board": [{"node": 1}]}]}, "interface = 'slcna' is not one of"),
+    ({"bus": [{"board": [{"node": 1, "preset": "kneee"}]}]}, "preset: joint preset 'kneee' not found"),
+    ({"bus": [{"board": [{"node": 1, "type": "hand", "preset": "nohand"}]}]}, "hand preset 'nohand' not found"),
+    ({"bus": [{"board": [{"node": 1, "preset": "/etc/knee.toml"}]}]}, "is outside the rig's directory"),
+    ({"bus": [{"board": [{"node": 1, "preset": "../../knee.toml"}]}]}, "is outside the rig's directory"),
     ({"bus": [{"bogus": 1}]}, "bogus = 1 is not a bus key"),
     ({"bus": [{"pdo_packing": True}]}, "pdo_packing = True needs fd = true"),
     ({"speed": 1, "bus": [{}]}, "speed = 1 is not a rig key"),
@@ -59,6 +65,24 @@ def test_bad_rig_file_names_the_file(tmp_path):
         load_rig(p)
     with pytest.raises(ConfigError, match=r"cannot read.*shipped rigs"):
         load_rig(tmp_path / "absent.toml")
+    p.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not a text file"):
+        load_rig(p)
+    with pytest.raises(ConfigError, match=r"is a directory"):
+        load_rig(tmp_path)
+
+
+def test_rig_presets_are_loaded_relative_to_the_rig(tmp_path):
+    from cerebellum_rt.actuators.joint.preset import PRESET_DIR
+
+    (tmp_path / "my_knee.toml").write_text((PRESET_DIR / "knee.toml").read_text())
+    (tmp_path / "bin.toml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xff")
+    rig = tmp_path / "rig.toml"
+    rig.write_text('[[bus]]\n[[bus.board]]\nnode = 1\npreset = "my_knee.toml"\n')
+    assert load_rig(rig).buses[0].boards[0].preset == str(tmp_path / "my_knee.toml")
+    rig.write_text('[[bus]]\n[[bus.board]]\nnode = 1\npreset = "bin.toml"\n')
+    with pytest.raises(ConfigError, match=r"bin\.toml: not a text file"):
+        load_rig(rig)
 
 
 def test_plan_figures_follow_the_timing_model():
