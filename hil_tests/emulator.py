@@ -30,7 +30,7 @@ import can
 
 from cerebellum_rt.drivers.can import timing
 from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
-from cerebellum_rt.rtcore.errors import CblError, ConfigError
+from cerebellum_rt.rtcore.errors import CblError, ConfigError, check_range
 
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
 
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-bus", default=None, help="bus name for the state files (default: the bus's name)")
     args = p.parse_args(argv)
     try:
+        check_range("--report-s", args.report_s, 0.0, 3600.0, "s")
         return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus,
                      state_dir=args.state_dir, state_bus=args.state_bus)
     except CblError as exc:

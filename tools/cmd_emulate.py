@@ -2,7 +2,18 @@
 
 With no rig file: one bus, six joint boards at node ids 1-6. Prints where to connect (with
 ``--json``: one line ``{"buses": [{"interface": "slcan", "channel": "/dev/pts/N", "bitrate":
-1000000, "nodes": [1, ...], ...}]}``), then runs until SIGINT/SIGTERM and exits cleanly.
+1000000, "nodes": [1, ...], "state_dir": ...}]}``), then runs until SIGINT/SIGTERM and exits
+cleanly.
+
+Storage: every board keeps the parameters saved by 0x1010 in its own file,
+``STATE_DIR/<bus>/node<N>.json``, written atomically (a kill -9 at any point leaves the old or
+the new set). ``--state-dir`` names the directory; the default is per user and per rig,
+``$XDG_STATE_HOME/cerebellum/emulate/<rig>`` (``~/.local/state/...`` without XDG_STATE_HOME),
+so a restart of the same rig finds its boards' saved parameters again.
+
+Every argument is checked before any process starts (rig, presets, interface: emulate serves
+``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
+is reported at once with its exit code.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
@@ -28,7 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="first stdout line: one JSON object with the endpoints")
     p.add_argument("--boards-per-process", type=int, default=None,
                    help="split each bus's boards over processes of at most N boards (each is its own segment)")
-    p.add_argument("--report-s", type=float, default=5.0, help="seconds between sustained-rate reports (0: none)")
+    p.add_argument("--report-s", type=float, default=5.0,
+                   help="seconds between sustained-rate reports, [0, 3600] (0: none)")
+    p.add_argument("--state-dir", default=None,
+                   help="directory of the boards' saved parameters (default: per user and rig, see the doc)")
     p.add_argument("--ideal-bus", action="store_true",
                    help="frames take no wire time: shows what the pty + emulator chain alone sustains")
     p.add_argument("--drop", type=float, default=0.0, help="fault: probability a frame is lost")
@@ -37,25 +52,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
 
 
-def _split(rig: Any, per_process: int | None) -> list[Any]:
+def _split(rig: Any, per_process: int | None) -> list[tuple[Any, str]]:
+    """(process's bus spec, the rig's bus name its state files live under) per process."""
     out = []
     for bus in rig.buses:
         n = per_process if per_process is not None else bus.boards_per_process
         if not bus.boards:
             raise ConfigError(f"rig {rig.source}: bus '{bus.name}' has no boards to emulate")
+        if bus.interface != "slcan":
+            raise ConfigError(f"rig {rig.source}: bus '{bus.name}' interface = {bus.interface!r}: "
+                              "cbl emulate serves 'slcan' buses only (on pseudo-terminals)")
         if not n or n >= len(bus.boards):
-            out.append(bus)
+            out.append((bus, bus.name))
             continue
         for k in range(0, len(bus.boards), n):
-            out.append(replace(bus, name=f"{bus.name}.{k // n}", boards=bus.boards[k : k + n]))
+            out.append((replace(bus, name=f"{bus.name}.{k // n}", boards=bus.boards[k : k + n]), bus.name))
     return out
 
 
-def _start(spec: Any, args: argparse.Namespace, faults: dict) -> subprocess.Popen:
+def default_state_dir(rig_source: str) -> Path:
+    """Per user and per rig: $XDG_STATE_HOME (or ~/.local/state)/cerebellum/emulate/<rig>."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    name = "default" if rig_source.startswith("<") else Path(rig_source).stem
+    return Path(base) / "cerebellum" / "emulate" / name
+
+
+def _state_dir(args: argparse.Namespace, rig: Any) -> Path:
+    d = Path(args.state_dir) if args.state_dir else default_state_dir(rig.source)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--state-dir {d}: cannot create ({exc.strerror})") from exc
+    if not d.is_dir() or not os.access(d, os.W_OK | os.X_OK):
+        raise ConfigError(f"--state-dir {d}: is not a writable directory")
+    return d
+
+
+def _start(spec: Any, state_bus: str, args: argparse.Namespace, faults: dict, state_dir: Path) -> subprocess.Popen:
     from cerebellum_rt.hil_tests.emulator import bus_to_json
 
-    cmd = [sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s", str(args.report_s),
-           "--faults", json.dumps(faults)] + (["--ideal-bus"] if args.ideal_bus else [])
+    cmd = [sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s",
+           str(args.report_s), "--faults", json.dumps(faults), "--state-dir", str(state_dir),
+           "--state-bus", state_bus] + (["--ideal-bus"] if args.ideal_bus else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
 
@@ -67,8 +105,14 @@ def _first_line(proc: subprocess.Popen, name: str) -> dict:
     reader.join(START_TIMEOUT_S)
     line = box.get("line", "")
     if not line:
-        code = proc.poll()
-        raise DeviceError(f"emulator for bus '{name}' did not start within {START_TIMEOUT_S:.0f} s (exit code {code})")
+        if reader.is_alive():
+            raise DeviceError(f"emulator for bus '{name}' did not start within {START_TIMEOUT_S:.0f} s")
+        try:
+            code = proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        raise DeviceError(f"emulator for bus '{name}' exited with code {code} before it started "
+                          "(its error is on stderr above)")
     return json.loads(line)
 
 
@@ -91,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     check_range("--drop", args.drop, 0.0, 1.0)
     check_range("--corrupt", args.corrupt, 0.0, 1.0)
     check_range("--delay-us", args.delay_us, 0.0, 1e7, "µs")
+    check_range("--report-s", args.report_s, 0.0, 3600.0, "s")
     if args.boards_per_process is not None:
         check_range("--boards-per-process", args.boards_per_process, 1, 127)
     faults = {"drop": args.drop, "corrupt": args.corrupt, "delay_s": args.delay_us * 1e-6}
@@ -99,14 +144,17 @@ def run(args: argparse.Namespace) -> int:
         faults["babble_id"] = args.babble_id
     rig = load_rig(args.rig) if args.rig else default_rig()
     specs = _split(rig, args.boards_per_process)
+    state_dir = _state_dir(args, rig)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     procs: list[subprocess.Popen] = []
     try:
-        for spec in specs:
-            procs.append(_start(spec, args, faults))
-        infos = [_first_line(p, s.name) for p, s in zip(procs, specs)]
+        for spec, state_bus in specs:
+            procs.append(_start(spec, state_bus, args, faults, state_dir))
+        infos = [_first_line(p, s.name) for p, (s, _) in zip(procs, specs)]
+        for info in infos:
+            info["state_dir"] = str(state_dir)
         if args.json:
             print(json.dumps({"buses": infos}), flush=True)
         else:
@@ -114,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 print(_describe(info, rig.rate_hz), flush=True)
             print("emulating; Ctrl-C to stop", flush=True)
         while not stop.wait(0.2):
-            for p, s in zip(procs, specs):
+            for p, (s, _) in zip(procs, specs):
                 if p.poll() is not None:
                     raise DeviceError(f"emulator for bus '{s.name}' exited with code {p.returncode}")
         return 0

@@ -10,6 +10,9 @@ The dialect is the one python-can's ``slcan`` backend speaks (lines end with CR,
 
 Every other line (``O``, ``C``, ``S8``, ``Y5``, ``V``, a bare CR, BEL 0x07 error) is not a
 frame: :func:`decode` reports its span so a caller can act on commands (the emulator does).
+A frame line with an identifier out of range (11-bit above 0x7FF, 29-bit above 0x1FFFFFFF), a
+length digit out of range, a non-hex digit or too few data digits is not a frame either (it is
+reported as a span like any other non-frame line).
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def _parse_line(buf, s, e, ids, lens, flags, data, k, fd_lengths):  # pragma: no
         if h < 0:
             return False
         cid = cid * 16 + h
+    if cid > (0x1FFFFFFF if ext else 0x7FF):
+        return False
     d = _hexval(buf[s + 1 + nd])
     if d < 0 or (not fd and d > 8):
         return False
