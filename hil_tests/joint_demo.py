@@ -14,6 +14,7 @@ target sent in tick k-2; the tracking error is ``target[k-2] - position_actual[k
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,21 @@ class DemoConfig:
     strict_rt: bool = False
 
     def validate(self) -> None:
+        """Every input checked before the run (one-line ConfigError): figures, the emulated
+        board's interface (both ends of one bus must be in this process: 'virtual' or
+        'emulated'; an slcan pty has one client end), the trajectory file, the plot path (a
+        .png in a writable directory, so results are never lost after the run)."""
         check_range("--seconds", self.seconds, 0.1, 3600.0, "s")
         check_range("--node", self.node, 1, 127)
         check_range("--period-us", self.period_us, 250, 100_000, "µs")
         check_range("--bitrate", self.bitrate, 10_000, 8_000_000, "bit/s")
+        if self.board_emulated and self.interface not in ("virtual", "emulated"):
+            raise ConfigError(f"--emulate on interface '{self.interface}': the emulated board needs an in-process "
+                              "bus (-i virtual or -i emulated); for slcan run `cbl emulate` and pass --no-emulate")
+        if self.trajectory is not None and Path(self.trajectory).is_dir():
+            raise ConfigError(f"--trajectory {self.trajectory}: is a directory, not a CSV file")
+        if self.plot is not None:
+            check_plot_path(self.plot)
 
     @property
     def board_emulated(self) -> bool:
@@ -305,6 +317,23 @@ def plot_log(log: np.ndarray, path: Path, figures: dict[str, Any]) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def check_plot_path(plot: str) -> Path:
+    """The plot path must end in .png and its directory must be (made) writable: checked before
+    the run. Returns the path."""
+    p = Path(plot)
+    if p.suffix.lower() != ".png":
+        raise ConfigError(f"--plot {plot}: must end in .png")
+    if p.is_dir():
+        raise ConfigError(f"--plot {plot}: is a directory")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--plot {plot}: cannot create {p.parent} ({exc.strerror})") from exc
+    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ConfigError(f"--plot {plot}: is not writable")
+    return p
 
 
 def default_plot_path() -> str:

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import importlib.metadata
 import logging
+import os
 import sys
 
 from cerebellum_rt.rtcore.errors import CblError
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cbl {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`cbl ... | head`): no traceback, no flush error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

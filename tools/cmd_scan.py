@@ -1,4 +1,8 @@
-"""`cbl scan -i INTERFACE -c CHANNEL`: list the CANopen boards on a bus (node, identity, firmware, state)."""
+"""`cbl scan -i INTERFACE -c CHANNEL`: list the CANopen boards on a bus (node, identity, firmware, state).
+
+No answer: a one-line error on stderr, exit 2 (with --json: the object with an empty list, exit 1).
+An SLCAN adapter that refuses the bit rate (``-b``) is an error before the scan (open_bus).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.drivers.can.bus import bus_from_args
     from cerebellum_rt.drivers.can.scan import scan_bus
-    from cerebellum_rt.rtcore.errors import check_range
+    from cerebellum_rt.rtcore.errors import DeviceError, check_range
 
     check_range("--timeout", args.timeout, 0.05, 60.0, "s")
     bus = bus_from_args(args)
@@ -31,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
                           "boards": [b.as_dict() for b in boards]}))
         return 0 if boards else 1
     if not boards:
-        print(f"no CANopen board answered on {where} within {args.timeout} s")
-        return 1
+        raise DeviceError(f"no CANopen board answered on {where} within {args.timeout} s")
     print(f"{len(boards)} board(s) on {where}:")
     print(f"{'node':>4}  {'product':>10}  {'rev':>8}  {'serial':>6}  {'NMT':<15}  {'drive':<20}  device / firmware")
     for b in boards:

@@ -20,10 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.actuators.hand.scenario import grasp, plot_grasp
+    from cerebellum_rt.hil_tests.rig import load_board_preset
+    from cerebellum_rt.tools.sim_joint import output_dir
 
+    out = output_dir(args.out)
+    load_board_preset("hand", args.preset)  # a missing, binary or broken preset: one line, before the run
     res = grasp(args.preset, args.grasp, args.duration, plant_hz=args.plant_hz,
                 tension_sensor=False if args.no_tension_sensor else None)
-    png = plot_grasp(res, args.out)
+    png = plot_grasp(res, out)
     if args.json:
         print(json.dumps({**res.to_dict(), "plot": str(png)}))
         return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 from pathlib import Path
 
@@ -27,6 +28,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="simulated seconds (default per mode)")
     p.add_argument("-o", "--out", default="out", help="directory for the PNG (default ./out, as cbl demo)")
     p.add_argument("--seed", type=int, default=0, help="sensor-noise seed (default 0)")
+
+
+def output_dir(path: str | Path) -> Path:
+    """``-o``: the directory for the PNG, created if needed, checked before anything runs
+    (one-line ConfigError if it is a file or cannot be created or written)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"-o {out}: is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"-o {out}: cannot create ({exc.strerror})") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"-o {out}: is not writable")
+    return out
 
 
 def _finite(x):
@@ -79,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
         velocity_step,
     )
 
-    preset = load_preset(args.preset)
+    from cerebellum_rt.hil_tests.rig import load_board_preset
+    from cerebellum_rt.rtcore.errors import check_range
+
+    check_range("sim joint --seed", args.seed, 0, 2**32 - 1)
+    out = output_dir(args.out)
+    preset = load_board_preset("joint", args.preset)
     if not math.isfinite(args.step) or args.step == 0.0:
         raise ConfigError(f"sim joint --step = {args.step} must be a finite, non-zero number")
     if args.duration is not None and not (0.0 < args.duration <= 10.0):
@@ -107,8 +128,6 @@ def run(args: argparse.Namespace) -> int:
         res.t_s, res.signal, res.reference, res.iq_a, res.torque_cmd_nm, band=band, smooth=smooth
     )
     bounds = ideal_bounds(preset)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     png = out / f"joint_{preset.name}_{args.mode}.png"
     _plot(res, metrics, preset.name, png)
     doc = {

@@ -53,6 +53,20 @@ MODULE_FAULT_CODES = ((1, 0x2310), (2, 0x4310), (4, 0x3220), (8, 0x3210), (16, 0
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 
 
+def joint_table(preset: Any | None = None, *, fd: bool = False) -> Table:
+    """The object dictionary a joint board serves in front of a module of ``preset`` (its ratings
+    and its firmware cascade gains; None: the default ratings). ``cbl eds --preset`` writes the
+    EDS from this same table, so the file describes the board that answers."""
+    if preset is None:
+        return build_table("joint", fd=fd)
+    from cerebellum_rt.actuators.joint.gains import cascade_config
+
+    cc = cascade_config(preset)
+    ratings = JointRatings.from_preset(preset, position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]),
+                                       velocity_ki=float(cc["ki_vel"]))
+    return build_table("joint", fd=fd, ratings=ratings)
+
+
 def _meas(m: Any, name: str) -> float:
     """A field of the module's read() result, by attribute or key."""
     v = m[name] if isinstance(m, dict) else getattr(m, name)
@@ -71,16 +85,8 @@ class JointBoard(DriveBoard):
         self.firmware = firmware
         self.module = module
         if table is None:
-            ratings = None
-            if module is not None and hasattr(module, "preset"):
-                gains = {}
-                recs = getattr(module, "law_records", {})
-                if "cascade_config" in recs:
-                    cc = recs["cascade_config"][0]
-                    gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]),
-                                 velocity_ki=float(cc["ki_vel"]))
-                ratings = JointRatings.from_preset(module.preset, **gains)
-            table = build_table("joint", fd=fd, ratings=ratings)
+            preset = getattr(module, "preset", None) if module is not None else None
+            table = joint_table(preset, fd=fd)
         super().__init__(node_id, bus, table, fd=fd, storage_path=storage_path,
                          serial_number=serial_number, clock=clock, threaded=threaded)
 

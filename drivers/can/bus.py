@@ -46,6 +46,45 @@ def valid_interfaces() -> list[str]:
     return sorted(set(can.interfaces.VALID_INTERFACES) | set(PROJECT_BACKENDS))
 
 
+SLCAN_BITRATE_CODES = {10_000: b"S0", 20_000: b"S1", 50_000: b"S2", 100_000: b"S3", 125_000: b"S4",
+                       250_000: b"S5", 500_000: b"S6", 750_000: b"S7", 1_000_000: b"S8", 83_300: b"S9"}
+
+
+def _check_slcan_bitrate(bus: Any, channel: Any, bitrate: int, timeout_s: float = 0.5) -> None:
+    """Ask the SLCAN adapter for ``bitrate`` again and read its answers (python-can does not):
+    close, set the rate, open; a BEL (0x07) to the rate command means the adapter (or the
+    emulator, which knows its bus's rate) refuses it: DeviceError. An adapter that answers
+    nothing cannot be checked and is taken as is."""
+    import select
+    import time
+
+    code = SLCAN_BITRATE_CODES.get(bitrate)
+    ser = getattr(bus, "serialPortOrig", None)
+    if code is None or ser is None:
+        return
+    fd = ser.fileno()
+    ser.write(b"C\r" + code + b"\r" + b"O\r")
+    ser.flush()
+    answers: list[int] = []
+    line = bytearray()
+    deadline = time.monotonic() + timeout_s
+    while len(answers) < 3:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return  # no (complete) answer: nothing to judge
+        for byte in ser.read(ser.in_waiting or 1):
+            if byte in (0x0D, 0x07):
+                if not line or line[:1] not in b"tTrRdDbB":  # a frame line is traffic, not an answer
+                    answers.append(byte)
+                line.clear()
+            else:
+                line.append(byte)
+    if answers[1] == 0x07:
+        bus.shutdown()
+        raise DeviceError(f"CAN interface 'slcan' channel '{channel}': the adapter refused bitrate {bitrate} bit/s "
+                          "(the bus runs at another rate)")
+
+
 def open_bus(
     interface: str,
     channel: str | int | None,
@@ -84,7 +123,10 @@ def open_bus(
             if data_bitrate:
                 opts["data_bitrate"] = data_bitrate
     try:
-        return can.Bus(interface=interface, channel=channel, **opts)
+        bus = can.Bus(interface=interface, channel=channel, **opts)
+        if interface == "slcan":
+            _check_slcan_bitrate(bus, channel, bitrate)
+        return bus
     except ImportError as exc:
         raise DeviceError(f"CAN interface '{interface}' needs the Python package '{exc.name}' (pip install it)") from exc
     except (can.CanError, OSError, ValueError) as exc:

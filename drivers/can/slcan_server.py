@@ -10,6 +10,12 @@ server's own endpoint, and every frame the medium delivers to that endpoint is w
 as one line. Framing and hex are done in compiled code (:mod:`cerebellum_rt.drivers.can.slcan_codec`).
 
 Call :meth:`SlcanServer.service` from the emulator's loop; it never blocks.
+
+Back-pressure, as an adapter's bounded buffers: at most ``tx_queue`` frames from the client
+wait for the wire (a frame arriving while the queue is full is dropped and counted in
+``dropped_in``, as a controller with a full transmit FIFO), and at most ``out_limit`` bytes wait
+for the client to read them (further frames are dropped and counted in ``dropped_out``). Memory
+stays bounded and a flood never delays the frames after it by more than one full queue.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ OK, ERR = b"\r", b"\a"
 class SlcanServer:
     """SLCAN endpoint on a new pty for ``medium`` (see module doc)."""
 
-    def __init__(self, medium: Medium, cap: int = 512) -> None:
+    def __init__(self, medium: Medium, cap: int = 512, tx_queue: int = 256, out_limit: int = 1 << 20) -> None:
         slcan_codec.warm_up()
         self.medium = medium
         self.master, self._slave = os.openpty()
@@ -52,6 +58,10 @@ class SlcanServer:
         self.frames_out = 0
         self.errors = 0
         self.syncs = 0
+        self.tx_queue = int(tx_queue)
+        self.out_limit = int(out_limit)
+        self.dropped_in = 0
+        self.dropped_out = 0
         self._in = np.zeros(1 << 16, dtype=np.uint8)
         self._fill = 0
         self._spans = np.zeros((256, 2), dtype=np.int64)
@@ -106,9 +116,13 @@ class SlcanServer:
                 line = bytes(self._in[s:e]).rstrip(b"\a")
                 replies.append(self._command(line))
             if self.is_open and not self.listen_only and n:
-                self.port.send_batch(self._rx, n)
-                self.syncs += int(np.count_nonzero(self._rx.ids[:n] == 0x080))
-                total += n
+                room = max(0, self.tx_queue - len(self.bus.endpoint.tx))
+                k = min(n, room)
+                if k:
+                    self.port.send_batch(self._rx, k)
+                    self.syncs += int(np.count_nonzero(self._rx.ids[:k] == 0x080))
+                self.dropped_in += n - k
+                total += k
             elif n:
                 self.errors += n
             if replies:
@@ -144,6 +158,9 @@ class SlcanServer:
         """Medium -> client: every frame delivered to the server's endpoint by now."""
         n = self.port.recv_batch(self._tx, 0.0)
         if n and self.is_open:
+            if len(self._pending_out) >= self.out_limit:  # the client does not read: drop, count
+                self.dropped_out += n
+                return n
             nbytes = slcan_codec.encode_frames(self._tx, n, self._out)
             self._write(self._out[:nbytes].tobytes())
             self.frames_out += n
