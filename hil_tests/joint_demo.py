@@ -13,8 +13,8 @@ target sent in tick k-2; the tracking error is ``target[k-2] - position_actual[k
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

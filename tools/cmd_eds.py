@@ -32,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.drivers.eds import eds_text, write_eds
     from cerebellum_rt.drivers.od import build_table
-
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(args.board, args.preset)

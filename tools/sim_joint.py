@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import math
+import os
 from pathlib import Path
 
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -86,7 +86,6 @@ def _plot(res, metrics: dict, preset: str, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cerebellum_rt.actuators.joint import load_preset
     from cerebellum_rt.actuators.joint.response import (
         current_step,
         ideal_bounds,
@@ -94,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         step_metrics,
         velocity_step,
     )
-
     from cerebellum_rt.hil_tests.rig import load_board_preset
     from cerebellum_rt.rtcore.errors import check_range
 

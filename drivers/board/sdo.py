@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import binascii
 import struct
-
 from collections.abc import Callable
 
 from cerebellum_rt.drivers.board.store import (

@@ -58,7 +58,7 @@ def limit_violations(board: Any) -> list[str]:
             continue
         v = board.store.get(e.index, e.subindex)
         lo, hi = e.limits
-        if isinstance(v, float) and v != v or not lo <= v <= hi or (e.values is not None and v not in e.values):
+        if (isinstance(v, float) and v != v) or not lo <= v <= hi or (e.values is not None and v not in e.values):
             bad.append(f"0x{e.index:04X}sub{e.subindex} = {v}")
     return bad
 
@@ -143,7 +143,7 @@ def fuzz_slcan(n_lines: int, seed: int = 1) -> dict[str, Any]:
         body[np.arange(n), width] = 13  # the line end
         lines = body[np.arange(141)[None, :] <= width[:, None]]  # row-major: line after line
         try:
-            k, _, used = slcan_codec.decode_frames(lines, len(lines), fb, spans)
+            k, _, _ = slcan_codec.decode_frames(lines, len(lines), fb, spans)
         except Exception:
             crashes += 1
             done += n
@@ -243,7 +243,7 @@ def store_kill_trials(kills: int, seed: int = 1, directory: str | None = None) -
             ok_values = {acked, acked + 1} if acked else {got}  # acked or the set being written
             if acked == 0 and trial > 0:
                 ok_values = {got}  # killed before its first save: the previous trial's set stays
-            if got not in ok_values or int(store.get(0x2031, 0)) != got % 10_000 and got != 2**20 // 36:
+            if got not in ok_values or (int(store.get(0x2031, 0)) != got % 10_000 and got != 2**20 // 36):
                 lost += 1
                 examples.append(f"trial {trial}: acked {acked}, file holds {got}")
     return {"store_kills": kills, "store_lost": lost, "examples": examples[:3]}
@@ -262,12 +262,14 @@ def loss_reaction(step_s: float = 0.00025) -> dict[str, Any]:
     watchdog_ms = 0
     for case in ("sdo_pre_operational", "sdo_operational_before_sync", "rpdo_and_sync"):
         t = [0.0]
+        clock = t.__getitem__
         ch = f"reaction-{case}-{os.getpid()}-{time.monotonic_ns()}"
         bus, host = can.Bus(interface="virtual", channel=ch), can.Bus(interface="virtual", channel=ch)
-        board = JointBoard(NODE, bus, JointModule(load_preset("knee"), seed=1), clock=lambda: t[0], threaded=False)
+        board = JointBoard(NODE, bus, JointModule(load_preset("knee"), seed=1), clock=lambda c=clock: c(0),
+                           threaded=False)
         watchdog_ms = int(board.store.get(0x2031))
 
-        def send(cob: int, data: bytes) -> None:
+        def send(cob: int, data: bytes, host: can.BusABC = host) -> None:
             host.send(can.Message(arbitration_id=cob, data=data, is_extended_id=False))
 
         try:
