@@ -31,6 +31,15 @@ def _wait_state(node, state: str, timeout: float = 2.0) -> str:
     return node.state
 
 
+def _wait_cycles(board, n: int, timeout: float = 2.0) -> None:
+    """Poll until the board has run ``n`` more cycles (SYNCs) or the deadline passes (then fail)."""
+    end = time.monotonic() + timeout
+    target = board.cycles + n
+    while board.cycles < target:
+        assert time.monotonic() < end, f"the board ran {n - (target - board.cycles)} of {n} cycles"
+        time.sleep(0.001)
+
+
 def test_every_transition_walked_by_basenode402(master):
     board, net, node = master
     _start(board, net, node)
@@ -52,7 +61,8 @@ def test_every_transition_walked_by_basenode402(master):
     node.state = "OPERATION ENABLED"
     node.state = "QUICK STOP ACTIVE"  # 11
     assert _wait_state(node, "QUICK STOP ACTIVE") == "QUICK STOP ACTIVE"
-    time.sleep(5 * SYNC_S)
+    _wait_cycles(board, 5)
+    node.check_statusword(1.0)
     assert node.state == "QUICK STOP ACTIVE"  # option 6 stays there after the ramp
     assert node.statusword & 0x0020 == 0  # bit 5 low: quick stop active
     node.state = "OPERATION ENABLED"  # 16
@@ -113,7 +123,7 @@ def test_master_heartbeat_loss_triggers_the_configured_reaction(master):
     hb.stop()  # the master's heartbeat stops; SYNC and RPDOs go on
     assert node.emcy.wait(0x8130, timeout=2.0) is not None
     assert _wait_state(node, "SWITCH ON DISABLED") == "SWITCH ON DISABLED"  # quick stop, then disabled
-    time.sleep(0.1)
+    _wait_cycles(board, 10)
     assert board.state == "switch_on_disabled"  # the master cannot re-enable while the loss lasts
     hb = net.send_periodic(0x77F, b"\x05", 0.01)
     try:

@@ -75,20 +75,30 @@ def test_pdo_remap_through_sdo_then_on_the_bus(remote):
     r4.save()
     assert board.pdos.tpdos[3].entries == [(0x6041, 0, 16), (0x6061, 0, 8), (0x1001, 0, 8), (0x2002, 0, 16)]
     node.nmt.state = "OPERATIONAL"
-    time.sleep(0.05)
+    _wait_for(lambda: board.nmt_state == 0x05)
     r4["modes_of_operation"].raw = 9
     r4["target_velocity"].raw = 12345
     r4.transmit()
-    time.sleep(0.05)
+    _wait_for(lambda: board.pdos.rpdos[3].last_data is not None)  # received, pending until the SYNC
     got = []
     t4.add_callback(lambda m: got.append((m["statusword"].raw, m["modes_of_operation_display"].raw)))
-    for _ in range(6):
+    for k in range(6):
+        c0 = board.cycles
         net.sync.transmit()
-        time.sleep(0.02)
+        _wait_for(lambda c0=c0: board.cycles == c0 + 1)  # the board handled this SYNC
+        _wait_for(lambda k=k: len(got) == (k + 1) // 2)  # its TPDO4 (every second SYNC) arrived
     assert len(got) == 3  # transmission type 2: every second SYNC
     assert got[-1][1] == 9  # the RPDO4 mode, applied at a SYNC, shows up in the TPDO4
     assert got[-1][0] & 0x4F == 0x40  # switch on disabled
     assert node.sdo[0x60FF].raw == 12345
+
+
+def _wait_for(cond, timeout: float = 2.0) -> None:
+    """Poll ``cond`` until it holds or the deadline passes (then fail)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not met within the deadline"
+        time.sleep(0.001)
 
 
 @pytest.mark.parametrize(("kind", "entries", "code"), [
