@@ -53,10 +53,14 @@ def rig_factory() -> Iterator[Any]:
 
 
 @pytest.fixture
-def emulator_factory() -> Iterator[Any]:
+def emulator_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``start(rig, *args)``: the boards' state files go to a fresh temporary directory unless
+    ``args`` name ``--state-dir`` (a test never writes the user's state directory)."""
     procs: list[subprocess.Popen] = []
 
     def start(rig: str | None = None, *args: str) -> tuple[subprocess.Popen, dict]:
+        if "--state-dir" not in args:
+            args = (*args, "--state-dir", str(tmp_path_factory.mktemp("emulate-state")))
         cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0", *args]
         if rig:
             cmd.append(rig)

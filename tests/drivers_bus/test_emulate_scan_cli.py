@@ -25,9 +25,10 @@ def _cbl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def emulator(tmp_path_factory):
     """`cbl emulate --json` (default rig) running; always terminated, even on failure."""
-    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0",
+                             "--state-dir", str(tmp_path_factory.mktemp("state"))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = proc.stdout.readline()
@@ -118,8 +119,9 @@ def test_scan_of_an_empty_bus_says_so(tmp_path):
         while r.poll() is None:
             server.service()
             time.sleep(0.001)
-        out = r.stdout.read()
-        assert r.returncode == 1 and "no CANopen board answered" in out, r.stderr.read()
+        err = r.stderr.read()
+        assert r.returncode == 2 and "no CANopen board answered" in err and r.stdout.read() == "", err
+        assert len(err.strip().splitlines()) == 1
     finally:
         server.close()
 
@@ -127,4 +129,61 @@ def test_scan_of_an_empty_bus_says_so(tmp_path):
 def test_babbling_node_silences_the_bus_for_scan(emulator_factory):
     _, info = emulator_factory(str(ROOT / "hil_tests" / "rigs" / "single_joint.toml"), "--babble-id", "0x001")
     r = _cbl("scan", "-i", "slcan", "-c", info["buses"][0]["channel"], "--timeout", "0.3")
-    assert r.returncode == 1 and "no CANopen board answered" in r.stdout, (r.stdout, r.stderr)
+    assert r.returncode == 2 and "no CANopen board answered" in r.stderr, (r.stdout, r.stderr)
+
+
+def _sdo(bus, node: int, req: bytes, timeout: float = 2.0) -> bytes:
+    import can
+
+    bus.send(can.Message(arbitration_id=0x600 + node, data=req, is_extended_id=False))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        m = bus.recv(0.1)
+        if m is not None and m.arbitration_id == 0x580 + node:
+            return bytes(m.data)
+    raise AssertionError("no SDO answer")
+
+
+def test_saved_parameters_survive_kill_9_and_restart_of_emulate(emulator_factory, tmp_path):
+    import struct
+
+    rig = str(ROOT / "hil_tests" / "rigs" / "single_joint.toml")
+    state = tmp_path / "state"
+    proc, info = emulator_factory(rig, "--state-dir", str(state))
+    assert info["buses"][0]["state_dir"] == str(state)
+    bus = open_bus("slcan", info["buses"][0]["channel"])
+    try:
+        assert _sdo(bus, 1, struct.pack("<BHBH2x", 0x2B, 0x2031, 0, 250))[0] == 0x60  # watchdog 250 ms
+        assert _sdo(bus, 1, struct.pack("<BHB", 0x23, 0x1010, 1) + b"save")[0] == 0x60
+    finally:
+        bus.shutdown()
+    files = list(state.rglob("node1.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["2031sub0"] == 250
+    proc.kill()  # kill -9 of cbl emulate; its emulator child ends when it sees its parent gone
+    proc.wait(10)
+    _, info = emulator_factory(rig, "--state-dir", str(state))
+    bus = open_bus("slcan", info["buses"][0]["channel"])
+    try:
+        r = _sdo(bus, 1, struct.pack("<BHB4x", 0x40, 0x2031, 0))
+        assert r[0] == 0x4B and struct.unpack_from("<H", r, 4)[0] == 250  # the saved value came back
+    finally:
+        bus.shutdown()
+
+
+def test_emulate_refuses_bad_arguments_at_once(tmp_path):
+    bad_rig = tmp_path / "bad.toml"
+    bad_rig.write_text('[[bus]]\ninterface = "socketcan"\n[[bus.board]]\nnode = 1\n')
+    for args, needle in ((["--report-s", "-1"], "--report-s = -1.0 s is out of range"),
+                         (["--report-s", "nan"], "--report-s = nan s is out of range"),
+                         ([str(bad_rig)], "serves 'slcan' buses only"),
+                         (["--state-dir", "/proc/nope"], "--state-dir /proc/nope")):
+        t0 = time.monotonic()
+        r = _cbl("emulate", *args, timeout=60)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and time.monotonic() - t0 < 30
+
+
+def test_scan_refuses_a_bitrate_the_bus_does_not_run(emulator):
+    _, info = emulator
+    r = _cbl("scan", "-i", "slcan", "-c", info["buses"][0]["channel"], "-b", "500000")
+    assert r.returncode == 2 and "refused bitrate 500000" in r.stderr, (r.stdout, r.stderr)
