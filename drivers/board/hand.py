@@ -9,7 +9,8 @@ Per axis k, in operation enabled with 0x6060 = -1, the axis mode 0x2100:k select
 0 current 0x2105 (mA), 1 screw position 0x2101 (µm, clamped to the screw stroke), 2 tension
 0x2102 (0.01 N, clamped to 0x2120:k), 3 grasp pad force 0x2103 (0.01 N, clamped to 0x2120:k).
 Stop ramps (quick stop, halt, fault reaction 1-3) hold every nut where it is (screw-position
-mode at the position sampled when the stop began) until standstill; with the power stage off
+mode at the position sampled when the stop began) until standstill; so does no mode (0x6061 =
+0) in operation enabled (CiA 402 "no mode": no target is followed, the hand holds); with the power stage off
 every axis runs in current mode with 0 A (the screws are back-drivable, the tendons go slack).
 Without a plant (``hand=None``) the measurements are held at zero.
 """
@@ -90,14 +91,15 @@ class HandBoard(DriveBoard):
         enable = bool(out["power_enabled"])
         ramp = int(out["stop_ramp"])
         lo, hi = float(h.stroke[0]), float(h.stroke[1])
-        if enable and ramp and not self._holding:
+        hold = enable and (ramp != 0 or (out["follow_targets"] and int(s.get(0x6061, 0)) != -1))
+        if hold and not self._holding:
             self._hold[:] = [self._meas[f"x{k}"] for k in range(N_AXES)]
-        self._holding = enable and ramp != 0
+        self._holding = hold
         for k in range(N_AXES):
             sub = k + 1
             t_max = int(s.get(0x2120, sub)) / TENSION_PER_N
             mode, i_cmd = M_CURRENT, 0.0
-            if enable and ramp:
+            if hold:
                 mode = M_POSITION
                 h.x_cmd[k] = self._hold[k]
             elif enable and out["follow_targets"] and int(s.get(0x6061, 0)) == -1:

@@ -252,3 +252,29 @@ def test_identifiers_above_11_bits_are_ignored(lockstep):
     lockstep.board.handle(msg)  # 0xF05 & 0x780 == 0x700: would pass as node 5's heartbeat
     assert lockstep.board._hb_seen == {}
     assert lockstep.board.crash_count == 0
+
+
+def test_hand_mode_0_holds_every_nut(channel):
+    from cerebellum_rt.actuators.hand import HandSim
+    from cerebellum_rt.drivers.board import HandBoard
+
+    from .test_hand_board_lockstep import HAND, HandRig
+
+    rig = HandRig(channel)
+    try:
+        assert isinstance(rig.board, HandBoard) and isinstance(rig.sim, HandSim)
+        for _ in range(6):
+            rig.cycle(next_controlword(rig.sw, "operation_enabled") if rig.sw else 0, 300)
+        rig.cycle(0x0F, 1500)  # tension on every tendon: the nuts move
+        assert rig.board.state == "operation_enabled" and (rig.sim.mode == 2).all()
+        rig.tx(0x600 + HAND, struct.pack("<BHBB3x", 0x2F, 0x6060, 0, 0))  # no mode
+        rig.cycle(0x0F, 1500)
+        held = rig.sim.x_cmd.copy()
+        for _ in range(2):
+            rig.cycle(0x0F, 1500)  # the tension targets are not followed
+            assert (rig.sim.mode == 1).all()  # screw-position mode ...
+            assert (rig.sim.x_cmd == held).all()  # ... at the positions sampled when the hold began
+        assert rig.board.crash_count == 0 and rig.board.state == "operation_enabled"
+        assert int(rig.board.store.get(0x6061)) == 0 and not rig.sw & 0x1000
+    finally:
+        rig.close()

@@ -1,8 +1,9 @@
 """`cbl bench reliability`: the device and the codecs under hostile input (issue 11 figures).
 
 * ``frames_fuzzed`` / ``crashes`` / ``out_of_limit_accepted``: random frames into an emulated
-  joint board (knee module) through its public frame entry :meth:`BoardNode.handle` (what the
-  board's bus thread calls for every received frame), biased towards its own COB-IDs (SDO
+  joint board (knee module) through its public bus path: the board's python-can bus
+  (:class:`FeedBus`, which hands it prepared batches) read by ``poll()`` as on any bus, 64
+  frames per millisecond of virtual time, biased towards its own COB-IDs (SDO
   requests, RPDOs, SYNC, NMT start/pre-operational) plus uniformly random 11-bit ids; after every
   chunk every writable object must hold a value inside its limits (and allowed values). Then the
   same number of random frames into each codec: the SLCAN line decoder (valid-looking and
@@ -47,6 +48,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ device fuzz
+def _feed_bus_class() -> type:
+    import can
+
+    class FeedBus(can.BusABC):
+        """A python-can bus that hands its reader a prepared batch of frames (one reused
+        ``Message``), then None; what the board sends is counted and dropped."""
+
+        def __init__(self) -> None:
+            super().__init__(channel="fuzz")
+            self.msg = can.Message(is_extended_id=False, check=False)
+            self.ids: list[int] = []
+            self.lens: list[int] = []
+            self.raw = b""
+            self.pos = self.end = 0
+            self.sent = 0
+
+        def load(self, ids: list[int], lens: list[int], raw: bytes) -> None:
+            self.ids, self.lens, self.raw, self.pos, self.end = ids, lens, raw, 0, 0
+
+        def release(self, n: int) -> None:
+            """The next ``n`` frames become readable."""
+            self.end = min(self.end + n, len(self.ids))
+
+        def _recv_internal(self, timeout: float | None) -> tuple[Any, bool]:
+            k = self.pos
+            if k >= self.end:
+                return None, True
+            self.pos = k + 1
+            m = self.msg
+            m.arbitration_id = self.ids[k]
+            m.data = self.raw[8 * k : 8 * k + self.lens[k]]
+            m.dlc = self.lens[k]
+            return m, True
+
+        def send(self, msg: Any, timeout: float | None = None) -> None:
+            self.sent += 1
+
+    return FeedBus
+
+
 FIRMWARE_MAINTAINED = {(0x1003, 0)}  # writable only to clear it (0); the board counts errors in it
 
 
@@ -65,18 +106,15 @@ def limit_violations(board: Any) -> list[str]:
 
 def fuzz_device(n_frames: int, seed: int = 1) -> dict[str, Any]:
     """Random frames into one joint board (see module doc); returns the figures."""
-    import can
-
     from cerebellum_rt.actuators.joint import JointModule, load_preset
     from cerebellum_rt.drivers.board import JointBoard
 
     rng = np.random.default_rng(seed)
     t = [0.0]
-    bus = can.Bus(interface="virtual", channel=f"reliability-{os.getpid()}-{seed}-{time.monotonic_ns()}")
+    bus = _feed_bus_class()()
     board = JointBoard(NODE, bus, JointModule(load_preset("knee"), seed=seed), clock=lambda: t[0], threaded=False)
     own = np.array([0x600 + NODE, 0x200 + NODE, 0x300 + NODE, 0x400 + NODE, 0x080, 0x000, 0x700 + 1], np.int32)
     weights = np.array([0.12, 0.04, 0.04, 0.02, 0.02, 0.002, 0.01])  # the rest: uniformly random 11-bit ids
-    msg = can.Message(is_extended_id=False, check=False)
     keys = [(e.index, e.subindex) for e in board.table.entries()]
     violations: list[str] = []
     done = 0
@@ -99,19 +137,13 @@ def fuzz_device(n_frames: int, seed: int = 1) -> dict[str, Any]:
             data[nmt, 0] = rng.choice(np.array([0x01, 0x01, 0x01, 0x80, 0x81, 0x82, 0x02], np.uint8), nmt.size)
             data[nmt, 1] = rng.choice(np.array([0, NODE], np.uint8), nmt.size)
             lens[nmt] = 2
-            id_list, len_list, raw = ids.tolist(), lens.tolist(), data.tobytes()
-            handle = board.handle
-            for k in range(n):
-                msg.arbitration_id = id_list[k]
-                msg.data = raw[8 * k : 8 * k + len_list[k]]
-                handle(msg)
-                if k % 64 == 0:
-                    t[0] += 0.001
-                    board.periodic()
-            done += n
+            bus.load(ids.tolist(), lens.tolist(), data.tobytes())
+            for _ in range(0, n, 64):
+                bus.release(64)
+                t[0] += 0.001
+                board.poll()  # bus.recv() until empty, each frame handled, then the timers
+            done += bus.pos  # the frames the board actually read
             violations += limit_violations(board)
-            while bus.recv(0.0) is not None:  # keep the virtual bus's queue short
-                pass
     finally:
         board.close()
         bus.shutdown()
