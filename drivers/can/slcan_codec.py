@@ -11,7 +11,8 @@ The dialect is the one python-can's ``slcan`` backend speaks (lines end with CR,
 Every other line (``O``, ``C``, ``S8``, ``Y5``, ``V``, a bare CR, BEL 0x07 error) is not a
 frame: :func:`decode` reports its span so a caller can act on commands (the emulator does).
 A frame line with an identifier out of range (11-bit above 0x7FF, 29-bit above 0x1FFFFFFF), a
-length digit out of range, a non-hex digit or too few data digits is not a frame either (it is
+length digit out of range, a non-hex digit, or a number of data digits other than twice the
+length (optionally followed by a 4-digit timestamp, Lawicel ``Z1``) is not a frame either (it is
 reported as a span like any other non-frame line).
 """
 
@@ -137,9 +138,13 @@ def _parse_line(buf, s, e, ids, lens, flags, data, k, fd_lengths):  # pragma: no
     if ln > data.shape[1]:
         return False
     p = s + 2 + nd
-    if not rtr:
-        if e - p < 2 * ln:
+    extra = e - p - (0 if rtr else 2 * ln)
+    if extra != 0 and extra != 4:  # exactly the data, or the data and a 4-digit timestamp (Z1)
+        return False
+    for j in range(extra):
+        if _hexval(buf[e - 1 - j]) < 0:
             return False
+    if not rtr:
         for b in range(ln):
             hi = _hexval(buf[p + 2 * b])
             lo = _hexval(buf[p + 2 * b + 1])

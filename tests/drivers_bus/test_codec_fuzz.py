@@ -27,6 +27,10 @@ def _decode(text: bytes) -> list[tuple[int, bytes, int]]:
     (b"T200000000\r", None),
     (b"d7FF0\r", (0x7FF, b"", 2)),
     (b"dFFF0\r", None),
+    (b"t7050105\r", None),  # one data byte announced as 0: trailing digits
+    (b"t705105\r", (0x705, b"\x05", 0)),
+    (b"t7051051A2B\r", (0x705, b"\x05", 0)),  # with a Z1 timestamp
+    (b"t70510\r", None),  # too few data digits
 ])
 def test_slcan_identifiers_out_of_range_are_not_frames(line, frame):
     assert _decode(line) == ([frame] if frame else [])

@@ -48,7 +48,7 @@ def test_a_client_flood_is_bounded_and_counted():
         assert server.frames_in + server.dropped_in == flood
         t[0] += 0.01  # 10 ms of wire: the 64 queued frames (<= 130 bits each at 1 Mbit/s) are gone
         server.service()
-        _write_all(fd, server, b"t7050105\r")  # the frame after the flood waits for nothing
+        _write_all(fd, server, b"t705105\r")  # the frame after the flood waits for nothing
         t[0] += 0.001
         server.service()
         got = []

@@ -154,6 +154,12 @@ def fuzz_device(n_frames: int, seed: int = 1) -> dict[str, Any]:
 # ------------------------------------------------------------------ codec fuzz
 _PREFIX = np.frombuffer(b"tTrRdDbBxOCSVF", np.uint8)
 _HEXCH = np.frombuffer(b"0123456789ABCDEFabcdefgz ", np.uint8)
+_UPHEX = np.frombuffer(b"0123456789ABCDEF", np.uint8)
+_SHAPED = np.frombuffer(b"tTdDbBrR", np.uint8)
+_EXT = np.frombuffer(b"TDBR", np.uint8)
+_FDP = np.frombuffer(b"dDbB", np.uint8)
+_RTR = np.frombuffer(b"rR", np.uint8)
+_FD_LEN = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64])
 
 
 def fuzz_slcan(n_lines: int, seed: int = 1) -> dict[str, Any]:
@@ -172,6 +178,20 @@ def fuzz_slcan(n_lines: int, seed: int = 1) -> dict[str, Any]:
         width = rng.integers(1, 140, n)
         body = _HEXCH[rng.integers(0, len(_HEXCH), (n, 141))]
         body[:, 0] = _PREFIX[rng.integers(0, len(_PREFIX), n)]
+        # half the lines are shaped like frames (prefix, id digits, length digit, twice as many
+        # data digits) with random upper-case hex: legal and out-of-range ids, lengths, FD codes
+        shaped = np.flatnonzero(rng.random(n) < 0.5)
+        kind = rng.integers(0, len(_SHAPED), shaped.size)
+        body[shaped] = _UPHEX[rng.integers(0, 16, (shaped.size, 141))]
+        body[shaped, 0] = _SHAPED[kind]
+        nd = np.where(np.isin(_SHAPED[kind], _EXT), 8, 3)
+        code = rng.integers(0, 16, shaped.size)
+        fd = np.isin(_SHAPED[kind], _FDP)
+        code = np.where(fd, code, code % 10)  # classic: 0-9 (9 is out of range)
+        body[shaped, 1 + nd] = _UPHEX[code]
+        ln = np.where(fd, _FD_LEN[code], np.minimum(code, 9))
+        ln = np.where(np.isin(_SHAPED[kind], _RTR), 0, ln)
+        width[shaped] = np.minimum(2 + nd + 2 * ln + rng.choice([0, 0, 0, 4, 1], shaped.size), 140)
         body[np.arange(n), width] = 13  # the line end
         lines = body[np.arange(141)[None, :] <= width[:, None]]  # row-major: line after line
         try:
