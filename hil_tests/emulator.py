@@ -140,8 +140,11 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
                 rate = (server.syncs - last_syncs) / (now - last_t)
                 load = (medium.stats.busy_s - last_busy) / (now - last_t)
                 if rate > 0 or last_rate > 0:  # quiet while nobody drives the bus
+                    drops = server.dropped_in + server.dropped_out
+                    dropped = (f", dropped {server.dropped_in} frames from the client (queue full) and "
+                               f"{server.dropped_out} to it (not read)") if drops else ""
                     print(f"emulate {spec.name}: sustained {rate:.0f} SYNC/s over the last {now - last_t:.0f} s, "
-                          f"bus load {load * 100:.0f} %", file=sys.stderr, flush=True)
+                          f"bus load {load * 100:.0f} %{dropped}", file=sys.stderr, flush=True)
                 last_t, last_syncs, last_busy, last_rate = now, server.syncs, medium.stats.busy_s, rate
     finally:
         for b in boards:
