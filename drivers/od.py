@@ -295,8 +295,9 @@ def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
         ]),
         var(0x2030, "standstill_velocity", u32, "rw", unit="counts/s", default=int(0.05 * VELOCITY_COUNTS_PER_RAD_S),
             low=0, high=max_v, desc="|velocity| below this ends a quick-stop or fault-reaction ramp"),
-        var(0x2031, "communication_timeout", u16, "rw", unit="ms", default=100, low=0, high=10_000,
-            desc="in Operational with the drive enabled, no SYNC or RPDO for this long -> 0x6007 reaction; 0 = off"),
+        var(0x2031, "communication_timeout", u16, "rw", unit="ms", default=100, low=1, high=10_000,
+            desc="power stage on: no command (SYNC, RPDO, SDO download) for this long -> EMCY 0x8100, 0x6007 "
+                 "reaction; always armed (no 0 = off)"),
         var(0x2040, "fault_injection", u16, "rw", default=0,
             desc="HIL: a non-zero CiA 402 error code raises that fault until 0 is written"),
         var(0x2050, "calibration_data", "DOMAIN", "rw", default=b"", high=4096, unit="bytes",

@@ -71,8 +71,9 @@ def hand_objects() -> list[Obj]:
               pdo=False, low=0, high=MAX_TENSION, default=MAX_TENSION),
         var(0x2030, "standstill_velocity", u32, "rw", unit="um/s", default=1000, low=0, high=1_000_000,
             desc="every |nut velocity| below this ends a quick-stop or fault-reaction hold"),
-        var(0x2031, "communication_timeout", u16, "rw", unit="ms", default=100, low=0, high=10_000,
-            desc="in Operational with the drive enabled, no SYNC or RPDO for this long -> 0x6007 reaction; 0 = off"),
+        var(0x2031, "communication_timeout", u16, "rw", unit="ms", default=100, low=1, high=10_000,
+            desc="power stage on: no command (SYNC, RPDO, SDO download) for this long -> EMCY 0x8100, 0x6007 "
+                 "reaction; always armed (no 0 = off)"),
         var(0x2040, "fault_injection", u16, "rw", default=0,
             desc="HIL: a non-zero CiA 402 error code raises that fault until 0 is written"),
         var(0x603F, "error_code", u16, "ro", pdo=True),

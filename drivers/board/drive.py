@@ -22,10 +22,9 @@ was enabled (RPDO, SDO in pre-operational or operational, before or after the fi
 The watchdog arms when the power stage comes on and is refreshed by every command: a SYNC, an
 RPDO, or an accepted SDO download to this node (SDO uploads are not commands: a monitor that
 only reads does not keep a drive alive). No command for 0x2031 ms (default 100 ms, as moteus'
-default watchdog; 0 switches the rung off) raises EMCY 0x8100; an RPDO event-timer deadline
-(EMCY 0x8250), a
-heartbeat-consumer timeout (0x1016; EMCY 0x8130), or NMT leaving operational marks the
-connection lost and the law applies 0x6007 (default 3: quick
+default watchdog; range 1-10000 ms: it cannot be switched off) raises EMCY 0x8100; an RPDO
+event-timer deadline (EMCY 0x8250), a heartbeat-consumer timeout (0x1016; EMCY 0x8130), or NMT
+leaving operational marks the connection lost and the law applies 0x6007 (default 3: quick
 stop per 0x605A, then switch-on disabled). While SYNC is missing too, the board runs the cycle
 on its own clock so that the reaction completes. Fault causes (0x2040 fault injection, the
 plant's faults) send their EMCY, enter fault reaction (0x605E), and are cleared by a fault reset

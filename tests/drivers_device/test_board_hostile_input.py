@@ -278,3 +278,8 @@ def test_hand_mode_0_holds_every_nut(channel):
         assert int(rig.board.store.get(0x6061)) == 0 and not rig.sw & 0x1000
     finally:
         rig.close()
+
+
+def test_the_command_watchdog_cannot_be_switched_off(lockstep):
+    assert sdo_write(lockstep, 0x2031, 0, 0, 2) == 0x06090032  # below the low limit 1 ms
+    assert sdo_write(lockstep, 0x2031, 0, 1, 2) is None
