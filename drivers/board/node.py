@@ -129,6 +129,7 @@ class BoardNode:
     # ------------------------------------------------------------------ lifecycle
     def _boot(self, comm_only: bool = False) -> None:
         self.store.reset(comm_only)
+        self._recheck_stored()
         self.store.set(0x1018, 4, self.serial_number)
         self.pdos.reload()
         self._rx_pdos = self.pdos.rx_by_cob()
@@ -242,6 +243,19 @@ class BoardNode:
         self.send(cob & 0x7FF, bytes([code & 0xFF, code >> 8, reg, detail & 0xFF, 0, 0, 0, 0]))
 
     # ------------------------------------------------------------------ robustness
+    def _recheck_stored(self) -> None:
+        """Values loaded from flash obey the same rules as bus writes: a COB-ID or heartbeat
+        entry that breaks them (an edited or foreign flash file) falls back to its default."""
+        checks = ((0x1005, 0, self._check_cob_id), (0x1014, 0, self._check_cob_id),
+                  *((0x1016, k, self._check_consumer_heartbeat) for k in range(1, 128)))
+        for index, sub, check in checks:
+            if (index, sub) not in self.store._values:
+                continue
+            try:
+                check(index, sub, self.store.get(index, sub))
+            except SdoAbort:
+                self.store.set(index, sub, self.table.objects[index].sub(sub).default_for(self.node_id))
+
     def _crashed(self, exc: BaseException) -> None:
         """An exception inside the board: record it, EMCY 0x6100, the application's reaction."""
         self.crash_count += 1

@@ -283,3 +283,21 @@ def test_hand_mode_0_holds_every_nut(channel):
 def test_the_command_watchdog_cannot_be_switched_off(lockstep):
     assert sdo_write(lockstep, 0x2031, 0, 0, 2) == 0x06090032  # below the low limit 1 ms
     assert sdo_write(lockstep, 0x2031, 0, 1, 2) is None
+
+
+def test_a_flash_file_with_restricted_cob_ids_falls_back_to_defaults(channel, tmp_path):
+    import json
+
+    flash = tmp_path / "node5.json"
+    flash.write_text(json.dumps({"1005sub0": 0, "1014sub0": 0x585, "1016sub1": (3 << 16) | 100,
+                                 "1016sub2": (3 << 16) | 200, "2031sub0": 250}))
+    bus = can.Bus(interface="virtual", channel=channel)
+    board = JointBoard(NODE, bus, storage_path=flash, threaded=False)
+    try:
+        assert int(board.store.get(0x1005)) == 0x080 and int(board.store.get(0x1014)) == 0x80 + NODE
+        watched = [int(board.store.get(0x1016, k)) for k in (1, 2)]
+        assert sorted(watched) == [0, (3 << 16) | 200]  # node 3 watched once (the first falls back)
+        assert int(board.store.get(0x2031)) == 250  # a valid stored value is kept
+    finally:
+        board.close()
+        bus.shutdown()
