@@ -249,7 +249,7 @@ class BoardNode:
         checks = ((0x1005, 0, self._check_cob_id), (0x1014, 0, self._check_cob_id),
                   *((0x1016, k, self._check_consumer_heartbeat) for k in range(1, 128)))
         for index, sub, check in checks:
-            if (index, sub) not in self.store._values:
+            if not self.store.has(index, sub):
                 continue
             try:
                 check(index, sub, self.store.get(index, sub))
@@ -288,7 +288,7 @@ class BoardNode:
             raise SdoAbort(ABORT_VALUE, f"0x1016sub{sub} = 0x{v:08X} (reserved bits or node-ID 0/above 127)")
         if node and ms:
             for k in range(1, 128):
-                if k == sub or (index, k) not in self.store._values:
+                if k == sub or not self.store.has(index, k):
                     continue
                 other = int(self.store.get(index, k))
                 if (other >> 16) & 0xFF == node and other & 0xFFFF:

@@ -137,6 +137,10 @@ class ObjectStore:
         lo, hi = e.limits
         return lo <= v <= hi and (e.values is None or v in e.values)
 
+    def has(self, index: int, subindex: int = 0) -> bool:
+        """True if the dictionary has (index, subindex)."""
+        return (index, subindex) in self._values
+
     def get(self, index: int, subindex: int = 0) -> int | float | str | bytes:
         return self._values[(index, subindex)]
 
