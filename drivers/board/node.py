@@ -62,7 +62,7 @@ from collections.abc import Callable
 
 import can
 
-from cerebellum_rt.drivers.board.pdo import PdoSet
+from cerebellum_rt.drivers.board.pdo import PdoSet, restricted_id
 from cerebellum_rt.drivers.board.sdo import SdoServer
 from cerebellum_rt.drivers.board.store import ABORT_PARAM, ABORT_VALUE, ObjectStore, SdoAbort
 from cerebellum_rt.drivers.od import Table
@@ -273,8 +273,6 @@ class BoardNode:
 
     def _check_cob_id(self, index: int, sub: int, value: object) -> None:
         v = int(value)  # type: ignore[call-overload]
-        from cerebellum_rt.drivers.board.pdo import restricted_id
-
         allowed_flags = 0x80000000 if index == 0x1014 else 0
         if v & ~(0x7FF | allowed_flags) or restricted_id(v & 0x7FF):
             raise SdoAbort(ABORT_VALUE, f"0x{index:04X} COB-ID 0x{v:08X} (29-bit, reserved bits or restricted CAN-ID)")
