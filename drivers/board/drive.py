@@ -19,8 +19,9 @@ SDO-only master can walk the state machine.
 Connection loss (first rung of the safety ladder). The armed-watchdog rule: **a drive with its
 power stage on always has an armed command watchdog**, whatever the NMT state and however it
 was enabled (RPDO, SDO in pre-operational or operational, before or after the first SYNC).
-The watchdog arms when the power stage comes on and is refreshed by every command: a SYNC, an
-RPDO, or an accepted SDO download to this node (SDO uploads are not commands: a monitor that
+The watchdog arms when the power stage comes on and is refreshed by every command: a SYNC, a
+processed RPDO (not one refused for its length or its values), or an accepted SDO download to
+this node (SDO uploads are not commands: a monitor that
 only reads does not keep a drive alive). No command for 0x2031 ms (default 100 ms, as moteus'
 default watchdog; range 1-10000 ms: it cannot be switched off) raises EMCY 0x8100; an RPDO
 event-timer deadline (EMCY 0x8250), a heartbeat-consumer timeout (0x1016; EMCY 0x8130), or NMT
@@ -288,9 +289,11 @@ class DriveBoard(BoardNode, abc.ABC):
         self._nmt_lost = False
         self._watch_t = None
 
-    def _rpdo_rx(self, ch: Any, data: bytes, now: float) -> None:
-        super()._rpdo_rx(ch, data, now)
-        self._command_seen(now)
+    def _rpdo_rx(self, ch: Any, data: bytes, now: float) -> bool:
+        processed = super()._rpdo_rx(ch, data, now)
+        if processed:  # an RPDO that is not processed is not a command
+            self._command_seen(now)
+        return processed
 
     def _periodic_app(self, now: float) -> None:
         timeout_ms = self._opt(0x2031, 0)

@@ -356,17 +356,20 @@ class BoardNode:
                 ch.last_rx_t = ch.last_tx_t = None
             self._entered_operational()
 
-    def _rpdo_rx(self, ch, data: bytes, now: float) -> None:
+    def _rpdo_rx(self, ch, data: bytes, now: float) -> bool:
+        """One RPDO; True if it was processed. Not processed (and no deadline or watchdog
+        refresh): too short (EMCY 0x8210), a value outside its limits (EMCY 0x8200, cleared when
+        that RPDO next arrives within its limits)."""
         need = ch.length
         if len(data) < need:
             self.emcy(0x8210, ch.number)  # PDO not processed: length error
-            return
+            return False
         if len(data) > need and not self.fd:
             self.emcy(0x8220, ch.number)  # PDO length exceeded (processed)
         if self.pdos.check(ch, data) is not None:
             self.rpdo_rejected.add(ch.number)
             self.emcy(0x8200, ch.number)  # PDO not processed: a value outside its limits
-            return
+            return False
         if ch.number in self.rpdo_rejected:
             self.rpdo_rejected.discard(ch.number)
             if not self.rpdo_rejected:
@@ -382,6 +385,7 @@ class BoardNode:
         else:
             self.pdos.unpack(ch, data[:need])
             self._on_rpdo_applied(ch)
+        return True
 
     def apply_pending_rpdos(self) -> None:
         """Synchronous RPDOs received before this SYNC take effect now (CiA 301 §7.2.2.3)."""

@@ -14,7 +14,7 @@ Mapping rules enforced on SDO writes (CiA 301 §7.5.2.35-38, CANOPEN.md §2.7):
 Values received by RPDO obey the same limits as SDO writes (:meth:`PdoSet.check`): a payload
 with any value outside its entry's limits, outside its allowed values, or a non-finite REAL32
 is not applied at all (the previous values stay), and the board raises EMCY 0x8200 with the
-RPDO number (see ``BoardNode._rpdo_rx``).
+RPDO number, cleared when that RPDO next arrives within its limits (see ``BoardNode._rpdo_rx``).
 """
 
 from __future__ import annotations

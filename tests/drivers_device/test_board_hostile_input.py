@@ -301,3 +301,15 @@ def test_a_flash_file_with_restricted_cob_ids_falls_back_to_defaults(channel, tm
     finally:
         board.close()
         bus.shutdown()
+
+
+def test_refused_rpdos_do_not_feed_the_watchdog(joint):
+    enable(joint)
+    emcy = []
+    for _ in range(150):  # only out-of-limit RPDO2s, no SYNC: the master sends garbage
+        joint.send(0x300 + NODE, struct.pack("<ihh", 0, 0, 32767))
+        joint.board.poll()
+        joint.advance(0.001)
+        emcy += [struct.unpack_from("<H", m.data)[0] for m in joint.drain() if m.arbitration_id == 0x80 + NODE]
+    assert 0x8200 in emcy and 0x8100 in emcy
+    assert joint.board.state != "operation_enabled"
