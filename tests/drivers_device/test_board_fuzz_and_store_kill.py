@@ -41,3 +41,18 @@ def test_command_loss_reaction_is_within_the_watchdog_plus_2_ms():
     assert set(got["loss_reaction_ms"]) == {"sdo_pre_operational", "sdo_operational_before_sync", "rpdo_and_sync"}
     assert got["loss_reaction_ms_max"] <= got["watchdog_ms"] + 2
     assert min(got["loss_reaction_ms"].values()) >= got["watchdog_ms"]  # not before the timeout either
+
+
+def test_bench_reliability_json_contract(capsys):
+    import json
+
+    from cerebellum_rt.tools.cli import main
+
+    assert main(["bench", "reliability", "--json", "--frames", "2000", "--kills", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("frames_fuzzed", "crashes", "out_of_limit_accepted", "store_kills", "store_lost",
+                "loss_reaction_ms_max", "watchdog_ms"):
+        assert key in doc, key
+    assert doc["frames_fuzzed"] == 6000 and doc["store_kills"] == 2
+    assert doc["crashes"] == 0 and doc["out_of_limit_accepted"] == 0 and doc["store_lost"] == 0
+    assert doc["targets_met"] is True
