@@ -20,6 +20,7 @@ law as generated C).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -51,7 +52,8 @@ def _bind(mod: Any) -> None:
     ffi = mod.ffi
 
     def onerror(exc_type: type, exc: BaseException, tb: Any) -> None:
-        _current[0].crashes.append(exc) if _current else None
+        if _current:  # a plant callback raised: the board records it (as BoardNode.crashes) and goes on
+            _current[-1].crashes.append(exc)
 
     @ffi.def_extern(onerror=onerror)
     def cbl_py_sample(user: Any, s: Any) -> None:
@@ -165,10 +167,8 @@ class FirmwareBoard:
         for k in range(h.n_tx):
             f = h.tx[k]
             msg = can.Message(arbitration_id=f.id, data=bytes(self.mod.ffi.buffer(f.data, f.len)), is_extended_id=False)
-            try:
+            with contextlib.suppress(can.CanError):  # a full or closed bus drops the frame, as a controller would
                 self.bus.send(msg)
-            except can.CanError:
-                pass  # a full or closed bus drops the frame, as a controller would
         h.n_tx = 0
         if h.flash_ops != self._flash_ops:
             self._flash_ops = h.flash_ops
