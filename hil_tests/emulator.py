@@ -42,6 +42,10 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
             from cerebellum_rt.actuators.joint import JointModule, load_preset
 
             module = JointModule(load_preset(spec.preset), seed=spec.node)
+        if spec.firmware == "c":  # the board's C image (drivers/firmware) instead of the specification
+            from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+
+            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
     from cerebellum_rt.actuators.hand import HandSim
 
@@ -182,7 +186,8 @@ class InProcessRig:
 
 def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
-    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset")) for b in d["boards"])
+    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", "python"))
+                   for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
                    d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)),
                    pdo_compact=bool(d.get("pdo_compact", False)))
@@ -192,7 +197,7 @@ def bus_to_json(spec: BusSpec) -> str:
     return json.dumps({
         "name": spec.name, "bitrate": spec.bitrate, "fd": spec.fd, "data_bitrate": spec.data_bitrate,
         "pdo_packing": spec.pdo_packing, "pdo_compact": spec.pdo_compact,
-        "boards": [{"node": b.node, "type": b.type, "preset": b.preset} for b in spec.boards],
+        "boards": [{"node": b.node, "type": b.type, "preset": b.preset, "firmware": b.firmware} for b in spec.boards],
     })
 
 

@@ -21,6 +21,8 @@ Format (every key is checked; errors name the file, the key, the value and the l
       node = 1                     # CANopen node id, [1, 127], unique on the bus
       type = "joint"               # "joint" | "hand"
       preset = "knee"              # actuator preset (actuators/presets/<preset>.toml); optional
+      firmware = "python"          # "python": the executable specification (drivers/board);
+                                   # "c": the board's C firmware image through cffi (joint boards)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
@@ -37,6 +39,7 @@ from typing import Any
 from cerebellum_rt.rtcore.errors import ConfigError
 
 BOARD_TYPES = ("joint", "hand")
+FIRMWARES = ("python", "c")
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 RIGS_DIR = Path(__file__).parent / "rigs"
 
@@ -46,6 +49,7 @@ class BoardSpec:
     node: int
     type: str = "joint"
     preset: str | None = None
+    firmware: str = "python"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,14 @@ class _Checker:
             raise self.fail(key, v, f"is out of range [{lo}, {hi}]")
 
 
+def check_firmware(firmware: str, board_type: str, fd: bool, fail: Any) -> None:
+    """A board's firmware choice: 'c' exists for classic-CAN joint boards (drivers/firmware)."""
+    if firmware not in FIRMWARES:
+        raise fail(f"is not one of {list(FIRMWARES)}")
+    if firmware == "c" and (board_type != "joint" or fd):
+        raise fail("needs a joint board on a classic CAN bus (the C image has no hand or CAN FD side yet)")
+
+
 def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
     """Validate a rig given as the dict a TOML file loads to."""
     c = _Checker(source)
@@ -161,8 +173,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
             if not isinstance(bd, dict):
                 raise c.fail(f"{w}board[{j}]", bd, "is not a table")
             for k in bd:
-                if k not in ("node", "type", "preset"):
-                    raise c.fail(wb + k, bd[k], "is not a board key (keys: ['node', 'preset', 'type'])")
+                if k not in ("node", "type", "preset", "firmware"):
+                    raise c.fail(wb + k, bd[k], "is not a board key (keys: ['firmware', 'node', 'preset', 'type'])")
             node = c.get(bd, "node", wb, int)
             c.in_range(wb + "node", node, 1, 127)
             if node in nodes:
@@ -172,7 +184,9 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:
             if btype not in BOARD_TYPES:
                 raise c.fail(wb + "type", btype, f"is not one of {list(BOARD_TYPES)}")
             preset = c.get(bd, "preset", wb, str, None)
-            boards.append(BoardSpec(node, btype, preset))
+            firmware = c.get(bd, "firmware", wb, str, "python")
+            check_firmware(firmware, btype, fd, lambda limit, f=firmware, w=wb: c.fail(w + "firmware", f, limit))
+            boards.append(BoardSpec(node, btype, preset, firmware))
         buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing,
                              compact))
     return Rig(rate, tuple(buses), source)

@@ -1,0 +1,62 @@
+"""`cbl emulate --firmware c`: the default rig's six joint boards run the C image behind SLCAN,
+in front of their JointModules, and a CanTransport host enables and drives them as it does the
+Python boards; the rig key `firmware` is checked like every other key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cerebellum_rt.drivers.can import CanTransport, open_bus
+from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+from cerebellum_rt.hil_tests.fixtures import stop_process
+from cerebellum_rt.hil_tests.rig import parse_rig
+from cerebellum_rt.rtcore.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
+    rig = parse_rig({"bus": [{"name": "b", "board": [{"node": 1, "firmware": "c"}, {"node": 2}]}]})
+    assert [b.firmware for b in rig.buses[0].boards] == ["c", "python"]
+    with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c'\]"):
+        parse_rig({"bus": [{"board": [{"node": 1, "firmware": "rust"}]}]})
+    with pytest.raises(ConfigError, match="needs a joint board"):
+        parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]})
+
+
+def test_emulate_firmware_c_serves_six_joints_over_slcan():
+    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0",
+                             "--firmware", "c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        info = json.loads(line)["buses"][0]
+        bus = open_bus("slcan", info["channel"])
+        try:
+            with CanTransport(bus, nodes=info["nodes"], timeout_s=0.2) as t:
+                assert sorted(t.start(period_us=1000)) == [1, 2, 3, 4, 5, 6]
+                tx, rx = t.tx_array(), t.rx_array()
+                tx["modes_of_operation"] = 8
+                missing = 0
+                for _ in range(40):
+                    missing += t.cycle(tx, rx)
+                    tx["controlword"] = [next_controlword(int(s), "operation_enabled") for s in rx["statusword"]]
+                    tx["target_position"] = rx["position_actual"]
+                assert missing == 0
+                assert [decode_state(int(s)) for s in rx["statusword"]] == ["operation_enabled"] * 6
+        finally:
+            bus.shutdown()
+    finally:
+        stop_process(proc)
+
+
+def test_emulate_firmware_option_is_checked():
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "hand",
+                        "--firmware", "c"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2, r.stderr
+    assert "--firmware = 'c'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
