@@ -11,6 +11,7 @@ AREAS: dict[str, str] = {
     "codegen": "generated C vs CasADi-generated C: bytes, instructions, ulp",
     "can": "batched CAN exchange host cost vs python-can, joints per bus vs theory",
     "kinematics": "FK / Jacobians / COM vs pinocchio",
+    "firmware": "board image size, instructions per 1 kHz cycle under QEMU, host C image vs Python board",
 }
 
 

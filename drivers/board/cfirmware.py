@@ -20,8 +20,8 @@ law as generated C).
 
 from __future__ import annotations
 
-import contextlib
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +36,9 @@ from cerebellum_rt.drivers.od import JointRatings, Table, build_table
 from cerebellum_rt.rtcore.errors import ConfigError
 
 FLASH_BYTES = 2 * 8192  # two 8 KiB parameter sectors
+FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
+RX_BATCH = 64
+_FRAME_HEAD = struct.Struct("<IBB")
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 _bound: set[int] = set()
 
@@ -133,7 +136,11 @@ class FirmwareBoard:
                                                    lib.cbl_py_param))
         hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0) if module is not None else 0.0
         cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, 1e-6))
-        self._rx = ffi.new("cbl_frame_t[]", 64)
+        if ffi.sizeof("cbl_frame_t") != FRAME_BYTES:
+            raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
+        self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
+        self._rx = ffi.cast("cbl_frame_t *", ffi.from_buffer(self._rx_buf))
+        self._tx_view = ffi.buffer(self._h.tx)
         self._fw = lib.cbl_host_fw(self._h)
         self.crashes: list[BaseException] = []
         self._flash_ops = 0
@@ -163,13 +170,19 @@ class FirmwareBoard:
         return rc
 
     def _flush(self) -> None:
+        """The frames the image queued, onto the bus in order; the flash file when it changed."""
         h = self._h
-        for k in range(h.n_tx):
-            f = h.tx[k]
-            msg = can.Message(arbitration_id=f.id, data=bytes(self.mod.ffi.buffer(f.data, f.len)), is_extended_id=False)
-            with contextlib.suppress(can.CanError):  # a full or closed bus drops the frame, as a controller would
-                self.bus.send(msg)
-        h.n_tx = 0
+        n = h.n_tx
+        if n:
+            raw = bytes(self._tx_view[: n * FRAME_BYTES])
+            send, msg, head = self.bus.send, can.Message, _FRAME_HEAD.unpack_from
+            for off in range(0, n * FRAME_BYTES, FRAME_BYTES):
+                cob, _flags, length = head(raw, off)
+                try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
+                    send(msg(arbitration_id=cob, data=raw[off + 6 : off + 6 + length], is_extended_id=False))
+                except can.CanError:
+                    pass  # a full or closed bus drops the frame, as a controller would
+            h.n_tx = 0
         if h.flash_ops != self._flash_ops:
             self._flash_ops = h.flash_ops
             self._save_flash()
@@ -182,20 +195,28 @@ class FirmwareBoard:
         os.replace(tmp, self.storage_path)
 
     def _step(self, msgs: list[can.Message], tick: bool = True) -> None:
-        rx = self._rx
+        """Frames (in one call to the image, at most RX_BATCH per call), then the timers."""
+        buf, step, now = self._rx_buf, self.mod.lib.cbl_host_step, self._now_us()
         n = 0
         for m in msgs:
-            if n == len(rx):
-                self._call(lambda n=n: self.mod.lib.cbl_host_step(self._h, rx, n, self._now_us(), 0))
+            if n == RX_BATCH:
+                self._run_image(step, n, now, 0)
                 n = 0
-            f = rx[n]
-            f.id = m.arbitration_id
-            f.flags = (1 if m.is_remote_frame else 0) | (2 if m.is_extended_id else 0) | (4 if m.is_error_frame else 0)
             data = bytes(m.data)[:64]
-            f.len = len(data)
-            self.mod.ffi.memmove(f.data, data, len(data))
+            off = n * FRAME_BYTES
+            flags = (1 if m.is_remote_frame else 0) | (2 if m.is_extended_id else 0) | (4 if m.is_error_frame else 0)
+            _FRAME_HEAD.pack_into(buf, off, m.arbitration_id, flags, len(data))
+            buf[off + 6 : off + 6 + len(data)] = data
             n += 1
-        self._call(lambda: self.mod.lib.cbl_host_step(self._h, rx, n, self._now_us(), 1 if tick else 0))
+        self._run_image(step, n, now, 1 if tick else 0)
+
+    def _run_image(self, step: Any, n: int, now: int, tick: int) -> None:
+        _current.append(self)
+        try:
+            step(self._h, self._rx, n, now, tick)
+        finally:
+            _current.pop()
+        self._flush()
 
     def handle(self, msg: can.Message) -> None:
         """One received frame (no timers)."""
@@ -208,17 +229,17 @@ class FirmwareBoard:
             self._step([], tick=True)
 
     def poll(self, max_frames: int = 10_000) -> int:
-        """``threaded=False`` mode: one frame at a time as received, then the timers; returns frames handled."""
-        n = 0
+        """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
+        returns the number of frames handled."""
+        msgs = []
         with self._lock:
-            while n < max_frames:
+            while len(msgs) < max_frames:
                 msg = self.bus.recv(timeout=0.0)
                 if msg is None:
                     break
-                self._step([msg], tick=False)
-                n += 1
-            self._step([], tick=True)
-        return n
+                msgs.append(msg)
+            self._step(msgs, tick=True)
+        return len(msgs)
 
     def _run(self) -> None:
         while not self._stop.is_set():
