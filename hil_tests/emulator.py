@@ -46,6 +46,10 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
             from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
             return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
+        if spec.firmware == "qemu":  # the Cortex-M4F image under QEMU, bridged to the bus
+            from cerebellum_rt.drivers.board.qemu import QemuBoard
+
+            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node)
     from cerebellum_rt.actuators.hand import HandSim
 

@@ -23,6 +23,7 @@ Format (every key is checked; errors name the file, the key, the value and the l
       preset = "knee"              # actuator preset (actuators/presets/<preset>.toml); optional
       firmware = "python"          # "python": the executable specification (drivers/board);
                                    # "c": the board's C firmware image through cffi (joint boards)
+                                   # "qemu": the Cortex-M4F image under QEMU (joint boards)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
@@ -39,7 +40,7 @@ from typing import Any
 from cerebellum_rt.rtcore.errors import ConfigError
 
 BOARD_TYPES = ("joint", "hand")
-FIRMWARES = ("python", "c")
+FIRMWARES = ("python", "c", "qemu")
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 RIGS_DIR = Path(__file__).parent / "rigs"
 
@@ -112,10 +113,10 @@ class _Checker:
 
 
 def check_firmware(firmware: str, board_type: str, fd: bool, fail: Any) -> None:
-    """A board's firmware choice: 'c' exists for classic-CAN joint boards (drivers/firmware)."""
+    """A board's firmware choice: 'c' and 'qemu' exist for classic-CAN joint boards (drivers/firmware)."""
     if firmware not in FIRMWARES:
         raise fail(f"is not one of {list(FIRMWARES)}")
-    if firmware == "c" and (board_type != "joint" or fd):
+    if firmware != "python" and (board_type != "joint" or fd):
         raise fail("needs a joint board on a classic CAN bus (the C image has no hand or CAN FD side yet)")
 
 

@@ -35,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
-    p.add_argument("--firmware", choices=("python", "c"), default=None,
-                   help="every board runs this firmware: python (the specification) or c (the board's C image); "
-                        "default: the rig's per-board choice")
+    p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
+                   help="every board runs this firmware: python (the specification), c (the board's C image as a "
+                        "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
 
 
 def _split(rig: Any, per_process: int | None) -> list[Any]:

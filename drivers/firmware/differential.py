@@ -26,18 +26,19 @@ START_US = 1_000_003  # an odd start time: no event lands on a timer's exact dea
 
 
 class LockstepBoard:
-    """One board (``kind`` 'python' or 'c') on its own virtual channel, driven by :meth:`run`."""
+    """One board (``kind`` 'python', 'c' or 'qemu') on its own virtual channel, driven by :meth:`run`."""
 
     def __init__(self, kind: str, node_id: int = 1, module: Any | None = None, table: Table | None = None,
                  storage_path: str | os.PathLike | None = None) -> None:
         from cerebellum_rt.drivers.board import JointBoard
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+        from cerebellum_rt.drivers.board.qemu import QemuBoard
 
         channel = f"fw-diff-{os.getpid()}-{next(_ids)}"
         self.bus = can.Bus(interface="virtual", channel=channel)
         self.host = can.Bus(interface="virtual", channel=channel)
         self.t_us = START_US
-        cls = JointBoard if kind == "python" else FirmwareBoard
+        cls = {"python": JointBoard, "c": FirmwareBoard, "qemu": QemuBoard}[kind]
         self.board = cls(node_id, self.bus, module, threaded=False, clock=self.clock, table=table,
                          storage_path=storage_path)
         self.kind = kind
@@ -99,24 +100,38 @@ def first_difference(a: Sequence[Any], b: Sequence[Any]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
+def od_uploads(table: Table, node_id: int) -> list[Event]:
+    """An SDO upload initiate of every entry: the object dictionary as the bus reads it, for a board
+    whose memory the test cannot reach (QEMU). An NMT "enter pre-operational" goes first (a stopped
+    node serves no SDO)."""
+    return [("frame", 0x000, bytes([0x80, node_id]), 0)] + [("frame", 0x600 + node_id, bytes([0x40, e.index & 0xFF, e.index >> 8, e.subindex, 0, 0, 0, 0]), 0)
+            for e in table.entries()]
+
+
 def compare(events: Sequence[Event], node_id: int = 1, table: Table | None = None,
-            module_factory: Any = None, c_table: Table | None = None) -> dict[str, Any]:
-    """Run ``events`` on both boards; returns replies, OD dumps and where they first differ.
-    ``c_table`` gives the C board another table (negative controls)."""
+            module_factory: Any = None, c_table: Table | None = None, other: str = "c") -> dict[str, Any]:
+    """Run ``events`` on the Python board and on ``other`` ('c' or 'qemu'); returns replies, OD
+    dumps and where they first differ. ``c_table`` gives the other board another table (negative
+    controls). With 'qemu' the object dictionary is compared through SDO uploads appended to the
+    events (:func:`od_uploads`)."""
     table = table or build_table("joint")
+    if other == "qemu":
+        events = [*events, *od_uploads(table, node_id)]
     boards = {k: LockstepBoard(k, node_id, module_factory() if module_factory else None,
-                               c_table if k == "c" and c_table is not None else table)
-              for k in ("python", "c")}
+                               c_table if k != "python" and c_table is not None else table)
+              for k in ("python", other)}
     try:
         res: dict[str, Any] = {}
         for k, b in boards.items():
             res[k] = [b.boot(), *b.run(events)]
-            res[k + "_od"] = b.od(table)
+            res[k + "_od"] = b.od(table) if k != "qemu" else {}
             res[k + "_state"] = b.board.state
+        res["c"], res["c_od"], res["c_state"] = res[other], res[other + "_od"], res[other + "_state"]
         res["frames_in"] = sum(1 for e in events if e[0] == "frame")
         res["frames_out"] = sum(len(r) for r in res["python"])
         res["first_reply_difference"] = first_difference(res["python"], res["c"])
-        res["od_difference"] = sorted(k for k in res["python_od"] if res["python_od"][k] != res["c_od"].get(k))
+        res["od_difference"] = [] if other == "qemu" else sorted(
+            k for k in res["python_od"] if res["python_od"][k] != res["c_od"].get(k))
         return res
     finally:
         for b in boards.values():

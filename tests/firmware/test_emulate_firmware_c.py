@@ -14,6 +14,7 @@ import pytest
 from cerebellum_rt.drivers.can import CanTransport, open_bus
 from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
 from cerebellum_rt.hil_tests.fixtures import stop_process
+from cerebellum_rt.hil_tests.prereq import require_tools
 from cerebellum_rt.hil_tests.rig import parse_rig
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -23,15 +24,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
     rig = parse_rig({"bus": [{"name": "b", "board": [{"node": 1, "firmware": "c"}, {"node": 2}]}]})
     assert [b.firmware for b in rig.buses[0].boards] == ["c", "python"]
-    with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c'\]"):
+    with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c', 'qemu'\]"):
         parse_rig({"bus": [{"board": [{"node": 1, "firmware": "rust"}]}]})
     with pytest.raises(ConfigError, match="needs a joint board"):
         parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]})
 
 
-def test_emulate_firmware_c_serves_six_joints_over_slcan():
-    proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "--json", "--report-s", "0",
-                             "--firmware", "c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+@pytest.mark.parametrize("firmware,rig", [("c", None), ("qemu", "single_joint")])
+def test_emulated_c_images_serve_joints_over_slcan(firmware, rig):
+    """The six C boards of the default rig (host library), and the QEMU board of the single-joint
+    rig (Cortex-M4F image), enabled and driven by CanTransport from this process."""
+    if firmware == "qemu":
+        require_tools("arm-none-eabi-gcc", "qemu-system-arm")
+    cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", *([rig] if rig else []), "--json",
+           "--report-s", "0", "--firmware", firmware]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
@@ -39,7 +46,7 @@ def test_emulate_firmware_c_serves_six_joints_over_slcan():
         bus = open_bus("slcan", info["channel"])
         try:
             with CanTransport(bus, nodes=info["nodes"], timeout_s=0.2) as t:
-                assert sorted(t.start(period_us=1000)) == [1, 2, 3, 4, 5, 6]
+                assert sorted(t.start(period_us=1000)) == info["nodes"]
                 tx, rx = t.tx_array(), t.rx_array()
                 tx["modes_of_operation"] = 8
                 missing = 0
@@ -48,7 +55,7 @@ def test_emulate_firmware_c_serves_six_joints_over_slcan():
                     tx["controlword"] = [next_controlword(int(s), "operation_enabled") for s in rx["statusword"]]
                     tx["target_position"] = rx["position_actual"]
                 assert missing == 0
-                assert [decode_state(int(s)) for s in rx["statusword"]] == ["operation_enabled"] * 6
+                assert [decode_state(int(s)) for s in rx["statusword"]] == ["operation_enabled"] * len(info["nodes"])
         finally:
             bus.shutdown()
     finally:

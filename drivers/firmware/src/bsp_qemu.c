@@ -5,7 +5,9 @@
  * writes them to "cbl.tx". Host -> guest: EV_FRAME (a received frame, then the timers), EV_TICK
  * (time passes, then the timers), EV_SAMPLE (the answer to a sample request), EV_QUIT. Guest ->
  * host: EV_FRAME (a frame to send), EV_SAMPLE (sample request), EV_DEMAND (the demand, then the
- * host advances the plant), EV_DONE (the event is handled). The parameter flash is the
+ * host advances the plant), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
+ * double), EV_DONE (the event is handled; flags = CiA 402 state, node = NMT state). The
+ * parameter flash is the
  * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
  *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
@@ -18,7 +20,8 @@ int cbl_semihost(int op, const void *arg);
 void cbl_exit(int status);
 extern volatile uint32_t cbl_systick_wraps;
 
-enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5 };
+enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
+       EV_PARAM = 7 };
 
 typedef struct {
     uint8_t type, flags, len, node;
@@ -89,6 +92,25 @@ static void plant_demand(void *user, const cbl_demand_t *d)
     send_record();
 }
 
+static void plant_reset_fault(void *user)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_RESET_FAULT;
+    send_record();
+}
+
+static void plant_param(void *user, uint16_t index, uint8_t sub, double value)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_PARAM;
+    rec.id = index;
+    rec.flags = sub;
+    copy(rec.data, &value, 8);
+    send_record();
+}
+
 static int flash_seek(uint32_t off)
 {
     const uint32_t args[2] = {(uint32_t)fd_flash, off};
@@ -148,14 +170,19 @@ int main(void)
     if (rec.flags & 1u) {  /* a plant is attached */
         bsp.plant_sample = plant_sample;
         bsp.plant_demand = plant_demand;
+        bsp.plant_reset_fault = plant_reset_fault;
+        bsp.plant_param = plant_param;
     }
-    cbl_fw_config_t cfg = {rec.node, rec.node, 0.0, 1e-6};
+    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6};  /* power on: serial in id, plant loop rate in data */
+    copy(&cfg.plant_loop_hz, rec.data, 8);
     uint64_t now = rec.now_us;
     if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
     cbl_fw_tick(&fw, now);
     for (;;) {
         rec = (record_t){0};
         rec.type = EV_DONE;
+        rec.flags = (uint8_t)cbl_fw_cia402_state(&fw);  /* the bridge shows the states without an SDO */
+        rec.node = cbl_fw_nmt_state(&fw);
         send_record();
         if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type == EV_QUIT) return 0;
         now = rec.now_us;
