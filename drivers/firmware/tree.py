@@ -46,6 +46,8 @@ def board_header(table: Table) -> str:
         f"#define cbl_od cbl_{b}_od",
         f"#define CBL_{B}_POSITION_COUNTS_PER_RAD_D {od.POSITION_COUNTS_PER_RAD!r}",
         f"#define CBL_{B}_VELOCITY_COUNTS_PER_RAD_S_D {od.VELOCITY_COUNTS_PER_RAD_S!r}",
+        "/* the slot of every entry in cbl_od[] (and the value array): OD_GET / OD_SET resolve at compile time */",
+        *[f"#define CBL_SLOT_0x{e.index:04X}_{e.subindex} {k}" for k, e in enumerate(entries)],
         "#endif",
         "",
     ])

@@ -42,7 +42,11 @@ static int connection_lost(const cbl_fw_t *fw)
 static uint32_t fault_causes(cbl_fw_t *fw, uint16_t *codes)
 {
     uint32_t n = fw->plant_reset_pending ? 0u : cbl_board_plant_faults(fw, codes, CBL_MAX_ERRORS - 1u);
-    uint16_t inj = (uint16_t)opt(fw, 0x2040, 0);
+#ifdef CBL_SLOT_0x2040_0
+    uint16_t inj = (uint16_t)OD_GET(fw, 0x2040, 0);
+#else
+    uint16_t inj = 0;
+#endif
     if (inj) {
         uint32_t k = 0;
         while (k < n && codes[k] != inj) k++;
@@ -60,7 +64,7 @@ static int has_fault_code(const cbl_fw_t *fw, uint16_t code)
 
 static void step_law(cbl_fw_t *fw)
 {
-    uint32_t cw = cbl_od_get(fw, 0x6040, 0);
+    uint32_t cw = OD_GET(fw, 0x6040, 0);
     if (fw->law_st.state == STATE_FAULT && (cw & 0x80u) && !(fw->law_st.last_controlword & 0x80) &&
         fw->bsp.plant_reset_fault != NULL && fw->meas.fault) {
         fw->bsp.plant_reset_fault(fw->bsp.user);
@@ -71,7 +75,7 @@ static void step_law(cbl_fw_t *fw)
     for (uint32_t k = 0; k < n; k++) {
         if (has_fault_code(fw, causes[k])) continue;
         cbl_emcy(fw, causes[k], 0);
-        cbl_od_set(fw, 0x603F, 0, causes[k]);
+        OD_SET(fw, 0x603F, 0, causes[k]);
     }
     for (uint32_t k = 0; k < n; k++)
         if (!has_fault_code(fw, causes[k]) && fw->n_fault_codes < CBL_MAX_ERRORS) fw->fault_codes[fw->n_fault_codes++] = causes[k];
@@ -87,15 +91,15 @@ static void step_law(cbl_fw_t *fw)
     fw->law_in.warning = fw->n_errors > 0 && n == 0;
     int32_t before = fw->law_st.state;
     cia402_step_r(&fw->law_cfg, &fw->law_st, &fw->law_in, &fw->law_out);
-    cbl_od_set(fw, 0x6041, 0, (uint32_t)fw->law_out.statusword);
+    OD_SET(fw, 0x6041, 0, (uint32_t)fw->law_out.statusword);
     if (fw->law_st.state == STATE_SWITCH_ON_DISABLED && before == STATE_FAULT) {  /* transition 15 */
         for (uint8_t k = 0; k < fw->n_fault_codes; k++) cbl_clear_error(fw, fw->fault_codes[k]);
         fw->n_fault_codes = 0;
-        cbl_od_set(fw, 0x603F, 0, 0);
+        OD_SET(fw, 0x603F, 0, 0);
     }
     if (fw->nmt_lost && !fw->law_out.power_enabled) fw->nmt_lost = 0;
-    int32_t req = (int32_t)cbl_od_get(fw, 0x6060, 0);
-    if (cbl_board_mode_supported(req)) cbl_od_set(fw, 0x6061, 0, (uint32_t)req);
+    int32_t req = (int32_t)OD_GET(fw, 0x6060, 0);
+    if (cbl_board_mode_supported(req)) OD_SET(fw, 0x6061, 0, (uint32_t)req);
 }
 
 static void cycle(cbl_fw_t *fw, uint64_t now_us, int sampled)
@@ -168,13 +172,17 @@ void cbl_app_entered_operational(cbl_fw_t *fw)
 
 void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us)
 {
-    int64_t timeout_ms = opt(fw, 0x2031, 0);
+#ifdef CBL_SLOT_0x2031_0
+    int64_t timeout_ms = (int32_t)OD_GET(fw, 0x2031, 0);
+#else
+    int64_t timeout_ms = 0;
+#endif
     if (fw->nmt_state == NMT_OPERATIONAL && timeout_ms && fw->has_watch && !fw->comm_lost &&
         fw->law_out.power_enabled && (int64_t)(now_us - fw->watch_us) > timeout_ms * 1000) {
         fw->comm_lost = 1;
         cbl_emcy(fw, 0x8100, 0);  /* communication: SYNC/RPDO watchdog (0x2031) */
     }
-    int64_t period = (int64_t)cbl_od_get(fw, 0x1006, 0);
+    int64_t period = (int64_t)OD_GET(fw, 0x1006, 0);
     int64_t behind = (int64_t)now_us - (int64_t)fw->last_cycle_us;
     if (connection_lost(fw) && fw->law_out.power_enabled && behind > 2 * period) {  /* SYNC missing too */
         int64_t missed = behind / period;

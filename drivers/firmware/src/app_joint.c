@@ -20,8 +20,8 @@ static const struct { uint32_t bit; uint16_t code; } module_faults[] = {
 
 static double pmax(double a, double b) { return b > a ? b : a; }
 static double pmin(double a, double b) { return b < a ? b : a; }
-static double sget(const cbl_fw_t *fw, uint16_t index, uint8_t sub) { return (double)(int32_t)cbl_od_get(fw, index, sub); }
-static double uget(const cbl_fw_t *fw, uint16_t index, uint8_t sub) { return (double)cbl_od_get(fw, index, sub); }
+#define sget(fw, index, sub) ((double)(int32_t)OD_GET(fw, index, sub))
+#define uget(fw, index, sub) ((double)OD_GET(fw, index, sub))
 
 int cbl_board_mode_supported(int32_t mode) { return mode == 0 || mode == MODE_CSP || mode == MODE_CSV || mode == MODE_CST; }
 
@@ -37,13 +37,13 @@ void cbl_board_sample(cbl_fw_t *fw)
     *m = (cbl_sample_t){0};
     if (fw->bsp.plant_sample != NULL) fw->bsp.plant_sample(fw->bsp.user, m);
     double rated_t = uget(fw, 0x6076, 0) / 1000.0, rated_i = uget(fw, 0x6075, 0) / 1000.0;
-    cbl_od_set(fw, 0x6064, 0, (uint32_t)cbl_clip_int(m->position_rad * PPR, I32_MIN, I32_MAX));
-    cbl_od_set(fw, 0x606C, 0, (uint32_t)cbl_clip_int(m->velocity_rad_s * VPR, I32_MIN, I32_MAX));
-    cbl_od_set(fw, 0x6077, 0, (uint32_t)cbl_clip_int(m->torque_sensor_nm / rated_t * 1000.0, -32768, 32767));
-    cbl_od_set(fw, 0x6074, 0, (uint32_t)cbl_clip_int(m->torque_cmd_nm / rated_t * 1000.0, -32768, 32767));
-    cbl_od_set(fw, 0x6078, 0, (uint32_t)cbl_clip_int(m->iq_a / rated_i * 1000.0, -32768, 32767));
-    cbl_od_set(fw, 0x2001, 0, (uint32_t)cbl_clip_int(m->torque_sensor_nm * 1000.0, I32_MIN, I32_MAX));
-    cbl_od_set(fw, 0x2002, 0, (uint32_t)cbl_clip_int(m->winding_temp_c * 10.0, -32768, 32767));
+    OD_SET(fw, 0x6064, 0, (uint32_t)cbl_clip_int(m->position_rad * PPR, I32_MIN, I32_MAX));
+    OD_SET(fw, 0x606C, 0, (uint32_t)cbl_clip_int(m->velocity_rad_s * VPR, I32_MIN, I32_MAX));
+    OD_SET(fw, 0x6077, 0, (uint32_t)cbl_clip_int(m->torque_sensor_nm / rated_t * 1000.0, -32768, 32767));
+    OD_SET(fw, 0x6074, 0, (uint32_t)cbl_clip_int(m->torque_cmd_nm / rated_t * 1000.0, -32768, 32767));
+    OD_SET(fw, 0x6078, 0, (uint32_t)cbl_clip_int(m->iq_a / rated_i * 1000.0, -32768, 32767));
+    OD_SET(fw, 0x2001, 0, (uint32_t)cbl_clip_int(m->torque_sensor_nm * 1000.0, I32_MIN, I32_MAX));
+    OD_SET(fw, 0x2002, 0, (uint32_t)cbl_clip_int(m->winding_temp_c * 10.0, -32768, 32767));
 }
 
 static uint32_t add_code(uint16_t *codes, uint32_t n, uint32_t max, uint16_t code)
@@ -57,7 +57,7 @@ static uint32_t add_code(uint16_t *codes, uint32_t n, uint32_t max, uint16_t cod
 uint32_t cbl_board_plant_faults(cbl_fw_t *fw, uint16_t *codes, uint32_t max)
 {
     uint32_t n = 0;
-    if ((int32_t)cbl_od_get(fw, 0x2002, 0) > (int32_t)cbl_od_get(fw, 0x2020, 3)) n = add_code(codes, n, max, 0x4310);
+    if ((int32_t)OD_GET(fw, 0x2002, 0) > (int32_t)OD_GET(fw, 0x2020, 3)) n = add_code(codes, n, max, 0x4310);
     uint32_t word = fw->meas.fault;
     for (unsigned k = 0; k < sizeof module_faults / sizeof module_faults[0]; k++)
         if (word & module_faults[k].bit) n = add_code(codes, n, max, module_faults[k].code);
@@ -67,19 +67,19 @@ uint32_t cbl_board_plant_faults(cbl_fw_t *fw, uint16_t *codes, uint32_t max)
 
 int cbl_board_standstill(const cbl_fw_t *fw)
 {
-    int64_t v = (int32_t)cbl_od_get(fw, 0x606C, 0);
-    return (v < 0 ? -v : v) < (int64_t)cbl_od_get(fw, 0x2030, 0);
+    int64_t v = (int32_t)OD_GET(fw, 0x606C, 0);
+    return (v < 0 ? -v : v) < (int64_t)OD_GET(fw, 0x2030, 0);
 }
 
 void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *follow_err)
 {
-    if ((int32_t)cbl_od_get(fw, 0x6061, 0) != MODE_CSP) {
+    if ((int32_t)OD_GET(fw, 0x6061, 0) != MODE_CSP) {
         *reached = standstill;
         *follow_err = 0;
         return;
     }
-    int64_t d = (int64_t)(int32_t)cbl_od_get(fw, 0x607A, 0) - (int64_t)(int32_t)cbl_od_get(fw, 0x6064, 0);
-    *follow_err = fw->law_st.state == 4 && (d < 0 ? -d : d) > (int64_t)cbl_od_get(fw, 0x6065, 0);
+    int64_t d = (int64_t)(int32_t)OD_GET(fw, 0x607A, 0) - (int64_t)(int32_t)OD_GET(fw, 0x6064, 0);
+    *follow_err = fw->law_st.state == 4 && (d < 0 ? -d : d) > (int64_t)OD_GET(fw, 0x6065, 0);
     *reached = !*follow_err;
 }
 
@@ -102,17 +102,17 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     double pos = fw->meas.position_rad, vel = 0.0, tau = 0.0;
     if (!enable || ramp == 0) fw->ramp_active = 0;  /* the next stop ramp starts from the velocity then */
     if (enable && fw->law_out.follow_targets) {
-        mode = (int32_t)cbl_od_get(fw, 0x6061, 0);
+        mode = (int32_t)OD_GET(fw, 0x6061, 0);
         tau = (sget(fw, 0x60B2, 0) / 1000.0) * rated_t;
         if (mode == MODE_CSP) {
-            int64_t lo = (int32_t)cbl_od_get(fw, 0x607D, 1), hi = (int32_t)cbl_od_get(fw, 0x607D, 2);
-            int64_t t = (int32_t)cbl_od_get(fw, 0x607A, 0);
+            int64_t lo = (int32_t)OD_GET(fw, 0x607D, 1), hi = (int32_t)OD_GET(fw, 0x607D, 2);
+            int64_t t = (int32_t)OD_GET(fw, 0x607A, 0);
             t = t < lo ? lo : t;
             t = t > hi ? hi : t;
             pos = (double)t / PPR;
             vel = sget(fw, 0x60B1, 0) / VPR;
         } else if (mode == MODE_CSV) {
-            vel = (double)((int64_t)(int32_t)cbl_od_get(fw, 0x60FF, 0) + (int32_t)cbl_od_get(fw, 0x60B1, 0)) / VPR;
+            vel = (double)((int64_t)(int32_t)OD_GET(fw, 0x60FF, 0) + (int32_t)OD_GET(fw, 0x60B1, 0)) / VPR;
         } else if (mode == MODE_CST) {
             tau = tau + sget(fw, 0x6071, 0) / 1000.0 * rated_t;
         } else {
@@ -123,7 +123,7 @@ void cbl_board_command_plant(cbl_fw_t *fw)
             fw->ramp_v = v_meas;
             fw->ramp_active = 1;
         }
-        double dec = uget(fw, ramp == 1 ? 0x6084 : 0x6085, 0) / VPR * dt;
+        double dec = (ramp == 1 ? uget(fw, 0x6084, 0) : uget(fw, 0x6085, 0)) / VPR * dt;
         fw->ramp_v = __builtin_copysign(pmax(__builtin_fabs(fw->ramp_v) - dec, 0.0), fw->ramp_v);
         vel = fw->ramp_v;
     } else if (enable && ramp == 3) {

@@ -32,7 +32,7 @@ typedef struct {
 #define CBL_SDO_BUF (CBL_OD_MAX_OBJECT_BYTES + 8u)
 
 typedef struct {
-    uint8_t tx, number, valid, trans_type;
+    uint8_t tx, number, valid, trans_type, present;  /* present: the table has this PDO */
     uint16_t cob_id;
     uint16_t event_timer_ms, inhibit_100us;
     uint8_t n_entries;

@@ -48,6 +48,13 @@
 
 extern const cbl_od_entry_t cbl_od[CBL_OD_N];
 
+/* an entry named by literal index and sub-index (0x6040, 0), resolved at compile time through
+ * cbl_board.h's CBL_SLOT_0x6040_0; an entry the board's table lacks fails to compile */
+#define CBL_SLOT(index, sub) CBL_SLOT_##index##_##sub
+#define OD_GET(fw, index, sub) ((fw)->val[CBL_SLOT(index, sub)])
+#define OD_SET(fw, index, sub, raw) cbl_od_set_slot((fw), CBL_SLOT(index, sub), (raw))
+void cbl_od_set_slot(cbl_fw_t *fw, int slot, uint32_t raw);
+
 /* co_od.c: the object store */
 int cbl_od_find(uint16_t index, uint8_t sub);            /* slot or -1 */
 int cbl_od_has_object(uint16_t index);

@@ -62,14 +62,14 @@ static void update_error_register(cbl_fw_t *fw)
 {
     uint32_t reg = 0;
     for (uint8_t k = 0; k < fw->n_errors; k++) reg |= 0x01u | error_register_bit(fw->err_code[k]);
-    cbl_od_set(fw, 0x1001, 0, reg);
+    OD_SET(fw, 0x1001, 0, reg);
 }
 
 static void send_emcy(cbl_fw_t *fw, uint16_t code, uint16_t detail)
 {
-    uint32_t cob = cbl_od_get(fw, 0x1014, 0);
+    uint32_t cob = OD_GET(fw, 0x1014, 0);
     if (cob & 0x80000000u) return;
-    uint8_t d[8] = {(uint8_t)code, (uint8_t)(code >> 8), (uint8_t)cbl_od_get(fw, 0x1001, 0), (uint8_t)detail, 0, 0, 0, 0};
+    uint8_t d[8] = {(uint8_t)code, (uint8_t)(code >> 8), (uint8_t)OD_GET(fw, 0x1001, 0), (uint8_t)detail, 0, 0, 0, 0};
     cbl_send(fw, (uint16_t)(cob & 0x7FFu), d, 8);
 }
 
@@ -83,9 +83,9 @@ void cbl_emcy(cbl_fw_t *fw, uint16_t code, uint16_t detail)
     }
     update_error_register(fw);
     for (uint8_t k = 8; k > 1; k--) cbl_od_set(fw, 0x1003, k, cbl_od_get(fw, 0x1003, (uint8_t)(k - 1)));
-    cbl_od_set(fw, 0x1003, 1, code | (uint32_t)detail << 16);
-    uint32_t n = cbl_od_get(fw, 0x1003, 0) + 1u;
-    cbl_od_set(fw, 0x1003, 0, n < 8u ? n : 8u);
+    OD_SET(fw, 0x1003, 1, code | (uint32_t)detail << 16);
+    uint32_t n = OD_GET(fw, 0x1003, 0) + 1u;
+    OD_SET(fw, 0x1003, 0, n < 8u ? n : 8u);
     send_emcy(fw, code, detail);
 }
 
@@ -115,7 +115,7 @@ int cbl_heartbeat_lost(const cbl_fw_t *fw) { return (fw->hb_lost[0] | fw->hb_los
 static void boot(cbl_fw_t *fw, int comm_only, uint64_t now_us)
 {
     cbl_od_reset(fw, comm_only);
-    cbl_od_set(fw, 0x1018, 4, fw->cfg.serial_number);
+    OD_SET(fw, 0x1018, 4, fw->cfg.serial_number);
     cbl_pdo_reload(fw);
     cbl_pdo_rx_table(fw);
     fw->hb_next_us = now_us;
@@ -238,7 +238,7 @@ void cbl_fw_rx(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us)
         return;
     }
     if (fw->nmt_state != NMT_OPERATIONAL) return;
-    if (cob == (cbl_od_get(fw, 0x1005, 0) & 0x7FFu) && len <= 1u) {
+    if (cob == (OD_GET(fw, 0x1005, 0) & 0x7FFu) && len <= 1u) {
         cbl_app_on_sync(fw, now_us);
         return;
     }
@@ -283,7 +283,7 @@ void cbl_send_sync_tpdos(cbl_fw_t *fw)
 {
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
-        if (!cbl_od_has_object((uint16_t)(0x1800 + k)) || !ch->valid || !ch->n_entries || ch->trans_type > 240u) continue;
+        if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type > 240u) continue;
         uint8_t d[8];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         if (ch->trans_type == 0) {
@@ -314,7 +314,7 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
     }
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
-        if (!cbl_od_has_object((uint16_t)(0x1800 + k)) || !ch->valid || !ch->n_entries || ch->trans_type < 254u) continue;
+        if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type < 254u) continue;
         uint8_t d[8];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         uint64_t age = now_us - ch->last_tx_us;
@@ -331,7 +331,7 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
 
 void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
 {
-    uint32_t period_ms = cbl_od_get(fw, 0x1017, 0);
+    uint32_t period_ms = OD_GET(fw, 0x1017, 0);
     if (period_ms && now_us >= fw->hb_next_us) {
         cbl_send(fw, (uint16_t)(0x700u + fw->cfg.node_id), &fw->nmt_state, 1);
         uint64_t next = fw->hb_next_us + (uint64_t)period_ms * 1000u;
@@ -339,8 +339,10 @@ void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
     }
     cbl_sdo_poll(fw, now_us);
     pdo_timers(fw, now_us);
-    for (uint8_t k = 1; k <= 4; k++) {
-        uint32_t v = cbl_od_get(fw, 0x1016, k);
+    static const int consumer_slots[4] = {CBL_SLOT(0x1016, 1), CBL_SLOT(0x1016, 2), CBL_SLOT(0x1016, 3),
+                                          CBL_SLOT(0x1016, 4)};
+    for (uint8_t k = 0; k < 4; k++) {
+        uint32_t v = fw->val[consumer_slots[k]];
         uint8_t node = (uint8_t)((v >> 16) & 0x7Fu);
         uint32_t ms = v & 0xFFFFu;
         if (!node || !ms || !bit_get(fw->hb_seen, node) || bit_get(fw->hb_lost, node)) continue;

@@ -73,14 +73,17 @@ uint32_t cbl_od_get(const cbl_fw_t *fw, uint16_t index, uint8_t sub)
     return slot < 0 ? 0u : fw->val[slot];
 }
 
+void cbl_od_set_slot(cbl_fw_t *fw, int slot, uint32_t raw)
+{
+    const cbl_od_entry_t *e = &cbl_od[slot];
+    if (e->size < 4u) raw = from_bytes(e, (const uint8_t[4]){(uint8_t)raw, (uint8_t)(raw >> 8), 0, 0});
+    fw->val[slot] = raw;
+}
+
 void cbl_od_set(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
 {
     int slot = cbl_od_find(index, sub);
-    if (slot >= 0) {
-        const cbl_od_entry_t *e = &cbl_od[slot];
-        if (e->size < 4u) raw = from_bytes(e, (const uint8_t[4]){(uint8_t)raw, (uint8_t)(raw >> 8), 0, 0});
-        fw->val[slot] = raw;
-    }
+    if (slot >= 0) cbl_od_set_slot(fw, slot, raw);
 }
 
 void cbl_od_decode(cbl_fw_t *fw, int slot, const uint8_t *src) { fw->val[slot] = from_bytes(&cbl_od[slot], src); }

@@ -40,6 +40,8 @@ void cbl_pdo_setup(cbl_fw_t *fw)
         r->number = t->number = (uint8_t)(k + 1u);
         t->tx = 1;
         r->trans_type = t->trans_type = 1;
+        r->present = (uint8_t)cbl_od_has_object((uint16_t)(0x1400u + k));
+        t->present = (uint8_t)cbl_od_has_object((uint16_t)(0x1800u + k));
     }
 }
 
@@ -51,7 +53,7 @@ void cbl_pdo_reload(cbl_fw_t *fw)
         for (int k = 0; k < 4; k++) {
             cbl_pdo_t *ch = channel(fw, tx, k);
             uint16_t comm = (uint16_t)((tx ? 0x1800u : 0x1400u) + k), map = (uint16_t)((tx ? 0x1A00u : 0x1600u) + k);
-            if (!cbl_od_has_object(comm)) continue;
+            if (!ch->present) continue;
             uint32_t cob = cbl_od_get(fw, comm, 1);
             ch->cob_id = (uint16_t)(cob & 0x7FFu);
             ch->valid = !(cob & PDO_NOT_VALID);
@@ -80,7 +82,7 @@ void cbl_pdo_rx_table(cbl_fw_t *fw)
     fw->rx_n = 0;
     for (uint8_t k = 0; k < 4; k++) {
         const cbl_pdo_t *ch = &fw->rpdo[k];
-        if (!cbl_od_has_object((uint16_t)(0x1400u + k)) || !ch->valid || !ch->n_entries) continue;
+        if (!ch->present || !ch->valid || !ch->n_entries) continue;
         uint8_t j = 0;
         while (j < fw->rx_n && fw->rx_cob[j] != ch->cob_id) j++;
         fw->rx_cob[j] = ch->cob_id;
