@@ -149,7 +149,12 @@ class FirmwareBoard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         with self._lock:
-            rc = self._call(lambda: lib.cbl_host_init(self._h, cfg, self._flash_c, FLASH_BYTES, plant, self._now_us()))
+            _current.append(self)
+            try:
+                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, FLASH_BYTES, plant, self._now_us())
+            finally:
+                _current.pop()
+            self._flush()
         if rc != 0:
             raise ConfigError(f"FirmwareBoard node {node_id}: firmware init failed ({rc})")
         if threaded:
@@ -159,15 +164,6 @@ class FirmwareBoard:
     # ------------------------------------------------------------------ driving the image
     def _now_us(self) -> int:
         return round(self.clock() * 1e6)
-
-    def _call(self, fn: Callable[[], int]) -> int:
-        _current.append(self)
-        try:
-            rc = fn()
-        finally:
-            _current.pop()
-        self._flush()
-        return rc
 
     def _flush(self) -> None:
         """The frames the image queued, onto the bus in order; the flash file when it changed."""
@@ -217,16 +213,6 @@ class FirmwareBoard:
         finally:
             _current.pop()
         self._flush()
-
-    def handle(self, msg: can.Message) -> None:
-        """One received frame (no timers)."""
-        with self._lock:
-            self._step([msg], tick=False)
-
-    def periodic(self) -> None:
-        """The timers (heartbeat, SDO timeout, PDO timers, watchdogs)."""
-        with self._lock:
-            self._step([], tick=True)
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;

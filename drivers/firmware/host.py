@@ -9,15 +9,18 @@ loaded into a Python process that was not started with it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from cerebellum_rt.drivers.firmware.tree import SRC_DIR, generate_tree
+from cerebellum_rt.drivers.firmware.tree import sources as tree_sources
 from cerebellum_rt.drivers.od import Table
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -60,6 +63,7 @@ extern "Python" void cbl_py_param(void *user, uint16_t index, uint8_t sub, doubl
 GLUE = '#include "bsp_host.h"\ncbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }\n'
 
 _loaded: dict[str, Any] = {}
+_prepared: dict[str, tuple[Path, list[Path], str]] = {}
 
 
 def cache_dir() -> Path:
@@ -75,11 +79,27 @@ def _digest(files: list[Path], extra: str) -> str:
 
 
 def prepare(table: Table) -> tuple[Path, list[Path], str]:
-    """Generate the tree under the cache: (directory, C sources, digest of all files)."""
-    out = cache_dir() / f"tree-{table.board}-{os.getpid()}"
-    sources = generate_tree(table, out)
-    files = [p for p in out.iterdir() if p.suffix in (".c", ".h")]
-    return out, sources, _digest(files, " ".join(CFLAGS))
+    """Generate the tree under the cache: (directory, C sources, digest of all files). The tree
+    lives in ``tree-<board>-<digest>`` (written once; concurrent builders race harmlessly)."""
+    from cerebellum_rt.drivers.od_c import c_header
+
+    key = hashlib.sha1((str(cache_dir()) + c_header(table, linkage="")).encode()).hexdigest()
+    if key in _prepared and _prepared[key][0].exists():
+        return _prepared[key]
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"gen-{table.board}-", dir=cache_dir()))
+    try:
+        generate_tree(table, tmp)
+        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS))
+        out = cache_dir() / f"tree-{table.board}-{digest}"
+        if not out.exists():
+            with contextlib.suppress(OSError):  # another process put the same tree there first
+                os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    srcs = [out / p for p in tree_sources(table)]
+    _prepared[key] = (out, srcs, digest)
+    return out, srcs, digest
 
 
 def load(table: Table) -> Any:
@@ -105,6 +125,7 @@ def load(table: Table) -> Any:
             raise ConfigError(f"firmware host build of the {table.board} board failed: {exc}") from exc
         final = libdir / path.name
         os.replace(path, final)
+        shutil.rmtree(build_dir, ignore_errors=True)
         built = [final]
     spec = importlib.util.spec_from_file_location(modname, built[0])
     mod = importlib.util.module_from_spec(spec)

@@ -71,8 +71,12 @@ def generate_tree(table: Table, out_dir: str | Path) -> list[Path]:
     for name in (*HEADERS, *RUNTIME_SOURCES, *BOARD_SOURCES[table.board], "bsp_host.c"):
         shutil.copyfile(SRC_DIR / name, out / name)
     build.generate(cia402.cia402_step, str(out), reference=False)
-    sources = [*RUNTIME_SOURCES, *BOARD_SOURCES[table.board], "od_board.c", "cia402.c"]
-    return [out / s for s in sources]
+    return [out / s for s in sources(table)]
+
+
+def sources(table: Table) -> list[Path]:
+    """The C files of ``table``'s board image, relative to its tree (without a board-support package)."""
+    return [Path(s) for s in (*RUNTIME_SOURCES, *BOARD_SOURCES[table.board], "od_board.c", "cia402.c")]
 
 
 def _write(path: Path, text: str) -> None:

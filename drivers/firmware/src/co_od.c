@@ -230,10 +230,9 @@ void cbl_od_reset(cbl_fw_t *fw, int comm_only)
     }
 }
 
-static int program_le32(cbl_fw_t *fw, uint8_t *h, uint32_t v) {
-    for (int k = 0; k < 4; k++) h[k] = (uint8_t)(v >> (8 * k));
-    (void)fw;
-    return 0;
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(v >> (8 * k));
 }
 
 static uint32_t store_restore(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t value)
@@ -281,9 +280,9 @@ static uint32_t store_restore(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_
         }
     }
     uint8_t h[HDR_BYTES] = {0};
-    program_le32(fw, h, SECTOR_MAGIC);
-    program_le32(fw, h + 4, have ? cur.seq + 1u : 1u);
-    program_le32(fw, h + 8, off);
+    put_le32(h, SECTOR_MAGIC);
+    put_le32(h + 4, have ? cur.seq + 1u : 1u);
+    put_le32(h + 8, off);
     h[12] = (uint8_t)crc;
     h[13] = (uint8_t)(crc >> 8);
     if (fw->bsp.flash_program(fw->bsp.user, base, h, HDR_BYTES) != 0) return ABORT_STORE;
