@@ -54,6 +54,10 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     from cerebellum_rt.actuators.hand import HandSim
 
     hand = HandSim(spec.preset or "hand_prs6")
+    if spec.firmware == "c":
+        from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+
+        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, board="hand")
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node)
 
 

@@ -22,7 +22,7 @@ Format (every key is checked; errors name the file, the key, the value and the l
       type = "joint"               # "joint" | "hand"
       preset = "knee"              # actuator preset (actuators/presets/<preset>.toml); optional
       firmware = "python"          # "python": the executable specification (drivers/board);
-                                   # "c": the board's C firmware image through cffi (joint boards)
+                                   # "c": the board's C firmware image through cffi (classic CAN)
                                    # "qemu": the Cortex-M4F image under QEMU (joint boards)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
@@ -113,11 +113,13 @@ class _Checker:
 
 
 def check_firmware(firmware: str, board_type: str, fd: bool, fail: Any) -> None:
-    """A board's firmware choice: 'c' and 'qemu' exist for classic-CAN joint boards (drivers/firmware)."""
+    """A board's firmware choice: 'c' for classic-CAN boards, 'qemu' for classic-CAN joint boards."""
     if firmware not in FIRMWARES:
         raise fail(f"is not one of {list(FIRMWARES)}")
-    if firmware != "python" and (board_type != "joint" or fd):
-        raise fail("needs a joint board on a classic CAN bus (the C image has no hand or CAN FD side yet)")
+    if firmware != "python" and fd:
+        raise fail("needs a classic CAN bus (the C image has no CAN FD side yet)")
+    if firmware == "qemu" and board_type != "joint":
+        raise fail("needs a joint board (the QEMU link carries the joint plant only)")
 
 
 def parse_rig(data: dict[str, Any], source: str = "<dict>") -> Rig:

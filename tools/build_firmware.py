@@ -1,4 +1,4 @@
-"""`cbl build firmware --board joint --target cortex-m4f|cortex-m7|host [-o DIR]`: the board image.
+"""`cbl build firmware --board joint|hand --target cortex-m4f|cortex-m7|host [-o DIR]`: the board image.
 
 Writes the ELF, the raw binary and the linker map (host: a shared library and its map) and
 prints flash, RAM and stack use against the budgets of a G474-class joint MCU (64 KiB flash,

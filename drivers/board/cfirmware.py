@@ -1,5 +1,7 @@
 """An emulated board that runs the board firmware's C image (drivers/firmware) through cffi.
 
+Joint boards in front of a JointModule, hand boards in front of a HandSim.
+
 :class:`FirmwareBoard` plugs into the same python-can bus and the same plant
 (``cerebellum_rt.actuators.joint.JointModule``) as :class:`~cerebellum_rt.drivers.board.JointBoard`,
 but every frame is handled by the C that is flashed onto a real board: the CANopen runtime,
@@ -40,6 +42,7 @@ FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
 _FRAME_HEAD = struct.Struct("<IBB")
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
+HAND_AXES = 6
 _bound: set[int] = set()
 
 
@@ -86,6 +89,30 @@ def _bind(mod: Any) -> None:
         if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
 
+    @ffi.def_extern(onerror=onerror)
+    def cbl_py_hand_sample(user: Any, s: Any) -> None:
+        h = _board_of(mod, user).module
+        forces = h.finger_forces()
+        for k in range(HAND_AXES):
+            s.x_m[k], s.v_m_s[k], s.i_a[k] = float(h.xs[k, 0]), float(h.xs[k, 1]), float(h.xs[k, 2])
+            s.tension_n[k] = float(h.tens[k, 0])
+            s.pad_force_n[k] = float(forces[int(h.p.finger_of_tendon[k])])
+        s.stroke_min_m, s.stroke_max_m = float(h.stroke[0]), float(h.stroke[1])
+
+    @ffi.def_extern(onerror=onerror)
+    def cbl_py_hand_demand(user: Any, d: Any) -> None:
+        h = _board_of(mod, user).module
+        for k in range(HAND_AXES):
+            if d.set[k] & 1:
+                h.x_cmd[k] = d.x_cmd[k]
+            if d.set[k] & 2:
+                h.t_cmd[k] = d.t_cmd[k]
+            if d.set[k] & 4:
+                h.f_ref[k] = d.f_ref[k]
+            h.mode[k] = d.mode[k]
+            h.i_cmd[k] = d.i_cmd[k]
+        h.run(int(d.ticks))
+
     _bound.add(id(mod))
 
 
@@ -105,18 +132,23 @@ def joint_table(module: Any | None) -> Table:
 
 
 class FirmwareBoard:
-    """A joint board running the C firmware image (see module doc); a context manager."""
+    """A board running its C firmware image (see module doc); a context manager. ``board`` is
+    'joint' (``module``: a JointModule) or 'hand' (``module``: a HandSim with six actuators);
+    ``table`` defaults to the one the Python board builds for the same plant."""
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None) -> None:
+                 table: Table | None = None, board: str | None = None) -> None:
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
         if fd:
             raise ConfigError(f"FirmwareBoard node {node_id}: fd = True (the C runtime serves classic CAN only)")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
-        self.table = table or joint_table(module)
+        board = board or (table.board if table is not None else "joint")
+        if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
+            raise ConfigError(f"hand preset {module.p.name}: {module.p.n_act} actuators, the hand board serves {HAND_AXES}")
+        self.table = table or (joint_table(module) if board == "joint" else build_table(board))
         self.mod = host.load(self.table)
         _bind(self.mod)
         ffi, lib = self.mod.ffi, self.mod.lib
@@ -130,12 +162,16 @@ class FirmwareBoard:
         self._h = ffi.cast("cbl_host_t *", self._mem)
         self._handle = ffi.new_handle(self)
         self._h.py = self._handle
-        plant = ffi.NULL
-        if module is not None:
-            plant = ffi.new("cbl_host_plant_t *", (lib.cbl_py_sample, lib.cbl_py_demand, lib.cbl_py_reset_fault,
-                                                   lib.cbl_py_param))
-        hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0) if module is not None else 0.0
-        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, 1e-6))
+        plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
+        if module is not None and self.table.board == "hand":
+            plant = ffi.new("cbl_host_plant_t *", dict(hand_sample=lib.cbl_py_hand_sample,
+                                                       hand_demand=lib.cbl_py_hand_demand))
+            hz, tolerance = float(module.loop_hz), 1e-9  # as HandBoard._period_ok
+        elif module is not None:
+            plant = ffi.new("cbl_host_plant_t *", dict(sample=lib.cbl_py_sample, demand=lib.cbl_py_demand,
+                                                       reset_fault=lib.cbl_py_reset_fault, param=lib.cbl_py_param))
+            hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0)
+        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, tolerance))
         if ffi.sizeof("cbl_frame_t") != FRAME_BYTES:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)

@@ -65,6 +65,9 @@ class QemuBoard:
             raise ConfigError("QemuBoard needs qemu-system-arm on PATH (./cbl.sh test installs it)")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
         self.table = table or joint_table(module)
+        if self.table.board != "joint" and module is not None:
+            raise ConfigError(f"QemuBoard node {node_id}: the QEMU link carries the joint plant only "
+                              f"(board {self.table.board})")
         elf = image_for(self.table)
         self._dir = Path(tempfile.mkdtemp(prefix="cbl-qemu-"))
         for name in ("cbl.rx", "cbl.tx"):

@@ -30,7 +30,7 @@ class LockstepBoard:
 
     def __init__(self, kind: str, node_id: int = 1, module: Any | None = None, table: Table | None = None,
                  storage_path: str | os.PathLike | None = None) -> None:
-        from cerebellum_rt.drivers.board import JointBoard
+        from cerebellum_rt.drivers.board import HandBoard, JointBoard
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
         from cerebellum_rt.drivers.board.qemu import QemuBoard
 
@@ -38,7 +38,8 @@ class LockstepBoard:
         self.bus = can.Bus(interface="virtual", channel=channel)
         self.host = can.Bus(interface="virtual", channel=channel)
         self.t_us = START_US
-        cls = {"python": JointBoard, "c": FirmwareBoard, "qemu": QemuBoard}[kind]
+        hand = table is not None and table.board == "hand"
+        cls = {"python": HandBoard if hand else JointBoard, "c": FirmwareBoard, "qemu": QemuBoard}[kind]
         self.board = cls(node_id, self.bus, module, threaded=False, clock=self.clock, table=table,
                          storage_path=storage_path)
         self.kind = kind

@@ -34,12 +34,18 @@ typedef struct {{ double position_rad, velocity_rad_s, torque_sensor_nm, torque_
                  uint32_t fault; }} cbl_sample_t;
 typedef struct {{ int32_t mode; uint8_t enable; double position_rad, velocity_rad_s, torque_nm, dt_s; }} cbl_demand_t;
 typedef struct {{ uint8_t node_id; uint32_t serial_number; double plant_loop_hz; double period_tolerance; }} cbl_fw_config_t;
+typedef struct {{ double x_m[6], v_m_s[6], i_a[6], tension_n[6], pad_force_n[6]; double stroke_min_m, stroke_max_m; }}
+    cbl_hand_sample_t;
+typedef struct {{ int32_t mode[6]; uint8_t set[6]; double i_cmd[6], x_cmd[6], t_cmd[6], f_ref[6]; int32_t ticks; }}
+    cbl_hand_demand_t;
 typedef struct cbl_fw cbl_fw_t;
 typedef struct {{
     void (*sample)(void *user, cbl_sample_t *s);
     void (*demand)(void *user, const cbl_demand_t *d);
     void (*reset_fault)(void *user);
     void (*param)(void *user, uint16_t index, uint8_t sub, double value);
+    void (*hand_sample)(void *user, cbl_hand_sample_t *s);
+    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 }} cbl_host_plant_t;
 typedef struct {{
     void *py;
@@ -59,6 +65,8 @@ extern "Python" void cbl_py_sample(void *user, cbl_sample_t *s);
 extern "Python" void cbl_py_demand(void *user, const cbl_demand_t *d);
 extern "Python" void cbl_py_reset_fault(void *user);
 extern "Python" void cbl_py_param(void *user, uint16_t index, uint8_t sub, double value);
+extern "Python" void cbl_py_hand_sample(void *user, cbl_hand_sample_t *s);
+extern "Python" void cbl_py_hand_demand(void *user, const cbl_hand_demand_t *d);
 """
 GLUE = '#include "bsp_host.h"\ncbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }\n'
 

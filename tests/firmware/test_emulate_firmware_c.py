@@ -26,8 +26,11 @@ def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
     assert [b.firmware for b in rig.buses[0].boards] == ["c", "python"]
     with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c', 'qemu'\]"):
         parse_rig({"bus": [{"board": [{"node": 1, "firmware": "rust"}]}]})
+    assert parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]}).buses[0].boards[0].firmware == "c"
     with pytest.raises(ConfigError, match="needs a joint board"):
-        parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]})
+        parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "qemu"}]}]})
+    with pytest.raises(ConfigError, match="needs a classic CAN bus"):
+        parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "c"}]}]})
 
 
 @pytest.mark.parametrize("firmware,rig", [("c", None), ("qemu", "single_joint")])
@@ -64,9 +67,9 @@ def test_emulated_c_images_serve_joints_over_slcan(firmware, rig):
 
 def test_emulate_firmware_option_is_checked():
     r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "hand",
-                        "--firmware", "c"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+                        "--firmware", "qemu"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2, r.stderr
-    assert "--firmware = 'c'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "--firmware = 'qemu'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("firmware", ["python", "qemu"])

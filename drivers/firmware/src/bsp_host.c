@@ -64,6 +64,8 @@ int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uin
         bsp.plant_demand = plant->demand;
         bsp.plant_reset_fault = plant->reset_fault;
         bsp.plant_param = plant->param;
+        bsp.hand_sample = plant->hand_sample;
+        bsp.hand_demand = plant->hand_demand;
         bsp.user = h;
     }
     return cbl_fw_init(&h->fw, cfg, &bsp, now_us);

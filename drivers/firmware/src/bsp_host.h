@@ -12,6 +12,8 @@ typedef struct {
     void (*demand)(void *user, const cbl_demand_t *d);
     void (*reset_fault)(void *user);
     void (*param)(void *user, uint16_t index, uint8_t sub, double value);
+    void (*hand_sample)(void *user, cbl_hand_sample_t *s);
+    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 } cbl_host_plant_t;
 
 typedef struct {

@@ -42,6 +42,23 @@ typedef struct {
     double position_rad, velocity_rad_s, torque_nm, dt_s;
 } cbl_demand_t;
 
+/* The hand board's six tendon actuators (SI units): samples in, per-axis demand out. */
+#define CBL_HAND_AXES 6
+typedef struct {
+    double x_m[CBL_HAND_AXES], v_m_s[CBL_HAND_AXES], i_a[CBL_HAND_AXES], tension_n[CBL_HAND_AXES],
+        pad_force_n[CBL_HAND_AXES];
+    double stroke_min_m, stroke_max_m;
+} cbl_hand_sample_t;
+#define CBL_HAND_SET_X 1u   /* x_cmd carries a new screw-position target */
+#define CBL_HAND_SET_T 2u   /* t_cmd: tension */
+#define CBL_HAND_SET_F 4u   /* f_ref: pad force */
+typedef struct {
+    int32_t mode[CBL_HAND_AXES];   /* 0 current, 1 screw position, 2 tension, 3 grasp */
+    uint8_t set[CBL_HAND_AXES];    /* CBL_HAND_SET_*: the other targets keep their values */
+    double i_cmd[CBL_HAND_AXES], x_cmd[CBL_HAND_AXES], t_cmd[CBL_HAND_AXES], f_ref[CBL_HAND_AXES];
+    int32_t ticks;                 /* control ticks to advance */
+} cbl_hand_demand_t;
+
 typedef struct {
     void *user;
     void (*can_send)(void *user, const cbl_frame_t *f);
@@ -55,6 +72,8 @@ typedef struct {
     void (*plant_demand)(void *user, const cbl_demand_t *d);
     void (*plant_reset_fault)(void *user);
     void (*plant_param)(void *user, uint16_t index, uint8_t sub, double value);
+    void (*hand_sample)(void *user, cbl_hand_sample_t *s);        /* hand board */
+    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 } cbl_bsp_t;
 
 typedef struct {

@@ -88,6 +88,11 @@ typedef struct cbl_fw {
     uint16_t fault_codes[CBL_MAX_ERRORS];
     uint64_t watch_us, last_cycle_us;
     double ramp_v;
+#ifdef CBL_BOARD_HAND
+    double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
+    double stroke_min_m, stroke_max_m;
+    uint8_t holding;
+#endif
 } cbl_fw_t;
 
 #endif
