@@ -12,7 +12,10 @@ from cerebellum_rt.tools.cli import main as cbl
 def test_bench_firmware_json(tmp_path, capsys):
     require_tools("arm-none-eabi-gcc", "qemu-system-arm")
     assert cbl(["bench", "firmware", "--json", "--cycles", "200", "-o", str(tmp_path)]) == 0
-    j = json.loads(capsys.readouterr().out)["boards"]["joint"]
+    boards = json.loads(capsys.readouterr().out)["boards"]
+    h = boards["hand"]
+    assert h["flash_bytes"] <= h["budgets"]["flash_bytes"] and h["tick_insns"] > 0
+    j = boards["joint"]
     assert j["flash_bytes"] <= j["budgets"]["flash_bytes"] and j["ram_bytes"] <= j["budgets"]["ram_bytes"]
     assert j["tick_insns"] > j["sync_insns"] > 0 and j["foc_insns"] > 0
     assert j["host_speedup"] > 1.0  # the C image handles a cycle faster than the Python board

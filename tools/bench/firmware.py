@@ -1,6 +1,6 @@
 """`cbl bench firmware`: the board image's size, instructions per cycle, and host throughput.
 
-Per board type (keys under ``boards`` -> name): ``flash_bytes`` and ``ram_bytes`` of the
+Per board type (keys under ``boards`` -> name; joint and hand): ``flash_bytes`` and ``ram_bytes`` of the
 Cortex-M4F image against ``budgets``; ``tick_insns`` = instructions of one 1 kHz cycle (RPDO1 +
 RPDO2 + SYNC + timers, in operation enabled, CSP) and ``sync_insns`` (the SYNC alone) of the
 image's selftest variant under QEMU ``-icount shift=0``; ``stack_used_bytes`` = its measured
@@ -94,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.rtcore.errors import check_range
 
     check_range("--cycles", args.cycles, 100, 1_000_000)
-    image = build_image("joint", "cortex-m4f", f"{args.out}/image")
-    selftest = run_selftest(build_image("joint", "cortex-m4f", f"{args.out}/selftest", selftest=True)["elf"])
+    images = {b: build_image(b, "cortex-m4f", f"{args.out}/image-{b}") for b in ("joint", "hand")}
+    tests = {b: run_selftest(build_image(b, "cortex-m4f", f"{args.out}/selftest-{b}", selftest=True)["elf"])
+             for b in ("joint", "hand")}
+    for b, t in tests.items():
+        if t["cia402_state"] != 4:
+            raise RuntimeError(f"bench firmware: the {b} selftest image ended in CiA 402 state {t['cia402_state']}")
+    image, selftest = images["joint"], tests["joint"]
     rates: dict[Any, float] = {}
     for plant in (False, True):
         for _ in range(3):  # alternate the two boards, keep each one's best run (a shared machine is noisy)
@@ -113,8 +118,12 @@ def run(args: argparse.Namespace) -> int:
         "host_speedup": round(rates[("c", False)] / rates[("python", False)], 2),
         "host_speedup_with_plant": round(rates[("c", True)] / rates[("python", True)], 2),
     }
-    res = {"boards": {"joint": joint},
-           "not_measured": {"hand": "no C plant side for the hand board yet (cbl build firmware --board hand refuses)"}}
+    hand = {"flash_bytes": images["hand"]["flash_bytes"], "ram_bytes": images["hand"]["ram_bytes"],
+            "budgets": images["hand"]["budgets"], "stack_worst_bytes": images["hand"]["stack_worst_bytes"],
+            "stack_used_bytes": tests["hand"]["stack_used_bytes"], "tick_insns": tests["hand"]["tick_insns"],
+            "sync_insns": tests["hand"]["sync_insns"]}
+    res = {"boards": {"joint": joint, "hand": hand},
+           "not_measured": {"hand": "foc_insns (the hand's laws run in HandSim) and host_speedup"}}
     if args.json:
         print(json.dumps(res))
         return 0
@@ -125,4 +134,6 @@ def run(args: argparse.Namespace) -> int:
           f"FOC step {joint['foc_insns']} instructions")
     print(f"  host: {joint['host_cycles_per_s']['c']} cycles/s C image vs {joint['host_cycles_per_s']['python']} "
           f"Python board = {joint['host_speedup']}x (with the plant: {joint['host_speedup_with_plant']}x)")
+    print(f"hand image (Cortex-M4F): flash {hand['flash_bytes']} / {b['flash_bytes']} B, RAM {hand['ram_bytes']} / "
+          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions")
     return 0

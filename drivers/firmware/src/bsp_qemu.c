@@ -11,7 +11,8 @@
  * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
  *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
- * sequence (enable in CSP, then cycles) and prints the SysTick ticks the cycles took: the
+ * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
+ * cycles took (no plant attached): the
  * firmware benchmark (40 instructions per tick under -icount shift=0).
  */
 #include "cbl_fw.h"
@@ -250,15 +251,23 @@ int main(void)
     uint32_t t0 = 0, t_sync = 0, t_all = 0;
     for (uint32_t k = 0; k < CYCLES + 3u; k++) {
         uint16_t cw = k == 0 ? 0x06 : k == 1 ? 0x07 : 0x0F;
+#ifdef CBL_BOARD_HAND  /* RPDO1: controlword + tensions 1-3; RPDO2: tensions 4-6 (0.01 N) */
+        uint16_t t = (uint16_t)(k % 2000u);
+        const uint8_t rpdo1[8] = {(uint8_t)cw, (uint8_t)(cw >> 8), (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t,
+                                  (uint8_t)(t >> 8), (uint8_t)t, (uint8_t)(t >> 8)};
+        const uint8_t rpdo2[6] = {(uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t,
+                                  (uint8_t)(t >> 8)};
+#else  /* RPDO1: controlword + mode (CSP) + target position; RPDO2: offsets */
         int32_t target = (int32_t)(k * 100u);
         const uint8_t rpdo1[7] = {(uint8_t)cw, (uint8_t)(cw >> 8), 8, (uint8_t)target, (uint8_t)(target >> 8),
                                   (uint8_t)(target >> 16), (uint8_t)(target >> 24)};
         const uint8_t rpdo2[8] = {0};
+#endif
         now += 1000u;
         if (k == 3) t_all = t_sync = 0;
         t0 = ticks();
-        frame(0x200 + NODE, rpdo1, 7, now);
-        frame(0x300 + NODE, rpdo2, 8, now);
+        frame(0x200 + NODE, rpdo1, sizeof rpdo1, now);
+        frame(0x300 + NODE, rpdo2, sizeof rpdo2, now);
         uint32_t t1 = ticks();
         frame(0x080, 0, 0, now);
         uint32_t t2 = ticks();
