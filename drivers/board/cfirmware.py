@@ -41,6 +41,7 @@ FLASH_BYTES = 2 * 8192  # two 8 KiB parameter sectors
 FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
 _FRAME_HEAD = struct.Struct("<IBB")
+FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
@@ -179,7 +180,6 @@ class FirmwareBoard:
         self._tx_view = ffi.buffer(self._h.tx)
         self._fw = lib.cbl_host_fw(self._h)
         self.crashes: list[BaseException] = []
-        self._flash_ops = 0
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
@@ -201,10 +201,11 @@ class FirmwareBoard:
     def _now_us(self) -> int:
         return round(self.clock() * 1e6)
 
-    def _flush(self) -> None:
-        """The frames the image queued, onto the bus in order; the flash file when it changed."""
-        h = self._h
-        n = h.n_tx
+    def _flush(self, n: int | None = None, flash_written: bool = True) -> None:
+        """The ``n`` frames the image queued (default: all), onto the bus in order; the flash
+        file when it was written."""
+        if n is None:
+            n = self._h.n_tx
         if n:
             raw = bytes(self._tx_view[: n * FRAME_BYTES])
             send, msg, head = self.bus.send, can.Message, _FRAME_HEAD.unpack_from
@@ -214,9 +215,7 @@ class FirmwareBoard:
                     send(msg(arbitration_id=cob, data=raw[off + 6 : off + 6 + length], is_extended_id=False))
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
-            h.n_tx = 0
-        if h.flash_ops != self._flash_ops:
-            self._flash_ops = h.flash_ops
+        if flash_written:
             self._save_flash()
 
     def _save_flash(self) -> None:
@@ -245,10 +244,10 @@ class FirmwareBoard:
     def _run_image(self, step: Any, n: int, now: int, tick: int) -> None:
         _current.append(self)
         try:
-            step(self._h, self._rx, n, now, tick)
+            out = step(self._h, self._rx, n, now, tick)
         finally:
             _current.pop()
-        self._flush()
+        self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;

@@ -73,8 +73,9 @@ int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uin
 
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick)
 {
+    uint32_t ops = h->flash_ops;
     h->n_tx = 0;
     for (uint32_t k = 0; k < n_rx; k++) cbl_fw_rx(&h->fw, &rx[k], now_us);
     if (tick) cbl_fw_tick(&h->fw, now_us);
-    return h->n_tx;
+    return h->n_tx | (h->flash_ops != ops ? CBL_HOST_FLASH_WRITTEN : 0u);
 }

@@ -28,7 +28,9 @@ typedef struct {
 size_t cbl_host_size(void);
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
                   const cbl_host_plant_t *plant, uint64_t now_us);
-/* the frames received since the last call, then (tick != 0) the timers; returns frames in h->tx */
+/* the frames received since the last call, then (tick != 0) the timers; returns the number of
+ * frames sent (in h->tx), | CBL_HOST_FLASH_WRITTEN when the flash changed */
+#define CBL_HOST_FLASH_WRITTEN 0x10000u
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick);
 
 #endif

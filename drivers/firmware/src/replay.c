@@ -48,14 +48,14 @@ int main(void)
             if (cbl_host_init(&host, &cfg, flash, sizeof flash, NULL, now) != 0) return 3;
             booted = 1;
             emit(host.n_tx);  /* the boot-up frame, sent during init */
-            frames(cbl_host_step(&host, NULL, 0, now, 1));
+            frames(cbl_host_step(&host, NULL, 0, now, 1) & 0xFFFFu);
         } else if (!booted) {
             return 4;
         } else if (line[0] == 'W') {
             unsigned long long us;
             if (sscanf(line + 1, "%llu", &us) != 1) return 2;
             now += us;
-            emit(cbl_host_step(&host, NULL, 0, now, 1));
+            emit(cbl_host_step(&host, NULL, 0, now, 1) & 0xFFFFu);
         } else if (line[0] == 'F') {
             cbl_frame_t f;
             unsigned id, flags;
@@ -68,7 +68,7 @@ int main(void)
             f.flags = (uint8_t)flags;
             f.len = (uint8_t)(len > CBL_FRAME_MAX ? CBL_FRAME_MAX : len);
             for (size_t k = 0; k < f.len; k++) f.data[k] = (uint8_t)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-            emit(cbl_host_step(&host, &f, 1, now, 1));
+            emit(cbl_host_step(&host, &f, 1, now, 1) & 0xFFFFu);
         }
         fflush(stdout);
     }
