@@ -5,7 +5,10 @@ hand-written: the unit constants, one packed struct per default PDO (the wire la
 endian, as the host codec and the EDS describe it; a C99 static assert on every size), and the
 object table as a ``const`` array (index, sub-index, data type, access, PDO-mappable, low, high,
 default) for the firmware's SDO server to check limits against. Strings and domains appear with
-their maximum length and no default. No malloc, no libm: only ``<stdint.h>`` and ``<stddef.h>``.
+their maximum length; a constant string keeps its text. The firmware runtime (drivers/firmware)
+also reads the flags (node-ID relative default, persistent = kept by 0x1010), the list of the
+only accepted values where the table has one, and the double-precision unit constants.
+No malloc, no libm: only ``<stdint.h>`` and ``<stddef.h>``.
 """
 
 from __future__ import annotations
@@ -33,8 +36,18 @@ def _c_num(e: Entry, v: float | None, fallback: float) -> str:
     return f"INT64_C({x})" if x < 0 else f"UINT32_C({x})" if x > 0x7FFFFFFF else str(x)
 
 
-def c_header(table: Table) -> str:
-    """The C99 header of ``table`` (see module doc)."""
+def _c_string(text: str) -> str:
+    """A C string literal of ``text``'s UTF-8 bytes (octal escapes outside printable ASCII)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        out.append(ch if 32 <= byte < 127 and ch not in '"\\?' else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_header(table: Table, *, linkage: str = "static") -> str:
+    """The C99 header of ``table`` (see module doc). ``linkage=""`` defines the object table with
+    external linkage (the firmware includes the header in one file and declares it elsewhere)."""
     b = table.board
     B = b.upper()
     guard = f"CBL_OD_{B}{'_FD' if table.fd else ''}_H"
@@ -48,6 +61,9 @@ def c_header(table: Table) -> str:
         f"#define CBL_{B}_POSITION_COUNTS_PER_REV {od.POSITION_COUNTS_PER_REV}u",
         f"#define CBL_{B}_POSITION_COUNTS_PER_RAD {od.POSITION_COUNTS_PER_RAD!r}f",
         f"#define CBL_{B}_SYNC_COB_ID 0x{od.SYNC_COB_ID:03X}u",
+        f"#define CBL_{B}_POSITION_COUNTS_PER_RAD_D {od.POSITION_COUNTS_PER_RAD!r}",
+        f"#define CBL_{B}_VELOCITY_COUNTS_PER_RAD_S_D {od.VELOCITY_COUNTS_PER_RAD_S!r}",
+        f"#define CBL_{B}_PRODUCT_CODE 0x{int(table.entry(0x1018, 2).default):08X}u",
         "",
     ]
     for tx in (False, True):
@@ -89,24 +105,35 @@ def c_header(table: Table) -> str:
         "    uint8_t pdo_mappable;",
         "    uint16_t size;       /* bytes; strings/domains: maximum length */",
         "    double low, high, def;  /* exact for every integer type used and for float */",
+        "    uint8_t flags;       /* CBL_OD_RELATIVE: default + node-ID; CBL_OD_PERSISTENT: kept by 0x1010 */",
+        "    uint8_t n_values;    /* > 0: the only accepted values are values[0..n_values-1] */",
+        "    const int32_t *values;",
+        "    const char *text;    /* constant strings: the text, else NULL */",
         "} cbl_od_entry_t;",
+        "#define CBL_OD_RELATIVE 0x01u",
+        "#define CBL_OD_PERSISTENT 0x02u",
         "#endif",
         "",
+        *[f"static const int32_t cbl_{b}_od_values_{e.index:04X}_{e.subindex}[] = {{{', '.join(map(str, e.values))}}};"
+          for e in table.entries() if e.values],
         f"#define CBL_{B}_OD_ENTRIES {sum(1 for _ in table.entries())}u",
-        f"static const cbl_od_entry_t cbl_{b}_od[CBL_{B}_OD_ENTRIES] = {{",
+        f"{linkage} const cbl_od_entry_t cbl_{b}_od[CBL_{B}_OD_ENTRIES] = {{".lstrip(),
     ]
     for e in table.entries():
         code = od.DTYPES[e.dtype][0]
         if e.is_numeric:
             lo, hi = e.limits
-            dflt = 0.0 if e.relative else float(e.default)  # type: ignore[arg-type]
+            dflt = float(e.default)  # type: ignore[arg-type]  # relative: the node-ID is added at boot
             nums = f"{_c_num(e, lo, 0)}, {_c_num(e, hi, 0)}, {_c_num(e, dflt, 0)}"
             size = e.bits // 8
         else:
             size = int(e.high) if e.high is not None else len(str(e.default))
             nums = "0, 0, 0"
         rel = "  /* + node-ID */" if e.relative else ""
+        flags = ("CBL_OD_RELATIVE" if e.relative else "0") + (" | CBL_OD_PERSISTENT" if e.persistent else "")
+        vals = (f"{len(e.values)}, cbl_{b}_od_values_{e.index:04X}_{e.subindex}" if e.values else "0, NULL")
+        text = _c_string(str(e.default)) if e.dtype == "VISIBLE_STRING" else "NULL"
         lines.append(f"    {{0x{e.index:04X}, {e.subindex}, 0x{code:02X}, {_ACCESS[e.access]}, {int(e.pdo_mappable)}, "
-                     f"{size}, {nums}}},  /* {e.name} */{rel}")
+                     f"{size}, {nums}, {flags}, {vals}, {text}}},  /* {e.name} */{rel}")
     lines += ["};", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)

@@ -41,24 +41,45 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
-               storage_path: str | os.PathLike | None = None) -> Any:
-    """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given);
-    ``storage_path``: the board's flash file (parameters saved by 0x1010), None = in memory."""
+               storage_path: str | os.PathLike | None = None, module: Any | None = None) -> Any:
+    """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
+    specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
+    image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
+    ``storage_path``: the board's flash file (parameters saved by 0x1010), None = in memory; the
+    C images keep their raw flash beside it, with the suffix ``.flash`` (another format than the
+    Python board's)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(spec.type, spec.preset)
+    image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
+    if storage_path is not None:
+        Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
     if spec.type == "joint":
-        module = None
-        if preset is not None:
+        if module is None and preset is not None:
             from cerebellum_rt.actuators.joint import JointModule
 
             module = JointModule(preset, seed=spec.node)
+        if spec.firmware == "c":  # the board's C image (drivers/firmware) instead of the specification
+            from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+
+            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+                                 storage_path=image_flash)
+        if spec.firmware == "qemu":  # the Cortex-M4F image under QEMU, bridged to the bus
+            from cerebellum_rt.drivers.board.qemu import QemuBoard
+
+            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+                             storage_path=image_flash)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
                                  storage_path=storage_path)
     from cerebellum_rt.actuators.hand import HandSim
 
     hand = HandSim(preset)
+    if spec.firmware == "c":
+        from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+
+        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, board="hand",
+                             storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node,
                             storage_path=storage_path)
 
@@ -204,7 +225,8 @@ class InProcessRig:
 
 def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
-    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset")) for b in d["boards"])
+    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", "python"))
+                   for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
                    d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)),
                    pdo_compact=bool(d.get("pdo_compact", False)))
@@ -214,7 +236,7 @@ def bus_to_json(spec: BusSpec) -> str:
     return json.dumps({
         "name": spec.name, "bitrate": spec.bitrate, "fd": spec.fd, "data_bitrate": spec.data_bitrate,
         "pdo_packing": spec.pdo_packing, "pdo_compact": spec.pdo_compact,
-        "boards": [{"node": b.node, "type": b.type, "preset": b.preset} for b in spec.boards],
+        "boards": [{"node": b.node, "type": b.type, "preset": b.preset, "firmware": b.firmware} for b in spec.boards],
     })
 
 

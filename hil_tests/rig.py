@@ -27,6 +27,9 @@ Format (every key is checked; errors name the file, the key, the value and the l
 The interface must be one python-can knows (``can.interfaces.VALID_INTERFACES``) or
 ``emulated``; every preset is loaded and validated when the rig is (a binary or broken preset
 is a one-line error naming it).
+      firmware = "python"          # "python": the executable specification (drivers/board);
+                                   # "c": the board's C firmware image through cffi (classic CAN)
+                                   # "qemu": the Cortex-M4F image under QEMU (joint boards)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
@@ -44,6 +47,7 @@ from cerebellum_rt.rtcore.errors import ConfigError
 
 INTERFACES_EXTRA = ("emulated",)
 BOARD_TYPES = ("joint", "hand")
+FIRMWARES = ("python", "c", "qemu")
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 RIGS_DIR = Path(__file__).parent / "rigs"
 
@@ -53,6 +57,7 @@ class BoardSpec:
     node: int
     type: str = "joint"
     preset: str | None = None
+    firmware: str = "python"
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,16 @@ def _preset_path(c: _Checker, key: str, preset: str, base: Path | None) -> str:
     return str(p)
 
 
+def check_firmware(firmware: str, board_type: str, fd: bool, fail: Any) -> None:
+    """A board's firmware choice: 'c' for classic-CAN boards, 'qemu' for classic-CAN joint boards."""
+    if firmware not in FIRMWARES:
+        raise fail(f"is not one of {list(FIRMWARES)}")
+    if firmware != "python" and fd:
+        raise fail("needs a classic CAN bus (the C image has no CAN FD side yet)")
+    if firmware == "qemu" and board_type != "joint":
+        raise fail("needs a joint board (the QEMU link carries the joint plant only)")
+
+
 def _known_interfaces() -> tuple[str, ...]:
     import can.interfaces
 
@@ -208,8 +223,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
             if not isinstance(bd, dict):
                 raise c.fail(f"{w}board[{j}]", bd, "is not a table")
             for k in bd:
-                if k not in ("node", "type", "preset"):
-                    raise c.fail(wb + k, bd[k], "is not a board key (keys: ['node', 'preset', 'type'])")
+                if k not in ("node", "type", "preset", "firmware"):
+                    raise c.fail(wb + k, bd[k], "is not a board key (keys: ['firmware', 'node', 'preset', 'type'])")
             node = c.get(bd, "node", wb, int)
             c.in_range(wb + "node", node, 1, 127)
             if node in nodes:
@@ -225,7 +240,9 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
                 load_board_preset(btype, preset)
             except ConfigError as exc:
                 raise ConfigError(f"rig {source}: {wb}preset: {exc}") from exc
-            boards.append(BoardSpec(node, btype, preset))
+            firmware = c.get(bd, "firmware", wb, str, "python")
+            check_firmware(firmware, btype, fd, lambda limit, f=firmware, w=wb: c.fail(w + "firmware", f, limit))
+            boards.append(BoardSpec(node, btype, preset, firmware))
         if not boards:
             raise ConfigError(f"rig {source}: bus '{name}' has no [[bus.board]] (a bus needs at least one board)")
         buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing,

@@ -12,6 +12,7 @@ AREAS: dict[str, str] = {
     "can": "batched CAN exchange host cost vs python-can, joints per bus vs theory",
     "kinematics": "FK / Jacobians / COM vs pinocchio",
     "reliability": "hostile input: frames fuzzed into the board and codecs, kill -9 during stores, loss reaction",
+    "firmware": "board image size, instructions per 1 kHz cycle under QEMU, host C image vs Python board",
 }
 
 

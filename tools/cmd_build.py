@@ -1,5 +1,8 @@
 """`cbl build LAW --target T [-o DIR]`: generate C from a law, build it, verify it, report.
 
+``cbl build firmware --board joint --target T`` builds a board's firmware image instead
+(:mod:`cerebellum_rt.tools.build_firmware`).
+
 LAW is ``package.module:function`` or ``path/to/file.py:function``. The report (also written
 as ``DIR/<name>.<target>.report.json``) gives code and data size, worst stack, instructions per
 step under QEMU (Cortex-M), the toolchain versions and whether the build matched the Python
@@ -23,9 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opt", default=None, help="optimisation flag (default -Os on Cortex-M, -O2 elsewhere)")
     p.add_argument("--no-verify", action="store_true", help="only generate and compile")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--board", choices=("joint", "hand"), default="joint",
+                   help="with LAW = firmware: the board type whose image to build (default joint)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.law == "firmware":
+        from cerebellum_rt.tools.build_firmware import run as build_firmware
+
+        return build_firmware(args)
     from cerebellum_rt.codegen import build, report
     from cerebellum_rt.rtcore.errors import check_range
 

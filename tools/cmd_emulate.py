@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
+    p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
+                   help="every board runs this firmware: python (the specification), c (the board's C image as a "
+                        "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
 
 
 def _split(rig: Any, per_process: int | None) -> list[tuple[Any, str]]:
@@ -68,6 +71,21 @@ def _split(rig: Any, per_process: int | None) -> list[tuple[Any, str]]:
         for k in range(0, len(bus.boards), n):
             out.append((replace(bus, name=f"{bus.name}.{k // n}", boards=bus.boards[k : k + n]), bus.name))
     return out
+
+
+def _with_firmware(rig: Any, firmware: str) -> Any:
+    """``rig`` with every board on ``firmware`` (checked as the rig file's key is)."""
+    from cerebellum_rt.hil_tests.rig import check_firmware
+
+    buses = []
+    for bus in rig.buses:
+        for b in bus.boards:
+            check_firmware(firmware, b.type, bus.fd, lambda limit, b=b, bus=bus: ConfigError(
+                f"--firmware = {firmware!r} for board {b.node} ({b.type}) on bus '{bus.name}' {limit}"))
+        buses.append(replace(bus, boards=tuple(replace(b, firmware=firmware) for b in bus.boards)))
+    return replace(rig, buses=tuple(buses))
+
+
 
 
 def default_state_dir(rig_source: str) -> Path:
@@ -143,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)
         faults["babble_id"] = args.babble_id
     rig = load_rig(args.rig) if args.rig else default_rig()
+    if args.firmware is not None:
+        rig = _with_firmware(rig, args.firmware)
     specs = _split(rig, args.boards_per_process)
     state_dir = _state_dir(args, rig)
     stop = threading.Event()

@@ -1,0 +1,246 @@
+"""An emulated board that runs the board's Cortex-M4F image under QEMU (mps2-an386, -icount).
+
+:class:`QemuBoard` is the same board as :class:`~cerebellum_rt.drivers.board.cfirmware.FirmwareBoard`
+with the image of ``cbl build firmware --target cortex-m4f`` in place of the host library.
+QEMU has no CAN controller for Cortex-M: the image's QEMU board-support package
+(``drivers/firmware/src/bsp_qemu.c``) exchanges fixed 80-byte records with this bridge over
+two FIFOs through ARM semihosting (``cbl.rx``, ``cbl.tx``, in a private directory that is
+QEMU's working directory), and keeps its parameter flash in the semihosting file ``cbl.flash``
+(``storage_path`` when given). The bridge puts the image's frames on the python-can bus and
+serves its plant requests (sample; demand then advance; fault reset; gains) from the
+JointModule. Every event is a request and a reply (the image says ``DONE``), so the board runs
+in lockstep with the bridge's clock; ``threaded=True`` serves the bus from a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import can
+
+from cerebellum_rt.drivers import cia402
+from cerebellum_rt.drivers.board.cfirmware import FLASH_BYTES, joint_table
+from cerebellum_rt.drivers.firmware import host
+from cerebellum_rt.drivers.firmware.image import build_image
+from cerebellum_rt.drivers.od import Table
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
+
+RECORD = struct.Struct("<BBBBIQ64s")
+EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM = range(8)
+START_TIMEOUT_S = 20.0
+_GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
+
+
+def image_for(table: Table) -> Path:
+    """The Cortex-M4F image of ``table``'s board, built once per source hash."""
+    _, _, digest = host.prepare(table)
+    out = host.cache_dir() / f"qemu-{table.board}-{digest}"
+    elf = out / f"cbl-{table.board}-cortex-m4f.elf"
+    if not elf.exists():
+        build_image(table.board, "cortex-m4f", out, table=table)
+    return elf
+
+
+class QemuBoard:
+    """A joint board whose firmware runs under QEMU (see module doc); a context manager."""
+
+    def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
+                 storage_path: str | os.PathLike | None = None, serial_number: int = 0,
+                 clock: Callable[[], float] = time.monotonic, threaded: bool = True,
+                 table: Table | None = None) -> None:
+        if not isinstance(node_id, int) or not 1 <= node_id <= 127:
+            raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
+        if fd:
+            raise ConfigError(f"QemuBoard node {node_id}: fd = True (the C runtime serves classic CAN only)")
+        if shutil.which("qemu-system-arm") is None:
+            raise ConfigError("QemuBoard needs qemu-system-arm on PATH (./cbl.sh test installs it)")
+        self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
+        self.table = table or joint_table(module)
+        if self.table.board != "joint" and module is not None:
+            raise ConfigError(f"QemuBoard node {node_id}: the QEMU link carries the joint plant only "
+                              f"(board {self.table.board})")
+        elf = image_for(self.table)
+        self._dir = Path(tempfile.mkdtemp(prefix="cbl-qemu-"))
+        for name in ("cbl.rx", "cbl.tx"):
+            os.mkfifo(self._dir / name)
+        flash = self._dir / "cbl.flash"
+        if storage_path is not None:
+            p = Path(storage_path)
+            if not p.exists():
+                p.write_bytes(b"\xff" * FLASH_BYTES)
+            flash.symlink_to(p.resolve())
+        else:
+            flash.write_bytes(b"\xff" * FLASH_BYTES)
+        self.crashes: list[BaseException] = []
+        self._state = self._nmt = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._proc = subprocess.Popen(
+            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount",
+             "shift=0,align=off,sleep=off", "-kernel", str(elf)],
+            cwd=self._dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self._tx = self._open_writer(self._dir / "cbl.rx")
+            self._rx = open(self._dir / "cbl.tx", "rb", buffering=0)  # noqa: SIM115  (closed in close())
+            hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0) if module is not None else 0.0
+            with self._lock:
+                self._event(EV_TICK, node=node_id, ident=serial_number, flags=1 if module is not None else 0,
+                            data=struct.pack("<d", hz))
+        except BaseException:
+            self.close()
+            raise
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name=f"qemu-board-{node_id}", daemon=True)
+            self._thread.start()
+
+    def _open_writer(self, path: Path) -> Any:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                os.set_blocking(fd, True)
+                return os.fdopen(fd, "wb", buffering=0)
+            except OSError:  # ENXIO: QEMU has not opened its end yet
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    err = self._proc.stderr.read().decode(errors="replace").strip()[-300:] if self._proc.poll() else ""
+                    raise DeviceTimeout(f"QemuBoard node {self.node_id}: the image did not open its link "
+                                        f"within {START_TIMEOUT_S:.0f} s {err}") from None
+                time.sleep(0.01)
+
+    # ------------------------------------------------------------------ the bridge
+    def _read_record(self) -> tuple:
+        buf = b""
+        while len(buf) < RECORD.size:
+            chunk = self._rx.read(RECORD.size - len(buf))
+            if not chunk:
+                raise DeviceError(f"QemuBoard node {self.node_id}: the image closed its link "
+                                  f"(QEMU exit code {self._proc.poll()})")
+            buf += chunk
+        return RECORD.unpack(buf)
+
+    def _event(self, kind: int, *, ident: int = 0, flags: int = 0, data: bytes = b"", node: int = 0) -> None:
+        now = round(self.clock() * 1e6)
+        self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data))
+        while True:
+            kind_in, flags_in, length, node_in, ident_in, _t, payload = self._read_record()
+            if kind_in == EV_DONE:
+                self._state, self._nmt = flags_in, node_in
+                return
+            if kind_in == EV_FRAME:
+                try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
+                    self.bus.send(can.Message(arbitration_id=ident_in, data=payload[:length], is_extended_id=False))
+                except can.CanError:
+                    pass  # a full or closed bus drops the frame, as a controller would
+            elif kind_in == EV_SAMPLE:
+                self._tx.write(RECORD.pack(EV_SAMPLE, 0, 48, 0, *self._sample()))
+            elif kind_in == EV_DEMAND:
+                pos, vel, tau, dt = struct.unpack_from("<4d", payload)
+                mode = ident_in - (1 << 32) if ident_in & 0x80000000 else ident_in
+                self.module.command(mode, pos, vel, tau, bool(flags_in))
+                self.module.advance(dt)
+            elif kind_in == EV_RESET_FAULT:
+                self.module.reset_fault()
+            elif kind_in == EV_PARAM:
+                recs = getattr(self.module, "law_records", {})
+                if ident_in == 0x2010 and flags_in in _GAIN_FIELDS and "cascade_config" in recs:
+                    recs["cascade_config"][0][_GAIN_FIELDS[flags_in]] = struct.unpack_from("<d", payload)[0]
+
+    def _sample(self) -> tuple[int, int, bytes]:
+        r = self.module.read()
+        get = (lambda k: float(r[k])) if isinstance(r, dict) else (lambda k: float(getattr(r, k)))
+        vals = [get(k) for k in ("position_rad", "velocity_rad_s", "torque_sensor_nm", "torque_cmd_nm", "iq_a",
+                                 "winding_temp_c")]
+        has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
+        return int(get("fault")) if has_fault else 0, 0, struct.pack("<6d", *vals)
+
+    def _frame(self, msg: can.Message) -> None:
+        flags = (1 if msg.is_remote_frame else 0) | (2 if msg.is_extended_id else 0) | (4 if msg.is_error_frame else 0)
+        self._event(EV_FRAME, ident=msg.arbitration_id, flags=flags, data=bytes(msg.data)[:64])
+
+    def poll(self, max_frames: int = 10_000) -> int:
+        """``threaded=False`` mode: each arrived frame (the image runs its timers after each), then
+        the timers; returns the number of frames handled."""
+        n = 0
+        with self._lock:
+            while n < max_frames:
+                msg = self.bus.recv(timeout=0.0)
+                if msg is None:
+                    break
+                self._frame(msg)
+                n += 1
+            self._event(EV_TICK)
+        return n
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.bus.recv(timeout=0.002)
+            except (can.CanError, OSError, ValueError):
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)
+                continue
+            with self._lock:
+                try:
+                    if msg is not None:
+                        self._frame(msg)
+                    else:
+                        self._event(EV_TICK)
+                except Exception as exc:  # keep serving; the test or the rig asserts crashes == []
+                    if len(self.crashes) < 100:
+                        self.crashes.append(exc)
+                    if self._proc.poll() is not None:
+                        return
+
+    @property
+    def state(self) -> str:
+        """The CiA 402 state name (reported by the image with every event)."""
+        return cia402.STATE_NAMES[self._state]
+
+    @property
+    def nmt_state(self) -> int:
+        return self._nmt
+
+    @property
+    def service_thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def close(self) -> None:
+        """Stop the bridge and QEMU (idempotent). The bus stays open: it belongs to the caller."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        try:
+            if getattr(self, "_tx", None) is not None and self._proc.poll() is None:
+                self._tx.write(RECORD.pack(EV_QUIT, 0, 0, 0, 0, 0, b""))
+                self._proc.wait(timeout=5.0)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for f in (getattr(self, "_tx", None), getattr(self, "_rx", None)):
+            if f is not None:
+                f.close()
+        self._proc.stderr.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> QemuBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

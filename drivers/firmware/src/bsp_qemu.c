@@ -1,0 +1,294 @@
+/* bsp_qemu.c: the Cortex-M board-support package on QEMU's mps2 machines (no CAN controller).
+ *
+ * The CAN link and the plant I/O are tunnelled over ARM semihosting files (host FIFOs in
+ * lockstep: QEMU -icount, FACTS.md): the guest reads fixed 80-byte records from "cbl.rx" and
+ * writes them to "cbl.tx". Host -> guest: EV_FRAME (a received frame, then the timers), EV_TICK
+ * (time passes, then the timers), EV_SAMPLE (the answer to a sample request), EV_QUIT. Guest ->
+ * host: EV_FRAME (a frame to send), EV_SAMPLE (sample request), EV_DEMAND (the demand, then the
+ * host advances the plant), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
+ * double), EV_DONE (the event is handled; flags = CiA 402 state, node = NMT state). The
+ * parameter flash is the
+ * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
+ *
+ * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
+ * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
+ * cycles took (no plant attached): the
+ * firmware benchmark (40 instructions per tick under -icount shift=0).
+ */
+#include "cbl_fw.h"
+
+int cbl_semihost(int op, const void *arg);
+void cbl_exit(int status);
+extern volatile uint32_t cbl_systick_wraps;
+
+enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
+       EV_PARAM = 7 };
+
+typedef struct {
+    uint8_t type, flags, len, node;
+    uint32_t id;
+    uint64_t now_us;
+    uint8_t data[64];
+} record_t;  /* 80 bytes; doubles travel in data (little-endian, both sides) */
+
+static cbl_fw_t fw;
+static record_t rec;
+static int fd_rx = -1, fd_tx = -1, fd_flash = -1;
+
+static int sh_open(const char *name, uint32_t len, int mode)
+{
+    const uint32_t args[3] = {(uint32_t)(uintptr_t)name, (uint32_t)mode, len};
+    return cbl_semihost(0x01, args);
+}
+#define SH_OPEN(literal, mode) sh_open(literal, sizeof(literal) - 1u, mode)
+
+static int sh_rw(int op, int fd, const void *buf, uint32_t n)
+{
+    const uint32_t args[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, n};
+    return cbl_semihost(op, args);  /* bytes NOT transferred */
+}
+
+static void put(const char *s) { cbl_semihost(0x04, s); }
+
+static void copy(void *d, const void *s, uint32_t n)
+{
+    uint8_t *dd = d;
+    const uint8_t *ss = s;
+    while (n--) *dd++ = *ss++;
+}
+
+#ifndef CBL_QEMU_SELFTEST
+static void send_record(void) { sh_rw(0x05, fd_tx, &rec, sizeof rec); }
+
+static void can_send(void *user, const cbl_frame_t *f)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_FRAME;
+    rec.id = f->id;
+    rec.len = f->len;
+    copy(rec.data, f->data, f->len);
+    send_record();
+}
+
+static void plant_sample(void *user, cbl_sample_t *s)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_SAMPLE;
+    send_record();
+    if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type != EV_SAMPLE) cbl_exit(3);
+    copy(&s->position_rad, rec.data, 48);
+    s->fault = rec.id;
+}
+
+static void plant_demand(void *user, const cbl_demand_t *d)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_DEMAND;
+    rec.id = (uint32_t)d->mode;
+    rec.flags = d->enable;
+    copy(rec.data, &d->position_rad, 32);
+    send_record();
+}
+
+static void plant_reset_fault(void *user)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_RESET_FAULT;
+    send_record();
+}
+
+static void plant_param(void *user, uint16_t index, uint8_t sub, double value)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_PARAM;
+    rec.id = index;
+    rec.flags = sub;
+    copy(rec.data, &value, 8);
+    send_record();
+}
+
+static int flash_seek(uint32_t off)
+{
+    const uint32_t args[2] = {(uint32_t)fd_flash, off};
+    return cbl_semihost(0x0A, args);
+}
+
+static int flash_read(void *user, uint32_t off, uint8_t *dst, uint32_t n)
+{
+    (void)user;
+    if (fd_flash < 0 || flash_seek(off) != 0) return -1;
+    return sh_rw(0x06, fd_flash, dst, n) == 0 ? 0 : -1;
+}
+
+static int flash_write(uint32_t off, const uint8_t *src, uint32_t n)
+{
+    return (fd_flash < 0 || flash_seek(off) != 0 || sh_rw(0x05, fd_flash, src, n) != 0) ? -1 : 0;
+}
+
+static int flash_erase(void *user, uint32_t off, uint32_t n)
+{
+    (void)user;
+    static const uint8_t ff[64] = {
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    for (uint32_t k = 0; k < n; k += 64)
+        if (flash_write(off + k, ff, n - k < 64 ? n - k : 64) != 0) return -1;
+    return 0;
+}
+
+static int flash_program(void *user, uint32_t off, const uint8_t *src, uint32_t n)
+{
+    uint8_t old[32];
+    for (uint32_t k = 0; k < n; k += 32) {  /* NOR flash: programming only clears bits */
+        uint32_t m = n - k < 32 ? n - k : 32;
+        if (flash_read(user, off + k, old, m) != 0) return -1;
+        for (uint32_t j = 0; j < m; j++) old[j] &= src[k + j];
+        if (flash_write(off + k, old, m) != 0) return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    fd_rx = SH_OPEN("cbl.rx", 1);  /* "rb" */
+    fd_tx = SH_OPEN("cbl.tx", 5);  /* "wb" */
+    fd_flash = SH_OPEN("cbl.flash", 3);  /* "r+b": the host creates it (16 KiB of 0xFF) */
+    if (fd_rx < 0 || fd_tx < 0) return 2;
+    if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type != EV_TICK) return 3;  /* power on: node, time */
+    cbl_bsp_t bsp = {0};
+    bsp.can_send = can_send;
+    bsp.flash_sector = 8192;
+    bsp.flash_read = flash_read;
+    bsp.flash_erase = flash_erase;
+    bsp.flash_program = flash_program;
+    if (rec.flags & 1u) {  /* a plant is attached */
+        bsp.plant_sample = plant_sample;
+        bsp.plant_demand = plant_demand;
+        bsp.plant_reset_fault = plant_reset_fault;
+        bsp.plant_param = plant_param;
+    }
+    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6};  /* power on: serial in id, plant loop rate in data */
+    copy(&cfg.plant_loop_hz, rec.data, 8);
+    uint64_t now = rec.now_us;
+    if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
+    cbl_fw_tick(&fw, now);
+    for (;;) {
+        rec = (record_t){0};
+        rec.type = EV_DONE;
+        rec.flags = (uint8_t)cbl_fw_cia402_state(&fw);  /* the bridge shows the states without an SDO */
+        rec.node = cbl_fw_nmt_state(&fw);
+        send_record();
+        if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type == EV_QUIT) return 0;
+        now = rec.now_us;
+        if (rec.type == EV_FRAME) {
+            cbl_frame_t f;
+            f.id = rec.id;
+            f.flags = rec.flags;
+            f.len = rec.len > 64u ? 64u : rec.len;
+            copy(f.data, rec.data, f.len);
+            cbl_fw_rx(&fw, &f, now);
+        }
+        cbl_fw_tick(&fw, now);
+    }
+}
+#else
+static void can_send(void *user, const cbl_frame_t *f) { (void)user; (void)f; }
+
+static uint32_t ticks(void)
+{
+    volatile uint32_t *syst = (volatile uint32_t *)0xE000E010;
+    uint32_t w, v;
+    do { w = cbl_systick_wraps; v = syst[2]; } while (w != cbl_systick_wraps);
+    return w * 0x1000000u + (0xFFFFFFu - v);
+}
+
+static void put_u32(uint32_t v)
+{
+    char b[12];
+    int k = 11;
+    b[k] = 0;
+    do { b[--k] = (char)('0' + v % 10u); v /= 10u; } while (v);
+    put(&b[k]);
+}
+
+static void frame(uint32_t id, const uint8_t *d, uint8_t len, uint64_t now)
+{
+    cbl_frame_t f = {0};
+    f.id = id;
+    f.len = len;
+    copy(f.data, d, len);
+    cbl_fw_rx(&fw, &f, now);
+}
+
+#define NODE 1u
+#define CYCLES 1000u
+
+extern uint32_t _ebss, _estack;
+
+int main(void)
+{
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *p = &_ebss; p < sp - 16; p++) *p = 0xCDCDCDCDu;  /* paint: the high-water mark below */
+    volatile uint32_t *syst = (volatile uint32_t *)0xE000E010;
+    syst[1] = 0xFFFFFFu;
+    syst[2] = 0;
+    syst[0] = 7u;  /* processor clock, interrupt, enable */
+    cbl_bsp_t bsp = {0};
+    bsp.can_send = can_send;
+    cbl_fw_config_t cfg = {NODE, NODE, 0.0, 1e-6};
+    uint64_t now = 1000003u;
+    if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
+    const uint8_t start[2] = {0x01, 0x00};
+    frame(0x000, start, 2, now);
+    uint32_t t0 = 0, t_sync = 0, t_all = 0;
+    for (uint32_t k = 0; k < CYCLES + 3u; k++) {
+        uint16_t cw = k == 0 ? 0x06 : k == 1 ? 0x07 : 0x0F;
+#ifdef CBL_BOARD_HAND  /* RPDO1: controlword + tensions 1-3; RPDO2: tensions 4-6 (0.01 N) */
+        uint16_t t = (uint16_t)(k % 2000u);
+        const uint8_t rpdo1[8] = {(uint8_t)cw, (uint8_t)(cw >> 8), (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t,
+                                  (uint8_t)(t >> 8), (uint8_t)t, (uint8_t)(t >> 8)};
+        const uint8_t rpdo2[6] = {(uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)t,
+                                  (uint8_t)(t >> 8)};
+#else  /* RPDO1: controlword + mode (CSP) + target position; RPDO2: offsets */
+        int32_t target = (int32_t)(k * 100u);
+        const uint8_t rpdo1[7] = {(uint8_t)cw, (uint8_t)(cw >> 8), 8, (uint8_t)target, (uint8_t)(target >> 8),
+                                  (uint8_t)(target >> 16), (uint8_t)(target >> 24)};
+        const uint8_t rpdo2[8] = {0};
+#endif
+        now += 1000u;
+        if (k == 3) t_all = t_sync = 0;
+        t0 = ticks();
+        frame(0x200 + NODE, rpdo1, sizeof rpdo1, now);
+        frame(0x300 + NODE, rpdo2, sizeof rpdo2, now);
+        uint32_t t1 = ticks();
+        frame(0x080, 0, 0, now);
+        uint32_t t2 = ticks();
+        cbl_fw_tick(&fw, now);
+        uint32_t t3 = ticks();
+        t_sync += t2 - t1;
+        t_all += t3 - t0;
+    }
+    put("cycles ");
+    put_u32(CYCLES);
+    put(" ticks ");
+    put_u32(t_all);
+    put(" sync_ticks ");
+    put_u32(t_sync);
+    put(" state ");
+    put_u32((uint32_t)cbl_fw_cia402_state(&fw));
+    put(" stack ");
+    uint32_t *p = &_ebss;
+    while (p < &_estack && *p == 0xCDCDCDCDu) p++;
+    put_u32((uint32_t)((uintptr_t)&_estack - (uintptr_t)p));
+    put("\n");
+    return 0;
+}
+#endif

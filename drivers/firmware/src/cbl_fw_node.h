@@ -1,0 +1,98 @@
+/* cbl_fw_node.h: the firmware context (one CANopen node with its CiA 402 application).
+ * Included by cbl_fw.h; the sizes come from the board's generated cbl_board.h. */
+#ifndef CBL_FW_NODE_H
+#define CBL_FW_NODE_H
+
+#include <stdint.h>
+#include "cbl_board.h"
+#include "cia402.h"
+
+#ifndef CBL_OD_TYPES
+#define CBL_OD_TYPES
+typedef enum { CBL_OD_RO, CBL_OD_WO, CBL_OD_RW, CBL_OD_CONST } cbl_od_access_t;
+typedef struct {
+    uint16_t index;
+    uint8_t subindex;
+    uint8_t data_type;
+    uint8_t access;
+    uint8_t pdo_mappable;
+    uint16_t size;
+    double low, high, def;
+    uint8_t flags;
+    uint8_t n_values;
+    const int32_t *values;
+    const char *text;
+} cbl_od_entry_t;
+#define CBL_OD_RELATIVE 0x01u
+#define CBL_OD_PERSISTENT 0x02u
+#endif
+
+#define CBL_PDO_MAX_ENTRIES 8u
+#define CBL_MAX_ERRORS 16u
+#define CBL_SDO_BUF (CBL_OD_MAX_OBJECT_BYTES + 8u)
+
+typedef struct {
+    uint8_t tx, number, valid, trans_type, present;  /* present: the table has this PDO */
+    uint16_t cob_id;
+    uint16_t event_timer_ms, inhibit_100us;
+    uint8_t n_entries;
+    uint16_t map_index[CBL_PDO_MAX_ENTRIES];
+    uint8_t map_sub[CBL_PDO_MAX_ENTRIES], map_bits[CBL_PDO_MAX_ENTRIES];
+    int16_t map_slot[CBL_PDO_MAX_ENTRIES];  /* OD entry, -1 for a dummy */
+    uint32_t sync_count;
+    uint8_t has_last, last_len, last[8];    /* TPDO: last sent; RPDO: pending until SYNC */
+    uint8_t has_rx_t, has_tx_t, timed_out;
+    uint64_t last_rx_us, last_tx_us;
+} cbl_pdo_t;
+
+typedef struct {
+    uint8_t mode;
+    uint16_t index;
+    uint8_t sub;
+    uint8_t buf[CBL_SDO_BUF];
+    uint32_t len;            /* bytes received / to send (may exceed the buffer: counted, not kept) */
+    uint32_t size;
+    uint8_t has_size, toggle, crc, seq, blksize, blk_n;
+    uint32_t pos, blk_start;
+    uint16_t crc_acc;        /* block download: CRC of all bytes before the held segment */
+    uint8_t held[7];         /* block download: the newest segment (the end frame may cut it) */
+    uint64_t last_us;
+} cbl_sdo_t;
+
+typedef struct cbl_fw {
+    cbl_fw_config_t cfg;
+    cbl_bsp_t bsp;
+    uint32_t val[CBL_OD_N];          /* numeric values (sign-extended ints, float bits) */
+    uint16_t blob_off[CBL_OD_N], blob_len[CBL_OD_N];
+    uint8_t blob[CBL_BLOB_BYTES > 0 ? CBL_BLOB_BYTES : 1];
+    uint8_t nmt_state;
+    cbl_pdo_t rpdo[4], tpdo[4];
+    uint8_t rx_n, rx_ch[4];          /* RPDO channels by COB-ID, as of boot / entering operational */
+    uint16_t rx_cob[4];
+    uint8_t rpdo_timeouts;           /* bit k: RPDO k+1 missed its deadline */
+    cbl_sdo_t sdo;
+    uint64_t hb_next_us;
+    uint64_t hb_seen_us[128];
+    uint32_t hb_seen[4], hb_lost[4]; /* bitmaps over node-IDs */
+    uint8_t n_errors;
+    uint16_t err_code[CBL_MAX_ERRORS], err_detail[CBL_MAX_ERRORS];
+    /* CiA 402 application */
+    Cia402Config law_cfg;
+    Cia402State law_st;
+    Cia402Input law_in;
+    Cia402Output law_out;
+    cbl_sample_t meas;
+    uint32_t cycles;
+    uint8_t plant_reset_pending, comm_lost, nmt_lost, has_watch, ramp_active;
+    uint8_t n_fault_codes;
+    uint16_t fault_codes[CBL_MAX_ERRORS];
+    uint64_t watch_us, last_cycle_us;
+    double ramp_v;
+#ifdef CBL_BOARD_HAND
+    double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
+    double stroke_min_m, stroke_max_m;
+    uint8_t holding;
+#endif
+} cbl_fw_t;
+
+#endif

@@ -1,0 +1,139 @@
+"""`cbl bench firmware`: the board image's size, instructions per cycle, and host throughput.
+
+Per board type (keys under ``boards`` -> name; joint and hand): ``flash_bytes`` and ``ram_bytes`` of the
+Cortex-M4F image against ``budgets``; ``tick_insns`` = instructions of one 1 kHz cycle (RPDO1 +
+RPDO2 + SYNC + timers, in operation enabled, CSP) and ``sync_insns`` (the SYNC alone) of the
+image's selftest variant under QEMU ``-icount shift=0``; ``stack_used_bytes`` = its measured
+high-water mark; ``foc_insns`` = one step of the generated FOC law (``actuators/joint/foc.py``)
+on Cortex-M4F (codegen's PIL; the FOC runs in the module's current loop, not yet inside the
+board image); ``host_speedup`` = SYNC cycles per second of the C image behind FirmwareBoard
+over those of the Python board (JointBoard), measured in this run on the same in-process bus
+(python-can Messages in and out, no plant; best of three alternating runs each), and
+``host_speedup_with_plant`` with a JointModule behind each board (the plant's simulation then
+dominates both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import struct
+import time
+from typing import Any
+
+import can
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cycles", type=int, default=3000, help="SYNC cycles per host throughput run (default 3000)")
+    p.add_argument("-o", "--out", default="build/bench-firmware", help="work directory")
+
+
+class _QueueBus(can.BusABC):
+    """An in-process bus of two queues (no threads): the cheapest transport, so the boards' own
+    costs dominate the throughput figure."""
+
+    def __init__(self, rx: collections.deque, tx: collections.deque) -> None:
+        super().__init__(channel="queue")
+        self._rx, self._tx = rx, tx
+
+    def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        self._tx.append(msg)
+
+    def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
+        return (self._rx.popleft() if self._rx else None), False
+
+
+def _cycles_per_s(kind: str, n: int, with_plant: bool) -> tuple[float, str]:
+    from cerebellum_rt.drivers.board import JointBoard
+    from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
+
+    module = None
+    if with_plant:
+        from cerebellum_rt.actuators.joint import JointModule, load_preset
+
+        module = JointModule(load_preset("knee"), seed=1)
+    to_board, from_board = collections.deque(), collections.deque()
+    bus = _QueueBus(to_board, from_board)
+    t = [1.000003]
+    cls = JointBoard if kind == "python" else FirmwareBoard
+    board = cls(1, bus, module, threaded=False, clock=lambda: t[0])
+
+    def msg(cob: int, data: bytes) -> can.Message:
+        return can.Message(arbitration_id=cob, data=data, is_extended_id=False)
+
+    sync, rpdo2 = msg(0x80, b""), msg(0x301, bytes(8))
+    to_board.append(msg(0, b"\x01\x00"))
+    board.poll()
+    for k in range(n + 3):
+        if k == 3:
+            start = time.perf_counter()
+        to_board.extend((msg(0x201, struct.pack("<HbI", (0x06, 0x07, 0x0F)[min(k, 2)], 8, 0)), rpdo2))
+        t[0] += 0.001001
+        to_board.append(sync)
+        board.poll()
+        from_board.clear()
+    rate = n / (time.perf_counter() - start)
+    state = board.state
+    board.close()
+    bus.shutdown()
+    return rate, state
+
+
+def _foc_insns(out: str) -> int:
+    from cerebellum_rt.actuators.joint.foc import foc_step
+    from cerebellum_rt.codegen import report
+
+    rep = report.build_and_verify(foc_step, "cortex-m4f", f"{out}/foc", 100, 0)
+    return int(rep["insns_per_step"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from cerebellum_rt.drivers.firmware.image import build_image, run_selftest
+    from cerebellum_rt.rtcore.errors import check_range
+
+    check_range("--cycles", args.cycles, 100, 1_000_000)
+    images = {b: build_image(b, "cortex-m4f", f"{args.out}/image-{b}") for b in ("joint", "hand")}
+    tests = {b: run_selftest(build_image(b, "cortex-m4f", f"{args.out}/selftest-{b}", selftest=True)["elf"])
+             for b in ("joint", "hand")}
+    for b, t in tests.items():
+        if t["cia402_state"] != 4:
+            raise RuntimeError(f"bench firmware: the {b} selftest image ended in CiA 402 state {t['cia402_state']}")
+    image, selftest = images["joint"], tests["joint"]
+    rates: dict[Any, float] = {}
+    for plant in (False, True):
+        for _ in range(3):  # alternate the two boards, keep each one's best run (a shared machine is noisy)
+            for kind in ("python", "c"):
+                rate, state = _cycles_per_s(kind, args.cycles, plant)
+                if state != "operation_enabled":
+                    raise RuntimeError(f"bench firmware: the {kind} board ended in {state}, not operation_enabled")
+                rates[(kind, plant)] = max(rates.get((kind, plant), 0.0), rate)
+    joint = {
+        "flash_bytes": image["flash_bytes"], "ram_bytes": image["ram_bytes"], "budgets": image["budgets"],
+        "stack_worst_bytes": image["stack_worst_bytes"], "stack_used_bytes": selftest["stack_used_bytes"],
+        "tick_insns": selftest["tick_insns"], "sync_insns": selftest["sync_insns"],
+        "foc_insns": _foc_insns(args.out),
+        "host_cycles_per_s": {"python": round(rates[("python", False)]), "c": round(rates[("c", False)])},
+        "host_speedup": round(rates[("c", False)] / rates[("python", False)], 2),
+        "host_speedup_with_plant": round(rates[("c", True)] / rates[("python", True)], 2),
+    }
+    hand = {"flash_bytes": images["hand"]["flash_bytes"], "ram_bytes": images["hand"]["ram_bytes"],
+            "budgets": images["hand"]["budgets"], "stack_worst_bytes": images["hand"]["stack_worst_bytes"],
+            "stack_used_bytes": tests["hand"]["stack_used_bytes"], "tick_insns": tests["hand"]["tick_insns"],
+            "sync_insns": tests["hand"]["sync_insns"]}
+    res = {"boards": {"joint": joint, "hand": hand},
+           "not_measured": {"hand": "foc_insns (the hand's laws run in HandSim) and host_speedup"}}
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    b = joint["budgets"]
+    print(f"joint image (Cortex-M4F): flash {joint['flash_bytes']} / {b['flash_bytes']} B, "
+          f"RAM {joint['ram_bytes']} / {b['ram_bytes']} B (stack used {joint['stack_used_bytes']} B)")
+    print(f"  one 1 kHz cycle: {joint['tick_insns']} instructions (SYNC alone {joint['sync_insns']}); "
+          f"FOC step {joint['foc_insns']} instructions")
+    print(f"  host: {joint['host_cycles_per_s']['c']} cycles/s C image vs {joint['host_cycles_per_s']['python']} "
+          f"Python board = {joint['host_speedup']}x (with the plant: {joint['host_speedup_with_plant']}x)")
+    print(f"hand image (Cortex-M4F): flash {hand['flash_bytes']} / {b['flash_bytes']} B, RAM {hand['ram_bytes']} / "
+          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions")
+    return 0
