@@ -4,10 +4,13 @@
 #   ./cbl.sh test [ARGS]   -> the whole test suite (what .ci/run calls)
 #   ./cbl.sh bench AREA    -> a benchmark, with its peers (the bench extra) and toolchains
 #   ./cbl.sh VERB [ARGS]   -> any other cbl verb
+# Environment: PYTHON (default python3) makes the venv; VENV (default .venv, relative to the
+# repository) is where, e.g. `PYTHON=python3.12 VENV=.venv312 ./cbl.sh test` on Python 3.12.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-venv="$here/.venv"
+venv="${VENV:-.venv}"
+case "$venv" in /*) ;; *) venv="$here/$venv" ;; esac
 py="${PYTHON:-python3}"
 verb="${1:-demo}"
 [ $# -gt 0 ] && shift
@@ -35,12 +38,12 @@ ensure_venv() {  # ensure_venv EXTRAS
         "$py" -m venv "$venv"
     fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "cbl.sh: installing the package and its dependencies into .venv ($extras)" >&2
+        echo "cbl.sh: installing the package and its dependencies into $venv ($extras)" >&2
         local spec="." log="$venv/pip-install.log"
         [ "$extras" != base ] && spec=".[$extras]"
         if ! { "$venv/bin/python" -m pip install -q --upgrade pip && "$venv/bin/python" -m pip install -q -e "$spec"; } >"$log" 2>&1; then
             tail -n 30 "$log" >&2
-            echo "cbl.sh: error: installing the package into .venv failed (full log: $log)" >&2
+            echo "cbl.sh: error: installing the package into $venv failed (full log: $log)" >&2
             exit 1
         fi
         touch "$stamp"

@@ -18,6 +18,11 @@ Field types are ``f32``, ``i32``, ``boolean`` or ``array(f32|i32, N)``; a field 
 carry a default. ``Rec.new(**values)`` returns a numpy structured record (``numpy.void``)
 whose memory lives in a private 1-element array: numba passes it by reference (writes made by
 an ``@njit`` law are seen by the caller), and codegen emits the same layout as a C struct.
+
+Laws are fixed-step. A law that the loop runners step, ``name_step(cfg, st, inp, out)``, reads
+its period from ``cfg.dt`` [s]: that is the loop period, which the runners check at
+construction (``cerebellum_rt.rtcore.loop.runner_settings``); the measured period of a tick
+goes to the loop statistics and overrun policy, never into the law.
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
-"""rtcore: the deterministic loop runner (clocks, absolute deadlines, RT setup, stats, watchdog); knows no bus or device.
+"""rtcore: the base layer. Errors, the jit entry point, clocks and the deterministic loop runners
+(absolute deadlines, RT set-up, stats, watchdog, telemetry). It knows no bus, device, law or
+code generator: every other package may import rtcore, rtcore imports none of them.
 
-Public API (import from the submodules; numba is imported only by ``cerebellum_rt.rtcore.jit``):
+Public API (import from the submodules; numba is imported only by ``cerebellum_rt.rtcore.jit``,
+which ruff's banned-api rule TID251 enforces):
+
+- ``cerebellum_rt.rtcore.errors``: ``ConfigError`` / ``DeviceError`` / ``DeviceTimeout``, ``check_range``
 
 - ``cerebellum_rt.rtcore.clock``: ``RealTimeClock(spin_ns)`` (clock_nanosleep TIMER_ABSTIME + spin tail),
   ``LockstepClock()`` (virtual time, ``advance(ns)``)
@@ -16,6 +21,14 @@ Public API (import from the submodules; numba is imported only by ``cerebellum_r
 - ``cerebellum_rt.rtcore.stats``: ``LoopStats`` (per-tick arrays, histogram, ``summary()``)
 - ``cerebellum_rt.rtcore.ring``: ``TelemetryRing`` (lock-free SPSC, shared memory, drop counting)
 - ``cerebellum_rt.rtcore.watchdog``: ``Watchdog(timeout_ns, rungs)`` (safety-ladder escalation)
-- ``cerebellum_rt.rtcore.wholebody``: the 29-joint + 2x3-axis hand workload law; ``cerebellum_rt.rtcore.refloop``: the C
-  reference loop that ``cbl bench loop`` measures it against
+- ``cerebellum_rt.rtcore.build``: ``cache_dir``, ``cyloop`` (the Cython core), ``c_executable`` (a C
+  program built with gcc on first use, cached by its sources' hash)
+
+Laws are fixed-step: a law's configured ``dt`` is the loop period. The runners take the law's
+``dt`` from its config record (when the step came from :func:`~cerebellum_rt.rtcore.jit.law_update` or
+:func:`~cerebellum_rt.rtcore.jit.law_cfunc`) and refuse, at construction, a period that differs; the
+measured period of each tick goes to the statistics and the overrun policy, not to the law.
+
+Workloads live elsewhere: the whole-body benchmark law is ``cerebellum_rt.codegen.examples.wholebody``
+and its C reference loop ``cerebellum_rt.tools.bench.refloop``.
 """

@@ -1,8 +1,9 @@
-"""Build-on-first-use of rtcore's compiled parts, into a cache keyed by the sources' hash.
+"""Build-on-first-use of compiled parts, into a cache keyed by the sources' hash.
 
 - :func:`cyloop` cythonizes ``rtcore/_cyloop.pyx`` and compiles it with the system gcc into a
   CPython extension, then imports it;
-- :func:`refloop` compiles the C reference loop ``rtcore/c/refloop.c`` into an executable.
+- :func:`c_executable` compiles a C program (given its sources and include folders) into an
+  executable; the loop benchmark's C reference loop (``cerebellum_rt.tools.bench.refloop``) is one.
 
 The cache is ``$CBL_CACHE`` or ``~/.cache/cerebellum``; an entry's name carries the SHA-256 of
 every input (sources, headers, flags, Cython and Python versions), so an edit rebuilds and
@@ -27,8 +28,6 @@ from types import ModuleType
 from cerebellum_rt.rtcore.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
-C_DIR = HERE / "c"
-MATHF32_DIR = HERE.parent / "codegen" / "runtime"
 C_FLAGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Werror=implicit-function-declaration"]
 _loaded: dict[str, ModuleType] = {}
 
@@ -63,14 +62,15 @@ def _run(cmd: list[str], what: str) -> None:
         raise ConfigError(f"building {what} failed (exit {res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
 
 
-def refloop() -> Path:
-    """Path of the C reference loop executable (built on first use)."""
-    srcs = [C_DIR / "refloop.c", C_DIR / "wholebody.h", MATHF32_DIR / "cbl_mathf32.h"]
+def c_executable(name: str, main: Path, headers: list[Path], include_dirs: list[Path]) -> Path:
+    """Path of the executable ``name`` built with gcc from ``main`` (which includes ``headers``,
+    found in ``include_dirs``); built on first use, rebuilt when any of them changes."""
+    srcs = [main, *headers]
     cc = _gcc()
-    exe = cache_dir() / f"refloop-{_key(srcs, [cc, *C_FLAGS])}"
+    exe = cache_dir() / f"{name}-{_key(srcs, [cc, *C_FLAGS])}"
     if not exe.exists():
         tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")
-        _run([cc, *C_FLAGS, f"-I{C_DIR}", f"-I{MATHF32_DIR}", "-o", str(tmp), str(srcs[0])], "the C reference loop")
+        _run([cc, *C_FLAGS, *(f"-I{d}" for d in include_dirs), "-o", str(tmp), str(main)], name)
         os.replace(tmp, exe)
     return exe
 

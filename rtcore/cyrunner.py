@@ -18,10 +18,9 @@ import numpy as np
 from cerebellum_rt.rtcore.build import cyloop
 from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
-from cerebellum_rt.rtcore.loop import FaultCallback
+from cerebellum_rt.rtcore.loop import FaultCallback, runner_settings
 from cerebellum_rt.rtcore.ring import TelemetryRing
 from cerebellum_rt.rtcore.rt import RtConfig, RtSession
-from cerebellum_rt.rtcore.schedule import policy_code
 from cerebellum_rt.rtcore.stats import LoopStats
 from cerebellum_rt.rtcore.watchdog import Watchdog
 
@@ -52,7 +51,8 @@ class CyLoopRunner:
 
     ``step`` (required), ``read``, ``write``: C functions (see :func:`c_address`), called with
     ``step_ctx`` / ``read_ctx`` / ``write_ctx`` (numpy arrays or addresses, kept alive here).
-    Other arguments as :class:`~rtcore.loop.LoopRunner`; the spin tail comes from the clock.
+    Other arguments, their checks (:func:`~cerebellum_rt.rtcore.loop.runner_settings`) and the fixed-step
+    semantics as :class:`~rtcore.loop.LoopRunner`; the spin tail comes from the clock.
     """
 
     def __init__(
@@ -72,9 +72,9 @@ class CyLoopRunner:
         telemetry: TelemetryRing | None = None,
         watchdog: Watchdog | None = None,
     ) -> None:
-        self.period_ns = int(check_range("CyLoopRunner.period_ns", period_ns, 10_000, 10_000_000_000, "ns"))
-        if not isinstance(clock, RealTimeClock | LockstepClock):
-            raise ConfigError(f"CyLoopRunner.clock = {clock!r} is not a RealTimeClock or LockstepClock")
+        self.period_ns, self.rt, self.policy, self.fault_after = runner_settings(
+            "CyLoopRunner", period_ns, clock, {"read": read, "step": step, "write": write}, rt, overrun,
+            fault_after, telemetry)
         self.clock = clock
         self._keep = (step, step_ctx, read, read_ctx, write, write_ctx)  # alive while we point at them
         self._fns = (
@@ -84,15 +84,8 @@ class CyLoopRunner:
         )
         if self._fns[2] == 0:
             raise ConfigError("CyLoopRunner.step = None: a C step function is required")
-        if rt is None:
-            rt = RtConfig.off() if clock.lockstep else RtConfig()
-        self.rt = rt
-        self.policy = policy_code(overrun)
-        self.fault_after = int(check_range("CyLoopRunner.fault_after", fault_after, 0, 1_000_000))
         self.on_fault = on_fault
         self.rt_session: RtSession | None = None  # what the last run's real-time set-up did
-        if telemetry is not None and telemetry.width < 4:
-            raise ConfigError(f"CyLoopRunner.telemetry width = {telemetry.width} is less than the 4 values per tick")
         self.telemetry = telemetry
         self.watchdog = watchdog
         self._core = cyloop()  # build/load before any loop starts

@@ -9,6 +9,12 @@ A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs
   ``int32_t step(double t_s, double dt_s, void *ctx)``, where ``ctx`` points at the four record
   addresses built by :func:`law_context` (``ctx[0..3]`` = cfg, st, inp, out). It returns 0, or
   the law's own nonzero status when the law returns an integer.
+
+Fixed-step semantics: both receive the runner's ``(t_s, dt_s)`` and pass neither to the law. A
+law integrates with the ``dt`` of its config record, which is the loop period; the measured
+``dt_s`` of a tick goes to the runner's statistics and overrun policy. Both wrappers carry the
+records as ``law_records``, so the runners check at construction that ``cfg.dt`` is their
+period (:func:`cerebellum_rt.rtcore.loop.runner_settings`).
 """
 
 from __future__ import annotations
@@ -107,7 +113,9 @@ def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.vo
             kernel(c[0], s[0], i[0], o[0])
             return np.int32(0)
 
-    return numba.cfunc(STEP_SIG, cache=False)(step)
+    cf = numba.cfunc(STEP_SIG, cache=False)(step)
+    cf.law_records = (cfg, st, inp, out)  # the runner checks cfg.dt against its period
+    return cf
 
 
 def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
@@ -119,7 +127,8 @@ def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
 
 def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Callable:
     """A compiled ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law``
-    on these records (compiled here, before any loop starts; it holds the records alive)."""
+    on these records (compiled here, before any loop starts; it holds the records alive). The
+    law steps by its ``cfg.dt`` (fixed step); ``t_s`` and the measured ``dt_s`` are not passed."""
     kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
     ctx = law_context(cfg, st, inp, out)
     d0, d1, d2, d3 = (_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
@@ -134,5 +143,6 @@ def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.v
         kernel(c[0], s[0], i[0], o[0])
 
     update.compile((types.float64, types.float64))  # compile before any loop starts
-    update.records = (cfg, st, inp, out)  # type: ignore[attr-defined]  # keep the addresses valid
+    # Keeps the addresses valid, and lets the runner check cfg.dt against its period.
+    update.law_records = (cfg, st, inp, out)  # type: ignore[attr-defined]
     return update

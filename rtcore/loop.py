@@ -7,6 +7,13 @@ with ``t`` = wake time since start [s] and ``dt`` = measured period since the pr
 :class:`~rtcore.stats.LoopStats` arrays, then computes ``d_{i+1}`` with the overrun policy of
 :mod:`cerebellum_rt.rtcore.schedule`.
 
+Fixed-step semantics: a law integrates with the ``dt`` of its config record, which is the
+loop period ``T``, not with the measured ``dt`` (a late tick does not make the law take a
+longer step; the overrun policy decides what a late tick costs, and the statistics record it).
+:func:`runner_settings` checks at construction that every phase built by
+:func:`cerebellum_rt.rtcore.jit.law_update` / ``law_cfunc`` has ``cfg.dt`` equal to ``T``. A
+hand-written phase may still use the measured ``dt`` it is passed.
+
 The tick retains no allocation: its numbers are transient ints/floats that CPython frees
 within the tick (tests/rtcore/test_rtcore_no_alloc.py measures zero heap growth, zero retained
 blocks and zero page faults over 10,000 ticks). The step should be compiled
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -38,7 +45,58 @@ if TYPE_CHECKING:
 Step = Callable[[float, float], object]
 FaultCallback = Callable[[str], object]
 
-__all__ = ["LoopRunner", "LoopStats"]
+__all__ = ["LoopRunner", "LoopStats", "RunnerSettings", "law_dt_s", "runner_settings"]
+
+#: Relative tolerance between a law's float32 ``cfg.dt`` and the loop period (float32 holds
+#: 1 ms as 1.00000005 ms; a law configured for another period is off by far more).
+DT_RTOL = 1e-6
+
+
+class RunnerSettings(NamedTuple):
+    """A runner's checked constructor arguments (see :func:`runner_settings`)."""
+
+    period_ns: int
+    rt: RtConfig
+    policy: int
+    fault_after: int
+
+
+def law_dt_s(phase: Any) -> float | None:
+    """The configured ``cfg.dt`` [s] of a phase built from a law by
+    :func:`cerebellum_rt.rtcore.jit.law_update` or ``law_cfunc`` (its ``law_records``), or None
+    for a phase that is not a law or whose config has no ``dt`` field."""
+    recs = getattr(phase, "law_records", None)
+    if recs is None:
+        return None
+    cfg = recs[0]
+    names = cfg.dtype.names or ()
+    return float(cfg["dt"]) if "dt" in names else None
+
+
+def runner_settings(who: str, period_ns: int, clock: Any, phases: dict[str, Any], rt: RtConfig | None,
+                    overrun: str, fault_after: int, telemetry: TelemetryRing | None) -> RunnerSettings:
+    """The constructor checks shared by :class:`LoopRunner` and
+    :class:`~cerebellum_rt.rtcore.cyrunner.CyLoopRunner` (``who`` names the runner in errors):
+    period range, clock type, each law phase's configured ``dt`` against the period (fixed
+    step), overrun policy, fault threshold and telemetry width; ``rt`` defaults to
+    :class:`RtConfig` on a real-time clock and to none in lockstep."""
+    period_ns = int(check_range(f"{who}.period_ns", period_ns, 10_000, 10_000_000_000, "ns"))
+    if not isinstance(clock, RealTimeClock | LockstepClock):
+        raise ConfigError(f"{who}.clock = {clock!r} is not a RealTimeClock or LockstepClock")
+    period_s = period_ns * 1e-9
+    for name, phase in phases.items():
+        dt = law_dt_s(phase)
+        if dt is not None and abs(dt - period_s) > DT_RTOL * period_s:
+            raise ConfigError(f"{who}.{name}: the law's cfg.dt = {dt:.9g} s is not the loop period "
+                              f"{period_s:.9g} s (period_ns = {period_ns}); laws are fixed-step: set cfg.dt "
+                              "to the period or run the loop at cfg.dt")
+    if rt is None:
+        rt = RtConfig.off() if clock.lockstep else RtConfig()
+    policy = policy_code(overrun)
+    fault_after = int(check_range(f"{who}.fault_after", fault_after, 0, 1_000_000))
+    if telemetry is not None and telemetry.width < 4:
+        raise ConfigError(f"{who}.telemetry width = {telemetry.width} is less than the 4 values per tick")
+    return RunnerSettings(period_ns, rt, policy, fault_after)
 
 
 def _noop(t_s: float, dt_s: float) -> None:
@@ -72,22 +130,17 @@ class LoopRunner:
         telemetry: TelemetryRing | None = None,
         watchdog: Watchdog | None = None,
     ) -> None:
-        self.period_ns = int(check_range("LoopRunner.period_ns", period_ns, 10_000, 10_000_000_000, "ns"))
-        self.clock = clock
-        self.read, self.update, self.write = read, update, write
-        for name, f in (("read", read), ("update", update), ("write", write)):
+        phases = {"read": read, "update": update, "write": write}
+        for name, f in phases.items():
             if not callable(f):
                 raise ConfigError(f"LoopRunner.{name} = {f!r} is not callable (t_s, dt_s) -> None")
-        if rt is None:
-            rt = RtConfig.off() if getattr(clock, "lockstep", False) else RtConfig()
-        self.rt = rt
-        self.policy = policy_code(overrun)
-        self.fault_after = int(check_range("LoopRunner.fault_after", fault_after, 0, 1_000_000))
+        self.period_ns, self.rt, self.policy, self.fault_after = runner_settings(
+            "LoopRunner", period_ns, clock, phases, rt, overrun, fault_after, telemetry)
+        self.clock = clock
+        self.read, self.update, self.write = read, update, write
         self.on_fault = on_fault
         self.rt_session: RtSession | None = None  # what the last run's real-time set-up did
         self.telemetry = telemetry
-        if telemetry is not None and telemetry.width < 4:
-            raise ConfigError(f"LoopRunner.telemetry width = {telemetry.width} is less than the 4 values per tick")
         self.watchdog = watchdog
         self._tel_row = np.full(telemetry.width if telemetry is not None else 4, 0.0)
 

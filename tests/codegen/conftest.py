@@ -23,7 +23,7 @@ LAWS = [
     "cerebellum_rt.actuators.hand.laws:coupled_joint_step",
     "cerebellum_rt.actuators.hand.laws:slack_step",
     "cerebellum_rt.drivers.cia402:cia402_step",
-    "cerebellum_rt.rtcore.wholebody:wholebody_step",
+    "cerebellum_rt.codegen.examples.wholebody:wholebody_step",
     "cerebellum_rt.kinematics.limb_law:limb_fk_step",
 ]
 

@@ -56,19 +56,45 @@ def run(state: int, cw: int, last_cw: int = 0, **inputs) -> tuple[int, object]:
     return int(s["state"]), o
 
 
+def expected_from_fault_states(start: int, cw: int, last_cw: int, reaction_option: int) -> int:
+    """CANOPEN.md §1.5 from the two fault states, no fault cause present, axis still moving:
+    Fault leaves only by a fault reset (0->1 edge of bit 7, transition 15); Fault reaction
+    active ignores the controlword and ends (14) when its reaction is done: at once for option
+    0 (disable drive, coast), at standstill otherwise."""
+    if start == FAULT:
+        return SWITCH_ON_DISABLED if cw & 0x80 and not last_cw & 0x80 else FAULT
+    return FAULT if reaction_option == 0 else FAULT_REACTION_ACTIVE
+
+
 @pytest.mark.parametrize("start", range(8))
 @pytest.mark.parametrize("cw", [SD, SO, EO, DV, QS, 0x04, 0x0B, 0x86])
 def test_every_state_and_command(start, cw):
-    if start in (FAULT, FAULT_REACTION_ACTIVE):
-        return  # covered by the fault tests below
     to, out = run(start, cw, standstill=False)
-    start_eff = SWITCH_ON_DISABLED if start == 0 else start  # 0 -> 1 automatically first
-    command = {0x04: DV, 0x0B: QS}.get(cw, cw)  # don't-care bits: 0x04 disables voltage, 0x0B quick-stops
-    expected = EXPECTED.get((start_eff, command), start_eff)
+    if start in (FAULT, FAULT_REACTION_ACTIVE):
+        expected = expected_from_fault_states(start, cw, 0, reaction_option=2)  # the default 0x605E
+    else:
+        start_eff = SWITCH_ON_DISABLED if start == 0 else start  # 0 -> 1 automatically first
+        command = {0x04: DV, 0x0B: QS}.get(cw, cw)  # don't-care bits: 0x04 disables voltage, 0x0B quick-stops
+        expected = EXPECTED.get((start_eff, command), start_eff)
     assert STATE_NAMES[to] == STATE_NAMES[expected]
     assert decode_state(int(out["statusword"])) == STATE_NAMES[to]
-    assert bool(out["power_enabled"]) == (to in (OPERATION_ENABLED, QUICK_STOP_ACTIVE))
+    # Power stays on while a quick stop or the fault reaction (option 2: quick-stop ramp) ramps down.
+    assert bool(out["power_enabled"]) == (to in (OPERATION_ENABLED, QUICK_STOP_ACTIVE, FAULT_REACTION_ACTIVE))
     assert bool(out["brake_engaged"]) != bool(out["power_enabled"])
+    assert int(out["stop_ramp"]) == {FAULT_REACTION_ACTIVE: 2, QUICK_STOP_ACTIVE: 2}.get(to, 0)
+
+
+@pytest.mark.parametrize("start", [FAULT, FAULT_REACTION_ACTIVE])
+@pytest.mark.parametrize("cw", [SD, EO, DV, QS, 0x80, 0x86, 0x8F])
+@pytest.mark.parametrize(("last_cw", "option"), [(0x00, 0), (0x80, 1), (0x00, 3)])
+def test_fault_states_leave_only_by_reset_edge_or_reaction_end(start, cw, last_cw, option):
+    """The fault states under other reaction options and with bit 7 already high (no edge)."""
+    to, out = run(start, cw, last_cw=last_cw, fault_reaction_option=option, standstill=False)
+    assert STATE_NAMES[to] == STATE_NAMES[expected_from_fault_states(start, cw, last_cw, option)]
+    assert decode_state(int(out["statusword"])) == STATE_NAMES[to]
+    assert int(out["stop_ramp"]) == (option if to == FAULT_REACTION_ACTIVE else 0)
+    assert bool(out["power_enabled"]) == (to == FAULT_REACTION_ACTIVE)
+    assert not out["follow_targets"]
 
 
 @pytest.mark.parametrize(("option", "ramp", "stays"), [

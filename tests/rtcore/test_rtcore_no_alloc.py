@@ -14,13 +14,13 @@ import tracemalloc
 
 import numpy as np
 
+from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
 from cerebellum_rt.rtcore.clock import LockstepClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
 from cerebellum_rt.rtcore.loop import LoopRunner
 from cerebellum_rt.rtcore.ring import TelemetryRing
 from cerebellum_rt.rtcore.watchdog import Watchdog
-from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
 
 TICKS = 10_000
 FIRST = 1_000

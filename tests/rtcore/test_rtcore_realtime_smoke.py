@@ -11,13 +11,13 @@ import threading
 
 import pytest
 
+from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
 from cerebellum_rt.rtcore.clock import RealTimeClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
 from cerebellum_rt.rtcore.loop import LoopRunner
 from cerebellum_rt.rtcore.rt import RtConfig
 from cerebellum_rt.rtcore.stats import LoopStats
-from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
 
 CYCLES = 300
 SUMMARY_KEYS = {"cycles", "overruns", "wake_p50_us", "wake_p99_us", "wake_p999_us", "wake_max_us",

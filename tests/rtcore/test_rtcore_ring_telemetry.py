@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
 from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -22,7 +23,6 @@ from cerebellum_rt.rtcore.jit import law_cfunc, law_context
 from cerebellum_rt.rtcore.loop import LoopRunner
 from cerebellum_rt.rtcore.ring import TelemetryRing
 from cerebellum_rt.rtcore.rt import RtConfig
-from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
 
 ops_st = st.lists(st.one_of(st.tuples(st.just("push"), st.integers(1, 40)),
                             st.tuples(st.just("drain"), st.integers(0, 40))), max_size=40)

@@ -1,6 +1,6 @@
 """`cbl bench loop`: the numba and Cython 1 kHz runners against a C reference loop, same run.
 
-Each of the three loops steps the whole-body workload (``cerebellum_rt.rtcore.wholebody``: 29-joint impedance +
+Each of the three loops steps the whole-body workload (``cerebellum_rt.codegen.examples.wholebody``: 29-joint impedance +
 2 x 3-axis hand tension PI) at 1 kHz for ``--seconds`` in total, under the same real-time set-up
 (SCHED_FIFO, mlockall, timer slack 1 ns, CPU affinity). The time is split into ``--rounds``
 interleaved rounds (C, numba, Cython, C, ...) so slow drifts of a noisy machine hit all three
@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
     check_range("--rounds", rounds, 1, 1000)
     per_round = max(1, int(args.seconds * 1e9 / PERIOD_NS / rounds))
 
+    from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
     from cerebellum_rt.rtcore.clock import RealTimeClock
     from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
     from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
     from cerebellum_rt.rtcore.loop import LoopRunner
-    from cerebellum_rt.rtcore.refloop import run_c_reference
     from cerebellum_rt.rtcore.rt import RtConfig
     from cerebellum_rt.rtcore.stats import LoopStats
-    from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
+    from cerebellum_rt.tools.bench.refloop import run_c_reference
 
     rt = RtConfig(priority=args.priority, cpus=(cpu,), strict=args.strict_rt)
     clock = RealTimeClock(spin_ns=int(args.spin_us * 1000))

@@ -1,9 +1,9 @@
-/* wholebody.h: C twin of rtcore/wholebody.py (whole_body_step), the loop benchmark's workload.
+/* wholebody.h: C twin of codegen/examples/wholebody.py (wholebody_step), the loop benchmark's workload.
  *
  * Same records (numpy aligned dtypes of float32/int32 fields: no padding) and the same float32
  * operations in the same order; the project's sin/cos and clamp from codegen/runtime. Python
  * float literals are float64 under numba (mixed expressions round once more there), so outputs
- * agree to float32 rounding, not bit for bit; tests/rtcore checks them against the numba law.
+ * agree to float32 rounding, not bit for bit; tests/rtcore/test_bench_refloop_c_twin.py checks them against the numba law.
  */
 #ifndef CBL_WHOLEBODY_H
 #define CBL_WHOLEBODY_H

@@ -1,4 +1,4 @@
-"""The whole-body workload law against its C twin (rtcore/c/wholebody.h, built with gcc), and
+"""The whole-body workload law against its C twin (tools/bench/refloop/wholebody.h, built with gcc), and
 the C reference loop stepping it: the same float32 operations must give the same bits."""
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cerebellum_rt.rtcore.build import C_DIR, MATHF32_DIR
-from cerebellum_rt.rtcore.jit import njit
-from cerebellum_rt.rtcore.refloop import run_c_reference
-from cerebellum_rt.rtcore.rt import RtConfig
-from cerebellum_rt.rtcore.wholebody import (
+from cerebellum_rt.codegen.build import RUNTIME_DIR
+from cerebellum_rt.codegen.examples.wholebody import (
     WholeBodyConfig,
     WholeBodyInput,
     WholeBodyOutput,
@@ -25,6 +22,10 @@ from cerebellum_rt.rtcore.wholebody import (
     g1_like_records,
     wholebody_step,
 )
+from cerebellum_rt.rtcore.jit import njit
+from cerebellum_rt.rtcore.rt import RtConfig
+from cerebellum_rt.tools.bench.refloop import HERE as REFLOOP_DIR
+from cerebellum_rt.tools.bench.refloop import run_c_reference
 
 pytestmark = pytest.mark.needs("gcc")
 
@@ -43,8 +44,8 @@ def c_step(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     d: Path = tmp_path_factory.mktemp("wb")
     (d / "shim.c").write_text(SHIM)
     so = d / "libwb.so"
-    subprocess.run(["gcc", "-O2", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", f"-I{C_DIR}",
-                    f"-I{MATHF32_DIR}", "-o", str(so), str(d / "shim.c")], check=True)
+    subprocess.run(["gcc", "-O2", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", f"-I{REFLOOP_DIR}",
+                    f"-I{RUNTIME_DIR}", "-o", str(so), str(d / "shim.c")], check=True)
     lib = ctypes.CDLL(str(so))
     lib.wb_size.restype = ctypes.c_size_t
     lib.wb_step.argtypes = [ctypes.c_void_p] * 4

@@ -18,7 +18,8 @@ Hand axis ``a`` (tendon tensions [N], motor current command [A]):
     I_a  <- clamp(I_a + ki_a e_a dt, -i_max, i_max)          integrator with anti-windup
     u_a   = clamp(kp_a e_a + I_a, -u_max, u_max)
 
-The C twin used by the C reference loop is ``rtcore/c/wholebody.h`` (same operations).
+The C twin used by the C reference loop of ``cbl bench loop`` is ``tools/bench/refloop/wholebody.h``
+(same operations).
 """
 
 from __future__ import annotations

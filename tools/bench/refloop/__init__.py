@@ -1,7 +1,9 @@
-"""Run the C reference loop (``rtcore/c/refloop.c``) on the whole-body workload.
+"""The C reference loop of ``cbl bench loop`` (``refloop.c`` here), run on the whole-body workload.
 
-The executable is built from source with gcc on first use (:func:`cerebellum_rt.rtcore.build.refloop`) and
-run as a child process with its own real-time set-up (SCHED_FIFO, mlockall, affinity, timer
+``refloop.c`` steps ``wholebody.h``, the C twin of the law
+:func:`cerebellum_rt.codegen.examples.wholebody.wholebody_step`, with the project's float32
+math from ``codegen/runtime``. The executable is built from source with gcc on first use
+(:func:`build_refloop`, cached by :func:`cerebellum_rt.rtcore.build.c_executable`) and run as a child process with its own real-time set-up (SCHED_FIFO, mlockall, affinity, timer
 slack). Its raw per-tick arrays come back into a :class:`~rtcore.stats.LoopStats`, so the C
 loop is summarised by exactly the same code as the Python and Cython runners.
 """
@@ -14,13 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from cerebellum_rt.rtcore.build import refloop
+from cerebellum_rt.codegen.build import RUNTIME_DIR
+from cerebellum_rt.rtcore.build import c_executable
 from cerebellum_rt.rtcore.errors import ConfigError, RtSetupError, check_range
 from cerebellum_rt.rtcore.rt import RtConfig
 from cerebellum_rt.rtcore.stats import HIST_BIN_NS, LoopStats
 
+HERE = Path(__file__).resolve().parent
 MAGIC = 0x43424C5245464C31
 REFUSED_BITS = ("mlockall", "sched_fifo", "affinity", "timer_slack")
+
+
+def build_refloop() -> Path:
+    """Path of the C reference loop executable (built on first use)."""
+    runtime = Path(RUNTIME_DIR)
+    return c_executable("refloop", HERE / "refloop.c", [HERE / "wholebody.h", runtime / "cbl_mathf32.h"],
+                        [HERE, runtime])
 
 
 def run_c_reference(records: tuple[np.void, np.void, np.void, np.void], period_ns: int, cycles: int,
@@ -29,7 +40,7 @@ def run_c_reference(records: tuple[np.void, np.void, np.void, np.void], period_n
     records after the run); return its statistics and the real-time steps it had refused."""
     check_range("C reference period_ns", period_ns, 10_000, 10_000_000_000, "ns")
     check_range("C reference cycles", cycles, 1, 1 << 31)
-    exe = refloop()
+    exe = build_refloop()
     blobs = [r.base.tobytes() for r in records]
     cpu = rt.cpus[0] if rt.cpus else -1
     with tempfile.TemporaryDirectory(prefix="cbl-refloop-") as tmp:
