@@ -1,5 +1,8 @@
 """codegen: restricted-Python laws -> typed IR -> C99 and a bit-exact Python reference; toolchains, SIL, PIL, reports.
 
+On the host, a law runs as ``host_law(law)`` (``codegen.host``): the numba reference of its
+IR, so the loop runners, emulated boards and simulations get the C's bits by construction.
+
 Pipeline: ``frontend.compile_law`` parses a law's source (``codegen/law.py`` records, the subset
 listed in ``frontend``) into the typed IR of ``ir``; ``cgen.emit_c`` writes readable C99
 (``<name>.h/.c``) and ``pyref.emit_reference`` the IR's own Python reference, which numba
@@ -28,3 +31,12 @@ Semantics (what "bit-identical" means, and what both back ends implement):
   with every NaN mapped to 0x7FC00000 (``vectors``); everything else must match bit for bit.
 - Records have numpy's aligned layout, which is the C struct layout (checked in the tests).
 """
+
+from typing import Any
+
+
+def host_law(law: Any) -> Any:
+    """The host executable of ``law``: numba code of its IR with the C's semantics (``codegen.host``)."""
+    from cerebellum_rt.codegen.host import host_law as _host_law
+
+    return _host_law(law, _caller_depth=2)

@@ -84,7 +84,7 @@ def law_context(cfg: np.void, st: np.void, inp: np.void, out: np.void) -> np.nda
 def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Any:
     """Compile ``law`` (a plain function or an njit dispatcher) as a C step function for these
     record types; returns the numba ``cfunc`` (``.address`` is the C function pointer)."""
-    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    kernel = _host(law)
     dts = [_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out"))]
     d0, d1, d2, d3 = dts
     returns_status = _returns_int(kernel, dts)
@@ -110,6 +110,13 @@ def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.vo
     return numba.cfunc(STEP_SIG, cache=False)(step)
 
 
+def _host(law: Callable) -> Any:
+    """The law's IR as numba code with the generated C's semantics (``codegen.host_law``)."""
+    from cerebellum_rt.codegen.host import host_law
+
+    return host_law(law, _caller_depth=3)
+
+
 def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
     recs = [numba.from_dtype(d) for d in dts]
     kernel.compile(tuple(recs))
@@ -120,7 +127,7 @@ def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
 def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Callable:
     """A compiled ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law``
     on these records (compiled here, before any loop starts; it holds the records alive)."""
-    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    kernel = _host(law)
     ctx = law_context(cfg, st, inp, out)
     d0, d1, d2, d3 = (_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
     a0, a1, a2, a3 = (int(a) for a in ctx)  # compile-time constants of this wrapper
