@@ -43,6 +43,7 @@ class Generated:
     source: str
     reference: ModuleType | None = None
     files: list[str] = field(default_factory=list)
+    coverage_ref: ModuleType | None = None  # the reference instrumented per branch (codegen.exercise)
 
 
 def load_law(spec: str) -> Any:
