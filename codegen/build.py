@@ -58,15 +58,15 @@ def load_law(spec: str) -> Any:
         s = importlib.util.spec_from_file_location(modname, where)
         mod = importlib.util.module_from_spec(s)
         sys.modules[modname] = mod
-        try:
+        try:  # a law file is code: importing it runs it
             s.loader.exec_module(mod)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ConfigError(f"law file '{where}' failed to import: {type(exc).__name__}: {exc}") from None
     else:
         try:
             mod = importlib.import_module(where)
-        except ImportError as exc:
-            raise ConfigError(f"law module '{where}' cannot be imported: {exc}") from None
+        except (Exception, SystemExit) as exc:
+            raise ConfigError(f"law module '{where}' cannot be imported: {type(exc).__name__}: {exc}") from None
     if not hasattr(mod, fname):
         raise ConfigError(f"law '{fname}' is not defined in '{where}'")
     return getattr(mod, fname)
