@@ -110,31 +110,113 @@ def _walk(x: Any):
                 yield from _walk(y)
 
 
-def analyse(module: ir.Module) -> tuple[list[tuple[Place, float | int]], list[tuple[Place, Place]], list[int], list[float]]:
-    """(input vs constant probes, input vs input pairs, integer constant pool, float constant pool)."""
+def _defs(f: ir.Function) -> dict[str, list[ir.Expr]]:
+    """Per local of ``f``, the non-constant values assigned to it."""
+    out: dict[str, list[ir.Expr]] = {}
+    for s in f.body:
+        for x in _walk(s):
+            if isinstance(x, ir.Assign) and isinstance(x.target, ir.Local) and _const(x.value) is None:
+                out.setdefault(x.target.name, []).append(x.value)
+    return out
+
+
+def _solve(e: ir.Expr, v: float | int, pmap: dict[str, int], module: ir.Module, defs: dict[str, list[ir.Expr]],
+           depth: int = 0) -> list[dict[Place, Any]]:
+    """Input assignments that make ``e`` equal ``v`` (through locals, fabs/abs, + - * with an
+    input that can be made neutral), as far as simple inversion goes; [] when none is found."""
+    p = _place(e, pmap, module)
+    if p is not None:
+        return [{p: v}]
+    if depth > 4:
+        return []
+    out: list[dict[Place, Any]] = []
+    if isinstance(e, ir.Cast):
+        return _solve(e.arg, v, pmap, module, defs, depth + 1)
+    if isinstance(e, ir.Local):
+        for d in defs.get(e.name, [])[:3]:
+            out += _solve(d, v, pmap, module, defs, depth + 1)
+    elif isinstance(e, ir.Call) and e.kind == "kernel" and e.func == "fabs":
+        out += _solve(e.args[0], v, pmap, module, defs, depth + 1) + _solve(e.args[0], -v, pmap, module, defs, depth + 1)
+    elif isinstance(e, ir.IfExp):  # abs / min / max of integers
+        out += _solve(e.a, v, pmap, module, defs, depth + 1) + _solve(e.b, v, pmap, module, defs, depth + 1)
+    elif isinstance(e, ir.Bin) and e.op in ("+", "-", "*"):
+        neutral = 1 if e.op == "*" else 0
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if e.op == "-" and x is e.b:
+                v_x: Any = -v  # 0 - x = v
+            else:
+                v_x = v
+            py = _place(y, pmap, module)
+            for sol in _solve(x, v_x, pmap, module, defs, depth + 1):
+                if py is not None and py not in sol:
+                    out.append({**sol, py: neutral})
+    return out[:6]
+
+
+def _satisfy(cond: ir.Expr, want: bool, pmap: dict[str, int], module: ir.Module) -> dict[Place, Any]:
+    """An input assignment that gives ``cond`` the truth ``want`` when it is a simple comparison
+    of an input with a constant (or a conjunction / negation of such); {} otherwise."""
+    if isinstance(cond, ir.Unary) and cond.op == "not":
+        return _satisfy(cond.a, not want, pmap, module)
+    if isinstance(cond, ir.BoolOp) and ((cond.op == "and") == want):
+        out: dict[Place, Any] = {}
+        for a in cond.args:
+            out.update(_satisfy(a, want, pmap, module))
+        return out
+    if isinstance(cond, ir.Field | ir.Local) and cond.ty == BOOL:
+        p = _place(cond, pmap, module)
+        return {p: np.bool_(want)} if p else {}
+    if not isinstance(cond, ir.Cmp):
+        return {}
+    p, c, op = _place(cond.a, pmap, module), _const(cond.b), cond.op
+    if p is None or c is None:
+        p, c = _place(cond.b, pmap, module), _const(cond.a)
+        op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+    if p is None or c is None:
+        return {}
+    lo, eq, hi = _neighbours(c, p.ty) if p.ty != BOOL else (c, c, c)
+    truth = {"==": (eq, hi), "!=": (hi, eq), "<": (lo, eq), "<=": (eq, hi), ">": (hi, eq), ">=": (eq, lo)}[op]
+    return {p: truth[0] if want else truth[1]}
+
+
+def analyse(module: ir.Module) -> tuple[list[dict[Place, Any]], list[tuple[Place, Place]], list[int], list[float]]:
+    """(probe assignments putting a compared value at a constant, input vs input pairs, integer
+    constant pool, float constant pool)."""
     maps = _param_map(module)
-    probes: list[tuple[Place, float | int]] = []
+    probes: list[dict[Place, Any]] = []
     pairs: list[tuple[Place, Place]] = []
     ints: set[int] = {0, 1, -1}
     floats: set[float] = {0.0, 1.0, -1.0}
     for f in module.functions.values():
         pmap = maps.get(f.name, {})
-        for s in f.body:
-            for e in _walk(s):
-                if isinstance(e, ir.Const) and e.ty == I32:
-                    ints.update((int(e.value) - 1, int(e.value), int(e.value) + 1))
-                elif isinstance(e, ir.Const) and e.ty == F32:
-                    floats.add(float(e.value))
-                if not isinstance(e, ir.Cmp):
-                    continue
-                pa, pb = _place(e.a, pmap, module), _place(e.b, pmap, module)
-                ca, cb = _const(e.a), _const(e.b)
-                if pa and cb is not None:
-                    probes.append((pa, cb))
-                if pb and ca is not None:
-                    probes.append((pb, ca))
-                if pa and pb:
-                    pairs.append((pa, pb))
+        defs = _defs(f)
+
+        def visit(stmts: list[ir.Stmt], path: dict[Place, Any], pmap: dict[str, int] = pmap,
+                  defs: dict[str, list[ir.Expr]] = defs) -> None:
+            for s in stmts:
+                exprs = [x for v in vars(s).values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, ir.Expr)]
+                for e in (y for x in exprs for y in _walk(x)):
+                    if isinstance(e, ir.Const) and e.ty == I32:
+                        ints.update((int(e.value) - 1, int(e.value), int(e.value) + 1))
+                    elif isinstance(e, ir.Const) and e.ty == F32:
+                        floats.add(float(e.value))
+                    if not isinstance(e, ir.Cmp):
+                        continue
+                    pa, pb = _place(e.a, pmap, module), _place(e.b, pmap, module)
+                    ca, cb = _const(e.a), _const(e.b)
+                    sols = (_solve(e.a, cb, pmap, module, defs) if cb is not None else []) + (
+                        _solve(e.b, ca, pmap, module, defs) if ca is not None else [])
+                    # the probed input first; then what the enclosing ifs need to reach the comparison
+                    probes.extend({**sol, **{q: w for q, w in path.items() if q not in sol}} for sol in sols)
+                    if pa and pb:
+                        pairs.append((pa, pb))
+                if isinstance(s, ir.If):
+                    visit(s.body, {**path, **_satisfy(s.cond, True, pmap, module)}, pmap, defs)
+                    visit(s.orelse, {**path, **_satisfy(s.cond, False, pmap, module)}, pmap, defs)
+                elif isinstance(s, ir.For):
+                    visit(s.body, path, pmap, defs)
+
+        visit(f.body, {})
     ints = {v for v in ints if -(2**31) <= v < 2**31}
     return probes, pairs, sorted(ints), sorted(floats)
 
@@ -209,16 +291,22 @@ def _base(gen: Any, n: int, rng: np.random.Generator, pool: np.ndarray) -> list[
     return b
 
 
-def _probe_batch(gen: Any, probes: list, pairs: list, rng: np.random.Generator, pool: np.ndarray) -> list[np.ndarray]:
-    rows: list[tuple[Place, Any, Place | None]] = []
-    for p, c in probes:
-        rows += [(p, v, None) for v in _neighbours(c, p.ty)]
+def _probe_batch(gen: Any, probes: list, pairs: list, rng: np.random.Generator, pool: np.ndarray,
+                 want: int) -> list[np.ndarray]:
+    """About ``want`` probe vectors (each probe repeated on other random backgrounds)."""
+    rows: list[tuple[Any, Any, Place | None]] = []
+    for sol in probes:  # the first input at the constant and one ulp / one either side
+        (p, c), *rest = sol.items()
+        rows += [(p, v, rest) for v in _neighbours(c, p.ty)]
     for a, b in pairs:
         rows += [(a, None, b)] * 3
+    rows = rows * max(1, min(64, want // max(1, len(rows))))
     b = _base(gen, max(1, len(rows)), rng, pool)
     for i, (p, v, other) in enumerate(rows):
-        if other is None:
+        if isinstance(other, list):
             _set(b, i, p, v)
+            for q, w in other:
+                _set(b, i, q, w)
         else:
             x = _get(b, i, p)
             step = (i % 3) - 1
@@ -318,7 +406,7 @@ def exercise_batch(gen: Any, n: int, seed: int = 0, search_rounds: int = 12) -> 
     probes, pairs, ints, floats = analyse(gen.module)
     ipool = np.array(ints, np.int64).astype(np.int32)
     fpool = np.array(floats, np.float32)
-    probe = _probe_batch(gen, probes, pairs, rng, ipool)
+    probe = _probe_batch(gen, probes, pairs, rng, ipool, n // 8)
     probe = [a[: n // 4] for a in probe]
     n_seq = min(n // 4, n - len(probe[0]))
     seq = _sequences(gen, n_seq, rng, ipool)
