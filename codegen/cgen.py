@@ -230,7 +230,7 @@ def _record_block(name: str, rec: type) -> list[str]:
 EXACT_PROLOGUE = """#if defined(__FAST_MATH__)
 #error "generated laws need IEEE float32 semantics: do not build them with -ffast-math"
 #endif
-#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0 && __FLT_EVAL_METHOD__ != -1
+#if defined(__FLT_EVAL_METHOD__) && (__FLT_EVAL_METHOD__ == 1 || __FLT_EVAL_METHOD__ == 2)
 #error "generated laws need float evaluated as float (FLT_EVAL_METHOD 0): use SSE/VFP, not x87"
 #endif
 #if defined(__clang__)

@@ -30,19 +30,20 @@ from cerebellum_rt.codegen.targets import Target, _require, _sh, cflags
 from cerebellum_rt.rtcore.errors import DeviceError
 
 INSNS_PER_TICK = 40  # mps2: SysTick on the 25 MHz processor clock, -icount shift=0 = 1 GHz
-SEGMENT = 1024
-#: input bytes per image: Cortex-M (4 MiB flash on mps2, code included), Linux user mode
-IMAGE_BYTES = {True: 3 * 1024 * 1024, False: 48 * 1024 * 1024}
-FNV0 = 14695981039346656037
+SEGMENT = vectors.SEGMENT
+#: input bytes per image: Cortex-M (the 16 MiB PSRAM of mps2), Linux user mode
+IMAGE_BYTES = {True: 15 * 1024 * 1024, False: 64 * 1024 * 1024}
+TIMED_VECTORS = 2048  # vectors of the timing image (a stride through the batch)
+FNV0 = vectors.FNV0
 
 
 def _incbin(sym: str, path: str) -> str:
     p = os.path.abspath(path).replace("\\", "\\\\").replace('"', '\\"')
-    return (f'__asm__(".section .rodata.{sym},\\"a\\"\\n.balign 8\\n.global {sym}\\n{sym}:\\n'
+    return (f'__asm__(".section .cbl_vectors.{sym},\\"a\\"\\n.balign 8\\n.global {sym}\\n{sym}:\\n'
             f'.incbin \\"{p}\\"\\n.previous");')
 
 
-def harness_source(gen: Generated, batch: list[np.ndarray], tag: str, h0: int = FNV0, dump: bool = False) -> str:
+def harness_source(gen: Generated, batch: list[np.ndarray], tag: str, dump: bool = False, timed: bool = False) -> str:
     """main.c of a PIL image over ``batch`` (blobs written beside it as ``<tag>_in<k>.bin``)."""
     module = gen.module
     entry = module.functions[module.entry]
@@ -55,8 +56,11 @@ def harness_source(gen: Generated, batch: list[np.ndarray], tag: str, h0: int = 
         with open(path, "wb") as fh:
             fh.write(np.ascontiguousarray(arr).tobytes())
         lines += [_incbin(f"cbl_in{k}", path), f"extern const {ct} cbl_in{k}[{n}];", f"static {ct} w{k};"]
+    words = all(vectors.param_dtype(p).itemsize % 4 == 0 for p in entry.params)
     lines += [f"static {rt} res;", "",
-              "static void cbl_copy(uint8_t *d, const uint8_t *s, uint32_t n) { while (n--) *d++ = *s++; }", ""]
+              "static void cbl_copy(void *dst, const void *src, uint32_t n)", "{",
+              *(["    uint32_t *d = dst; const uint32_t *s = src;", "    for (n /= 4; n--;) *d++ = *s++;"] if words else
+                ["    uint8_t *d = dst; const uint8_t *s = src;", "    while (n--) *d++ = *s++;"]), "}", ""]
     ps = ", ".join(f"{t} *a{k}" if p.ty == "rec" else f"{t} a{k}" for k, (t, p) in enumerate(zip(types, entry.params)))
     args = ", ".join(f"&w{k}" if p.ty == "rec" else f"w{k}" for k, p in enumerate(entry.params))
     lines += [f"__attribute__((noinline)) static {rt} cbl_empty({ps})", "{",
@@ -70,7 +74,7 @@ def harness_source(gen: Generated, batch: list[np.ndarray], tag: str, h0: int = 
         lines.append(f"    h = {fn};")
     ret_hash = {"f32": "cbl_fnv_f32(h, (const uint8_t *)&res, 1)", "bool": "cbl_fnv(h, (const uint8_t *)&res, 1)"}
     lines += [f"    return {ret_hash.get(entry.ret or '', 'cbl_fnv(h, (const uint8_t *)&res, 4)')};", "}", ""]
-    copy = [f"        cbl_copy((uint8_t *)&w{k}, (const uint8_t *)&cbl_in{k}[i], sizeof w{k});" for k in range(len(types))]
+    copy = [f"        cbl_copy(&w{k}, &cbl_in{k}[i], sizeof w{k});" for k in range(len(types))]
     call = f"{gen.name}_step_r({args})"
     lines += ["static char line[96];", "static void say(const char *a, uint64_t x, int dx, const char *b, uint64_t y, int dy)",
               "{", "    char *q = line;", "    while (*a) *q++ = *a++;", "    q = cbl_hex(q, x, dx);",
@@ -88,46 +92,45 @@ def harness_source(gen: Generated, batch: list[np.ndarray], tag: str, h0: int = 
                   "    return 0;", "}", ""]
         return "\n".join(lines)
     nseg = -(-n // SEGMENT)
-    # both loops do the same work but the step: copy in, call, hash twice (chained, per segment)
-    loop = [f"    for (int32_t i = 0; i < {n}; i++) {{", *copy, "        CALL;", "        H = cbl_hash_vector(H);",
-            "        S = cbl_hash_vector(S);", f"        if ((i + 1) % {SEGMENT} == 0 || i == {n - 1}) {{",
-            f"            SEGS[i / {SEGMENT}] = S;", f"            S = {FNV0}ULL;", "        }", "    }"]
-
-    def fill(call_: str, h_: str, s_: str, segs_: str) -> list[str]:
-        return [x.replace("CALL", call_).replace("SEGS", segs_).replace("H =", f"{h_} =").replace("(H)", f"({h_})")
-                .replace("S =", f"{s_} =").replace("(S)", f"({s_})").replace("= S;", f"= {s_};") for x in loop]
-
-    lines += [f"static uint64_t segs[{nseg}], segs_e[{nseg}];", "",
-              "int main(void)", "{", f"    uint64_t h = {h0}ULL, hs = {FNV0}ULL, he = {FNV0}ULL, hse = {FNV0}ULL;",
-              "    cbl_timer_start();", "    uint64_t t0 = cbl_ticks();",
-              *fill(f"res = cbl_empty({args})", "he", "hse", "segs_e"),
-              "    uint64_t t1 = cbl_ticks();",
-              *fill(f"{'res = ' if entry.ret else ''}{call}", "h", "hs", "segs"),
-              "    uint64_t t2 = cbl_ticks();", f'    say("empty ", he, 16, " ", segs_e[{nseg - 1}], 16);  /* keeps the empty loop alive */',
-              f"    for (int32_t j = 0; j < {nseg}; j++) say(\"seg \", (uint64_t)j, 8, \" \", segs[j], 16);",
-              f'    say("hash ", h, 16, " n ", {n}U, 8);', '    say("ticks ", t2 - t1, 12, " ", t1 - t0, 12);',
-              "    return 0;", "}", ""]
+    if timed:  # the law loop and the same loop calling an empty function, between tick reads
+        lines += ["int main(void)", "{", f"    uint64_t h = {FNV0}ULL, he = {FNV0}ULL;", "    cbl_timer_start();",
+                  "    uint64_t t0 = cbl_ticks();", f"    for (int32_t i = 0; i < {n}; i++) {{", *copy,
+                  f"        res = cbl_empty({args});", "        he = cbl_hash_vector(he);", "    }",
+                  "    uint64_t t1 = cbl_ticks();", f"    for (int32_t i = 0; i < {n}; i++) {{", *copy,
+                  f"        {'res = ' if entry.ret else ''}{call};", "        h = cbl_hash_vector(h);", "    }",
+                  "    uint64_t t2 = cbl_ticks();", '    say("hash ", h, 16, " ", he, 16);',
+                  '    say("ticks ", t2 - t1, 12, " ", t1 - t0, 12);', "    return 0;", "}", ""]
+        return "\n".join(lines)
+    lines += ["int main(void)", "{", f"    uint64_t hs = {FNV0}ULL;", f"    for (int32_t i = 0; i < {n}; i++) {{", *copy,
+              f"        {'res = ' if entry.ret else ''}{call};", "        hs = cbl_hash_vector(hs);",
+              f"        if ((i + 1) % {SEGMENT} == 0 || i == {n - 1}) {{",
+              f'            say("seg ", (uint64_t)(i / {SEGMENT}), 8, " ", hs, 16);', f"            hs = {FNV0}ULL;",
+              "        }", "    }", f'    say("done ", {nseg}U, 8, " ", {n}U, 8);', "    return 0;", "}", ""]
     return "\n".join(lines)
 
 
 def build_image(gen: Generated, target: Target, batch: list[np.ndarray], opt: str | None = None,
-                tag: str = "pil", h0: int = FNV0, dump: bool = False, extra: tuple[str, ...] = ()) -> str:
+                tag: str = "pil", dump: bool = False, timed: bool = False, extra: tuple[str, ...] = ()) -> str:
     """Compile and link a PIL image of ``gen`` over ``batch`` for ``target``; its path.
     ``extra`` replaces the exact flags (codegen's defaults) by an integrator's own (the law's
     pragmas must then keep the bits)."""
     _require(target, run=False)
     main_c = os.path.join(gen.out_dir, f"{gen.name}_{tag}_main.c")
     with open(main_c, "w") as fh:
-        fh.write(harness_source(gen, batch, f"{gen.name}_{tag}", h0, dump))
-    for f in ("cbl_pil.h", "cortexm_startup.c", "cortexm.ld"):
+        fh.write(harness_source(gen, batch, f"{gen.name}_{tag}", dump, timed))
+    for f in ("cbl_pil.h", "cortexm_startup.c"):
         shutil.copy(os.path.join(RUNTIME_DIR, f), os.path.join(gen.out_dir, f))
+    with open(os.path.join(RUNTIME_DIR, "cortexm.ld")) as fh:
+        ld = fh.read().replace("ORIGIN = 0x21000000", f"ORIGIN = 0x{target.psram:08X}")
+    with open(os.path.join(gen.out_dir, f"cortexm-{target.name}.ld"), "w") as fh:
+        fh.write(ld)
     elf = os.path.join(gen.out_dir, f"{gen.name}_{tag}.{target.name}.elf")
     flags = [*target.cflags, *extra] if extra else cflags(target, opt)
     srcs = [main_c, os.path.join(gen.out_dir, f"{gen.name}.c")]
     inc = ["-I", gen.out_dir]
     if target.bare:
         cmd = [target.cc, *flags, *inc, *srcs, os.path.join(gen.out_dir, "cortexm_startup.c"),
-               "-nostdlib", "-T", os.path.join(gen.out_dir, "cortexm.ld"), "-Wl,--gc-sections",
+               "-nostdlib", "-T", os.path.join(gen.out_dir, f"cortexm-{target.name}.ld"), "-Wl,--gc-sections",
                "-ffunction-sections", "-fdata-sections", "-lgcc", "-o", elf]
     else:
         cmd = [target.cc, *flags, *inc, *srcs, "-o", elf] + (["-static"] if target.qemu else [])
@@ -150,21 +153,12 @@ def run_image(elf: str, target: Target, timeout: float = 300, icount: bool = Tru
 @dataclass
 class PilResult:
     target: str
-    hash: str
+    hash: str  # vectors.hash_results of what the device computed
     n: int
     images: int
     insns_per_step: float | None  # Cortex-M only (QEMU icount + SysTick), law minus empty loop
     elf: str
     mismatch: str | None = None  # first differing vector and field (when a reference was given)
-
-
-def _segments(gen: Generated, after: tuple[list[np.ndarray], np.ndarray]) -> list[str]:
-    n = len(after[1])
-    out = []
-    for s in range(0, n, SEGMENT):
-        part = ([a[s: s + SEGMENT] for a in after[0]], after[1][s: s + SEGMENT])
-        out.append(vectors.hash_results(gen.module, *part))
-    return out
 
 
 def _chunks(gen: Generated, target: Target, n: int) -> list[tuple[int, int]]:
@@ -179,13 +173,11 @@ def _locate(gen: Generated, target: Target, batch: list[np.ndarray], ref: tuple,
     seg = [a[start: start + SEGMENT] for a in batch]
     elf = build_image(gen, target, seg, opt, tag="dump", dump=True, extra=extra)
     out = run_image(elf, target, timeout, icount=False)
-    blocks = out.split("v\n")[1:]
     entry = gen.module.functions[gen.module.entry]
     got_p = [a.copy() for a in seg]
     got_r = vectors.result_array(gen.module, len(seg[0]))
-    for i, blk in enumerate(blocks[: len(seg[0])]):
-        hexes = "".join(blk.split("end")[0].split())
-        raw = bytes.fromhex(hexes)
+    for i, blk in enumerate(out.split("v\n")[1: len(seg[0]) + 1]):
+        raw = bytes.fromhex("".join(blk.split("end")[0].split()))
         pos = 0
         for k, _p in enumerate(entry.params):
             size = got_p[k].dtype.itemsize
@@ -195,35 +187,46 @@ def _locate(gen: Generated, target: Target, batch: list[np.ndarray], ref: tuple,
     want = ([a[start: start + SEGMENT] for a in ref[0]], ref[1][start: start + SEGMENT])
     diff = vectors.first_difference(gen.module, want, (got_p, got_r))
     if diff is None:
-        return f"segment at vector {start}: hash differs but the dumped bytes match (NaN payload?)"
+        return f"segment at vector {start}: the hash differs but the dumped bytes match"
     m = re.match(r"vector (\d+) of \d+: (.*)", diff)
     return f"vector {start + int(m.group(1))} of {len(batch[0])}: {m.group(2)}" if m else diff
 
 
-def run(gen: Generated, target: Target, batch: list[np.ndarray], ref: tuple | None = None, opt: str | None = None,
-        timeout: float = 300, extra: tuple[str, ...] = ()) -> PilResult:
-    """Step every vector of ``batch`` on ``target`` (as many images as memory needs); with the
-    reference's results ``ref``, the first difference is named."""
+def time_law(gen: Generated, target: Target, batch: list[np.ndarray], opt: str | None = None,
+             extra: tuple[str, ...] = (), timeout: float = 300) -> float:
+    """Instructions per step on a bare target (QEMU -icount): law loop minus the same loop
+    calling an empty function, over ``batch`` (at most TIMED_VECTORS, a stride through it)."""
     n = len(batch[0])
-    h, images, insns_sum, elf = FNV0, 0, 0.0, ""
-    want = _segments(gen, ref) if ref is not None else None
+    idx = np.linspace(0, n - 1, min(n, TIMED_VECTORS)).astype(np.int64)
+    elf = build_image(gen, target, [a[idx] for a in batch], opt, tag="time", timed=True, extra=extra)
+    out = run_image(elf, target, timeout, icount=True)
+    t = re.search(r"ticks ([0-9a-f]{12}) ([0-9a-f]{12})", out)
+    if t is None:
+        raise DeviceError(f"PIL image {os.path.basename(elf)} on {target.name} printed no ticks: {out[-200:]!r}")
+    return (int(t.group(1), 16) - int(t.group(2), 16)) * INSNS_PER_TICK / len(idx)
+
+
+def run(gen: Generated, target: Target, batch: list[np.ndarray], ref: tuple | None = None, opt: str | None = None,
+        timeout: float = 300, extra: tuple[str, ...] = (), timed: bool = True) -> PilResult:
+    """Step every vector of ``batch`` on ``target`` (as many images as memory needs); with the
+    reference's results ``ref``, the first difference is named. ``extra``: the integrator's
+    flags instead of codegen's exact ones."""
+    n = len(batch[0])
+    segs: list[int] = []
+    want = vectors.segment_hashes(gen.module, *ref) if ref is not None else None
+    images, elf, mismatch = 0, "", None
     for s, e in _chunks(gen, target, n):
-        part = [a[s:e] for a in batch]
-        elf = build_image(gen, target, part, opt, tag="pil", h0=h, extra=extra)
-        out = run_image(elf, target, timeout, icount=target.bare)
-        m = re.search(r"hash ([0-9a-f]{16}) n ([0-9a-f]{8})", out)
-        t = re.search(r"ticks ([0-9a-f]{12}) ([0-9a-f]{12})", out)
-        if m is None or t is None:
-            raise DeviceError(f"PIL image {os.path.basename(elf)} on {target.name} printed no result line: {out[-200:]!r}")
-        h = int(m.group(1), 16)
+        elf = build_image(gen, target, [a[s:e] for a in batch], opt, tag="pil", extra=extra)
+        out = run_image(elf, target, timeout, icount=False)
+        got = re.findall(r"seg ([0-9a-f]{8}) ([0-9a-f]{16})", out)
+        if len(got) != -(-(e - s) // SEGMENT) or "done " not in out:
+            raise DeviceError(f"PIL image {os.path.basename(elf)} on {target.name} stopped early: {out[-200:]!r}")
         images += 1
-        insns_sum += (int(t.group(1), 16) - int(t.group(2), 16)) * INSNS_PER_TICK
-        if want is not None:
-            segs = re.findall(r"seg ([0-9a-f]{8}) ([0-9a-f]{16})", out)
-            for idx, hs in segs:
-                j = s // SEGMENT + int(idx, 16)
-                if want[j] != hs:
-                    where = _locate(gen, target, batch, ref, j * SEGMENT, opt, extra, timeout)
-                    return PilResult(target.name, f"{h:016x}", n, images, None, elf, where)
-    insns = insns_sum / n if target.bare else None
-    return PilResult(target.name, f"{h:016x}", n, images, insns, elf, None)
+        segs += [int(h, 16) for _, h in got]
+        if want is not None and mismatch is None:
+            bad = [j for j in range(len(got)) if want[s // SEGMENT + j] != segs[s // SEGMENT + j]]
+            if bad:
+                mismatch = _locate(gen, target, batch, ref, s + bad[0] * SEGMENT, opt, extra, timeout)
+                break
+    insns = time_law(gen, target, batch, opt, extra, timeout) if target.bare and timed and mismatch is None else None
+    return PilResult(target.name, vectors.fold_hashes(segs), n, images, insns, elf, mismatch)

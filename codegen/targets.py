@@ -34,16 +34,17 @@ class Target:
     opt: str
     qemu: tuple[str, ...]
     bare: bool
+    psram: int = 0  # bare boards: origin of the 16 MiB PSRAM that holds PIL input vectors
 
 
 TARGETS: dict[str, Target] = {
     "host": Target("host", "gcc", "size", (), "-O2", (), False),
     "cortex-m4f": Target("cortex-m4f", "arm-none-eabi-gcc", "arm-none-eabi-size",
                          ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "-Os",
-                         ("qemu-system-arm", "-M", "mps2-an386"), True),
+                         ("qemu-system-arm", "-M", "mps2-an386"), True, 0x21000000),
     "cortex-m7": Target("cortex-m7", "arm-none-eabi-gcc", "arm-none-eabi-size",
                         ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"), "-Os",
-                        ("qemu-system-arm", "-M", "mps2-an500"), True),
+                        ("qemu-system-arm", "-M", "mps2-an500"), True, 0x60000000),
     "aarch64": Target("aarch64", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu-size", ("-mcpu=cortex-a78ae",), "-O2",
                       ("qemu-aarch64", "-cpu", "max"), False),
 }
