@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_constants_keep_their_names_and_lines(tmp_path):
 
     g = build.generate(plain.leadlag_pi_step, str(tmp_path))
     c = g.source
-    lines = open(plain.__file__).read().splitlines()
+    lines = Path(plain.__file__).read_text().splitlines()
     line = next(i for i, ln in enumerate(lines, 1) if ln.startswith("DEADBAND ="))
     assert f"static const float DEADBAND = 1e-06F;  /* codegen/examples/plain.py:{line} */" in c
     assert "static const int32_t MODE_RUN = 3;" in c and "== MODE_RUN" in c
