@@ -75,5 +75,6 @@ def host_law(law: Any, _caller_depth: int = 1) -> Any:
             _drop_numba_cache(d)
     step = ref.step
     step.ir_module = module  # type: ignore[attr-defined]  # for checks and codegen tools
+    step.run_batch = ref.run_batch  # type: ignore[attr-defined]  # the same machine code over a batch
     _cache[pyf] = step
     return step

@@ -19,21 +19,13 @@ from cerebellum_rt.rtcore.errors import DeviceError
 
 
 def host_law_difference(law: Any, gen: build.Generated, batch: list, ref: tuple) -> str | None:
-    """Step the law as the host runs it (``codegen.host_law``) on ``batch``: None if it matches
-    the reference bit for bit, else the first difference."""
+    """Step the law as the host runs it (``codegen.host_law``: its dispatcher's own batch loop) on
+    ``batch``: None if it matches the reference bit for bit, else the first difference."""
     from cerebellum_rt.codegen.host import host_law
-    from cerebellum_rt.rtcore.jit import njit
 
-    entry = gen.module.functions[gen.module.entry]
-    names = ", ".join(f"p{k}" for k in range(len(entry.params)))
-    call = f"law({', '.join(f'p{k}[i]' for k in range(len(entry.params)))})"
-    src = (f"def run({names}, res):\n    for i in range(res.shape[0]):\n"
-           f"        {'res[i] = ' if entry.ret else ''}{call}\n")
-    ns: dict[str, Any] = {"law": host_law(law)}
-    exec(src, ns)
     b = vectors.copy_batch(batch)
     res = vectors.result_array(gen.module, len(b[0]))
-    njit(ns["run"], cache=False, error_model="numpy")(*b, res)
+    host_law(law).run_batch(*b, res)
     return vectors.first_difference(gen.module, ref, (b, res))
 
 
