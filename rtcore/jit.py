@@ -1,6 +1,7 @@
 """The one place numba is imported: ``njit`` (cached), and laws as C function pointers.
 
-A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs
+A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs as the numba code of its
+IR (``codegen.host_law``: the generated C's float32 / int32 semantics, the same bits)
 
 - under the Python loop runner through :func:`law_update`: an ``update(t_s, dt_s)`` compiled
   with the records' addresses as constants, so a call dispatches on two floats only (~0.3 µs
