@@ -70,8 +70,12 @@ def host_law(law: Any, _caller_depth: int = 1) -> Any:
     before = path.read_bytes() if path.exists() else None
     ref = load_reference(module, str(directory), module.entry)
     if before is not None and before != path.read_bytes():
-        caller = sys._getframe(_caller_depth).f_code.co_filename
-        for d in {Path(src).resolve().parent, Path(caller).resolve().parent}:
+        dirs = {Path(src).resolve().parent}
+        frame = sys._getframe(1)
+        for _ in range(_caller_depth - 1):  # the caller's package: its cached kernels call this law
+            frame = frame.f_back if frame.f_back is not None else frame
+        dirs.add(Path(frame.f_code.co_filename).resolve().parent)
+        for d in dirs:
             _drop_numba_cache(d)
     step = ref.step
     step.ir_module = module  # type: ignore[attr-defined]  # for checks and codegen tools

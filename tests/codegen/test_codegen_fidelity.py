@@ -129,3 +129,24 @@ def test_without_its_pragmas_the_c_contracts_and_differs(tmp_path):
     ref = vectors.run_reference(g.reference, g.module, batch)
     res = pil.run(g, t, batch, ref, extra=DEFAULT_FLAGS[t.name], timed=False)
     assert res.mismatch is not None and "vector" in res.mismatch
+
+
+def test_the_project_runs_its_laws_through_host_law():
+    """By construction: the emulated joint and hand, the step responses, the CiA 402 board and
+    the loop runners' law_update / law_cfunc call the host_law of each law, never plain numba."""
+    from cerebellum_rt.actuators.hand import laws as hand_laws
+    from cerebellum_rt.actuators.hand import sim
+    from cerebellum_rt.actuators.joint import module, response
+    from cerebellum_rt.actuators.joint.cascade import cascade_step
+    from cerebellum_rt.actuators.joint.foc import foc_step
+    from cerebellum_rt.codegen.host import host_law
+    from cerebellum_rt.drivers import cia402
+    from cerebellum_rt.drivers.board import drive
+    from cerebellum_rt.rtcore import jit
+
+    assert module._foc is host_law(foc_step) and module._cascade is host_law(cascade_step)
+    assert response._foc is host_law(foc_step)
+    assert sim._screw is host_law(hand_laws.screw_position_step) and sim._slack is host_law(hand_laws.slack_step)
+    drive.compiled_law()
+    assert drive._kernel is host_law(cia402.cia402_step)
+    assert jit._host(cia402.cia402_step) is host_law(cia402.cia402_step)
