@@ -366,6 +366,13 @@ def hits(gen: Any, batch: list[np.ndarray], chunk: int = 8192) -> np.ndarray:
     return out
 
 
+def deepest_path(gen: Any, batch: list[np.ndarray]) -> np.ndarray:
+    """Indices of the vectors that evaluate the most branch conditions (the longest path, e.g.
+    a controller running rather than holding); all vectors for a law without branches."""
+    depth = hits(gen, batch).sum(axis=(1, 2))
+    return np.nonzero(depth == depth.max())[0] if depth.size and depth.max() > 0 else np.arange(len(batch[0]))
+
+
 def coverage(gen: Any, batch: list[np.ndarray]) -> dict[str, Any]:
     """Branch coverage of ``batch``: fraction of directions taken, and the missing ones."""
     br = branches(gen.module)

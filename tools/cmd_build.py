@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  size: text {rep['text_bytes']} B, data {rep['data_bytes']} B, bss {rep['bss_bytes']} B; "
               f"worst stack {rep['worst_stack_bytes']} B")
         if "insns_per_step" in rep:
-            print(f"  instructions per step: {rep['insns_per_step']} ({rep['insns_note']})")
+            print(f"  instructions per step: {rep['insns_per_step']}, on the deepest path "
+                  f"{rep['insns_per_step_deepest_path']} ({rep['insns_note']})")
         print(f"  undefined symbols of the law object: {rep['undefined_symbols'] or 'none'}")
         if "bit_exact" in rep:
             verdict = "bit-identical to the Python reference" if rep["bit_exact"] else f"MISMATCH: {rep['mismatch']}"

@@ -35,6 +35,7 @@ def test_pil_runs_exactly_n_vectors(tmp_path):
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout)
     assert rep["vectors"] == 2500 and rep["bit_exact"] and rep["insns_per_step"] > 10
+    assert rep["insns_per_step_deepest_path"] >= rep["insns_per_step"]
 
 
 @pytest.mark.parametrize("opt", ["-ffast-math", "-Ofast", "-O2 -ffp-contract=fast", "-ffp-contract=fast"])
