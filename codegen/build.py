@@ -43,6 +43,7 @@ class Generated:
     source: str
     reference: ModuleType | None = None
     files: list[str] = field(default_factory=list)
+    coverage_ref: ModuleType | None = None  # the reference instrumented per branch (codegen.exercise)
 
 
 def load_law(spec: str) -> Any:
@@ -57,15 +58,15 @@ def load_law(spec: str) -> Any:
         s = importlib.util.spec_from_file_location(modname, where)
         mod = importlib.util.module_from_spec(s)
         sys.modules[modname] = mod
-        try:
+        try:  # a law file is code: importing it runs it
             s.loader.exec_module(mod)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ConfigError(f"law file '{where}' failed to import: {type(exc).__name__}: {exc}") from None
     else:
         try:
             mod = importlib.import_module(where)
-        except ImportError as exc:
-            raise ConfigError(f"law module '{where}' cannot be imported: {exc}") from None
+        except (Exception, SystemExit) as exc:
+            raise ConfigError(f"law module '{where}' cannot be imported: {type(exc).__name__}: {exc}") from None
     if not hasattr(mod, fname):
         raise ConfigError(f"law '{fname}' is not defined in '{where}'")
     return getattr(mod, fname)
@@ -142,8 +143,9 @@ class Sil:
                 for r, rec in self.gen.module.records.items()}
 
 
-def build_host(gen: Generated, opt: str = "-O2") -> Sil:
-    """Compile the generated C for this machine (gcc, cffi API mode) and load it."""
+def build_host(gen: Generated, opt: str = "-O2", flags: list[str] | None = None) -> Sil:
+    """Compile the generated C for this machine (gcc, cffi API mode) and load it. ``flags``
+    replaces codegen's exact flags (``opt`` + EXACT_FLAGS) by an integrator's own."""
     import cffi
 
     if shutil.which("gcc") is None and shutil.which("cc") is None:
@@ -155,10 +157,11 @@ def build_host(gen: Generated, opt: str = "-O2") -> Sil:
     proto = f"{C_TYPES[entry.ret] if entry.ret else 'void'} {gen.name}_step_r({ps});"
     ffi.cdef(cdef_records(gen.module) + "\n" + proto + "\n" + sig.replace("bool", "_Bool") + ";")
     src = f'#include "{gen.name}.c"\n{sig}\n{{\n{batch_body(gen.module)}\n}}\n'
-    digest = hashlib.sha1((gen.source + gen.header + src + opt).encode()).hexdigest()[:10]
+    cc_flags = flags if flags is not None else [opt, *EXACT_FLAGS]
+    digest = hashlib.sha1((gen.source + gen.header + src + " ".join(cc_flags)).encode()).hexdigest()[:10]
     modname = f"_cbl_sil_{gen.name}_{digest}"
     ffi.set_source(modname, src, include_dirs=[os.path.abspath(gen.out_dir)],
-                   extra_compile_args=[opt, *EXACT_FLAGS, "-Wall", "-Wno-unused-function"])
+                   extra_compile_args=[*cc_flags, "-Wall", "-Wno-unused-function"])
     import glob
 
     built = glob.glob(os.path.join(gen.out_dir, f"{modname}.*.so")) + glob.glob(os.path.join(gen.out_dir, f"{modname}.so"))

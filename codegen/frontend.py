@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import textwrap
 import types
 from typing import Any
 
 from cerebellum_rt.codegen import ir, mathf32
+from cerebellum_rt.codegen.cgen import cid
 from cerebellum_rt.codegen.frontend_expr import _ARITH, ExprMixin, py_function, scalar_of
 from cerebellum_rt.codegen.ir import BOOL, F32, I32
-from cerebellum_rt.codegen.law import Record
+from cerebellum_rt.codegen.law import Record, resolve_annotation
 from cerebellum_rt.rtcore.errors import ConfigError
 
 
@@ -75,9 +77,9 @@ class _FnBuilder(ExprMixin):
         if isinstance(ann, ast.Constant) and ann.value is None:
             return "none", None
         try:
-            obj = eval(compile(ast.Expression(ann), self.file, "eval"), self.g)
-        except Exception as exc:
-            raise self.err(node, f"{what}: annotation '{ast.unparse(ann)}' cannot be resolved ({exc})") from None
+            obj = resolve_annotation(ann, self.g)  # names only: an annotation is never evaluated
+        except ConfigError as exc:
+            raise self.err(node, f"{what}: {exc}") from None
         if obj is None:
             return "none", None
         if isinstance(obj, type) and issubclass(obj, Record):
@@ -293,6 +295,28 @@ def _as_load(node: ast.expr) -> ast.expr:
     return ast.fix_missing_locations(ast.copy_location(n, node))
 
 
+def _assign_lines(path: str) -> dict[str, int]:
+    """Line of each module-level assignment ``NAME = ...`` / ``A, B = ...`` of a source file."""
+    if path not in _LINES:
+        out: dict[str, int] = {}
+        try:
+            with open(path) as fh:
+                tree = ast.parse(fh.read())
+        except (OSError, SyntaxError, ValueError):
+            tree = ast.Module(body=[], type_ignores=[])
+        for s in tree.body:
+            targets = s.targets if isinstance(s, ast.Assign) else [s.target] if isinstance(s, ast.AnnAssign) else []
+            for t in targets:
+                for n in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                    if isinstance(n, ast.Name):
+                        out.setdefault(n.id, s.lineno)
+        _LINES[path] = out
+    return _LINES[path]
+
+
+_LINES: dict[str, dict[str, int]] = {}
+
+
 class ModuleBuilder:
     """Compiles a law and, transitively, the laws it calls (no recursion)."""
 
@@ -300,8 +324,31 @@ class ModuleBuilder:
         self.functions: dict[str, ir.Function] = {}
         self.records: dict[str, Any] = {}
         self.kernels: set[str] = set()
+        self.constants: dict[str, ir.ConstDef] = {}
         self._active: list[types.FunctionType] = []
         self._by_obj: dict[types.FunctionType, ir.Function] = {}
+
+    def constant(self, fb: _FnBuilder, node: ast.expr, c: ir.Const) -> ir.Const:
+        """``c`` (the value of module constant ``node``), named: the C keeps the Python name."""
+        pyname = ast.unparse(node)
+        if isinstance(node, ast.Name):
+            file = fb.file
+            line = _assign_lines(file).get(node.id)
+        else:
+            base = fb.resolve(node.value) if isinstance(node, ast.Attribute) else None
+            file = getattr(base, "__file__", None) or ""
+            line = _assign_lines(file).get(node.attr) if file.endswith(".py") else None
+        source = f"{os.path.relpath(file)}:{line}" if line else pyname
+        base_name = cid(pyname.replace(".", "_"))
+        name, k = base_name, 1
+        while name in self.constants:
+            d = self.constants[name]
+            if (d.ty, d.value, d.source) == (c.ty, c.value, source):
+                return ir.Const(c.ty, c.value, name)
+            k += 1
+            name = f"{base_name}_{k}"
+        self.constants[name] = ir.ConstDef(name, c.ty, c.value, source)
+        return ir.Const(c.ty, c.value, name)
 
     def function(self, fn: types.FunctionType, node: ast.AST | None = None, caller: _FnBuilder | None = None) -> ir.Function:
         if fn in self._by_obj:
@@ -333,4 +380,4 @@ def compile_law(fn: Any) -> ir.Module:
         raise ConfigError(f"law '{pyf.__name__}': its source is not available ({exc})") from None
     mb = ModuleBuilder()
     mb.function(pyf)
-    return ir.Module(pyf.__name__, mb.functions, mb.records, mb.kernels)
+    return ir.Module(pyf.__name__, mb.functions, mb.records, mb.kernels, mb.constants)

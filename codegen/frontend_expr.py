@@ -86,6 +86,8 @@ class ExprMixin:
             raise self.err(node, f"a {e.ty} value where a bool is expected (compare it, e.g. x != 0)")
         if e.ty not in (F32, I32, BOOL):
             raise self.err(node, f"record '{getattr(e, 'rec', '?')}' used as a number")
+        if isinstance(e, ir.Const) and e.name is not None and e.ty != BOOL:
+            return ir.Cast(ty, e)  # a named module constant stays named in the C: (float)N
         if isinstance(e, ir.Const):
             if ty == F32:
                 return ir.Const(F32, float(np.float32(e.value)))
@@ -139,11 +141,11 @@ class ExprMixin:
                 return ir.Local(self.locals[node.id], node.id)
             if node.id in ("True", "False"):
                 return ir.Const(BOOL, node.id == "True")
-            return self.const(node, self.resolve(node))
+            return self.mod.constant(self, node, self.const(node, self.resolve(node)))
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id in self.params:
                 return self.place(node)
-            return self.const(node, self.resolve(node))
+            return self.mod.constant(self, node, self.const(node, self.resolve(node)))
         if isinstance(node, ast.Subscript):
             return self.place(node)
         if isinstance(node, ast.BinOp):
@@ -158,6 +160,8 @@ class ExprMixin:
             if isinstance(node.op, ast.UAdd):
                 return a
             if isinstance(node.op, ast.USub):
+                if isinstance(a, ir.Const) and a.ty == F32 and a.name is not None:
+                    return ir.Unary(F32, "-", a)  # -NAME (exact) keeps the name in the C
                 if isinstance(a, ir.Const) and a.ty != BOOL:
                     return ir.Const(a.ty, -a.value if a.ty == F32 else int(np.int64(-a.value).astype(np.int32)))
                 a = self.convert(node, a, I32) if a.ty == BOOL else a

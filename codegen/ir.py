@@ -22,6 +22,17 @@ class Expr:
 @dataclass
 class Const(Expr):
     value: Any  # float (exactly a float32), int (in int32 range) or bool
+    name: str | None = None  # C name of the module constant it reads (None: a literal)
+
+
+@dataclass
+class ConstDef:
+    """A module-level constant a law reads, kept by name in the C (``static const``)."""
+
+    name: str  # C identifier
+    ty: str
+    value: Any
+    source: str  # "file:line" of its assignment, or the Python expression (``math.pi``)
 
 
 @dataclass
@@ -176,3 +187,4 @@ class Module:
     functions: dict[str, Function]
     records: dict[str, Any]  # class name -> Record subclass, in first-use order
     kernels: set[str] = field(default_factory=set)
+    constants: dict[str, ConstDef] = field(default_factory=dict)  # C name -> definition, first-use order

@@ -27,7 +27,11 @@ goes to the loop statistics and overrun policy, never into the law.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import inspect
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -63,6 +67,41 @@ def array(elem: Any, n: int) -> ArrayType:
     return ArrayType(elem, int(n))
 
 
+_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+            ast.FloorDiv: lambda a, b: a // b}
+
+
+def resolve_annotation(ann: str | ast.expr, namespace: dict[str, Any]) -> Any:
+    """The object an annotation names, without evaluating it: a name (looked up in ``namespace``,
+    then the builtins ``float`` / ``int`` / ``bool``), ``module.name``, ``None``, or
+    ``array(T, N)`` with N an integer expression of literals and names (+ - * //)."""
+    node = ast.parse(ann, mode="eval").body if isinstance(ann, str) else ann
+
+    def val(n: ast.expr) -> Any:
+        if isinstance(n, ast.Constant) and (n.value is None or type(n.value) is int):
+            return n.value
+        if isinstance(n, ast.Name):
+            if n.id in namespace:
+                return namespace[n.id]
+            if n.id in ("float", "int", "bool"):
+                return getattr(builtins, n.id)
+            raise ConfigError(f"annotation name '{n.id}' is not defined in the law's module")
+        if isinstance(n, ast.Attribute):
+            base = val(n.value)
+            if isinstance(base, types.ModuleType) and hasattr(base, n.attr):
+                return getattr(base, n.attr)
+            raise ConfigError(f"annotation '{ast.unparse(n)}' is not a module attribute")
+        if isinstance(n, ast.BinOp) and type(n.op) in _INT_OPS:
+            a, b = val(n.left), val(n.right)
+            if type(a) is int and type(b) is int:
+                return _INT_OPS[type(n.op)](a, b)
+        if isinstance(n, ast.Call) and not n.keywords and len(n.args) == 2 and val(n.func) is array:
+            return array(val(n.args[0]), val(n.args[1]))
+        raise ConfigError(f"annotation '{ast.unparse(n)}' is not a type name, module.name or array(T, N)")
+
+    return val(node)
+
+
 class Record:
     """Base of law records. Subclasses declare fields as annotations (see module doc)."""
 
@@ -79,9 +118,13 @@ class Record:
                 fields.extend(base._fields)
                 defaults.update(base._defaults)
         ann = inspect.get_annotations(cls)
+        namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
         for name, typ in ann.items():
-            if isinstance(typ, str):  # from __future__ import annotations
-                typ = eval(typ, vars(__import__(cls.__module__, fromlist=["_"])), {"array": array})
+            if isinstance(typ, str):  # from __future__ import annotations: resolved, never evaluated
+                try:
+                    typ = resolve_annotation(typ, {**namespace, **vars(cls)})
+                except ConfigError as exc:
+                    raise ConfigError(f"{cls.__qualname__}.{name}: {exc}") from None
             if typ not in SCALARS and not isinstance(typ, ArrayType):
                 raise ConfigError(
                     f"{cls.__qualname__}.{name}: field type {typ!r} is not f32, i32, boolean or array(...)"

@@ -23,6 +23,7 @@ import numpy as np
 
 from cerebellum_rt.codegen import targets
 from cerebellum_rt.codegen.build import EXACT_FLAGS, RUNTIME_DIR
+from cerebellum_rt.codegen.pil import INSNS_PER_TICK
 
 _SHIM = """/* CasADi's math calls -> the project's float32 kernels (bench variant casadi_kernels) */
 #include <math.h>
@@ -100,7 +101,7 @@ def measure_m4f(work: str, tag: str, main_c: str, sources: list[str], extra: lis
                        os.path.join(work, f"{tag}.1.elf")], f"run bench image {tag}", 300, both=True)
     parts = out.split("ticks ")[-1].split()
     t_fn, t_empty = int(parts[0], 16), int(parts[1], 16)
-    return {"bytes": sizes[1] - sizes[0], "insns": round((t_fn - t_empty) * targets.INSNS_PER_TICK / n, 1)}
+    return {"bytes": sizes[1] - sizes[0], "insns": round((t_fn - t_empty) * INSNS_PER_TICK / n, 1)}
 
 
 def casadi_sources(fn: Any, work: str, name: str) -> str:

@@ -1,9 +1,11 @@
 """One build of a law for one target, verified against the Python reference, as a report.
 
-``build_and_verify(law, target, out_dir)`` generates the C, compiles it (size, worst stack),
-and checks it against the IR's Python reference on random vectors: on ``host`` through cffi
-(SIL, vector by vector), elsewhere as a PIL image under QEMU (hash of all results), which on
-Cortex-M also gives the instructions per step.
+``build_and_verify(law, target, out_dir)`` generates the C, compiles it (size, worst stack), and
+checks on exactly ``n_vectors`` vectors of ``codegen.exercise`` (every branch both ways,
+boundaries, sequences; branch coverage reported) that the reference, the law as the host runs it
+(``codegen.host_law``: numba code of the IR) and the C agree bit for bit: on ``host`` through
+cffi (SIL), elsewhere as PIL images under QEMU (``codegen.pil``), which on Cortex-M also give the
+instructions per step. Any difference names the first differing vector and field.
 """
 
 from __future__ import annotations
@@ -12,36 +14,18 @@ import json
 import os
 from typing import Any
 
-from cerebellum_rt.codegen import build, targets, vectors
+from cerebellum_rt.codegen import build, exercise, pil, targets, vectors
 from cerebellum_rt.rtcore.errors import DeviceError
 
-MAX_BLOB_BYTES = 512 * 1024  # input vectors embedded in one PIL image
 
+def host_law_difference(law: Any, gen: build.Generated, batch: list, ref: tuple) -> str | None:
+    """Step the law as the host runs it (``codegen.host_law``: its dispatcher's own batch loop) on
+    ``batch``: None if it matches the reference bit for bit, else the first difference."""
+    from cerebellum_rt.codegen.host import host_law
 
-def vector_count(gen: build.Generated, wanted: int) -> int:
-    per = sum(vectors.param_dtype(p).itemsize for p in gen.module.functions[gen.module.entry].params)
-    return max(1, min(wanted, MAX_BLOB_BYTES // max(per, 1)))
-
-
-def numba_law_difference(law: Any, gen: build.Generated, batch: list, ref: tuple) -> str | None:
-    """Run the law itself under numba on ``batch``: None if it matches the reference bit for bit,
-    else the first difference. (numba computes Python float literals and module constants in
-    float64, so a law that does not write them as float32 may differ from its generated C.)"""
-    from cerebellum_rt.rtcore.jit import njit
-
-    entry = gen.module.functions[gen.module.entry]
-    names = ", ".join(f"p{k}" for k in range(len(entry.params)))
-    call = f"law({', '.join(f'p{k}[i]' for k in range(len(entry.params)))})"
-    src = (f"def run({names}, res):\n    for i in range(res.shape[0]):\n"
-           f"        {'res[i] = ' if entry.ret else ''}{call}\n")
-    ns: dict[str, Any] = {"law": law if hasattr(law, "py_func") else njit(law, cache=False, error_model="numpy")}
-    exec(src, ns)
     b = vectors.copy_batch(batch)
     res = vectors.result_array(gen.module, len(b[0]))
-    try:
-        njit(ns["run"], cache=False, error_model="numpy")(*b, res)
-    except Exception as exc:  # the law under numba raised (e.g. integer division by zero)
-        return f"the law under numba raised {type(exc).__name__}: {exc}"
+    host_law(law).run_batch(*b, res)
     return vectors.first_difference(gen.module, ref, (b, res))
 
 
@@ -49,6 +33,7 @@ def build_and_verify(law: Any, target_name: str, out_dir: str, n_vectors: int = 
                      opt: str | None = None, run: bool = True) -> dict[str, Any]:
     """Generate, build and (``run``) verify ``law`` on ``target_name``; the report as a dict."""
     target = targets.get_target(target_name)
+    targets.check_opt(opt)
     gen = build.generate(law, out_dir)
     entry = gen.module.functions[gen.module.entry]
     obj = targets.compile_object(gen, target, opt)
@@ -62,29 +47,37 @@ def build_and_verify(law: Any, target_name: str, out_dir: str, n_vectors: int = 
         "data_bytes": obj.data,
         "bss_bytes": obj.bss,
         "worst_stack_bytes": obj.stack,
+        "undefined_symbols": targets.undefined_symbols(target, obj.obj),
         "toolchain": targets.toolchain_version(target),
         "functions": {f.name: f"{os.path.relpath(f.file)}:{f.line}" for f in gen.module.functions.values()},
     }
     if not run:
         return rep
-    n = vector_count(gen, n_vectors)
-    batch = vectors.random_batch(gen.module, n, seed)
+    batch = exercise.exercise_batch(gen, n_vectors, seed)
     ref = vectors.run_reference(gen.reference, gen.module, batch)
-    ref_hash = vectors.hash_results(gen.module, *ref)
-    rep.update(vectors=n, seed=seed, reference_hash=ref_hash)
-    rep["numba_law_vs_reference"] = numba_law_difference(law, gen, batch, ref) or "bit-identical"
+    cov = exercise.coverage(gen, batch)
+    rep.update(vectors=len(batch[0]), seed=seed, reference_hash=vectors.hash_results(gen.module, *ref),
+               branches=cov["branches"], branch_coverage=cov["branch_coverage"], branches_missing=cov["missing"])
+    host = host_law_difference(law, gen, batch, ref)
+    rep["host_law_vs_reference"] = host or "bit-identical"
     if target.name == "host":
         sil = build.build_host(gen, opt or target.opt)
         got = sil.run(batch)
         diff = vectors.first_difference(gen.module, ref, got)
         rep.update(verified_by="SIL (cffi)", hash=vectors.hash_results(gen.module, *got), mismatch=diff)
     else:
-        res = targets.pil(gen, target, batch, opt)
-        rep.update(verified_by=f"PIL ({' '.join(target.qemu)})", hash=res.hash, image=os.path.relpath(res.elf),
-                   mismatch=None if res.hash == ref_hash else f"hash {res.hash} != reference {ref_hash}")
+        res = pil.run(gen, target, batch, ref, opt)
+        rep.update(verified_by=f"PIL ({' '.join(target.qemu)}, {res.images} image(s))", hash=res.hash,
+                   image=os.path.relpath(res.elf), mismatch=res.mismatch)
         if res.insns_per_step is not None:
             rep["insns_per_step"] = round(res.insns_per_step, 1)
-            rep["insns_note"] = "QEMU -icount shift=0 + SysTick (40 instructions per tick), law loop minus empty loop"
+            deep = exercise.deepest_path(gen, batch)
+            rep["insns_per_step_deepest_path"] = round(pil.time_law(gen, target, [a[deep] for a in batch], opt), 1)
+            rep["insns_note"] = ("QEMU -icount shift=0 + SysTick (40 instructions per tick), law loop minus empty "
+                                 "loop, averaged over the verification vectors (every branch, both ways); "
+                                 "deepest path: the vectors that evaluate the most branches (e.g. a controller's run path)")
+    if host and not rep["mismatch"]:
+        rep["mismatch"] = f"the law as the host runs it (codegen.host_law): {host}"
     rep["bit_exact"] = rep["mismatch"] is None
     with open(os.path.join(out_dir, f"{gen.name}.{target.name}.report.json"), "w") as fh:
         json.dump(rep, fh, indent=2)
@@ -92,6 +85,9 @@ def build_and_verify(law: Any, target_name: str, out_dir: str, n_vectors: int = 
 
 
 def check(rep: dict[str, Any]) -> None:
-    """Raise DeviceError if a verified build differs from the reference."""
+    """Raise DeviceError if a verified build differs from the reference (first vector, field)."""
     if rep.get("mismatch"):
         raise DeviceError(f"{rep['name']} on {rep['target']}: differs from the Python reference: {rep['mismatch']}")
+    if rep.get("undefined_symbols"):
+        raise DeviceError(f"{rep['name']} on {rep['target']}: the law object needs {rep['undefined_symbols']} "
+                          "(a law links against nothing)")

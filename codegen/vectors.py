@@ -134,10 +134,28 @@ def canonical_bytes(module: ir.Module, batch: list[np.ndarray], result: np.ndarr
     return np.ascontiguousarray(np.concatenate(cols, axis=1)).reshape(-1)
 
 
-def hash_results(module: ir.Module, batch: list[np.ndarray], result: np.ndarray) -> str:
-    """Hex FNV-1a 64 of :func:`canonical_bytes`, as the PIL harness prints it."""
-    h = _fnv(np.uint64(14695981039346656037), canonical_bytes(module, batch, result))
+SEGMENT = 1024  # vectors per segment hash (a PIL image prints one per segment)
+FNV0 = 14695981039346656037
+
+
+def segment_hashes(module: ir.Module, batch: list[np.ndarray], result: np.ndarray) -> list[int]:
+    """FNV-1a 64 of :func:`canonical_bytes` per segment of :data:`SEGMENT` vectors."""
+    n = len(result)
+    width = len(canonical_bytes(module, [a[:1] for a in batch], result[:1]))
+    data = canonical_bytes(module, batch, result)
+    return [int(_fnv(np.uint64(FNV0), data[s * width: min(n, s + SEGMENT) * width])) for s in range(0, n, SEGMENT)]
+
+
+def fold_hashes(segs: list[int]) -> str:
+    """The hash of a whole batch: FNV-1a 64 over its segment hashes (8 bytes little-endian each)."""
+    h = _fnv(np.uint64(FNV0), np.array(segs, np.uint64).view(np.uint8))
     return f"{int(h):016x}"
+
+
+def hash_results(module: ir.Module, batch: list[np.ndarray], result: np.ndarray) -> str:
+    """Hex hash of a batch's results, as the PIL harness prints it (:func:`fold_hashes` of
+    :func:`segment_hashes`)."""
+    return fold_hashes(segment_hashes(module, batch, result))
 
 
 def run_reference(ref: Any, module: ir.Module, batch: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

@@ -25,9 +25,8 @@ from cerebellum_rt.codegen.mathf32 import sin_cos
 from cerebellum_rt.rtcore.errors import ConfigError
 
 LIMB_MAX = 8
-# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
-# computed in float64), and the law would no longer give the bits of its generated C
-ZERO, ONE = f32(0.0), f32(1.0)
+# constants as plain Python: codegen gives them float32 in the C and on the host (codegen.host_law)
+ZERO, ONE = 0.0, 1.0
 
 
 class LimbConfig(Record):

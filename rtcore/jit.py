@@ -1,6 +1,7 @@
 """The one place numba is imported: ``njit`` (cached), and laws as C function pointers.
 
-A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs
+A law ``name_step(cfg, st, inp, out)`` (see ``codegen/law.py``) runs as the numba code of its
+IR (``codegen.host_law``: the generated C's float32 / int32 semantics, the same bits)
 
 - under the Python loop runner through :func:`law_update`: an ``update(t_s, dt_s)`` compiled
   with the records' addresses as constants, so a call dispatches on two floats only (~0.3 µs
@@ -88,9 +89,9 @@ def law_context(cfg: np.void, st: np.void, inp: np.void, out: np.void) -> np.nda
 
 
 def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Any:
-    """Compile ``law`` (a plain function or an njit dispatcher) as a C step function for these
-    record types; returns the numba ``cfunc`` (``.address`` is the C function pointer)."""
-    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    """Compile ``law`` (its host executable, ``codegen.host_law(fn)``) as a C step function for
+    these record types; returns the numba ``cfunc`` (``.address`` is the C function pointer)."""
+    kernel = _host(law)
     dts = [_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out"))]
     d0, d1, d2, d3 = dts
     returns_status = _returns_int(kernel, dts)
@@ -118,6 +119,16 @@ def law_cfunc(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.vo
     return cf
 
 
+def _host(law: Callable) -> Any:
+    """The law's host executable. rtcore is the base layer and does not compile laws itself:
+    callers pass ``cerebellum_rt.codegen.host_law(fn)`` (the law's IR as numba code with the
+    generated C's semantics); a plain function would run with numba's float64 literals."""
+    if getattr(law, "ir_module", None) is None or not isinstance(law, numba.core.dispatcher.Dispatcher):
+        raise ConfigError(f"{getattr(law, '__name__', law)!r} is not a law's host executable: "
+                          "pass cerebellum_rt.codegen.host_law(law) (C semantics), not the plain function")
+    return law
+
+
 def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
     recs = [numba.from_dtype(d) for d in dts]
     kernel.compile(tuple(recs))
@@ -127,9 +138,9 @@ def _returns_int(kernel: Any, dts: list[np.dtype]) -> bool:
 
 def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.void) -> Callable:
     """A compiled ``update(t_s, dt_s)`` for :class:`~rtcore.loop.LoopRunner` that steps ``law``
-    on these records (compiled here, before any loop starts; it holds the records alive). The
+    (its host executable, ``codegen.host_law(fn)``) on these records (compiled here, before any loop starts; it holds the records alive). The
     law steps by its ``cfg.dt`` (fixed step); ``t_s`` and the measured ``dt_s`` are not passed."""
-    kernel = law if isinstance(law, numba.core.dispatcher.Dispatcher) else njit(law)
+    kernel = _host(law)
     ctx = law_context(cfg, st, inp, out)
     d0, d1, d2, d3 = (_base(r, n).dtype for r, n in ((cfg, "cfg"), (st, "st"), (inp, "inp"), (out, "out")))
     a0, a1, a2, a3 = (int(a) for a in ctx)  # compile-time constants of this wrapper

@@ -34,9 +34,8 @@ from __future__ import annotations
 from cerebellum_rt.codegen.law import Record, array, boolean, f32, i32
 
 N_COUPLED = 16  # joints per coupling row (zero-padded)
-# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
-# computed in float64), and the law would no longer give the bits of its generated C
-ZERO, HALF, ONE = f32(0.0), f32(0.5), f32(1.0)
+# constants as plain Python: codegen gives them float32 in the C and on the host (codegen.host_law)
+ZERO, HALF, ONE = 0.0, 0.5, 1.0
 
 
 class ScrewPosConfig(Record):

@@ -18,6 +18,7 @@ import numpy as np
 from cerebellum_rt.actuators.hand import laws as L
 from cerebellum_rt.actuators.hand.plant import X_CUR, X_POS, X_VEL, plant_step, stored_energy
 from cerebellum_rt.actuators.hand.preset import HandPreset, drive_figures, load_preset
+from cerebellum_rt.codegen import host_law
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
 from cerebellum_rt.rtcore.jit import njit
 
@@ -25,12 +26,12 @@ M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
 # per-tick log columns per actuator
 LOG_X, LOG_V, LOG_I, LOG_T, LOG_F, LOG_IREF, LOG_SLACK, LOG_PHASE = range(8)
 
-_screw = njit(L.screw_position_step, cache=False, inline="always")
-_tension = njit(L.tendon_tension_step, cache=False, inline="always")
-_grasp = njit(L.grasp_force_step, cache=False, inline="always")
-_couple = njit(L.coupled_joint_step, cache=False, inline="always")
-_slack = njit(L.slack_step, cache=False, inline="always")
-_observe = njit(L.screw_tension_observer_step, cache=False, inline="always")
+_screw = host_law(L.screw_position_step)
+_tension = host_law(L.tendon_tension_step)
+_grasp = host_law(L.grasp_force_step)
+_couple = host_law(L.coupled_joint_step)
+_slack = host_law(L.slack_step)
+_observe = host_law(L.screw_tension_observer_step)
 
 
 def law_gains(p: HandPreset) -> dict[str, float]:

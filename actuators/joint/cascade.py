@@ -39,9 +39,8 @@ from __future__ import annotations
 from cerebellum_rt.codegen.law import Record, boolean, f32, i32
 from cerebellum_rt.codegen.mathf32 import clamp, fabs, fmin, sqrt
 
-# float32 constants: under numba a Python float literal is float64 (float32 op float64 is
-# computed in float64), and the law would no longer give the bits of its generated C
-ZERO, ONE, TWO = f32(0.0), f32(1.0), f32(2.0)
+# constants as plain Python: codegen gives them float32 in the C and on the host (codegen.host_law)
+ZERO, ONE, TWO = 0.0, 1.0, 2.0
 
 
 class CascadeConfig(Record):

@@ -36,13 +36,11 @@ from __future__ import annotations
 from cerebellum_rt.codegen.law import Record, boolean, f32, i32
 from cerebellum_rt.codegen.mathf32 import clamp, sin_cos, sqrt
 
-# float32 constants: under numba a Python float literal (or an int32 * float32 product) is
-# float64, and the law would no longer give the bits of its generated C, which rounds every
-# operation to float32. Integer products are wrapped to int32 (i32) as the C does.
-ZERO, HALF, ONE, ONE_HALF, TWO = f32(0.0), f32(0.5), f32(1.0), f32(1.5), f32(2.0)
-PI, TWO_PI = f32(3.1415927), f32(6.2831853)
-INV_SQRT3 = f32(0.57735027)  # 1/sqrt(3)
-SQRT3_2 = f32(0.8660254)  # sqrt(3)/2
+# constants as plain Python: codegen gives them float32 in the C and on the host (codegen.host_law)
+ZERO, HALF, ONE, ONE_HALF, TWO = 0.0, 0.5, 1.0, 1.5, 2.0
+PI, TWO_PI = 3.1415927, 6.2831853
+INV_SQRT3 = 0.57735027  # 1/sqrt(3)
+SQRT3_2 = 0.8660254  # sqrt(3)/2
 
 
 class FocConfig(Record):

@@ -81,8 +81,8 @@ C_MODE, C_P0, C_P1, C_VEL, C_TAU, C_EN, C_RESET, C_STIFF, C_DAMP, C_PREV_EN = ra
 # measurement slots
 M_POS, M_VEL, M_TS, M_TCMD, M_IQ, M_ID, M_VBUS, M_TEMP, M_FAULT, M_OC, M_ILIM = range(11)
 
-_foc = njit(cache=True, error_model="numpy")(foc_step)
-_cascade = njit(cache=True, error_model="numpy")(cascade_step)
+_foc = codegen.host_law(foc_step)  # the law's IR with the C's semantics (same bits as the firmware)
+_cascade = codegen.host_law(cascade_step)
 
 
 @njit(cache=True, error_model="numpy")

@@ -36,9 +36,10 @@ from cerebellum_rt.actuators.joint.plant import (
     sample_motor_encoder,
 )
 from cerebellum_rt.actuators.joint.preset import JointPreset
+from cerebellum_rt.codegen import host_law
 from cerebellum_rt.rtcore.jit import njit
 
-_foc = njit(cache=True)(foc_step)
+_foc = host_law(foc_step)
 
 
 @dataclass(frozen=True)

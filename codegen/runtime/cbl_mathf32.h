@@ -78,7 +78,22 @@ static inline float cbl_expf(float x)
     return p * two_n.f;
 }
 
-static inline float cbl_sqrtf(float x) { return __builtin_sqrtf(x); }
+/* The FPU's square root (IEEE, correctly rounded): an instruction, never the errno path of
+ * libm's sqrtf that __builtin_sqrtf keeps unless the build has -fno-math-errno. */
+static inline float cbl_sqrtf(float x)
+{
+    float r;
+#if defined(__GNUC__) && defined(__aarch64__)
+    __asm__("fsqrt %s0, %s1" : "=w"(r) : "w"(x));
+#elif defined(__GNUC__) && defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4)
+    __asm__("vsqrt.f32 %0, %1" : "=t"(r) : "t"(x));
+#elif defined(__GNUC__) && defined(__SSE_MATH__)
+    __asm__("sqrtss %1, %0" : "=x"(r) : "x"(x));
+#else
+    r = __builtin_sqrtf(x); /* elsewhere: build with -fno-math-errno to keep libm out */
+#endif
+    return r;
+}
 
 static inline float cbl_fabsf(float x) { return __builtin_fabsf(x); }
 

@@ -69,9 +69,10 @@ def compiled_law() -> Callable[..., None]:
     arrays (numba dispatches arrays several times faster than ``numpy.void`` records)."""
     global _law, _kernel
     if _law is None:
+        from cerebellum_rt.codegen import host_law
         from cerebellum_rt.rtcore.jit import njit
 
-        _kernel = njit(cia402.cia402_step)
+        _kernel = host_law(cia402.cia402_step)
         _law = njit(_tick)
     return _law
 

@@ -27,12 +27,21 @@ LAWS = [
     "cerebellum_rt.kinematics.limb_law:limb_fk_step",
 ]
 
+#: Laws written for the fidelity tests in plain Python style (no f32 around literals).
+PLAIN = [
+    "cerebellum_rt.codegen.examples.plain:leadlag_pi_step",
+    "cerebellum_rt.codegen.examples.plain:mixer_step",
+    "cerebellum_rt.codegen.examples.plain:deadband_step",
+]
+
 
 
 def pytest_generate_tests(metafunc):
     """Tests taking ``spec`` run once per law of LAWS."""
     if "spec" in metafunc.fixturenames:
         metafunc.parametrize("spec", LAWS)
+    if "fspec" in metafunc.fixturenames:
+        metafunc.parametrize("fspec", LAWS + PLAIN)
 
 
 _generated: dict[str, build.Generated] = {}

@@ -31,8 +31,15 @@ def test_bench_codegen_json(tmp_path):
                         "-o", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)["functions"]
-    assert set(res) == {"ur5_fk", "ur5_fk_jac", "cascade"}
-    for r in res.values():
+    assert set(res) == {"ur5_fk", "ur5_fk_jac", "cascade", "pi", "wholebody"}
+    for name, r in res.items():
+        for k in ("branch_coverage", "ours_max_ulp_default_flags", "ours_insns_run_path"):
+            assert k in r
+        assert r["branch_coverage"] == 1.0 and r["ours_max_ulp_default_flags"] == 0, (name, r)
+        assert r["ours_insns_run_path"] > 0
+        if name in ("pi", "wholebody"):  # the laws with hand-written C twins
+            assert r["handwritten_insns"] > 0 and r["ours_vs_handwritten_insns"] <= 1.05, (name, r)
+            continue
         for k in ("ours_bytes", "casadi_bytes", "ours_insns", "casadi_insns", "ours_max_ulp", "casadi_max_ulp"):
             assert k in r
         assert r["ours_max_ulp"] == 0 and all(r["ours_bit_exact"].values())

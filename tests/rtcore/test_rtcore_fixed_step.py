@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cerebellum_rt.codegen.host import host_law
 from cerebellum_rt.codegen.law import Record, f32, i32
 from cerebellum_rt.rtcore.clock import LockstepClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
@@ -53,7 +54,7 @@ def test_a_late_tick_does_not_lengthen_the_laws_step() -> None:
         seen.append(dt_s)
         clock.advance(3 * T // 2)
 
-    stats = LoopRunner(T, clock, read=slow_read, update=law_update(ramp_step, *recs)).run(10)
+    stats = LoopRunner(T, clock, read=slow_read, update=law_update(host_law(ramp_step), *recs)).run(10)
     assert stats.overruns == 10 and (stats.period_ns[1:] == 2 * T).all()
     assert seen[1:] == [pytest.approx(2e-3)] * 9  # the measured dt is the runner's, for stats
     x = np.float32(0.0)
@@ -67,21 +68,21 @@ def test_both_runners_refuse_a_law_configured_for_another_period(dt: float) -> N
     recs = _records(dt)
     msg = rf"LoopRunner.update: the law's cfg.dt = {np.float32(dt):.9g} s is not the loop period 0.001 s"
     with pytest.raises(ConfigError, match=msg.replace(".", r"\.")):
-        LoopRunner(T, LockstepClock(), update=law_update(ramp_step, *recs))
+        LoopRunner(T, LockstepClock(), update=law_update(host_law(ramp_step), *recs))
     with pytest.raises(ConfigError, match=r"CyLoopRunner.step: the law's cfg.dt = .* is not the loop period"):
-        CyLoopRunner(T, LockstepClock(), law_cfunc(ramp_step, *recs), law_context(*recs))
+        CyLoopRunner(T, LockstepClock(), law_cfunc(host_law(ramp_step), *recs), law_context(*recs))
 
 
 def test_a_law_at_its_period_runs_under_both_runners() -> None:
     """Negative control of the refusal: the same law, cfg.dt = the period (float32 1 ms is not
     exactly 1e-3), is accepted and steps once per tick; a period of 2 ms accepts cfg.dt = 2 ms."""
     py, cy = _records(), _records()
-    LoopRunner(T, LockstepClock(), update=law_update(ramp_step, *py)).run(5)
-    CyLoopRunner(T, LockstepClock(), law_cfunc(ramp_step, *cy), law_context(*cy)).run(5)
+    LoopRunner(T, LockstepClock(), update=law_update(host_law(ramp_step), *py)).run(5)
+    CyLoopRunner(T, LockstepClock(), law_cfunc(host_law(ramp_step), *cy), law_context(*cy)).run(5)
     assert py[1].tobytes() == cy[1].tobytes() and int(py[1]["n"]) == 5
     slow = _records(0.002)
-    LoopRunner(2 * T, LockstepClock(), update=law_update(ramp_step, *slow)).run(1)
-    assert law_dt_s(law_update(ramp_step, *slow)) == pytest.approx(0.002)
+    LoopRunner(2 * T, LockstepClock(), update=law_update(host_law(ramp_step), *slow)).run(1)
+    assert law_dt_s(law_update(host_law(ramp_step), *slow)) == pytest.approx(0.002)
 
 
 def test_phases_without_a_configured_dt_are_not_checked() -> None:

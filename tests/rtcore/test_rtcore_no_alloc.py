@@ -15,6 +15,7 @@ import tracemalloc
 import numpy as np
 
 from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
+from cerebellum_rt.codegen.host import host_law
 from cerebellum_rt.rtcore.clock import LockstepClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
@@ -28,7 +29,7 @@ FIRST = 1_000
 
 def test_python_runner_tick_allocates_nothing() -> None:
     recs = g1_like_records(3)
-    update = law_update(wholebody_step, *recs)
+    update = law_update(host_law(wholebody_step), *recs)
     clock = LockstepClock()
     count = np.zeros(1, dtype=np.int64)
     samples = np.zeros((2, 3), dtype=np.int64)  # [traced bytes, allocated blocks, transient peak]
@@ -65,7 +66,7 @@ def test_python_runner_tick_allocates_nothing() -> None:
 def test_cython_runner_tick_allocates_nothing_and_never_faults() -> None:
     recs = g1_like_records(3)
     ring = TelemetryRing(64, 4)
-    runner = CyLoopRunner(1_000_000, LockstepClock(), law_cfunc(wholebody_step, *recs), law_context(*recs),
+    runner = CyLoopRunner(1_000_000, LockstepClock(), law_cfunc(host_law(wholebody_step), *recs), law_context(*recs),
                           telemetry=ring)
     runner.run(200)  # warm-up
     stats = runner.run(TICKS)

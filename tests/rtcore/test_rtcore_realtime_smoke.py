@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
+from cerebellum_rt.codegen.host import host_law
 from cerebellum_rt.rtcore.clock import RealTimeClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
@@ -40,7 +41,7 @@ def assert_sane(stats: LoopStats, cycles: int) -> None:
 def test_python_runner_with_numba_step_on_the_wall_clock(spin_ns: int) -> None:
     recs = g1_like_records(2)
     before = recs[3].tobytes()
-    runner = LoopRunner(1_000_000, RealTimeClock(spin_ns=spin_ns), update=law_update(wholebody_step, *recs))
+    runner = LoopRunner(1_000_000, RealTimeClock(spin_ns=spin_ns), update=law_update(host_law(wholebody_step), *recs))
     assert_sane(runner.run(CYCLES), CYCLES)
     assert recs[3].tobytes() != before  # the step ran on the records
 
@@ -48,7 +49,7 @@ def test_python_runner_with_numba_step_on_the_wall_clock(spin_ns: int) -> None:
 @pytest.mark.parametrize("spin_ns", [0, 50_000])
 def test_cython_runner_on_the_wall_clock(spin_ns: int) -> None:
     recs = g1_like_records(2)
-    runner = CyLoopRunner(1_000_000, RealTimeClock(spin_ns=spin_ns), law_cfunc(wholebody_step, *recs),
+    runner = CyLoopRunner(1_000_000, RealTimeClock(spin_ns=spin_ns), law_cfunc(host_law(wholebody_step), *recs),
                           law_context(*recs))
     assert_sane(runner.run(CYCLES), CYCLES)
     assert runner.rt_session is not None and "gc_freeze" in runner.rt_session.applied
@@ -61,7 +62,7 @@ def test_cython_runner_releases_the_gil_for_the_whole_run() -> None:
 
     recs = g1_like_records(2)
     wd = Watchdog(1_000_000_000, [lambda reason: None], thread=False)
-    runner = CyLoopRunner(1_000_000, RealTimeClock(), law_cfunc(wholebody_step, *recs), law_context(*recs),
+    runner = CyLoopRunner(1_000_000, RealTimeClock(), law_cfunc(host_law(wholebody_step), *recs), law_context(*recs),
                           watchdog=wd, rt=RtConfig.off())
     result: list[LoopStats] = []
     th = threading.Thread(target=lambda: result.append(runner.run(CYCLES)))

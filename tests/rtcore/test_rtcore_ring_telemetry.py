@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
+from cerebellum_rt.codegen.host import host_law
 from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
 from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -57,7 +58,7 @@ def test_ring_matches_a_bounded_queue_model(capacity: int, width: int, ops: list
 def test_cython_runner_pushes_each_tick_and_counts_drops() -> None:
     recs = g1_like_records(0)
     ring = TelemetryRing(8, 6)
-    runner = CyLoopRunner(1_000_000, LockstepClock(), law_cfunc(wholebody_step, *recs), law_context(*recs),
+    runner = CyLoopRunner(1_000_000, LockstepClock(), law_cfunc(host_law(wholebody_step), *recs), law_context(*recs),
                           telemetry=ring)
     runner.run(20)
     assert (ring.pushed, ring.dropped) == (8, 12)
@@ -73,7 +74,7 @@ def test_cython_runner_pushes_each_tick_and_counts_drops() -> None:
 def test_reader_thread_drains_while_the_cython_loop_runs() -> None:
     recs = g1_like_records(0)
     ring = TelemetryRing(16, 4)
-    runner = CyLoopRunner(1_000_000, RealTimeClock(), law_cfunc(wholebody_step, *recs), law_context(*recs),
+    runner = CyLoopRunner(1_000_000, RealTimeClock(), law_cfunc(host_law(wholebody_step), *recs), law_context(*recs),
                           telemetry=ring, rt=RtConfig.off())
     seen: list[float] = []
     done = threading.Event()

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import carray
 
+from cerebellum_rt.codegen.host import host_law
 from cerebellum_rt.codegen.law import Record, f32, i32
 from cerebellum_rt.rtcore.build import cyloop
 from cerebellum_rt.rtcore.clock import LockstepClock
@@ -217,5 +218,5 @@ def guard_step(cfg: _GuardCfg, st: _GuardState, inp: _GuardIO, out: _GuardIO) ->
 
 def test_a_law_returning_a_status_stops_the_cython_runner() -> None:
     recs = (_GuardCfg.new(), _GuardState.new(), _GuardIO.new(x=1.5), _GuardIO.new())
-    stats = CyLoopRunner(T, LockstepClock(), law_cfunc(guard_step, *recs), law_context(*recs)).run(50)
+    stats = CyLoopRunner(T, LockstepClock(), law_cfunc(host_law(guard_step), *recs), law_context(*recs)).run(50)
     assert (stats.status, stats.cycles, int(recs[1]["n"]), float(recs[3]["x"])) == (3, 4, 4, 3.0)

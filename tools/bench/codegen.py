@@ -1,12 +1,19 @@
-"""`cbl bench codegen`: our generated C vs CasADi-generated C for the same functions.
+"""`cbl bench codegen`: our generated C vs CasADi-generated C and vs hand-written C twins.
 
 Functions: UR5 forward kinematics (``codegen/examples/ur5.py``), UR5 FK + 3x6 position
 Jacobian (CasADi: its own AD of the same FK), and the joint cascade step
 (``actuators/joint/cascade.py``); CasADi gets each through ``cerebellum_rt.codegen.casadi_peer`` (the same IR).
 Per function, on Cortex-M4F under QEMU: bytes (text+data the function adds to an image),
-instructions per call, and the max ulp difference from the Python reference (ours: host SIL,
-and the PIL hashes on Cortex-M4F and aarch64 must equal the reference's; CasADi: its C on the
-host). Method details: ``codegen/peer_bench.py``.
+instructions per call on operating-range inputs (``ours_insns_run_path``: for the cascade, the
+four modes enabled without faults), and the max ulp difference from the Python reference (ours:
+host SIL, and the PIL hashes on Cortex-M4F and aarch64 must equal the reference's; CasADi: its C
+on the host). Fidelity per function: ``branch_coverage`` of ``codegen.exercise`` vectors and
+``ours_max_ulp_default_flags`` (the C built as integrators do: ``-std=gnu99 -O2 -march=native``
+on the host, ``-std=gnu99 -Os`` on Cortex-M4F, ``-O2`` on aarch64, no ``-ffp-contract=off``).
+Hand-written twins (``handwritten``): the PI law (``tools/bench/c/pi_twin.h``) and the whole-body
+law (its C twin ``wholebody.h``, found by name in the tree), same vectors, same flags:
+``ours_vs_handwritten_insns`` = our instructions per call / the twin's (target <= 1.05).
+Method details: ``codegen/peer_bench.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import os
 import numpy as np
 
 from cerebellum_rt.tools.bench import require_peer
+
+DEFAULT_FLAGS = {"host": ("-std=gnu99", "-O2", "-march=native"), "cortex-m4f": ("-std=gnu99", "-Os"),
+                 "aarch64": ("-std=gnu99", "-O2")}
+N_EXERCISE = 20_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,6 +64,86 @@ def _cascade_batch(gen, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     return b
 
 
+def _fidelity(gen) -> dict:
+    """branch_coverage of the exercise vectors, and the max ulp of default-flag builds over them."""
+    from cerebellum_rt.codegen import build, exercise, peer_bench, pil, targets, vectors
+
+    batch = exercise.exercise_batch(gen, N_EXERCISE, seed=3)
+    with np.errstate(all="ignore"):
+        ref = vectors.run_reference(gen.reference, gen.module, batch)
+    host = build.build_host(gen, flags=list(DEFAULT_FLAGS["host"])).run(batch)
+    ulp = 0
+    for k, arr in enumerate(ref[0]):
+        for name in arr.dtype.names or (None,):
+            a, b = (arr[name], host[0][k][name]) if name else (arr, host[0][k])
+            if a.dtype.base == np.float32:
+                ulp = max(ulp, peer_bench.max_ulp(b, a))
+            elif not np.array_equal(a, b):
+                ulp = max(ulp, 1)
+    if ref[1].dtype == np.float32:
+        ulp = max(ulp, peer_bench.max_ulp(host[1], ref[1]))
+    exact = {"host": vectors.first_difference(gen.module, ref, host) is None}
+    for t in ("cortex-m4f", "aarch64"):
+        exact[t] = pil.run(gen, targets.get_target(t), batch, ref, extra=DEFAULT_FLAGS[t], timed=False).mismatch is None
+    cov = exercise.coverage(gen, batch)
+    return {"branch_coverage": cov["branch_coverage"], "branches": cov["branches"],
+            "ours_max_ulp_default_flags": ulp if all(exact.values()) else max(ulp, 1),
+            "default_flags_bit_exact": exact}
+
+
+def _find_twin(name: str, marker: str) -> str:
+    """A hand-written C twin in the tree, by file name (engineers move them around)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for p in sorted(root.rglob(name)):
+        rel = p.relative_to(root).parts
+        if rel[0] in ("build", ".venv", "out") or "__pycache__" in rel:
+            continue
+        if marker in p.read_text(errors="replace"):
+            return str(p)
+    raise FileNotFoundError(f"no hand-written C twin '{name}' (with '{marker}') under {root}")
+
+
+def _handwritten(name: str, law, twin: str, twin_types: list[str | None], wrapper: str, batch_of, work: str,
+                 n: int) -> dict:
+    """Our C vs a hand-written twin: instructions per call on Cortex-M4F, same vectors, same
+    flags, each in its own translation unit. ``twin_types``: per law parameter, the twin's
+    struct type (None: a scalar); ``wrapper``: C defining ``twin_step(...)`` on them."""
+    import shutil
+
+    from cerebellum_rt.codegen import build, peer_bench
+
+    os.makedirs(work, exist_ok=True)
+    gen = build.generate(law, work)
+    entry = gen.module.functions[gen.module.entry]
+    batch = batch_of(gen, n)
+    shutil.copy(twin, os.path.join(work, f"twin_{name}.h"))
+    scalar = {"f32": "float", "i32": "int32_t", "bool": "bool"}
+    args = ", ".join(f"&P{k}.v[i]" if p.ty == "rec" else f"P{k}.v[i]" for k, p in enumerate(entry.params))
+    empty = "".join(f'    __asm__ volatile("" :: "r"(&P{k}.v[i]) : "memory");\n' for k in range(len(batch)))
+
+    def blobs(types: list[str]) -> str:
+        return "\n".join(f"static union {{ uint8_t b[{arr.nbytes}]; {ct} v[{n}]; }} P{k} = "
+                         f"{{ .b = {{ {peer_bench._blob(arr.tobytes())} }} }};" for k, (ct, arr) in enumerate(zip(types, batch)))
+
+    ours_types = [p.record.__name__ if p.ty == "rec" else scalar[p.ty] for p in entry.params]
+    hand_types = [t or scalar[p.ty] for t, p in zip(twin_types, entry.params)]
+    decls = f'#include <stdint.h>\n#include "{gen.name}.h"\n' + blobs(ours_types)
+    ours = peer_bench.measure_m4f(work, f"ours_{name}", peer_bench.harness(decls, f"    {gen.name}_step_r({args});", empty, n),
+                                  [os.path.join(work, f"{gen.name}.c")], [], n, [])
+    with open(os.path.join(work, f"twin_{name}.c"), "w") as fh:
+        fh.write(f'#include <stdbool.h>\n#include "twin_{name}.h"\n{wrapper}\n')
+    proto = wrapper.split("{")[0].strip()
+    tdecls = f'#include <stdbool.h>\n#include <stdint.h>\n#include "twin_{name}.h"\n{proto};\n' + blobs(hand_types)
+    hand = peer_bench.measure_m4f(work, f"hand_{name}", peer_bench.harness(tdecls, f"    twin_step({args});", empty, n),
+                                  [os.path.join(work, f"twin_{name}.c")], [], n, [])
+    return {**_fidelity(gen), "ours_insns": ours["insns"], "ours_insns_run_path": ours["insns"],
+            "handwritten_insns": hand["insns"], "ours_bytes": ours["bytes"],
+            "handwritten_bytes": hand["bytes"], "ours_vs_handwritten_insns": round(ours["insns"] / hand["insns"], 3),
+            "twin": os.path.relpath(twin), "vectors": n}
+
+
 def _flat(batch: list[np.ndarray], names: list[str], layout: list[tuple]) -> np.ndarray:
     """Rows of the fields in ``layout`` (param, field, count), as float32."""
     by = dict(zip(names, batch))
@@ -61,7 +152,7 @@ def _flat(batch: list[np.ndarray], names: list[str], layout: list[tuple]) -> np.
 
 
 def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
-    from cerebellum_rt.codegen import build, peer_bench, targets, vectors
+    from cerebellum_rt.codegen import build, peer_bench, pil, targets, vectors
 
     os.makedirs(work, exist_ok=True)
     gen = build.generate(law, work)
@@ -73,7 +164,7 @@ def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
     sil = build.build_host(gen).run(batch)
     exact = {"host": vectors.first_difference(gen.module, ref, sil) is None}
     for t in ("cortex-m4f", "aarch64"):
-        exact[t] = targets.pil(gen, targets.get_target(t), batch).hash == ref_hash
+        exact[t] = pil.run(gen, targets.get_target(t), batch, timed=False).hash == ref_hash
     fn, lay_in, lay_out = casadi_fn_of(gen)
     x = _flat(batch, pnames, lay_in)
     want = _flat(ref[0], pnames, lay_out)
@@ -103,8 +194,9 @@ def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
     y_m = peer_bench.casadi_host(fn, work, f"casadi_{name}", src, x, n_out, shim=False)
     y_k = peer_bench.casadi_host(fn, work, f"casadi_{name}", src, x, n_out, shim=True)
     return {
+        **_fidelity(gen),
         "ours_bytes": ours["bytes"], "casadi_bytes": cas["bytes"],
-        "ours_insns": ours["insns"], "casadi_insns": cas["insns"],
+        "ours_insns": ours["insns"], "ours_insns_run_path": ours["insns"], "casadi_insns": cas["insns"],
         "ours_max_ulp": ours_ulp if all(exact.values()) else max(ours_ulp, 1),
         "casadi_max_ulp": peer_bench.max_ulp(y_m, want),
         "casadi_max_abs_diff": float(np.nanmax(np.abs(y_m.astype(np.float64) - want))),
@@ -112,6 +204,46 @@ def _one(name: str, law, casadi_fn_of, batch_of, work: str, n: int) -> dict:
         "casadi_kernels_max_ulp": peer_bench.max_ulp(y_k, want),
         "ours_bit_exact": exact, "vectors": n,
     }
+
+
+def _handwritten_all(args: argparse.Namespace) -> dict:
+    """The laws with a hand-written C twin: the PI controller and the whole-body workload."""
+    from cerebellum_rt.codegen import vectors
+    from cerebellum_rt.codegen.examples.pi import pi_step
+    from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
+
+    def pi_batch(gen, n):
+        b = vectors.random_batch(gen.module, n, seed=4)
+        rng = np.random.default_rng(4)
+        d = gen.module.functions[gen.module.entry].params[0].record.new()
+        for name in b[0].dtype.names:
+            b[0][name] = d[name]
+        b[1]["integ"] = rng.uniform(-12, 12, n)
+        b[2][:] = rng.normal(0, 5, n)
+        b[3][:] = rng.normal(0, 5, n)
+        b[4][:] = 1e-3
+        return b
+
+    def wb_batch(gen, n):
+        recs = [np.repeat(r.base if hasattr(r, "base") and r.base is not None else np.array([r]), n) for r in g1_like_records(0)]
+        rng = np.random.default_rng(5)
+        for name in ("q", "dq", "tension"):
+            recs[2][name] += rng.normal(0, 0.05, recs[2][name].shape).astype(np.float32)
+        return recs
+
+    out = {}
+    pi_twin = _find_twin("pi_twin.h", "pi_twin_step")
+    out["pi"] = _handwritten("pi", pi_step, pi_twin, ["pi_twin_cfg_t", "pi_twin_state_t", None, None, None],
+                             "float twin_step(const pi_twin_cfg_t *c, pi_twin_state_t *s, float r, float m, float dt)"
+                             " { return pi_twin_step(c, s, r, m, dt); }", pi_batch, os.path.join(args.out, "pi"),
+                             args.vectors)
+    wb_twin = _find_twin("wholebody.h", "wb_config_t")
+    out["wholebody"] = _handwritten("wholebody", wholebody_step, wb_twin,
+                                    ["wb_config_t", "wb_state_t", "wb_input_t", "wb_output_t"],
+                                    "void twin_step(const wb_config_t *c, wb_state_t *s, const wb_input_t *i, wb_output_t *o)"
+                                    " { wholebody_step(c, s, i, o); }", wb_batch, os.path.join(args.out, "wholebody"),
+                                    min(args.vectors, 200))
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,6 +290,9 @@ def run(args: argparse.Namespace) -> int:
     }
     res = {name: _one(name, law, fn, bf, os.path.join(args.out, name), args.vectors)
            for name, (law, fn, bf) in funcs.items()}
+    hand = _handwritten_all(args)
+    for name, h in hand.items():
+        res.setdefault(name, {}).update(h)
     result = {"target": "cortex-m4f (qemu-system-arm mps2-an386, -icount shift=0)", "opt": "-Os",
               "casadi": ca.__version__, "functions": res}
     if args.json:
@@ -166,9 +301,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"codegen vs CasADi {ca.__version__} on {result['target']}, -Os; bytes = text+data added to an image")
     print(f"{'function':12} {'ours B':>7} {'casadi B':>9} {'(kern.)':>8} {'ours ins':>9} {'casadi ins':>11} "
           f"{'(kern.)':>8} {'ours ulp':>9} {'casadi ulp':>11} {'(kern.)':>8}")
-    for name, r in res.items():
+    for name, r in ((k, v) for k, v in res.items() if "casadi_bytes" in v):
         print(f"{name:12} {r['ours_bytes']:7d} {r['casadi_bytes']:9d} {r['casadi_kernels_bytes']:8d} "
               f"{r['ours_insns']:9.1f} {r['casadi_insns']:11.1f} {r['casadi_kernels_insns']:8.1f} "
               f"{r['ours_max_ulp']:9d} {r['casadi_max_ulp']:11d} {r['casadi_kernels_max_ulp']:8d}")
     print("(kern.) = CasADi's C with its math calls mapped to our float32 kernels")
+    print(f"{'function':12} {'coverage':>9} {'ulp dflt':>9} {'run ins':>8} {'hand ins':>9} {'ours/hand':>10}")
+    for name, r in res.items():
+        hand = r.get("handwritten_insns")
+        print(f"{name:12} {r['branch_coverage']:9.4f} {r['ours_max_ulp_default_flags']:9d} {r['ours_insns_run_path']:8.1f} "
+              f"{hand if hand is not None else '-':>9} {r.get('ours_vs_handwritten_insns', '-'):>10}")
+    print("coverage: IR branch directions taken by codegen.exercise vectors; ulp dflt: C built with integrators' "
+          "default flags; ours/hand: instructions per call vs the hand-written C twin (target <= 1.05)")
     return 0

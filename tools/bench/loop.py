@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     per_round = max(1, int(args.seconds * 1e9 / PERIOD_NS / rounds))
 
     from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
+    from cerebellum_rt.codegen.host import host_law
     from cerebellum_rt.rtcore.clock import RealTimeClock
     from cerebellum_rt.rtcore.cyrunner import CyLoopRunner
     from cerebellum_rt.rtcore.jit import law_cfunc, law_context, law_update
@@ -83,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     clock = RealTimeClock(spin_ns=int(args.spin_us * 1000))
 
     recs = {name: g1_like_records(seed=1) for name in ("c_ref", "numba", "cython")}
-    update = law_update(wholebody_step, *recs["numba"])
-    cf = law_cfunc(wholebody_step, *recs["cython"])
+    update = law_update(host_law(wholebody_step), *recs["numba"])
+    cf = law_cfunc(host_law(wholebody_step), *recs["cython"])
     ctx = law_context(*recs["cython"])
     numba_runner = LoopRunner(PERIOD_NS, clock, update=update, rt=rt)
     cy_runner = CyLoopRunner(PERIOD_NS, clock, cf, ctx, rt=rt)
