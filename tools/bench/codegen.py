@@ -210,7 +210,7 @@ def _handwritten_all(args: argparse.Namespace) -> dict:
     """The laws with a hand-written C twin: the PI controller and the whole-body workload."""
     from cerebellum_rt.codegen import vectors
     from cerebellum_rt.codegen.examples.pi import pi_step
-    from cerebellum_rt.rtcore.wholebody import g1_like_records, wholebody_step
+    from cerebellum_rt.codegen.examples.wholebody import g1_like_records, wholebody_step
 
     def pi_batch(gen, n):
         b = vectors.random_batch(gen.module, n, seed=4)
