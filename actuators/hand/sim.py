@@ -108,6 +108,8 @@ class HandSim:
         self.f_ref = np.zeros(na)
         self.q_ref = np.zeros(nj)
         self.t = 0.0
+        self._log = np.zeros((1, na, 8))
+        self._i_ref = np.zeros(na)
         self.use_sensor = bool(fw.get("tension_sensor", True) if tension_sensor is None else tension_sensor)
         self._make_laws()
 
@@ -166,7 +168,7 @@ class HandSim:
                    p.contact, self.obj, p.finger_of_tendon, self.stroke, self.mode, self.i_cmd, self.x_cmd,
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
                    self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
-                   self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log)
+                   self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log, self._i_ref)
         self.t += n_ticks / self.loop_hz
         return log
 
@@ -176,19 +178,38 @@ class HandSim:
         return stored_energy(p.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f, p.contact,
                              self.obj, self.xs, self.q, self.qd)
 
-    def finger_forces(self) -> np.ndarray:
-        """Sum of pad normal forces per finger [N] (the tactile measurement)."""
-        out = np.zeros(len(self.p.fingers))
-        np.add.at(out, self.p.cpt_i[:, 0], self.fpad)
+    def finger_forces(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Sum of pad normal forces per finger [N] (the tactile measurement). With ``out``
+        (float64, one slot per finger) it is filled in place without allocation (per-tick path)."""
+        if out is None:
+            out = np.zeros(len(self.p.fingers))
+        _finger_sums(self.p.cpt_i, self.fpad, out)
         return out
+
+    def step(self, n_ticks: int) -> np.ndarray:
+        """:meth:`run` into a log buffer kept by the simulation (``last_log``, reused): the
+        allocation-free per-cycle path of a board. The returned view is overwritten by the next
+        ``step``; a caller that keeps logs uses :meth:`run`."""
+        if self._log.shape[0] < n_ticks:
+            self._log = np.zeros((n_ticks, self.p.n_act, 8))  # grows once, then reused
+        self.run(n_ticks, self._log)
+        return self._log[:n_ticks]
+
+
+@njit(cache=False, error_model="numpy")
+def _finger_sums(cpt_i, fpad, out):
+    """out[f] = sum of the pad forces of finger f's contact points (no allocation)."""
+    out[:] = 0.0
+    for c in range(fpad.shape[0]):
+        out[cpt_i[c, 0]] += fpad[c]
 
 
 @njit(cache=False, error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
-               c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
+               c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log,
+               i_ref):
     na, nj = xs.shape[0], q.shape[0]
-    i_ref = np.zeros(na)  # one allocation per call, not per tick
     for tick in range(n):
         for k in range(na):
             f = fot[k]

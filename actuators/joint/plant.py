@@ -24,10 +24,15 @@ torsional stiffness in series with the torque-sensor flexure, and structural dam
     tau_s = K(d) + c (omega_m / N - omega_o)   (contact only)     shaft torque [N m]
     J_o domega_o/dt = tau_s - m g l sin(theta_o) + tau_ext - F_o sgn(omega_o)   (output bearing)
     J_m domega_m/dt = tau_e + tau_cog - tau_g - F_c sgn(omega_m) - F_v omega_m
-    tau_g = tau_s / (N eta_f) if tau_s omega_m >= 0 (motor drives) else tau_s eta_b / N
+    tau_g = tau_s / (N eta_f) if tau_s omega_m > 0 (motor drives) else tau_s eta_b / N
     tau_cog = -A sin(P theta_m)
 
-so the gear always dissipates (tau_g omega_m >= tau_s omega_m / N). Integration in n_mech
+so the gear always dissipates (tau_g omega_m >= tau_s omega_m / N). At omega_m = 0 the gear
+and the motor's Coulomb friction form a switched stick/slip model with an exact zero-velocity
+state (``_rotor_velocity``): the rotor stays stuck while the motor torque lies in the stall
+band tau_s eta_b / N - F_c <= tau_e + tau_cog <= tau_s / (N eta_f) + F_c, so a stalled motor
+delivers T = Kt i N eta_f, a hold against a load draws a current anywhere in that band (set by
+how it got there), and an unpowered joint is back-driven only when |tau_s| eta_b / N > F_c. Integration in n_mech
 substeps of h: the light output is implicit in its relative motion (stiffness and damping:
 tau_s = K d + (c + K h)(omega_m/N - omega_o,new), stable for any output inertia; the K h term is
 numerical dissipation), then the rotor is semi-implicit Euler with the shaft torque just computed
@@ -303,6 +308,33 @@ def _output_velocity(p, w_o, impulse, fo, c):
     return num * p.inv_jo
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _rotor_velocity(p, w_m, drive, tau_s):
+    """(rotor velocity after one substep, gear torque on the rotor): the switched stick/slip
+    model of the gear and the motor's Coulomb friction, with an exact zero-velocity state.
+
+    ``drive`` = h (tau_e + tau_cog) is the motor's impulse. The gear's torque on the rotor
+    depends on the direction of the power flow, i.e. on the sign of the rotor's *new* velocity
+    sigma: tau_s g_fwd when tau_s sigma >= 0 (the motor drives the load), tau_s g_bwd otherwise
+    (the load back-drives the motor). The rotor slips forward when the forward candidate
+    J w + drive - h tau_g(+1) - h F_c is > 0, backward when the backward candidate
+    J w + drive - h tau_g(-1) + h F_c is < 0 (at most one holds, since g_fwd > g_bwd), and
+    sticks at w = 0 otherwise. So the rotor holds still while
+    tau_s g_bwd - F_c <= tau_e + tau_cog <= tau_s g_fwd + F_c (tau_s >= 0; mirrored for < 0):
+    the stall band of a gear with efficiencies eta_f, eta_b (no chatter at zero speed)."""
+    base = p.jm * w_m + drive
+    fc = p.hs * p.coulomb
+    tg_pos = tau_s * (p.g_fwd if tau_s >= 0.0 else p.g_bwd)
+    num = base - p.hs * tg_pos - fc
+    if num > 0.0:
+        return num * p.inv_jm_visc, tg_pos
+    tg_neg = tau_s * (p.g_fwd if tau_s <= 0.0 else p.g_bwd)
+    num = base - p.hs * tg_neg + fc
+    if num < 0.0:
+        return num * p.inv_jm_visc, tg_neg
+    return 0.0, tg_pos
+
+
 @njit(cache=True, error_model="numpy")
 def plant_step(p, s, sn, cs):
     """Advance the plant one PWM period h with the duties/pwm_on stored in ``s``; ``sn, cs`` =
@@ -399,18 +431,7 @@ def plant_step(p, s, sn, cs):
                     c = c_try
                     w_o = w_try
                     tau_s = ts_try
-        if tau_s * s.omega_m >= 0.0:
-            tau_g = tau_s * p.g_fwd
-        else:
-            tau_g = tau_s * p.g_bwd
-        num = p.jm * s.omega_m + hs * (tau_e + tau_cog - tau_g)
-        fc = hs * p.coulomb
-        if abs(num) <= fc:
-            w_m = 0.0
-        elif num > 0.0:
-            w_m = (num - fc) * p.inv_jm_visc
-        else:
-            w_m = (num + fc) * p.inv_jm_visc
+        w_m, tau_g = _rotor_velocity(p, s.omega_m, hs * (tau_e + tau_cog), tau_s)
         s.e_friction += hs * (p.coulomb * abs(w_m) + p.visc * w_m * w_m + p.out_coulomb * abs(w_o))
         s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * w_m
         dd = w_m * p.inv_ratio - w_o

@@ -9,9 +9,10 @@ rejects unknown or missing keys, naming the file, the key, the value and the lim
 Derived figures (properties of :class:`JointPreset`)::
 
     Kt   = 3/2 * p * lambda                     [N m/A]  motor torque constant (amplitude-invariant dq)
-    I_pk = T_pk / (Kt * N * eta_f)              [A]      peak phase current that gives the peak output torque
-    I_r  = min(sqrt((T_derate - T_amb) / (R_th * 3/2 * R)), I_pk)   [A]  continuous current
-    T_r  = Kt * I_r * N * eta_f                 [N m]    rated (continuous) output torque
+    I_pk = (T_pk / (N eta_f) + F_c) / Kt      [A]      peak phase current that gives the peak output torque
+    I_r  = min(sqrt((T_derate - T_amb) / (R_th * 3/2 * R(T_derate))), I_pk)   [A]  continuous current,
+           with the resistance at the derating start R(T) = R_0 (1 + alpha (T - 25 degC))
+    T_r  = (Kt * I_r - F_c) * N * eta_f         [N m]    rated (continuous) output torque
     J_refl = J_rotor * N^2 + J_out              [kg m^2] inertia seen at the output
 """
 
@@ -195,25 +196,32 @@ class JointPreset:
 
     @property
     def peak_current_a(self) -> float:
-        """I_pk = T_pk / (Kt N eta_f) [A]."""
-        return self.limits.peak_torque_nm / (
-            self.kt_nm_per_a * self.reducer.ratio * self.reducer.efficiency_forward
-        )
+        """I_pk = (T_pk / (N eta_f) + F_c) / Kt [A]: the current whose torque, less the motor's
+        Coulomb friction, delivers the peak torque through the gear at stall."""
+        red = self.reducer
+        return (
+            self.limits.peak_torque_nm / (red.ratio * red.efficiency_forward) + self.motor.coulomb_friction_nm
+        ) / self.kt_nm_per_a
 
     @property
     def rated_current_a(self) -> float:
         """Continuous current: the one that holds the winding at the derating start,
         sqrt(dT / (R_th 3/2 R)), or the peak current if that is lower [A]."""
         dt = self.limits.derate_start_c - self.thermal.ambient_c
-        thermal = math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.motor.phase_resistance_ohm))
+        thermal = math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.resistance_at(self.limits.derate_start_c)))
         return min(thermal, self.peak_current_a)
+
+    def resistance_at(self, temp_c: float) -> float:
+        """Phase resistance at winding temperature ``temp_c``: R_0 (1 + alpha (T - 25 degC)) [ohm]."""
+        m = self.motor
+        return m.phase_resistance_ohm * (1.0 + m.resistance_tempco_per_k * (temp_c - 25.0))
 
     @property
     def rated_torque_nm(self) -> float:
-        return min(
-            self.peak_torque_nm,
-            self.kt_nm_per_a * self.rated_current_a * self.reducer.ratio * self.reducer.efficiency_forward,
-        )
+        """(Kt I_r - F_c) N eta_f, at most the peak torque [N m]."""
+        red = self.reducer
+        t = (self.kt_nm_per_a * self.rated_current_a - self.motor.coulomb_friction_nm) * red.ratio * red.efficiency_forward
+        return min(self.peak_torque_nm, t)
 
     @property
     def max_velocity_rad_s(self) -> float:
