@@ -117,8 +117,8 @@ def plant_params(p: JointPreset, current_loop_hz: float) -> np.ndarray:
     m, red, ts = p.motor, p.reducer, p.torque_sensor
     kts = ts.stiffness_nm_per_rad
 
-    def series(k: float) -> float:
-        return k * kts / (k + kts)
+    def series(k: float) -> float:  # gear in series with the sensor flexure (0: already inside k)
+        return k if kts == 0.0 else k * kts / (k + kts)
 
     k1, k2, k3 = (
         series(red.stiffness_k1_nm_per_rad),
