@@ -1,9 +1,10 @@
 """Joint-module plant (physics, float64, numba): PMSM + reducer + output, sensors.
 
-Electrical (dq frame, amplitude-invariant Park, motor side), integrated by backward Euler at the
-PWM period h (unconditionally stable; its numerical dissipation is >= 0), with w_e taken at the
-rotor's predicted mid-period speed so that the converted power 3/2 w_e (lambda i_q + ...) equals
-the work of tau_e on the rotor to O(h^2) (no energy created by the coupling)::
+Electrical (dq frame, amplitude-invariant Park, motor side), integrated by the trapezoidal rule
+at the PWM period h (A-stable; in the mean currents m = (i + i+)/2 the magnetic energy changes by
+exactly 3/2 L m di, so the electrical balance has no numerical loss; the torque over the period
+is tau_e(m)), with w_e taken at the rotor's predicted mid-period speed so that the converted
+power 3/2 w_e (lambda m_q + ...) equals the work of tau_e on the rotor to O(h^2)::
 
     L_d di_d/dt = v_d - R(T) i_d + w_e L_q i_q
     L_q di_q/dt = v_q - R(T) i_q - w_e (L_d i_d + lambda)
@@ -56,8 +57,10 @@ xorshift64* draw per sample), seeded per module, so runs are reproducible.
 
 Energy accounts [J] (ground truth): electrical input, copper, friction (Coulomb + viscous, both
 sides), gear (efficiency), physical damping c, work on the load, magnetic energy returned at
-switch-off. The electrical integrator's own dissipation (backward Euler) is not booked: it
-leaves a residual E_in - dE_stored - losses >= 0 (up to O(h) bookkeeping error).
+switch-off. Both integrators are energy-consistent (trapezoidal electrical, symplectic mechanics
+with its modified energy booked), so E_in - W_load - dE_stored - losses closes to O(h^2)
+bookkeeping error either way (~0.05 % of the energy throughput at 20 kHz, < 0.5 % right after a
+light output hits a flank); dissipative forces book their impulse at the substep's mean velocity.
 """
 
 from __future__ import annotations
@@ -380,20 +383,27 @@ def plant_step(p, s, sn, cs):
         vd = g * (cm * v_alpha + sm * v_beta)
         vq = g * (cm * v_beta - sm * v_alpha)
         r = p.r0 * (1.0 + p.tempco * (s.temp - 25.0))
-        a11 = p.ld_over_h + r
-        a12 = -we * p.lq
-        a21 = we * p.ld
-        a22 = p.lq_over_h + r
-        b1 = p.ld_over_h * s.i_d + vd
-        b2 = p.lq_over_h * s.i_q + vq - we * p.flux
+        # trapezoidal (Crank-Nicolson) in the mean currents m = (i + i+)/2: the magnetic energy
+        # changes by exactly 3/2 L m (i+ - i), so P_el = P_cu + dW_mag/dt + tau_e(m) w_e / p
+        # closes without numerical loss
+        hr = 0.5 * r
+        a11 = p.ld_over_h + hr
+        a12 = -0.5 * we * p.lq
+        a21 = 0.5 * we * p.ld
+        a22 = p.lq_over_h + hr
+        b1 = (p.ld_over_h - hr) * s.i_d + 0.5 * we * p.lq * s.i_q + vd
+        b2 = (p.lq_over_h - hr) * s.i_q - 0.5 * we * p.ld * s.i_d + vq - we * p.flux
         inv_det = 1.0 / (a11 * a22 - a12 * a21)
         i_d = (b1 * a22 - a12 * b2) * inv_det
         i_q = (a11 * b2 - a21 * b1) * inv_det
+        md = 0.5 * (s.i_d + i_d)
+        mq = 0.5 * (s.i_q + i_q)
         s.i_d = i_d
         s.i_q = i_q
-        s.e_elec += h * 1.5 * (vd * i_d + vq * i_q)
-        p_cu = 1.5 * r * (i_d * i_d + i_q * i_q)
+        s.e_elec += h * 1.5 * (vd * md + vq * mq)
+        p_cu = 1.5 * r * (md * md + mq * mq)
         s.e_copper += h * p_cu
+        tau_e = 1.5 * p.pp * (p.flux * mq + (p.ld - p.lq) * md * mq)
     else:
         if s.i_d != 0.0 or s.i_q != 0.0:
             w = 0.75 * (p.ld * s.i_d * s.i_d + p.lq * s.i_q * s.i_q)
@@ -402,13 +412,13 @@ def plant_step(p, s, sn, cs):
         s.i_d = 0.0
         s.i_q = 0.0
         p_cu = 0.0
-    tau_e = 1.5 * p.pp * (p.flux * s.i_q + (p.ld - p.lq) * s.i_d * s.i_q)
+        tau_e = 0.0
     s.tau_e = tau_e
     tau_cog = 0.0
     if p.cog_a != 0.0:
         tau_cog = -p.cog_a * np.sin(p.cog_p * s.theta_m)
 
-    # mechanics, n_mech substeps: output implicit (stiffness + damping), motor semi-implicit
+    # mechanics, n_mech substeps of symplectic Euler (damping and friction implicit)
     n = np.int64(p.n_mech)
     hs = p.hs
     for _ in range(n):
@@ -439,9 +449,14 @@ def plant_step(p, s, sn, cs):
         s.e_friction += hs * p.visc * w_m * w_m
         s.e_friction += _coulomb_work(p.jm, s.omega_m, w_m, hs * p.coulomb)
         s.e_friction += _coulomb_work(p.jo, s.omega_o, w_o, fo)
-        s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * w_m
-        dd = w_m * p.inv_ratio - w_o
-        s.e_damping += hs * c_phys * dd * dd
+        # dissipative forces book their impulse at the substep's mean velocities (the kinetic
+        # energy changes by impulse x mean velocity exactly; the spring and the load are
+        # covered by the modified energy)
+        wm_mid = 0.5 * (s.omega_m + w_m)
+        s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * wm_mid
+        if c_phys != 0.0:
+            dd_mid = wm_mid * p.inv_ratio - 0.5 * (s.omega_o + w_o)
+            s.e_damping += hs * c_phys * (wm_n - w_o) * dd_mid
         s.e_load += -hs * tau_ext * w_o
         s.tau_rest = p.jm * (w_m - s.omega_m) * p.inv_hs - tau_e
         s.omega_m = w_m
