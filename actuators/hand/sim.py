@@ -60,8 +60,10 @@ def law_gains(p: HandPreset) -> dict[str, float]:
 def tension_gains(d: dict[str, float], k_load: float, f_hz: float, zeta: float) -> tuple[float, float]:
     """(kp [A/N], kd [A/(m/s)]) placing the tension loop on a load of tendon-space stiffness
     ``k_load`` [N/m] at ``f_hz`` with damping ``zeta``: w^2 = k_L (1/eta_f + K_F kp) / m_eq,
-    2 zeta w = K_F kd / m_eq (``d`` = :func:`drive_figures`). kp is floored at 0."""
-    w = 2 * math.pi * f_hz
+    2 zeta w = K_F kd / m_eq (``d`` = :func:`drive_figures`). The loop cannot place its mode below
+    the drive train's own mode on that load, w_0 = sqrt(k_L / (eta_f m_eq)) (kp = 0): w is
+    max(2 pi f, w_0), so the damping is designed where the mode really is."""
+    w = max(2 * math.pi * f_hz, math.sqrt(k_load / (d["eta_f"] * d["m_eq"])))
     kp = max(w * w * d["m_eq"] / k_load - 1.0 / d["eta_f"], 0.0) / d["k_force"]
     return kp, 2 * zeta * w * d["m_eq"] / d["k_force"]
 
