@@ -31,7 +31,7 @@ def _probe(tick: Callable[[int], object]) -> tuple[int, int, int]:
     try:
         for k in range(900, last + 1):
             tick(k)
-            if k == first or k == last:
+            if k in (first, last):
                 j = 0 if k == first else 1
                 cur, peak = tracemalloc.get_traced_memory()
                 samples[j, 0] = cur
