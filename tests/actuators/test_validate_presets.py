@@ -3,11 +3,16 @@ bench experiment on the emulated module within 2 %, and the experiments can fail
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
 import pytest
 
+from cerebellum_rt.actuators.hand.experiments import motor_stall_torque
+from cerebellum_rt.actuators.hand.plant import A_IMAX
+from cerebellum_rt.actuators.hand.preset import load_preset as load_hand
+from cerebellum_rt.actuators.hand.preset import preset_names as hand_preset_names
 from cerebellum_rt.actuators.joint import experiments as E
 from cerebellum_rt.actuators.joint import load_preset, preset_names
 from cerebellum_rt.actuators.validate import validate
@@ -21,7 +26,7 @@ def result():
 
 
 def test_every_sourced_figure_within_two_percent(result):
-    assert set(result["presets"]) == set(preset_names())
+    assert set(result["presets"]) == set(preset_names()) | set(hand_preset_names())
     for name, figs in result["presets"].items():
         assert figs, f"preset {name} names no datasheet figure"
         for fig, r in figs.items():
@@ -47,6 +52,13 @@ def test_experiments_fail_on_a_wrong_plant():
     assert abs(E.deflection_t1(flex) / 5.8e-4 - 1.0) > 0.02
     ideal = replace(knee, reducer=replace(knee.reducer, efficiency_forward=1.0, efficiency_backward=1.0))
     assert abs(E.efficiency_forward(ideal) / 0.85 - 1.0) > 0.02
+    # the hand's old 0.5 A current limit gives 17 % less than the datasheet stall torque
+    hand = load_hand("hand_prs6")
+    raw = copy.deepcopy(hand.raw)
+    raw["motor"]["current_max_a"] = 0.5
+    low = replace(hand, act=hand.act.copy(), raw=raw)
+    low.act[:, A_IMAX] = 0.5
+    assert motor_stall_torque(low) / 6.92e-3 - 1.0 < -0.1
 
 
 def test_cli_json(capsys):
