@@ -4,6 +4,13 @@ Each control tick: sample the sensors (nut x, v, motor current, nut-side tension
 joint encoders, per-finger tactile pad force), run per actuator ``coupled_joint_step`` and
 ``slack_step``, then the actuator's mode law, then ``plant_hz / loop_hz`` plant steps.
 
+Per tick the board's firmware also derates each motor's current limit linearly from
+``derate_start_c`` to ``temperature_max_c`` of its winding (two-node thermal model of the motor
+datasheet, heated by R(T) i^2 with the plant's resistance following the winding temperature)
+and switches an actuator off on a latched fault (``fault``: FAULT_OVERTEMPERATURE, tendon
+tension above its strength FAULT_TENDON_STRENGTH, or above its creep limit for longer than the
+creep time FAULT_TENDON_CREEP; ``reset_faults`` clears them).
+
 Actuator modes: 0 current (``i_cmd`` [A]), 1 screw position (``x_cmd`` [m]), 2 tension
 (``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force), 4 joint position (``q_ref`` [rad] through
 the coupling row).

@@ -210,7 +210,7 @@ def _thermal_fit(p: JointPreset) -> tuple[float, float]:
     pw = np.diff(ecu) / DT
     rise = 0.5 * (temp[1:] + temp[:-1]) - p.thermal.ambient_c
     a, b = np.linalg.lstsq(np.column_stack([pw, -rise]), dtemp, rcond=None)[0]
-    return a / b, 1.0 / b  # (R_th = (1/C)/(1/(RC)) ... R = a/b; tau = R C = 1/b)
+    return a / b, 1.0 / b  # R_th = (1/C) / (1/(R C)), tau = R C
 
 
 def thermal_resistance(p: JointPreset) -> float:
