@@ -178,7 +178,7 @@ def load_preset(name_or_path: str | Path = "hand_prs6") -> HandPreset:
     return _build(p, raw)
 
 
-DATASHEET_FIGURES = ("motor_stall_torque_nm",)
+DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n")
 
 
 def _check_datasheet(f: str, table: Any) -> None:
@@ -204,7 +204,7 @@ def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
         d = raw.get(sec)
         if not isinstance(d, dict):
             raise ConfigError(f"{f}: missing section [{sec}]")
-        extra = set(d) - set(keys) - {"force_target_n", "tension_sensor"}
+        extra = set(d) - set(keys) - {"force_target_n", "tension_sensor", "max_force_n"}
         if extra:
             raise ConfigError(f"{f}: [{sec}] unknown key(s) {sorted(extra)}; known: {sorted(keys)}")
         for k, (lo, hi) in keys.items():
@@ -285,6 +285,9 @@ def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
                 raise ConfigError(f"{w} contacts[{ci}] = {c!r}: need [link 0..{len(idx) - 1}, fraction]")
             cpts_i.append([fi, c[0]])
             cpts_f.append(_num(f"{w} contacts[{ci}] fraction", c[1], 0.0, 1.0))
+    mf = raw["grasp"].get("max_force_n")
+    if mf is not None:
+        _vec(f"{f} [grasp] max_force_n", mf, nf, 0.01, 1000.0)
     if (owner < 0).any():
         raise ConfigError(f"{f}: joint '{names[int(np.argmin(owner))]}' belongs to no [[finger]]")
     fot = np.full(na, -1, np.int64)

@@ -12,7 +12,7 @@ tension above its strength FAULT_TENDON_STRENGTH, or above its creep limit for l
 creep time FAULT_TENDON_CREEP; ``reset_faults`` clears them).
 
 Actuator modes: 0 current (``i_cmd`` [A]), 1 screw position (``x_cmd`` [m]), 2 tension
-(``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force), 4 joint position (``q_ref`` [rad] through
+(``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force, at most the finger's ``[grasp] max_force_n``), 4 joint position (``q_ref`` [rad] through
 the coupling row).
 """
 
@@ -138,6 +138,9 @@ class HandSim:
         self.therm = np.zeros((na, 3))
         self.therm[:, T_WIND] = self.therm[:, T_HOUSE] = m["ambient_c"]
         self.fault = np.zeros(na, np.int64)
+        # the firmware's pad-force limit per actuator (its finger's [grasp] max_force_n; none: no limit)
+        mf = p.raw["grasp"].get("max_force_n")
+        self.f_max = np.array([mf[p.finger_of_tendon[k]] if mf is not None else 1e9 for k in range(na)], float)
         self.use_sensor = bool(fw.get("tension_sensor", True) if tension_sensor is None else tension_sensor)
         self._make_laws()
 
@@ -199,7 +202,7 @@ class HandSim:
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
                    self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
                    self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log, self._i_ref,
-                   self.th, self.therm, self.fault)
+                   self.th, self.therm, self.fault, self.f_max)
         self.t += n_ticks / self.loop_hz
         return log
 
@@ -274,7 +277,7 @@ def _finger_sums(cpt_i, fpad, out):
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
                c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log,
-               i_ref, th, therm, fault):
+               i_ref, th, therm, fault, f_max):
     na, nj = xs.shape[0], q.shape[0]
     dt_tick = dt * sub
     for tick in range(n):
@@ -302,7 +305,7 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
             phase = 0
             if m == 3:
                 gin[0].enable = True
-                gin[0].f_ref = f_ref[k]
+                gin[0].f_ref = min(f_ref[k], f_max[k])
                 gin[0].f_meas = fm
                 gin[0].t_meas = t_used
                 gin[0].x = x

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from cerebellum_rt.actuators.hand.experiments import motor_stall_torque
+from cerebellum_rt.actuators.hand.experiments import index_tip_force, motor_stall_torque
 from cerebellum_rt.actuators.hand.plant import A_IMAX
 from cerebellum_rt.actuators.hand.preset import load_preset as load_hand
 from cerebellum_rt.actuators.hand.preset import preset_names as hand_preset_names
@@ -59,6 +59,10 @@ def test_experiments_fail_on_a_wrong_plant():
     low = replace(hand, act=hand.act.copy(), raw=raw)
     low.act[:, A_IMAX] = 0.5
     assert motor_stall_torque(low) / 6.92e-3 - 1.0 < -0.1
+    # without the firmware's force limit the drive train presses well above the measured 7.06 N
+    raw = copy.deepcopy(hand.raw)
+    del raw["grasp"]["max_force_n"]
+    assert index_tip_force(replace(hand, raw=raw)) / 7.06 - 1.0 > 0.1
 
 
 def test_cli_json(capsys):
