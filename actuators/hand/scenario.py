@@ -148,6 +148,8 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
             # over the whole run after first touch (not a final-window average)
             "oscillation_p2p_n": round(p2p, 4), "oscillation_hz": round(f_osc, 2),
             "min_force_after_touch_n": round(float(after.min()), 4) if len(after) else None,
+            # sustained part: peak-to-peak of the force over the last second (or the last half)
+            "last_second_p2p_n": round(float(np.ptp(fz[-min(len(fz) // 2, round(sim.loop_hz)):])), 4),
             "contact_losses": lost,
         })
     acts = []
