@@ -22,7 +22,7 @@ def test_oscillation_metric_finds_a_ripple_on_a_ramp():
     assert p2p == pytest.approx(1.0, rel=0.25) and f == pytest.approx(13.0, abs=1.0)
     # negative control: the ramp alone has no ripple
     p2p, _ = oscillation(slow, fs)
-    assert p2p < 0.05
+    assert p2p < 0.1  # only the ramp's corner leaks (slope x window / 8 = 0.075)
 
 
 @pytest.mark.parametrize("sensor", [True, False])
