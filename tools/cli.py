@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "emulate": ("cerebellum_rt.tools.cmd_emulate", "start emulated actuator boards on buses other tools can reach"),
     "scan": ("cerebellum_rt.tools.cmd_scan", "list the CANopen boards on a bus"),
     "plan": ("cerebellum_rt.tools.cmd_plan", "compute each bus's load for a rig and refuse one that does not fit"),
+    "validate": ("cerebellum_rt.tools.cmd_validate", "run the datasheet experiments on every actuator preset and compare"),
 }
 
 

@@ -35,17 +35,21 @@ def run(args: argparse.Namespace) -> int:
           f"plant {res.plant_hz:g} Hz")
     phases = {0: "idle", 1: "approach", 2: "force", 3: "missed"}
     print(f"{'finger':<8} {'contact [s]':>11} {'force [N]':>10} {'target [N]':>10} {'error':>8} "
-          f"{'peak [N]':>9}  state")
+          f"{'peak [N]':>9} {'osc p-p [N]':>11} {'osc [Hz]':>8} {'last 1 s p-p':>12} {'lost':>5}  state")
     for f in res.fingers:
         tc = "-" if f["time_to_contact_s"] is None else f"{f['time_to_contact_s']:.3f}"
         err = "-" if f["error_pct"] is None else f"{f['error_pct']:+.1f} %"
         print(f"{f['finger']:<8} {tc:>11} {f['force_n']:>10.3f} {f['target_n']:>10.3f} {err:>8} "
-              f"{f['peak_force_n']:>9.2f}  {phases.get(f['phase'], f['phase'])}")
-    print(f"{'tendon':<11} {'mode':<6} {'peak I [mA]':>11} {'peak T [N]':>10} {'slack events':>12}"
-          "  (counting the open hand's initial slack)")
+              f"{f['peak_force_n']:>9.2f} {f['oscillation_p2p_n']:>11.3f} {f['oscillation_hz']:>8.1f} "
+              f"{f['last_second_p2p_n']:>12.3f} {f['contact_losses']:>5d}  {phases.get(f['phase'], f['phase'])}")
+    print("(force: mean of the last 0.2 s; oscillation: peak-to-peak and frequency of the ripple over "
+          "the whole run after touch; lost: contact losses after touch)")
+    print(f"{'tendon':<11} {'mode':<6} {'peak I [mA]':>11} {'peak T [N]':>10} {'T osc p-p':>9} {'[Hz]':>6} "
+          f"{'slack events':>12}  (counting the open hand's initial slack)")
     for a in res.actuators:
         print(f"{a['tendon']:<11} {a['mode']:<6} {a['peak_current_a'] * 1e3:>11.1f} "
-              f"{a['peak_tension_n']:>10.2f} {a['slack_events']:>12d}")
+              f"{a['peak_tension_n']:>10.2f} {a['tension_oscillation_p2p_n']:>9.2f} "
+              f"{a['tension_oscillation_hz']:>6.1f} {a['slack_events']:>12d}")
     e = res.energy
     print(f"energy: in {e['electrical_in']:.3f} J, losses {e['electrical_in'] - e['stored_change'] - e['unaccounted']:.3f} J, "
           f"stored change {e['stored_change']:.4f} J, unaccounted {e['unaccounted']:+.4f} J")

@@ -32,10 +32,29 @@ slack_step               slack when T_m < T_slack and (no joint feedback or x - 
 from __future__ import annotations
 
 from cerebellum_rt.codegen.law import Record, array, boolean, f32, i32
+from cerebellum_rt.rtcore.jit import njit
 
 N_COUPLED = 16  # joints per coupling row (zero-padded)
 # constants as plain Python: codegen gives them float32 in the C and on the host (codegen.host_law)
 ZERO, HALF, ONE = 0.0, 0.5, 1.0
+
+
+@njit(cache=True)  # a law called by a law must be jitted for numba
+def clamp_sym(x: f32, lim: f32) -> f32:
+    """x clamped into [-lim, lim] (lim >= 0)."""
+    if x > lim:
+        return lim
+    if x < -lim:
+        return -lim
+    return x
+
+
+@njit(cache=True)
+def antiwindup_pi(u: f32, integ: f32, inc: f32, integ_max: f32, out_max: f32) -> f32:
+    """Output of a PI with a clamped, conditionally frozen integral: u + clamp(integ + inc,
+    +-integ_max), clamped to +-out_max. The caller keeps the new integral only while the
+    output is inside the limit (|output| < out_max): no windup while saturated."""
+    return clamp_sym(u + clamp_sym(integ + inc, integ_max), out_max)
 
 
 class ScrewPosConfig(Record):
@@ -73,21 +92,11 @@ def screw_position_step(cfg: ScrewPosConfig, st: ScrewPosState, inp: ScrewPosInp
     elif inp.v_ref < ZERO:
         ff = -cfg.i_ff
     u = cfg.kp * e + cfg.kd * (inp.v_ref - inp.v) + ff
-    cand = st.integ + cfg.ki * e * cfg.dt
-    if cand > cfg.integ_max:
-        cand = cfg.integ_max
-    elif cand < -cfg.integ_max:
-        cand = -cfg.integ_max
-    total = u + cand
-    sat = False
-    if total > cfg.i_max:
-        total = cfg.i_max
-        sat = True
-    elif total < -cfg.i_max:
-        total = -cfg.i_max
-        sat = True
+    inc = cfg.ki * e * cfg.dt
+    total = antiwindup_pi(u, st.integ, inc, cfg.integ_max, cfg.i_max)
+    sat = abs(total) >= cfg.i_max
     if not sat:
-        st.integ = cand
+        st.integ = clamp_sym(st.integ + inc, cfg.integ_max)
     out.i_ref = total
     out.saturated = sat
 
@@ -192,21 +201,11 @@ def tendon_tension_step(cfg: TensionConfig, st: TensionState, inp: TensionInput,
     bwd = cfg.eta_b * tr - cfg.f_c0
     ff = (HALF * (ONE + sg) * fwd + HALF * (ONE - sg) * bwd) / cfg.k_force
     u = ff + cfg.kp * e - cfg.kd * inp.v
-    cand = st.integ + cfg.ki * e * cfg.dt
-    if cand > cfg.integ_max:
-        cand = cfg.integ_max
-    elif cand < -cfg.integ_max:
-        cand = -cfg.integ_max
-    total = u + cand
-    sat = False
-    if total > cfg.i_max:
-        total = cfg.i_max
-        sat = True
-    elif total < -cfg.i_max:
-        total = -cfg.i_max
-        sat = True
+    inc = cfg.ki * e * cfg.dt
+    total = antiwindup_pi(u, st.integ, inc, cfg.integ_max, cfg.i_max)
+    sat = abs(total) >= cfg.i_max
     if not sat:
-        st.integ = cand
+        st.integ = clamp_sym(st.integ + inc, cfg.integ_max)
     out.i_ref = total
     out.t_meas = tm
     out.saturated = sat
@@ -349,11 +348,7 @@ def coupled_joint_step(cfg: CouplingConfig, st: CouplingState, inp: CouplingInpu
         xt = xt + cfg.r[j] * inp.q_meas[j]
         e = e + cfg.r[j] * (inp.q_ref[j] - inp.q_meas[j])
     if inp.use_meas:
-        integ = st.integ + cfg.ki * e * cfg.dt
-        if integ > cfg.integ_max:
-            integ = cfg.integ_max
-        elif integ < -cfg.integ_max:
-            integ = -cfg.integ_max
+        integ = clamp_sym(st.integ + cfg.ki * e * cfg.dt, cfg.integ_max)
         st.integ = integ
         xr = xr + integ
     else:

@@ -43,6 +43,9 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
         "phase_resistance_ohm": (1e-3, 1e3), "inductance_h": (1e-7, 1e-1),
         "torque_constant_nm_per_a": (1e-4, 1.0), "rotor_inertia_kg_m2": (1e-10, 1e-3),
         "friction_nm": (0.0, 0.1), "current_max_a": (1e-3, 100.0), "current_bandwidth_hz": (10.0, 2e4),
+        "resistance_tempco_per_k": (0.0, 0.01), "r_th_winding_k_per_w": (0.01, 1e3),
+        "r_th_housing_k_per_w": (0.01, 1e3), "tau_winding_s": (0.01, 1e4), "tau_housing_s": (0.1, 1e5),
+        "derate_start_c": (20.0, 250.0), "temperature_max_c": (20.0, 250.0), "ambient_c": (-40.0, 80.0),
     },
     "gearhead": {"ratio": (1.0, 1000.0), "efficiency_forward": (0.1, 1.0), "efficiency_backward": (0.05, 1.0)},
     "screw": {
@@ -53,7 +56,7 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
     "tendon": {
         "modulus_pa": (1e8, 1e12), "diameter_m": (1e-4, 5e-3), "length_m": (0.01, 2.0),
         "damping_n_s_per_m": (0.0, 1e4), "capstan_mu": (0.0, 1.0), "slide_velocity_eps_m_s": (1e-5, 1.0),
-        "slack_m": (0.0, 0.01),
+        "slack_m": (0.0, 0.01), "strength_n": (1.0, 1e5), "creep_limit_n": (0.1, 1e5), "creep_time_s": (0.01, 1e5),
     },
     "contact": {
         "pad_radius_m": (1e-4, 0.05), "stiffness_n_per_m": (10.0, 1e6), "damping_n_s_per_m": (0.0, 1e3),
@@ -103,6 +106,11 @@ class HandPreset:
     contact: np.ndarray
     finger_of_tendon: np.ndarray
     objects: dict[str, np.ndarray]
+
+    @property
+    def datasheet(self) -> tuple[tuple[str, float, str], ...]:
+        """``[datasheet]`` figures the hand must reproduce: (figure, value, source)."""
+        return tuple((k, float(v["value"]), str(v["source"])) for k, v in self.raw.get("datasheet", {}).items())
 
     @property
     def n_act(self) -> int:
@@ -170,13 +178,33 @@ def load_preset(name_or_path: str | Path = "hand_prs6") -> HandPreset:
     return _build(p, raw)
 
 
+DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n")
+
+
+def _check_datasheet(f: str, table: Any) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{f}: [datasheet] must be a table")
+    for fig, e in table.items():
+        if fig not in DATASHEET_FIGURES:
+            raise ConfigError(f"{f}: datasheet.{fig} is not a known figure; figures are {list(DATASHEET_FIGURES)}")
+        ok = isinstance(e, dict) and set(e) == {"value", "source"} and isinstance(e["source"], str) and e["source"]
+        if not ok or isinstance(e["value"], bool) or not isinstance(e["value"], int | float):
+            raise ConfigError(f"{f}: datasheet.{fig} = {e!r} must be {{ value = <number>, source = \"...\" }}")
+
+
+def preset_names() -> list[str]:
+    """Names of the hand presets shipped in actuators/presets (hand*.toml)."""
+    return sorted(q.stem for q in PRESET_DIR.glob("hand*.toml"))
+
+
 def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
     f = p.name
+    _check_datasheet(f, raw.get("datasheet", {}))
     for sec, keys in _SCALARS.items():
         d = raw.get(sec)
         if not isinstance(d, dict):
             raise ConfigError(f"{f}: missing section [{sec}]")
-        extra = set(d) - set(keys) - {"force_target_n", "tension_sensor"}
+        extra = set(d) - set(keys) - {"force_target_n", "tension_sensor", "max_force_n"}
         if extra:
             raise ConfigError(f"{f}: [{sec}] unknown key(s) {sorted(extra)}; known: {sorted(keys)}")
         for k, (lo, hi) in keys.items():
@@ -257,6 +285,9 @@ def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
                 raise ConfigError(f"{w} contacts[{ci}] = {c!r}: need [link 0..{len(idx) - 1}, fraction]")
             cpts_i.append([fi, c[0]])
             cpts_f.append(_num(f"{w} contacts[{ci}] fraction", c[1], 0.0, 1.0))
+    mf = raw["grasp"].get("max_force_n")
+    if mf is not None:
+        _vec(f"{f} [grasp] max_force_n", mf, nf, 0.01, 1000.0)
     if (owner < 0).any():
         raise ConfigError(f"{f}: joint '{names[int(np.argmin(owner))]}' belongs to no [[finger]]")
     fot = np.full(na, -1, np.int64)

@@ -53,6 +53,29 @@ class GraspResult:
                 "actuators": self.actuators, "energy_j": self.energy}
 
 
+def oscillation(x: np.ndarray, fs: float, window_s: float = 0.1) -> tuple[float, float]:
+    """(peak-to-peak [unit of x], dominant frequency [Hz]) of the oscillation in ``x`` over the
+    whole trace: x minus its centred moving average over ``window_s`` (the slow approach and
+    force ramps), so a decaying or sustained ripple shows wherever it occurs, not only in a
+    final window. The frequency is the FFT peak of that residual (0 when it is flat). Above
+    10 Hz the peak-to-peak is within -22 / +22 % of the ripple's (the average passes a little
+    of it: gain |1 - sinc|)."""
+    n = len(x)
+    w = max(3, round(window_s * fs)) | 1
+    if n < 2 * w:
+        return 0.0, 0.0
+    ker = np.ones(w) / w
+    pad = np.concatenate([np.full(w // 2, x[0]), x, np.full(w // 2, x[-1])])
+    r = (x - np.convolve(pad, ker, mode="valid"))[w // 2 : n - w // 2]
+    p2p = float(r.max() - r.min())
+    if p2p < 1e-9:
+        return 0.0, 0.0
+    spec = np.abs(np.fft.rfft(r - r.mean()))
+    freqs = np.fft.rfftfreq(len(r), 1.0 / fs)
+    spec[freqs < 1.0 / window_s] = 0.0  # below the averaging window: not oscillation
+    return p2p, float(freqs[int(np.argmax(spec))])
+
+
 def setup_grasp(sim: HandSim) -> tuple[np.ndarray, list[int]]:
     """Put ``sim`` in the grasp scenario; returns the pad-force target per actuator [N] and the
     actuators held (screw position) until the rotation joints have turned."""
@@ -116,11 +139,20 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
         hit = np.nonzero(fz > touch)[0]
         final = float(fz[-tail:].mean())
         tgt = float(targets[k])
+        after = fz[hit[0]:] if len(hit) else fz[:0]
+        p2p, f_osc = oscillation(after, sim.loop_hz)
+        lost = int(np.count_nonzero((after[1:] <= touch) & (after[:-1] > touch)))
         fingers.append({
             "finger": name, "time_to_contact_s": float(t[hit[0]]) if len(hit) else None,
             "force_n": round(final, 4), "target_n": tgt, "peak_force_n": round(float(fz.max()), 4),
             "error_pct": round(100.0 * (final - tgt) / tgt, 2) if tgt > 0 else None,
             "phase": int(log[-1, k, LOG_PHASE]),
+            # over the whole run after first touch (not a final-window average)
+            "oscillation_p2p_n": round(p2p, 4), "oscillation_hz": round(f_osc, 2),
+            "min_force_after_touch_n": round(float(after.min()), 4) if len(after) else None,
+            # sustained part: peak-to-peak of the force over the last second (or the last half)
+            "last_second_p2p_n": round(float(np.ptp(fz[-min(len(fz) // 2, round(sim.loop_hz)):])), 4),
+            "contact_losses": lost,
         })
     acts = []
     for k, name in enumerate(p.tendons):
@@ -133,6 +165,8 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
             "slack_events": int(sim.s_sl[k]["events"]),
             "slack_at_end": bool(sl[-1] > 0.5),
             "nut_travel_m": round(float(log[-1, k, LOG_X] - log[0, k, LOG_X]), 6),
+            "tension_oscillation_p2p_n": round(oscillation(log[:, k, LOG_T], sim.loop_hz)[0], 4),
+            "tension_oscillation_hz": round(oscillation(log[:, k, LOG_T], sim.loop_hz)[1], 2),
         })
     e = sim.E
     stored = sim.stored_energy() - e0

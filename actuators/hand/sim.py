@@ -4,8 +4,15 @@ Each control tick: sample the sensors (nut x, v, motor current, nut-side tension
 joint encoders, per-finger tactile pad force), run per actuator ``coupled_joint_step`` and
 ``slack_step``, then the actuator's mode law, then ``plant_hz / loop_hz`` plant steps.
 
+Per tick the board's firmware also derates each motor's current limit linearly from
+``derate_start_c`` to ``temperature_max_c`` of its winding (two-node thermal model of the motor
+datasheet, heated by R(T) i^2 with the plant's resistance following the winding temperature)
+and switches an actuator off on a latched fault (``fault``: FAULT_OVERTEMPERATURE, tendon
+tension above its strength FAULT_TENDON_STRENGTH, or above its creep limit for longer than the
+creep time FAULT_TENDON_CREEP; ``reset_faults`` clears them).
+
 Actuator modes: 0 current (``i_cmd`` [A]), 1 screw position (``x_cmd`` [m]), 2 tension
-(``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force), 4 joint position (``q_ref`` [rad] through
+(``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force, at most the finger's ``[grasp] max_force_n``), 4 joint position (``q_ref`` [rad] through
 the coupling row).
 """
 
@@ -16,13 +23,18 @@ import math
 import numpy as np
 
 from cerebellum_rt.actuators.hand import laws as L
-from cerebellum_rt.actuators.hand.plant import X_CUR, X_POS, X_VEL, plant_step, stored_energy
+from cerebellum_rt.actuators.hand.plant import A_IMAX, A_R, X_CUR, X_POS, X_VEL, plant_step, stored_energy
 from cerebellum_rt.actuators.hand.preset import HandPreset, drive_figures, load_preset
 from cerebellum_rt.codegen import host_law
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
 from cerebellum_rt.rtcore.jit import njit
 
 M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
+# per-actuator fault bits (HandSim.fault), latched until reset_faults(): the motor is switched off
+FAULT_OVERTEMPERATURE, FAULT_TENDON_STRENGTH, FAULT_TENDON_CREEP = 1, 2, 4
+# thermal/tendon parameter slots (HandSim.th) and state columns (HandSim.therm)
+TH_R0, TH_ALPHA, TH_RW, TH_RH, TH_CW, TH_CH, TH_TDER, TH_TMAX, TH_TAMB, TH_STRENGTH, TH_CREEP, TH_TCREEP = range(12)
+T_WIND, T_HOUSE, T_CREEP = range(3)
 # per-tick log columns per actuator
 LOG_X, LOG_V, LOG_I, LOG_T, LOG_F, LOG_IREF, LOG_SLACK, LOG_PHASE = range(8)
 
@@ -61,8 +73,10 @@ def law_gains(p: HandPreset) -> dict[str, float]:
 def tension_gains(d: dict[str, float], k_load: float, f_hz: float, zeta: float) -> tuple[float, float]:
     """(kp [A/N], kd [A/(m/s)]) placing the tension loop on a load of tendon-space stiffness
     ``k_load`` [N/m] at ``f_hz`` with damping ``zeta``: w^2 = k_L (1/eta_f + K_F kp) / m_eq,
-    2 zeta w = K_F kd / m_eq (``d`` = :func:`drive_figures`). kp is floored at 0."""
-    w = 2 * math.pi * f_hz
+    2 zeta w = K_F kd / m_eq (``d`` = :func:`drive_figures`). The loop cannot place its mode below
+    the drive train's own mode on that load, w_0 = sqrt(k_L / (eta_f m_eq)) (kp = 0): w is
+    max(2 pi f, w_0), so the damping is designed where the mode really is."""
+    w = max(2 * math.pi * f_hz, math.sqrt(k_load / (d["eta_f"] * d["m_eq"])))
     kp = max(w * w * d["m_eq"] / k_load - 1.0 / d["eta_f"], 0.0) / d["k_force"]
     return kp, 2 * zeta * w * d["m_eq"] / d["k_force"]
 
@@ -109,6 +123,25 @@ class HandSim:
         self.f_ref = np.zeros(na)
         self.q_ref = np.zeros(nj)
         self.t = 0.0
+        self._log = np.zeros((1, na, 8))
+        self._i_ref = np.zeros(na)
+        # per-simulation copy of the actuator table: the winding resistance follows its temperature
+        self.act = p.act.copy()
+        m, td = p.raw["motor"], p.raw["tendon"]
+        if m["derate_start_c"] >= m["temperature_max_c"]:
+            raise ConfigError(f"hand {p.name}: motor derate_start_c = {m['derate_start_c']} must be below "
+                              f"temperature_max_c = {m['temperature_max_c']}")
+        self.th = np.array([m["phase_resistance_ohm"], m["resistance_tempco_per_k"], m["r_th_winding_k_per_w"],
+                            m["r_th_housing_k_per_w"], m["tau_winding_s"] / m["r_th_winding_k_per_w"],
+                            m["tau_housing_s"] / m["r_th_housing_k_per_w"], m["derate_start_c"],
+                            m["temperature_max_c"], m["ambient_c"], td["strength_n"], td["creep_limit_n"],
+                            td["creep_time_s"]])
+        self.therm = np.zeros((na, 3))
+        self.therm[:, T_WIND] = self.therm[:, T_HOUSE] = m["ambient_c"]
+        self.fault = np.zeros(na, np.int64)
+        # the firmware's pad-force limit per actuator (its finger's [grasp] max_force_n; none: no limit)
+        mf = p.raw["grasp"].get("max_force_n")
+        self.f_max = np.array([mf[p.finger_of_tendon[k]] if mf is not None else 1e9 for k in range(na)], float)
         self.use_sensor = bool(fw.get("tension_sensor", True) if tension_sensor is None else tension_sensor)
         self._make_laws()
 
@@ -134,7 +167,9 @@ class HandSim:
             self.c_ten[k] = v
         self.c_gr = L.GraspConfig.array(na)
         self.s_gr = L.GraspState.array(na)
-        tmax = 0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"])
+        # the grasp never asks for more than the drive can pull, nor for more than the tendon's
+        # creep limit (held for a whole grasp)
+        tmax = min(0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"]), p.raw["tendon"]["creep_limit_n"])
         for k, v in dict(f_touch=gr["touch_force_n"], v_approach=gr["approach_speed_m_s"],
                          x_max=s["stroke_max_m"] - 1e-3, t_per_f=gr["tension_per_force"], kp_f=g["f_kp"],
                          t_block=gr["block_tension_n"],
@@ -163,33 +198,89 @@ class HandSim:
         if log.shape[0] < n_ticks:
             raise ConfigError(f"hand log has {log.shape[0]} rows, limit: at least n_ticks = {n_ticks}")
         p = self.p
-        _run_ticks(n_ticks, self.sub, self.dt, p.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f,
+        _run_ticks(n_ticks, self.sub, self.dt, self.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f,
                    p.contact, self.obj, p.finger_of_tendon, self.stroke, self.mode, self.i_cmd, self.x_cmd,
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
                    self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
-                   self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log)
+                   self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log, self._i_ref,
+                   self.th, self.therm, self.fault, self.f_max)
         self.t += n_ticks / self.loop_hz
         return log
 
     def stored_energy(self) -> float:
         """Kinetic + magnetic + elastic energy of the plant now [J]."""
         p = self.p
-        return stored_energy(p.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f, p.contact,
+        return stored_energy(self.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f, p.contact,
                              self.obj, self.xs, self.q, self.qd)
 
-    def finger_forces(self) -> np.ndarray:
-        """Sum of pad normal forces per finger [N] (the tactile measurement)."""
-        out = np.zeros(len(self.p.fingers))
-        np.add.at(out, self.p.cpt_i[:, 0], self.fpad)
+    @property
+    def winding_temp_c(self) -> np.ndarray:
+        """Winding temperature of each actuator's motor [degC] (two-node thermal model)."""
+        return self.therm[:, T_WIND].copy()
+
+    def reset_faults(self) -> None:
+        """Clear the latched faults (the tendon creep timer too)."""
+        self.fault[:] = 0
+        self.therm[:, T_CREEP] = 0.0
+
+    def finger_forces(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Sum of pad normal forces per finger [N] (the tactile measurement). With ``out``
+        (float64, one slot per finger) it is filled in place without allocation (per-tick path)."""
+        if out is None:
+            out = np.zeros(len(self.p.fingers))
+        _finger_sums(self.p.cpt_i, self.fpad, out)
         return out
+
+    def step(self, n_ticks: int) -> np.ndarray:
+        """:meth:`run` into a log buffer kept by the simulation (``last_log``, reused): the
+        allocation-free per-cycle path of a board. The returned view is overwritten by the next
+        ``step``; a caller that keeps logs uses :meth:`run`."""
+        if self._log.shape[0] < n_ticks:
+            self._log = np.zeros((n_ticks, self.p.n_act, 8))  # grows once, then reused
+        self.run(n_ticks, self._log)
+        return self._log[:n_ticks]
+
+
+@njit(cache=False, error_model="numpy")
+def _thermal_and_tendon(act, th, therm, fault, xs, tens, dt):
+    """Per actuator, one control tick ``dt``: the motor's two-node thermal model (FAULHABER
+    datasheet form: winding C_w = tau_w1 / R_th1 to the housing through R_th1, housing C_h =
+    tau_w2 / R_th2 to ambient through R_th2) heated by R(T) i^2, with R(T) = R_0 (1 + alpha (T -
+    25 degC)) fed back into the plant; faults: winding at its maximum, tendon tension above its
+    strength, or above its creep limit for longer than the creep time."""
+    for k in range(xs.shape[0]):
+        tw, tho = therm[k, T_WIND], therm[k, T_HOUSE]
+        r = th[TH_R0] * (1.0 + th[TH_ALPHA] * (tw - 25.0))
+        act[k, A_R] = r
+        i = xs[k, X_CUR]
+        q_wh = (tw - tho) / th[TH_RW]
+        therm[k, T_WIND] = tw + dt * (r * i * i - q_wh) / th[TH_CW]
+        therm[k, T_HOUSE] = tho + dt * (q_wh - (tho - th[TH_TAMB]) / th[TH_RH]) / th[TH_CH]
+        if therm[k, T_WIND] >= th[TH_TMAX]:
+            fault[k] |= FAULT_OVERTEMPERATURE
+        t = tens[k, 0]
+        if t > th[TH_STRENGTH]:
+            fault[k] |= FAULT_TENDON_STRENGTH
+        therm[k, T_CREEP] = therm[k, T_CREEP] + dt if t > th[TH_CREEP] else 0.0
+        if therm[k, T_CREEP] > th[TH_TCREEP]:
+            fault[k] |= FAULT_TENDON_CREEP
+
+
+@njit(cache=False, error_model="numpy")
+def _finger_sums(cpt_i, fpad, out):
+    """out[f] = sum of the pad forces of finger f's contact points (no allocation)."""
+    out[:] = 0.0
+    for c in range(fpad.shape[0]):
+        out[cpt_i[c, 0]] += fpad[c]
 
 
 @njit(cache=False, error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
-               c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log):
+               c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log,
+               i_ref, th, therm, fault, f_max):
     na, nj = xs.shape[0], q.shape[0]
-    i_ref = np.zeros(na)  # one allocation per call, not per tick
+    dt_tick = dt * sub
     for tick in range(n):
         for k in range(na):
             f = fot[k]
@@ -215,7 +306,7 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
             phase = 0
             if m == 3:
                 gin[0].enable = True
-                gin[0].f_ref = f_ref[k]
+                gin[0].f_ref = min(f_ref[k], f_max[k])
                 gin[0].f_meas = fm
                 gin[0].t_meas = t_used
                 gin[0].x = x
@@ -254,6 +345,14 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
             log[tick, k, 5] = i_ref[k]
             log[tick, k, 6] = 1.0 if sout[0].slack else 0.0
             log[tick, k, 7] = phase
+        for k in range(na):  # firmware: thermal derating of the current limit, faults switch off
+            if fault[k] != 0:
+                i_ref[k] = 0.0
+            else:
+                frac = min(max((th[TH_TMAX] - therm[k, T_WIND]) / (th[TH_TMAX] - th[TH_TDER]), 0.0), 1.0)
+                lim = act[k, A_IMAX] * frac
+                i_ref[k] = min(max(i_ref[k], -lim), lim)
         for _ in range(sub):
             plant_step(act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, dt, i_ref, xs, q,
                        qd, E, tens, fpad, wk)
+        _thermal_and_tendon(act, th, therm, fault, xs, tens, dt_tick)

@@ -22,7 +22,7 @@ import numpy as np
 
 from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
 from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
-from cerebellum_rt.actuators.joint.module import STORAGE_KEYS, JointModule, _advance
+from cerebellum_rt.actuators.joint.module import N_MEAS, STORAGE_KEYS, JointModule, _advance, pwm_periods
 from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -62,7 +62,7 @@ class JointBank:
             "rng": np.zeros(n, np.uint64), "fc": np.zeros(n, FocConfig.dtype()), "fs": FocState.array(n),
             "fi": FocInput.array(n), "fo": FocOutput.array(n), "cc": np.zeros(n, CascadeConfig.dtype()),
             "cs": CascadeState.array(n), "ci": CascadeInput.array(n), "co": CascadeOutput.array(n),
-            "cmd": np.zeros((n, 10)), "meas": np.zeros((n, 11)),
+            "cmd": np.zeros((n, 10)), "meas": np.zeros((n, N_MEAS)),
         }  # fmt: skip
         a = self._arrays
         rows = {"ring", "cmd", "meas"}  # 2-D/3-D: one row per module; the others: 1-element slices
@@ -85,12 +85,7 @@ class JointBank:
         """Advance every module by ``period_s`` (whole PWM periods) in one numba call.
         Callable in the tick (no allocation)."""
         if period_s != self._period_s:
-            n = round(period_s * self.current_loop_hz)
-            if n < 1 or abs(n - period_s * self.current_loop_hz) > 1e-6:
-                raise ConfigError(
-                    f"JointBank advance period_s = {period_s} is not a whole number of "
-                    f"{1.0 / self.current_loop_hz} s PWM periods"
-                )
+            n = pwm_periods("JointBank", period_s, self.current_loop_hz)
             self._period_s = period_s
             a = self._arrays
             self._args = (n, self._npo, *(a[k] for k in STORAGE_KEYS))

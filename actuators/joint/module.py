@@ -80,6 +80,7 @@ STORAGE_KEYS = ("p", "s", "ring", "rng", "fc", "fs", "fi", "fo", "cc", "cs", "ci
 C_MODE, C_P0, C_P1, C_VEL, C_TAU, C_EN, C_RESET, C_STIFF, C_DAMP, C_PREV_EN = range(10)
 # measurement slots
 M_POS, M_VEL, M_TS, M_TCMD, M_IQ, M_ID, M_VBUS, M_TEMP, M_FAULT, M_OC, M_ILIM = range(11)
+N_MEAS = 11
 
 _foc = codegen.host_law(foc_step)  # the law's IR with the C's semantics (same bits as the firmware)
 _cascade = codegen.host_law(cascade_step)
@@ -200,6 +201,16 @@ class JointTruth:
     e_stored_j: float  # kinetic + spring + magnetic + cogging potential now
 
 
+def pwm_periods(who: str, period_s: float, current_loop_hz: float) -> int:
+    """The whole number of PWM periods in ``period_s`` (ConfigError naming ``who`` otherwise)."""
+    n = round(period_s * current_loop_hz)
+    if n < 1 or abs(n - period_s * current_loop_hz) > 1e-6:
+        raise ConfigError(
+            f"{who} advance period_s = {period_s} is not a whole number of {1.0 / current_loop_hz} s PWM periods"
+        )
+    return n
+
+
 def _seed_state(seed: int) -> np.ndarray:
     z = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
@@ -265,7 +276,7 @@ class JointModule:
         self._cmd = np.zeros(10)
         self._cmd[C_MODE] = MODE_CSP
         self._cmd[C_P0] = self._cmd[C_P1] = q0
-        self._meas = np.zeros(11)
+        self._meas = np.zeros(N_MEAS)
         self._meas[M_POS] = q0
         self._meas[M_TEMP] = preset.thermal.ambient_c
         self._meas[M_VBUS] = preset.supply.bus_voltage_v
@@ -312,6 +323,17 @@ class JointModule:
         """Clear the latched faults at the next loop period (CiA 402 fault reset). Callable in the tick."""
         self._cmd[C_RESET] = 1.0
 
+    def lock_output(self, locked: bool = True) -> None:
+        """Test rig: bolt the output flange to a rigid frame (``locked``) or release it. Locked,
+        the output's inertia is 1e12 kg m^2 (it cannot move; the reducer and the sensor still
+        deflect), as in a locked-rotor or stiffness test of a datasheet."""
+        r = self._p[0]
+        jo = 1e12 if locked else self.preset.reducer.output_inertia_kg_m2 + self.preset.load.inertia_kg_m2
+        r["jo"] = jo
+        r["inv_jo"] = 1.0 / jo
+        if locked:
+            self._s[0]["omega_o"] = 0.0
+
     def set_external_torque(self, torque_nm: float) -> None:
         """External torque applied to the output by the environment [N m] (held until changed)."""
         self._s[0]["tau_ext"] = torque_nm
@@ -320,12 +342,7 @@ class JointModule:
         """Run firmware + plant for ``period_s`` (a whole number of PWM periods). Callable in the tick;
         the inner loop is one numba call without allocation."""
         if period_s != self._period_s:
-            n = round(period_s * self.current_loop_hz)
-            if n < 1 or abs(n - period_s * self.current_loop_hz) > 1e-6:
-                raise ConfigError(
-                    f"JointModule advance period_s = {period_s} is not a whole number of "
-                    f"{1.0 / self.current_loop_hz} s PWM periods"
-                )
+            n = pwm_periods("JointModule", period_s, self.current_loop_hz)
             self._period_s = period_s
             self._args = (
                 n, self._n_per_outer, self._p, self._s, self._ring, self._rng,
@@ -343,8 +360,16 @@ class JointModule:
         except (KeyError, AttributeError):
             self._entry = None
 
+    def read_into(self, out: np.ndarray) -> np.ndarray:
+        """Copy the firmware's measurements after the last ``advance`` into ``out`` (float64,
+        ``N_MEAS`` slots, indexed by ``M_POS`` ... ``M_ILIM``; the fault word as a float) and
+        return it. Allocation-free: the per-tick path of a board."""
+        np.copyto(out, self._meas)
+        return out
+
     def read(self) -> JointMeasurement:
-        """The firmware's measurements after the last ``advance``. Callable in the tick."""
+        """The firmware's measurements after the last ``advance`` as a named tuple (allocates
+        one tuple per call; a per-tick caller uses ``read_into``)."""
         v = self._meas.tolist()
         return JointMeasurement(
             v[M_POS],

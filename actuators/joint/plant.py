@@ -1,9 +1,10 @@
 """Joint-module plant (physics, float64, numba): PMSM + reducer + output, sensors.
 
-Electrical (dq frame, amplitude-invariant Park, motor side), integrated by backward Euler at the
-PWM period h (unconditionally stable; its numerical dissipation is >= 0), with w_e taken at the
-rotor's predicted mid-period speed so that the converted power 3/2 w_e (lambda i_q + ...) equals
-the work of tau_e on the rotor to O(h^2) (no energy created by the coupling)::
+Electrical (dq frame, amplitude-invariant Park, motor side), integrated by the trapezoidal rule
+at the PWM period h (A-stable; in the mean currents m = (i + i+)/2 the magnetic energy changes by
+exactly 3/2 L m di, so the electrical balance has no numerical loss; the torque over the period
+is tau_e(m)), with w_e taken at the rotor's predicted mid-period speed so that the converted
+power 3/2 w_e (lambda m_q + ...) equals the work of tau_e on the rotor to O(h^2)::
 
     L_d di_d/dt = v_d - R(T) i_d + w_e L_q i_q
     L_q di_q/dt = v_q - R(T) i_q - w_e (L_d i_d + lambda)
@@ -24,15 +25,27 @@ torsional stiffness in series with the torque-sensor flexure, and structural dam
     tau_s = K(d) + c (omega_m / N - omega_o)   (contact only)     shaft torque [N m]
     J_o domega_o/dt = tau_s - m g l sin(theta_o) + tau_ext - F_o sgn(omega_o)   (output bearing)
     J_m domega_m/dt = tau_e + tau_cog - tau_g - F_c sgn(omega_m) - F_v omega_m
-    tau_g = tau_s / (N eta_f) if tau_s omega_m >= 0 (motor drives) else tau_s eta_b / N
+    tau_g = tau_s / (N eta_f) if tau_s omega_m > 0 (motor drives) else tau_s eta_b / N
     tau_cog = -A sin(P theta_m)
 
-so the gear always dissipates (tau_g omega_m >= tau_s omega_m / N). Integration in n_mech
-substeps of h: the light output is implicit in its relative motion (stiffness and damping:
-tau_s = K d + (c + K h)(omega_m/N - omega_o,new), stable for any output inertia; the K h term is
-numerical dissipation), then the rotor is semi-implicit Euler with the shaft torque just computed
-(n_mech chosen so sqrt(K / (N^2 J_m)) h / n_mech <= 0.3). Viscous and Coulomb friction are
-implicit (velocity projection: stick when the impulse cannot overcome F_c h). Thermal:
+so the gear always dissipates (tau_g omega_m >= tau_s omega_m / N). At omega_m = 0 the gear
+and the motor's Coulomb friction form a switched stick/slip model with an exact zero-velocity
+state (``_rotor_velocity``): the rotor stays stuck while the motor torque lies in the stall
+band tau_s eta_b / N - F_c <= tau_e + tau_cog <= tau_s / (N eta_f) + F_c, so a stalled motor
+delivers T = Kt i N eta_f, a hold against a load draws a current anywhere in that band (set by
+how it got there), and an unpowered joint is back-driven only when |tau_s| eta_b / N > F_c.
+
+Integration in n_mech substeps h_s: symplectic Euler (velocities from the spring torque at the
+start of the substep, then positions from the new velocities), the structural damping c and
+the viscous friction implicit in the new velocities, Coulomb friction as an implicit velocity
+projection (stick when the impulse cannot overcome F h_s); n_mech is chosen so the reducer's
+relative mode w_n = sqrt(K (1 / (N^2 eta_f J_m) + 1 / J_o)) has w_n h_s <= 0.3. No numerical
+damping: symplectic Euler conserves the modified energy KE + U - h_s/2 K(d) (omega_m/N - omega_o)
+(``energy.stored_energy`` books it), so a backlash impact closes its energy balance to ~0.1 %
+(the implicit-spring scheme it replaces lost 13 % of the impact energy at 20 kHz as extra
+mesh damping). A gap that closes within a substep meets the spring at the next one (the
+overshoot stores at most K (v h_s)^2 / 2). Coulomb work is booked at the substep's mean velocity,
+so a body that friction brings to rest books exactly the kinetic energy it loses. Thermal:
 C_th dT/dt = P_cu - (T - T_amb) / R_th, exact exponential step.
 
 Sensors (what the firmware sees): phase-current ADC (noise, LSB quantisation, clipping at its
@@ -44,8 +57,10 @@ xorshift64* draw per sample), seeded per module, so runs are reproducible.
 
 Energy accounts [J] (ground truth): electrical input, copper, friction (Coulomb + viscous, both
 sides), gear (efficiency), physical damping c, work on the load, magnetic energy returned at
-switch-off. The integrators' own dissipation is not booked: it leaves a residual
-E_in - dE_stored - losses >= 0 (up to O(h) bookkeeping error).
+switch-off. Both integrators are energy-consistent (trapezoidal electrical, symplectic mechanics
+with its modified energy booked), so E_in - W_load - dE_stored - losses closes to O(h^2)
+bookkeeping error either way (~0.05 % of the energy throughput at 20 kHz, < 0.5 % right after a
+light output hits a flank); dissipative forces book their impulse at the substep's mean velocity.
 """
 
 from __future__ import annotations
@@ -303,6 +318,45 @@ def _output_velocity(p, w_o, impulse, fo, c):
     return num * p.inv_jo
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _coulomb_work(j, w0, w1, f_imp):
+    """Energy [J] a Coulomb friction of impulse magnitude ``f_imp`` (= F h) dissipates while a
+    body of inertia ``j`` goes from w0 to w1 in one substep: sliding, F h |w0 + w1| / 2; stuck
+    (w1 = 0), at most the friction impulse times w0 / 2 and at most the kinetic energy it had."""
+    if w1 != 0.0:
+        if w1 * w0 < 0.0:  # reversal within the substep: the friction acted from rest on
+            return f_imp * 0.5 * abs(w1)
+        return f_imp * 0.5 * abs(w0 + w1)
+    return min(f_imp * 0.5 * abs(w0), 0.5 * j * w0 * w0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rotor_velocity(p, w_m, drive, tau_s):
+    """(rotor velocity after one substep, gear torque on the rotor): the switched stick/slip
+    model of the gear and the motor's Coulomb friction, with an exact zero-velocity state.
+
+    ``drive`` = h (tau_e + tau_cog) is the motor's impulse. The gear's torque on the rotor
+    depends on the direction of the power flow, i.e. on the sign of the rotor's *new* velocity
+    sigma: tau_s g_fwd when tau_s sigma >= 0 (the motor drives the load), tau_s g_bwd otherwise
+    (the load back-drives the motor). The rotor slips forward when the forward candidate
+    J w + drive - h tau_g(+1) - h F_c is > 0, backward when the backward candidate
+    J w + drive - h tau_g(-1) + h F_c is < 0 (at most one holds, since g_fwd > g_bwd), and
+    sticks at w = 0 otherwise. So the rotor holds still while
+    tau_s g_bwd - F_c <= tau_e + tau_cog <= tau_s g_fwd + F_c (tau_s >= 0; mirrored for < 0):
+    the stall band of a gear with efficiencies eta_f, eta_b (no chatter at zero speed)."""
+    base = p.jm * w_m + drive
+    fc = p.hs * p.coulomb
+    tg_pos = tau_s * (p.g_fwd if tau_s >= 0.0 else p.g_bwd)
+    num = base - p.hs * tg_pos - fc
+    if num > 0.0:
+        return num * p.inv_jm_visc, tg_pos
+    tg_neg = tau_s * (p.g_fwd if tau_s <= 0.0 else p.g_bwd)
+    num = base - p.hs * tg_neg + fc
+    if num < 0.0:
+        return num * p.inv_jm_visc, tg_neg
+    return 0.0, tg_pos
+
+
 @njit(cache=True, error_model="numpy")
 def plant_step(p, s, sn, cs):
     """Advance the plant one PWM period h with the duties/pwm_on stored in ``s``; ``sn, cs`` =
@@ -329,20 +383,27 @@ def plant_step(p, s, sn, cs):
         vd = g * (cm * v_alpha + sm * v_beta)
         vq = g * (cm * v_beta - sm * v_alpha)
         r = p.r0 * (1.0 + p.tempco * (s.temp - 25.0))
-        a11 = p.ld_over_h + r
-        a12 = -we * p.lq
-        a21 = we * p.ld
-        a22 = p.lq_over_h + r
-        b1 = p.ld_over_h * s.i_d + vd
-        b2 = p.lq_over_h * s.i_q + vq - we * p.flux
+        # trapezoidal (Crank-Nicolson) in the mean currents m = (i + i+)/2: the magnetic energy
+        # changes by exactly 3/2 L m (i+ - i), so P_el = P_cu + dW_mag/dt + tau_e(m) w_e / p
+        # closes without numerical loss
+        hr = 0.5 * r
+        a11 = p.ld_over_h + hr
+        a12 = -0.5 * we * p.lq
+        a21 = 0.5 * we * p.ld
+        a22 = p.lq_over_h + hr
+        b1 = (p.ld_over_h - hr) * s.i_d + 0.5 * we * p.lq * s.i_q + vd
+        b2 = (p.lq_over_h - hr) * s.i_q - 0.5 * we * p.ld * s.i_d + vq - we * p.flux
         inv_det = 1.0 / (a11 * a22 - a12 * a21)
         i_d = (b1 * a22 - a12 * b2) * inv_det
         i_q = (a11 * b2 - a21 * b1) * inv_det
+        md = 0.5 * (s.i_d + i_d)
+        mq = 0.5 * (s.i_q + i_q)
         s.i_d = i_d
         s.i_q = i_q
-        s.e_elec += h * 1.5 * (vd * i_d + vq * i_q)
-        p_cu = 1.5 * r * (i_d * i_d + i_q * i_q)
+        s.e_elec += h * 1.5 * (vd * md + vq * mq)
+        p_cu = 1.5 * r * (md * md + mq * mq)
         s.e_copper += h * p_cu
+        tau_e = 1.5 * p.pp * (p.flux * mq + (p.ld - p.lq) * md * mq)
     else:
         if s.i_d != 0.0 or s.i_q != 0.0:
             w = 0.75 * (p.ld * s.i_d * s.i_d + p.lq * s.i_q * s.i_q)
@@ -351,13 +412,13 @@ def plant_step(p, s, sn, cs):
         s.i_d = 0.0
         s.i_q = 0.0
         p_cu = 0.0
-    tau_e = 1.5 * p.pp * (p.flux * s.i_q + (p.ld - p.lq) * s.i_d * s.i_q)
+        tau_e = 0.0
     s.tau_e = tau_e
     tau_cog = 0.0
     if p.cog_a != 0.0:
         tau_cog = -p.cog_a * np.sin(p.cog_p * s.theta_m)
 
-    # mechanics, n_mech substeps: output implicit (stiffness + damping), motor semi-implicit
+    # mechanics, n_mech substeps of symplectic Euler (damping and friction implicit)
     n = np.int64(p.n_mech)
     hs = p.hs
     for _ in range(n):
@@ -369,52 +430,33 @@ def plant_step(p, s, sn, cs):
         fo = hs * p.out_coulomb
         c_phys = 0.0  # physical damping acts only while the flanks touch
         if d != 0.0:
+            # symplectic: spring at the start of the substep (explicit), damping implicit
             tk = spring_torque(p, d)
-            kloc = p.k1 if abs(d) <= p.delta1 else (p.k2 if abs(d) <= p.delta2 else p.k3)
             c_phys = p.damping
-            c = p.damping + kloc * hs
-            w_o = _output_velocity(p, s.omega_o, hs * (tk + c * wm_n + tau_ext), fo, c)
-            tau_s = tk + c * (wm_n - w_o)
-            if tau_s * d < 0.0:  # the flanks separate during this step: no pulling contact
-                c = 0.0
+            w_o = _output_velocity(p, s.omega_o, hs * (tk + c_phys * wm_n + tau_ext), fo, c_phys)
+            tau_s = tk + c_phys * (wm_n - w_o)
+            if tau_s * d < 0.0:  # the damper would pull the flanks together: they separate
                 c_phys = 0.0
-                w_o = _output_velocity(p, s.omega_o, hs * tau_ext, fo, 0.0)
-                tau_s = 0.0
+                w_o = _output_velocity(p, s.omega_o, hs * (tk + tau_ext), fo, 0.0)
+                tau_s = tk
         else:
-            c = 0.0
             w_o = _output_velocity(p, s.omega_o, hs * tau_ext, fo, 0.0)
             tau_s = 0.0
-            delta = s.theta_m * p.inv_ratio - s.theta_o
-            delta_new = delta + hs * (wm_n - w_o)
-            if abs(delta_new) > p.bl_half:
-                # the gap closes during this step: implicit spring from the flank on (no damper
-                # before the flanks touch), so the impact stores no more spring energy than the
-                # impulse removed (no energy created)
-                edge = p.bl_half if delta_new > 0.0 else -p.bl_half
-                c_try = p.k1 * hs
-                tk_try = p.k1 * (delta - edge)
-                w_try = _output_velocity(p, s.omega_o, hs * (tk_try + c_try * wm_n + tau_ext), fo, c_try)
-                ts_try = tk_try + c_try * (wm_n - w_try)
-                if ts_try * edge > 0.0:
-                    c = c_try
-                    w_o = w_try
-                    tau_s = ts_try
-        if tau_s * s.omega_m >= 0.0:
-            tau_g = tau_s * p.g_fwd
-        else:
-            tau_g = tau_s * p.g_bwd
-        num = p.jm * s.omega_m + hs * (tau_e + tau_cog - tau_g)
-        fc = hs * p.coulomb
-        if abs(num) <= fc:
-            w_m = 0.0
-        elif num > 0.0:
-            w_m = (num - fc) * p.inv_jm_visc
-        else:
-            w_m = (num + fc) * p.inv_jm_visc
-        s.e_friction += hs * (p.coulomb * abs(w_m) + p.visc * w_m * w_m + p.out_coulomb * abs(w_o))
-        s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * w_m
-        dd = w_m * p.inv_ratio - w_o
-        s.e_damping += hs * c_phys * dd * dd
+        w_m, tau_g = _rotor_velocity(p, s.omega_m, hs * (tau_e + tau_cog), tau_s)
+        # Coulomb work at the substep's mean velocity (the kinetic energy changes by impulse x
+        # mean velocity exactly); a body brought to rest within the substep dissipates what the
+        # friction impulse took, at its mean velocity w_old / 2
+        s.e_friction += hs * p.visc * w_m * w_m
+        s.e_friction += _coulomb_work(p.jm, s.omega_m, w_m, hs * p.coulomb)
+        s.e_friction += _coulomb_work(p.jo, s.omega_o, w_o, fo)
+        # dissipative forces book their impulse at the substep's mean velocities (the kinetic
+        # energy changes by impulse x mean velocity exactly; the spring and the load are
+        # covered by the modified energy)
+        wm_mid = 0.5 * (s.omega_m + w_m)
+        s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * wm_mid
+        if c_phys != 0.0:
+            dd_mid = wm_mid * p.inv_ratio - 0.5 * (s.omega_o + w_o)
+            s.e_damping += hs * c_phys * (wm_n - w_o) * dd_mid
         s.e_load += -hs * tau_ext * w_o
         s.tau_rest = p.jm * (w_m - s.omega_m) * p.inv_hs - tau_e
         s.omega_m = w_m

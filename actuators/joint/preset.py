@@ -9,9 +9,10 @@ rejects unknown or missing keys, naming the file, the key, the value and the lim
 Derived figures (properties of :class:`JointPreset`)::
 
     Kt   = 3/2 * p * lambda                     [N m/A]  motor torque constant (amplitude-invariant dq)
-    I_pk = T_pk / (Kt * N * eta_f)              [A]      peak phase current that gives the peak output torque
-    I_r  = min(sqrt((T_derate - T_amb) / (R_th * 3/2 * R)), I_pk)   [A]  continuous current
-    T_r  = Kt * I_r * N * eta_f                 [N m]    rated (continuous) output torque
+    I_pk = (T_pk / (N eta_f) + F_c) / Kt      [A]      peak phase current that gives the peak output torque
+    I_r  = min(sqrt((T_derate - T_amb) / (R_th * 3/2 * R(T_derate))), I_pk)   [A]  continuous current,
+           with the resistance at the derating start R(T) = R_0 (1 + alpha (T - 25 degC))
+    T_r  = (Kt * I_r - F_c) * N * eta_f         [N m]    rated (continuous) output torque
     J_refl = J_rotor * N^2 + J_out              [kg m^2] inertia seen at the output
 """
 
@@ -109,7 +110,8 @@ class OutputEncoder:
 
 @dataclass(frozen=True)
 class TorqueSensor:
-    stiffness_nm_per_rad: float = _r(100.0, 1e8, "N m/rad")
+    # 0: the flexure is already inside the reducer's (actuator-level) stiffness figures
+    stiffness_nm_per_rad: float = _r(0.0, 1e8, "N m/rad")
     range_nm: float = _r(0.01, 1e4, "N m")
     noise_nm_rms: float = _r(0.0, 100.0, "N m")
     bias_drift_nm_per_sqrt_s: float = _r(0.0, 10.0, "N m/sqrt(s)")
@@ -178,6 +180,9 @@ class JointPreset:
     current_sense: CurrentSense
     firmware: Firmware
     load: Load
+    # datasheet figures the module must reproduce: figure -> (value, source key and note);
+    # checked by the experiments of actuators.joint.experiments (`cbl validate presets`)
+    datasheet: tuple[tuple[str, float, str], ...] = ()
 
     # --- derived figures --------------------------------------------------------------
     @property
@@ -195,25 +200,32 @@ class JointPreset:
 
     @property
     def peak_current_a(self) -> float:
-        """I_pk = T_pk / (Kt N eta_f) [A]."""
-        return self.limits.peak_torque_nm / (
-            self.kt_nm_per_a * self.reducer.ratio * self.reducer.efficiency_forward
-        )
+        """I_pk = (T_pk / (N eta_f) + F_c) / Kt [A]: the current whose torque, less the motor's
+        Coulomb friction, delivers the peak torque through the gear at stall."""
+        red = self.reducer
+        return (
+            self.limits.peak_torque_nm / (red.ratio * red.efficiency_forward) + self.motor.coulomb_friction_nm
+        ) / self.kt_nm_per_a
 
     @property
     def rated_current_a(self) -> float:
         """Continuous current: the one that holds the winding at the derating start,
         sqrt(dT / (R_th 3/2 R)), or the peak current if that is lower [A]."""
         dt = self.limits.derate_start_c - self.thermal.ambient_c
-        thermal = math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.motor.phase_resistance_ohm))
+        thermal = math.sqrt(dt / (self.thermal.r_th_k_per_w * 1.5 * self.resistance_at(self.limits.derate_start_c)))
         return min(thermal, self.peak_current_a)
+
+    def resistance_at(self, temp_c: float) -> float:
+        """Phase resistance at winding temperature ``temp_c``: R_0 (1 + alpha (T - 25 degC)) [ohm]."""
+        m = self.motor
+        return m.phase_resistance_ohm * (1.0 + m.resistance_tempco_per_k * (temp_c - 25.0))
 
     @property
     def rated_torque_nm(self) -> float:
-        return min(
-            self.peak_torque_nm,
-            self.kt_nm_per_a * self.rated_current_a * self.reducer.ratio * self.reducer.efficiency_forward,
-        )
+        """(Kt I_r - F_c) N eta_f, at most the peak torque [N m]."""
+        red = self.reducer
+        t = (self.kt_nm_per_a * self.rated_current_a - self.motor.coulomb_friction_nm) * red.ratio * red.efficiency_forward
+        return min(self.peak_torque_nm, t)
 
     @property
     def max_velocity_rad_s(self) -> float:
@@ -264,14 +276,42 @@ def _section(where: str, name: str, cls: type, table: Any) -> Any:
     return cls(**vals)
 
 
+# figures a [datasheet] table may name (each has an experiment in actuators.joint.experiments)
+DATASHEET_FIGURES = (
+    "peak_torque_nm", "max_velocity_rad_s", "gear_efficiency_forward", "gear_efficiency_backward",
+    "torque_sensor_noise_nm", "deflection_at_t1_rad", "deflection_at_t2_rad", "torque_constant_nm_per_a",
+    "phase_resistance_ohm", "thermal_resistance_k_per_w", "thermal_time_constant_s",
+)
+
+
+def _datasheet(where: str, table: Any) -> tuple[tuple[str, float, str], ...]:
+    """``[datasheet]`` entries ``figure = { value = x, source = "S-..." }`` (figure in DATASHEET_FIGURES)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [datasheet] must be a table, got {type(table).__name__}")
+    out = []
+    for fig, entry in table.items():
+        if fig not in DATASHEET_FIGURES:
+            raise ConfigError(f"{where}: datasheet.{fig} is not a known figure; figures are {list(DATASHEET_FIGURES)}")
+        ok = isinstance(entry, dict) and set(entry) == {"value", "source"}
+        if not ok or isinstance(entry["value"], bool) or not isinstance(entry["value"], int | float):
+            raise ConfigError(f"{where}: datasheet.{fig} = {entry!r} must be {{ value = <number>, source = \"...\" }}")
+        if not (isinstance(entry["source"], str) and entry["source"].strip()):
+            raise ConfigError(f"{where}: datasheet.{fig}.source = {entry['source']!r} must name its source")
+        out.append((fig, float(entry["value"]), entry["source"]))
+    return tuple(out)
+
+
 def parse_preset(data: dict[str, Any], name: str, where: str) -> JointPreset:
     """Build and cross-check a preset from a parsed TOML document."""
     meta = data.get("meta", {})
-    extra = set(data) - set(SECTIONS) - {"meta"}
+    extra = set(data) - set(SECTIONS) - {"meta", "datasheet"}
     if extra:
-        raise ConfigError(f"{where}: unknown table(s) {sorted(extra)}; tables are {['meta', *SECTIONS]}")
+        raise ConfigError(
+            f"{where}: unknown table(s) {sorted(extra)}; tables are {['meta', *SECTIONS, 'datasheet']}"
+        )
     secs = {k: _section(where, k, cls, data.get(k)) for k, cls in SECTIONS.items()}
-    p = JointPreset(name=name, description=str(meta.get("description", "")), **secs)
+    sheet = _datasheet(where, data.get("datasheet", {}))
+    p = JointPreset(name=name, description=str(meta.get("description", "")), **secs, datasheet=sheet)
     lim, red = p.limits, p.reducer
     if lim.position_min_rad >= lim.position_max_rad:
         raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +14,36 @@ from cerebellum_rt.actuators.hand import drive_figures, load_preset
 from cerebellum_rt.actuators.hand.sim import LOG_T, M_CURRENT, HandSim
 
 P = load_preset("hand_prs6")
-D = drive_figures(P.raw)
+
+
+def _hand_figures(raw) -> dict[str, float]:
+    """The drive-train figures by hand, from the preset's physical figures (not from the code
+    that builds the plant): screw turns per metre 1/lead, gear N, motor k_t, lead angle
+    tan(lam) = lead / (pi d); the screw's forward efficiency fixes its friction angle phi
+    (eta_sf = tan(lam) / tan(lam + phi)) and so its back-drive efficiency tan(lam - phi) / tan(lam);
+    the gearhead efficiencies multiply; the nut drag is the larger of the back-drive threshold
+    seen through eta_b and the motor's friction torque referred to the nut."""
+    g, sc, m = raw["gearhead"], raw["screw"], raw["motor"]
+    rad_per_m = 2.0 * math.pi * g["ratio"] / sc["lead_m"]  # motor radians per metre of nut travel
+    lam = math.atan2(sc["lead_m"], math.pi * sc["pitch_diameter_m"])
+    phi = math.atan(math.tan(lam) / sc["efficiency_forward"]) - lam
+    eta_b = g["efficiency_backward"] * math.tan(lam - phi) / math.tan(lam)
+    return {
+        "k_force": m["torque_constant_nm_per_a"] * rad_per_m,
+        "eta_f": g["efficiency_forward"] * sc["efficiency_forward"],
+        "eta_b": eta_b,
+        "f_c0": max(eta_b * sc["backdrive_threshold_n"], m["friction_nm"] * rad_per_m),
+    }
+
+
+D = _hand_figures(P.raw)
+
+
+def test_hand_figures_agree_with_the_preset_code():
+    """The plant's own derived figures (drive_figures) equal the hand derivation above."""
+    code = drive_figures(P.raw)
+    for k, v in D.items():
+        assert code[k] == pytest.approx(v, rel=1e-12), k
 
 
 @settings(max_examples=12, deadline=None)

@@ -2,11 +2,15 @@
 steady-state output torque matches Kt i_q N eta within the friction band.
 
 Energy balance (ground-truth accounts of actuators.joint.plant):
-    E_el,in - W_load = dE_stored + E_copper + E_friction + E_gear + E_damping + E_numerical
-with every loss >= 0 and E_numerical >= 0 up to the integrators' O(h) bookkeeping error, so the
-residual E_el,in - W_load - dE_stored - sum(losses) must be >= -tol with
-tol = 5e-4 x (energy throughput) + 1e-5 J. (The rotor sees the back-EMF at its predicted
-mid-period speed, so the electromechanical conversion matches the rotor work to O(h^2).)
+    E_el,in - W_load = dE_stored + E_copper + E_friction + E_gear + E_damping
+with every loss >= 0. Both integrators are energy-consistent (trapezoidal electrical: the
+magnetic energy changes by exactly 3/2 L m di; symplectic mechanics with its modified energy in
+E_stored; Coulomb work at the mean velocity), so the residual E_el,in - W_load - dE_stored -
+sum(losses) closes both ways: |residual| <= tol with tol = 1e-2 x (energy throughput) + 1e-5 J
+(the < 1 % target). What is left is O(h^2) bookkeeping (the back-EMF at the predicted mid-period
+speed, a backlash gap closing within a substep, cogging over a substep): ~0.05 % of the
+throughput at 20 kHz, up to ~0.4 % right after a light output hits a flank. The bound was
+one-sided (>= -5e-4) while the integrators dissipated 2-3 % (13 % of a backlash impact) unbooked.
 """
 
 from __future__ import annotations
@@ -72,11 +76,11 @@ def test_energy_is_never_created(name, load, segments, seed):
                 jm.command(mode, 0.0, 0.0, 0.5 * x * p.peak_torque_nm * math.sin(k / 20), enable)
             jm.advance(0.001)
             res, thr = _residual(jm, e0)
-            worst = min(worst, res + 5e-4 * thr + 1e-5)
+            worst = min(worst, 1e-2 * thr + 1e-5 - abs(res))
     t = jm.truth
     assert t.e_copper_j >= 0.0 and t.e_friction_j >= 0.0 and t.e_damping_j >= 0.0
     assert t.e_gear_j >= -1e-6
-    assert worst >= 0.0, f"energy created: residual beyond tolerance by {worst} J"
+    assert worst >= 0.0, f"energy balance open beyond tolerance by {-worst} J"
 
 
 @settings(max_examples=12, deadline=None)

@@ -1,0 +1,66 @@
+"""Datasheet experiments on the emulated hand (``cbl validate presets``), as a bench runs them.
+
+- ``motor_stall_torque_nm``: the index finger held by its end stops with the tendon just taut,
+  current mode at a command above every limit (the firmware's current limit and the supply
+  voltage over the winding resistance decide); the motor torque k_t i averaged over 0.25-0.35 s
+  (the nut has stopped), while the winding is still within ~2 K of ambient (the datasheet's stall torque is at 22 degC, U_N).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from cerebellum_rt.actuators.hand.preset import HandPreset
+from cerebellum_rt.actuators.hand.sim import LOG_F, M_CURRENT, M_GRASP, HandSim
+
+
+def motor_stall_torque(p: HandPreset) -> float:
+    sim = HandSim(p, None)
+    sim.mode[:] = M_CURRENT
+    jnt = p.jnt.copy()
+    f = p.finger_of_tendon[0]
+    for j in p.fing_i[f, 2 : 2 + p.fing_i[f, 1]]:
+        jnt[j, 5] = jnt[j, 4] + 1e-4  # the finger cannot flex: its end stops hold the tendon
+    sim.p = replace(p, jnt=jnt)
+    sim.xs[0, 0] = p.raw["tendon"]["slack_m"]
+    sim.i_cmd[0] = 100.0 * p.raw["motor"]["current_max_a"]
+    sim.run(round(0.25 * sim.loop_hz))  # the nut stops once the tendon is stretched
+    n = round(0.1 * sim.loop_hz)
+    log = sim.run(n)
+    return float(p.raw["motor"]["torque_constant_nm_per_a"] * log[:, 0, 2].mean())
+
+
+def _tip_force(p: HandPreset, finger: str) -> float:
+    """Fingertip force at the maximum force command: a rigid plate (a box 30 mm above the palm,
+    over the outer half of the finger only) that only the fingertip pad reaches; the finger's
+    actuator in grasp mode with a force command far above any limit; the pad force averaged
+    over the last 4 s of 8 s (the other fingers idle): the force loop's integrator corner is
+    0.8 Hz and the pad creeps on the plate (regularised Coulomb friction), so the force wanders
+    by a few % around its limit over seconds."""
+    f = p.fingers.index(finger)
+    k = int(next(a for a in range(p.n_act) if p.finger_of_tendon[a] == f))
+    sim = HandSim(p, None)
+    base_y = p.fing_f[f, 1]
+    sim.obj[:] = [3, 0.20, base_y, 0.08, 0, 0, 0, 0, 0.05, 0.008, 0.05]
+    sim.mode[:] = M_CURRENT
+    sim.mode[k] = M_GRASP
+    sim.f_ref[k] = 1000.0
+    sim.run(round(4.0 * sim.loop_hz))
+    log = sim.run(round(4.0 * sim.loop_hz))
+    return float(log[:, k, LOG_F].mean())
+
+
+def index_tip_force(p: HandPreset) -> float:
+    return _tip_force(p, "index")
+
+
+def middle_tip_force(p: HandPreset) -> float:
+    return _tip_force(p, "middle")
+
+
+EXPERIMENTS: dict[str, Callable[[HandPreset], float]] = {
+    "motor_stall_torque_nm": motor_stall_torque,
+    "index_tip_force_n": index_tip_force,
+    "middle_tip_force_n": middle_tip_force,
+}
