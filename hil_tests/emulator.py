@@ -32,13 +32,14 @@ from cerebellum_rt.rtcore.errors import CblError, ConfigError
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
 
 
-def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True) -> Any:
-    """An emulated board for ``spec`` on ``bus`` (joint: actuator preset module when given)."""
+def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
+               module: Any | None = None) -> Any:
+    """An emulated board for ``spec`` on ``bus`` (joint: ``module``, else the preset's module when
+    given)."""
     from cerebellum_rt.drivers import board as boards
 
     if spec.type == "joint":
-        module = None
-        if spec.preset:
+        if module is None and spec.preset:
             from cerebellum_rt.actuators.joint import JointModule, load_preset
 
             module = JointModule(load_preset(spec.preset), seed=spec.node)
@@ -135,11 +136,13 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
 
 class InProcessRig:
     """The boards of ``spec`` on in-process buses ('virtual' or 'emulated'), threaded; a context manager.
+    ``modules``: joint modules by node id, for plants that a rig builds itself (e.g. coupled to MuJoCo).
 
     ``host_bus()`` opens another endpoint of the same channel for the host.
     """
 
-    def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None) -> None:
+    def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None,
+                 modules: dict[int, Any] | None = None) -> None:
         from cerebellum_rt.drivers.can import open_bus
 
         if interface not in ("virtual", "emulated"):
@@ -155,7 +158,7 @@ class InProcessRig:
             for b in spec.boards:
                 bus = self._open()
                 self._buses.append(bus)
-                self.boards.append(make_board(b, bus, spec.fd))
+                self.boards.append(make_board(b, bus, spec.fd, module=(modules or {}).get(b.node)))
         except BaseException:
             self.close()
             raise
