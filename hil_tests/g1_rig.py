@@ -15,15 +15,25 @@ Layers, host to body (lockstep: host, boards and plant advance together in virtu
   ``ankle`` 50 N m) with the model's joint ranges as position limits.
 - body: MuJoCo at 1 kHz. Each module is coupled to its MuJoCo joint
   (:meth:`JointModule.couple_load`): before a tick the module's output takes the joint's angle,
-  velocity, effective inertia (the diagonal of MuJoCo's mass matrix) and the rest-of-body torque
-  of the last step (M_ii qacc_i - actuator torque_i); after the tick MuJoCo applies the module's
-  shaft torque. MuJoCo's own armature and friction loss are zeroed on these joints: the modules
-  carry the rotor inertia and the friction.
+  velocity, apparent inertia (probed with the feet's contacts active, less the armature) and the
+  gravity / Coriolis torque of the last step; after the tick MuJoCo applies the torque that moved
+  the module's output, i.e. the actuator's mean shaft torque over the tick. The drive trains'
+  reflected inertia (rotor J_m N^2 + reducer output) is MuJoCo's armature on these joints, so it
+  acts implicitly as a real rotor does; their friction is the modules' (MuJoCo's friction loss is
+  zeroed).
 - the IMU (base orientation and angular velocity) is read from MuJoCo, the joint states from the
   boards' PDOs (what a real robot has).
 
 Before the walk the drives are enabled with the body held (a gantry: MuJoCo does not step);
-after it they are brought to SWITCH ON DISABLED before the buses close.
+after it, or after any error, they are brought to SWITCH ON DISABLED before the buses close.
+
+Status: the stack runs end to end (0 missed replies, drives enabled in 6 ticks), but the walk does
+not hold yet: the hip joints go into a limit cycle (the host-side PD through a 1-2 tick bus delay,
+the reducers' backlash and the CST torque loop), torques saturate, drives fault and the robot
+falls within ~1 s, where the same policy with ideal actuators walks 4.59 m in 10 s
+(:func:`~cerebellum_rt.hil_tests.g1_walk.walk_mujoco`; with a 3 ms delay and no drive-train
+model it still walks). Next: the PD on the boards (impedance mode at the board's loop rate, as
+the robot's own motor drivers run it) and the policy's targets in CSP.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ MODE_CST = 10
 ENABLE_TICKS = 200  # budget for the CiA 402 walk of all drives
 DISABLE_TICKS = 10
 BUS_BITRATE, BUS_DATA_BITRATE = 1_000_000, 5_000_000
+PROBE_NM = 1.0  # torque of the apparent-inertia probe
 WAIT_S = 60.0  # lockstep: a board's first cycle may load or compile its kernels
 
 
@@ -105,11 +116,8 @@ class G1Rig:
         self.model, self.data = load_model(self.dir, 0.001)
         m = self.model
         self.dofs = np.arange(6, 6 + n)
-        m.dof_armature[self.dofs] = 0.0
-        m.dof_frictionloss[self.dofs] = 0.0
-        mujoco.mj_forward(m, self.data)
-        self._unit = np.zeros((m.nv, n))
-        self._minv = np.zeros((n, m.nv))
+        m.dof_frictionloss[self.dofs] = 0.0  # the modules carry the friction
+        self._app = np.full(n, 1.0)  # apparent inertia per joint [kg m^2]
         self._cpl = np.zeros((n, 3))  # per joint: inertia, start velocity, rest-of-body torque of this tick
         self.policy = PolicyRuntime(self.dir / "policy.onnx")
         self.modules = []
@@ -120,6 +128,11 @@ class G1Rig:
             p = replace(p, limits=replace(p.limits, position_min_rad=lo, position_max_rad=hi))
             self.modules.append(JointModule(p, seed=seed * 100 + i, initial_position_rad=float(self.data.qpos[7 + i])))
         self.rated_nm = np.array([mod.preset.rated_torque_nm for mod in self.modules])
+        # the drive trains' reflected inertia (rotor J_m N^2 + reducer output) is MuJoCo's armature:
+        # it acts implicitly in MuJoCo's step, as the real rotor does on the joint
+        self.armature = np.array([mod.preset.reflected_inertia_kg_m2 for mod in self.modules])
+        m.dof_armature[self.dofs] = self.armature
+        mujoco.mj_forward(m, self.data)
         self._stack: list[Any] = []
         self.buses, self.transports, self.boards = [], [], []
         lay = layout.packed(layout.board_layout("joint"))
@@ -145,18 +158,24 @@ class G1Rig:
         import mujoco
 
         d, m = self.data, self.model
-        # apparent inertia of each joint, 1 / (M^-1)_ii: what a torque on that joint alone meets
-        # with the rest of the free-floating body yielding (the diagonal M_ii would be far too
-        # heavy: the trunk recoils)
-        self._unit[:] = 0.0
-        self._unit[self.dofs, np.arange(len(self.dofs))] = 1.0
-        mujoco.mj_solveM(m, d, self._minv, self._unit.T.copy())
+        # apparent inertia of each joint with the body as it is now (free-floating trunk, feet in
+        # contact): 1 / (d qacc_i / d tau_i), probed by one constrained forward solve per joint
+        # (a foot on the ground makes the ankle move the whole robot, not the foot alone)
+        if not frozen:
+            mujoco.mj_forward(m, d)
+            base = d.qacc[self.dofs].copy()
+            for i, dof in enumerate(self.dofs):
+                d.qfrc_applied[dof] = PROBE_NM
+                mujoco.mj_forward(m, d)
+                d.qfrc_applied[dof] = 0.0
+                self._app[i] = PROBE_NM / max(float(d.qacc[dof] - base[i]), 1e-9)
+            mujoco.mj_forward(m, d)
         for i, mod in enumerate(self.modules):
             dof = 6 + i
-            mii = 1.0 / float(self._minv[i, dof])
+            mii = float(self._app[i])  # includes the armature
             ext = 0.0 if frozen else -float(d.qfrc_bias[dof])  # gravity, Coriolis of the last step
             w0 = 0.0 if frozen else float(d.qvel[dof])
-            mod.couple_load(float(d.qpos[7 + i]), w0, mii, ext)
+            mod.couple_load(float(d.qpos[7 + i]), w0, max(mii - self.armature[i], 1e-6), ext)
             self._cpl[i] = (mii, w0, ext)
 
     def _wait_boards(self, want: list[int]) -> None:
@@ -176,8 +195,35 @@ class G1Rig:
         mujoco.mj_step(self.model, self.data)
 
     # --- the run ------------------------------------------------------------------------------
-    def walk(self, seconds: float = 10.0, command: float = 0.5) -> BoardsWalk:
+    def _exchange(self, txs: list, rxs: list, frozen: bool) -> int:
+        """One lockstep tick of the buses and boards: couple, SYNC + PDOs on every bus, wait until
+        every board has advanced its module. Returns the replies missed."""
+        self._couple(frozen)
+        want = [b.cycles + 1 for b in self.boards]
+        missing = 0
+        for t, tx, rx in zip(self.transports, txs, rxs):
+            missing += t.cycle(tx, rx)
+        self._wait_boards(want)
+        return missing
+
+    def _walk_drives(self, txs: list, rxs: list, goal: str, budget: int) -> tuple[int, list[str]]:
+        """Slow path (body held): step the CiA 402 state machines toward ``goal``; (ticks, states)."""
         from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+
+        states: list[str] = []
+        for k in range(budget):
+            states = [decode_state(int(sw)) for rx in rxs for sw in rx["statusword"]]
+            if all(st == goal for st in states):
+                return k, states
+            for tx, rx in zip(txs, rxs):
+                if goal != "operation_enabled":
+                    tx["target_torque"] = 0
+                for i in range(len(rx)):
+                    tx[i]["controlword"] = next_controlword(int(rx[i]["statusword"]), goal)
+            self._exchange(txs, rxs, frozen=True)
+        return budget, states
+
+    def walk(self, seconds: float = 10.0, command: float = 0.5) -> BoardsWalk:
         from cerebellum_rt.rtcore.clock import LockstepClock
         from cerebellum_rt.rtcore.loop import LoopRunner
 
@@ -196,95 +242,50 @@ class G1Rig:
         decim = round(dep.policy_dt / 0.001)
         walk_ticks = round(seconds / 0.001)
         trace = np.zeros((walk_ticks // decim + 1, 3))
-        s = {"k": 0, "walk_k": -1, "missing": 0, "enable": 0, "phase": "enable", "zmin": math.inf, "fell": False,
-             "tau_max": 0.0, "tr": 0}
+        s = {"k": 0, "missing": 0, "zmin": math.inf, "fell": False, "tau_max": 0.0, "tr": 0}
         x0 = float(self.data.qpos[0])
         for tx in txs:
             tx["modes_of_operation"] = MODE_CST
             tx["target_torque"] = 0
         self.policy.reset()
+        try:
+            s["missing"] += self._exchange(txs, rxs, frozen=True)  # prime: measurements for the first tick
+            enable_ticks, states = self._walk_drives(txs, rxs, "operation_enabled", ENABLE_TICKS)
+            if enable_ticks >= ENABLE_TICKS:
+                raise DeviceTimeout(f"G1 rig: drives not OPERATION ENABLED after {ENABLE_TICKS} ticks: {states}")
 
-        def update(t_s: float, dt_s: float) -> None:
-            phase = s["phase"]
-            for b, (tx, rx) in enumerate(zip(txs, rxs)):
-                self._pd(rx, tx, q_meas, qd_meas, target, kp, kd, self.rated_nm, self.pos_cpr, self.vel_cpr, 6 * b)
-            if phase == "walk" and s["walk_k"] % decim == 0:
-                tw = s["walk_k"] * 0.001
-                o = obs.build(tw, self.data.qpos[3:7], self.data.qvel[3:6], q_meas, qd_meas)
-                a = self.policy.step(o)
-                obs.action[:] = a
-                np.multiply(a, dep.action_scale, out=target)
-                np.add(target, dep.default_angles, out=target)
-                trace[s["tr"]] = (tw, self.data.qpos[0], self.data.qpos[2])
-                s["tr"] += 1
-            goal = "switch_on_disabled" if phase == "disable" else "operation_enabled"
-            states = []
-            for tx, rx in zip(txs, rxs):
-                for i in range(len(rx)):
-                    sw = int(rx[i]["statusword"])
-                    states.append(decode_state(sw))
-                    tx[i]["controlword"] = next_controlword(sw, goal)
-            if phase == "enable":
-                if all(st == "operation_enabled" for st in states):
-                    s["phase"], s["enable"] = "walk", s["k"]
-                elif s["k"] >= ENABLE_TICKS:
-                    raise DeviceTimeout(f"G1 rig: drives not OPERATION ENABLED after {ENABLE_TICKS} ticks: {states}")
+            def update(t_s: float, dt_s: float) -> None:
+                for b, (tx, rx) in enumerate(zip(txs, rxs)):
+                    self._pd(rx, tx, q_meas, qd_meas, target, kp, kd, self.rated_nm, self.pos_cpr, self.vel_cpr, 6 * b)
+                if s["k"] % decim == 0:  # the policy at 50 Hz, as deployed
+                    o = obs.build(s["k"] * 0.001, self.data.qpos[3:7], self.data.qvel[3:6], q_meas, qd_meas)
+                    a = self.policy.step(o)
+                    obs.action[:] = a
+                    np.multiply(a, dep.action_scale, out=target)
+                    np.add(target, dep.default_angles, out=target)
+                    trace[s["tr"]] = (s["k"] * 0.001, self.data.qpos[0], self.data.qpos[2])
+                    s["tr"] += 1
 
-        def write(t_s: float, dt_s: float) -> None:
-            walking = s["phase"] == "walk"
-            self._couple(frozen=not walking)
-            want = [b.cycles + 1 for b in self.boards]
-            for t, tx, rx in zip(self.transports, txs, rxs):
-                s["missing"] += t.cycle(tx, rx)
-            self._wait_boards(want)
-            if walking:
-                self._step_body()
-                s["walk_k"] += 1
-                s["tau_max"] = max(s["tau_max"], float(np.abs(self.data.ctrl[:n]).max()))
-                z = float(self.data.qpos[2])
-                s["zmin"] = min(s["zmin"], z)
-                if z < FALL_HEIGHT_M:
-                    s["fell"] = True
-                if s["walk_k"] >= walk_ticks or s["fell"]:
-                    s["phase"] = "disable"
-            s["k"] += 1
+            def write(t_s: float, dt_s: float) -> None:
+                s["missing"] += self._exchange(txs, rxs, frozen=s["fell"])
+                if not s["fell"]:
+                    self._step_body()
+                    s["tau_max"] = max(s["tau_max"], float(np.abs(self.data.ctrl[:n]).max()))
+                    z = float(self.data.qpos[2])
+                    s["zmin"] = min(s["zmin"], z)
+                    s["fell"] = z < FALL_HEIGHT_M
+                    if s["fell"]:
+                        s["t_fall"] = (s["k"] + 1) * 0.001
+                s["k"] += 1
 
-        def read(t_s: float, dt_s: float) -> None:
-            pass
-
-        runner = LoopRunner(1_000_000, LockstepClock(), read, update, write)
-        self._prime(txs, rxs)
-        runner.run(ENABLE_TICKS + walk_ticks + 1)
-        # bring every drive to SWITCH ON DISABLED before the buses close
-        states = self._disable(txs, rxs)
-        t_end = max(s["walk_k"], 1) * 0.001
+            LoopRunner(1_000_000, LockstepClock(), update=update, write=write).run(walk_ticks)
+        finally:  # whatever happened: every drive to SWITCH ON DISABLED before the buses close
+            _, states = self._walk_drives(txs, rxs, "switch_on_disabled", DISABLE_TICKS)
+        t_end = s.get("t_fall", walk_ticks * 0.001)
         dist = float(self.data.qpos[0]) - x0
         walk = WalkResult(dist, dist / t_end, s["fell"], s["zmin"], t_end, trace[: s["tr"]])
         frames = sum(t.stats.frames_tx + t.stats.frames_rx for t in self.transports)
-        return BoardsWalk(walk, s["missing"], frames, s["enable"], states, s["tau_max"], time.perf_counter() - wall0)
-
-    def _prime(self, txs: list, rxs: list) -> None:
-        """One exchange so the first tick sees real measurements (the demo primes the same way)."""
-        want = [b.cycles + 1 for b in self.boards]
-        self._couple(frozen=True)
-        for t, tx, rx in zip(self.transports, txs, rxs):
-            t.cycle(tx, rx)
-        self._wait_boards(want)
-
-    def _disable(self, txs: list, rxs: list) -> list[str]:
-        from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
-
-        for _ in range(DISABLE_TICKS):
-            for tx, rx in zip(txs, rxs):
-                tx["target_torque"] = 0
-                for i in range(len(rx)):
-                    tx[i]["controlword"] = next_controlword(int(rx[i]["statusword"]), "switch_on_disabled")
-            want = [b.cycles + 1 for b in self.boards]
-            self._couple(frozen=True)
-            for t, tx, rx in zip(self.transports, txs, rxs):
-                t.cycle(tx, rx)
-            self._wait_boards(want)
-        return [decode_state(int(rx[i]["statusword"])) for rx in rxs for i in range(len(rx))]
+        return BoardsWalk(walk, s["missing"], frames, enable_ticks, states, s["tau_max"], time.perf_counter() - wall0)
 
     def close(self) -> None:
         for obj in reversed(self._stack):
