@@ -178,11 +178,13 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
 
 class InProcessRig:
     """The boards of ``spec`` on in-process buses ('virtual' or 'emulated'), threaded; a context manager.
+    ``modules``: joint modules by node id, for plants that a rig builds itself (e.g. coupled to MuJoCo).
 
     ``host_bus()`` opens another endpoint of the same channel for the host.
     """
 
-    def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None) -> None:
+    def __init__(self, spec: BusSpec, interface: str = "virtual", channel: str | None = None,
+                 modules: dict[int, Any] | None = None) -> None:
         from cerebellum_rt.drivers.can import open_bus
 
         if interface not in ("virtual", "emulated"):
@@ -198,7 +200,7 @@ class InProcessRig:
             for b in spec.boards:
                 bus = self._open()
                 self._buses.append(bus)
-                self.boards.append(make_board(b, bus, spec.fd))
+                self.boards.append(make_board(b, bus, spec.fd, module=(modules or {}).get(b.node)))
         except BaseException:
             self.close()
             raise

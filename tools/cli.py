@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "eds": ("cerebellum_rt.tools.cmd_eds", "write the CiA 306 EDS file of a board type"),
     "emulate": ("cerebellum_rt.tools.cmd_emulate", "start emulated actuator boards on buses other tools can reach"),
     "scan": ("cerebellum_rt.tools.cmd_scan", "list the CANopen boards on a bus"),
+    "hil": ("cerebellum_rt.tools.cmd_hil", "HIL scenarios on an emulated robot (g1-walk: learned policy through boards and MuJoCo)"),
     "plan": ("cerebellum_rt.tools.cmd_plan", "compute each bus's load for a rig and refuse one that does not fit"),
     "validate": ("cerebellum_rt.tools.cmd_validate", "run the datasheet experiments on every actuator preset and compare"),
 }

@@ -338,6 +338,53 @@ class JointModule:
         """External torque applied to the output by the environment [N m] (held until changed)."""
         self._s[0]["tau_ext"] = torque_nm
 
+    def couple_load(self, theta_rad: float, omega_rad_s: float, inertia_kg_m2: float, torque_nm: float) -> None:
+        """Co-simulation port for a multibody simulator that owns the load (MuJoCo in the HIL rigs).
+
+        Call before each ``advance``: the output takes the simulator's joint angle and velocity,
+        the load inertia becomes the joint's effective inertia there (added to the reducer's own
+        output inertia; the preset's [load] is replaced, its gravity term dropped) and
+        ``torque_nm`` is the simulator's torque on the joint other than this actuator's (gravity,
+        Coriolis, contacts, the rest of the body), held over the period. The output moves with
+        this single-joint model during the period; the torque to give the simulator for the same
+        period is the one that made that motion, ``inertia * (output_velocity_rad_s - omega) /
+        period - torque_nm`` (the actuator's impulse on the load, free of the stiff shaft's
+        oscillation), and the next call re-synchronises the output (explicit co-simulation at the
+        communication period).
+        Callable in the tick."""
+        s, p = self._s[0], self._p[0]
+        for name, v in (("theta", theta_rad), ("omega", omega_rad_s), ("inertia", inertia_kg_m2), ("torque", torque_nm)):
+            if not math.isfinite(v):
+                raise ConfigError(f"JointModule couple_load {name} = {v} must be finite")
+        if inertia_kg_m2 < 0.0:
+            raise ConfigError(f"JointModule couple_load inertia = {inertia_kg_m2} kg m^2 must be >= 0")
+        jo = self.preset.reducer.output_inertia_kg_m2 + inertia_kg_m2
+        p["jo"] = jo
+        p["inv_jo"] = 1.0 / jo
+        p["gravity"] = 0.0
+        # The whole drive train follows the output to the simulator's state: the rotor moves by
+        # the same correction (times the ratio), so the gear deflection and slip that this model
+        # integrated are kept and only the absolute motion comes from the simulator (otherwise
+        # each period's mismatch would wind up in the shaft spring).
+        shift = theta_rad - s["theta_o"]
+        s["theta_m"] += p["ratio"] * shift
+        s["omega_m"] += p["ratio"] * (omega_rad_s - s["omega_o"])
+        self._ring[0] += shift  # the sensors' latency history moves with the state
+        self._ring[2] += p["ratio"] * shift
+        s["theta_o"] = theta_rad
+        s["omega_o"] = omega_rad_s
+        s["tau_ext"] = torque_nm
+
+    @property
+    def shaft_torque_nm(self) -> float:
+        """Torque the reducer applies to the output at the end of the last ``advance`` [N m]."""
+        return float(self._s[0]["tau_s"])
+
+    @property
+    def output_velocity_rad_s(self) -> float:
+        """The output's velocity at the end of the last ``advance`` [rad/s] (ground truth)."""
+        return float(self._s[0]["omega_o"])
+
     def advance(self, period_s: float = 0.001) -> None:
         """Run firmware + plant for ``period_s`` (a whole number of PWM periods). Callable in the tick;
         the inner loop is one numba call without allocation."""
