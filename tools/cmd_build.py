@@ -42,11 +42,12 @@ def run(args: argparse.Namespace) -> int:
         return build_firmware(args)
     from cerebellum_rt.codegen import build, report, targets
     from cerebellum_rt.rtcore.errors import check_range
+    from cerebellum_rt.tools.outputs import output_dir
 
     check_range("--vectors", args.vectors, 1, 1_000_000)
     targets.check_opt(args.opt)
     law = build.load_law(args.law)
-    out = args.out or f"build/{getattr(law, '__name__', 'law')}-{args.target}"
+    out = str(output_dir(args.out or f"build/{getattr(law, '__name__', 'law')}-{args.target}"))
     rep = report.build_and_verify(law, args.target, out, args.vectors, args.seed, args.opt, run=not args.no_verify)
     if args.json:
         print(json.dumps(rep))

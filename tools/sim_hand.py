@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.actuators.hand.scenario import grasp, plot_grasp
     from cerebellum_rt.hil_tests.rig import load_board_preset
-    from cerebellum_rt.tools.sim_joint import output_dir
+    from cerebellum_rt.tools.outputs import output_dir
 
     out = output_dir(args.out)
     load_board_preset("hand", args.preset)  # a missing, binary or broken preset: one line, before the run

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 
 from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.tools.outputs import output_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,21 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="simulated seconds (default per mode)")
     p.add_argument("-o", "--out", default="out", help="directory for the PNG (default ./out, as cbl demo)")
     p.add_argument("--seed", type=int, default=0, help="sensor-noise seed (default 0)")
-
-
-def output_dir(path: str | Path) -> Path:
-    """``-o``: the directory for the PNG, created if needed, checked before anything runs
-    (one-line ConfigError if it is a file or cannot be created or written)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"-o {out}: is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"-o {out}: cannot create ({exc.strerror})") from exc
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ConfigError(f"-o {out}: is not writable")
-    return out
 
 
 def _finite(x):

@@ -70,3 +70,14 @@ def test_annotations_are_resolved_never_evaluated(tmp_path):
     with pytest.raises(ConfigError, match=r"x\.y\.a: annotation .*is not a type name"):
         type("y", (Record,), {"__module__": __name__, "__qualname__": "x.y",
                               "__annotations__": {"a": "__import__('os').getcwd()"}})
+
+
+def test_unusable_output_directory_is_one_line_before_any_work(tmp_path, capsys):
+    from cerebellum_rt.tools.cli import main
+
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    for out, why in (("/proc/x", "cannot create"), (str(afile), "is not a directory")):
+        assert main(["build", "cerebellum_rt.codegen.examples.pi:pi_step", "--target", "host", "-o", out]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"-o {out}: {why}" in err
