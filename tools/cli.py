@@ -25,6 +25,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "emulate": ("cerebellum_rt.tools.cmd_emulate", "start emulated actuator boards on buses other tools can reach"),
     "scan": ("cerebellum_rt.tools.cmd_scan", "list the CANopen boards on a bus"),
     "plan": ("cerebellum_rt.tools.cmd_plan", "compute each bus's load for a rig and refuse one that does not fit"),
+    "tune": ("cerebellum_rt.tools.cmd_tune", "tune a joint's gains: get/set in SI units, steps, chirps, auto-tune, save"),
+    "completion": ("cerebellum_rt.tools.cmd_completion", "print the shell completion script of cbl (bash or zsh)"),
 }
 
 
