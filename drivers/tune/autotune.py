@@ -28,6 +28,7 @@ import numpy as np
 from cerebellum_rt.rtcore.errors import ConfigError
 
 SIM_DT = 1e-4  # the model's integration step [s] (the boards' velocity loop period)
+DELAY_MARGIN_S = 3e-4  # delay uncertainty the design keeps its margins against [s]
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,16 @@ def fit_delay(model: JointModel, gains: Gains, cap) -> float:
 
 
 def simulate(m: JointModel, g: Gains, kind: str, size: float, seconds: float, sample_dt: float = 1e-3,
-             interp_s: float = 1e-3) -> np.ndarray:
+             interp_s: float = 1e-3, max_velocity: float = math.inf, max_torque: float = math.inf) -> np.ndarray:
     """Step response of the model (position: CSP step interpolated over ``interp_s`` as the board
-    does; velocity: CSV step), sampled every ``sample_dt`` starting one sample after the step."""
-    n = int(round(seconds / SIM_DT))
-    nd = int(round(m.delay_s / SIM_DT))
+    does; velocity: CSV step), sampled every ``sample_dt`` starting one sample after the step. The
+    velocity command is clamped to ``max_velocity``, the torque and the integral to ``max_torque``
+    (the board's 0x6080 / 0x6072), as the firmware does."""
+    n = round(seconds / SIM_DT)
+    nd = round(m.delay_s / SIM_DT)
     buf = np.zeros(nd + 1)
     q = v = integ = 0.0
-    every = max(1, int(round(sample_dt / SIM_DT)))
+    every = max(1, round(sample_dt / SIM_DT))
     out = np.empty(n // every)
     j = 0
     for i in range(n):
@@ -121,9 +124,10 @@ def simulate(m: JointModel, g: Gains, kind: str, size: float, seconds: float, sa
             v_ref = g.position_kp * (q_ref - q)
         else:
             v_ref = size
+        v_ref = min(max(v_ref, -max_velocity), max_velocity)
         e = v_ref - v
-        integ += g.velocity_ki * SIM_DT * e
-        tau = g.velocity_kp * e + integ
+        integ = min(max(integ + g.velocity_ki * SIM_DT * e, -max_torque), max_torque)
+        tau = min(max(g.velocity_kp * e + integ, -max_torque), max_torque)
         buf[i % (nd + 1)] = tau
         tau_d = buf[(i - nd) % (nd + 1)] if nd else tau
         v += SIM_DT * (tau_d - m.viscous_nm_s_per_rad * v) / m.inertia_kg_m2
@@ -170,14 +174,16 @@ def bandwidth_hz(closed: np.ndarray, w: np.ndarray) -> float:
 W = 2.0 * math.pi * np.geomspace(0.1, 2000.0, 4000)
 
 
-def predict(m: JointModel, g: Gains, step_rad: float = 0.05) -> dict[str, float]:
-    """Bandwidths, margins and the position step's overshoot / settling of the model with ``g``."""
+def predict(m: JointModel, g: Gains, step_rad: float = 0.05, max_velocity: float = math.inf,
+            max_torque: float = math.inf) -> dict[str, float]:
+    """Bandwidths, margins and the position step's overshoot / settling of the model with ``g``
+    (the step simulated with the board's velocity and torque clamps)."""
     from cerebellum_rt.actuators.joint.response import step_metrics
 
     fr = loops(m, g, W)
-    pm_v, gm_v, fc_v = margins(fr["L_vel"], W)
-    pm_p, gm_p, fc_p = margins(fr["L_pos"], W)
-    y = simulate(m, g, "position", step_rad, 0.4)
+    pm_v, gm_v, _fc_v = margins(fr["L_vel"], W)
+    pm_p, gm_p, _fc_p = margins(fr["L_pos"], W)
+    y = simulate(m, g, "position", step_rad, 0.4, max_velocity=max_velocity, max_torque=max_torque)
     t = np.arange(y.size) * 1e-3
     met = step_metrics(t, y, step_rad, np.zeros(1), np.zeros(1))
     return {"velocity_bandwidth_hz": bandwidth_hz(fr["T_vel"], W), "velocity_phase_margin_deg": pm_v,
@@ -189,9 +195,15 @@ def predict(m: JointModel, g: Gains, step_rad: float = 0.05) -> dict[str, float]
 
 def design(m: JointModel, *, pm_vel: float = 50.0, gm_db: float = 8.0, pm_pos: float = 60.0,
            overshoot_pct: float = 2.0, max_velocity_hz: float = 300.0, limits: dict | None = None,
-           step_rad: float = 0.05) -> tuple[Gains, dict[str, float]]:
-    """Gains for ``m`` (see module doc) within the board's gain limits; with their prediction."""
+           step_rad: float = 0.05, delay_margin_s: float = DELAY_MARGIN_S) -> tuple[Gains, dict[str, float]]:
+    """Gains for ``m`` (see module doc) within the board's gain limits; with their prediction.
+
+    The margins are required of the model with its delay increased by ``delay_margin_s`` (the
+    identification's grid step plus what the 1 kHz host cannot see of the board's loop), the
+    prediction is given for the identified delay."""
     lim = limits or {}
+    robust = JointModel(m.inertia_kg_m2, m.viscous_nm_s_per_rad, m.coulomb_nm, m.delay_s + delay_margin_s)
+    clamps = {"max_velocity": lim.get("max_velocity", math.inf), "max_torque": lim.get("max_torque", math.inf)}
     kv_hi, ki_hi, kp_hi = lim.get("velocity_kp", 500.0), lim.get("velocity_ki", 1e5), lim.get("position_kp", 2000.0)
     best_v = None
     for fv in np.geomspace(5.0, max_velocity_hz, 60):
@@ -201,7 +213,7 @@ def design(m: JointModel, *, pm_vel: float = 50.0, gm_db: float = 8.0, pm_pos: f
         if kv > kv_hi or ki > ki_hi:
             break
         g = Gains(0.0, kv, ki)
-        pm, gm, _ = margins(loops(m, g, W)["L_vel"], W)
+        pm, gm, _ = margins(loops(robust, g, W)["L_vel"], W)
         if pm >= pm_vel and gm >= gm_db:
             best_v = (kv, ki)
     if best_v is None:
@@ -211,12 +223,12 @@ def design(m: JointModel, *, pm_vel: float = 50.0, gm_db: float = 8.0, pm_pos: f
     chosen = None
     for kp in np.geomspace(5.0, min(kp_hi, 2.0 * math.pi * 200.0), 40):
         g = Gains(float(kp), kv, ki)
-        pm, _, _ = margins(loops(m, g, W)["L_pos"], W)
+        pm, _, _ = margins(loops(robust, g, W)["L_pos"], W)
         if pm < pm_pos:
             break
-        pred = predict(m, g, step_rad)
-        if pred["overshoot_pct"] > overshoot_pct:
+        if predict(robust, g, step_rad, **clamps)["overshoot_pct"] > overshoot_pct:
             break
+        pred = predict(m, g, step_rad, **clamps)
         chosen = (g, pred)
     if chosen is None:
         raise ConfigError(f"auto-tune: no position gain keeps {pm_pos} deg and {overshoot_pct} % overshoot")

@@ -266,9 +266,11 @@ class Console:
             raise ConfigError(f"autotune: overshoot {over} % is out of range [0, 50] %")
         ident, _ = self._identify([])
         before = self._gains()
-        pred_before = autotune.predict(self.model, before)
+        lim = self.exp.limits()
+        clamps = {"max_velocity": lim["max_velocity_rad_s"], "max_torque": lim["max_torque_nm"]}
+        pred_before = autotune.predict(self.model, before, **clamps)
         limits = {n: self.s.objs.resolve(n).entry.limits[1] for n in ("position_kp", "velocity_kp", "velocity_ki")}
-        gains, pred = autotune.design(self.model, overshoot_pct=over, limits=limits)
+        gains, pred = autotune.design(self.model, overshoot_pct=over, limits={**limits, **clamps})
         self.proposal = {"gains": gains.as_dict(), "predicted": pred, "before": before.as_dict(),
                          "predicted_before": pred_before, "model": ident["model"]}
         lines = ["proposal (predicted from the identified model):",

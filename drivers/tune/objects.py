@@ -139,7 +139,6 @@ class BoardObjects:
         """The raw value for the typed quantity ``text`` (display unit when none is given), checked
         against the entry's limits: ConfigError naming the object, the value and the limit."""
         value, unit = split_quantity(text)
-        e = ref.entry
         if unit and unit not in ("raw",):
             si = to_unit(value, unit, ref.unit, f"{ref.name} ({ref.key})")
             raw = si * ref.factor

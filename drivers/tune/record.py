@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -57,7 +58,7 @@ def _write_mcap(cap: Capture, p: Path, units: dict[str, str]) -> None:
         cid = w.register_channel(topic="/joint", message_encoding="json", schema_id=sid,
                                  metadata={"units": json.dumps(units), "meta": json.dumps(_meta(cap))})
         for i, row in enumerate(cap.data):
-            ns = int(round(row[0] * 1e9))
+            ns = round(row[0] * 1e9)
             w.add_message(channel_id=cid, log_time=ns, publish_time=ns, sequence=i,
                           data=json.dumps(dict(zip(COLUMNS, (float(x) for x in row)))).encode())
         w.finish()
@@ -120,7 +121,7 @@ def frequency_response(cap: Capture, bins: int = 40) -> dict[str, np.ndarray]:
     f0, f1 = float(cap.meta["f0"]), float(cap.meta["f1"])
     edges = np.geomspace(f0, min(f1, 0.45 / cap.period_s), bins + 1)
     fc, h = [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (f >= lo) & (f < hi)
         if not sel.any():
             continue
