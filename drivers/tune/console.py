@@ -61,6 +61,8 @@ class Console:
             c("identify", "identify", "relay + velocity step: the joint model (inertia, viscous, Coulomb, delay)", self._identify),
             c("autotune", "autotune [OVERSHOOT_PCT]", "identify, then propose velocity and position gains with predicted bandwidth and margins (applied with --yes, else with 'apply')", self._autotune),
             c("apply", "apply", "write the last auto-tune proposal into RAM", self._apply),
+            c("state", "state", "the drive's CiA 402 state and mode (statusword 0x6041)", self._state),
+            c("watch", "watch [SECONDS]", "live telemetry from the board's process data at 1 kHz (values, rate, plot)", self._watch),
             c("record", "record FILE.csv|.npz|.mcap", "write the last capture (units header)", self._record),
             c("plot", "plot FILE.png", "plot the last capture with its tracking-error panel", self._plot),
             c("bode", "bode FILE.png", "Bode plot of the last chirp (closed and open loop)", self._bode),
@@ -212,12 +214,12 @@ class Console:
         if cap.stopped:
             text += f"\nstopped: {cap.stopped}"
         return {"kind": kind, "size": size, "unit": cap.setpoint_unit, "metrics": m, "stopped": cap.stopped,
-                "final": cap.meta["guard"]}, text
+                "final": cap.meta["final"]}, text
 
     def _chirp(self, args: list[str]) -> tuple[dict, str]:
         kind = self._kind(args, "chirp", ("position", "velocity"))
         amp, rest = self._quantity(kind, args[1:], "chirp")
-        f0, f1, secs = (float(x) for x in rest[:3]) if len(rest) >= 3 else (2.0, 150.0, 2.0)
+        f0, f1, secs = (float(x) for x in rest[:3]) if len(rest) >= 3 else (2.0, 100.0, 2.0)
         if not (0.1 <= f0 < f1 <= 450.0 and 0.2 <= secs <= 30.0):
             raise ConfigError(f"chirp: f0 {f0} Hz, f1 {f1} Hz, {secs} s outside 0.1 <= f0 < f1 <= 450 Hz, [0.2, 30] s")
         self._check_step(kind, amp)
@@ -297,6 +299,27 @@ class Console:
             self.s.write_raw(ref, raw)
         return {"applied": self.proposal["gains"]}, "applied: " + ", ".join(
             f"{n} = {_fmt(v)}" for n, v in self.proposal["gains"].items())
+
+    def _state(self, args: list[str]) -> tuple[dict, str]:
+        from cerebellum_rt.drivers.cia402 import decode_state
+
+        sw = int(self.s.read_raw(0x6041, 0))
+        mode = int(self.s.read_raw(0x6061, 0))
+        state = decode_state(sw)
+        return {"state": state, "statusword": sw, "mode": mode}, f"{state} (statusword 0x{sw:04X}, mode {mode})"
+
+    def watch_seconds(self, args: list[str]) -> float:
+        secs = float(args[0]) if args else 1.0
+        if not 0.01 <= secs <= 3600.0:
+            raise ConfigError(f"watch: {secs} s is out of range [0.01, 3600] s")
+        return secs
+
+    def _watch(self, args: list[str]) -> tuple[dict, str]:
+        from cerebellum_rt.drivers.tune.telemetry import Telemetry, view_lines
+
+        tel = Telemetry(self.s, self.exp.lockstep)
+        st = tel.run(self.watch_seconds(args))
+        return {"telemetry": st}, "\n".join(view_lines(tel.history, st["telemetry_hz"]))
 
     # ------------------------------------------------------------------ files
     def _last(self, cmd: str) -> experiment.Capture:

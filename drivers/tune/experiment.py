@@ -214,7 +214,8 @@ class PdoExperiment:
             t.timeout_s = keep_timeout
             t.end_cycling()
         cap = Capture(kind, name, log[: st["k"]], SIGNAL_UNITS[kind], dt, st["start"], st["stopped"],
-                      dict(meta or {}, work_position_rad=q_work, guard=guard.report()))
+                      dict(meta or {}, work_position_rad=q_work,
+                           final="switch_on_disabled (by the experiment)" if st["done"] else guard.report()))
         return cap
 
     @staticmethod
