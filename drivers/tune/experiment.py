@@ -127,7 +127,7 @@ class PdoExperiment:
         tx[row]["target_position"] = round(q0 * cpr)
         tx[row]["modes_of_operation"] = MODES["position"]
         keep_timeout = t.timeout_s
-        t.timeout_s = 2.0 if self.lockstep else 0.8 * dt
+        wait_s = t.timeout_s = 2.0 if self.lockstep else 0.8 * dt
         st = {"k": 0, "phase": PHASE_ENABLE, "j": 0, "stopped": "", "silent": 0, "tsat": 0, "start": -1,
               "enabled_at": -1, "done": False}
         max_t_permille = s.read_raw(0x6072, 0)
@@ -188,6 +188,8 @@ class PdoExperiment:
                     st["done"] = True
             missing = t.cycle(tx, rx)
             st["silent"] = st["silent"] + 1 if missing >= t.expected else 0
+            # silent ticks: wait less for the next ones, so a lost bus is named within ~2 s
+            t.timeout_s = min(wait_s, 0.1) if st["silent"] >= 1 else wait_s
             if st["silent"] >= LOST_TICKS:
                 raise DeviceError(f"node {s.node}: no reply for {LOST_TICKS} ticks in a row (bus lost?)")
             r = rx[row]

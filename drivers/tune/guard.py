@@ -34,6 +34,7 @@ from cerebellum_rt.drivers.cia402 import CW_DISABLE_VOLTAGE, CW_QUICK_STOP, deco
 
 STOP_TICKS = 3000  # 3 s at 1 kHz: quick-stop ramps of the presets end well within
 LOST_AFTER = 20
+SILENT_TIMEOUT_S = 0.1  # per-tick wait for replies during the stop (a board answers within a period)
 
 
 class DriveGuard:
@@ -100,6 +101,15 @@ class DriveGuard:
         rows = [self._row(n) for n in nodes]
         tx, rx, t = self.tx, self.rx, self.transport
         silent, disabled_ticks = 0, 0
+        keep = t.timeout_s
+        t.timeout_s = min(keep, SILENT_TIMEOUT_S)  # a silent bus is found within lost_after * this
+        try:
+            return self._stop_ticks(rows, tx, rx, t, silent, disabled_ticks)
+        finally:
+            t.timeout_s = keep
+
+    def _stop_ticks(self, rows: list[int], tx: np.ndarray, rx: np.ndarray, t: Any, silent: int,
+                    disabled_ticks: int) -> bool:
         for _ in range(self.stop_ticks):
             done = all(decode_state(int(rx[r]["statusword"])) == "switch_on_disabled" for r in rows)
             for r in rows:
