@@ -202,8 +202,8 @@ class Console:
         kind = self._kind(args, "step", ("position", "velocity", "torque"))
         size, rest = self._quantity(kind, args[1:], "step")
         seconds = float(rest[0]) if rest else (0.4 if kind != "torque" else 0.03)
-        if not 0.01 <= seconds <= 10.0:
-            raise ConfigError(f"step: duration {seconds} s is out of range [0.01, 10] s")
+        if not 0.01 <= seconds <= 60.0:
+            raise ConfigError(f"step: duration {seconds} s is out of range [0.01, 60] s")
         self._check_step(kind, size)
         cap = experiment.step(self.exp, kind, size, seconds)
         self.last = cap

@@ -198,8 +198,10 @@ class PdoExperiment:
                       int(r["current_actual"]) * rc / 1000.0, int(r["statusword"]), ph)
             st["k"] = k + 1
 
+        guard = DriveGuard(t, tx, rx)
+        self.last_guard_outcome: dict[int, str] = {}
         try:
-            with DriveGuard(t, tx, rx) as guard:
+            with guard:
                 _prime(t, tx, rx, s.node)
                 emulated = getattr(s, "emulated", None)
                 if emulated is not None:
@@ -209,10 +211,10 @@ class PdoExperiment:
                 runner = LoopRunner(period_ns=self.period_us * 1000, clock=clock, write=tick,
                                     rt=RtConfig.off() if self.lockstep else None)
                 runner.run(total)
-                self.last_guard_outcome = dict(guard.outcome)
             if not st["done"]:
                 st["stopped"] = st["stopped"] or "the drive did not confirm SWITCH ON DISABLED in time"
         finally:
+            self.last_guard_outcome = dict(guard.outcome)  # what the guard had to stop (Ctrl-C, errors)
             t.timeout_s = keep_timeout
             t.end_cycling()
         cap = Capture(kind, name, log[: st["k"]], SIGNAL_UNITS[kind], dt, st["start"], st["stopped"],

@@ -40,6 +40,11 @@ class TuneCompleter(Completer):
                     yield Completion(name, -len(word), display_meta=cmd.help[:60])
             return
         cmd = words[0]
+        if cmd == "help" and idx == 1:
+            for name, c in self.c.commands.items():
+                if name.startswith(word):
+                    yield Completion(name, -len(word), display_meta=c.usage)
+            return
         if cmd in ("get", "set", "list") and (cmd == "get" or idx == 1):
             objs = self.c.s.objs
             for name in objs.names():

@@ -91,6 +91,7 @@ def test_guard_stops_and_disables_on_an_exception(tune):
     with pytest.raises(RuntimeError, match="crashed"):
         exp.run("position", "step", 200, boom)
     assert emu.board.state == "switch_on_disabled"
+    assert exp.last_guard_outcome == {1: "switch_on_disabled"}  # the guard, not the experiment, stopped it
     for _ in range(100):  # the NMT frame follows the controlword; the board thread handles it
         if emu.board.nmt_state == 0x7F:
             break
