@@ -11,6 +11,7 @@ AREAS: dict[str, str] = {
     "codegen": "generated C vs CasADi-generated C: bytes, instructions, ulp",
     "can": "batched CAN exchange host cost vs python-can, joints per bus vs theory",
     "kinematics": "FK / Jacobians / COM vs pinocchio",
+    "tune": "auto-tune each preset joint: overshoot, settling, bandwidth before/after; telemetry rate",
 }
 
 

@@ -25,11 +25,14 @@ SPARK = " ▁▂▃▄▅▆▇█"
 class Telemetry:
     """Samples ``session``'s board every ``period_us`` (see module doc)."""
 
-    def __init__(self, session: Any, lockstep: bool = False, period_us: int = 1000, capacity: int = 16384) -> None:
+    def __init__(self, session: Any, lockstep: bool | None = None, period_us: int = 1000,
+                 capacity: int = 16384) -> None:
+        """``lockstep``: None = virtual time on an emulated board, wall-clock 1 kHz otherwise."""
         from cerebellum_rt.rtcore.ring import TelemetryRing
 
         self.s = session
-        self.lockstep = lockstep or getattr(session, "emulated", None) is not None
+        emulated = getattr(session, "emulated", None) is not None
+        self.lockstep = emulated if lockstep is None else lockstep
         self.period_us = period_us
         self.ring = TelemetryRing(capacity, len(FIELDS))
         self.history = np.zeros((0, len(FIELDS)))
@@ -77,7 +80,10 @@ class Telemetry:
             cnt["k"] += 1
 
         emulated = getattr(s, "emulated", None)
-        clock = emulated.clock if emulated is not None else (LockstepClock() if self.lockstep else RealTimeClock())
+        if not self.lockstep:
+            clock = RealTimeClock()
+        else:
+            clock = emulated.clock if emulated is not None else LockstepClock()
         ticks = max(1, int(seconds / dt))
         w0 = time.perf_counter()
         try:
