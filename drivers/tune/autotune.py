@@ -28,7 +28,7 @@ import numpy as np
 from cerebellum_rt.rtcore.errors import ConfigError
 
 SIM_DT = 1e-4  # the model's integration step [s] (the boards' velocity loop period)
-DELAY_MARGIN_S = 3e-4  # delay uncertainty the design keeps its margins against [s]
+DELAY_MARGIN_S = 6e-4  # delay uncertainty the design keeps its margins against [s]
 
 
 @dataclass(frozen=True)
