@@ -58,16 +58,19 @@ def run(args: argparse.Namespace) -> int:
             emulated = EmulatedJoint(args.preset, args.node, args.flash)
             stack.append(emulated)
             bus, node, lockstep = emulated.host_bus(), args.node, True
+            listener = emulated.host_bus
         else:
             interface, channel, bitrate, node = _bus_of(args)
             bus = open_bus(interface, channel, bitrate=bitrate)
             stack.append(bus)
             lockstep = args.lockstep
+            listener = None if interface == "slcan" else (lambda: open_bus(interface, channel, bitrate=bitrate))
         transport = CanTransport(bus, nodes=[node], board="joint", sync=True, timeout_s=0.05)
         stack.append(transport)
         session = TuneSession(transport, node, args.project, emulated=emulated)
         info = session.connect()
-        console = Console(session, lockstep=lockstep, yes=args.yes)
+        console = Console(session, lockstep=lockstep, yes=args.yes, listener_bus=listener)
+        stack.append(_BuslogCloser(console))
         if args.commands:
             results = []
             for line in args.commands:
@@ -85,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for obj in reversed(stack):
             obj.close() if hasattr(obj, "close") else obj.shutdown()
+
+
+class _BuslogCloser:
+    """Ends a running bus log before the bus goes away."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def close(self) -> None:
+        self.console.stop_buslog()
 
 
 def _json_default(o: object) -> object:

@@ -33,8 +33,13 @@ class Console:
     """Commands over one :class:`TuneSession` (see module doc). ``yes``: apply auto-tuned gains
     without asking (scripts); otherwise ``autotune`` proposes and ``apply`` writes."""
 
-    def __init__(self, session: TuneSession, lockstep: bool, yes: bool = False) -> None:
+    def __init__(self, session: TuneSession, lockstep: bool, yes: bool = False,
+                 listener_bus: Callable[[], Any] | None = None) -> None:
+        """``listener_bus``: opens another endpoint of the same bus (for ``buslog``), None where the
+        interface has a single client (slcan)."""
         self.s = session
+        self.listener_bus = listener_bus
+        self._buslog: tuple[Any, Any, Any, str] | None = None
         self.exp = experiment.PdoExperiment(session, lockstep)
         self.yes = yes
         self.last: experiment.Capture | None = None
@@ -63,6 +68,8 @@ class Console:
             c("apply", "apply", "write the last auto-tune proposal into RAM", self._apply),
             c("state", "state", "the drive's CiA 402 state and mode (statusword 0x6041)", self._state),
             c("watch", "watch [SECONDS]", "live telemetry from the board's process data at 1 kHz (values, rate, plot)", self._watch),
+            c("buslog", "buslog start FILE.asc|.log|.blf | buslog stop", "log the bus traffic (every frame, "
+              "process data included) through python-can's writers: ASC, candump .log, BLF", self._buslog_cmd),
             c("record", "record FILE.csv|.npz|.mcap", "write the last capture (units header)", self._record),
             c("plot", "plot FILE.png", "plot the last capture with its tracking-error panel", self._plot),
             c("bode", "bode FILE.png", "Bode plot of the last chirp (closed and open loop)", self._bode),
@@ -320,6 +327,41 @@ class Console:
         tel = Telemetry(self.s, self.exp.lockstep)
         st = tel.run(self.watch_seconds(args))
         return {"telemetry": st}, "\n".join(view_lines(tel.history, st["telemetry_hz"]))
+
+    def _buslog_cmd(self, args: list[str]) -> tuple[dict, str]:
+        import can
+
+        self._need(args, 1, "buslog")
+        if args[0] == "stop":
+            if self._buslog is None:
+                raise ConfigError("buslog stop: no bus log is running")
+            return self.stop_buslog(), ""
+        if args[0] != "start" or len(args) < 2:
+            raise ConfigError(f"buslog: usage: {self.commands['buslog'].usage}")
+        if self._buslog is not None:
+            raise ConfigError(f"buslog start: already logging to {self._buslog[3]} (buslog stop first)")
+        if self.listener_bus is None:
+            raise ConfigError("buslog: this interface takes one client (slcan): log on an interface with "
+                              "several endpoints (socketcan, virtual, --emulate)")
+        path = args[1]
+        if not path.endswith((".asc", ".log", ".blf")):
+            raise ConfigError(f"buslog: file {path!r} is not .asc (Vector ASC), .log (candump) or .blf")
+        bus = self.listener_bus()
+        writer = can.Logger(path)
+        notifier = can.Notifier(bus, [writer], timeout=0.05)
+        self._buslog = (bus, writer, notifier, path)
+        return {"file": path}, f"logging the bus to {path} ('buslog stop' ends it)"
+
+    def stop_buslog(self) -> dict[str, Any]:
+        if self._buslog is None:
+            return {}
+        bus, writer, notifier, path = self._buslog
+        self._buslog = None
+        notifier.stop()
+        writer.stop()
+        bus.shutdown()
+        print(f"bus log written to {path}")
+        return {"file": path}
 
     # ------------------------------------------------------------------ files
     def _last(self, cmd: str) -> experiment.Capture:

@@ -121,3 +121,21 @@ def test_guard_with_a_lost_bus_ends_without_hanging(tmp_path):
             exp.run("position", "step", 400, unplug)
         t.close()
     assert decode_state(int(board.store.get(0x6041, 0))) == "operation_enabled"  # it was enabled when cut
+
+
+def test_buslog_writes_every_frame_through_python_can_writers(tune, tmp_path):
+    import can
+
+    from cerebellum_rt.drivers.tune.console import Console
+
+    _, s, emu = tune
+    c = Console(s, lockstep=True, listener_bus=emu.host_bus)
+    c.execute(f"buslog start {tmp_path / 'bus.asc'}")
+    c.execute("step position 0.02 rad 0.05")
+    c.execute("buslog stop")
+    ids = [m.arbitration_id for m in can.ASCReader(str(tmp_path / "bus.asc"))]
+    syncs = ids.count(0x080)
+    assert syncs >= 50  # one SYNC per tick of the experiment
+    assert ids.count(0x181) == syncs and ids.count(0x201) == syncs  # TPDO1 and RPDO1 every tick
+    with pytest.raises(Exception, match=r"not \.asc"):
+        c.execute(f"buslog start {tmp_path / 'bus.txt'}")
