@@ -186,8 +186,10 @@ class PdoExperiment:
                 if state == "switch_on_disabled":
                     guard.released(s.node)
                     st["done"] = True
+            rx_before = t.stats.frames_rx
             missing = t.cycle(tx, rx)
-            st["silent"] = st["silent"] + 1 if missing >= t.expected else 0
+            # silent = nothing at all came back (late replies of the previous tick count as alive)
+            st["silent"] = st["silent"] + 1 if missing >= t.expected and t.stats.frames_rx == rx_before else 0
             # silent ticks: wait less for the next ones, so a lost bus is named within ~2 s
             t.timeout_s = min(wait_s, 0.1) if st["silent"] >= 1 else wait_s
             if st["silent"] >= LOST_TICKS:

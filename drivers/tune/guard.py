@@ -114,11 +114,12 @@ class DriveGuard:
             done = all(decode_state(int(rx[r]["statusword"])) == "switch_on_disabled" for r in rows)
             for r in rows:
                 tx[r]["controlword"] = CW_DISABLE_VOLTAGE if done else CW_QUICK_STOP
+            rx_before = t.stats.frames_rx
             try:
                 missing = t.cycle(tx, rx)
             except Exception:
                 return True  # the bus is gone: SDO (if anything answers) and NMT
-            silent = silent + 1 if missing >= t.expected else 0
+            silent = silent + 1 if missing >= t.expected and t.stats.frames_rx == rx_before else 0
             if silent >= self.lost_after:
                 return True
             if done:

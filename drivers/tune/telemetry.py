@@ -69,6 +69,8 @@ class Telemetry:
             r = rx[row_i]
             if int(r["fresh"]) == full:
                 cnt["fresh"] += 1
+            elif cnt["fresh"] == 0:
+                return  # nothing measured yet: the rows are still zeros
             row[0] = cnt["k"] * dt
             row[1] = int(r["position_actual"]) / cpr
             row[2] = int(r["velocity_actual"]) / vcpr
