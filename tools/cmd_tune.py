@@ -74,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         if args.commands:
             results = []
             for line in args.commands:
-                res, text = console.execute(line)
+                try:
+                    res, text = console.execute(line)
+                except KeyboardInterrupt:
+                    stopped = getattr(console.exp, "last_guard_outcome", {}) or "no drive was enabled"
+                    print(f"cbl tune: interrupted during '{line}'; drives stopped and disabled: {stopped}",
+                          file=sys.stderr)
+                    raise
                 results.append(res)
                 if not args.json and text:
                     print(text, flush=True)

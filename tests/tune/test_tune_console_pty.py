@@ -108,3 +108,15 @@ def test_console_opens_no_network_listener(term):
 def test_shell_completion_script():
     out = subprocess.run([CBL, "completion", "bash"], capture_output=True, text=True, check=True).stdout
     assert "tune" in out and "--emulate" in out and "complete" in out
+
+
+def test_sigint_during_an_exec_experiment_stops_the_drive_and_exits_130(tmp_path):
+    proc = subprocess.Popen([CBL, "tune", "--emulate", "--flash", str(tmp_path / "f.json"), "--exec", "state",
+                             "--exec", "step position 0.05 rad 60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert "switch_on_disabled" in proc.stdout.readline()  # connected; the step starts now
+    time.sleep(1.5)  # the experiment (60 s of virtual time) is running
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "drives stopped and disabled: {1: 'switch_on_disabled'}" in err
