@@ -134,9 +134,18 @@ def frequency_response(cap: Capture, bins: int = 40) -> dict[str, np.ndarray]:
 
 
 def measured_bandwidth_hz(fr: dict[str, np.ndarray]) -> float:
-    mag = np.abs(fr["closed"])
-    idx = np.nonzero(mag < 1.0 / math.sqrt(2.0))[0]
-    return float(fr["f_hz"][idx[0]]) if idx.size else float(fr["f_hz"][-1])
+    """-3 dB frequency of the measured closed loop, interpolated in dB over log frequency between
+    the two bands around the first crossing (the last band's frequency if it never crosses)."""
+    db = 20.0 * np.log10(np.maximum(np.abs(fr["closed"]), 1e-12))
+    f = fr["f_hz"]
+    idx = np.nonzero(db < -3.0103)[0]
+    if not idx.size:
+        return float(f[-1])
+    i = int(idx[0])
+    if i == 0:
+        return float(f[0])
+    a = (db[i - 1] + 3.0103) / (db[i - 1] - db[i])
+    return float(math.exp(math.log(f[i - 1]) + a * (math.log(f[i]) - math.log(f[i - 1]))))
 
 
 def bode(fr: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
