@@ -76,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
             for line in args.commands:
                 try:
                     res, text = console.execute(line)
+                except CblError as exc:
+                    if args.json:  # the results so far, and the error, still make one JSON object
+                        json.dump({"board": info, "results": results, "error": str(exc)}, sys.stdout,
+                                  default=_json_default)
+                        sys.stdout.write("\n")
+                    raise
                 except KeyboardInterrupt:
                     stopped = getattr(console.exp, "last_guard_outcome", {}) or "no drive was enabled"
                     print(f"cbl tune: interrupted during '{line}'; drives stopped and disabled: {stopped}",

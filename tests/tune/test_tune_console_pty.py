@@ -120,3 +120,16 @@ def test_sigint_during_an_exec_experiment_stops_the_drive_and_exits_130(tmp_path
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "drives stopped and disabled: {1: 'switch_on_disabled'}" in err
+
+
+def test_exec_json_contract_and_refusal(tmp_path):
+    import json
+
+    r = subprocess.run([CBL, "tune", "--emulate", "--flash", str(tmp_path / "f.json"), "--exec", "get kp",
+                        "--exec", "set kv 8.5 N*m*s/rad", "--exec", "set kp 120 N*m/rad", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    d = json.loads(r.stdout)
+    assert d["board"]["node"] == 1 and [x["command"] for x in d["results"]] == ["get kp", "set kv 8.5 N*m*s/rad"]
+    assert d["results"][1]["value"] == 8.5 and d["results"][1]["unit"] == "N*m*s/rad"
+    assert "takes 1/s" in d["error"] and r.stderr.count("\n") == 1  # one line on stderr
