@@ -60,7 +60,8 @@ class Console:
             c("save", "save", "persist on the board (0x1010) and to the project TOML, with the diff", self._save),
             c("revert", "revert [board|toml|defaults]", "reload the board's saved set (NMT reset), the project TOML, or the defaults (0x1011)", self._revert),
             c("power-cycle", "power-cycle", "emulated board only: power it off and on (RAM lost, flash kept)", self._power_cycle),
-            c("step", "step position|velocity|torque SIZE [UNIT] [SECONDS]", "a step in that mode; rise, overshoot, settling, steady-state error", self._step),
+            c("step", "step position|velocity|torque SIZE [UNIT] [SECONDS]", "a step in that mode; rise, overshoot, settling, steady-state error (torque: of the torque "
+              "sensor, which on a free joint sees only the output side's share)", self._step),
             c("chirp", "chirp position|velocity AMPLITUDE [UNIT] [F0 F1 SECONDS]", "logarithmic swept sine; measured closed-loop bandwidth (bode FILE.png plots it)", self._chirp),
             c("relay", "relay [TORQUE N*m]", "torque relay on the velocity: identifies inertia, friction", self._relay),
             c("identify", "identify", "relay + velocity step: the joint model (inertia, viscous, Coulomb, delay)", self._identify),

@@ -76,6 +76,11 @@ def test_save_power_cycle_read_back(term):
     _run(term, "get kv", r"velocity_kp \(0x2010:2\) = 9.25 N\*m\*s/rad")
 
 
+def test_live_watch_draws_values_and_plot(term):
+    out = _run(term, "watch 0.5", r"telemetry: \d+ samples at \d+ Hz, 0 TPDOs missing")
+    assert "position_rad" in out and "rad/s" in out  # values with their units, then the sparklines
+
+
 def test_out_of_range_is_refused_with_the_limit(term):
     _run(term, "set kp 5000", r"error: position_kp \(0x2010:1\) = 5000 is out of the board's limits \[0, 2000\] 1/s")
 
