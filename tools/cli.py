@@ -28,6 +28,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "hil": ("cerebellum_rt.tools.cmd_hil", "HIL scenarios on an emulated robot (g1-walk: learned policy through boards and MuJoCo)"),
     "plan": ("cerebellum_rt.tools.cmd_plan", "compute each bus's load for a rig and refuse one that does not fit"),
     "validate": ("cerebellum_rt.tools.cmd_validate", "run the datasheet experiments on every actuator preset and compare"),
+    "tune": ("cerebellum_rt.tools.cmd_tune", "tune a joint's gains: get/set in SI units, steps, chirps, auto-tune, save"),
+    "completion": ("cerebellum_rt.tools.cmd_completion", "print the shell completion script of cbl (bash or zsh)"),
 }
 
 

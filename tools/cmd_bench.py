@@ -14,6 +14,7 @@ AREAS: dict[str, str] = {
     "reliability": "hostile input: frames fuzzed into the board and codecs, kill -9 during stores, loss reaction",
     "firmware": "board image size, instructions per 1 kHz cycle under QEMU, host C image vs Python board",
     "policy": "learned policy step vs onnxruntime; G1 walk speed through the boards vs MuJoCo-only",
+    "tune": "auto-tune each preset joint: overshoot, settling, bandwidth before/after; telemetry rate",
 }
 
 

@@ -106,6 +106,11 @@ class JointBoard(DriveBoard):
         if lo > hi:
             raise SdoAbort(ABORT_MAX_LT_MIN, f"0x607D: min {lo} > max {hi}")
 
+    def _reset_app(self) -> None:
+        super()._reset_app()
+        for sub in _GAIN_FIELDS:  # boot / NMT reset: the firmware runs the gains the OD now holds (saved set or defaults)
+            self._gain_written(0x2010, sub, self.store.get(0x2010, sub))
+
     def _sample(self) -> dict[str, float]:
         """Measurements into the object dictionary; returns them in SI units."""
         s = self.store

@@ -1,0 +1,28 @@
+"""`cbl bench tune --json`: its contract on one joint (the full run covers every preset)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CBL = str(Path(sys.executable).parent / "cbl")
+
+
+def test_bench_tune_json_contract():
+    out = subprocess.run([CBL, "bench", "tune", "--json", "--joints", "knee", "--telemetry-s", "0.3"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout
+    d = json.loads(out)
+    knee = d["joints"]["knee"]
+    for side in ("before", "after"):
+        assert {"overshoot_pct", "settling_time_s", "bandwidth_hz"} <= set(knee[side])
+        assert knee[side]["stopped"] == ""
+    assert knee["after"]["bandwidth_hz"] > knee["before"]["bandwidth_hz"]  # auto-tune widened the loop
+    assert knee["after"]["settling_time_s"] < knee["before"]["settling_time_s"]
+    assert d["telemetry_hz"] > 0 and d["telemetry"]["samples"] > 0
+
+
+def test_bench_tune_refuses_an_unknown_joint():
+    r = subprocess.run([CBL, "bench", "tune", "--joints", "elbow"], capture_output=True, text=True)
+    assert r.returncode == 2 and "'elbow' is not one of" in r.stderr
