@@ -74,9 +74,9 @@ def _pdo_category(layout: SlaveLayout, tx: bool, strings: _Strings) -> bytes:
 def sii_image(layout: SlaveLayout, serial: int = 0) -> bytes:
     """The whole EEPROM content (bytes, a power-of-two kbit size, unused bytes 0xFF)."""
     strings = _Strings()
+    name = strings.add(layout.name)  # SOEM takes string 1 as the slave's name
     group = strings.add("cerebellum")
     order = strings.add(f"cerebellum-{layout.board}")
-    name = strings.add(layout.name)
     general = bytearray(32)
     general[0], general[1], general[2], general[3] = group, 0, order, name
     general[5] = COE_DETAILS
