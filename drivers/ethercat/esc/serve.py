@@ -90,8 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     specs = parse_slaves(args.slaves)
     slaves = [EscSlave(make_app(kind, k + 1, preset), serial=k + 1, watchdog_ms=args.watchdog_ms,
                        clock_offset_ns=k * 1_000_003) for k, (kind, preset) in enumerate(specs)]
-    for s in slaves:  # compile the law and warm the plant before the master comes
-        s.app.sample()
+    for kind, preset in set(specs):  # compile the law and the plant's paths before the master comes
+        warm = make_app(kind, 1, preset)  # (a first compile inside OP would outlast the watchdog)
+        warm.enter_op()
+        for _ in range(3):
+            warm.cycle(bytes(warm.layout.out_bytes))
+        warm.leave_op()
+        warm.service()
     gc.collect()
     gc.freeze()  # what exists now is never scanned again: no multi-millisecond collector pauses
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ECAT))
