@@ -38,7 +38,7 @@ def frame(*datagrams: tuple[int, int, int, bytes]) -> bytearray:
 def datagram(f: bytearray, k: int = 0) -> tuple[int, bytes, int]:
     pos = 16
     for _ in range(k + 1):
-        cmd, _i, adp, ado, lenf, _irq = struct.unpack_from("<BBHHHH", f, pos)
+        _cmd, _i, adp, _ado, lenf, _irq = struct.unpack_from("<BBHHHH", f, pos)
         n = lenf & 0x7FF
         data, wkc = bytes(f[pos + 10 : pos + 10 + n]), struct.unpack_from("<H", f, pos + 10 + n)[0]
         pos += 12 + n
@@ -60,7 +60,7 @@ def configure(slaves: list[EscSlave]) -> None:
     lay = slaves[0].layout
     sm = b"".join(struct.pack("<HHBBBB", start, length, ctrl, 0, 1, 0) for start, length, ctrl, _ in lay.sync_managers())
     laddr = 0
-    for k, s in enumerate(slaves):
+    for k in range(len(slaves)):
         fm = struct.pack("<IHBBHBBB3x", laddr, lay.out_bytes, 0, 7, 0x1100, 0, 2, 1)
         fm += struct.pack("<IHBBHBBB3x", 100 + k * lay.in_bytes, lay.in_bytes, 0, 7, 0x1180, 0, 1, 1)
         laddr += lay.out_bytes
