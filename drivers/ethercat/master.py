@@ -248,10 +248,16 @@ class EtherCatTransport(Transport):
     def sdo_read(self, position: int, index: int, subindex: int = 0) -> int | float | str | bytes:
         self._check_open()
         e = self.layouts[position].table.entry(index, subindex)
-        try:
-            data = self._m.slaves[position].sdo_read(index, subindex)
-        except Exception as exc:
-            raise DeviceError(f"EtherCAT slave {position}: SDO read 0x{index:04X}sub{subindex}: {exc!r}") from exc
+        for attempt in range(3):  # a mailbox reply lost to a late frame is asked for again (reads only)
+            try:
+                data = self._m.slaves[position].sdo_read(index, subindex)
+                break
+            except self._ps.WkcError as exc:
+                if attempt == 2:
+                    raise DeviceError(f"EtherCAT slave {position}: SDO read 0x{index:04X}sub{subindex}: "
+                                      f"no mailbox answer ({exc!r})") from exc
+            except Exception as exc:
+                raise DeviceError(f"EtherCAT slave {position}: SDO read 0x{index:04X}sub{subindex}: {exc!r}") from exc
         return decode(e, data)
 
     def sdo_write(self, position: int, index: int, subindex: int, value: int | float | str | bytes) -> None:

@@ -152,8 +152,10 @@ class Line:
     """A line of emulated slaves (see module doc). ``reach`` = how many slaves a frame passes
     (fewer than ``len(slaves)``: the line is cut after that slave, as when one disappears)."""
 
-    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005) -> None:
+    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01) -> None:
         self.slaves = slaves
+        self.safeop_period_s = safeop_period_s  # SAFE-OP: inputs refreshed this often (no law, no plant step)
+        self._sampled = [0.0] * len(slaves)
         self.lock = threading.Lock()
         self.stats = LineStats()
         self.app_period_s = app_period_s
@@ -188,7 +190,7 @@ class Line:
         watchdogs, board timers. Returns the number of cycles run."""
         now = time.monotonic() if now is None else now
         ran = 0
-        for s in self.slaves:
+        for k, s in enumerate(self.slaves):
             with self.lock:
                 if s.check_watchdog(now):
                     self.stats.watchdog_expiries += 1
@@ -198,7 +200,8 @@ class Line:
                 if out is not None:
                     inputs = s.app.cycle(out)
                     ran += 1
-                elif state == R.SAFEOP:
+                elif state == R.SAFEOP and now - self._sampled[k] >= self.safeop_period_s:
+                    self._sampled[k] = now
                     inputs = s.app.sample()
                 else:
                     inputs = None
