@@ -8,16 +8,14 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("pysoem", reason="the ethercat/test extra (pysoem) is not installed")
-
-from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine  # noqa: E402
-from cerebellum_rt.drivers.ethercat.master import EtherCatTransport  # noqa: E402
-from cerebellum_rt.drivers.ethercat.slave_app import make_app  # noqa: E402
-from cerebellum_rt.drivers.od import VENDOR_ID  # noqa: E402
-from cerebellum_rt.rtcore.clock import RealTimeClock  # noqa: E402
-from cerebellum_rt.rtcore.errors import DeviceError  # noqa: E402
-from cerebellum_rt.rtcore.loop import LoopRunner  # noqa: E402
-from cerebellum_rt.rtcore.rt import RtConfig  # noqa: E402
+from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
+from cerebellum_rt.drivers.ethercat.master import EtherCatTransport
+from cerebellum_rt.drivers.ethercat.slave_app import make_app
+from cerebellum_rt.drivers.od import VENDOR_ID
+from cerebellum_rt.rtcore.clock import RealTimeClock
+from cerebellum_rt.rtcore.errors import DeviceError
+from cerebellum_rt.rtcore.loop import LoopRunner
+from cerebellum_rt.rtcore.rt import RtConfig
 
 needs_netns = pytest.mark.needs("ip", root="network namespaces and raw sockets")
 SLOW_HOST_US = 20_000  # a reply counts as lost only after 20 ms: behaviour, not the host's timing
