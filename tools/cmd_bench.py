@@ -11,6 +11,7 @@ AREAS: dict[str, str] = {
     "codegen": "generated C vs CasADi-generated C: bytes, instructions, ulp",
     "can": "batched CAN exchange host cost vs python-can, joints per bus vs theory",
     "kinematics": "FK / Jacobians / COM vs pinocchio",
+    "ethercat": "SOEM vs the emulated line: LRW round trip vs wire time at 100 Mbit/s, lost frames, host cost",
 }
 
 
