@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
+    p.add_argument("--ethercat", action="store_true",
+                   help="all boards as one emulated EtherCAT line behind a veth pair (root); prints the interface")
 
 
 def _split(rig: Any, per_process: int | None) -> list[Any]:
@@ -85,6 +87,10 @@ def _describe(info: dict, rate_hz: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ethercat:
+        from cerebellum_rt.drivers.ethercat.cli import emulate
+
+        return emulate(args)
     from cerebellum_rt.hil_tests.rig import default_rig, load_rig
     from cerebellum_rt.rtcore.errors import check_range
 

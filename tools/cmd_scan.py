@@ -1,4 +1,5 @@
-"""`cbl scan -i INTERFACE -c CHANNEL`: list the CANopen boards on a bus (node, identity, firmware, state)."""
+"""`cbl scan -i INTERFACE -c CHANNEL`: list the CANopen boards on a bus (node, identity, firmware, state);
+`-i ethercat -c IFACE`: the EtherCAT slaves on a network interface (SOEM)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.interface == "ethercat":  # -c names the network interface; SOEM scans the line
+        from cerebellum_rt.drivers.ethercat.cli import scan
+
+        return scan(args)
     from cerebellum_rt.drivers.can.bus import bus_from_args
     from cerebellum_rt.drivers.can.scan import scan_bus
     from cerebellum_rt.rtcore.errors import check_range

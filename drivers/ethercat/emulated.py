@@ -19,7 +19,7 @@ from typing import Any
 from cerebellum_rt.drivers.ethercat.netns import VethLine
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 600.0  # the first start compiles the boards (numba): minutes on a loaded host
 
 
 def slave_specs(slaves: list[str] | int) -> list[str]:
@@ -45,7 +45,9 @@ class EmulatedLine:
             cmd = ["ip", "netns", "exec", self._veth.netns, sys.executable, "-m",
                    "cerebellum_rt.drivers.ethercat.esc.serve", "--iface", self._veth.emu_if,
                    "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms)]
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            # own session: Ctrl-C goes to the tool, which stops the emulator (its stdin closing does too)
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                          start_new_session=True)
             self.ready = self._line(START_TIMEOUT_S)
             if not self.ready.get("ready"):
                 raise DeviceError(f"ESC emulator on {self.iface}: did not start ({self.ready})")
