@@ -59,6 +59,7 @@ class EscSlave:
         struct.pack_into("<H", m, R.EEP_CONTROL, R.EEP_READ8)
         self._set_al(R.INIT, 0)
         self._fmmus: list[tuple[int, int, int, int]] = []
+        self._mbx_areas: tuple[int, int, int, int] | None = None  # SM0 / SM1 areas (cached)
         self._mbx_req: bytes | None = None
         self._mbx_queue: list[bytes] = []
         self._mbx_last = b""  # the last reply put into SM1 (mailbox repeat)
@@ -185,6 +186,8 @@ class EscSlave:
         end = addr + len(data)
         if addr < 0 or end > R.MEM_SIZE:
             return False
+        if addr >= R.DC_SYS_TIME and end <= R.DC_SYS_TIME + 8:
+            return True  # drift compensation (ARMW/FRMW of the reference time): time is not steered here
         m = self.mem
         s0, l0, _c0, a0 = self._sm(0)
         if a0 & 1 and addr < s0 + l0 and end > s0 and m[R.SM_BASE + 5] & 0x08:
@@ -209,6 +212,7 @@ class EscSlave:
                 if act & 1 and length and kind & 0x03:
                     self._fmmus.append((lstart, length, pstart, kind & 0x03))
         if before_sm is not None:
+            self._mbx_areas = None
             for k in range(R.N_SM):  # (re)programming an SM resets its buffer state
                 if before_sm[8 * k : 8 * k + 5] != m[R.SM_BASE + 8 * k : R.SM_BASE + 8 * k + 5]:
                     m[R.SM_BASE + 8 * k + 5] = 0
@@ -229,10 +233,10 @@ class EscSlave:
 
     def _ram_written(self, addr: int, end: int) -> None:
         m = self.mem
-        s0, l0, _c0, a0 = self._sm(0)
-        if a0 & 1 and l0 and addr < s0 + l0 <= end:
+        s0, s0e, _s1, _s1e = self._mailboxes()
+        if s0e > s0 and addr < s0e <= end:
             m[R.SM_BASE + 5] |= 0x08
-            self._mbx_req = bytes(m[s0 : s0 + l0])
+            self._mbx_req = bytes(m[s0:s0e])
         s2, l2, c2, a2 = self._sm(2)
         if a2 & 1 and l2 and addr < s2 + l2 <= end:
             self.outputs = bytes(m[s2 : s2 + l2])
@@ -240,17 +244,36 @@ class EscSlave:
                 self._wd_t = time.monotonic()
                 struct.pack_into("<H", m, R.WD_STATUS_PD, 1)
 
+    def _mailboxes(self) -> tuple[int, int, int, int]:
+        if self._mbx_areas is None:
+            s0, l0, _c, a0 = self._sm(0)
+            s1, l1, _c, a1 = self._sm(1)
+            self._mbx_areas = (s0, s0 + l0 if a0 & 1 else s0, s1, s1 + l1 if a1 & 1 else s1)
+        return self._mbx_areas
+
     def logical(self, laddr: int, data: memoryview, read: bool, write: bool, t_ns: int = 0) -> int:
         """An LRD/LWR/LRW passing this ESC: the working-counter increment (read +1, write +2 for
-        LRW, +1 for LWR)."""
+        LRW, +1 for LWR). Process RAM outside the mailboxes takes a direct path."""
         end = laddr + len(data)
         did_r = did_w = False
         incoming = bytes(data) if read and write else data
+        m = self.mem
         for lstart, length, pstart, kind in self._fmmus:
             lo, hi = max(lstart, laddr), min(lstart + length, end)
             if lo >= hi:
                 continue
             p = pstart + (lo - lstart)
+            pe = p + hi - lo
+            m0, m0e, m1, m1e = self._mailboxes()
+            if p >= R.RAM_START and pe <= R.MEM_SIZE and (pe <= m0 or p >= m0e) and (pe <= m1 or p >= m1e):
+                if kind & 0x01 and read:
+                    data[lo - laddr : hi - laddr] = m[p:pe]
+                    did_r = True
+                if kind & 0x02 and write:
+                    m[p:pe] = incoming[lo - laddr : hi - laddr]
+                    self._ram_written(p, pe)
+                    did_w = True
+                continue
             if kind & 0x01 and read:
                 got = self.read(p, hi - lo, t_ns)
                 if got is not None:
