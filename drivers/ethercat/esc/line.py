@@ -16,7 +16,6 @@ frames on a raw AF_PACKET socket (EtherType 0x88A4).
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import struct
 import threading
@@ -237,12 +236,12 @@ class Line:
         sock = self._sock
         assert sock is not None
         buf = bytearray(2048)
+        sock.settimeout(0.05)  # one blocking call per frame: each GIL re-acquisition costs latency
         while not self._stop.is_set():
             try:
-                r, _, _ = select.select([sock], [], [], 0.05)
-                if not r:
-                    continue
                 n, addr = sock.recvfrom_into(buf)
+            except TimeoutError:
+                continue
             except OSError:
                 if self._stop.is_set():
                     return
