@@ -140,3 +140,21 @@ def test_malformed_replies_into_the_master_are_counted_not_fatal() -> None:
         results = [t.cycle(tx, rx) for _ in range(50)]
         assert bad > 50 and t.lost_frames + t.wkc_errors + t.cycle_errors >= bad // 2
         assert results[-20:] == [0] * 20  # the master path survived and works again
+
+
+@needs_netns
+@pytest.mark.parametrize("n", [1, 32])
+def test_line_of_n_joints_reaches_op_and_outputs_come_back_through_the_firmware(n: int) -> None:
+    with EmulatedLine(n) as line, EtherCatTransport(line.iface, timeout_us=SLOW_HOST_US) as t:
+        assert len(t.slaves) == n and t.expected_wkc == 3 * n
+        tx, rx = t.tx_array(), t.rx_array()
+        t.start(tx)
+        tx["controlword"] = 0x06  # shutdown: every drive's law must answer "ready to switch on"
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            if t.cycle(tx, rx) == 0 and all((int(w) & 0x6F) == 0x21 for w in rx["statusword"]):
+                break
+        assert [hex(int(w) & 0x6F) for w in rx["statusword"]] == ["0x21"] * n
+        st = line.status()["slaves"]
+        assert [s["drive_state"] for s in st] == ["ready_to_switch_on"] * n
+        assert [s["al_state"] for s in st] == ["OP"] * n
