@@ -7,7 +7,9 @@ joint or hand table), maps the PDOs (SOEM reads 0x1C12/0x1C13 and the mappings o
 configures distributed clocks where present and brings the line to SAFE-OP; :meth:`start`
 goes to OP. :meth:`cycle` is the hot path: one LRW frame for all slaves, called from the rtcore
 loop at 1 kHz; it never raises, it returns the number of slaves whose data did not come back
-(all of them for a lost frame) and counts lost frames and working-counter errors.
+(all of them for a lost frame) and counts lost frames and working-counter errors. CoE
+emergencies (the boards' EMCY) are collected in :attr:`emergencies` by SOEM's mailbox reads
+(any SDO, or :meth:`poll_mailboxes`).
 
 ``tx`` / ``rx`` arrays have one row per slave with the fields of the slave's PDOs (names from
 the object dictionary, e.g. ``controlword``, ``target_position``; ``statusword``,
@@ -111,6 +113,9 @@ class EtherCatTransport(Transport):
                                       f"is not a cerebellum board (vendor 0x{VENDOR_ID:08X})")
                 self.slaves.append(SlaveInfo(k, board or "?", s.name, s.man, s.id, s.rev, 0x1001 + k))
                 self.layouts.append(slave_layout(board or "joint"))
+            self.emergencies: list[tuple[int, int, int, bytes]] = []  # (position, code, register, data)
+            for k, s in enumerate(m.slaves):
+                s.add_emergency_callback(lambda e, k=k: self._on_emergency(k, e))
             m.config_map()
             self.has_dc = bool(m.config_dc()) if dc else False
             if m.state_check(SAFEOP, 500_000) != SAFEOP:
@@ -121,6 +126,23 @@ class EtherCatTransport(Transport):
         except BaseException:
             self._shutdown_master()
             raise
+
+    def _on_emergency(self, position: int, e: Any) -> None:
+        if len(self.emergencies) < 1000:
+            self.emergencies.append((position, int(e.error_code), int(e.error_reg),
+                                     bytes([int(e.b1)]) + bytes(e.w1.to_bytes(2, "little")) + bytes(e.w2.to_bytes(2, "little"))))
+
+    def poll_mailboxes(self) -> int:
+        """Read every slave's out mailbox (slow path): CoE emergencies land in :attr:`emergencies`."""
+        n = len(self.emergencies)
+        for s in self._m.slaves:
+            try:
+                s.mbx_receive()
+            except self._ps.Emergency as e:
+                self._on_emergency(list(self._m.slaves).index(s), e)
+            except Exception:
+                continue
+        return len(self.emergencies) - n
 
     # ------------------------------------------------------------------ arrays
     def _build_arrays(self) -> None:

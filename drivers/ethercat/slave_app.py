@@ -10,6 +10,7 @@ bus that carries nothing (:class:`NoCan`). The ESC calls it:
   RxPDO data into the store, one step of the law, the plant advanced by 0x1006 µs; returns the
   TxPDO data sampled after the step (the next frame reads it: the reply to frame k carries the
   state produced by the targets of frame k);
+* ``take_emergencies``: the board's EMCY messages, sent by the ESC as CoE emergencies;
 * ``enter_op`` / ``leave_op``: the board's NMT operational flag follows AL OP; leaving OP with
   the power stage on is a connection loss (0x6007 reaction: quick stop, then disabled), run by
   ``service`` on the board's own clock while no frame comes.
@@ -33,9 +34,11 @@ class NoCan(can.BusABC):
     def __init__(self) -> None:
         super().__init__(channel="ethercat")
         self.shutdown()  # nothing to release; send/recv stay harmless
+        self.emcy: list[bytes] = []  # EMCY payloads the board sent (CoE emergencies on EtherCAT)
 
     def send(self, msg: can.Message, timeout: float | None = None) -> None:
-        return None
+        if 0x081 <= msg.arbitration_id <= 0x0FF and len(self.emcy) < 16:
+            self.emcy.append(bytes(msg.data[:8]).ljust(8, b"\0"))
 
     def _recv_internal(self, timeout: float | None) -> tuple[None, bool]:
         return None, False
@@ -120,6 +123,14 @@ class BoardApp:
     def service(self) -> None:
         """Timers and the connection-loss reaction on the board's own clock (no frame needed)."""
         self.board.poll(0)
+
+    def take_emergencies(self) -> list[bytes]:
+        """EMCY payloads (error code, error register, 5 bytes) since the last call."""
+        bus = self.board.bus
+        if not isinstance(bus, NoCan) or not bus.emcy:
+            return []
+        out, bus.emcy = bus.emcy, []
+        return out
 
     @property
     def power_enabled(self) -> bool:

@@ -158,3 +158,16 @@ def test_line_of_n_joints_reaches_op_and_outputs_come_back_through_the_firmware(
         st = line.status()["slaves"]
         assert [s["drive_state"] for s in st] == ["ready_to_switch_on"] * n
         assert [s["al_state"] for s in st] == ["OP"] * n
+
+
+@needs_netns
+def test_board_emcy_reaches_soem_as_coe_emergency() -> None:
+    with EmulatedLine(["joint"]) as line, EtherCatTransport(line.iface, timeout_us=SLOW_HOST_US) as t:
+        assert t.poll_mailboxes() == 0 and t.emergencies == []  # negative control: nothing pending
+        t.sdo_write(0, 0x2040, 0, 0x4310)  # fault injection: over-temperature
+        deadline = time.monotonic() + 5.0
+        while not t.emergencies and time.monotonic() < deadline:
+            t.poll_mailboxes()
+        assert t.emergencies and t.emergencies[0][:2] == (0, 0x4310)
+        assert t.emergencies[0][2] & 0x09 == 0x09  # error register: generic + temperature
+        assert t.sdo_read(0, 0x603F, 0) == 0x4310

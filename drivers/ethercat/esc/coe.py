@@ -22,7 +22,7 @@ from cerebellum_rt.drivers.board.store import (
 )
 
 MBX_ERR, MBX_COE = 0x00, 0x03
-COE_SDO_REQ, COE_SDO_RESP = 2, 3
+COE_EMERGENCY, COE_SDO_REQ, COE_SDO_RESP = 1, 2, 3
 
 
 class CoeServer:
@@ -53,6 +53,10 @@ class CoeServer:
 
     def _sdo(self, body: bytes) -> bytes:
         return self._mbx(MBX_COE, struct.pack("<H", COE_SDO_RESP << 12) + body)
+
+    def emergency(self, payload: bytes) -> bytes:
+        """A CoE emergency (service 1) carrying a CANopen EMCY payload (8 bytes)."""
+        return self._mbx(MBX_COE, struct.pack("<H", COE_EMERGENCY << 12) + payload[:8].ljust(8, b"\0"))
 
     def _abort(self, index: int, sub: int, code: int) -> list[bytes]:
         self.errors += 1

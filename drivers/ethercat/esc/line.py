@@ -182,6 +182,7 @@ class Line:
             for s in self.slaves[: self.reach]:
                 if s._mbx_req is not None:
                     s.mailbox_service()
+                    s.post_emergencies()  # an SDO write may have raised one
 
     # ------------------------------------------------------------------ the PDI side
     def app_step(self, now: float | None = None) -> int:
@@ -210,10 +211,10 @@ class Line:
                 if len(self.errors) < 100:
                     self.errors.append(exc)
                 continue
-            if inputs is not None:
-                with self.lock:
-                    if s.al_state in (R.SAFEOP, R.OP):
-                        s._write_inputs(inputs)
+            with self.lock:
+                if inputs is not None and s.al_state in (R.SAFEOP, R.OP):
+                    s._write_inputs(inputs)
+                s.post_emergencies()
         self.stats.app_cycles += ran
         return ran
 

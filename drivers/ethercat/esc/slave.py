@@ -364,6 +364,13 @@ class EscSlave:
         for reply in self.coe.handle(req):
             self._post(reply)
 
+    def post_emergencies(self) -> None:
+        """The application's EMCY messages as CoE emergencies (PRE-OP and above; queued behind a
+        reply the master has not read yet)."""
+        for payload in self.app.take_emergencies():
+            if self.al_state in (R.PREOP, R.SAFEOP, R.OP):
+                self._post(self.coe.emergency(payload))
+
     def take_outputs(self) -> bytes | None:
         """OP: the newest complete output buffer for the application (None if none came)."""
         out, self.outputs = self.outputs, None
