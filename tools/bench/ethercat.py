@@ -1,6 +1,6 @@
 """`cbl bench ethercat [--slaves 12,29] [--cycles N]`: SOEM against the emulated line at 1 kHz.
 
-For each slave count: an emulated line of joint boards in its own network namespace (veth pair),
+For each slave count (or the boards of ``--rig``, joints and hands mixed): an emulated line in its own network namespace (veth pair),
 SOEM (pysoem) as the master through :class:`EtherCatTransport`, ``--cycles`` cycles driven by the
 rtcore LoopRunner at 1 kHz. Per cycle: the round trip of the process-data frame (send to
 receive, ``rtt_*_us``), the host CPU time of ``cycle()`` (``host_us_per_tick``, thread CPU time),
@@ -33,18 +33,21 @@ def wire_bound_us(iomap_bytes: int, dc: bool) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slaves", default="12,29", help="comma-separated slave counts (1-64), default 12,29")
+    p.add_argument("--rig", metavar="RIG.toml", help="instead of --slaves: every board of the rig (joints and hands, "
+                   "all buses in order) on one line")
     p.add_argument("--cycles", type=int, default=3000, help="1 kHz cycles per slave count")
     p.add_argument("--timeout-us", type=int, default=1000, help="a reply later than this is a lost frame")
 
 
-def measure(n: int, cycles: int, timeout_us: int) -> dict[str, Any]:
+def measure(slaves: int | list[str], cycles: int, timeout_us: int) -> dict[str, Any]:
     from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
     from cerebellum_rt.drivers.ethercat.master import EtherCatTransport
     from cerebellum_rt.rtcore.clock import RealTimeClock
     from cerebellum_rt.rtcore.loop import LoopRunner
     from cerebellum_rt.rtcore.rt import RtConfig
 
-    with EmulatedLine(n) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
+    with EmulatedLine(slaves) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
+        n = len(t.slaves)
         tx, rx = t.tx_array(), t.rx_array()
         t.start(tx)
         rtt = np.zeros(cycles, np.int64)
@@ -61,7 +64,7 @@ def measure(n: int, cycles: int, timeout_us: int) -> dict[str, Any]:
             k[0] = i + 1
 
         LoopRunner(1_000_000, RealTimeClock(), write=write, rt=RtConfig.off()).run(cycles)
-        iomap = n * (t.layouts[0].out_bytes + t.layouts[0].in_bytes)
+        iomap = sum(lay.out_bytes + lay.in_bytes for lay in t.layouts)
         bound = wire_bound_us(iomap, t.has_dc)
         ok = rtt[: k[0]]
         st = line.status()["stats"]
@@ -88,7 +91,14 @@ def run(args: argparse.Namespace) -> int:
         check_range("--slaves", c, 1, 64)
     check_range("--cycles", args.cycles, 10, 1_000_000)
     check_range("--timeout-us", args.timeout_us, 100, 1_000_000, "µs")
-    runs = [measure(c, args.cycles, args.timeout_us) for c in counts]
+    if args.rig:
+        from cerebellum_rt.hil_tests.rig import load_rig
+
+        rig = load_rig(args.rig)
+        specs = [f"{b.type}:{b.preset}" if b.preset else b.type for bus in rig.buses for b in bus.boards]
+        runs = [measure(specs, args.cycles, args.timeout_us)]
+    else:
+        runs = [measure(c, args.cycles, args.timeout_us) for c in counts]
     if args.json:
         print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}))
         return 0
