@@ -156,7 +156,7 @@ def esi_xml(layout: SlaveLayout) -> str:
                 _sub(en, "Name", e.name)
                 _sub(en, "DataType", ESI_TYPES[e.dtype])
     mbx = _sub(dev, "Mailbox", DataLinkLayer="true")
-    _sub(mbx, "CoE", SdoInfo="false", PdoAssign="true", PdoConfig="true", CompleteAccess="true")
+    _sub(mbx, "CoE", SdoInfo="false", PdoAssign="false", PdoConfig="false", CompleteAccess="true")
     dc = _sub(dev, "Dc")
     for name, desc_, assign in (("FreeRun", "SM-synchronous, no DC", "#x0000"),):
         om = _sub(dc, "OpMode")

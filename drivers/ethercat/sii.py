@@ -14,8 +14,9 @@ from cerebellum_rt.drivers.ethercat.layout import COE_TYPES, MBX_IN, MBX_OUT, Sl
 
 CAT_STRINGS, CAT_GENERAL, CAT_FMMU, CAT_SYNCM, CAT_TXPDO, CAT_RXPDO, CAT_END = 10, 30, 40, 41, 50, 51, 0xFFFF
 MBX_COE = 0x0004
-# CoE details (general category byte 5): SDO, SDO info, PDO assign, PDO config, complete access
-COE_DETAILS = 0x01 | 0x04 | 0x08 | 0x20
+# CoE details (general category byte 5): bit 0 SDO, 1 SDO info, 2 PDO assign, 3 PDO config, 5 complete
+# access. Ours: SDO and complete access (0x1C12/0x1C13 and the mappings are read, not configured).
+COE_DETAILS = 0x01 | 0x20
 
 
 def crc8(data: bytes) -> int:
