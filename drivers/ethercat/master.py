@@ -270,9 +270,10 @@ class EtherCatTransport(Transport):
     def sdo_read(self, position: int, index: int, subindex: int = 0) -> int | float | str | bytes:
         self._check_open()
         e = self.layouts[position].table.entry(index, subindex)
+        size = max(256, int(e.high or 4096)) if not e.is_numeric else 256  # strings / domains: room for the largest
         for attempt in range(3):  # a mailbox reply lost to a late frame is asked for again (reads only)
             try:
-                data = self._m.slaves[position].sdo_read(index, subindex)
+                data = self._m.slaves[position].sdo_read(index, subindex, size)
                 break
             except self._ps.WkcError as exc:
                 if attempt == 2:

@@ -88,6 +88,9 @@ def test_sdo_over_coe_matches_the_board_for_every_object() -> None:
             assert n > 40
         t.sdo_write(0, 0x607A, 0, -4242)
         assert t.sdo_read(0, 0x607A, 0) == -4242
+        blob = bytes(range(256)) * 3 + b"end"  # > one mailbox: segmented download and upload
+        t.sdo_write(0, 0x2050, 0, blob)
+        assert t.sdo_read(0, 0x2050, 0) == blob
         with pytest.raises(DeviceError, match="0x1018sub1"):
             t.sdo_write(0, 0x1018, 1, 1)  # read-only: the slave aborts
         assert line.status()["slaves"][0]["coe_errors"] >= 1
