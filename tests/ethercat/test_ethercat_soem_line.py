@@ -174,3 +174,19 @@ def test_board_emcy_reaches_soem_as_coe_emergency() -> None:
         assert t.emergencies and t.emergencies[0][:2] == (0, 0x4310)
         assert t.emergencies[0][2] & 0x09 == 0x09  # error register: generic + temperature
         assert t.sdo_read(0, 0x603F, 0) == 0x4310
+
+
+@needs_netns
+def test_exception_in_the_loop_stops_the_drives_then_init() -> None:
+    with EmulatedLine(["joint:knee"]) as line:
+        with pytest.raises(RuntimeError, match="planner died"), \
+                EtherCatTransport(line.iface, timeout_us=SLOW_HOST_US) as t:
+            tx, rx = t.tx_array(), t.rx_array()
+            t.start(tx)
+            enable(t, tx, rx)
+            assert line.status()["slaves"][0]["power"]  # negative control: enabled before the failure
+            raise RuntimeError("planner died")
+        assert t.stopped_cleanly and t.closed
+        st = line.status()["slaves"][0]
+        assert (st["al_state"], st["power"], st["al_error"]) == ("INIT", False, False)
+        assert st["drive_state"] in ("switch_on_disabled", "ready_to_switch_on")
