@@ -107,7 +107,7 @@ def eds_text(table: Table) -> str:
         "",
         "[DeviceInfo]",
         "VendorName=cerebellum project",
-        "VendorNumber=0x0",
+        f"VendorNumber=0x{int(ident.sub(1).default):X}",
         f"ProductName={ascii_text(name)}",
         f"ProductNumber=0x{product:X}",
         f"RevisionNumber=0x{revision:X}",

@@ -218,6 +218,11 @@ STORE_SIGNATURE = 0x65766173  # "save"
 RESTORE_SIGNATURE = 0x64616F6C  # "load"
 DEVICE_TYPE_SERVO = 0x00020192
 SUPPORTED_MODES = 0x0380  # CSP (8), CSV (9), CST (10)
+# Identity (0x1018:1, EDS VendorNumber, ESI Vendor/Id, SII words 0x08-0x09): one value everywhere.
+# The project holds no CiA/ETG-assigned vendor ID; this is its own ID ('CRBL'), to be replaced by
+# an assigned one before boards are sold to third parties.
+VENDOR_ID = 0x4352424C
+VENDOR_NAME = "cerebellum project"
 MODES = (0, 8, 9, 10)
 
 
@@ -257,7 +262,7 @@ def comm_objects(product_code: int, device_name: str) -> list[Obj]:
                       desc="bits 16-23 node-ID watched, bits 0-15 timeout in ms, 0 = unused") for k in range(1, 5)]),
         var(0x1017, "producer_heartbeat_time", u16, "rw", unit="ms", default=100, desc="0 = off"),
         compound(0x1018, "identity_object", "RECORD", [
-            sub(0x1018, 1, "vendor_id", u32, "ro", default=0, desc="0: no CiA vendor-ID assigned to the project"),
+            sub(0x1018, 1, "vendor_id", u32, "ro", default=VENDOR_ID, desc="the project's vendor ID (VENDOR_ID)"),
             sub(0x1018, 2, "product_code", u32, "ro", default=product_code),
             sub(0x1018, 3, "revision_number", u32, "ro", default=0x00010000, desc="major.minor in the upper/lower 16 bits"),
             sub(0x1018, 4, "serial_number", u32, "ro", default=0, desc="set per board"),

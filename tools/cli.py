@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "build": ("cerebellum_rt.tools.cmd_build", "generate C from a law and build it for host, Cortex-M or aarch64"),
     "kin": ("cerebellum_rt.tools.cmd_kin", "robot model info and forward kinematics"),
     "eds": ("cerebellum_rt.tools.cmd_eds", "write the CiA 306 EDS file of a board type"),
+    "esi": ("cerebellum_rt.tools.cmd_esi", "write the EtherCAT ESI XML and SII EEPROM image of a board type"),
     "emulate": ("cerebellum_rt.tools.cmd_emulate", "start emulated actuator boards on buses other tools can reach"),
     "scan": ("cerebellum_rt.tools.cmd_scan", "list the CANopen boards on a bus"),
     "hil": ("cerebellum_rt.tools.cmd_hil", "HIL scenarios on an emulated robot (g1-walk: learned policy through boards and MuJoCo)"),

@@ -53,6 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
                    help="every board runs this firmware: python (the specification), c (the board's C image as a "
                         "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
+    p.add_argument("--ethercat", action="store_true",
+                   help="all boards as one emulated EtherCAT line behind a veth pair (root); prints the interface")
 
 
 def _split(rig: Any, per_process: int | None) -> list[tuple[Any, str]]:
@@ -147,6 +149,10 @@ def _describe(info: dict, rate_hz: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ethercat:
+        from cerebellum_rt.drivers.ethercat.cli import emulate
+
+        return emulate(args)
     from cerebellum_rt.hil_tests.rig import default_rig, load_rig
     from cerebellum_rt.rtcore.errors import check_range
 

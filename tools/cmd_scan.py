@@ -2,6 +2,7 @@
 
 No answer: a one-line error on stderr, exit 2 (with --json: the object with an empty list, exit 1).
 An SLCAN adapter that refuses the bit rate (``-b``) is an error before the scan (open_bus).
+`-i ethercat -c IFACE`: the EtherCAT slaves on a network interface (SOEM).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.interface == "ethercat":  # -c names the network interface; SOEM scans the line
+        from cerebellum_rt.drivers.ethercat.cli import scan
+
+        return scan(args)
     from cerebellum_rt.drivers.can.bus import bus_from_args
     from cerebellum_rt.drivers.can.scan import scan_bus
     from cerebellum_rt.rtcore.errors import DeviceError, check_range

@@ -1,0 +1,108 @@
+"""An emulated EtherCAT line for tests, benchmarks and ``cbl emulate --ethercat``.
+
+``with EmulatedLine(["joint:knee", "joint", "hand"]) as line:`` creates a veth pair whose far
+end sits in a fresh network namespace, starts the ESC emulator process there
+(:mod:`cerebellum_rt.drivers.ethercat.esc.serve`) and waits until it serves; ``line.iface`` is
+the interface a master opens. :meth:`status`, :meth:`reach` and :meth:`mangle` talk to the
+emulator over its control pipe. :meth:`close` stops the process and removes the pair and the
+namespace. Needs root and iproute2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from cerebellum_rt.drivers.ethercat.netns import VethLine
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
+
+START_TIMEOUT_S = 600.0  # the first start compiles the boards (numba): minutes on a loaded host
+
+
+def slave_specs(slaves: list[str] | int) -> list[str]:
+    if isinstance(slaves, int):
+        slaves = ["joint"] * slaves
+    if not 1 <= len(slaves) <= 64:
+        raise ConfigError(f"EtherCAT line: {len(slaves)} slaves is out of range [1, 64]")
+    for s in slaves:
+        if s.partition(":")[0] not in ("joint", "hand"):
+            raise ConfigError(f"EtherCAT slave {s!r}: board type is not one of 'joint', 'hand'")
+    return list(slaves)
+
+
+class EmulatedLine:
+    """See module doc."""
+
+    def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0) -> None:
+        self.slaves = slave_specs(slaves)
+        self._proc: subprocess.Popen | None = None
+        self._veth = VethLine()
+        self.iface = self._veth.host_if
+        try:
+            cmd = ["ip", "netns", "exec", self._veth.netns, sys.executable, "-m",
+                   "cerebellum_rt.drivers.ethercat.esc.serve", "--iface", self._veth.emu_if,
+                   "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms)]
+            # own session: Ctrl-C goes to the tool, which stops the emulator (its stdin closing does too)
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                          start_new_session=True)
+            self.ready = self._line(START_TIMEOUT_S)
+            if not self.ready.get("ready"):
+                raise DeviceError(f"ESC emulator on {self.iface}: did not start ({self.ready})")
+        except BaseException:
+            self.close()
+            raise
+
+    def _line(self, timeout_s: float) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        box: dict[str, str] = {}
+        t = threading.Thread(target=lambda: box.setdefault("line", proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout_s)
+        line = box.get("line", "")
+        if not line:
+            raise DeviceError(f"ESC emulator on {self.iface}: no answer within {timeout_s:.0f} s (exit code {proc.poll()})")
+        return json.loads(line)
+
+    def command(self, **cmd: Any) -> dict[str, Any]:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise DeviceError(f"ESC emulator on {self.iface} is not running")
+        proc.stdin.write(json.dumps(cmd) + "\n")
+        proc.stdin.flush()
+        return self._line(10.0)
+
+    def status(self) -> dict[str, Any]:
+        return self.command(cmd="status")
+
+    def reach(self, n: int) -> None:
+        self.command(cmd="reach", n=n)
+
+    def mangle(self, mode: str, p: float = 1.0, seed: int = 0) -> None:
+        self.command(cmd="mangle", mode=mode, p=p, seed=seed)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                if proc.poll() is None and proc.stdin is not None:
+                    proc.stdin.write('{"cmd": "quit"}\n')
+                    proc.stdin.flush()
+                proc.wait(5.0)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        self._veth.close()
+
+    def __enter__(self) -> EmulatedLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

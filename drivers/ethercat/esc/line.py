@@ -1,0 +1,288 @@
+"""The datagram engine over a line of emulated ESCs, and the raw-socket server around it.
+
+:func:`process_frame` handles one Ethernet frame in place, as the frame would pass the slaves
+in line order: every EtherCAT command (NOP, APRD/APWR/APRW, FPRD/FPWR/FPRW, BRD/BWR/BRW,
+LRD/LWR/LRW, ARMW/FRMW), auto-increment (ADP incremented by every slave, the slave seeing 0 is
+addressed), configured (station address 0x0010), broadcast (reads OR their data) and logical
+(FMMU) addressing, working counters as an ESC counts them (read +1, write +1, read-write +3 for
+physical, +1/+2 per slave for LRW). Malformed frames (short, wrong type, a datagram running
+past the frame) are counted and not answered; the engine never raises on frame content.
+
+:class:`Line` owns the slaves, an application thread (the boards' cycles, mailbox replies,
+watchdogs: the PDI side) and, with :meth:`Line.serve_socket`, an engine thread answering
+frames on a raw AF_PACKET socket (EtherType 0x88A4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from cerebellum_rt.drivers.ethercat.esc import regs as R
+from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
+
+ETHERTYPE = 0x88A4
+NOP, APRD, APWR, APRW, FPRD, FPWR, FPRW, BRD, BWR, BRW, LRD, LWR, LRW, ARMW, FRMW = range(15)
+_HDR = struct.Struct("<BBHHHH")
+PACKET_OUTGOING = 4
+
+
+@dataclass
+class LineStats:
+    frames: int = 0
+    replies: int = 0
+    malformed: int = 0
+    bad_datagrams: int = 0
+    app_cycles: int = 0
+    watchdog_expiries: int = 0
+    app_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def process_frame(slaves: list[EscSlave], frame: bytearray, t_ns: int = 0, stats: LineStats | None = None) -> bool:
+    """Process ``frame`` (a whole Ethernet frame) in place. False: malformed, not to be answered."""
+    st = stats or LineStats()
+    st.frames += 1
+    n = len(frame)
+    if n < 16 or frame[12] != 0x88 or frame[13] != 0xA4:
+        st.malformed += 1
+        return False
+    hdr = frame[14] | frame[15] << 8
+    length, kind = hdr & 0x7FF, hdr >> 12
+    end = 16 + length
+    if kind != 1 or end > n or length < 12:
+        st.malformed += 1
+        return False
+    buf = memoryview(frame)
+    pos = 16
+    while True:
+        if pos + 12 > end:
+            st.malformed += 1
+            return False
+        cmd, _idx, adp, ado, lenf, _irq = _HDR.unpack_from(frame, pos)
+        dlen = lenf & 0x7FF
+        d0 = pos + 10
+        d1 = d0 + dlen
+        if d1 + 2 > end:
+            st.malformed += 1
+            return False
+        wkc = frame[d1] | frame[d1 + 1] << 8
+        data = buf[d0:d1]
+        adp, wkc = _datagram(slaves, cmd, adp, ado, data, wkc, t_ns, st)
+        struct.pack_into("<H", frame, pos + 2, adp)
+        struct.pack_into("<H", frame, d1, wkc & 0xFFFF)
+        pos = d1 + 2
+        if not lenf & 0x8000:
+            break
+    frame[6] |= 0x02  # the ESC marks the source address of a frame it processed
+    return True
+
+
+def _datagram(slaves: list[EscSlave], cmd: int, adp: int, ado: int, data: memoryview, wkc: int, t: int,
+              st: LineStats) -> tuple[int, int]:
+    n = len(data)
+    if cmd == NOP:
+        return adp, wkc
+    if cmd in (APRD, APWR, APRW, ARMW):
+        hit = None
+        for k, s in enumerate(slaves):
+            if adp == 0 and hit is None:
+                hit = k
+                wkc += _phys(s, cmd, ado, data, t)
+            elif cmd == ARMW and hit is not None and s.write(ado, data, t):
+                wkc += 1
+            adp = (adp + 1) & 0xFFFF
+        return adp, wkc
+    if cmd in (FPRD, FPWR, FPRW, FRMW):
+        hit = False
+        for s in slaves:
+            if s.station_address == adp and not hit:
+                hit = True
+                wkc += _phys(s, FPRD if cmd == FRMW else cmd, ado, data, t)
+            elif cmd == FRMW and hit and s.write(ado, data, t):
+                wkc += 1
+        return adp, wkc
+    if cmd in (BRD, BWR, BRW):
+        incoming = bytes(data)
+        for s in slaves:
+            if cmd in (BRD, BRW):
+                got = s.read(ado, n, t)
+                if got is not None:
+                    data[:] = bytes(a | b for a, b in zip(data, got))
+                    wkc += 1
+            if cmd in (BWR, BRW) and s.write(ado, incoming, t):
+                wkc += 2 if cmd == BRW else 1
+            adp = (adp + 1) & 0xFFFF
+        return adp, wkc
+    if cmd in (LRD, LWR, LRW):
+        laddr = adp | ado << 16
+        for s in slaves:
+            wkc += s.logical(laddr, data, cmd != LWR, cmd != LRD, t)
+        return adp, wkc
+    st.bad_datagrams += 1
+    return adp, wkc
+
+
+def _phys(s: EscSlave, cmd: int, ado: int, data: memoryview, t: int) -> int:
+    if cmd in (APRD, FPRD, ARMW):
+        got = s.read(ado, len(data), t)
+        if got is None:
+            return 0
+        data[:] = got
+        return 1
+    if cmd in (APWR, FPWR):
+        return int(s.write(ado, data, t))
+    incoming = bytes(data)  # APRW / FPRW: read the old content, write the master's
+    got = s.read(ado, len(data), t)
+    w = s.write(ado, incoming, t)
+    if got is not None:
+        data[:] = got
+    return int(got is not None) + 2 * int(w)
+
+
+class Line:
+    """A line of emulated slaves (see module doc). ``reach`` = how many slaves a frame passes
+    (fewer than ``len(slaves)``: the line is cut after that slave, as when one disappears)."""
+
+    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01) -> None:
+        self.slaves = slaves
+        self.safeop_period_s = safeop_period_s  # SAFE-OP: inputs refreshed this often (no law, no plant step)
+        self._sampled = [0.0] * len(slaves)
+        self.lock = threading.Lock()
+        self.stats = LineStats()
+        self.app_period_s = app_period_s
+        self.mangle: Callable[[bytearray], bytearray | bytes | None] | None = None  # fault hook on replies
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sock: socket.socket | None = None
+        self.errors: list[BaseException] = []
+        self.set_reach(len(slaves))
+
+    def set_reach(self, reach: int) -> None:
+        with self.lock:
+            self.reach = max(0, min(reach, len(self.slaves)))
+            for k, s in enumerate(self.slaves[: self.reach]):
+                s.place(k, self.reach)
+
+    def handle(self, frame: bytearray, t_ns: int = 0) -> bool:
+        """One frame through the line (in place); mailbox requests it completed are answered by
+        :meth:`service_mailboxes`, after the reply has left."""
+        with self.lock:
+            return process_frame(self.slaves[: self.reach], frame, t_ns or time.monotonic_ns(), self.stats)
+
+    def service_mailboxes(self) -> None:
+        with self.lock:
+            for s in self.slaves[: self.reach]:
+                if s._mbx_req is not None:
+                    s.mailbox_service()
+                    s.post_emergencies()  # an SDO write may have raised one
+
+    # ------------------------------------------------------------------ the PDI side
+    def app_step(self, now: float | None = None) -> int:
+        """One pass of every slave's application: cycles on fresh outputs, SAFE-OP sampling,
+        watchdogs, board timers. Returns the number of cycles run."""
+        now = time.monotonic() if now is None else now
+        ran = 0
+        for k, s in enumerate(self.slaves):
+            with self.lock:
+                if s.check_watchdog(now):
+                    self.stats.watchdog_expiries += 1
+                out = s.take_outputs()
+                state = s.al_state
+            try:
+                if out is not None:
+                    inputs = s.app.cycle(out)
+                    ran += 1
+                elif state == R.SAFEOP and now - self._sampled[k] >= self.safeop_period_s:
+                    self._sampled[k] = now
+                    inputs = s.app.sample()
+                else:
+                    inputs = None
+                    s.app.service()
+            except Exception as exc:  # a crash in one board must not stop the line
+                self.stats.app_errors += 1
+                if len(self.errors) < 100:
+                    self.errors.append(exc)
+                continue
+            with self.lock:
+                if inputs is not None and s.al_state in (R.SAFEOP, R.OP):
+                    s._write_inputs(inputs)
+                s.post_emergencies()
+        self.stats.app_cycles += ran
+        return ran
+
+    def _app_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self.app_step():
+                self._stop.wait(self.app_period_s)
+
+    # ------------------------------------------------------------------ the wire
+    def serve_socket(self, sock: socket.socket) -> None:
+        """Answer frames arriving on ``sock`` (an AF_PACKET socket bound to EtherType 0x88A4) in an
+        engine thread, and run the application thread; :meth:`close` stops both."""
+        self._sock = sock
+        for target, name in ((self._engine_loop, "esc-engine"), (self._app_loop, "esc-app")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _engine_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        buf = bytearray(2048)
+        sock.settimeout(0.05)  # one blocking call per frame: each GIL re-acquisition costs latency
+        while not self._stop.is_set():
+            try:
+                n, addr = sock.recvfrom_into(buf)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.01)
+                continue
+            if len(addr) > 2 and addr[2] == PACKET_OUTGOING:
+                continue
+            t_ns = time.monotonic_ns()
+            frame = bytearray(buf[:n])
+            try:
+                ok = self.handle(frame, t_ns)
+            except Exception as exc:  # never expected: recorded for the tests, the line keeps serving
+                if len(self.errors) < 100:
+                    self.errors.append(exc)
+                continue
+            if not ok:
+                continue
+            reply = frame if self.mangle is None else self.mangle(frame)
+            if reply is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.send(bytes(reply))
+                self.stats.replies += 1
+            try:
+                self.service_mailboxes()
+            except Exception as exc:  # never expected (the CoE server answers errors itself)
+                if len(self.errors) < 100:
+                    self.errors.append(exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self._threads = []
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Line:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
