@@ -11,7 +11,7 @@ on the host). Fidelity per function: ``branch_coverage`` of ``codegen.exercise``
 ``ours_max_ulp_default_flags`` (the C built as integrators do: ``-std=gnu99 -O2 -march=native``
 on the host, ``-std=gnu99 -Os`` on Cortex-M4F, ``-O2`` on aarch64, no ``-ffp-contract=off``).
 Hand-written twins (``handwritten``): the PI law (``tools/bench/c/pi_twin.h``) and the whole-body
-law (its C twin ``wholebody.h``, found by name in the tree), same vectors, same flags:
+law (its C twin ``tools/bench/refloop/wholebody.h``), same vectors, same flags:
 ``ours_vs_handwritten_insns`` = our instructions per call / the twin's (target <= 1.05).
 Method details: ``codegen/peer_bench.py``.
 """
@@ -91,18 +91,14 @@ def _fidelity(gen) -> dict:
             "default_flags_bit_exact": exact}
 
 
-def _find_twin(name: str, marker: str) -> str:
-    """A hand-written C twin in the tree, by file name (engineers move them around)."""
+def _twin(relpath: str, marker: str) -> str:
+    """A hand-written C twin shipped with the benchmarks (``tools/bench/<relpath>``)."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
-    for p in sorted(root.rglob(name)):
-        rel = p.relative_to(root).parts
-        if rel[0] in ("build", ".venv", "out") or "__pycache__" in rel:
-            continue
-        if marker in p.read_text(errors="replace"):
-            return str(p)
-    raise FileNotFoundError(f"no hand-written C twin '{name}' (with '{marker}') under {root}")
+    p = Path(__file__).resolve().parent / relpath
+    if not p.is_file() or marker not in p.read_text(errors="replace"):
+        raise FileNotFoundError(f"hand-written C twin {p} (with '{marker}') is missing")
+    return str(p)
 
 
 def _handwritten(name: str, law, twin: str, twin_types: list[str | None], wrapper: str, batch_of, work: str,
@@ -232,12 +228,12 @@ def _handwritten_all(args: argparse.Namespace) -> dict:
         return recs
 
     out = {}
-    pi_twin = _find_twin("pi_twin.h", "pi_twin_step")
+    pi_twin = _twin("c/pi_twin.h", "pi_twin_step")
     out["pi"] = _handwritten("pi", pi_step, pi_twin, ["pi_twin_cfg_t", "pi_twin_state_t", None, None, None],
                              "float twin_step(const pi_twin_cfg_t *c, pi_twin_state_t *s, float r, float m, float dt)"
                              " { return pi_twin_step(c, s, r, m, dt); }", pi_batch, os.path.join(args.out, "pi"),
                              args.vectors)
-    wb_twin = _find_twin("wholebody.h", "wb_config_t")
+    wb_twin = _twin("refloop/wholebody.h", "wb_config_t")
     out["wholebody"] = _handwritten("wholebody", wholebody_step, wb_twin,
                                     ["wb_config_t", "wb_state_t", "wb_input_t", "wb_output_t"],
                                     "void twin_step(const wb_config_t *c, wb_state_t *s, const wb_input_t *i, wb_output_t *o)"
