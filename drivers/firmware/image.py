@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from cerebellum_rt.codegen import targets
+from cerebellum_rt.codegen import pil, targets
 from cerebellum_rt.codegen.build import EXACT_FLAGS, RUNTIME_DIR
 from cerebellum_rt.drivers.firmware.tree import SRC_DIR, generate_tree
 from cerebellum_rt.drivers.od import Table, build_table
@@ -151,6 +151,6 @@ def run_selftest(elf: str | Path, target: str = "cortex-m4f", timeout: float = 3
     if r.returncode != 0 or m is None:
         raise DeviceError(f"firmware selftest {elf}: exit {r.returncode}, output {out.strip()[-200:]!r}")
     cycles, ticks, sync_ticks, state, stack = map(int, m.groups())
-    per_tick = targets.INSNS_PER_TICK
+    per_tick = pil.INSNS_PER_TICK
     return {"cycles": cycles, "tick_insns": ticks * per_tick // cycles, "sync_insns": sync_ticks * per_tick // cycles,
             "cia402_state": state, "stack_used_bytes": stack}
