@@ -221,8 +221,8 @@ int64_t cbl_clip_int(double v, int64_t lo, int64_t hi)
 
 uint32_t cbl_app_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
 {
-    (void)sub;
-    if (index != 0x1006u || fw->cfg.plant_loop_hz <= 0.0) return 0;
+    if (index != 0x1006u) return cbl_board_validate(fw, index, sub, raw);
+    if (fw->cfg.plant_loop_hz <= 0.0) return 0;
     double n = (double)raw * 1e-6 * fw->cfg.plant_loop_hz;  /* the plant advances whole periods */
     double r = (double)round_even(n), d = n - r;
     return (r >= 1.0 && (d < 0 ? -d : d) < fw->cfg.period_tolerance) ? 0u : ABORT_VALUE;

@@ -83,6 +83,14 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
     *reached = !*follow_err;
 }
 
+uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
+{
+    if (index != 0x607Du || sub == 0) return 0;  /* a write that would make min > max */
+    int32_t lo = sub == 1 ? (int32_t)raw : (int32_t)OD_GET(fw, 0x607D, 1);
+    int32_t hi = sub == 2 ? (int32_t)raw : (int32_t)OD_GET(fw, 0x607D, 2);
+    return lo > hi ? ABORT_MAX_LT_MIN : 0u;
+}
+
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
 {
     if (index == 0x2010u && sub >= 1u && sub <= 3u && fw->bsp.plant_param != NULL)

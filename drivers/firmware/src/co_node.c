@@ -115,6 +115,7 @@ int cbl_heartbeat_lost(const cbl_fw_t *fw) { return (fw->hb_lost[0] | fw->hb_los
 static void boot(cbl_fw_t *fw, int comm_only, uint64_t now_us)
 {
     cbl_od_reset(fw, comm_only);
+    cbl_node_recheck_stored(fw);
     OD_SET(fw, 0x1018, 4, fw->cfg.serial_number);
     cbl_pdo_reload(fw);
     cbl_pdo_rx_table(fw);
@@ -327,6 +328,37 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
             cbl_send(fw, ch->cob_id, d, n);
         }
     }
+}
+
+/* COB-ID objects 0x1005/0x1014 and the heartbeat consumer 0x1016 (CiA 301 §7.3.5, §7.5.2.27) */
+uint32_t cbl_node_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v)
+{
+    if (index == 0x1005u || index == 0x1014u) {
+        uint32_t flags = index == 0x1014u ? 0x80000000u : 0u;
+        return ((v & ~(0x7FFu | flags)) || cbl_restricted_id(v & 0x7FFu)) ? ABORT_VALUE : 0u;
+    }
+    if (index != 0x1016u || sub == 0) return 0;
+    uint32_t node = (v >> 16) & 0xFFu, ms = v & 0xFFFFu;
+    if ((v >> 24) || (ms && (node < 1u || node > 127u))) return ABORT_VALUE;
+    if (node && ms) {
+        for (uint8_t k = 1; k < 128u; k++) {
+            if (k == sub || cbl_od_find(0x1016u, k) < 0) continue;
+            uint32_t other = cbl_od_get(fw, 0x1016u, k);
+            if (((other >> 16) & 0xFFu) == node && (other & 0xFFFFu)) return ABORT_PARAM;
+        }
+    }
+    return 0;
+}
+
+/* values loaded from flash obey the bus rules: a broken COB-ID or consumer entry takes its default */
+void cbl_node_recheck_stored(cbl_fw_t *fw)
+{
+    static const uint16_t objs[2] = {0x1005u, 0x1014u};
+    for (int j = 0; j < 2; j++)
+        if (cbl_node_validate(fw, objs[j], 0, cbl_od_get(fw, objs[j], 0))) cbl_od_set_default(fw, objs[j], 0);
+    for (uint8_t k = 1; k < 128u; k++)
+        if (cbl_od_find(0x1016u, k) >= 0 && cbl_node_validate(fw, 0x1016u, k, cbl_od_get(fw, 0x1016u, k)))
+            cbl_od_set_default(fw, 0x1016u, k);
 }
 
 void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
