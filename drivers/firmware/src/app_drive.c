@@ -91,7 +91,6 @@ static void step_law(cbl_fw_t *fw)
     fw->law_in.warning = fw->n_errors > 0 && n == 0;
     int32_t before = fw->law_st.state;
     cia402_step_r(&fw->law_cfg, &fw->law_st, &fw->law_in, &fw->law_out);
-    OD_SET(fw, 0x6041, 0, (uint32_t)fw->law_out.statusword);
     if (fw->law_st.state == STATE_SWITCH_ON_DISABLED && before == STATE_FAULT) {  /* transition 15 */
         for (uint8_t k = 0; k < fw->n_fault_codes; k++) cbl_clear_error(fw, fw->fault_codes[k]);
         fw->n_fault_codes = 0;
@@ -100,6 +99,9 @@ static void step_law(cbl_fw_t *fw)
     if (fw->nmt_lost && !fw->law_out.power_enabled) fw->nmt_lost = 0;
     int32_t req = (int32_t)OD_GET(fw, 0x6060, 0);
     if (cbl_board_mode_supported(req)) OD_SET(fw, 0x6061, 0, (uint32_t)req);
+    uint32_t sw = (uint32_t)fw->law_out.statusword;
+    if ((int32_t)OD_GET(fw, 0x6061, 0) == 0) sw &= ~0x1000u;  /* no mode: follows no command value */
+    OD_SET(fw, 0x6041, 0, sw);
 }
 
 static void cycle(cbl_fw_t *fw, uint64_t now_us, int sampled)
@@ -133,18 +135,31 @@ void cbl_app_reset(cbl_fw_t *fw)
     step_law(fw);
 }
 
-void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us)
+/* a command arrived (SYNC, processed RPDO, accepted SDO download): refresh the watchdog, end a loss */
+static void command_seen(cbl_fw_t *fw, uint64_t now_us)
 {
-    cbl_board_sample(fw);
-    cbl_send_sync_tpdos(fw);
-    cbl_apply_pending_rpdos(fw);
     fw->watch_us = now_us;
     fw->has_watch = 1;
     if (fw->comm_lost) {
         fw->comm_lost = 0;
         cbl_clear_error(fw, 0x8100);
     }
+}
+
+void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us)
+{
+    cbl_board_sample(fw);
+    cbl_send_sync_tpdos(fw);
+    cbl_apply_pending_rpdos(fw);
+    command_seen(fw, now_us);
     cycle(fw, now_us, 1);
+}
+
+void cbl_app_sdo_download(cbl_fw_t *fw)
+{
+    int lost = fw->comm_lost;
+    command_seen(fw, fw->sdo.last_us);
+    if (lost) step_law(fw);  /* the write was judged while the loss overrode the controlword */
 }
 
 void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch)
@@ -152,11 +167,7 @@ void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch)
     if (ch->trans_type > 240u) step_law(fw);
 }
 
-void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us)
-{
-    fw->watch_us = now_us;
-    fw->has_watch = 1;
-}
+void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us) { command_seen(fw, now_us); }
 
 void cbl_app_left_operational(cbl_fw_t *fw)
 {
@@ -177,10 +188,15 @@ void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us)
 #else
     int64_t timeout_ms = 0;
 #endif
-    if (fw->nmt_state == NMT_OPERATIONAL && timeout_ms && fw->has_watch && !fw->comm_lost &&
-        fw->law_out.power_enabled && (int64_t)(now_us - fw->watch_us) > timeout_ms * 1000) {
+    if (!fw->law_out.power_enabled) {
+        fw->has_watch = 0;  /* disarmed with the power stage off */
+    } else if (!fw->has_watch) {
+        fw->watch_us = now_us;  /* the power stage is on: the watchdog is armed from now */
+        fw->has_watch = 1;
+    }
+    if (timeout_ms && fw->has_watch && !fw->comm_lost && (int64_t)(now_us - fw->watch_us) > timeout_ms * 1000) {
         fw->comm_lost = 1;
-        cbl_emcy(fw, 0x8100, 0);  /* communication: SYNC/RPDO watchdog (0x2031) */
+        cbl_emcy(fw, 0x8100, 0);  /* communication: command watchdog (0x2031) */
     }
     int64_t period = (int64_t)OD_GET(fw, 0x1006, 0);
     int64_t behind = (int64_t)now_us - (int64_t)fw->last_cycle_us;

@@ -51,7 +51,7 @@ typedef struct {
     uint8_t sub;
     uint8_t buf[CBL_SDO_BUF];
     uint32_t len;            /* bytes received / to send (may exceed the buffer: counted, not kept) */
-    uint32_t size;
+    uint32_t size, limit;  /* indicated size; the most bytes the object can take */
     uint8_t has_size, toggle, crc, seq, blksize, blk_n;
     uint32_t pos, blk_start;
     uint16_t crc_acc;        /* block download: CRC of all bytes before the held segment */
@@ -70,6 +70,7 @@ typedef struct cbl_fw {
     uint8_t rx_n, rx_ch[4];          /* RPDO channels by COB-ID, as of boot / entering operational */
     uint16_t rx_cob[4];
     uint8_t rpdo_timeouts;           /* bit k: RPDO k+1 missed its deadline */
+    uint8_t rpdo_rejected;           /* bit k: RPDO k+1's last payload broke a limit (EMCY 0x8200) */
     cbl_sdo_t sdo;
     uint64_t hb_next_us;
     uint64_t hb_seen_us[128];

@@ -67,6 +67,7 @@ uint32_t cbl_od_encode(const cbl_fw_t *fw, int slot, uint8_t *dst, uint32_t cap,
 void cbl_od_decode(cbl_fw_t *fw, int slot, const uint8_t *src);  /* firmware write of one value, no checks */
 uint32_t cbl_od_read(const cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *dst, uint32_t cap, uint32_t *len);
 uint32_t cbl_od_check_writable(uint16_t index, uint8_t sub);
+int cbl_od_fits(int slot, const uint8_t *src);  /* the value at src within the entry's limits */
 uint32_t cbl_od_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, const uint8_t *data, uint32_t len);
 void cbl_od_reset(cbl_fw_t *fw, int comm_only);
 void cbl_od_set_default(cbl_fw_t *fw, uint16_t index, uint8_t sub);
@@ -106,6 +107,7 @@ void cbl_app_reset(cbl_fw_t *fw);
 void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us);
 void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch);
 void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us);
+void cbl_app_sdo_download(cbl_fw_t *fw);
 void cbl_app_left_operational(cbl_fw_t *fw);
 void cbl_app_entered_operational(cbl_fw_t *fw);
 void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us);

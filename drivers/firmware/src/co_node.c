@@ -122,6 +122,7 @@ static void boot(cbl_fw_t *fw, int comm_only, uint64_t now_us)
     fw->hb_next_us = now_us;
     for (int k = 0; k < 4; k++) fw->hb_seen[k] = fw->hb_lost[k] = 0;
     fw->rpdo_timeouts = 0;
+    fw->rpdo_rejected = 0;
     cbl_sdo_reset(&fw->sdo);
     if (!comm_only) {
         fw->n_errors = 0;
@@ -194,11 +195,24 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
 {
     uint32_t need = cbl_pdo_length(ch);
     if (len < need) {
-        cbl_emcy(fw, 0x8210, ch->number);  /* not processed, but the host is alive */
-        cbl_app_rpdo_rx(fw, now_us);
+        cbl_emcy(fw, 0x8210, ch->number);  /* not processed (not a command either) */
         return;
     }
     if (len > need) cbl_emcy(fw, 0x8220, ch->number);
+    uint8_t bit = (uint8_t)(1u << (ch->number - 1u));
+    uint32_t pos = 0;
+    for (uint8_t e = 0; e < ch->n_entries; e++) {
+        if (ch->map_slot[e] >= 0 && !cbl_od_fits(ch->map_slot[e], d + pos)) {
+            fw->rpdo_rejected |= bit;
+            cbl_emcy(fw, 0x8200, ch->number);  /* not processed: a value outside its limits */
+            return;
+        }
+        pos += ch->map_bits[e] / 8u;
+    }
+    if (fw->rpdo_rejected & bit) {
+        fw->rpdo_rejected &= (uint8_t)~bit;
+        if (!fw->rpdo_rejected) cbl_clear_error(fw, 0x8200);
+    }
     ch->last_rx_us = now_us;
     ch->has_rx_t = 1;
     if (ch->timed_out) {

@@ -151,6 +151,8 @@ static int value_fits(const cbl_od_entry_t *e, uint32_t raw)
     return v >= e->low && v <= e->high;
 }
 
+int cbl_od_fits(int slot, const uint8_t *src) { return value_fits(&cbl_od[slot], from_bytes(&cbl_od[slot], src)); }
+
 typedef struct { uint32_t base, seq, len; int valid; } sector_t;
 
 static void sector_info(const cbl_fw_t *fw, uint32_t base, sector_t *s)
