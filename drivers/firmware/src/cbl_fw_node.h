@@ -89,6 +89,10 @@ typedef struct cbl_fw {
     uint16_t fault_codes[CBL_MAX_ERRORS];
     uint64_t watch_us, last_cycle_us;
     double ramp_v;
+#ifndef CBL_BOARD_HAND
+    double hold_pos;  /* joint: the position held without a mode */
+    uint8_t holding;
+#endif
 #ifdef CBL_BOARD_HAND
     double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
     double stroke_min_m, stroke_max_m;
