@@ -6,11 +6,14 @@
  * fault / connection-loss inputs; command the plant and advance it by 0x1006 µs. An SDO write of
  * 0x6040 or 0x2040, or an event-driven RPDO, also steps the law (no plant advance).
  *
- * Connection loss (first rung of the safety ladder): in operational with the power stage on,
- * watching starts with the first SYNC/RPDO; no SYNC or RPDO for 0x2031 ms (EMCY 0x8100), an
- * RPDO deadline (0x8250), a heartbeat-consumer timeout (0x8130), or NMT leaving operational
- * mark the connection lost and the law applies 0x6007 (quick stop by default). While SYNC is
- * missing too, the board runs its cycle on its own clock so that the reaction completes.
+ * Connection loss (first rung of the safety ladder): a drive with its power stage on always has
+ * an armed command watchdog (whatever the NMT state, however it was enabled); it arms when the
+ * power stage comes on and is refreshed by a SYNC, a processed RPDO or an accepted SDO download.
+ * No command for 0x2031 ms (1-10000, EMCY 0x8100), an RPDO deadline (0x8250), a
+ * heartbeat-consumer timeout (0x8130), or NMT leaving operational mark the connection lost and
+ * the law applies 0x6007 (quick stop by default). While SYNC is missing too, the board runs its
+ * cycle on its own clock so that the reaction completes. No mode (0x6061 = 0): statusword bit
+ * 12 clear; the board holds (app_<board>.c).
  * Fault causes (0x2040 injection, the plant's faults) send their EMCY, enter fault reaction
  * (0x605E), and are cleared by a fault reset once the cause is gone.
  */

@@ -26,7 +26,12 @@
  * the last active error clears, EMCY 0x0000. SYNC (0x1005, length 0 or 1) in operational: the
  * synchronous TPDOs go out with the state sampled now, then the RPDOs received before this SYNC
  * take effect, then the CiA 402 cycle runs (app_drive.c). RPDO shorter than its mapping: EMCY
- * 0x8210, not processed; longer: EMCY 0x8220, processed. RPDO deadline (0x1400+k sub 5): EMCY
+ * 0x8210, not processed; longer: EMCY 0x8220, processed; a value outside its entry's limits:
+ * EMCY 0x8200, not processed (cleared when that RPDO next arrives within them); an RPDO not
+ * processed is not a command (no watchdog or deadline refresh). 0x1005/0x1014 accept
+ * unrestricted 11-bit CAN-IDs only (0x1014 bit 31 allowed); 0x1016: reserved bits 24-31 zero,
+ * node 1-127 when a time is set, one sub-index per node (0x06040043); the flash values of these
+ * objects are re-checked at boot (a broken one takes its default). RPDO deadline (0x1400+k sub 5): EMCY
  * 0x8250 once until the next reception. Event-driven TPDOs (type 254/255) on change (not
  * faster than the inhibit time) and every event-timer period.
  *

@@ -8,7 +8,10 @@
  * last good one (§7.2.4.3.12); CRC-16/XMODEM checked when the client announced it
  * (0x05040004). Block upload: blksize 1..127 (0x05040002), the protocol-switch threshold is
  * honoured, repeats from the client's ackseq. A transfer idle for 1 s aborts with 0x05040000.
- * Uploads send a snapshot taken at the initiate request.
+ * Uploads send a snapshot taken at the initiate request. A download never buffers more than
+ * the object can hold: an indicated size above the object's size is refused at the initiate,
+ * and a transfer without one is aborted as soon as the data exceed it (0x06070012). An accepted
+ * download (or segment of one) is a command for the drive's watchdog (cbl_app_sdo_download).
  */
 #include "co_internal.h"
 
