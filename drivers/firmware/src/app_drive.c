@@ -6,11 +6,14 @@
  * fault / connection-loss inputs; command the plant and advance it by 0x1006 µs. An SDO write of
  * 0x6040 or 0x2040, or an event-driven RPDO, also steps the law (no plant advance).
  *
- * Connection loss (first rung of the safety ladder): in operational with the power stage on,
- * watching starts with the first SYNC/RPDO; no SYNC or RPDO for 0x2031 ms (EMCY 0x8100), an
- * RPDO deadline (0x8250), a heartbeat-consumer timeout (0x8130), or NMT leaving operational
- * mark the connection lost and the law applies 0x6007 (quick stop by default). While SYNC is
- * missing too, the board runs its cycle on its own clock so that the reaction completes.
+ * Connection loss (first rung of the safety ladder): a drive with its power stage on always has
+ * an armed command watchdog (whatever the NMT state, however it was enabled); it arms when the
+ * power stage comes on and is refreshed by a SYNC, a processed RPDO or an accepted SDO download.
+ * No command for 0x2031 ms (1-10000, EMCY 0x8100), an RPDO deadline (0x8250), a
+ * heartbeat-consumer timeout (0x8130), or NMT leaving operational mark the connection lost and
+ * the law applies 0x6007 (quick stop by default). While SYNC is missing too, the board runs its
+ * cycle on its own clock so that the reaction completes. No mode (0x6061 = 0): statusword bit
+ * 12 clear; the board holds (app_<board>.c).
  * Fault causes (0x2040 injection, the plant's faults) send their EMCY, enter fault reaction
  * (0x605E), and are cleared by a fault reset once the cause is gone.
  */
@@ -91,7 +94,6 @@ static void step_law(cbl_fw_t *fw)
     fw->law_in.warning = fw->n_errors > 0 && n == 0;
     int32_t before = fw->law_st.state;
     cia402_step_r(&fw->law_cfg, &fw->law_st, &fw->law_in, &fw->law_out);
-    OD_SET(fw, 0x6041, 0, (uint32_t)fw->law_out.statusword);
     if (fw->law_st.state == STATE_SWITCH_ON_DISABLED && before == STATE_FAULT) {  /* transition 15 */
         for (uint8_t k = 0; k < fw->n_fault_codes; k++) cbl_clear_error(fw, fw->fault_codes[k]);
         fw->n_fault_codes = 0;
@@ -100,6 +102,9 @@ static void step_law(cbl_fw_t *fw)
     if (fw->nmt_lost && !fw->law_out.power_enabled) fw->nmt_lost = 0;
     int32_t req = (int32_t)OD_GET(fw, 0x6060, 0);
     if (cbl_board_mode_supported(req)) OD_SET(fw, 0x6061, 0, (uint32_t)req);
+    uint32_t sw = (uint32_t)fw->law_out.statusword;
+    if ((int32_t)OD_GET(fw, 0x6061, 0) == 0) sw &= ~0x1000u;  /* no mode: follows no command value */
+    OD_SET(fw, 0x6041, 0, sw);
 }
 
 static void cycle(cbl_fw_t *fw, uint64_t now_us, int sampled)
@@ -133,18 +138,31 @@ void cbl_app_reset(cbl_fw_t *fw)
     step_law(fw);
 }
 
-void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us)
+/* a command arrived (SYNC, processed RPDO, accepted SDO download): refresh the watchdog, end a loss */
+static void command_seen(cbl_fw_t *fw, uint64_t now_us)
 {
-    cbl_board_sample(fw);
-    cbl_send_sync_tpdos(fw);
-    cbl_apply_pending_rpdos(fw);
     fw->watch_us = now_us;
     fw->has_watch = 1;
     if (fw->comm_lost) {
         fw->comm_lost = 0;
         cbl_clear_error(fw, 0x8100);
     }
+}
+
+void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us)
+{
+    cbl_board_sample(fw);
+    cbl_send_sync_tpdos(fw);
+    cbl_apply_pending_rpdos(fw);
+    command_seen(fw, now_us);
     cycle(fw, now_us, 1);
+}
+
+void cbl_app_sdo_download(cbl_fw_t *fw)
+{
+    int lost = fw->comm_lost;
+    command_seen(fw, fw->sdo.last_us);
+    if (lost) step_law(fw);  /* the write was judged while the loss overrode the controlword */
 }
 
 void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch)
@@ -152,11 +170,7 @@ void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch)
     if (ch->trans_type > 240u) step_law(fw);
 }
 
-void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us)
-{
-    fw->watch_us = now_us;
-    fw->has_watch = 1;
-}
+void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us) { command_seen(fw, now_us); }
 
 void cbl_app_left_operational(cbl_fw_t *fw)
 {
@@ -177,10 +191,15 @@ void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us)
 #else
     int64_t timeout_ms = 0;
 #endif
-    if (fw->nmt_state == NMT_OPERATIONAL && timeout_ms && fw->has_watch && !fw->comm_lost &&
-        fw->law_out.power_enabled && (int64_t)(now_us - fw->watch_us) > timeout_ms * 1000) {
+    if (!fw->law_out.power_enabled) {
+        fw->has_watch = 0;  /* disarmed with the power stage off */
+    } else if (!fw->has_watch) {
+        fw->watch_us = now_us;  /* the power stage is on: the watchdog is armed from now */
+        fw->has_watch = 1;
+    }
+    if (timeout_ms && fw->has_watch && !fw->comm_lost && (int64_t)(now_us - fw->watch_us) > timeout_ms * 1000) {
         fw->comm_lost = 1;
-        cbl_emcy(fw, 0x8100, 0);  /* communication: SYNC/RPDO watchdog (0x2031) */
+        cbl_emcy(fw, 0x8100, 0);  /* communication: command watchdog (0x2031) */
     }
     int64_t period = (int64_t)OD_GET(fw, 0x1006, 0);
     int64_t behind = (int64_t)now_us - (int64_t)fw->last_cycle_us;
@@ -221,8 +240,8 @@ int64_t cbl_clip_int(double v, int64_t lo, int64_t hi)
 
 uint32_t cbl_app_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
 {
-    (void)sub;
-    if (index != 0x1006u || fw->cfg.plant_loop_hz <= 0.0) return 0;
+    if (index != 0x1006u) return cbl_board_validate(fw, index, sub, raw);
+    if (fw->cfg.plant_loop_hz <= 0.0) return 0;
     double n = (double)raw * 1e-6 * fw->cfg.plant_loop_hz;  /* the plant advances whole periods */
     double r = (double)round_even(n), d = n - r;
     return (r >= 1.0 && (d < 0 ? -d : d) < fw->cfg.period_tolerance) ? 0u : ABORT_VALUE;

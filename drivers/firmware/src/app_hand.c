@@ -66,6 +66,12 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub) { (void)fw, (void)index, (void)sub; }
 
+uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
+{
+    (void)fw, (void)index, (void)sub, (void)raw;
+    return 0;
+}
+
 void cbl_board_command_plant(cbl_fw_t *fw)
 {
     if (fw->bsp.hand_demand == NULL) return;
@@ -73,15 +79,17 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     int enable = fw->law_out.power_enabled;
     int32_t ramp = fw->law_out.stop_ramp;
     double lo = fw->stroke_min_m, hi = fw->stroke_max_m;
-    if (enable && ramp && !fw->holding)
-        for (int k = 0; k < CBL_HAND_AXES; k++) fw->hold[k] = fw->hand_x[k];
-    fw->holding = enable && ramp != 0;
     int follow = enable && fw->law_out.follow_targets && (int32_t)OD_GET(fw, 0x6061, 0) == -1;
+    /* a stop, or no mode (0x6061 = 0) in operation enabled: every nut holds where the hold began */
+    int hold = enable && (ramp != 0 || (fw->law_out.follow_targets && (int32_t)OD_GET(fw, 0x6061, 0) != -1));
+    if (hold && !fw->holding)
+        for (int k = 0; k < CBL_HAND_AXES; k++) fw->hold[k] = fw->hand_x[k];
+    fw->holding = (uint8_t)hold;
     for (int k = 0; k < CBL_HAND_AXES; k++) {
         uint8_t sub = (uint8_t)(k + 1);
         double t_max = (double)cbl_od_get(fw, 0x2120, sub) / 100.0;
         int32_t mode = M_CURRENT;
-        if (enable && ramp) {
+        if (hold) {
             mode = M_POSITION;
             d.x_cmd[k] = fw->hold[k];
             d.set[k] = CBL_HAND_SET_X;

@@ -29,6 +29,8 @@ void cbl_board_setup(cbl_fw_t *fw)
 {
     fw->ramp_v = 0.0;
     fw->ramp_active = 0;
+    fw->hold_pos = 0.0;
+    fw->holding = 0;
 }
 
 void cbl_board_sample(cbl_fw_t *fw)
@@ -83,6 +85,14 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
     *reached = !*follow_err;
 }
 
+uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
+{
+    if (index != 0x607Du || sub == 0) return 0;  /* a write that would make min > max */
+    int32_t lo = sub == 1 ? (int32_t)raw : (int32_t)OD_GET(fw, 0x607D, 1);
+    int32_t hi = sub == 2 ? (int32_t)raw : (int32_t)OD_GET(fw, 0x607D, 2);
+    return lo > hi ? ABORT_MAX_LT_MIN : 0u;
+}
+
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
 {
     if (index == 0x2010u && sub >= 1u && sub <= 3u && fw->bsp.plant_param != NULL)
@@ -101,8 +111,17 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     int32_t mode = MODE_CSV;
     double pos = fw->meas.position_rad, vel = 0.0, tau = 0.0;
     if (!enable || ramp == 0) fw->ramp_active = 0;  /* the next stop ramp starts from the velocity then */
-    if (enable && fw->law_out.follow_targets) {
-        mode = (int32_t)OD_GET(fw, 0x6061, 0);
+    int follow = enable && fw->law_out.follow_targets;
+    int32_t cur = (int32_t)OD_GET(fw, 0x6061, 0);
+    int no_mode = follow && cur != MODE_CSP && cur != MODE_CSV && cur != MODE_CST;
+    if (no_mode && !fw->holding) fw->hold_pos = fw->meas.position_rad;
+    fw->holding = (uint8_t)no_mode;
+    if (no_mode) {  /* no mode: hold where the hold began (CSP, clamped to 0x607D) */
+        double lo = (double)(int32_t)OD_GET(fw, 0x607D, 1), hi = (double)(int32_t)OD_GET(fw, 0x607D, 2);
+        mode = MODE_CSP;
+        pos = pmin(pmax(fw->hold_pos * PPR, lo), hi) / PPR;
+    } else if (follow) {
+        mode = cur;
         tau = (sget(fw, 0x60B2, 0) / 1000.0) * rated_t;
         if (mode == MODE_CSP) {
             int64_t lo = (int32_t)OD_GET(fw, 0x607D, 1), hi = (int32_t)OD_GET(fw, 0x607D, 2);
@@ -113,10 +132,8 @@ void cbl_board_command_plant(cbl_fw_t *fw)
             vel = sget(fw, 0x60B1, 0) / VPR;
         } else if (mode == MODE_CSV) {
             vel = (double)((int64_t)(int32_t)OD_GET(fw, 0x60FF, 0) + (int32_t)OD_GET(fw, 0x60B1, 0)) / VPR;
-        } else if (mode == MODE_CST) {
+        } else {  /* MODE_CST */
             tau = tau + sget(fw, 0x6071, 0) / 1000.0 * rated_t;
-        } else {
-            enable = 0;  /* no mode: the power stage stays off */
         }
     } else if (enable && (ramp == 1 || ramp == 2)) {
         if (!fw->ramp_active) {

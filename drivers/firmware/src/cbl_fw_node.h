@@ -51,7 +51,7 @@ typedef struct {
     uint8_t sub;
     uint8_t buf[CBL_SDO_BUF];
     uint32_t len;            /* bytes received / to send (may exceed the buffer: counted, not kept) */
-    uint32_t size;
+    uint32_t size, limit;  /* indicated size; the most bytes the object can take */
     uint8_t has_size, toggle, crc, seq, blksize, blk_n;
     uint32_t pos, blk_start;
     uint16_t crc_acc;        /* block download: CRC of all bytes before the held segment */
@@ -70,6 +70,7 @@ typedef struct cbl_fw {
     uint8_t rx_n, rx_ch[4];          /* RPDO channels by COB-ID, as of boot / entering operational */
     uint16_t rx_cob[4];
     uint8_t rpdo_timeouts;           /* bit k: RPDO k+1 missed its deadline */
+    uint8_t rpdo_rejected;           /* bit k: RPDO k+1's last payload broke a limit (EMCY 0x8200) */
     cbl_sdo_t sdo;
     uint64_t hb_next_us;
     uint64_t hb_seen_us[128];
@@ -88,6 +89,10 @@ typedef struct cbl_fw {
     uint16_t fault_codes[CBL_MAX_ERRORS];
     uint64_t watch_us, last_cycle_us;
     double ramp_v;
+#ifndef CBL_BOARD_HAND
+    double hold_pos;  /* joint: the position held without a mode */
+    uint8_t holding;
+#endif
 #ifdef CBL_BOARD_HAND
     double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
     double stroke_min_m, stroke_max_m;

@@ -16,6 +16,7 @@
 #define ABORT_NO_OBJECT 0x06020000u
 #define ABORT_NOT_MAPPABLE 0x06040041u
 #define ABORT_PDO_LENGTH 0x06040042u
+#define ABORT_PARAM 0x06040043u
 #define ABORT_LENGTH 0x06070010u
 #define ABORT_LENGTH_HIGH 0x06070012u
 #define ABORT_LENGTH_LOW 0x06070013u
@@ -23,6 +24,7 @@
 #define ABORT_VALUE 0x06090030u
 #define ABORT_VALUE_HIGH 0x06090031u
 #define ABORT_VALUE_LOW 0x06090032u
+#define ABORT_MAX_LT_MIN 0x06090036u
 #define ABORT_GENERAL 0x08000000u
 #define ABORT_STORE 0x08000020u
 #define ABORT_STATE 0x08000022u
@@ -65,8 +67,10 @@ uint32_t cbl_od_encode(const cbl_fw_t *fw, int slot, uint8_t *dst, uint32_t cap,
 void cbl_od_decode(cbl_fw_t *fw, int slot, const uint8_t *src);  /* firmware write of one value, no checks */
 uint32_t cbl_od_read(const cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *dst, uint32_t cap, uint32_t *len);
 uint32_t cbl_od_check_writable(uint16_t index, uint8_t sub);
+int cbl_od_fits(int slot, const uint8_t *src);  /* the value at src within the entry's limits */
 uint32_t cbl_od_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, const uint8_t *data, uint32_t len);
 void cbl_od_reset(cbl_fw_t *fw, int comm_only);
+void cbl_od_set_default(cbl_fw_t *fw, uint16_t index, uint8_t sub);
 float cbl_f32(uint32_t raw);
 uint32_t cbl_u32(float f);
 
@@ -79,6 +83,7 @@ uint8_t cbl_pdo_pack(const cbl_fw_t *fw, const cbl_pdo_t *ch, uint8_t *out);
 void cbl_pdo_unpack(cbl_fw_t *fw, const cbl_pdo_t *ch, const uint8_t *data);
 uint32_t cbl_pdo_length(const cbl_pdo_t *ch);
 int cbl_pdo_is_object(uint16_t index);
+int cbl_restricted_id(uint32_t cid);
 
 /* co_sdo.c */
 void cbl_sdo_reset(cbl_sdo_t *s);
@@ -93,6 +98,8 @@ void cbl_clear_error(cbl_fw_t *fw, uint16_t code);
 void cbl_send_sync_tpdos(cbl_fw_t *fw);
 void cbl_apply_pending_rpdos(cbl_fw_t *fw);
 int cbl_heartbeat_lost(const cbl_fw_t *fw);
+uint32_t cbl_node_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v);
+void cbl_node_recheck_stored(cbl_fw_t *fw);
 
 /* app_drive.c: the CiA 402 application (hooks called by the node) */
 void cbl_app_setup(cbl_fw_t *fw, uint64_t now_us);
@@ -100,6 +107,7 @@ void cbl_app_reset(cbl_fw_t *fw);
 void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us);
 void cbl_app_on_rpdo_applied(cbl_fw_t *fw, const cbl_pdo_t *ch);
 void cbl_app_rpdo_rx(cbl_fw_t *fw, uint64_t now_us);
+void cbl_app_sdo_download(cbl_fw_t *fw);
 void cbl_app_left_operational(cbl_fw_t *fw);
 void cbl_app_entered_operational(cbl_fw_t *fw);
 void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us);
@@ -114,6 +122,7 @@ int cbl_board_standstill(const cbl_fw_t *fw);
 uint32_t cbl_board_plant_faults(cbl_fw_t *fw, uint16_t *codes, uint32_t max);
 void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *follow_err);
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub);
+uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw);
 void cbl_board_setup(cbl_fw_t *fw);
 int64_t cbl_clip_int(double v, int64_t lo, int64_t hi);
 

@@ -26,7 +26,12 @@
  * the last active error clears, EMCY 0x0000. SYNC (0x1005, length 0 or 1) in operational: the
  * synchronous TPDOs go out with the state sampled now, then the RPDOs received before this SYNC
  * take effect, then the CiA 402 cycle runs (app_drive.c). RPDO shorter than its mapping: EMCY
- * 0x8210, not processed; longer: EMCY 0x8220, processed. RPDO deadline (0x1400+k sub 5): EMCY
+ * 0x8210, not processed; longer: EMCY 0x8220, processed; a value outside its entry's limits:
+ * EMCY 0x8200, not processed (cleared when that RPDO next arrives within them); an RPDO not
+ * processed is not a command (no watchdog or deadline refresh). 0x1005/0x1014 accept
+ * unrestricted 11-bit CAN-IDs only (0x1014 bit 31 allowed); 0x1016: reserved bits 24-31 zero,
+ * node 1-127 when a time is set, one sub-index per node (0x06040043); the flash values of these
+ * objects are re-checked at boot (a broken one takes its default). RPDO deadline (0x1400+k sub 5): EMCY
  * 0x8250 once until the next reception. Event-driven TPDOs (type 254/255) on change (not
  * faster than the inhibit time) and every event-timer period.
  *
@@ -115,12 +120,14 @@ int cbl_heartbeat_lost(const cbl_fw_t *fw) { return (fw->hb_lost[0] | fw->hb_los
 static void boot(cbl_fw_t *fw, int comm_only, uint64_t now_us)
 {
     cbl_od_reset(fw, comm_only);
+    cbl_node_recheck_stored(fw);
     OD_SET(fw, 0x1018, 4, fw->cfg.serial_number);
     cbl_pdo_reload(fw);
     cbl_pdo_rx_table(fw);
     fw->hb_next_us = now_us;
     for (int k = 0; k < 4; k++) fw->hb_seen[k] = fw->hb_lost[k] = 0;
     fw->rpdo_timeouts = 0;
+    fw->rpdo_rejected = 0;
     cbl_sdo_reset(&fw->sdo);
     if (!comm_only) {
         fw->n_errors = 0;
@@ -193,11 +200,24 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
 {
     uint32_t need = cbl_pdo_length(ch);
     if (len < need) {
-        cbl_emcy(fw, 0x8210, ch->number);  /* not processed, but the host is alive */
-        cbl_app_rpdo_rx(fw, now_us);
+        cbl_emcy(fw, 0x8210, ch->number);  /* not processed (not a command either) */
         return;
     }
     if (len > need) cbl_emcy(fw, 0x8220, ch->number);
+    uint8_t bit = (uint8_t)(1u << (ch->number - 1u));
+    uint32_t pos = 0;
+    for (uint8_t e = 0; e < ch->n_entries; e++) {
+        if (ch->map_slot[e] >= 0 && !cbl_od_fits(ch->map_slot[e], d + pos)) {
+            fw->rpdo_rejected |= bit;
+            cbl_emcy(fw, 0x8200, ch->number);  /* not processed: a value outside its limits */
+            return;
+        }
+        pos += ch->map_bits[e] / 8u;
+    }
+    if (fw->rpdo_rejected & bit) {
+        fw->rpdo_rejected &= (uint8_t)~bit;
+        if (!fw->rpdo_rejected) cbl_clear_error(fw, 0x8200);
+    }
     ch->last_rx_us = now_us;
     ch->has_rx_t = 1;
     if (ch->timed_out) {
@@ -327,6 +347,37 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
             cbl_send(fw, ch->cob_id, d, n);
         }
     }
+}
+
+/* COB-ID objects 0x1005/0x1014 and the heartbeat consumer 0x1016 (CiA 301 §7.3.5, §7.5.2.27) */
+uint32_t cbl_node_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v)
+{
+    if (index == 0x1005u || index == 0x1014u) {
+        uint32_t flags = index == 0x1014u ? 0x80000000u : 0u;
+        return ((v & ~(0x7FFu | flags)) || cbl_restricted_id(v & 0x7FFu)) ? ABORT_VALUE : 0u;
+    }
+    if (index != 0x1016u || sub == 0) return 0;
+    uint32_t node = (v >> 16) & 0xFFu, ms = v & 0xFFFFu;
+    if ((v >> 24) || (ms && (node < 1u || node > 127u))) return ABORT_VALUE;
+    if (node && ms) {
+        for (uint8_t k = 1; k < 128u; k++) {
+            if (k == sub || cbl_od_find(0x1016u, k) < 0) continue;
+            uint32_t other = cbl_od_get(fw, 0x1016u, k);
+            if (((other >> 16) & 0xFFu) == node && (other & 0xFFFFu)) return ABORT_PARAM;
+        }
+    }
+    return 0;
+}
+
+/* values loaded from flash obey the bus rules: a broken COB-ID or consumer entry takes its default */
+void cbl_node_recheck_stored(cbl_fw_t *fw)
+{
+    static const uint16_t objs[2] = {0x1005u, 0x1014u};
+    for (int j = 0; j < 2; j++)
+        if (cbl_node_validate(fw, objs[j], 0, cbl_od_get(fw, objs[j], 0))) cbl_od_set_default(fw, objs[j], 0);
+    for (uint8_t k = 1; k < 128u; k++)
+        if (cbl_od_find(0x1016u, k) >= 0 && cbl_node_validate(fw, 0x1016u, k, cbl_od_get(fw, 0x1016u, k)))
+            cbl_od_set_default(fw, 0x1016u, k);
 }
 
 void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)

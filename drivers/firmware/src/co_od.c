@@ -151,6 +151,8 @@ static int value_fits(const cbl_od_entry_t *e, uint32_t raw)
     return v >= e->low && v <= e->high;
 }
 
+int cbl_od_fits(int slot, const uint8_t *src) { return value_fits(&cbl_od[slot], from_bytes(&cbl_od[slot], src)); }
+
 typedef struct { uint32_t base, seq, len; int valid; } sector_t;
 
 static void sector_info(const cbl_fw_t *fw, uint32_t base, sector_t *s)
@@ -197,6 +199,22 @@ static uint32_t find_record(const cbl_fw_t *fw, const sector_t *s, uint16_t inde
     return 0;
 }
 
+static uint32_t default_raw(const cbl_fw_t *fw, const cbl_od_entry_t *e)
+{
+    uint32_t raw;
+    if (e->data_type == DT_REAL32) raw = cbl_u32((float)e->def);
+    else if (is_signed(e)) raw = (uint32_t)(int32_t)e->def;
+    else raw = (uint32_t)e->def;
+    if (e->flags & CBL_OD_RELATIVE) raw += fw->cfg.node_id;
+    return raw;
+}
+
+void cbl_od_set_default(cbl_fw_t *fw, uint16_t index, uint8_t sub)
+{
+    int slot = cbl_od_find(index, sub);
+    if (slot >= 0 && cbl_od_numeric(&cbl_od[slot])) fw->val[slot] = default_raw(fw, &cbl_od[slot]);
+}
+
 void cbl_od_reset(cbl_fw_t *fw, int comm_only)
 {
     sector_t cur;
@@ -205,12 +223,7 @@ void cbl_od_reset(cbl_fw_t *fw, int comm_only)
         const cbl_od_entry_t *e = &cbl_od[k];
         if (comm_only && e->index >= 0x2000u) continue;
         if (cbl_od_numeric(e)) {
-            uint32_t raw;
-            if (e->data_type == DT_REAL32) raw = cbl_u32((float)e->def);
-            else if (is_signed(e)) raw = (uint32_t)(int32_t)e->def;
-            else raw = (uint32_t)e->def;
-            if (e->flags & CBL_OD_RELATIVE) raw += fw->cfg.node_id;
-            fw->val[k] = raw;
+            fw->val[k] = default_raw(fw, e);
         } else {
             fw->blob_len[k] = 0;
         }
@@ -318,6 +331,8 @@ uint32_t cbl_od_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, const uint8_t *
         code = cbl_pdo_validate(fw, index, sub, raw);
         if (code) return code;
     }
+    code = cbl_node_validate(fw, index, sub, raw);
+    if (code) return code;
     code = cbl_app_validate(fw, index, sub, raw);
     if (code) return code;
     if (cbl_od_numeric(e)) {

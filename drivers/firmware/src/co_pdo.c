@@ -15,6 +15,14 @@
 static const uint16_t restricted[][2] = {{0x000, 0x07F}, {0x101, 0x180}, {0x581, 0x5FF}, {0x601, 0x67F},
                                          {0x6E0, 0x6FF}, {0x701, 0x77F}, {0x780, 0x7FF}};
 
+int cbl_restricted_id(uint32_t cid)
+{
+    int bad = 0;
+    for (unsigned j = 0; j < sizeof restricted / sizeof restricted[0]; j++)
+        bad |= cid >= restricted[j][0] && cid <= restricted[j][1];
+    return bad;
+}
+
 static uint8_t dummy_bits(uint16_t index)
 {
     switch (index) {
@@ -105,10 +113,7 @@ uint32_t cbl_pdo_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v)
     if (!is_map) {
         if (sub == 1) {
             uint32_t cid = v & 0x7FFu;
-            int bad = (v & 0x20000000u) || (v & 0x1FFFF800u);
-            for (unsigned j = 0; j < sizeof restricted / sizeof restricted[0]; j++)
-                bad |= cid >= restricted[j][0] && cid <= restricted[j][1];
-            if (bad) return ABORT_VALUE;
+            if ((v & 0x20000000u) || (v & 0x1FFFF800u) || cbl_restricted_id(cid)) return ABORT_VALUE;
             if (ch->valid && !(v & PDO_NOT_VALID) && cid != ch->cob_id) return ABORT_VALUE;
         } else if (sub == 2 && v >= 241u && v <= 253u) {
             return ABORT_VALUE;

@@ -8,7 +8,10 @@
  * last good one (§7.2.4.3.12); CRC-16/XMODEM checked when the client announced it
  * (0x05040004). Block upload: blksize 1..127 (0x05040002), the protocol-switch threshold is
  * honoured, repeats from the client's ackseq. A transfer idle for 1 s aborts with 0x05040000.
- * Uploads send a snapshot taken at the initiate request.
+ * Uploads send a snapshot taken at the initiate request. A download never buffers more than
+ * the object can hold: an indicated size above the object's size is refused at the initiate,
+ * and a transfer without one is aborted as soon as the data exceed it (0x06070012). An accepted
+ * download (or segment of one) is a command for the drive's watchdog (cbl_app_sdo_download).
  */
 #include "co_internal.h"
 
@@ -39,7 +42,11 @@ void cbl_sdo_reset(cbl_sdo_t *s)
     s->blk_n = 0;
 }
 
-static void reply(cbl_fw_t *fw, const uint8_t *d) { cbl_send(fw, (uint16_t)(0x580u + fw->cfg.node_id), d, 8); }
+static void reply(cbl_fw_t *fw, const uint8_t *d)
+{
+    cbl_send(fw, (uint16_t)(0x580u + fw->cfg.node_id), d, 8);
+    if (d[0] == 0x60u || d[0] == 0x20u || d[0] == 0x30u || d[0] == 0xA1u) cbl_app_sdo_download(fw);  /* accepted */
+}
 
 static void reply8(cbl_fw_t *fw, uint8_t cmd, uint16_t index, uint8_t sub, uint32_t v)
 {
@@ -93,6 +100,9 @@ static uint32_t ul_initiate(cbl_fw_t *fw, const uint8_t *d)
     return 0;
 }
 
+/* the most bytes a download into the object may carry (numeric: its size; string/domain: its length) */
+static uint32_t download_limit(uint16_t index, uint8_t sub) { return cbl_od[cbl_od_find(index, sub)].size; }
+
 static uint32_t dl_initiate(cbl_fw_t *fw, const uint8_t *d)
 {
     cbl_sdo_t *s = &fw->sdo;
@@ -113,6 +123,8 @@ static uint32_t dl_initiate(cbl_fw_t *fw, const uint8_t *d)
     }
     s->has_size = s_bit;
     s->size = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 | (uint32_t)d[7] << 24;
+    s->limit = download_limit(s->index, s->sub);
+    if (s->has_size && s->size > s->limit) return ABORT_LENGTH_HIGH;
     s->len = 0;
     s->toggle = 0;
     s->mode = DL_SEG;
@@ -128,6 +140,7 @@ static uint32_t dl_segment(cbl_fw_t *fw, const uint8_t *d)
     if (t != s->toggle) return ABORT_TOGGLE;
     uint8_t n = (d[0] >> 1) & 7u;
     append(s, d + 1, 7u - n);
+    if (s->len > s->limit) return ABORT_LENGTH_HIGH;
     s->toggle ^= 1u;
     if (d[0] & 1u) {
         uint32_t code = finish_download(fw);
@@ -168,6 +181,8 @@ static uint32_t blk_dl_cmd(cbl_fw_t *fw, const uint8_t *d)
         s->crc = (d[0] & 0x04u) != 0;
         s->has_size = (d[0] & 0x02u) != 0;
         s->size = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 | (uint32_t)d[7] << 24;
+        s->limit = download_limit(s->index, s->sub);
+        if (s->has_size && s->size > s->limit) return ABORT_LENGTH_HIGH;
         s->len = 0;
         s->seq = 0;
         s->crc_acc = 0;
@@ -200,6 +215,7 @@ static uint32_t blk_dl_segment(cbl_fw_t *fw, const uint8_t *d)
         for (int k = 0; k < 7; k++) s->held[k] = d[1 + k];
         s->seq = seqno;
         append(s, d + 1, 7);
+        if (s->len > s->limit + 7u) return ABORT_LENGTH_HIGH;  /* the last segment may carry pad bytes */
         if (last) s->mode = BLK_DL_END;
     } else if (seqno == 0) {
         return ABORT_SEQNO;
