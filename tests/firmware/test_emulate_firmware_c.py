@@ -34,13 +34,13 @@ def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
 
 
 @pytest.mark.parametrize("firmware,rig", [("c", None), ("qemu", "single_joint")])
-def test_emulated_c_images_serve_joints_over_slcan(firmware, rig):
+def test_emulated_c_images_serve_joints_over_slcan(firmware, rig, tmp_path):
     """The six C boards of the default rig (host library), and the QEMU board of the single-joint
     rig (Cortex-M4F image), enabled and driven by CanTransport from this process."""
     if firmware == "qemu":
         require_tools("arm-none-eabi-gcc", "qemu-system-arm")
     cmd = [sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", *([rig] if rig else []), "--json",
-           "--report-s", "0", "--firmware", firmware]
+           "--report-s", "0", "--firmware", firmware, "--state-dir", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = proc.stdout.readline()
@@ -86,7 +86,8 @@ def test_canopen_master_walks_the_board_over_slcan_from_another_process(tmp_path
     if firmware == "qemu":
         require_tools("arm-none-eabi-gcc", "qemu-system-arm")
     proc = subprocess.Popen([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "single_joint", "--json",
-                             "--report-s", "0", "--firmware", firmware], stdout=subprocess.PIPE,
+                             "--report-s", "0", "--firmware", firmware, "--state-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     net = canopen.Network()
     try:
