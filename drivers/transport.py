@@ -14,7 +14,10 @@ A backend implements four things (STYLE.md 1, 3):
 
 Errors at the edges (opening a bus, an absent device at start-up) are raised from the
 ``cerebellum_rt.rtcore.errors`` hierarchy; inside ``cycle`` only status codes and :class:`TransportStats`
-counters change.
+counters change. The one exception ``cycle`` raises is a stop request (:meth:`request_stop`,
+e.g. Ctrl-C turned into a request by :class:`~cerebellum_rt.drivers.tune.guard.DriveGuard`): it
+is raised at the start of the next ``cycle``, a tick boundary where no lock of the bus stack is
+held, never from inside a library's critical section.
 """
 
 from __future__ import annotations
@@ -57,6 +60,26 @@ class Transport(ABC):
     def __init__(self) -> None:
         self._closed = False
         self.stats = TransportStats()
+        self._stop_request: BaseException | None = None
+
+    # -- stop requests (signals) at the tick boundary ---------------------------------------
+    def request_stop(self, exc: BaseException) -> None:
+        """Make the next :meth:`cycle` raise ``exc`` before it sends anything (signal-safe: one store)."""
+        self._stop_request = exc
+
+    def clear_stop_request(self) -> BaseException | None:
+        """Withdraw a pending stop request; returns it (None when there was none)."""
+        exc, self._stop_request = self._stop_request, None
+        return exc
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_request is not None
+
+    def _raise_stop_request(self) -> None:
+        exc = self.clear_stop_request()
+        if exc is not None:
+            raise exc
 
     # -- hot path ---------------------------------------------------------------------------
     @abstractmethod

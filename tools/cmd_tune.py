@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         console = Console(session, lockstep=lockstep, yes=args.yes, listener_bus=listener)
         stack.append(_BuslogCloser(console))
         if args.commands:
+            console.exp.on_running = lambda msg: print(f"cbl tune: {msg}", file=sys.stderr, flush=True)
             results = []
             for line in args.commands:
                 try:

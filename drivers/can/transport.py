@@ -169,6 +169,8 @@ class CanTransport(Transport):
     def cycle(self, tx: np.ndarray, rx: np.ndarray) -> int:
         """Exchange one tick (real-time safe after the first call): returns missing TPDO count."""
         self._check_open()
+        if self._stop_request is not None:  # Ctrl-C / SIGTERM under a DriveGuard: here, between ticks
+            self._raise_stop_request()
         if self._port is None:
             self._begin_cycling()
         txb = self._bytes(tx, self._tx_dtype, "tx")

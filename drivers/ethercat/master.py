@@ -175,7 +175,9 @@ class EtherCatTransport(Transport):
 
     # ------------------------------------------------------------------ hot path
     def cycle(self, tx: np.ndarray, rx: np.ndarray) -> int:
-        """One LRW exchange (see module doc). Never raises."""
+        """One LRW exchange (see module doc). Raises only a pending stop request (Transport.request_stop)."""
+        if self._stop_request is not None:
+            self._raise_stop_request()
         n = len(self._sl)
         st = self.stats
         st.cycles += 1

@@ -79,6 +79,9 @@ class PdoExperiment:
         self.s = session
         self.lockstep = lockstep or getattr(session, "emulated", None) is not None
         self.period_us = period_us
+        # called once per run when the drive is enabled at the work position and the experiment's
+        # own signal begins (``cbl tune --exec`` prints it: a long experiment shows it started)
+        self.on_running: Callable[[str], None] | None = None
 
     def limits(self) -> dict[str, float]:
         s = self.s
@@ -163,6 +166,9 @@ class PdoExperiment:
                     ph = st["phase"] = PHASE_RUN
                     st["j"] = 0
                     st["start"] = k
+                    if self.on_running is not None:
+                        self.on_running(f"node {s.node} enabled at the work position {q_work:.4f} rad; "
+                                        f"{name} runs for {ticks * dt:g} s")
             if ph == PHASE_RUN:
                 j = st["j"]
                 if j >= ticks:

@@ -17,8 +17,17 @@ node marked by :meth:`enabling` is brought to a controlled stop and disabled:
    controlwords by SDO;
 3. NMT "enter pre-operational" to the node (process data off; SDO still answers).
 
-:meth:`report` says what happened per node. SIGTERM is turned into KeyboardInterrupt while the
-block runs (main thread only), so ``kill`` takes the same path as Ctrl-C.
+:meth:`report` says what happened per node.
+
+Signals (main thread only): while the block runs, Ctrl-C (SIGINT) and ``kill`` (SIGTERM) do not
+raise where they land: the guard turns them into a stop request on the transport
+(:meth:`Transport.request_stop`), which the next ``transport.cycle`` raises as
+``KeyboardInterrupt`` at the tick boundary. Raised asynchronously, the interrupt could land
+inside a bus library's critical section (a ``queue.Queue`` lock of python-can's virtual bus, a
+serial port's write lock) and leave that lock held: the stop's own frames would then wait on it
+forever. A second signal while the first request is still pending (the loop is not cycling)
+raises at once, like pressing Ctrl-C twice. Signals during the stop itself are ignored: the stop
+always completes.
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ class DriveGuard:
         self.stop_ticks, self.lost_after = stop_ticks, lost_after
         self.enabled: set[int] = set()
         self.outcome: dict[int, str] = {}
-        self._old_term: Any = None
+        self._old_handlers: dict[int, Any] = {}
+        self._stopping = False
 
     def enabling(self, node: int) -> None:
         """Mark ``node`` as enabled by this host (call before sending it an enabling controlword)."""
@@ -60,21 +70,29 @@ class DriveGuard:
 
     def __enter__(self) -> DriveGuard:
         if threading.current_thread() is threading.main_thread():
-            def _term(signum: int, frame: Any) -> None:
-                raise KeyboardInterrupt("SIGTERM")
-
-            self._old_term = signal.signal(signal.SIGTERM, _term)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._old_handlers[signum] = signal.signal(signum, self._on_signal)
         return self
 
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stopping:
+            return  # the stop is running; it completes whatever arrives
+        name = signal.Signals(signum).name
+        if self.transport.stop_requested:  # asked before and the loop has not cycled since: now
+            self.transport.clear_stop_request()
+            raise KeyboardInterrupt(name)
+        self.transport.request_stop(KeyboardInterrupt(name))
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._stopping = True
         try:
-            # a second Ctrl-C during the stop must not abandon it: ignore SIGINT meanwhile
-            with _sigint_deferred():
-                self.stop_all()
+            self.transport.clear_stop_request()  # a request that came after the last tick
+            self.stop_all()
         finally:
-            if self._old_term is not None:
-                signal.signal(signal.SIGTERM, self._old_term)
-                self._old_term = None
+            for signum, old in self._old_handlers.items():
+                signal.signal(signum, old)
+            self._old_handlers.clear()
+            self._stopping = False
 
     # ------------------------------------------------------------------ the stop
     def _row(self, node: int) -> int:
@@ -147,15 +165,3 @@ class DriveGuard:
 
     def report(self) -> str:
         return ", ".join(f"node {n}: {s}" for n, s in sorted(self.outcome.items())) or "no drive was enabled"
-
-
-@contextlib.contextmanager
-def _sigint_deferred():
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
