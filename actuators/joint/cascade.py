@@ -36,7 +36,11 @@ standstill), g = eta_b while the output back-drives the motor (tau_m omega_f < 0
 delivers tau_m at the output for only eta_b tau_m / N at the rotor), blended linearly over
 |omega_f| < omega_eps. With a single forward efficiency the back-driven joint delivered
 1/(eta_f eta_b) times the torque it asked for, and the torque demand 0x6074 it reported was
-16-31 % below the shaft torque (knee 16 %, arm_hd 26 %, mini_cheetah 31 %).
+16-31 % below the shaft torque (knee 16 %, arm_hd 26 %, mini_cheetah 31 %). Only in CSP/CSV,
+where omega_f is the commanded velocity: in CST/impedance omega_f is the measured one, and
+switching the gain on its sign acts as a negative damping tau (1/eta_f - eta_b) / omega_eps
+(a locked joint held at 20 % of peak torque went unstable on velocity noise); there g = 1/eta_f
+and the torque-sensor loop (k_t) corrects the back-driven error.
 (omega_f is the commanded velocity in CSP/CSV, the measured one otherwise.)
 """
 
@@ -238,7 +242,7 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     fric = cfg.coulomb_comp * clamp(vel_f / cfg.friction_vel_eps, -ONE, ONE) + cfg.viscous_comp * vel_f
     tau_m = tau + cfg.torque_fb_gain * (tau - st.tau_filt) + fric
     back = ZERO  # fraction of back-driving (power from the output to the rotor)
-    if tau_m * vel_f < ZERO:
+    if use_vel and tau_m * vel_f < ZERO:
         back = clamp(fabs(vel_f) / cfg.friction_vel_eps, ZERO, ONE)
     gain = (ONE - back) / cfg.eff + back * cfg.eff_back
     out.iq_ref = clamp(tau_m * gain / (cfg.kt * cfg.ratio), -i_lim, i_lim)
