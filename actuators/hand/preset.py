@@ -180,7 +180,7 @@ def load_preset(name_or_path: str | Path = "hand_prs6") -> HandPreset:
     return _build(p, raw)
 
 
-DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n")
+DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n", "thumb_tip_force_n")
 
 
 def _check_datasheet(f: str, table: Any) -> None:

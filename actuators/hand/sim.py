@@ -168,9 +168,10 @@ class HandSim:
             self.c_ten[k] = v
         self.c_gr = L.GraspConfig.array(na)
         self.s_gr = L.GraspState.array(na)
-        # the grasp never asks for more than the drive can pull, nor for more than the tendon's
-        # creep limit (held for a whole grasp)
-        tmax = min(0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"]), p.raw["tendon"]["creep_limit_n"])
+        # the grasp never asks for more than the drive can pull, nor for more than 95 % of the
+        # tendon's creep limit (held for a whole grasp: a cap at the limit itself rode 0.03 N over
+        # it and tripped FAULT_TENDON_CREEP after creep_time_s)
+        tmax = min(0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"]), 0.95 * p.raw["tendon"]["creep_limit_n"])
         for k, v in dict(f_touch=gr["touch_force_n"], v_approach=gr["approach_speed_m_s"],
                          x_max=s["stroke_max_m"] - 1e-3, t_per_f=gr["tension_per_force"], kp_f=g["f_kp"],
                          t_block=gr["block_tension_n"],
