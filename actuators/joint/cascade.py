@@ -244,7 +244,9 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     back = ZERO  # fraction of back-driving (power from the output to the rotor)
     if use_vel and tau_m * vel_f < ZERO:
         back = clamp(fabs(vel_f) / cfg.friction_vel_eps, ZERO, ONE)
-    gain = (ONE - back) / cfg.eff + back * cfg.eff_back
-    out.iq_ref = clamp(tau_m * gain / (cfg.kt * cfg.ratio), -i_lim, i_lim)
+    iq = tau_m / (cfg.kt * cfg.ratio * cfg.eff)
+    if back > ZERO:
+        iq = tau_m * ((ONE - back) / cfg.eff + back * cfg.eff_back) / (cfg.kt * cfg.ratio)
+    out.iq_ref = clamp(iq, -i_lim, i_lim)
     out.id_ref = ZERO
     out.power_on = True
