@@ -69,11 +69,10 @@ def test_loaded_position_step_is_stable_and_well_damped(name):
     assert m["settling_time_s"] < 2.0 * ts, (m, ts)
     tail = r[r[:, 0] > 2.0 * ts]
     assert np.ptp(tail[:, 2]) < 0.03 * STEP, np.ptp(tail[:, 2])  # the load itself is still
-    # no limit cycle in the torque demand (a 10 ms average takes out most velocity noise)
-    slow = np.convolve(tail[:, 3], np.ones(10) / 10, mode="valid")
-    # (measured 1.2-1.8 % of peak torque, wrist 3.5 %, mini_cheetah 5.4 %: velocity-estimate
-    # noise through k_v; the compliance-blind gains grow to the torque sensor's full scale)
-    assert np.ptp(slow) < 0.06 * p.peak_torque_nm, np.ptp(slow)
+    # no limit cycle in the torque demand: its RMS about the mean (velocity-estimate noise
+    # through k_v) stays small; the compliance-blind gains grow to the sensor's full scale.
+    # Measured 0.7-1.2 % of peak torque; mini_cheetah (no torque sensor, k_t = 0) 4.2 %
+    assert np.std(tail[:, 3]) < 0.05 * p.peak_torque_nm, np.std(tail[:, 3])
 
 
 def test_negative_control_compliance_blind_gains_ring():
