@@ -36,8 +36,8 @@ def _tip_force(p: HandPreset, finger: str) -> float:
     over the outer half of the finger only) that only the fingertip pad reaches; the finger's
     actuator in grasp mode with a force command far above any limit; the pad force averaged
     over the last 4 s of 8 s (the other fingers idle): the force loop's integrator corner is
-    0.8 Hz and the pad creeps on the plate (regularised Coulomb friction), so the force wanders
-    by a few % around its limit over seconds."""
+    0.8 Hz, so the force converges to its limit over seconds (the pad sticks on the plate: no
+    creep since the elasto-plastic pad stiction)."""
     f = p.fingers.index(finger)
     k = int(next(a for a in range(p.n_act) if p.finger_of_tendon[a] == f))
     sim = HandSim(p, None)
