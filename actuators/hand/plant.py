@@ -21,7 +21,11 @@ Per finger chain (joints q [rad], diagonal composite inertias I [kg m^2])::
 
     I ddq = R^T T_f - (p + k_s q) - b dq + tau_limits + sum_c J_c^T F_c
     contact c:  delta = r_pad - sdf(p_c);  F_n = max(0, k_c delta - c_c n . v_c)
-                F_t = -mu F_n v_t / max(|v_t|, v_eps)            (inside the friction cone)
+                pad stiction (elasto-plastic): an anchor a_c on the object is set at first
+                touch; d_t = P_t (p_c - a_c) (P_t = I - n n^T), and if k_t |d_t| > mu F_n the
+                anchor slides to |d_t| = mu F_n / k_t (the spring energy above that is the
+                slip work); F_t = -k_t d_t - c_t v_t. A pad under a tangential load below
+                mu F_n stays put (elastic deflection only, no creep); contact lost clears it.
 
 integrated linearly-implicitly per finger block (semi-implicit Euler on the stiff terms):
 ``(M + dt D + dt^2 K) (dq+ - dq) = dt (tau - dt K dq)``, ``q+ = q + dt dq+``, with K, D the
@@ -30,7 +34,9 @@ first (explicit tension, implicit friction); the fingers then see the new nut po
 
 Energy bookkeeping ``E`` (J): 0 electrical input sum(u i dt), 1 copper, 2 screw friction and
 end stops, 3 tendon damping and capstan, 4 joint viscous and end-stop damping, 5 contact
-damping and friction. :func:`stored_energy` gives kinetic + magnetic + spring energies.
+damping and friction (slip work included). :func:`stored_energy` gives kinetic + magnetic +
+spring energies (the pads' tangential springs too). ``cst`` (n_contacts, 4) holds each pad's
+anchor [m, palm frame] and an anchored flag.
 """
 
 from __future__ import annotations
@@ -201,7 +207,8 @@ def _solve(wk: np.ndarray, n: int) -> None:
 def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray,
             fing_f: np.ndarray, cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray,
             obj: np.ndarray, fot: np.ndarray, dt: float, xs: np.ndarray, q: np.ndarray,
-            qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, wk: np.ndarray) -> None:
+            qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, cst: np.ndarray,
+            wk: np.ndarray) -> None:
     # wk rows: 0..3 A (block matrix), 4 tau, 5 K dq, 6..8 link unit vectors e_l (cols l),
     # 9..11 link tangents t_l, 12..14 contact Jacobian (xyz rows, chain cols), 15 chain joints,
     # 16..19 joint-space contact damping, 20 joint damping (both for the loss bookkeeping),
@@ -277,7 +284,7 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         wk[6, li], wk[7, li], wk[8, li] = c * ax + s_ * bx, c * ay + s_ * by, c * az + s_ * bz
         wk[9, li], wk[10, li], wk[11, li] = -s_ * ax + c * bx, -s_ * ay + c * by, -s_ * az + c * bz
     ox, oy, oz = fing_f[f, 0], fing_f[f, 1], fing_f[f, 2]
-    rpad, kc, cc, mu, veps = contact[0], contact[1], contact[2], contact[3], contact[4]
+    rpad, kc, cc, mu, ktan, ctan = contact[0], contact[1], contact[2], contact[3], contact[4], contact[5]
     c0, ncp = fing_i[f, 5], fing_i[f, 6]
     e5 = 0.0
     for ci in range(c0, c0 + ncp):
@@ -291,7 +298,14 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         phi_c, nx, ny, nz = sdf(obj, px, py, pz)
         delta = rpad - phi_c
         fpad[ci] = 0.0
+        # tangential deflection of the pad from its anchor
+        dx, dy, dz = px - cst[ci, 0], py - cst[ci, 1], pz - cst[ci, 2]
+        dn = dx * nx + dy * ny + dz * nz
+        dx, dy, dz = dx - dn * nx, dy - dn * ny, dz - dn * nz
         if delta <= 0.0:
+            if cst[ci, 3] > 0.0:  # contact lost: the pad's shear spring relaxes
+                e5 += 0.5 * ktan * (dx * dx + dy * dy + dz * dz) / dt
+                cst[ci, 3] = 0.0
             continue
         # Jacobian columns and point velocity
         for a in range(nc):
@@ -315,24 +329,37 @@ def _finger(f: int, act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.
         vn = vx * nx + vy * ny + vz * nz
         fn = kc * delta - cc * vn
         if fn <= 0.0:
+            if cst[ci, 3] > 0.0:
+                e5 += 0.5 * ktan * (dx * dx + dy * dy + dz * dz) / dt
+                cst[ci, 3] = 0.0
             continue
+        if cst[ci, 3] == 0.0:  # first touch: anchor here
+            dx, dy, dz = 0.0, 0.0, 0.0
+            cst[ci, 3] = 1.0
+        dd = math.sqrt(dx * dx + dy * dy + dz * dz)
+        rmax = mu * fn / ktan
+        if dd > rmax:  # beyond the friction cone: the anchor slides, the excess is slip work
+            e5 += 0.5 * ktan * (dd * dd - rmax * rmax) / dt
+            sc = rmax / dd
+            dx, dy, dz = dx * sc, dy * sc, dz * sc
+        cst[ci, 0], cst[ci, 1], cst[ci, 2] = px - dx, py - dy, pz - dz
         tx, ty, tz = vx - vn * nx, vy - vn * ny, vz - vn * nz
-        vt = math.sqrt(tx * tx + ty * ty + tz * tz)
-        ct = mu * fn / max(vt, veps)
-        fx, fy, fz = fn * nx - ct * tx, fn * ny - ct * ty, fn * nz - ct * tz
+        fx = fn * nx - ktan * dx - ctan * tx
+        fy = fn * ny - ktan * dy - ctan * ty
+        fz = fn * nz - ktan * dz - ctan * tz
         fpad[ci] = fn
-        for a in range(nc):  # J^T n, generalized force, K dq (J^T n n^T J dq = J^T n v_n)
+        for a in range(nc):  # J^T n, generalized force, K dq (J^T K_c J dq = J^T (k_c n v_n + k_t v_t))
             ja_n = wk[12, a] * nx + wk[13, a] * ny + wk[14, a] * nz
             wk[21, a] = ja_n
             wk[4, a] += wk[12, a] * fx + wk[13, a] * fy + wk[14, a] * fz
-            wk[5, a] += kc * ja_n * vn
+            wk[5, a] += kc * ja_n * vn + ktan * (wk[12, a] * tx + wk[13, a] * ty + wk[14, a] * tz)
         for a in range(nc):  # symmetric stiffness / damping blocks
             ja_n = wk[21, a]
             for c in range(a, nc):
                 jc_n = wk[21, c]
                 jj = wk[12, a] * wk[12, c] + wk[13, a] * wk[13, c] + wk[14, a] * wk[14, c]
-                dmp = cc * ja_n * jc_n + ct * (jj - ja_n * jc_n)
-                add = dt * dmp + dt * dt * kc * ja_n * jc_n
+                dmp = cc * ja_n * jc_n + ctan * (jj - ja_n * jc_n)
+                add = dt * dmp + dt * dt * (kc * ja_n * jc_n + ktan * (jj - ja_n * jc_n))
                 wk[a, c] += add
                 wk[16 + a, c] += dmp
                 if c != a:
@@ -383,26 +410,28 @@ def _rotate_plane(ax: float, ay: float, az: float, bx: float, by: float, bz: flo
 def plant_step(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray, fot: np.ndarray,
                stroke: np.ndarray, dt: float, i_ref: np.ndarray, xs: np.ndarray, q: np.ndarray,
-               qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, wk: np.ndarray) -> None:
+               qd: np.ndarray, E: np.ndarray, tens: np.ndarray, fpad: np.ndarray, cst: np.ndarray,
+               wk: np.ndarray) -> None:
     """Advance the whole hand by ``dt`` [s] with motor current references ``i_ref`` [A].
 
     Real-time safe: no allocation. Writes ``xs`` (n_act, 3: x [m], v [m/s], i [A]), ``q`` [rad],
     ``qd`` [rad/s], energy sums ``E`` [J], ``tens`` (n_act, 2: nut-side and finger-side tension
-    [N] seen by this step) and ``fpad`` (normal force per contact point [N]). ``wk`` is a
+    [N] seen by this step), ``fpad`` (normal force per contact point [N]) and ``cst`` (pad
+    anchors, see the module doc). ``wk`` is a
     (22, 4) scratch array.
     """
     _actuators(act, R, fing_i, fot, stroke, dt, i_ref, xs, q, qd, E)
     for f in range(fing_i.shape[0]):
         _finger(f, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, dt, xs, q, qd, E,
-                tens, fpad, wk)
+                tens, fpad, cst, wk)
 
 
 @njit(cache=False, inline="always", error_model="numpy")
 def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.ndarray, fing_f: np.ndarray,
                   cpt_i: np.ndarray, cpt_f: np.ndarray, contact: np.ndarray, obj: np.ndarray,
-                  xs: np.ndarray, q: np.ndarray, qd: np.ndarray) -> float:
+                  xs: np.ndarray, q: np.ndarray, qd: np.ndarray, cst: np.ndarray) -> float:
     """Kinetic + magnetic + elastic energy [J] of the hand state (springs, preloads, tendon,
-    end stops, contact pads)."""
+    end stops, contact pads: normal and anchored tangential springs)."""
     e = 0.0
     for k in range(xs.shape[0]):
         e += 0.5 * act[k, A_MEQ] * xs[k, X_VEL] ** 2 + 0.5 * act[k, A_L] * xs[k, X_CUR] ** 2
@@ -422,9 +451,15 @@ def stored_energy(act: np.ndarray, jnt: np.ndarray, R: np.ndarray, fing_i: np.nd
         jr, nfl = fing_i[f, 0], fing_i[f, 1]
         for ci in range(fing_i[f, 5], fing_i[f, 5] + fing_i[f, 6]):
             px, py, pz = contact_point(f, ci, jr, nfl, fing_i, fing_f, cpt_i, cpt_f, q)
-            d = contact[0] - sdf(obj, px, py, pz)[0]
+            phi_c, nx, ny, nz = sdf(obj, px, py, pz)
+            d = contact[0] - phi_c
             if d > 0.0:
                 e += 0.5 * contact[1] * d * d
+                if cst[ci, 3] > 0.0:
+                    dx, dy, dz = px - cst[ci, 0], py - cst[ci, 1], pz - cst[ci, 2]
+                    dn = dx * nx + dy * ny + dz * nz
+                    dx, dy, dz = dx - dn * nx, dy - dn * ny, dz - dn * nz
+                    e += 0.5 * contact[4] * (dx * dx + dy * dy + dz * dz)
     return e
 
 

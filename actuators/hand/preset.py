@@ -60,7 +60,8 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "contact": {
         "pad_radius_m": (1e-4, 0.05), "stiffness_n_per_m": (10.0, 1e6), "damping_n_s_per_m": (0.0, 1e3),
-        "friction_mu": (0.0, 3.0), "slip_velocity_m_s": (1e-5, 1.0),
+        "friction_mu": (0.0, 3.0), "tangential_stiffness_n_per_m": (10.0, 1e6),
+        "tangential_damping_n_s_per_m": (0.0, 1e3),
     },
     "grasp": {
         "thumb_rot_target_rad": (-3.2, 3.2), "touch_force_n": (0.01, 100.0),
@@ -87,7 +88,8 @@ class HandPreset:
 
     ``act`` (n_act, 16) columns: see ``A_*`` in :mod:`cerebellum_rt.actuators.hand.plant`; ``jnt`` (n_joints, 9):
     ``J_*``; ``coupling`` (n_act, n_joints) moment arms [m]; finger chains in ``fing_i``/``fing_f``;
-    contact points in ``cpt_i``/``cpt_f``; ``contact`` (5,) pad parameters.
+    contact points in ``cpt_i``/``cpt_f``; ``contact`` (6,) pad parameters
+    (radius, normal stiffness, normal damping, mu, tangential stiffness, tangential damping).
     """
 
     name: str
@@ -178,7 +180,7 @@ def load_preset(name_or_path: str | Path = "hand_prs6") -> HandPreset:
     return _build(p, raw)
 
 
-DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n")
+DATASHEET_FIGURES = ("motor_stall_torque_nm", "index_tip_force_n", "middle_tip_force_n", "thumb_tip_force_n")
 
 
 def _check_datasheet(f: str, table: Any) -> None:

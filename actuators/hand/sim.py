@@ -115,6 +115,7 @@ class HandSim:
         self.E = np.zeros(8)
         self.tens = np.zeros((na, 2))
         self.fpad = np.zeros(len(p.cpt_f))
+        self.cst = np.zeros((len(p.cpt_f), 4))  # pad anchors (plant: stiction)
         self.wk = np.zeros((22, 4))
         self.mode = np.zeros(na, np.int64)
         self.i_cmd = np.zeros(na)
@@ -167,9 +168,10 @@ class HandSim:
             self.c_ten[k] = v
         self.c_gr = L.GraspConfig.array(na)
         self.s_gr = L.GraspState.array(na)
-        # the grasp never asks for more than the drive can pull, nor for more than the tendon's
-        # creep limit (held for a whole grasp)
-        tmax = min(0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"]), p.raw["tendon"]["creep_limit_n"])
+        # the grasp never asks for more than the drive can pull, nor for more than 95 % of the
+        # tendon's creep limit (held for a whole grasp: a cap at the limit itself rode 0.03 N over
+        # it and tripped FAULT_TENDON_CREEP after creep_time_s)
+        tmax = min(0.95 * g["eta_f"] * (g["k_force"] * imax - g["f_c0"]), 0.95 * p.raw["tendon"]["creep_limit_n"])
         for k, v in dict(f_touch=gr["touch_force_n"], v_approach=gr["approach_speed_m_s"],
                          x_max=s["stroke_max_m"] - 1e-3, t_per_f=gr["tension_per_force"], kp_f=g["f_kp"],
                          t_block=gr["block_tension_n"],
@@ -201,7 +203,7 @@ class HandSim:
         _run_ticks(n_ticks, self.sub, self.dt, self.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f,
                    p.contact, self.obj, p.finger_of_tendon, self.stroke, self.mode, self.i_cmd, self.x_cmd,
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
-                   self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
+                   self.cst, self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
                    self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log, self._i_ref,
                    self.th, self.therm, self.fault, self.f_max)
         self.t += n_ticks / self.loop_hz
@@ -211,7 +213,7 @@ class HandSim:
         """Kinetic + magnetic + elastic energy of the plant now [J]."""
         p = self.p
         return stored_energy(self.act, p.jnt, p.coupling, p.fing_i, p.fing_f, p.cpt_i, p.cpt_f, p.contact,
-                             self.obj, self.xs, self.q, self.qd)
+                             self.obj, self.xs, self.q, self.qd, self.cst)
 
     @property
     def winding_temp_c(self) -> np.ndarray:
@@ -276,7 +278,7 @@ def _finger_sums(cpt_i, fpad, out):
 
 @njit(cache=False, error_model="numpy")
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
-               x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
+               x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, cst, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
                c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log,
                i_ref, th, therm, fault, f_max):
     na, nj = xs.shape[0], q.shape[0]
@@ -354,5 +356,5 @@ def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, o
                 i_ref[k] = min(max(i_ref[k], -lim), lim)
         for _ in range(sub):
             plant_step(act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, dt, i_ref, xs, q,
-                       qd, E, tens, fpad, wk)
+                       qd, E, tens, fpad, cst, wk)
         _thermal_and_tendon(act, th, therm, fault, xs, tens, dt_tick)

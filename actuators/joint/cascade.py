@@ -30,7 +30,17 @@ direction of motion is removed above omega_max.
 Torque realisation, closed on the torque sensor (first-order filtered, coefficient a):
 tau_s^ += a (tau_s - tau_s^);
 tau_m = tau* + k_t (tau* - tau_s^) + F_c clamp(omega_f / omega_eps, +-1) + F_v omega_f;
-i_q* = clamp(tau_m / (Kt N eta), +-I_lim), i_d* = 0.
+i_q* = clamp(tau_m g / (Kt N), +-I_lim), i_d* = 0, with the gear's efficiency taken in the
+direction power flows: g = 1/eta_f while the motor drives the output (tau_m omega_f >= 0, and at
+standstill), g = eta_b while the output back-drives the motor (tau_m omega_f < 0: the load
+delivers tau_m at the output for only eta_b tau_m / N at the rotor), blended linearly over
+|omega_f| < omega_eps. With a single forward efficiency the back-driven joint delivered
+1/(eta_f eta_b) times the torque it asked for, and the torque demand 0x6074 it reported was
+16-31 % below the shaft torque (knee 16 %, arm_hd 26 %, mini_cheetah 31 %). Only in CSP/CSV,
+where omega_f is the commanded velocity: in CST/impedance omega_f is the measured one, and
+switching the gain on its sign acts as a negative damping tau (1/eta_f - eta_b) / omega_eps
+(a locked joint held at 20 % of peak torque went unstable on velocity noise); there g = 1/eta_f
+and the torque-sensor loop (k_t) corrects the back-driven error.
 (omega_f is the commanded velocity in CSP/CSV, the measured one otherwise.)
 """
 
@@ -48,6 +58,7 @@ class CascadeConfig(Record):
     ratio: f32 = 22.5  # gear ratio N
     kt: f32 = 0.08316  # [N m/A] motor torque constant
     eff: f32 = 0.85  # forward gear efficiency used to scale torque to current
+    eff_back: f32 = 0.8  # back-drive gear efficiency (output driving the rotor)
     kp_pos: f32 = 125.0  # [1/s]
     kp_vel: f32 = 8.0  # [N m s/rad]
     ki_vel: f32 = 1000.0  # [N m/rad]
@@ -230,6 +241,12 @@ def cascade_step(cfg: CascadeConfig, st: CascadeState, inp: CascadeInput, out: C
     out.vel_cmd = vel_cmd
     fric = cfg.coulomb_comp * clamp(vel_f / cfg.friction_vel_eps, -ONE, ONE) + cfg.viscous_comp * vel_f
     tau_m = tau + cfg.torque_fb_gain * (tau - st.tau_filt) + fric
-    out.iq_ref = clamp(tau_m / (cfg.kt * cfg.ratio * cfg.eff), -i_lim, i_lim)
+    back = ZERO  # fraction of back-driving (power from the output to the rotor)
+    if use_vel and tau_m * vel_f < ZERO:
+        back = clamp(fabs(vel_f) / cfg.friction_vel_eps, ZERO, ONE)
+    iq = tau_m / (cfg.kt * cfg.ratio * cfg.eff)
+    if back > ZERO:
+        iq = tau_m * ((ONE - back) / cfg.eff + back * cfg.eff_back) / (cfg.kt * cfg.ratio)
+    out.iq_ref = clamp(iq, -i_lim, i_lim)
     out.id_ref = ZERO
     out.power_on = True

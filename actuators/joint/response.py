@@ -23,6 +23,7 @@ from cerebellum_rt.actuators.joint.gains import (
     current_bandwidth_hz,
     effective_inertia,
     foc_config,
+    loop_bandwidths_hz,
     plant_params,
 )
 from cerebellum_rt.actuators.joint.module import MODE_CSP, MODE_CSV, JointModule
@@ -213,7 +214,7 @@ def _current_model(preset: JointPreset, current_loop_hz: float) -> dict[str, flo
 
 def _velocity_model(preset: JointPreset) -> dict[str, float]:
     """Rigid velocity loop: J_eff w' = k_v e + k_i int e -> G(s) = w_v (s + w_v/4) / (s + w_v/2)^2."""
-    wv = 2 * math.pi * preset.firmware.velocity_bandwidth_hz
+    wv = 2 * math.pi * loop_bandwidths_hz(preset)[0]
     a = wv / 2
     t = np.linspace(0.0, 20.0 / a, 20001)[1:]
     # G(s)/s = c0/s + c1/(s+a) + c2/(s+a)^2: c0 = G(0) = 1, c1 = -c0, c2 = w_v (a - w_v/4) / a = a
@@ -229,7 +230,7 @@ def ideal_bounds(preset: JointPreset, current_loop_hz: float = 20_000) -> dict[s
     current loop from its discrete model; velocity loop from G(s) = w_v (s + w_v/4)/(s + w_v/2)^2;
     position loop (inner loop much faster) first order at w_p: rise 2.2/w_p, 2 % settling 3.9/w_p.
     """
-    wp = 2 * math.pi * preset.firmware.position_bandwidth_hz
+    wp = 2 * math.pi * loop_bandwidths_hz(preset)[1]
     cm = _current_model(preset, current_loop_hz)
     vm = _velocity_model(preset)
     return {

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cerebellum_rt.actuators.hand.scenario import grasp, oscillation
+from cerebellum_rt.actuators.hand.sim import LOG_F, LOG_T
 
 
 def test_oscillation_metric_finds_a_ripple_on_a_ramp():
@@ -33,4 +34,27 @@ def test_box_grasp_keeps_contact(sensor):
     for f in res.fingers:
         assert f["contact_losses"] <= 2, f  # the touch bounce, then no more
         assert f["last_second_p2p_n"] <= 0.35 * f["target_n"], f
+        if f["finger"] != "thumb":  # (the thumb still converges at 2.5 s: see the cylinder test)
+            # pad stiction: without the sensor the box grasp hunted 0.72 N p-p at ~2 Hz (index,
+            # ring) as the pads crept on the box under the regularised Coulomb law; now 0.013 N
+            assert f["last_second_p2p_n"] <= 0.1, f
     assert max(a["peak_tension_n"] for a in res.actuators) < 60.0
+
+
+@pytest.mark.parametrize("sensor", [True, False])
+def test_cylinder_grasp_holds_the_commanded_force(sensor):
+    """Every finger closes on the cylinder and holds its commanded pad force (within 2 % over the
+    last 0.2 s of 4 s), with no oscillation left: pad force p-p over the last second <= 0.1 N and
+    no tension limit cycle on any tendon (thumb_flex once cycled 0-49 N at 13 Hz)."""
+    res = grasp("hand_prs6", "cylinder", 4.0, tension_sensor=sensor)
+    fs = res.loop_hz
+    last = res.log[-round(fs):]
+    for f in res.fingers:
+        assert f["time_to_contact_s"] is not None and f["phase"] == 2, f  # in force control
+        assert abs(f["error_pct"]) <= 2.0, f
+        assert f["contact_losses"] <= 2, f
+    for k, a in enumerate(res.actuators):
+        if a["mode"] == "grasp":
+            assert np.ptp(last[:, k, LOG_F]) <= 0.1, (a["tendon"], np.ptp(last[:, k, LOG_F]))
+        assert oscillation(last[:, k, LOG_T], fs)[0] <= 0.2, (a["tendon"], oscillation(last[:, k, LOG_T], fs))
+        assert np.ptp(last[:, k, LOG_T]) <= 0.5, (a["tendon"], np.ptp(last[:, k, LOG_T]))

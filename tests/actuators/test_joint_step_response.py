@@ -58,7 +58,11 @@ def test_position_loop_step(name: str):
     b = ideal_bounds(p)
     r = position_step(p, 0.05)
     m = step_metrics(r.t_s, r.signal, r.reference, r.iq_a, r.torque_cmd_nm)
-    assert 0.5 * b["position_rise_time_s"] <= m["rise_time_s"] <= 1.3 * b["position_rise_time_s"], m
+    # 0.45: where the 0.05 rad step saturates the torque (arm_hd, wrist reach their peak torque)
+    # the velocity integrator charges while accelerating and the 10-90 % rise is 0.49-0.50 x the
+    # unsaturated first-order figure, since braking is realised at the back-drive efficiency
+    # (it was 0.57-0.63 x while braking asked 1/(eta_f eta_b) too much torque)
+    assert 0.45 * b["position_rise_time_s"] <= m["rise_time_s"] <= 1.3 * b["position_rise_time_s"], m
     assert m["overshoot_pct"] < 5.0, m
     assert m["settling_time_s"] < 2.0 * b["position_settling_time_s"], m
     q = 2 * math.pi / (1 << p.encoder_output.bits)
