@@ -106,7 +106,7 @@ def test_al_state_machine_codes(line: list[EscSlave]) -> None:
     process_frame([s], frame((FPWR, 0x1001, R.AL_CONTROL, struct.pack("<H", R.PREOP | R.AL_ERROR))))
     assert (s.al_state, s.al_code) == (R.INIT, 0x0016)  # no mailbox SyncManagers configured
     process_frame([s], frame((FPWR, 0x1001, R.AL_CONTROL, struct.pack("<H", R.BOOT | R.AL_ERROR))))
-    assert s.al_code == 0x0013
+    assert s.al_code == 0x0015  # BOOT needs the bootstrap mailbox SyncManagers (SII words 0x14-0x17)
     assert R.al_code_name(0x001B) == "sync manager watchdog"
 
 
@@ -207,7 +207,7 @@ def test_fuzzed_frames_and_mailboxes_never_crash() -> None:
             f = f[: rng.randrange(len(f))]
         process_frame(slaves, f, 0, st)
     assert st.frames == 3000 and st.malformed > 100
-    coe = slaves[0].coe
+    coe = slaves[0].app.coe
     for _ in range(3000):
         raw = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 140)))
         if rng.random() < 0.5 and len(raw) > 8:

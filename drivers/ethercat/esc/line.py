@@ -8,9 +8,12 @@ addressed), configured (station address 0x0010), broadcast (reads OR their data)
 physical, +1/+2 per slave for LRW). Malformed frames (short, wrong type, a datagram running
 past the frame) are counted and not answered; the engine never raises on frame content.
 
-:class:`Line` owns the slaves, an application thread (the boards' cycles, mailbox replies,
-watchdogs: the PDI side) and, with :meth:`Line.serve_socket`, an engine thread answering
-frames on a raw AF_PACKET socket (EtherType 0x88A4).
+:class:`Line` owns the slaves and, with :meth:`Line.serve_socket`, an engine thread answering
+frames on a raw AF_PACKET socket (EtherType 0x88A4). The slaves' applications (the PDI side)
+run either in this process (an application thread calling :meth:`Line.app_step`: the boards'
+cycles, mailbox replies, watchdogs) or, given a :class:`~cerebellum_rt.drivers.ethercat.esc.pdi.WorkerPool`,
+in worker processes: then the engine only copies the newest inputs into SM3 before a frame and
+hands complete outputs over after it, and a thread here runs the process-data watchdogs.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from cerebellum_rt.drivers.ethercat.esc import regs as R
 from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
+
+WATCHDOG_CHECK_S = 0.01  # the process-data watchdog's resolution (its default time is 100 ms)
 
 ETHERTYPE = 0x88A4
 NOP, APRD, APWR, APRW, FPRD, FPWR, FPRW, BRD, BWR, BRW, LRD, LWR, LRW, ARMW, FRMW = range(15)
@@ -151,8 +157,10 @@ class Line:
     """A line of emulated slaves (see module doc). ``reach`` = how many slaves a frame passes
     (fewer than ``len(slaves)``: the line is cut after that slave, as when one disappears)."""
 
-    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01) -> None:
+    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01,
+                 pdi: Any = None) -> None:
         self.slaves = slaves
+        self.pdi = pdi  # a WorkerPool running the applications, or None (in this process)
         self.safeop_period_s = safeop_period_s  # SAFE-OP: inputs refreshed this often (no law, no plant step)
         self._sampled = [0.0] * len(slaves)
         self.lock = threading.Lock()
@@ -175,7 +183,17 @@ class Line:
         """One frame through the line (in place); mailbox requests it completed are answered by
         :meth:`service_mailboxes`, after the reply has left."""
         with self.lock:
+            if self.pdi is not None:
+                self.pdi.pull_inputs(self.slaves)
             return process_frame(self.slaves[: self.reach], frame, t_ns or time.monotonic_ns(), self.stats)
+
+    def post_replies(self, index: int, frames: list[bytes]) -> None:
+        """Mailbox replies / CoE emergencies from slave ``index``'s application into its SM1."""
+        with self.lock:
+            s = self.slaves[index]
+            if s.al_state != R.INIT:
+                for f in frames:
+                    s._post(f)
 
     def service_mailboxes(self) -> None:
         with self.lock:
@@ -219,19 +237,34 @@ class Line:
         return ran
 
     def _app_loop(self) -> None:
+        if self.pdi is not None:  # the applications run in the workers: only the watchdogs here
+            while not self._stop.wait(WATCHDOG_CHECK_S):
+                now = time.monotonic()
+                with self.lock:
+                    for s in self.slaves:
+                        if s.check_watchdog(now):
+                            self.stats.watchdog_expiries += 1
+            return
         while not self._stop.is_set():
             if not self.app_step():
                 self._stop.wait(self.app_period_s)
 
     # ------------------------------------------------------------------ the wire
-    def serve_socket(self, sock: socket.socket) -> None:
+    def serve_socket(self, sock: socket.socket, engine_priority: int = 0) -> None:
         """Answer frames arriving on ``sock`` (an AF_PACKET socket bound to EtherType 0x88A4) in an
-        engine thread, and run the application thread; :meth:`close` stops both."""
+        engine thread, and run the application thread; :meth:`close` stops both.
+        ``engine_priority``: SCHED_FIFO priority of the engine thread (0: keep; a refusal warns),
+        so that a frame is answered as soon as it arrives whatever else the host runs, as an ESC
+        answers in hardware."""
         self._sock = sock
         for target, name in ((self._engine_loop, "esc-engine"), (self._app_loop, "esc-app")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        if engine_priority:
+            from cerebellum_rt.rtcore.rt import raise_thread_priority
+
+            raise_thread_priority(self._threads[0].native_id, engine_priority, "esc-engine")
 
     def _engine_loop(self) -> None:
         sock = self._sock
@@ -266,6 +299,9 @@ class Line:
             with contextlib.suppress(OSError):
                 sock.send(bytes(reply))
                 self.stats.replies += 1
+            if self.pdi is not None:
+                with self.lock:
+                    self.pdi.push_outputs(self.slaves)
             try:
                 self.service_mailboxes()
             except Exception as exc:  # never expected (the CoE server answers errors itself)
