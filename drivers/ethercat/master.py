@@ -132,6 +132,11 @@ class EtherCatTransport(Transport):
             self.emergencies.append((position, int(e.error_code), int(e.error_reg),
                                      bytes([int(e.b1)]) + bytes(e.w1.to_bytes(2, "little")) + bytes(e.w2.to_bytes(2, "little"))))
 
+    @property
+    def soem(self) -> Any:
+        """The pysoem master (for the slow-path helpers, e.g. :mod:`cerebellum_rt.drivers.ethercat.foe`)."""
+        return self._m
+
     def poll_mailboxes(self) -> int:
         """Read every slave's out mailbox (slow path): CoE emergencies land in :attr:`emergencies`."""
         n = len(self.emergencies)
