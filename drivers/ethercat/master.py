@@ -240,6 +240,17 @@ class EtherCatTransport(Transport):
         m.read_state()
         raise DeviceError(f"EtherCAT interface {self.iface}: OP not reached in {timeout_s} s: {self._state_text()}")
 
+    def enable_sync0(self, cycle_ns: int, shift_ns: int = 0) -> None:
+        """Distributed clocks: every slave's SYNC0 at ``cycle_ns`` (SOEM ``dcsync0``: the first event
+        a whole number of cycles ahead on the common system time, plus ``shift_ns``); the boards
+        then step their law at each SYNC0 event. Slow path, before or after :meth:`start`."""
+        if not self.has_dc:
+            raise DeviceError(f"EtherCAT interface {self.iface}: SYNC0 needs distributed clocks (config_dc found none)")
+        if not 10_000 <= cycle_ns <= 100_000_000:
+            raise ConfigError(f"SYNC0 cycle {cycle_ns} ns: out of range [10000, 100000000] ns")
+        for s in self._m.slaves:
+            s.dc_sync(True, int(cycle_ns), int(shift_ns))
+
     def states(self) -> list[dict[str, Any]]:
         """Per slave: AL state, error flag and AL status code with its name (slow path)."""
         self._m.read_state()

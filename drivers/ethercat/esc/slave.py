@@ -400,6 +400,8 @@ class EscSlave:
         else:  # 32-bit system time: the difference of the low words
             diff = ((struct.unpack("<I", data)[0] + delay - own + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         self._dc_adjust_ns += diff
+        if diff and self.sync0()[0]:
+            self._sync_changed()  # the application's SYNC0 clock follows the corrected system time
 
     def sync0(self) -> tuple[bool, int, int]:
         """(active, start time, cycle time ns): SYNC0 runs when cyclic operation (0x0981 bit 0)
