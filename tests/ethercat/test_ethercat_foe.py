@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 
-import pysoem
 import pytest
 
 from cerebellum_rt.drivers.ethercat import foe
@@ -79,6 +78,8 @@ def test_errors_leave_the_image_as_it_was() -> None:
 
 @needs_netns
 def test_soem_writes_and_reads_the_firmware_in_boot(tmp_path) -> None:
+    import pysoem  # the ethercat extra; only this test talks to SOEM directly
+
     image = bytes(range(256)) * 23 + b"tail"  # 5892 bytes: 51 packets, the last one short
     with EmulatedLine(["joint", "joint"], state_dir=tmp_path) as line:
         m = pysoem.Master()

@@ -3,6 +3,10 @@
 Run inside the emulator's network namespace (``ip netns exec NS ...``; see
 :class:`cerebellum_rt.drivers.ethercat.emulated.EmulatedLine`), bound to ``--iface``. A process of
 its own because SOEM holds the GIL in most of its calls: master and slaves must not share one.
+The slaves' applications run in ``--workers`` forked processes (default one per CPU; -1: in this
+process, beside the engine, as before they had their own) so that the frame engine
+(``--engine-priority``: SCHED_FIFO) only moves bytes; ``--state-dir`` keeps each slave's
+firmware image written over FoE (``STATE_DIR/ethercat/slave<N>.fw``).
 
 Prints one JSON line ``{"ready": true, ...}`` and then answers JSON commands, one per stdin line:
 ``{"cmd": "status"}`` (per slave: AL state and code, CiA 402 state, power stage, position;

@@ -2,9 +2,16 @@
 
 Two sides touch it, as on a real ESC: the EtherCAT side (:meth:`read`, :meth:`write`,
 :meth:`logical`, called by the datagram engine while a frame passes) and the PDI side (the
-application: :meth:`service`, called by the line's application thread). The line serialises them
+application, in the line's application thread or in a worker process). The line serialises them
 with one lock; the slow part of the application (the board's cycle) runs outside it on copies,
-so a frame is never delayed by the plant.
+so a frame is never delayed by the plant. The ESC calls its application through
+``set_al_state``, ``sample``, ``mailbox``, ``emergency_frames`` and ``set_sync0`` (a
+:class:`~cerebellum_rt.drivers.ethercat.slave_app.BoardApp`, or a
+:class:`~cerebellum_rt.drivers.ethercat.esc.pdi.RemoteApp` for one in a worker).
+
+AL states: INIT, PRE-OP (the standard mailboxes, SII words 0x18-0x1B, must be programmed),
+BOOT (only from INIT, with the bootstrap mailboxes of words 0x14-0x17, else 0x0015; left only
+for INIT; the mailbox serves FoE), SAFE-OP, OP.
 
 SyncManagers: SM0/SM1 in mailbox mode (a write that reaches the last byte of SM0 fills it; a
 read of SM1 while it is empty is not acknowledged; a read of its last byte empties it), SM2/SM3
