@@ -7,7 +7,10 @@ receive, ``rtt_*_us``), the host CPU time of ``cycle()`` (``host_us_per_tick``, 
 lost frames and working-counter errors. The reference measured in the same run is the wire time
 of that frame at 100 Mbit/s (``wire_bound_us``: preamble, Ethernet and EtherCAT headers, every
 datagram of the frame, FCS and inter-frame gap, bytes x 80 ns); ``rtt_p50_vs_wire`` is the
-ratio. The emulator is Python on the same host: the figure says what this emulated line
+ratio. ``esc_engine_p50_us`` / ``_p99_us``: the emulator's own receive-to-reply time over the
+last 4,096 frames (the rest of the round trip is SOEM, the veth pair and the master's packing).
+``slave_app_cycles_per_frame``: how often the boards' laws stepped per frame (their workers run
+beside the frame path at a lower priority). The emulator is Python on the same host: the figure says what this emulated line
 sustains here, not what an ASIC ESC line does (which adds ~1 µs per slave to the wire time).
 Needs root, iproute2 and the ``ethercat`` extra.
 """
@@ -84,6 +87,7 @@ def measure(slaves: int | list[str], cycles: int, timeout_us: int, workers: int 
             "rtt_p50_vs_wire": round(float(np.percentile(ok, 50)) / 1000 / bound, 1),
             "host_us_per_tick": round(float(np.median(cpu[: k[0]])) / 1000, 1),
             "slave_app_cycles_per_frame": round(app_cycles / max(1, frames) / n, 3),
+            "esc_engine_p50_us": st1["engine_us"]["p50"], "esc_engine_p99_us": st1["engine_us"]["p99"],
             "workers": workers, "master_rt": rt,
         }
 
@@ -115,5 +119,6 @@ def run(args: argparse.Namespace) -> int:
               f"round trip p50 {r['rtt_p50_us']} µs / p99 {r['rtt_p99_us']} µs / max {r['rtt_max_us']} µs; "
               f"wire time {r['wire_bound_us']} µs (p50 = {r['rtt_p50_vs_wire']}x); lost {r['lost_frames']}, "
               f"WKC errors {r['wkc_errors']}; host {r['host_us_per_tick']} µs CPU/tick; "
-              f"slave application cycles per frame {r['slave_app_cycles_per_frame']}")
+              f"slave application cycles per frame {r['slave_app_cycles_per_frame']}; emulator engine p50 "
+              f"{r['esc_engine_p50_us']} µs / p99 {r['esc_engine_p99_us']} µs")
     return 0

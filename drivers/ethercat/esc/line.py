@@ -18,6 +18,7 @@ hands complete outputs over after it, and a thread here runs the process-data wa
 
 from __future__ import annotations
 
+import array
 import contextlib
 import socket
 import struct
@@ -30,6 +31,7 @@ from typing import Any
 from cerebellum_rt.drivers.ethercat.esc import regs as R
 from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
 
+ENGINE_RING = 4096
 WATCHDOG_CHECK_S = 0.01  # the process-data watchdog's resolution (its default time is 100 ms)
 
 ETHERTYPE = 0x88A4
@@ -171,7 +173,17 @@ class Line:
         self._threads: list[threading.Thread] = []
         self._sock: socket.socket | None = None
         self.errors: list[BaseException] = []
+        self.engine_ns = array.array("q", bytes(8 * ENGINE_RING))  # receive-to-reply times of recent frames
+        self._engine_n = 0
         self.set_reach(len(slaves))
+
+    def engine_times_us(self) -> dict[str, float]:
+        """p50 / p99 of the engine's receive-to-reply time over the last frames (µs; slow path)."""
+        n = min(self._engine_n, ENGINE_RING)
+        if not n:
+            return {"p50": 0.0, "p99": 0.0, "frames": 0}
+        ts = sorted(self.engine_ns[:n])
+        return {"p50": round(ts[n // 2] / 1000, 1), "p99": round(ts[min(n - 1, (99 * n) // 100)] / 1000, 1), "frames": n}
 
     def set_reach(self, reach: int) -> None:
         with self.lock:
@@ -299,6 +311,8 @@ class Line:
             with contextlib.suppress(OSError):
                 sock.send(bytes(reply))
                 self.stats.replies += 1
+            self.engine_ns[self._engine_n % ENGINE_RING] = time.monotonic_ns() - t_ns
+            self._engine_n += 1
             if self.pdi is not None:
                 with self.lock:
                     self.pdi.push_outputs(self.slaves)

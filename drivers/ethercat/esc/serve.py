@@ -84,7 +84,7 @@ def status(line: Any) -> dict[str, Any]:
             esc.update(apps.get(k, {}))
         out.append(esc)
     return {"slaves": out, "stats": line.stats.as_dict(), "errors": [repr(e) for e in line.errors[:5]],
-            "reach": line.reach}
+            "reach": line.reach, "engine_us": line.engine_times_us()}
 
 
 def main(argv: list[str] | None = None) -> int:
