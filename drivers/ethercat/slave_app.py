@@ -111,12 +111,16 @@ class BoardApp:
             b._meas = b._sample()
             return self.inputs()
 
-    def cycle(self, outputs: bytes, now: float | None = None, fresh: bool = True) -> bytes:
+    def cycle(self, outputs: bytes, now: float | None = None, fresh: bool = True, sync0_event: int | None = None) -> bytes:
         """One step of the law on ``outputs``; ``fresh``: they came in a frame since the last step
-        (a SYNC0 step on the previous outputs does not refresh the command watchdog)."""
+        (a SYNC0 step on the previous outputs does not refresh the command watchdog);
+        ``sync0_event``: the SYNC0 event (system time) this step runs at, counted with the step."""
         b = self.board
         now = b.clock() if now is None else now
         with b._lock:
+            if sync0_event is not None:
+                self.sync0_events += 1
+                self.sync0_last = sync0_event
             pos = 0
             for ch in self._rx:
                 b.pdos.unpack(ch, outputs[pos : pos + ch.length])
@@ -165,8 +169,6 @@ class BoardApp:
         event = self._sync0_next + k * self.sync0_cycle
         self.sync0_missed += k
         self._sync0_next = event + self.sync0_cycle
-        self.sync0_events += 1
-        self.sync0_last = event
         return event
 
     def mailbox(self, request: bytes) -> list[bytes]:
@@ -183,6 +185,11 @@ class BoardApp:
         return [self.coe.emergency(p) for p in self.take_emergencies()]
 
     def status(self) -> dict[str, Any]:
+        b = self.board
+        with b._lock:  # one step's counters together (a step runs under the same lock)
+            return self._status()
+
+    def _status(self) -> dict[str, Any]:
         b = self.board
         return {"drive_state": b.state, "power": bool(b.out["power_enabled"]),
                 "position": int(b.store.get(0x6064, 0)) if 0x6064 in b.table.objects else None,

@@ -113,8 +113,9 @@ def test_offsets_compensation_and_sync0_in_phase_in_virtual_time() -> None:
 
 
 @needs_netns
-def test_soem_configures_dc_and_the_boards_step_at_sync0_in_phase() -> None:
-    with EmulatedLine(["joint", "joint", "hand"]) as line, EtherCatTransport(line.iface, timeout_us=20_000) as t:
+@pytest.mark.parametrize("workers", [0, -1])  # boards in worker processes / in the engine's process
+def test_soem_configures_dc_and_the_boards_step_at_sync0_in_phase(workers: int) -> None:
+    with EmulatedLine(["joint", "joint", "hand"], workers=workers) as line, EtherCatTransport(line.iface, timeout_us=20_000) as t:
         assert t.has_dc
         tx, rx = t.tx_array(), t.rx_array()
         t.enable_sync0(CYCLE)

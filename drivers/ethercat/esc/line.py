@@ -165,6 +165,8 @@ class Line:
         self.pdi = pdi  # a WorkerPool running the applications, or None (in this process)
         self.safeop_period_s = safeop_period_s  # SAFE-OP: inputs refreshed this often (no law, no plant step)
         self._sampled = [0.0] * len(slaves)
+        self._latest: list[bytes | None] = [None] * len(slaves)  # newest outputs (SYNC0 cycles reuse them)
+        self._fresh = [False] * len(slaves)
         self.lock = threading.Lock()
         self.stats = LineStats()
         self.app_period_s = app_period_s
@@ -216,9 +218,11 @@ class Line:
 
     # ------------------------------------------------------------------ the PDI side
     def app_step(self, now: float | None = None) -> int:
-        """One pass of every slave's application: cycles on fresh outputs, SAFE-OP sampling,
-        watchdogs, board timers. Returns the number of cycles run."""
+        """One pass of every slave's application: cycles on fresh outputs (with SYNC0 active: one
+        cycle per SYNC0 event due, on the newest outputs), SAFE-OP sampling, watchdogs, board
+        timers. Returns the number of cycles run."""
         now = time.monotonic() if now is None else now
+        now_ns = int(now * 1e9)
         ran = 0
         for k, s in enumerate(self.slaves):
             with self.lock:
@@ -226,9 +230,18 @@ class Line:
                     self.stats.watchdog_expiries += 1
                 out = s.take_outputs()
                 state = s.al_state
+            if out is not None:
+                self._latest[k], self._fresh[k] = out, True
             try:
-                if out is not None:
+                sync0 = getattr(s.app, "sync0_active", False) and state == R.OP
+                event = s.app.take_sync0(now_ns) if sync0 and self._latest[k] is not None else None
+                if event is not None:
+                    inputs = s.app.cycle(self._latest[k], fresh=self._fresh[k], sync0_event=event)
+                    self._fresh[k] = False
+                    ran += 1
+                elif out is not None and not sync0:
                     inputs = s.app.cycle(out)
+                    self._fresh[k] = False
                     ran += 1
                 elif state == R.SAFEOP and now - self._sampled[k] >= self.safeop_period_s:
                     self._sampled[k] = now

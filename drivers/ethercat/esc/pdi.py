@@ -328,8 +328,9 @@ class _Worker:
             state = app.al_state
             if state == AL_OP:
                 if app.sync0_active:
-                    if app.take_sync0(now_ns) is not None:
-                        self.slots[k].put_inputs(app.cycle(self.latest[k], fresh=self.fresh[k]))
+                    event = app.take_sync0(now_ns)
+                    if event is not None:
+                        self.slots[k].put_inputs(app.cycle(self.latest[k], fresh=self.fresh[k], sync0_event=event))
                         self.fresh[k] = False
                     elif now - self.serviced[k] >= SERVICE_S:
                         self.serviced[k] = now
