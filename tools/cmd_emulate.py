@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ethercat:
         from cerebellum_rt.drivers.ethercat.cli import emulate
 
-        return emulate(args)
+        return emulate(args, _state_dir)
     from cerebellum_rt.hil_tests.rig import default_rig, load_rig
     from cerebellum_rt.rtcore.errors import check_range
 

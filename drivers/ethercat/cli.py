@@ -5,7 +5,8 @@
 * ``cbl emulate [RIG.toml] --ethercat [--json]``: every board of the rig (all buses, in order)
   becomes one slave of a single emulated EtherCAT line; the tool creates the veth pair and the
   namespace, prints the interface to give the master (``cbl scan -i ethercat -c IFACE``), runs
-  until SIGINT/SIGTERM, then removes them.
+  until SIGINT/SIGTERM, then removes them. Each slave keeps its firmware image (written over
+  FoE) under the rig's state directory (``--state-dir``), in ``ethercat/slave<N>.fw``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import argparse
 import json
 import signal
 import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def scan(args: argparse.Namespace) -> int:
@@ -34,7 +38,8 @@ def scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def emulate(args: argparse.Namespace) -> int:
+def emulate(args: argparse.Namespace, state_dir: Callable[[argparse.Namespace, Any], Path] | None = None) -> int:
+    """``state_dir(args, rig)``: the verb's state directory (None: images in memory only)."""
     from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
     from cerebellum_rt.hil_tests.rig import default_rig, load_rig
 
@@ -43,7 +48,7 @@ def emulate(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmulatedLine(specs) as line:
+    with EmulatedLine(specs, state_dir=state_dir(args, rig) if state_dir else None) as line:
         if args.json:
             print(json.dumps({"ethercat": {"interface": line.iface, "slaves": specs}}), flush=True)
         else:

@@ -5,12 +5,16 @@ end sits in a fresh network namespace, starts the ESC emulator process there
 (:mod:`cerebellum_rt.drivers.ethercat.esc.serve`) and waits until it serves; ``line.iface`` is
 the interface a master opens. :meth:`status`, :meth:`reach` and :meth:`mangle` talk to the
 emulator over its control pipe. :meth:`close` stops the process and removes the pair and the
-namespace. Needs root and iproute2.
+namespace. ``workers``: processes running the slaves' applications (0: one per CPU, -1: inside
+the ESC process); ``state_dir``: where each slave keeps its firmware image
+(``STATE_DIR/ethercat/slave<N>.fw``, written over FoE; None: memory only); ``engine_priority``:
+the SCHED_FIFO priority of the emulator's frame engine (0: none). Needs root and iproute2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -19,6 +23,7 @@ from typing import Any
 from cerebellum_rt.drivers.ethercat.netns import VethLine
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
+ENGINE_PRIORITY = 60  # SCHED_FIFO of the emulator's frame engine (below a 1 kHz loop's usual 80)
 START_TIMEOUT_S = 600.0  # the first start compiles the boards (numba): minutes on a loaded host
 
 
@@ -36,7 +41,8 @@ def slave_specs(slaves: list[str] | int) -> list[str]:
 class EmulatedLine:
     """See module doc."""
 
-    def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0) -> None:
+    def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0, workers: int = 0,
+                 state_dir: str | os.PathLike | None = None, engine_priority: int = ENGINE_PRIORITY) -> None:
         self.slaves = slave_specs(slaves)
         self._proc: subprocess.Popen | None = None
         self._veth = VethLine()
@@ -44,7 +50,10 @@ class EmulatedLine:
         try:
             cmd = ["ip", "netns", "exec", self._veth.netns, sys.executable, "-m",
                    "cerebellum_rt.drivers.ethercat.esc.serve", "--iface", self._veth.emu_if,
-                   "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms)]
+                   "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms),
+                   "--workers", str(workers), "--engine-priority", str(engine_priority)]
+            if state_dir is not None:
+                cmd += ["--state-dir", str(state_dir)]
             # own session: Ctrl-C goes to the tool, which stops the emulator (its stdin closing does too)
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                           start_new_session=True)

@@ -157,12 +157,16 @@ def esi_xml(layout: SlaveLayout) -> str:
                 _sub(en, "DataType", ESI_TYPES[e.dtype])
     mbx = _sub(dev, "Mailbox", DataLinkLayer="true")
     _sub(mbx, "CoE", SdoInfo="false", PdoAssign="false", PdoConfig="false", CompleteAccess="true")
+    _sub(mbx, "FoE")  # the firmware image, in BOOT
     dc = _sub(dev, "Dc")
-    for name, desc_, assign in (("FreeRun", "SM-synchronous, no DC", "#x0000"),):
+    for name, desc_, assign in (("FreeRun", "SM-synchronous, no DC", "#x0000"),
+                                ("DC", "DC-synchronous: the law steps at each SYNC0 event", "#x0300")):
         om = _sub(dc, "OpMode")
         _sub(om, "Name", name)
         _sub(om, "Desc", desc_)
         _sub(om, "AssignActivate", assign)
+        if assign != "#x0000":
+            _sub(om, "CycleTimeSync0", "0", Factor="1")
     image = sii_image(layout)
     ee = _sub(dev, "Eeprom")
     _sub(ee, "ByteSize", str(len(image)))

@@ -132,6 +132,11 @@ class EtherCatTransport(Transport):
             self.emergencies.append((position, int(e.error_code), int(e.error_reg),
                                      bytes([int(e.b1)]) + bytes(e.w1.to_bytes(2, "little")) + bytes(e.w2.to_bytes(2, "little"))))
 
+    @property
+    def soem(self) -> Any:
+        """The pysoem master (for the slow-path helpers, e.g. :mod:`cerebellum_rt.drivers.ethercat.foe`)."""
+        return self._m
+
     def poll_mailboxes(self) -> int:
         """Read every slave's out mailbox (slow path): CoE emergencies land in :attr:`emergencies`."""
         n = len(self.emergencies)
@@ -183,8 +188,13 @@ class EtherCatTransport(Transport):
         st.cycles += 1
         try:
             self._last_tx = tx
-            for k, s in enumerate(self._sl):
-                s.output = self._row_out(tx, k)
+            if len(self._kinds) == 1:  # one board type: rows of one size, sliced from one copy
+                raw, size = tx.tobytes(), self._tx_dtype.itemsize
+                for k, s in enumerate(self._sl):
+                    s.output = raw[k * size : (k + 1) * size]
+            else:
+                for k, s in enumerate(self._sl):
+                    s.output = self._row_out(tx, k)
             self._m.send_processdata()
             st.frames_tx += 1
             wkc = self._m.receive_processdata(self.timeout_us)
@@ -198,8 +208,11 @@ class EtherCatTransport(Transport):
             return n
         st.frames_rx += 1
         try:
-            for k, s in enumerate(self._sl):
-                self._row_in(rx, k, s.input)
+            if len(self._kinds) == 1:
+                rx[:] = np.frombuffer(b"".join([s.input for s in self._sl]), self._rx_dtype, n)
+            else:
+                for k, s in enumerate(self._sl):
+                    self._row_in(rx, k, s.input)
         except Exception:
             self.cycle_errors += 1
             st.bad += 1
@@ -228,6 +241,17 @@ class EtherCatTransport(Transport):
                 return
         m.read_state()
         raise DeviceError(f"EtherCAT interface {self.iface}: OP not reached in {timeout_s} s: {self._state_text()}")
+
+    def enable_sync0(self, cycle_ns: int, shift_ns: int = 0) -> None:
+        """Distributed clocks: every slave's SYNC0 at ``cycle_ns`` (SOEM ``dcsync0``: the first event
+        a whole number of cycles ahead on the common system time, plus ``shift_ns``); the boards
+        then step their law at each SYNC0 event. Slow path, before or after :meth:`start`."""
+        if not self.has_dc:
+            raise DeviceError(f"EtherCAT interface {self.iface}: SYNC0 needs distributed clocks (config_dc found none)")
+        if not 10_000 <= cycle_ns <= 100_000_000:
+            raise ConfigError(f"SYNC0 cycle {cycle_ns} ns: out of range [10000, 100000000] ns")
+        for s in self._m.slaves:
+            s.dc_sync(True, int(cycle_ns), int(shift_ns))
 
     def states(self) -> list[dict[str, Any]]:
         """Per slave: AL state, error flag and AL status code with its name (slow path)."""

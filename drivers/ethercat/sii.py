@@ -2,8 +2,8 @@
 
 Words 0x00-0x3F: ESC configuration (PDI control ... checksum at word 7, CRC-8 poly 0x07 init
 0xFF over bytes 0-13), identity (vendor, product, revision, serial), bootstrap and standard
-mailboxes, mailbox protocols (CoE), size and version. From word 0x40 the categories:
-strings (10), general (30), FMMU (40), SyncManager (41), TxPDO (50), RxPDO (51), end (0xFFFF).
+mailboxes (the same areas: BOOT serves FoE only), mailbox protocols (CoE, FoE), size and
+version. From word 0x40 the categories: strings (10), general (30), FMMU (40), SyncManager (41), TxPDO (50), RxPDO (51), end (0xFFFF).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 from cerebellum_rt.drivers.ethercat.layout import COE_TYPES, MBX_IN, MBX_OUT, SlaveLayout
 
 CAT_STRINGS, CAT_GENERAL, CAT_FMMU, CAT_SYNCM, CAT_TXPDO, CAT_RXPDO, CAT_END = 10, 30, 40, 41, 50, 51, 0xFFFF
-MBX_COE = 0x0004
+MBX_COE, MBX_FOE = 0x0004, 0x0008
 # CoE details (general category byte 5): bit 0 SDO, 1 SDO info, 2 PDO assign, 3 PDO config, 5 complete
 # access. Ours: SDO and complete access (0x1C12/0x1C13 and the mappings are read, not configured).
 COE_DETAILS = 0x01 | 0x20
@@ -59,7 +59,7 @@ def config_words(layout: SlaveLayout, serial: int = 0) -> bytes:
     head += bytes([crc8(head), 0])
     ident = struct.pack("<IIII", layout.vendor_id, layout.product_code, layout.revision, serial & 0xFFFFFFFF)
     mbx = struct.pack("<8H", *MBX_OUT, *MBX_IN, *MBX_OUT, *MBX_IN)
-    body = head + ident + b"\0" * 8 + mbx + struct.pack("<H", MBX_COE)
+    body = head + ident + b"\0" * 8 + mbx + struct.pack("<H", MBX_COE | MBX_FOE)
     return body.ljust(0x7C, b"\0")
 
 

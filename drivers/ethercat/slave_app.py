@@ -11,13 +11,23 @@ bus that carries nothing (:class:`NoCan`). The ESC calls it:
   TxPDO data sampled after the step (the next frame reads it: the reply to frame k carries the
   state produced by the targets of frame k);
 * ``take_emergencies``: the board's EMCY messages, sent by the ESC as CoE emergencies;
-* ``enter_op`` / ``leave_op``: the board's NMT operational flag follows AL OP; leaving OP with
-  the power stage on is a connection loss (0x6007 reaction: quick stop, then disabled), run by
-  ``service`` on the board's own clock while no frame comes.
+* ``set_al_state``: the board's NMT operational flag follows AL OP; leaving OP with the power
+  stage on is a connection loss (0x6007 reaction: quick stop, then disabled), run by ``service``
+  on the board's own clock while no frame comes;
+* ``mailbox(request)``: one complete SM0 mailbox -> the replies for SM1: CoE (the SDO server,
+  :class:`~cerebellum_rt.drivers.ethercat.esc.coe.CoeServer`; not in BOOT) and FoE (the firmware
+  image, :class:`~cerebellum_rt.drivers.ethercat.esc.foe.FoeServer`); other types get a mailbox
+  error (0x0002 unsupported protocol);
+* ``status()``: what ``cbl emulate`` and the tests report about the board.
+
+The application runs where the ESC puts it: in the ESC's process (:meth:`Line.app_step
+<cerebellum_rt.drivers.ethercat.esc.line.Line.app_step>`, lockstep tests) or in a worker process
+(:mod:`cerebellum_rt.drivers.ethercat.esc.pdi`), off the frame path.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
@@ -25,7 +35,12 @@ import can
 
 from cerebellum_rt.drivers.board.node import NMT_OPERATIONAL, NMT_PRE_OPERATIONAL
 from cerebellum_rt.drivers.board.store import ABORT_NO_SUBINDEX, ABORT_READ_ONLY, SdoAbort
-from cerebellum_rt.drivers.ethercat.layout import SlaveLayout, slave_layout
+from cerebellum_rt.drivers.ethercat.esc.coe import CoeServer
+from cerebellum_rt.drivers.ethercat.esc.foe import FoeServer
+from cerebellum_rt.drivers.ethercat.layout import MBX_IN, SlaveLayout, slave_layout
+
+AL_INIT, AL_BOOT, AL_OP = 0x01, 0x03, 0x08
+MBX_TYPE_COE, MBX_TYPE_FOE = 0x03, 0x04
 
 
 class NoCan(can.BusABC):
@@ -47,8 +62,13 @@ class NoCan(can.BusABC):
 class BoardApp:
     """One slave's application (see module doc)."""
 
-    def __init__(self, board: Any) -> None:
+    def __init__(self, board: Any, firmware_path: str | os.PathLike | None = None) -> None:
         self.board = board
+        self.al_state = AL_INIT
+        self.coe = CoeServer(self, MBX_IN[1])
+        self.foe = FoeServer(MBX_IN[1], firmware_path)
+        self.sync0_events = self.sync0_missed = self.sync0_last = 0
+        self.set_sync0(False, 0, 0, 0)
         self.layout: SlaveLayout = slave_layout(board.table.board, board.table)
         self._rx = [board.pdos.rpdos[p.index - 0x1600] for p in self.layout.rx]
         self._tx = [board.pdos.tpdos[p.index - 0x1A00] for p in self.layout.tx]
@@ -91,21 +111,95 @@ class BoardApp:
             b._meas = b._sample()
             return self.inputs()
 
-    def cycle(self, outputs: bytes, now: float | None = None) -> bytes:
+    def cycle(self, outputs: bytes, now: float | None = None, fresh: bool = True, sync0_event: int | None = None) -> bytes:
+        """One step of the law on ``outputs``; ``fresh``: they came in a frame since the last step
+        (a SYNC0 step on the previous outputs does not refresh the command watchdog);
+        ``sync0_event``: the SYNC0 event (system time) this step runs at, counted with the step."""
         b = self.board
         now = b.clock() if now is None else now
         with b._lock:
+            if sync0_event is not None:
+                self.sync0_events += 1
+                self.sync0_last = sync0_event
             pos = 0
             for ch in self._rx:
                 b.pdos.unpack(ch, outputs[pos : pos + ch.length])
                 pos += ch.length
-            b._watch_t = now
-            if b._comm_lost:
-                b._comm_lost = False
-                b.clear_error(0x8100)
+            if fresh:
+                b._watch_t = now
+                if b._comm_lost:
+                    b._comm_lost = False
+                    b.clear_error(0x8100)
             b._cycle(now, sampled=True)
             b._meas = b._sample()  # the next cycle starts from this state
             return self.inputs()
+
+    def set_al_state(self, state: int) -> None:
+        """The ESC's AL state changed (OP in and out drive the board's operational flag)."""
+        before, self.al_state = self.al_state, state
+        if state == AL_OP and before != AL_OP:
+            self.enter_op()
+        elif before == AL_OP and state != AL_OP:
+            self.leave_op()
+        if state == AL_INIT:
+            self.coe.reset()
+            self.foe.reset()
+
+    # ------------------------------------------------------------------ distributed clocks: SYNC0
+    def set_sync0(self, active: bool, start_ns: int, cycle_ns: int, system_offset_ns: int) -> None:
+        """The ESC's SYNC0 unit: events at system times ``start_ns + k * cycle_ns``; system time =
+        host monotonic ns + ``system_offset_ns``. While active the law steps at SYNC0 events."""
+        self.sync0_active = bool(active and cycle_ns > 0)
+        self.sync0_start, self.sync0_cycle, self.system_offset = int(start_ns), int(cycle_ns), int(system_offset_ns)
+        self._sync0_next = self.sync0_start
+
+    def next_sync0_monotonic_ns(self) -> int | None:
+        """Host monotonic time of the next SYNC0 event (None: SYNC0 off)."""
+        return self._sync0_next - self.system_offset if self.sync0_active else None
+
+    def take_sync0(self, now_ns: int) -> int | None:
+        """The system time of the newest SYNC0 event due at ``now_ns`` (host monotonic) that has not
+        run yet; events missed meanwhile are counted in ``sync0_missed``. None: none due."""
+        if not self.sync0_active:
+            return None
+        sys_now = now_ns + self.system_offset
+        if sys_now < self._sync0_next:
+            return None
+        k = (sys_now - self._sync0_next) // self.sync0_cycle
+        event = self._sync0_next + k * self.sync0_cycle
+        self.sync0_missed += k
+        self._sync0_next = event + self.sync0_cycle
+        return event
+
+    def mailbox(self, request: bytes) -> list[bytes]:
+        """Replies to one complete mailbox request (see module doc)."""
+        kind = request[5] & 0x0F if len(request) >= 6 else -1
+        if kind == MBX_TYPE_FOE:
+            return self.foe.handle(request, self.al_state)
+        if kind == MBX_TYPE_COE and self.al_state == AL_BOOT:
+            return self.coe.mailbox_error(0x0002)  # BOOT serves the bootstrap protocol (FoE) only
+        return self.coe.handle(request)
+
+    def emergency_frames(self) -> list[bytes]:
+        """The board's EMCY messages since the last call, as CoE emergency mailboxes."""
+        return [self.coe.emergency(p) for p in self.take_emergencies()]
+
+    def status(self) -> dict[str, Any]:
+        b = self.board
+        with b._lock:  # one step's counters together (a step runs under the same lock)
+            return self._status()
+
+    def _status(self) -> dict[str, Any]:
+        b = self.board
+        return {"drive_state": b.state, "power": bool(b.out["power_enabled"]),
+                "position": int(b.store.get(0x6064, 0)) if 0x6064 in b.table.objects else None,
+                "statusword": int(b.store.get(0x6041, 0)), "cycles": int(b.cycles), "coe_errors": self.coe.errors,
+                "crashes": len(b.crashes),
+                "sync0": {"active": self.sync0_active, "start": self.sync0_start, "cycle_ns": self.sync0_cycle,
+                          "system_offset_ns": self.system_offset, "events": self.sync0_events,
+                          "missed": self.sync0_missed, "last": self.sync0_last},
+                "firmware": {"name": self.foe.name, "bytes": len(self.foe.image),
+                                                        "writes": self.foe.writes, "last_error": self.foe.last_error}}
 
     def enter_op(self) -> None:
         b = self.board
@@ -137,11 +231,13 @@ class BoardApp:
         return bool(self.board.out["power_enabled"])
 
 
-def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None) -> BoardApp:
-    """A slave application: the board of ``board_type`` with its plant (as ``cbl emulate`` builds it)."""
+def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None,
+             firmware_path: str | os.PathLike | None = None) -> BoardApp:
+    """A slave application: the board of ``board_type`` with its plant (as ``cbl emulate`` builds it);
+    ``firmware_path``: the file keeping the firmware image written over FoE (None: memory)."""
     from cerebellum_rt.hil_tests.emulator import make_board
     from cerebellum_rt.hil_tests.rig import BoardSpec
 
-    return BoardApp(make_board(BoardSpec(node, board_type, preset), NoCan(), threaded=False))
+    return BoardApp(make_board(BoardSpec(node, board_type, preset), NoCan(), threaded=False), firmware_path)
 
 

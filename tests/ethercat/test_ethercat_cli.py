@@ -29,7 +29,8 @@ def test_emulate_ethercat_then_scan(tmp_path) -> None:
     rig = tmp_path / "line.toml"
     rig.write_text('rate_hz = 1000\n[[bus]]\nname = "line"\nboard = [{ node = 1, type = "joint" }, '
                    '{ node = 2, type = "hand" }]\n')
-    emu = subprocess.Popen([*CBL, "emulate", str(rig), "--ethercat", "--json"], stdout=subprocess.PIPE, text=True)
+    emu = subprocess.Popen([*CBL, "emulate", str(rig), "--ethercat", "--json", "--state-dir", str(tmp_path / "state")],
+                           stdout=subprocess.PIPE, text=True)
     try:
         info = json.loads(emu.stdout.readline())["ethercat"]
         assert info["slaves"] == ["joint", "hand"]

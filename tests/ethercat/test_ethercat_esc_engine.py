@@ -106,7 +106,7 @@ def test_al_state_machine_codes(line: list[EscSlave]) -> None:
     process_frame([s], frame((FPWR, 0x1001, R.AL_CONTROL, struct.pack("<H", R.PREOP | R.AL_ERROR))))
     assert (s.al_state, s.al_code) == (R.INIT, 0x0016)  # no mailbox SyncManagers configured
     process_frame([s], frame((FPWR, 0x1001, R.AL_CONTROL, struct.pack("<H", R.BOOT | R.AL_ERROR))))
-    assert s.al_code == 0x0013
+    assert s.al_code == 0x0015  # BOOT needs the bootstrap mailbox SyncManagers (SII words 0x14-0x17)
     assert R.al_code_name(0x001B) == "sync manager watchdog"
 
 
@@ -207,7 +207,7 @@ def test_fuzzed_frames_and_mailboxes_never_crash() -> None:
             f = f[: rng.randrange(len(f))]
         process_frame(slaves, f, 0, st)
     assert st.frames == 3000 and st.malformed > 100
-    coe = slaves[0].coe
+    coe = slaves[0].app.coe
     for _ in range(3000):
         raw = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 140)))
         if rng.random() < 0.5 and len(raw) > 8:
@@ -217,3 +217,50 @@ def test_fuzzed_frames_and_mailboxes_never_crash() -> None:
             assert length == len(reply) - 6 and kind & 0x0F in (0x00, 0x03)
     assert coe.errors > 100
     assert upload(coe, 0x1018, 2) == struct.pack("<I", slaves[0].layout.product_code)  # still serving
+
+
+def test_planned_lrw_path_equals_the_general_path() -> None:
+    rng = random.Random(7)
+    fast = [EscSlave(make_app("joint", k + 1), serial=k + 1) for k in range(3)]
+    slow = [EscSlave(make_app("joint", k + 1), serial=k + 1) for k in range(3)]
+    configure(fast)
+    configure(slow)
+    lay = fast[0].layout
+    n = 100 + 3 * lay.in_bytes
+    for _ in range(20):
+        for a, b in zip(fast, slow):  # same inputs in SM3 on both lines
+            data = bytes(rng.randrange(256) for _ in range(lay.in_bytes))
+            a._write_inputs(data)
+            b._write_inputs(data)
+        for s in slow:
+            s._plans = {(0, n, True, True): ()}  # () = take the general path
+        payload = bytes(rng.randrange(256) for _ in range(n))
+        f1, f2 = frame((LRW, 0, 0, payload)), frame((LRW, 0, 0, payload))
+        process_frame(fast, f1, 1_000)
+        process_frame(slow, f2, 1_000)
+        assert f1 == f2 and datagram(f1)[2] == 9
+        assert [s.take_outputs() for s in fast] == [s.take_outputs() for s in slow]
+        assert all(a.mem == b.mem for a, b in zip(fast, slow))
+    assert all(s._plans[(0, n, True, True)] for s in fast)  # the fast line did use its plans
+
+
+def test_shared_process_data_slots_hand_over_only_complete_buffers() -> None:
+    import mmap
+
+    from cerebellum_rt.drivers.ethercat.esc.pdi import Slot
+
+    mem = mmap.mmap(-1, 256)
+    a = Slot(mem, 0, 6, 10)
+    b = Slot(mem, a.end, 3, 5)
+    a.put_inputs(b"0123456789")
+    b.put_inputs(b"abcde")
+    assert (a.take_inputs(), b.take_inputs()) == (b"0123456789", b"abcde")
+    assert a.take_inputs() is None  # nothing new
+    a.put_outputs(b"OUTPUT")
+    seq, out = a.take_outputs(0)
+    assert out == b"OUTPUT" and a.take_outputs(seq) == (seq, None)
+    struct.pack_into("<I", mem, a.in_seq, struct.unpack_from("<I", mem, a.in_seq)[0] + 1)  # writer inside
+    mem[a.in_data] = ord("X")
+    assert a.take_inputs() is None  # a buffer being written is never taken
+    struct.pack_into("<I", mem, a.in_seq, struct.unpack_from("<I", mem, a.in_seq)[0] + 1)
+    assert a.take_inputs() == b"X123456789" and b.take_inputs() is None

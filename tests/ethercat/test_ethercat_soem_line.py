@@ -164,8 +164,9 @@ def test_line_of_n_joints_reaches_op_and_outputs_come_back_through_the_firmware(
 
 
 @needs_netns
-def test_board_emcy_reaches_soem_as_coe_emergency() -> None:
-    with EmulatedLine(["joint"]) as line, EtherCatTransport(line.iface, timeout_us=SLOW_HOST_US) as t:
+@pytest.mark.parametrize("workers", [0, -1])  # boards in worker processes / in the engine's process
+def test_board_emcy_reaches_soem_as_coe_emergency(workers: int) -> None:
+    with EmulatedLine(["joint"], workers=workers) as line, EtherCatTransport(line.iface, timeout_us=SLOW_HOST_US) as t:
         assert t.poll_mailboxes() == 0 and t.emergencies == []  # negative control: nothing pending
         t.sdo_write(0, 0x2040, 0, 0x4310)  # fault injection: over-temperature
         deadline = time.monotonic() + 5.0

@@ -7,7 +7,10 @@ receive, ``rtt_*_us``), the host CPU time of ``cycle()`` (``host_us_per_tick``, 
 lost frames and working-counter errors. The reference measured in the same run is the wire time
 of that frame at 100 Mbit/s (``wire_bound_us``: preamble, Ethernet and EtherCAT headers, every
 datagram of the frame, FCS and inter-frame gap, bytes x 80 ns); ``rtt_p50_vs_wire`` is the
-ratio. The emulator is Python on the same host: the figure says what this emulated line
+ratio. ``esc_engine_p50_us`` / ``_p99_us``: the emulator's own receive-to-reply time over the
+last 4,096 frames (the rest of the round trip is SOEM, the veth pair and the master's packing).
+``slave_app_cycles_per_frame``: how often the boards' laws stepped per frame (their workers run
+beside the frame path at a lower priority). The emulator is Python on the same host: the figure says what this emulated line
 sustains here, not what an ASIC ESC line does (which adds ~1 µs per slave to the wire time).
 Needs root, iproute2 and the ``ethercat`` extra.
 """
@@ -37,19 +40,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "all buses in order) on one line")
     p.add_argument("--cycles", type=int, default=3000, help="1 kHz cycles per slave count")
     p.add_argument("--timeout-us", type=int, default=1000, help="a reply later than this is a lost frame")
+    p.add_argument("--workers", type=int, default=0, help="processes running the slaves' applications "
+                   "(0: one per CPU; -1: inside the emulator's frame process, as before they had their own)")
+    p.add_argument("--rt", action="store_true", help="run the master loop under SCHED_FIFO 80 with mlockall "
+                   "(the emulator's frame engine always runs under SCHED_FIFO 60 where allowed)")
 
 
-def measure(slaves: int | list[str], cycles: int, timeout_us: int) -> dict[str, Any]:
+def measure(slaves: int | list[str], cycles: int, timeout_us: int, workers: int = 0, rt: bool = False) -> dict[str, Any]:
     from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
     from cerebellum_rt.drivers.ethercat.master import EtherCatTransport
     from cerebellum_rt.rtcore.clock import RealTimeClock
     from cerebellum_rt.rtcore.loop import LoopRunner
     from cerebellum_rt.rtcore.rt import RtConfig
 
-    with EmulatedLine(slaves) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
+    with EmulatedLine(slaves, workers=workers) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
         n = len(t.slaves)
         tx, rx = t.tx_array(), t.rx_array()
         t.start(tx)
+        st0 = line.status()
         rtt = np.zeros(cycles, np.int64)
         cpu = np.zeros(cycles, np.int64)
         k = [0]
@@ -63,11 +71,13 @@ def measure(slaves: int | list[str], cycles: int, timeout_us: int) -> dict[str, 
             rtt[i], cpu[i] = time.perf_counter_ns() - w0, time.thread_time_ns() - c0
             k[0] = i + 1
 
-        LoopRunner(1_000_000, RealTimeClock(), write=write, rt=RtConfig.off()).run(cycles)
+        LoopRunner(1_000_000, RealTimeClock(), write=write, rt=RtConfig() if rt else RtConfig.off()).run(cycles)
         iomap = sum(lay.out_bytes + lay.in_bytes for lay in t.layouts)
         bound = wire_bound_us(iomap, t.has_dc)
         ok = rtt[: k[0]]
-        st = line.status()["stats"]
+        st1 = line.status()
+        frames = st1["stats"]["frames"] - st0["stats"]["frames"]
+        app_cycles = sum(b["cycles"] - a["cycles"] for a, b in zip(st0["slaves"], st1["slaves"]))
         return {
             "slaves": n, "cycles": int(k[0]), "iomap_bytes": iomap, "dc": t.has_dc,
             "rtt_p50_us": round(float(np.percentile(ok, 50)) / 1000, 1),
@@ -76,7 +86,9 @@ def measure(slaves: int | list[str], cycles: int, timeout_us: int) -> dict[str, 
             "lost_frames": t.lost_frames, "wkc_errors": t.wkc_errors, "wire_bound_us": round(bound, 2),
             "rtt_p50_vs_wire": round(float(np.percentile(ok, 50)) / 1000 / bound, 1),
             "host_us_per_tick": round(float(np.median(cpu[: k[0]])) / 1000, 1),
-            "slave_app_cycles_per_frame": round(st["app_cycles"] / max(1, st["frames"]) / n, 3),
+            "slave_app_cycles_per_frame": round(app_cycles / max(1, frames) / n, 3),
+            "esc_engine_p50_us": st1["engine_us"]["p50"], "esc_engine_p99_us": st1["engine_us"]["p99"],
+            "workers": workers, "master_rt": rt,
         }
 
 
@@ -96,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
         rig = load_rig(args.rig)
         specs = [f"{b.type}:{b.preset}" if b.preset else b.type for bus in rig.buses for b in bus.boards]
-        runs = [measure(specs, args.cycles, args.timeout_us)]
+        runs = [measure(specs, args.cycles, args.timeout_us, args.workers, args.rt)]
     else:
-        runs = [measure(c, args.cycles, args.timeout_us) for c in counts]
+        runs = [measure(c, args.cycles, args.timeout_us, args.workers, args.rt) for c in counts]
     if args.json:
         print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}))
         return 0
@@ -107,5 +119,6 @@ def run(args: argparse.Namespace) -> int:
               f"round trip p50 {r['rtt_p50_us']} µs / p99 {r['rtt_p99_us']} µs / max {r['rtt_max_us']} µs; "
               f"wire time {r['wire_bound_us']} µs (p50 = {r['rtt_p50_vs_wire']}x); lost {r['lost_frames']}, "
               f"WKC errors {r['wkc_errors']}; host {r['host_us_per_tick']} µs CPU/tick; "
-              f"slave application cycles per frame {r['slave_app_cycles_per_frame']}")
+              f"slave application cycles per frame {r['slave_app_cycles_per_frame']}; emulator engine p50 "
+              f"{r['esc_engine_p50_us']} µs / p99 {r['esc_engine_p99_us']} µs")
     return 0

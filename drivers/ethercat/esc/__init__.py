@@ -4,6 +4,8 @@
   buffered), SII EEPROM interface, AL state machine with status codes, process-data watchdog,
   distributed-clock registers;
 * :mod:`.coe` - the CoE mailbox: SDO server (expedited, normal, segmented, complete access);
+* :mod:`.foe` - the FoE mailbox: the slave's firmware image (write in BOOT, read back);
+* :mod:`.pdi` - the slaves' applications in worker processes (shared-memory process data);
 * :mod:`.line` - the datagram engine over a line of ESCs (every command, working counters,
   auto-increment / configured / broadcast / logical addressing) and the raw-socket server
   that answers frames on a network interface (the far end of a veth pair in its own netns).

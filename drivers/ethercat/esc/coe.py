@@ -47,7 +47,7 @@ class CoeServer:
         self.counter = self.counter % 7 + 1
         return struct.pack("<HHBB", len(body), 0, 0, kind | self.counter << 4) + body
 
-    def _mbx_error(self, detail: int) -> list[bytes]:
+    def mailbox_error(self, detail: int) -> list[bytes]:
         self.errors += 1
         return [self._mbx(MBX_ERR, struct.pack("<HH", 0x0001, detail))]
 
@@ -66,21 +66,21 @@ class CoeServer:
     def handle(self, raw: bytes) -> list[bytes]:
         """Replies to one mailbox written by the master (a full SM0 buffer)."""
         if len(raw) < 6:
-            return self._mbx_error(0x0006)
+            return self.mailbox_error(0x0006)
         length, _addr, _chan, kind = struct.unpack_from("<HHBB", raw)
         if length > len(raw) - 6:
-            return self._mbx_error(0x0008)
+            return self.mailbox_error(0x0008)
         if kind & 0x0F != MBX_COE:
-            return self._mbx_error(0x0002)
+            return self.mailbox_error(0x0002)
         body = raw[6 : 6 + length]
         if len(body) < 2:
-            return self._mbx_error(0x0006)
+            return self.mailbox_error(0x0006)
         service = struct.unpack_from("<H", body)[0] >> 12
         if service != COE_SDO_REQ:
-            return self._mbx_error(0x0004)
+            return self.mailbox_error(0x0004)
         sdo = body[2:]
         if not sdo:
-            return self._mbx_error(0x0006)
+            return self.mailbox_error(0x0006)
         try:
             return self._sdo_request(sdo)
         except SdoAbort as exc:
@@ -100,7 +100,7 @@ class CoeServer:
             self.reset()
             return []
         if len(sdo) < 8:
-            return self._mbx_error(0x0006)
+            return self.mailbox_error(0x0006)
         index, sub = struct.unpack_from("<HB", sdo, 1)
         ca = bool(cmd & 0x10)
         self._obj = (index, sub, ca)

@@ -8,13 +8,17 @@ addressed), configured (station address 0x0010), broadcast (reads OR their data)
 physical, +1/+2 per slave for LRW). Malformed frames (short, wrong type, a datagram running
 past the frame) are counted and not answered; the engine never raises on frame content.
 
-:class:`Line` owns the slaves, an application thread (the boards' cycles, mailbox replies,
-watchdogs: the PDI side) and, with :meth:`Line.serve_socket`, an engine thread answering
-frames on a raw AF_PACKET socket (EtherType 0x88A4).
+:class:`Line` owns the slaves and, with :meth:`Line.serve_socket`, an engine thread answering
+frames on a raw AF_PACKET socket (EtherType 0x88A4). The slaves' applications (the PDI side)
+run either in this process (an application thread calling :meth:`Line.app_step`: the boards'
+cycles, mailbox replies, watchdogs) or, given a :class:`~cerebellum_rt.drivers.ethercat.esc.pdi.WorkerPool`,
+in worker processes: then the engine only copies the newest inputs into SM3 before a frame and
+hands complete outputs over after it, and a thread here runs the process-data watchdogs.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import socket
 import struct
@@ -22,9 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from cerebellum_rt.drivers.ethercat.esc import regs as R
 from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
+
+ENGINE_RING = 4096
+WATCHDOG_CHECK_S = 0.01  # the process-data watchdog's resolution (its default time is 100 ms)
 
 ETHERTYPE = 0x88A4
 NOP, APRD, APWR, APRW, FPRD, FPWR, FPRW, BRD, BWR, BRW, LRD, LWR, LRW, ARMW, FRMW = range(15)
@@ -151,10 +159,14 @@ class Line:
     """A line of emulated slaves (see module doc). ``reach`` = how many slaves a frame passes
     (fewer than ``len(slaves)``: the line is cut after that slave, as when one disappears)."""
 
-    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01) -> None:
+    def __init__(self, slaves: list[EscSlave], app_period_s: float = 0.0005, safeop_period_s: float = 0.01,
+                 pdi: Any = None) -> None:
         self.slaves = slaves
+        self.pdi = pdi  # a WorkerPool running the applications, or None (in this process)
         self.safeop_period_s = safeop_period_s  # SAFE-OP: inputs refreshed this often (no law, no plant step)
         self._sampled = [0.0] * len(slaves)
+        self._latest: list[bytes | None] = [None] * len(slaves)  # newest outputs (SYNC0 cycles reuse them)
+        self._fresh = [False] * len(slaves)
         self.lock = threading.Lock()
         self.stats = LineStats()
         self.app_period_s = app_period_s
@@ -163,7 +175,17 @@ class Line:
         self._threads: list[threading.Thread] = []
         self._sock: socket.socket | None = None
         self.errors: list[BaseException] = []
+        self.engine_ns = array.array("q", bytes(8 * ENGINE_RING))  # receive-to-reply times of recent frames
+        self._engine_n = 0
         self.set_reach(len(slaves))
+
+    def engine_times_us(self) -> dict[str, float]:
+        """p50 / p99 of the engine's receive-to-reply time over the last frames (µs; slow path)."""
+        n = min(self._engine_n, ENGINE_RING)
+        if not n:
+            return {"p50": 0.0, "p99": 0.0, "frames": 0}
+        ts = sorted(self.engine_ns[:n])
+        return {"p50": round(ts[n // 2] / 1000, 1), "p99": round(ts[min(n - 1, (99 * n) // 100)] / 1000, 1), "frames": n}
 
     def set_reach(self, reach: int) -> None:
         with self.lock:
@@ -175,7 +197,17 @@ class Line:
         """One frame through the line (in place); mailbox requests it completed are answered by
         :meth:`service_mailboxes`, after the reply has left."""
         with self.lock:
+            if self.pdi is not None:
+                self.pdi.pull_inputs(self.slaves)
             return process_frame(self.slaves[: self.reach], frame, t_ns or time.monotonic_ns(), self.stats)
+
+    def post_replies(self, index: int, frames: list[bytes]) -> None:
+        """Mailbox replies / CoE emergencies from slave ``index``'s application into its SM1."""
+        with self.lock:
+            s = self.slaves[index]
+            if s.al_state != R.INIT:
+                for f in frames:
+                    s._post(f)
 
     def service_mailboxes(self) -> None:
         with self.lock:
@@ -186,9 +218,11 @@ class Line:
 
     # ------------------------------------------------------------------ the PDI side
     def app_step(self, now: float | None = None) -> int:
-        """One pass of every slave's application: cycles on fresh outputs, SAFE-OP sampling,
-        watchdogs, board timers. Returns the number of cycles run."""
+        """One pass of every slave's application: cycles on fresh outputs (with SYNC0 active: one
+        cycle per SYNC0 event due, on the newest outputs), SAFE-OP sampling, watchdogs, board
+        timers. Returns the number of cycles run."""
         now = time.monotonic() if now is None else now
+        now_ns = int(now * 1e9)
         ran = 0
         for k, s in enumerate(self.slaves):
             with self.lock:
@@ -196,9 +230,18 @@ class Line:
                     self.stats.watchdog_expiries += 1
                 out = s.take_outputs()
                 state = s.al_state
+            if out is not None:
+                self._latest[k], self._fresh[k] = out, True
             try:
-                if out is not None:
+                sync0 = getattr(s.app, "sync0_active", False) and state == R.OP
+                event = s.app.take_sync0(now_ns) if sync0 and self._latest[k] is not None else None
+                if event is not None:
+                    inputs = s.app.cycle(self._latest[k], fresh=self._fresh[k], sync0_event=event)
+                    self._fresh[k] = False
+                    ran += 1
+                elif out is not None and not sync0:
                     inputs = s.app.cycle(out)
+                    self._fresh[k] = False
                     ran += 1
                 elif state == R.SAFEOP and now - self._sampled[k] >= self.safeop_period_s:
                     self._sampled[k] = now
@@ -219,19 +262,34 @@ class Line:
         return ran
 
     def _app_loop(self) -> None:
+        if self.pdi is not None:  # the applications run in the workers: only the watchdogs here
+            while not self._stop.wait(WATCHDOG_CHECK_S):
+                now = time.monotonic()
+                with self.lock:
+                    for s in self.slaves:
+                        if s.check_watchdog(now):
+                            self.stats.watchdog_expiries += 1
+            return
         while not self._stop.is_set():
             if not self.app_step():
                 self._stop.wait(self.app_period_s)
 
     # ------------------------------------------------------------------ the wire
-    def serve_socket(self, sock: socket.socket) -> None:
+    def serve_socket(self, sock: socket.socket, engine_priority: int = 0) -> None:
         """Answer frames arriving on ``sock`` (an AF_PACKET socket bound to EtherType 0x88A4) in an
-        engine thread, and run the application thread; :meth:`close` stops both."""
+        engine thread, and run the application thread; :meth:`close` stops both.
+        ``engine_priority``: SCHED_FIFO priority of the engine thread (0: keep; a refusal warns),
+        so that a frame is answered as soon as it arrives whatever else the host runs, as an ESC
+        answers in hardware."""
         self._sock = sock
         for target, name in ((self._engine_loop, "esc-engine"), (self._app_loop, "esc-app")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        if engine_priority:
+            from cerebellum_rt.rtcore.rt import raise_thread_priority
+
+            raise_thread_priority(self._threads[0].native_id, engine_priority, "esc-engine")
 
     def _engine_loop(self) -> None:
         sock = self._sock
@@ -266,6 +324,11 @@ class Line:
             with contextlib.suppress(OSError):
                 sock.send(bytes(reply))
                 self.stats.replies += 1
+            self.engine_ns[self._engine_n % ENGINE_RING] = time.monotonic_ns() - t_ns
+            self._engine_n += 1
+            if self.pdi is not None:
+                with self.lock:
+                    self.pdi.push_outputs(self.slaves)
             try:
                 self.service_mailboxes()
             except Exception as exc:  # never expected (the CoE server answers errors itself)

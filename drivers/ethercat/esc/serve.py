@@ -3,6 +3,10 @@
 Run inside the emulator's network namespace (``ip netns exec NS ...``; see
 :class:`cerebellum_rt.drivers.ethercat.emulated.EmulatedLine`), bound to ``--iface``. A process of
 its own because SOEM holds the GIL in most of its calls: master and slaves must not share one.
+The slaves' applications run in ``--workers`` forked processes (default one per CPU; -1: in this
+process, beside the engine, as before they had their own) so that the frame engine
+(``--engine-priority``: SCHED_FIFO) only moves bytes; ``--state-dir`` keeps each slave's
+firmware image written over FoE (``STATE_DIR/ethercat/slave<N>.fw``).
 
 Prints one JSON line ``{"ready": true, ...}`` and then answers JSON commands, one per stdin line:
 ``{"cmd": "status"}`` (per slave: AL state and code, CiA 402 state, power stage, position;
@@ -16,12 +20,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 ETH_P_ECAT = 0x88A4
+R_INIT, R_OP = 0x01, 0x08
 
 
 def parse_slaves(text: str) -> list[tuple[str, str | None]]:
@@ -63,47 +70,70 @@ def mangler(mode: str, p: float, seed: int) -> Any:
 def status(line: Any) -> dict[str, Any]:
     from cerebellum_rt.drivers.ethercat.esc import regs as R
 
+    apps = line.pdi.status() if line.pdi is not None else None
     out = []
-    for s in line.slaves:
-        b = s.app.board
-        out.append({"al_state": R.STATE_NAMES.get(s.al_state, hex(s.al_state)), "al_code": s.al_code,
-                    "al_error": bool(s.mem[R.AL_STATUS] & R.AL_ERROR), "drive_state": b.state,
-                    "power": bool(b.out["power_enabled"]), "position": int(b.store.get(0x6064, 0)) if 0x6064 in b.table.objects else None,
-                    "statusword": int(b.store.get(0x6041, 0)), "cycles": int(b.cycles),
-                    "watchdog_expired": not s.mem[R.WD_STATUS_PD] & 1, "events": s.al_events[-8:],
-                    "coe_errors": s.coe.errors, "crashes": len(b.crashes)})
+    for k, s in enumerate(line.slaves):
+        with line.lock:
+            esc = {"al_state": R.STATE_NAMES.get(s.al_state, hex(s.al_state)), "al_code": s.al_code,
+                   "al_error": bool(s.mem[R.AL_STATUS] & R.AL_ERROR), "watchdog_expired": not s.mem[R.WD_STATUS_PD] & 1,
+                   "events": s.al_events[-8:], "system_offset_ns": s.system_offset_ns(),
+                   "clock_offset_ns": s.clock_offset_ns}
+            if apps is None:
+                esc.update(s.app.status())
+        if apps is not None:
+            esc.update(apps.get(k, {}))
+        out.append(esc)
     return {"slaves": out, "stats": line.stats.as_dict(), "errors": [repr(e) for e in line.errors[:5]],
-            "reach": line.reach}
+            "reach": line.reach, "engine_us": line.engine_times_us()}
 
 
 def main(argv: list[str] | None = None) -> int:
     from cerebellum_rt.drivers.ethercat.esc.line import Line
+    from cerebellum_rt.drivers.ethercat.esc.pdi import WorkerPool
     from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
+    from cerebellum_rt.drivers.ethercat.layout import slave_layout
     from cerebellum_rt.drivers.ethercat.slave_app import make_app
 
     ap = argparse.ArgumentParser(prog="cerebellum_rt.drivers.ethercat.esc.serve")
     ap.add_argument("--iface", required=True)
     ap.add_argument("--slaves", required=True, help="joint[:preset],hand[:preset],...")
     ap.add_argument("--watchdog-ms", type=float, default=100.0)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes running the slaves' applications (0: one per CPU; -1: in the ESC's process)")
+    ap.add_argument("--engine-priority", type=int, default=0, help="SCHED_FIFO priority of the frame engine (0: keep)")
+    ap.add_argument("--state-dir", default=None, help="keep each slave's firmware image (FoE) in STATE_DIR/ethercat/")
     args = ap.parse_args(argv)
-    sys.setswitchinterval(0.0001)  # the engine thread must not wait 5 ms behind a board's cycle
+    sys.setswitchinterval(0.0001)  # the engine thread must not wait 5 ms behind another thread
     specs = parse_slaves(args.slaves)
-    slaves = [EscSlave(make_app(kind, k + 1, preset), serial=k + 1, watchdog_ms=args.watchdog_ms,
-                       clock_offset_ns=k * 1_000_003) for k, (kind, preset) in enumerate(specs)]
+    fw = [str(Path(args.state_dir) / "ethercat" / f"slave{k + 1}.fw") if args.state_dir else None
+          for k in range(len(specs))]
     for kind, preset in set(specs):  # compile the law and the plant's paths before the master comes
         warm = make_app(kind, 1, preset)  # (a first compile inside OP would outlast the watchdog)
-        warm.enter_op()
+        warm.set_al_state(R_OP)
         for _ in range(3):
             warm.cycle(bytes(warm.layout.out_bytes))
-        warm.leave_op()
+        warm.set_al_state(R_INIT)
         warm.service()
+    pool = None
+    if args.workers >= 0:
+        workers = args.workers or (os.cpu_count() or 1)
+        pool = WorkerPool([(kind, preset, k + 1, fw[k]) for k, (kind, preset) in enumerate(specs)],
+                          [slave_layout(kind) for kind, _ in specs], workers)
+        apps: list[Any] = pool.apps
+    else:
+        apps = [make_app(kind, k + 1, preset, fw[k]) for k, (kind, preset) in enumerate(specs)]
+    slaves = [EscSlave(app, serial=k + 1, watchdog_ms=args.watchdog_ms, clock_offset_ns=k * 1_000_003)
+              for k, app in enumerate(apps)]
+    line = Line(slaves, pdi=pool)
+    if pool is not None:
+        pool.start(line.post_replies)  # forks: before this process starts any thread of its own
     gc.collect()
     gc.freeze()  # what exists now is never scanned again: no multi-millisecond collector pauses
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ECAT))
     sock.bind((args.iface, ETH_P_ECAT))
-    line = Line(slaves)
-    line.serve_socket(sock)
-    print(json.dumps({"ready": True, "iface": args.iface, "slaves": [k for k, _ in specs]}), flush=True)
+    line.serve_socket(sock, args.engine_priority)
+    print(json.dumps({"ready": True, "iface": args.iface, "slaves": [k for k, _ in specs],
+                      "workers": pool.n_workers if pool is not None else 0}), flush=True)
     try:
         for raw in sys.stdin:
             try:
@@ -115,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             if what == "quit":
                 break
             if what == "status":
-                with line.lock:
-                    print(json.dumps(status(line)), flush=True)
+                print(json.dumps(status(line)), flush=True)
             elif what == "reach":
                 line.set_reach(int(cmd["n"]))
                 print(json.dumps({"reach": line.reach}), flush=True)
@@ -128,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"error": f"unknown command {what!r}"}), flush=True)
     finally:
         line.close()
+        if pool is not None:
+            pool.close()
     return 0
 
 
