@@ -40,11 +40,20 @@ from cerebellum_rt.rtcore.errors import ConfigError
 FLASH_BYTES = 2 * 8192  # two 8 KiB parameter sectors
 FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
+CBL_FRAME_MAX = 64
+FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h CBL_FRAME_*
 _FRAME_HEAD = struct.Struct("<IBB")
+_FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
+
+
+def _flags(m: can.Message) -> int:
+    """The image's CBL_FRAME_* flags of a python-can Message."""
+    return ((FRAME_RTR if m.is_remote_frame else 0) | (FRAME_EXT if m.is_extended_id else 0)
+            | (FRAME_ERR if m.is_error_frame else 0) | (FRAME_FD if m.is_fd else 0))
 
 
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
@@ -177,7 +186,8 @@ class FirmwareBoard:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
         self._rx = ffi.cast("cbl_frame_t *", ffi.from_buffer(self._rx_buf))
-        self._tx_view = ffi.buffer(self._h.tx)
+        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
+        self._step_c = lib.cbl_host_step
         self._fw = lib.cbl_host_fw(self._h)
         self.crashes: list[BaseException] = []
         self._lock = threading.Lock()
@@ -207,12 +217,14 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            raw = bytes(self._tx_view[: n * FRAME_BYTES])
-            send, msg, head = self.bus.send, can.Message, _FRAME_HEAD.unpack_from
-            for off in range(0, n * FRAME_BYTES, FRAME_BYTES):
-                cob, _flags, length = head(raw, off)
+            view, send, msg, off = self._tx_mem, self.bus.send, can.Message, 6
+            for cob, flags, length in _FRAME_RECORD.iter_unpack(view[: n * FRAME_BYTES]):
+                fd = flags & FRAME_FD != 0
+                # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
+                m = msg(0.0, cob, False, False, False, None, None, bytearray(view[off : off + length]), fd, True, fd)
+                off += FRAME_BYTES
                 try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
-                    send(msg(arbitration_id=cob, data=raw[off + 6 : off + 6 + length], is_extended_id=False))
+                    send(m)
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
         if flash_written:
@@ -228,42 +240,61 @@ class FirmwareBoard:
             os.fsync(fh.fileno())
         os.replace(tmp, self.storage_path)
 
+    def _put(self, n: int, m: can.Message) -> None:
+        """Frame ``m`` into slot ``n`` of the receive batch."""
+        data = m.data
+        length = min(len(data), CBL_FRAME_MAX)
+        off = n * FRAME_BYTES
+        _FRAME_HEAD.pack_into(self._rx_buf, off, m.arbitration_id, _flags(m), length)
+        self._rx_buf[off + 6 : off + 6 + length] = data[:length] if length < len(data) else data
+
     def _step(self, msgs: list[can.Message], tick: bool = True) -> None:
         """Frames (in one call to the image, at most RX_BATCH per call), then the timers."""
-        buf, step, now = self._rx_buf, self.mod.lib.cbl_host_step, self._now_us()
-        n = 0
+        now, n = self._now_us(), 0
         for m in msgs:
             if n == RX_BATCH:
-                self._run_image(step, n, now, 0)
+                self._run_image(n, now, 0)
                 n = 0
-            data = bytes(m.data)[:64]
-            off = n * FRAME_BYTES
-            flags = (1 if m.is_remote_frame else 0) | (2 if m.is_extended_id else 0) | (4 if m.is_error_frame else 0)
-            _FRAME_HEAD.pack_into(buf, off, m.arbitration_id, flags, len(data))
-            buf[off + 6 : off + 6 + len(data)] = data
+            self._put(n, m)
             n += 1
-        self._run_image(step, n, now, 1 if tick else 0)
+        self._run_image(n, now, 1 if tick else 0)
 
-    def _run_image(self, step: Any, n: int, now: int, tick: int) -> None:
+    def _run_image(self, n: int, now: int, tick: int) -> None:
         _current.append(self)
         try:
-            out = step(self._h, self._rx, n, now, tick)
+            out = self._step_c(self._h, self._rx, n, now, tick)
         finally:
             _current.pop()
         self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
-        returns the number of frames handled."""
-        msgs = []
+        returns the number of frames handled. Frames go into the image's batch as they are read
+        (RX_BATCH per call into the image), one call for the last batch and the timers. The
+        per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
+        throughput)."""
+        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_HEAD.pack_into, self._rx_buf, 0, 0, 0
         with self._lock:
-            while len(msgs) < max_frames:
-                msg = self.bus.recv(timeout=0.0)
-                if msg is None:
+            now = self._now_us()
+            while total < max_frames:
+                m = recv(timeout=0.0)
+                if m is None:
                     break
-                msgs.append(msg)
-            self._step(msgs, tick=True)
-        return len(msgs)
+                if n == RX_BATCH:
+                    self._run_image(n, now, 0)
+                    n = off = 0
+                data = m.data
+                length = len(data)
+                if length > CBL_FRAME_MAX:
+                    data, length = data[:CBL_FRAME_MAX], CBL_FRAME_MAX
+                flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
+                pack(buf, off, m.arbitration_id, flags, length)
+                buf[off + 6 : off + 6 + length] = data
+                n += 1
+                off += FRAME_BYTES
+                total += 1
+            self._run_image(n, now, 1)
+        return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
