@@ -9,7 +9,9 @@ the object dictionary tables generated from drivers/od.py and the CiA 402 law ge
 codegen. The host board-support package (``src/bsp_host.c``) gives the image its CAN queue,
 its parameter flash (a file when ``storage_path`` is given, so power cuts can be simulated by
 copying or truncating it) and the plant through four callbacks (sample, demand + advance,
-fault reset, gains).
+fault reset, gains). A callback that raises is the board's own code failing, as in the Python
+board: it is kept in ``crashes`` (counted in ``crash_count``) and returns -1 to the image, which
+abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100 until a fault reset.
 
 Modes as :class:`~cerebellum_rt.drivers.board.node.BoardNode`: ``threaded=True`` serves the bus
 from its own thread in real time; ``threaded=False`` (lockstep) handles what has arrived when
@@ -68,11 +70,16 @@ def _bind(mod: Any) -> None:
     ffi = mod.ffi
 
     def onerror(exc_type: type, exc: BaseException, tb: Any) -> None:
-        if _current:  # a plant callback raised: the board records it (as BoardNode.crashes) and goes on
-            _current[-1].crashes.append(exc)
+        # a plant callback raised: the board records it (as BoardNode.crashes) and the callback
+        # returns -1 (``error``), which the image turns into its fault 0x6100 (app_drive.c)
+        if _current:
+            b = _current[-1]
+            b.crash_count += 1
+            if len(b.crashes) < 100:
+                b.crashes.append(exc)
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_sample(user: Any, s: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_sample(user: Any, s: Any) -> int:
         b = _board_of(mod, user)
         r = b.module.read()
         get = (lambda k: float(r[k])) if isinstance(r, dict) else (lambda k: float(getattr(r, k)))
@@ -81,26 +88,30 @@ def _bind(mod: Any) -> None:
         s.iq_a, s.winding_temp_c = get("iq_a"), get("winding_temp_c")
         has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
         s.fault = int(get("fault")) if has_fault else 0
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_demand(user: Any, d: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_demand(user: Any, d: Any) -> int:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_reset_fault(user: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_reset_fault(user: Any) -> int:
         _board_of(mod, user).module.reset_fault()
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_param(user: Any, index: int, sub: int, value: float) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_param(user: Any, index: int, sub: int, value: float) -> int:
         b = _board_of(mod, user)
         recs = getattr(b.module, "law_records", {})
         if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_hand_sample(user: Any, s: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_hand_sample(user: Any, s: Any) -> int:
         h = _board_of(mod, user).module
         forces = h.finger_forces()
         for k in range(HAND_AXES):
@@ -108,9 +119,10 @@ def _bind(mod: Any) -> None:
             s.tension_n[k] = float(h.tens[k, 0])
             s.pad_force_n[k] = float(forces[int(h.p.finger_of_tendon[k])])
         s.stroke_min_m, s.stroke_max_m = float(h.stroke[0]), float(h.stroke[1])
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_hand_demand(user: Any, d: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_hand_demand(user: Any, d: Any) -> int:
         h = _board_of(mod, user).module
         for k in range(HAND_AXES):
             if d.set[k] & 1:
@@ -122,6 +134,7 @@ def _bind(mod: Any) -> None:
             h.mode[k] = d.mode[k]
             h.i_cmd[k] = d.i_cmd[k]
         h.run(int(d.ticks))
+        return 0
 
     _bound.add(id(mod))
 
@@ -189,7 +202,8 @@ class FirmwareBoard:
         self._tx_mem = memoryview(ffi.buffer(self._h.tx))
         self._step_c = lib.cbl_host_step
         self._fw = lib.cbl_host_fw(self._h)
-        self.crashes: list[BaseException] = []
+        self.crashes: list[BaseException] = []  # plant callbacks that raised (at most 100 kept)
+        self.crash_count = 0
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()

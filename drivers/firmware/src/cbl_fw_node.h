@@ -85,6 +85,8 @@ typedef struct cbl_fw {
     cbl_sample_t meas;
     uint32_t cycles;
     uint8_t plant_reset_pending, comm_lost, nmt_lost, has_watch, ramp_active;
+    uint8_t app_failing;  /* a plant call failed in this event: abandon it (cbl_app_failed at its end) */
+    uint8_t app_fault;    /* fault cause 0x6100 latched until a fault reset */
     uint8_t n_fault_codes;
     uint16_t fault_codes[CBL_MAX_ERRORS];
     uint64_t watch_us, last_cycle_us;

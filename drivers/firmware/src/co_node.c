@@ -158,7 +158,9 @@ int cbl_fw_init(cbl_fw_t *fw, const cbl_fw_config_t *cfg, const cbl_bsp_t *bsp, 
     cbl_pdo_setup(fw);
     cbl_app_setup(fw, now_us);
     fw->nmt_state = NMT_BOOT;
+    fw->app_failing = 0;
     boot(fw, 0, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
     return 0;
 }
 
@@ -236,7 +238,16 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
     cbl_app_rpdo_rx(fw, now_us);
 }
 
+static void rx_frame(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us);
+
+/* one frame; a failed plant call in it ends the frame there and becomes the board's fault (0x6100) */
 void cbl_fw_rx(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us)
+{
+    rx_frame(fw, f, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
+}
+
+static void rx_frame(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us)
 {
     if (f->flags & (CBL_FRAME_RTR | CBL_FRAME_EXT | CBL_FRAME_ERR)) return;
     uint32_t cob = f->id;
@@ -403,6 +414,7 @@ void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
         }
     }
     cbl_app_periodic(fw, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
 }
 
 uint32_t cbl_fw_od_read(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *buf, uint32_t *len)
