@@ -142,16 +142,16 @@ def _bind(mod: Any) -> None:
 _current: list[FirmwareBoard] = []  # the board whose callback runs (for onerror)
 
 
-def joint_table(module: Any | None) -> Table:
+def joint_table(module: Any | None, fd: bool = False) -> Table:
     """The joint board's table as JointBoard builds it (ratings and gains from the module's preset)."""
     if module is None or not hasattr(module, "preset"):
-        return build_table("joint")
+        return build_table("joint", fd=fd)
     gains = {}
     recs = getattr(module, "law_records", {})
     if "cascade_config" in recs:
         cc = recs["cascade_config"][0]
         gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]), velocity_ki=float(cc["ki_vel"]))
-    return build_table("joint", ratings=JointRatings.from_preset(module.preset, **gains))
+    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains))
 
 
 class FirmwareBoard:
@@ -165,13 +165,13 @@ class FirmwareBoard:
                  table: Table | None = None, board: str | None = None) -> None:
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
-        if fd:
-            raise ConfigError(f"FirmwareBoard node {node_id}: fd = True (the C runtime serves classic CAN only)")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
         board = board or (table.board if table is not None else "joint")
         if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
             raise ConfigError(f"hand preset {module.p.name}: {module.p.n_act} actuators, the hand board serves {HAND_AXES}")
-        self.table = table or (joint_table(module) if board == "joint" else build_table(board))
+        self.table = table or (joint_table(module, fd) if board == "joint" else build_table(board, fd=fd))
+        if fd and not self.table.fd:
+            raise ConfigError(f"FirmwareBoard node {node_id}: fd = True needs a table built with fd=True")
         self.mod = host.load(self.table)
         _bind(self.mod)
         ffi, lib = self.mod.ffi, self.mod.lib

@@ -21,6 +21,7 @@
 #define CBL_FRAME_RTR 0x01u
 #define CBL_FRAME_EXT 0x02u
 #define CBL_FRAME_ERR 0x04u
+#define CBL_FRAME_FD 0x08u           /* a CAN FD frame (sent with bit-rate switch) */
 
 typedef struct {
     uint32_t id;                 /* 11-bit CAN-ID (29-bit with CBL_FRAME_EXT) */

@@ -48,6 +48,16 @@ void cbl_send(cbl_fw_t *fw, uint16_t cob, const uint8_t *data, uint8_t len)
     f.flags = 0;
     f.len = len;
     for (uint8_t k = 0; k < len; k++) f.data[k] = data[k];
+#ifdef CBL_FD  /* every frame as FD with bit-rate switch, padded with zeros to the next FD length */
+    static const uint8_t fd_len[] = {12, 16, 20, 24, 32, 48, 64};
+    f.flags = CBL_FRAME_FD;
+    if (len > 8u) {
+        uint8_t k = 0;
+        while (fd_len[k] < len) k++;
+        for (uint8_t j = len; j < fd_len[k]; j++) f.data[j] = 0;
+        f.len = fd_len[k];
+    }
+#endif
     if (fw->bsp.can_send != NULL) fw->bsp.can_send(fw->bsp.user, &f);
 }
 
@@ -205,7 +215,9 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
         cbl_emcy(fw, 0x8210, ch->number);  /* not processed (not a command either) */
         return;
     }
+#ifndef CBL_FD  /* FD: bytes beyond the mapping are the padding to an FD length */
     if (len > need) cbl_emcy(fw, 0x8220, ch->number);
+#endif
     uint8_t bit = (uint8_t)(1u << (ch->number - 1u));
     uint32_t pos = 0;
     for (uint8_t e = 0; e < ch->n_entries; e++) {
@@ -228,7 +240,7 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
         if (!fw->rpdo_timeouts) cbl_clear_error(fw, 0x8250);
     }
     if (ch->trans_type <= 240u) {
-        for (uint32_t k = 0; k < need && k < 8u; k++) ch->last[k] = d[k];
+        for (uint32_t k = 0; k < need && k < CBL_PDO_BYTES; k++) ch->last[k] = d[k];
         ch->last_len = (uint8_t)need;
         ch->has_last = 1;
     } else {
@@ -287,7 +299,7 @@ void cbl_apply_pending_rpdos(cbl_fw_t *fw)
     for (uint8_t j = 0; j < fw->rx_n; j++) {
         cbl_pdo_t *ch = &fw->rpdo[fw->rx_ch[j]];
         if (!ch->has_last) continue;
-        uint8_t data[8] = {0};
+        uint8_t data[CBL_PDO_BYTES] = {0};
         for (uint8_t k = 0; k < ch->last_len; k++) data[k] = ch->last[k];
         cbl_pdo_unpack(fw, ch, data);
         ch->has_last = 0;
@@ -315,7 +327,7 @@ void cbl_send_sync_tpdos(cbl_fw_t *fw)
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
         if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type > 240u) continue;
-        uint8_t d[8];
+        uint8_t d[CBL_PDO_BYTES];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         if (ch->trans_type == 0) {
             if (!same_data(ch, d, n)) {
@@ -346,7 +358,7 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
         if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type < 254u) continue;
-        uint8_t d[8];
+        uint8_t d[CBL_PDO_BYTES];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         uint64_t age = now_us - ch->last_tx_us;
         int due = ch->event_timer_ms && (!ch->has_tx_t || age >= (uint64_t)ch->event_timer_ms * 1000u);
