@@ -7,7 +7,9 @@ optional), the boards (``cerebellum_rt.drivers.board``, ``threaded=False``, poll
 :class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. With ``--state-dir`` every board keeps
 the parameters saved by 0x1010 in its own file, ``STATE_DIR/<bus>/node<N>.json`` (written
 atomically; see :mod:`cerebellum_rt.drivers.board.store`), so they survive a kill and a restart. Its
-first stdout line is a JSON object describing the endpoint; then, every ``--report-s``
+first stdout line is a JSON object describing the endpoint (``channel``: the master port;
+``monitor_channels``: ``--monitors`` more ptys on the same bus for tools that watch and read but
+never command, see :mod:`~drivers.can.slcan_server`); then, every ``--report-s``
 seconds, a line on stderr with the SYNC rate it sustained. SIGINT/SIGTERM end it cleanly.
 
 :class:`InProcessRig` runs the same boards in this process on ``virtual`` or ``emulated``
@@ -33,6 +35,7 @@ from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
 from cerebellum_rt.rtcore.errors import CblError, ConfigError, check_range
 
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
+MAX_MONITORS = 8
 
 
 def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path:
@@ -115,7 +118,7 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
 
 
 def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True,
-          state_dir: str | None = None, state_bus: str | None = None) -> int:
+          state_dir: str | None = None, state_bus: str | None = None, monitors: int = 0) -> int:
     """Run one emulator process's loop until SIGINT/SIGTERM (see module doc). With ``state_dir``
     every board keeps its saved parameters in :func:`storage_file` (``state_bus``: the bus name
     the files are kept under, default ``spec.name``)."""
@@ -135,7 +138,9 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
                          storage_path=storage_file(state_dir, state_bus or spec.name, b.node) if state_dir else None)
               for b, bus in zip(spec.boards, buses)]
     server = SlcanServer(medium)
+    servers = [server] + [SlcanServer(medium, monitor=True) for _ in range(monitors)]
     info = endpoint_info(spec, server.path)
+    info["monitor_channels"] = [m.path for m in servers[1:]]
     if not timed:
         info["ideal_bus"] = True
     print(json.dumps(info), flush=True)
@@ -144,7 +149,8 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
         next_timers = 0.0
         parent = os.getppid()
         while not stop["flag"] and os.getppid() == parent:  # also end when the parent died
-            server.service()
+            for s in servers:
+                s.service()
             now = medium.clock()
             timers = now >= next_timers
             if timers:
@@ -152,11 +158,12 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
             for b, bus in zip(boards, buses):
                 if timers or medium.has_rx(bus.endpoint):  # boards with frames, or timers due
                     b.poll()
-            server.service()
+            for s in servers:
+                s.service()
             nxt = medium.next_event_time()
             now = medium.clock()
             wait = max(0.0, min(next_timers, nxt if nxt is not None else next_timers) - now)
-            select.select([server.fileno()], [], [], wait)
+            select.select([s.fileno() for s in servers], [], [], wait)
             if report_s > 0 and now - last_t >= report_s:
                 rate = (server.syncs - last_syncs) / (now - last_t)
                 load = (medium.stats.busy_s - last_busy) / (now - last_t)
@@ -170,7 +177,8 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
     finally:
         for b in boards:
             b.close()
-        server.close()
+        for s in servers:
+            s.close()
         for bus in buses:
             bus.shutdown()
     return 0
@@ -250,11 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ideal-bus", action="store_true", help="frames take no wire time (measure the rest of the chain)")
     p.add_argument("--state-dir", default=None, help="keep each board's saved parameters under this directory")
     p.add_argument("--state-bus", default=None, help="bus name for the state files (default: the bus's name)")
+    p.add_argument("--monitors", type=int, default=0, help="monitor ptys beside the master pty (read-only clients)")
     args = p.parse_args(argv)
     try:
         check_range("--report-s", args.report_s, 0.0, 3600.0, "s")
+        check_range("--monitors", args.monitors, 0, MAX_MONITORS)
         return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus,
-                     state_dir=args.state_dir, state_bus=args.state_bus)
+                     state_dir=args.state_dir, state_bus=args.state_bus, monitors=args.monitors)
     except CblError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2

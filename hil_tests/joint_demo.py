@@ -14,6 +14,7 @@ target sent in tick k-2; the tracking error is ``target[k-2] - position_actual[k
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ MODE_CSP = 8
 ENABLE_BUDGET = 100  # ticks allowed to reach OPERATION ENABLED (a drive needs ~3)
 DISABLE_TICKS = 50  # ticks after tracking to disable and confirm SWITCH ON DISABLED
 PRIME_TICKS = 20  # idle exchanges allowed before the loop to get 3 clean replies in a row
+LOSS_BUDGET = 0.01  # default: lost replies (of those expected) and loop overruns (of the cycles) allowed
+FIRMWARES = ("python", "c", "qemu")
 
 # Log columns, one row per tick (preallocated).
 LOG_COLUMNS = (
@@ -53,6 +56,9 @@ class DemoConfig:
     plot: str | None = None
     rt: bool = True
     strict_rt: bool = False
+    firmware: str = "python"  # the emulated board's firmware: python (the specification), c, qemu
+    loss_budget: float = LOSS_BUDGET
+    progress: Callable[[str], None] | None = None  # told once, when tracking starts
 
     def validate(self) -> None:
         """Every input checked before the run (one-line ConfigError): figures, the emulated
@@ -63,6 +69,13 @@ class DemoConfig:
         check_range("--node", self.node, 1, 127)
         check_range("--period-us", self.period_us, 250, 100_000, "µs")
         check_range("--bitrate", self.bitrate, 10_000, 8_000_000, "bit/s")
+        check_range("--loss-budget", self.loss_budget, 0.0, 1.0)
+        if self.firmware not in FIRMWARES:
+            raise ConfigError(f"--firmware {self.firmware!r}: not one of {list(FIRMWARES)}")
+        if self.firmware != "python" and not self.board_emulated:
+            raise ConfigError(f"--firmware {self.firmware}: chooses the emulated board's firmware, and this run "
+                              "emulates no board (--no-emulate or a non-virtual interface): start "
+                              f"`cbl emulate --firmware {self.firmware}` instead")
         if self.board_emulated and self.interface not in ("virtual", "emulated"):
             raise ConfigError(f"--emulate on interface '{self.interface}': the emulated board needs an in-process "
                               "bus (-i virtual or -i emulated); for slcan run `cbl emulate` and pass --no-emulate")
@@ -81,6 +94,29 @@ class DemoResult:
     figures: dict[str, Any]
     log: np.ndarray  # (cycles, len(LOG_COLUMNS))
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DemoInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM ended the run; the drive guard's stop has already run. ``signal``:
+    'SIGINT' or 'SIGTERM'; ``report``: what the guard left each enabled node in."""
+
+    def __init__(self, signal: str, report: str) -> None:
+        super().__init__(signal)
+        self.signal, self.report = signal, report
+
+
+def over_budget(figures: dict[str, Any], budget: float) -> str:
+    """'' when the run's lost replies and loop overruns are within ``budget`` (a fraction of the
+    replies expected, resp. of the cycles), else one line naming each count and its limit."""
+    bad = []
+    limit = int(budget * figures["expected_replies"])
+    if figures["missed_replies"] > limit:
+        bad.append(f"{figures['missed_replies']} of {figures['expected_replies']} replies lost "
+                   f"(budget {budget:g} = {limit})")
+    limit = int(budget * figures["cycles"])
+    if figures["overruns"] > limit:
+        bad.append(f"{figures['overruns']} of {figures['cycles']} cycles overran (budget {budget:g} = {limit})")
+    return "; ".join(bad)
 
 
 def _track_kernel():
@@ -120,10 +156,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     """Bring up the bus (and the emulated board), enable, track, disable; return figures and the log."""
     from cerebellum_rt.drivers import od
     from cerebellum_rt.drivers.can import CanTransport, open_bus
-    from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
-    from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
-    from cerebellum_rt.rtcore.loop import LoopRunner
-    from cerebellum_rt.rtcore.rt import RtConfig, raise_thread_priority
+    from cerebellum_rt.drivers.tune.guard import DriveGuard
 
     cfg.validate()
     dt = cfg.period_us * 1e-6
@@ -137,12 +170,13 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         stack.append(host_bus)
         if cfg.board_emulated:
             from cerebellum_rt.actuators.joint import JointModule, load_preset
-            from cerebellum_rt.drivers.board import JointBoard
+            from cerebellum_rt.hil_tests.emulator import make_board
+            from cerebellum_rt.hil_tests.rig import BoardSpec
 
             module = JointModule(load_preset(cfg.preset), seed=0)
             board_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
             stack.append(board_bus)
-            board = JointBoard(cfg.node, board_bus, module)
+            board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus, module=module)
             stack.append(board)
         # Lockstep: wait as long as it takes (virtual time does not move meanwhile); real time: the
         # replies must be in before most of the period has gone, or they count as missed.
@@ -173,65 +207,94 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
                    np.zeros((1, len(LOG_COLUMNS))), 0.0, 0, 1, rated_torque, rated_current)
         tx["target_position"] = round(start * counts_per_rad)
         tx["modes_of_operation"] = MODE_CSP
-        _prime_exchange(transport, tx, rx, cfg.node)
-        frames0 = transport.stats.frames_tx + transport.stats.frames_rx  # count the loop's frames only
-
-        s = {"k": 0, "j": 0, "phase": PHASE_ENABLE, "missing": 0, "enable_ticks": 0, "fault": ""}
-
-        def read(t_s: float, dt_s: float) -> None:
-            pass  # measurements arrive with the exchange in write(); rx is read in update()
-
-        def update(t_s: float, dt_s: float) -> None:
-            k, phase = s["k"], s["phase"]
-            if k >= cycles:
-                return
-            sw = int(rx[0]["statusword"])
-            if phase == PHASE_ENABLE:
-                state = decode_state(sw)
-                if state == "operation_enabled":
-                    phase = s["phase"] = PHASE_TRACK
-                    s["enable_ticks"] = k
-                elif k >= ENABLE_BUDGET - 1:
-                    phase = s["phase"] = PHASE_DISABLE
-                    s["fault"] = f"node {cfg.node} did not reach OPERATION ENABLED in {ENABLE_BUDGET} ticks (state {state})"
-                cw = next_controlword(sw, "operation_enabled")
-            elif phase == PHASE_TRACK:
-                cw = next_controlword(sw, "operation_enabled")
-                if s["j"] >= traj.cycles:
-                    phase = s["phase"] = PHASE_DISABLE
-            else:
-                cw = next_controlword(sw, "switch_on_disabled")
-            j = min(s["j"], traj.cycles - 1)
-            track_step(k, j, tx, rx, traj.position, traj.velocity, counts_per_rad, log, t_s, cw, phase,
-                       rated_torque, rated_current)
-            if phase == PHASE_TRACK:
-                s["j"] += 1
-
-        def write(t_s: float, dt_s: float) -> None:
-            s["missing"] += transport.cycle(tx, rx)
-            s["k"] += 1
-
-        clock = LockstepClock() if cfg.lockstep else RealTimeClock()
-        rt = RtConfig(strict=cfg.strict_rt) if cfg.rt and not cfg.lockstep else None
-        if rt is not None and board is not None and board.service_thread is not None:
-            # A real board has a CPU of its own; the emulated one gets the priority just below
-            # the loop's, so that the host's other threads cannot delay its reply to SYNC.
-            raise_thread_priority(board.service_thread.native_id, rt.priority - 1, "emulated board", cfg.strict_rt)
-        runner = LoopRunner(period_ns=cfg.period_us * 1000, clock=clock, read=read, update=update,
-                            write=write, rt=rt)
-        stats = runner.run(cycles)
-        final_state = decode_state(int(rx[0]["statusword"]))
-        if s["fault"]:
-            raise DeviceError(s["fault"])
-        frames = transport.stats.frames_tx + transport.stats.frames_rx - frames0
+        guard = DriveGuard(transport, tx, rx)
+        stats, final_state, frames, s = _guarded_run(cfg, guard, transport, tx, rx, traj, log, cycles, track_step,
+                                                     counts_per_rad, rated_torque, rated_current, board)
     finally:
         for obj in reversed(stack):
             obj.close() if hasattr(obj, "close") else obj.shutdown()
 
     figures = _figures(log, stats.summary(), frames, s["missing"], final_state, traj, cfg)
+    figures["expected_replies"] = figures["cycles"] * transport.expected
+    figures["firmware"] = cfg.firmware if cfg.board_emulated else None
     if cfg.plot is not None:
         figures["plot"] = str(plot_log(log, Path(cfg.plot), figures))
     return DemoResult(figures, log)
+
+
+def _guarded_run(cfg: DemoConfig, guard: Any, transport: Any, tx: np.ndarray, rx: np.ndarray, traj: Trajectory,
+                 log: np.ndarray, cycles: int, track_step: Any, counts_per_rad: float, rated_torque: float,
+                 rated_current: float, board: Any) -> tuple[Any, str, int, dict[str, Any]]:
+    """Priming and the loop inside the drive guard: however they end (Ctrl-C, SIGTERM, an
+    exception, a lost bus), the drive this run enabled is stopped and disabled before the
+    transport closes. Returns the loop's stats, the final CiA 402 state, the loop's frames and
+    its counters."""
+    from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
+    from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
+    from cerebellum_rt.rtcore.loop import LoopRunner
+    from cerebellum_rt.rtcore.rt import RtConfig, raise_thread_priority
+
+    s = {"k": 0, "j": 0, "phase": PHASE_ENABLE, "missing": 0, "enable_ticks": 0, "fault": ""}
+    try:
+        with guard:
+            _prime_exchange(transport, tx, rx, cfg.node)
+            frames0 = transport.stats.frames_tx + transport.stats.frames_rx  # count the loop's frames only
+
+            def read(t_s: float, dt_s: float) -> None:
+                pass  # measurements arrive with the exchange in write(); rx is read in update()
+
+            def update(t_s: float, dt_s: float) -> None:
+                k, phase = s["k"], s["phase"]
+                if k >= cycles:
+                    return
+                sw = int(rx[0]["statusword"])
+                if phase == PHASE_ENABLE:
+                    guard.enabling(cfg.node)  # before the first controlword that leaves SWITCH ON DISABLED
+                    state = decode_state(sw)
+                    if state == "operation_enabled":
+                        phase = s["phase"] = PHASE_TRACK
+                        s["enable_ticks"] = k
+                        if cfg.progress is not None:
+                            cfg.progress(f"node {cfg.node} in OPERATION ENABLED after {k} ticks: tracking "
+                                         f"{traj.cycles} cycles (Ctrl-C: controlled stop, then disabled)")
+                    elif k >= ENABLE_BUDGET - 1:
+                        phase = s["phase"] = PHASE_DISABLE
+                        s["fault"] = f"node {cfg.node} did not reach OPERATION ENABLED in {ENABLE_BUDGET} ticks (state {state})"
+                    cw = next_controlword(sw, "operation_enabled")
+                elif phase == PHASE_TRACK:
+                    cw = next_controlword(sw, "operation_enabled")
+                    if s["j"] >= traj.cycles:
+                        phase = s["phase"] = PHASE_DISABLE
+                else:
+                    cw = next_controlword(sw, "switch_on_disabled")
+                    if decode_state(sw) == "switch_on_disabled":  # disabled by this run: nothing to guard
+                        guard.released(cfg.node)
+                j = min(s["j"], traj.cycles - 1)
+                track_step(k, j, tx, rx, traj.position, traj.velocity, counts_per_rad, log, t_s, cw, phase,
+                           rated_torque, rated_current)
+                if phase == PHASE_TRACK:
+                    s["j"] += 1
+
+            def write(t_s: float, dt_s: float) -> None:
+                s["missing"] += transport.cycle(tx, rx)
+                s["k"] += 1
+
+            clock = LockstepClock() if cfg.lockstep else RealTimeClock()
+            rt = RtConfig(strict=cfg.strict_rt) if cfg.rt and not cfg.lockstep else None
+            if rt is not None and board is not None and board.service_thread is not None:
+                # A real board has a CPU of its own; the emulated one gets the priority just below
+                # the loop's, so that the host's other threads cannot delay its reply to SYNC.
+                raise_thread_priority(board.service_thread.native_id, rt.priority - 1, "emulated board", cfg.strict_rt)
+            runner = LoopRunner(period_ns=cfg.period_us * 1000, clock=clock, read=read, update=update,
+                                write=write, rt=rt)
+            stats = runner.run(cycles)
+            final_state = decode_state(int(rx[0]["statusword"]))
+            if s["fault"]:
+                raise DeviceError(s["fault"])
+            frames = transport.stats.frames_tx + transport.stats.frames_rx - frames0
+    except KeyboardInterrupt as exc:
+        raise DemoInterrupted("SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT", guard.report()) from None
+    return stats, final_state, frames, s
 
 
 def _prime_exchange(transport: Any, tx: np.ndarray, rx: np.ndarray, node: int) -> None:

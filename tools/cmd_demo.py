@@ -1,5 +1,10 @@
 """`cbl demo`: one emulated joint module behind an emulated CANopen board, enabled through CiA 402,
-tracking a trajectory in cyclic synchronous position mode from a 1 kHz host loop, then disabled."""
+tracking a trajectory in cyclic synchronous position mode from a 1 kHz host loop, then disabled.
+
+Safety: the loop runs inside a DriveGuard (drivers/tune/guard.py): Ctrl-C (exit 130), SIGTERM
+(exit 143), an exception or a lost bus leave the drive stopped and disabled (controlword, then NMT
+pre-operational), not to the board's watchdog. A run whose lost replies or loop overruns exceed
+``--loss-budget`` prints its figures, names the counts and the budget, and exits 1."""
 
 from __future__ import annotations
 
@@ -26,24 +31,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="PNG path (default out/demo.png)")
     p.add_argument("--no-rt", action="store_true", help="skip real-time set-up (SCHED_FIFO, mlockall...)")
     p.add_argument("--strict-rt", action="store_true", help="fail if a real-time set-up step is refused")
+    p.add_argument("--firmware", choices=("python", "c", "qemu"), default="python",
+                   help="firmware of the emulated board: python (the specification, default), c (the board's C "
+                        "image through cffi), qemu (its Cortex-M4F image under QEMU)")
+    p.add_argument("--loss-budget", type=float, default=0.01,
+                   help="fraction of the replies that may be lost, and of the cycles that may overrun, before "
+                        "the run fails with exit 1 (default 0.01)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cerebellum_rt.hil_tests.joint_demo import DemoConfig, default_plot_path, run_demo
+    from cerebellum_rt.hil_tests.joint_demo import (
+        DemoConfig,
+        DemoInterrupted,
+        default_plot_path,
+        over_budget,
+        run_demo,
+    )
 
     cfg = DemoConfig(
         seconds=args.seconds, lockstep=args.lockstep, interface=args.interface, channel=args.channel,
         bitrate=args.bitrate, node=args.node, preset=args.preset, trajectory=args.trajectory,
         emulate=args.emulate, period_us=args.period_us, plot=args.plot or default_plot_path(),
-        rt=not args.no_rt, strict_rt=args.strict_rt,
+        rt=not args.no_rt, strict_rt=args.strict_rt, firmware=args.firmware, loss_budget=args.loss_budget,
+        progress=lambda line: print(f"cbl demo: {line}", file=sys.stderr, flush=True),
     )
-    result = run_demo(cfg)
+    try:
+        result = run_demo(cfg)
+    except DemoInterrupted as exc:
+        print(f"cbl demo: interrupted ({exc.signal}); drives stopped and disabled: {exc.report}", file=sys.stderr)
+        return 143 if exc.signal == "SIGTERM" else 130
     f = result.figures
     if args.json:
         json.dump(f, sys.stdout)
         sys.stdout.write("\n")
-        return 0
+    else:
+        _print_table(f)
+    failed = over_budget(f, args.loss_budget)
+    if failed:
+        print(f"cbl demo: error: over the loss budget: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_table(f: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -73,4 +104,3 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     console.print(t)
     console.print(f"plot: {f['plot']}")
-    return 0

@@ -14,6 +14,11 @@ so a restart of the same rig finds its boards' saved parameters again.
 Every argument is checked before any process starts (rig, presets, interface: emulate serves
 ``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
 is reported at once with its exit code.
+
+Several tools on one bus: each bus has one master pty (``channel``: its client commands the
+boards) and ``--monitors`` read-only ptys (``monitor_channels``): a console, a scan or a candump
+there sees every frame and may read by SDO (uploads); whatever else it sends (NMT, SYNC, PDOs, SDO
+downloads) is refused by the emulator, so only one master commands.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between sustained-rate reports, [0, 3600] (0: none)")
     p.add_argument("--state-dir", default=None,
                    help="directory of the boards' saved parameters (default: per user and rig, see the doc)")
+    p.add_argument("--monitors", type=int, default=2,
+                   help="read-only ptys per bus beside the master pty, [0, 8] (default 2): a console or a scan "
+                        "watches and reads by SDO while another tool commands (see the doc)")
     p.add_argument("--ideal-bus", action="store_true",
                    help="frames take no wire time: shows what the pty + emulator chain alone sustains")
     p.add_argument("--drop", type=float, default=0.0, help="fault: probability a frame is lost")
@@ -113,7 +121,7 @@ def _start(spec: Any, state_bus: str, args: argparse.Namespace, faults: dict, st
 
     cmd = [sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s",
            str(args.report_s), "--faults", json.dumps(faults), "--state-dir", str(state_dir),
-           "--state-bus", state_bus] + (["--ideal-bus"] if args.ideal_bus else [])
+           "--state-bus", state_bus, "--monitors", str(args.monitors)] + (["--ideal-bus"] if args.ideal_bus else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
 
@@ -145,7 +153,8 @@ def _describe(info: dict, rate_hz: float) -> str:
     return (f"{info['name']}: {info['interface']} on {info['channel']} at {info['bitrate']} bit/s{fd}, nodes {span}\n"
             f"  one cycle's PDO traffic + SYNC takes {info['cycle_wire_time_us'] / 1000:.2f} ms on the wire -> at most "
             f"{limit} Hz ({verdict}); the SLCAN pty adds its own round trip (measured rate is reported below)\n"
-            f"  connect: cbl scan -i slcan -c {info['channel']}")
+            f"  connect: cbl scan -i slcan -c {info['channel']}"
+            + "".join(f"\n  monitor (sees all, reads by SDO, never commands): {m}" for m in info.get("monitor_channels", [])))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     check_range("--report-s", args.report_s, 0.0, 3600.0, "s")
     if args.boards_per_process is not None:
         check_range("--boards-per-process", args.boards_per_process, 1, 127)
+    check_range("--monitors", args.monitors, 0, 8)
     faults = {"drop": args.drop, "corrupt": args.corrupt, "delay_s": args.delay_us * 1e-6}
     if args.babble_id is not None:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)

@@ -9,7 +9,9 @@ the object dictionary tables generated from drivers/od.py and the CiA 402 law ge
 codegen. The host board-support package (``src/bsp_host.c``) gives the image its CAN queue,
 its parameter flash (a file when ``storage_path`` is given, so power cuts can be simulated by
 copying or truncating it) and the plant through four callbacks (sample, demand + advance,
-fault reset, gains).
+fault reset, gains). A callback that raises is the board's own code failing, as in the Python
+board: it is kept in ``crashes`` (counted in ``crash_count``) and returns -1 to the image, which
+abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100 until a fault reset.
 
 Modes as :class:`~cerebellum_rt.drivers.board.node.BoardNode`: ``threaded=True`` serves the bus
 from its own thread in real time; ``threaded=False`` (lockstep) handles what has arrived when
@@ -40,11 +42,20 @@ from cerebellum_rt.rtcore.errors import ConfigError
 FLASH_BYTES = 2 * 8192  # two 8 KiB parameter sectors
 FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
+CBL_FRAME_MAX = 64
+FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h CBL_FRAME_*
 _FRAME_HEAD = struct.Struct("<IBB")
+_FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
+
+
+def _flags(m: can.Message) -> int:
+    """The image's CBL_FRAME_* flags of a python-can Message."""
+    return ((FRAME_RTR if m.is_remote_frame else 0) | (FRAME_EXT if m.is_extended_id else 0)
+            | (FRAME_ERR if m.is_error_frame else 0) | (FRAME_FD if m.is_fd else 0))
 
 
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
@@ -59,11 +70,16 @@ def _bind(mod: Any) -> None:
     ffi = mod.ffi
 
     def onerror(exc_type: type, exc: BaseException, tb: Any) -> None:
-        if _current:  # a plant callback raised: the board records it (as BoardNode.crashes) and goes on
-            _current[-1].crashes.append(exc)
+        # a plant callback raised: the board records it (as BoardNode.crashes) and the callback
+        # returns -1 (``error``), which the image turns into its fault 0x6100 (app_drive.c)
+        if _current:
+            b = _current[-1]
+            b.crash_count += 1
+            if len(b.crashes) < 100:
+                b.crashes.append(exc)
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_sample(user: Any, s: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_sample(user: Any, s: Any) -> int:
         b = _board_of(mod, user)
         r = b.module.read()
         get = (lambda k: float(r[k])) if isinstance(r, dict) else (lambda k: float(getattr(r, k)))
@@ -72,26 +88,30 @@ def _bind(mod: Any) -> None:
         s.iq_a, s.winding_temp_c = get("iq_a"), get("winding_temp_c")
         has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
         s.fault = int(get("fault")) if has_fault else 0
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_demand(user: Any, d: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_demand(user: Any, d: Any) -> int:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_reset_fault(user: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_reset_fault(user: Any) -> int:
         _board_of(mod, user).module.reset_fault()
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_param(user: Any, index: int, sub: int, value: float) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_param(user: Any, index: int, sub: int, value: float) -> int:
         b = _board_of(mod, user)
         recs = getattr(b.module, "law_records", {})
         if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_hand_sample(user: Any, s: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_hand_sample(user: Any, s: Any) -> int:
         h = _board_of(mod, user).module
         forces = h.finger_forces()
         for k in range(HAND_AXES):
@@ -99,9 +119,10 @@ def _bind(mod: Any) -> None:
             s.tension_n[k] = float(h.tens[k, 0])
             s.pad_force_n[k] = float(forces[int(h.p.finger_of_tendon[k])])
         s.stroke_min_m, s.stroke_max_m = float(h.stroke[0]), float(h.stroke[1])
+        return 0
 
-    @ffi.def_extern(onerror=onerror)
-    def cbl_py_hand_demand(user: Any, d: Any) -> None:
+    @ffi.def_extern(onerror=onerror, error=-1)
+    def cbl_py_hand_demand(user: Any, d: Any) -> int:
         h = _board_of(mod, user).module
         for k in range(HAND_AXES):
             if d.set[k] & 1:
@@ -113,6 +134,7 @@ def _bind(mod: Any) -> None:
             h.mode[k] = d.mode[k]
             h.i_cmd[k] = d.i_cmd[k]
         h.run(int(d.ticks))
+        return 0
 
     _bound.add(id(mod))
 
@@ -120,16 +142,16 @@ def _bind(mod: Any) -> None:
 _current: list[FirmwareBoard] = []  # the board whose callback runs (for onerror)
 
 
-def joint_table(module: Any | None) -> Table:
+def joint_table(module: Any | None, fd: bool = False) -> Table:
     """The joint board's table as JointBoard builds it (ratings and gains from the module's preset)."""
     if module is None or not hasattr(module, "preset"):
-        return build_table("joint")
+        return build_table("joint", fd=fd)
     gains = {}
     recs = getattr(module, "law_records", {})
     if "cascade_config" in recs:
         cc = recs["cascade_config"][0]
         gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]), velocity_ki=float(cc["ki_vel"]))
-    return build_table("joint", ratings=JointRatings.from_preset(module.preset, **gains))
+    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains))
 
 
 class FirmwareBoard:
@@ -143,13 +165,13 @@ class FirmwareBoard:
                  table: Table | None = None, board: str | None = None) -> None:
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
-        if fd:
-            raise ConfigError(f"FirmwareBoard node {node_id}: fd = True (the C runtime serves classic CAN only)")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
         board = board or (table.board if table is not None else "joint")
         if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
             raise ConfigError(f"hand preset {module.p.name}: {module.p.n_act} actuators, the hand board serves {HAND_AXES}")
-        self.table = table or (joint_table(module) if board == "joint" else build_table(board))
+        self.table = table or (joint_table(module, fd) if board == "joint" else build_table(board, fd=fd))
+        if fd and not self.table.fd:
+            raise ConfigError(f"FirmwareBoard node {node_id}: fd = True needs a table built with fd=True")
         self.mod = host.load(self.table)
         _bind(self.mod)
         ffi, lib = self.mod.ffi, self.mod.lib
@@ -177,9 +199,11 @@ class FirmwareBoard:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
         self._rx = ffi.cast("cbl_frame_t *", ffi.from_buffer(self._rx_buf))
-        self._tx_view = ffi.buffer(self._h.tx)
+        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
+        self._step_c = lib.cbl_host_step
         self._fw = lib.cbl_host_fw(self._h)
-        self.crashes: list[BaseException] = []
+        self.crashes: list[BaseException] = []  # plant callbacks that raised (at most 100 kept)
+        self.crash_count = 0
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
@@ -207,12 +231,14 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            raw = bytes(self._tx_view[: n * FRAME_BYTES])
-            send, msg, head = self.bus.send, can.Message, _FRAME_HEAD.unpack_from
-            for off in range(0, n * FRAME_BYTES, FRAME_BYTES):
-                cob, _flags, length = head(raw, off)
+            view, send, msg, off = self._tx_mem, self.bus.send, can.Message, 6
+            for cob, flags, length in _FRAME_RECORD.iter_unpack(view[: n * FRAME_BYTES]):
+                fd = flags & FRAME_FD != 0
+                # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
+                m = msg(0.0, cob, False, False, False, None, None, bytearray(view[off : off + length]), fd, True, fd)
+                off += FRAME_BYTES
                 try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
-                    send(msg(arbitration_id=cob, data=raw[off + 6 : off + 6 + length], is_extended_id=False))
+                    send(m)
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
         if flash_written:
@@ -228,42 +254,61 @@ class FirmwareBoard:
             os.fsync(fh.fileno())
         os.replace(tmp, self.storage_path)
 
+    def _put(self, n: int, m: can.Message) -> None:
+        """Frame ``m`` into slot ``n`` of the receive batch."""
+        data = m.data
+        length = min(len(data), CBL_FRAME_MAX)
+        off = n * FRAME_BYTES
+        _FRAME_HEAD.pack_into(self._rx_buf, off, m.arbitration_id, _flags(m), length)
+        self._rx_buf[off + 6 : off + 6 + length] = data[:length] if length < len(data) else data
+
     def _step(self, msgs: list[can.Message], tick: bool = True) -> None:
         """Frames (in one call to the image, at most RX_BATCH per call), then the timers."""
-        buf, step, now = self._rx_buf, self.mod.lib.cbl_host_step, self._now_us()
-        n = 0
+        now, n = self._now_us(), 0
         for m in msgs:
             if n == RX_BATCH:
-                self._run_image(step, n, now, 0)
+                self._run_image(n, now, 0)
                 n = 0
-            data = bytes(m.data)[:64]
-            off = n * FRAME_BYTES
-            flags = (1 if m.is_remote_frame else 0) | (2 if m.is_extended_id else 0) | (4 if m.is_error_frame else 0)
-            _FRAME_HEAD.pack_into(buf, off, m.arbitration_id, flags, len(data))
-            buf[off + 6 : off + 6 + len(data)] = data
+            self._put(n, m)
             n += 1
-        self._run_image(step, n, now, 1 if tick else 0)
+        self._run_image(n, now, 1 if tick else 0)
 
-    def _run_image(self, step: Any, n: int, now: int, tick: int) -> None:
+    def _run_image(self, n: int, now: int, tick: int) -> None:
         _current.append(self)
         try:
-            out = step(self._h, self._rx, n, now, tick)
+            out = self._step_c(self._h, self._rx, n, now, tick)
         finally:
             _current.pop()
         self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
-        returns the number of frames handled."""
-        msgs = []
+        returns the number of frames handled. Frames go into the image's batch as they are read
+        (RX_BATCH per call into the image), one call for the last batch and the timers. The
+        per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
+        throughput)."""
+        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_HEAD.pack_into, self._rx_buf, 0, 0, 0
         with self._lock:
-            while len(msgs) < max_frames:
-                msg = self.bus.recv(timeout=0.0)
-                if msg is None:
+            now = self._now_us()
+            while total < max_frames:
+                m = recv(timeout=0.0)
+                if m is None:
                     break
-                msgs.append(msg)
-            self._step(msgs, tick=True)
-        return len(msgs)
+                if n == RX_BATCH:
+                    self._run_image(n, now, 0)
+                    n = off = 0
+                data = m.data
+                length = len(data)
+                if length > CBL_FRAME_MAX:
+                    data, length = data[:CBL_FRAME_MAX], CBL_FRAME_MAX
+                flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
+                pack(buf, off, m.arbitration_id, flags, length)
+                buf[off + 6 : off + 6 + length] = data
+                n += 1
+                off += FRAME_BYTES
+                total += 1
+            self._run_image(n, now, 1)
+        return total
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -11,6 +11,18 @@ as one line. Framing and hex are done in compiled code (:mod:`cerebellum_rt.driv
 
 Call :meth:`SlcanServer.service` from the emulator's loop; it never blocks.
 
+Several clients on one bus, as several adapters on one real bus (a pty carries one client: two
+processes on one pty would read each other's bytes): every server is its own endpoint of the
+medium, so each client sees every frame. One server per bus is the master port (``monitor=False``,
+the ``channel`` that ``cbl emulate`` prints): its client commands the boards. The others are
+monitor ports (``monitor=True``): their clients see all traffic and may read, never command. The
+rule, enforced here: from a monitor port only SDO upload requests reach the bus (client command
+specifier 2 = upload initiate, 3 = upload segment, on 0x600 + node); NMT, SYNC, PDOs, SDO
+downloads, EMCY, heartbeats and anything else are refused (not sent, counted in ``refused``).
+A monitor's read shares the node's one SDO channel with the master: a read made while the master
+has a segmented transfer open with the same node makes the board answer the read, and the
+master's transfer ends in an error (never a command); keep monitor reads to idle SDO channels.
+
 Back-pressure, as an adapter's bounded buffers: at most ``tx_queue`` frames from the client
 wait for the wire (a frame arriving while the queue is full is dropped and counted in
 ``dropped_in``, as a controller with a full transmit FIFO), and at most ``out_limit`` bytes wait
@@ -28,19 +40,21 @@ import tty
 import numpy as np
 
 from cerebellum_rt.drivers.can import slcan_codec
-from cerebellum_rt.drivers.can.codec import FrameBuffer
+from cerebellum_rt.drivers.can.codec import FLAG_ERR, FLAG_EXT, FLAG_RTR, FrameBuffer
 from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
 
 BITRATE_CODES = {b"S0": 10_000, b"S1": 20_000, b"S2": 50_000, b"S3": 100_000, b"S4": 125_000, b"S5": 250_000,
                  b"S6": 500_000, b"S7": 750_000, b"S8": 1_000_000, b"S9": 83_300}
 DATA_BITRATE_CODES = {b"Y2": 2_000_000, b"Y5": 5_000_000}
 OK, ERR = b"\r", b"\a"
+_NOT_SDO_FLAGS = FLAG_EXT | FLAG_RTR | FLAG_ERR  # an SDO request is an 11-bit data frame
 
 
 class SlcanServer:
     """SLCAN endpoint on a new pty for ``medium`` (see module doc)."""
 
-    def __init__(self, medium: Medium, cap: int = 512, tx_queue: int = 256, out_limit: int = 1 << 20) -> None:
+    def __init__(self, medium: Medium, cap: int = 512, tx_queue: int = 256, out_limit: int = 1 << 20,
+                 monitor: bool = False) -> None:
         slcan_codec.warm_up()
         self.medium = medium
         self.master, self._slave = os.openpty()
@@ -54,6 +68,8 @@ class SlcanServer:
         self.port = self.bus.raw_port(cap, medium.fd)
         self.is_open = False
         self.listen_only = False
+        self.monitor = bool(monitor)
+        self.refused = 0  # frames a monitor port did not let onto the bus
         self.frames_in = 0
         self.frames_out = 0
         self.errors = 0
@@ -115,6 +131,8 @@ class SlcanServer:
                 s, e = int(self._spans[j, 0]), int(self._spans[j, 1])
                 line = bytes(self._in[s:e]).rstrip(b"\a")
                 replies.append(self._command(line))
+            if self.is_open and not self.listen_only and n and self.monitor:
+                n = self._reads_only(n)
             if self.is_open and not self.listen_only and n:
                 room = max(0, self.tx_queue - len(self.bus.endpoint.tx))
                 k = min(n, room)
@@ -138,6 +156,20 @@ class SlcanServer:
             self.errors += 1
         self.frames_in += total
         return total
+
+    def _reads_only(self, n: int) -> int:
+        """Keep, in order, the first ``n`` decoded frames that a monitor may send (SDO upload
+        requests); count the others in ``refused``. Returns how many are kept."""
+        rx, k = self._rx, 0
+        for j in range(n):
+            cob, length = int(rx.ids[j]), int(rx.lens[j])
+            ccs = int(rx.data[j, 0]) >> 5 if length else -1
+            if 0x601 <= cob <= 0x67F and length == 8 and ccs in (2, 3) and not rx.flags[j] & _NOT_SDO_FLAGS:
+                if k != j:
+                    rx.ids[k], rx.lens[k], rx.flags[k], rx.data[k] = rx.ids[j], rx.lens[j], rx.flags[j], rx.data[j]
+                k += 1
+        self.refused += n - k
+        return k
 
     def _write(self, data: bytes) -> None:
         self._pending_out += data

@@ -41,7 +41,8 @@ class LockstepBoard:
         hand = table is not None and table.board == "hand"
         cls = {"python": HandBoard if hand else JointBoard, "c": FirmwareBoard, "qemu": QemuBoard}[kind]
         self.board = cls(node_id, self.bus, module, threaded=False, clock=self.clock, table=table,
-                         storage_path=storage_path)
+                         storage_path=storage_path, fd=bool(table is not None and table.fd))
+        self.fd_frames = self.classic_frames = 0  # what the board sent, by frame format
         self.kind = kind
 
     def clock(self) -> float:
@@ -50,6 +51,10 @@ class LockstepBoard:
     def _drain(self) -> list[Reply]:
         out = []
         while (m := self.host.recv(timeout=0.0)) is not None:
+            if m.is_fd and m.bitrate_switch:
+                self.fd_frames += 1
+            else:
+                self.classic_frames += 1
             out.append((m.arbitration_id, bytes(m.data)))
         return out
 
@@ -127,6 +132,7 @@ def compare(events: Sequence[Event], node_id: int = 1, table: Table | None = Non
             res[k] = [b.boot(), *b.run(events)]
             res[k + "_od"] = b.od(table) if k != "qemu" else {}
             res[k + "_state"] = b.board.state
+            res[k + "_frame_formats"] = {"fd": b.fd_frames, "classic": b.classic_frames}
         res["c"], res["c_od"], res["c_state"] = res[other], res[other + "_od"], res[other + "_state"]
         res["frames_in"] = sum(1 for e in events if e[0] == "frame")
         res["frames_out"] = sum(len(r) for r in res["python"])

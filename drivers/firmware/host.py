@@ -40,12 +40,12 @@ typedef struct {{ int32_t mode[6]; uint8_t set[6]; double i_cmd[6], x_cmd[6], t_
     cbl_hand_demand_t;
 typedef struct cbl_fw cbl_fw_t;
 typedef struct {{
-    void (*sample)(void *user, cbl_sample_t *s);
-    void (*demand)(void *user, const cbl_demand_t *d);
-    void (*reset_fault)(void *user);
-    void (*param)(void *user, uint16_t index, uint8_t sub, double value);
-    void (*hand_sample)(void *user, cbl_hand_sample_t *s);
-    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
+    int (*sample)(void *user, cbl_sample_t *s);
+    int (*demand)(void *user, const cbl_demand_t *d);
+    int (*reset_fault)(void *user);
+    int (*param)(void *user, uint16_t index, uint8_t sub, double value);
+    int (*hand_sample)(void *user, cbl_hand_sample_t *s);
+    int (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 }} cbl_host_plant_t;
 typedef struct {{
     void *py;
@@ -61,12 +61,12 @@ cbl_fw_t *cbl_host_fw(cbl_host_t *h);
 uint32_t cbl_fw_od_read(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *buf, uint32_t *len);
 int32_t cbl_fw_cia402_state(const cbl_fw_t *fw);
 uint8_t cbl_fw_nmt_state(const cbl_fw_t *fw);
-extern "Python" void cbl_py_sample(void *user, cbl_sample_t *s);
-extern "Python" void cbl_py_demand(void *user, const cbl_demand_t *d);
-extern "Python" void cbl_py_reset_fault(void *user);
-extern "Python" void cbl_py_param(void *user, uint16_t index, uint8_t sub, double value);
-extern "Python" void cbl_py_hand_sample(void *user, cbl_hand_sample_t *s);
-extern "Python" void cbl_py_hand_demand(void *user, const cbl_hand_demand_t *d);
+extern "Python" int cbl_py_sample(void *user, cbl_sample_t *s);
+extern "Python" int cbl_py_demand(void *user, const cbl_demand_t *d);
+extern "Python" int cbl_py_reset_fault(void *user);
+extern "Python" int cbl_py_param(void *user, uint16_t index, uint8_t sub, double value);
+extern "Python" int cbl_py_hand_sample(void *user, cbl_hand_sample_t *s);
+extern "Python" int cbl_py_hand_demand(void *user, const cbl_hand_demand_t *d);
 """
 GLUE = '#include "bsp_host.h"\ncbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }\n'
 

@@ -40,6 +40,7 @@ def board_header(table: Table) -> str:
         "#ifndef CBL_BOARD_H",
         "#define CBL_BOARD_H",
         f"#define CBL_BOARD_{B} 1",
+        *(["#define CBL_FD 1  /* CANopen FD: 64-byte PDOs, 64 mapping entries, every frame FD */"] if table.fd else []),
         f"#define CBL_OD_N {len(entries)}u",
         f"#define CBL_BLOB_BYTES {blob}u",
         f"#define CBL_OD_MAX_OBJECT_BYTES {largest}u",
@@ -60,8 +61,6 @@ def generate_tree(table: Table, out_dir: str | Path) -> list[Path]:
 
     if table.board not in BOARD_SOURCES:
         raise ConfigError(f"firmware board '{table.board}' has no C plant side yet (boards: {list(BOARD_SOURCES)})")
-    if table.fd:
-        raise ConfigError(f"firmware board '{table.board}': the C runtime serves classic CAN only (fd = false)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write(out / f"od_{table.board}.h", c_header(table, linkage=""))

@@ -30,7 +30,8 @@ def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
     with pytest.raises(ConfigError, match="needs a joint board"):
         parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "qemu"}]}]})
     with pytest.raises(ConfigError, match="needs a classic CAN bus"):
-        parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "c"}]}]})
+        parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "qemu"}]}]})
+    assert parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "c"}]}]}).buses[0].boards[0].firmware == "c"
 
 
 @pytest.mark.parametrize("firmware,rig", [("c", None), ("qemu", "single_joint")])

@@ -16,6 +16,11 @@
  * 12 clear; the board holds (app_<board>.c).
  * Fault causes (0x2040 injection, the plant's faults) send their EMCY, enter fault reaction
  * (0x605E), and are cleared by a fault reset once the cause is gone.
+ * Application failure (as drivers/board/drive.py): a plant call of the board's own code that
+ * fails (non-zero return) abandons the rest of the event (fw->app_failing; nothing after the
+ * failed call runs), then cbl_app_failed sends EMCY 0x6100 and latches fault cause 0x6100: fault
+ * reaction, fault; a fault reset clears it (it latches again at the next failure). The node
+ * goes on serving the bus.
  */
 #include "co_internal.h"
 
@@ -55,6 +60,11 @@ static uint32_t fault_causes(cbl_fw_t *fw, uint16_t *codes)
         while (k < n && codes[k] != inj) k++;
         if (k == n) codes[n++] = inj;
     }
+    if (fw->app_fault) {
+        uint32_t k = 0;
+        while (k < n && codes[k] != 0x6100u) k++;
+        if (k == n && n < CBL_MAX_ERRORS) codes[n++] = 0x6100u;
+    }
     return n;
 }
 
@@ -68,10 +78,15 @@ static int has_fault_code(const cbl_fw_t *fw, uint16_t code)
 static void step_law(cbl_fw_t *fw)
 {
     uint32_t cw = OD_GET(fw, 0x6040, 0);
-    if (fw->law_st.state == STATE_FAULT && (cw & 0x80u) && !(fw->law_st.last_controlword & 0x80) &&
-        fw->bsp.plant_reset_fault != NULL && fw->meas.fault) {
-        fw->bsp.plant_reset_fault(fw->bsp.user);
-        fw->plant_reset_pending = 1;  /* the latch clears at the next advance; a lasting cause re-latches */
+    if (fw->law_st.state == STATE_FAULT && (cw & 0x80u) && !(fw->law_st.last_controlword & 0x80)) {
+        fw->app_fault = 0;  /* a lasting failure latches again at its next occurrence */
+        if (fw->bsp.plant_reset_fault != NULL && fw->meas.fault) {
+            if (fw->bsp.plant_reset_fault(fw->bsp.user) != 0) {
+                fw->app_failing = 1;
+                return;
+            }
+            fw->plant_reset_pending = 1;  /* the latch clears at the next advance; a lasting cause re-latches */
+        }
     }
     uint16_t causes[CBL_MAX_ERRORS];
     uint32_t n = fault_causes(fw, causes);
@@ -110,8 +125,11 @@ static void step_law(cbl_fw_t *fw)
 static void cycle(cbl_fw_t *fw, uint64_t now_us, int sampled)
 {
     if (!sampled) cbl_board_sample(fw);
+    if (fw->app_failing) return;
     step_law(fw);
+    if (fw->app_failing) return;
     cbl_board_command_plant(fw);
+    if (fw->app_failing) return;
     fw->plant_reset_pending = 0;
     fw->last_cycle_us = now_us;
     fw->cycles++;
@@ -134,8 +152,18 @@ void cbl_app_reset(cbl_fw_t *fw)
     fw->comm_lost = 0;
     fw->nmt_lost = 0;
     fw->n_fault_codes = 0;
+    fw->app_fault = 0;
     cbl_board_sample(fw);
+    if (!fw->app_failing) step_law(fw);
+}
+
+void cbl_app_failed(cbl_fw_t *fw)
+{
+    fw->app_failing = 0;
+    cbl_emcy(fw, 0x6100, 0);  /* internal software */
+    fw->app_fault = 1;
     step_law(fw);
+    fw->app_failing = 0;  /* the reaction's own plant call failed: keep serving */
 }
 
 /* a command arrived (SYNC, processed RPDO, accepted SDO download): refresh the watchdog, end a loss */
@@ -152,8 +180,10 @@ static void command_seen(cbl_fw_t *fw, uint64_t now_us)
 void cbl_app_on_sync(cbl_fw_t *fw, uint64_t now_us)
 {
     cbl_board_sample(fw);
+    if (fw->app_failing) return;
     cbl_send_sync_tpdos(fw);
     cbl_apply_pending_rpdos(fw);
+    if (fw->app_failing) return;
     command_seen(fw, now_us);
     cycle(fw, now_us, 1);
 }
@@ -213,7 +243,7 @@ void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us)
         for (int64_t k = 0; k < missed; k++) {
             t += (uint64_t)period;
             cycle(fw, t, 0);
-            if (!fw->law_out.power_enabled) break;
+            if (fw->app_failing || !fw->law_out.power_enabled) break;
         }
     } else if (!fw->law_out.power_enabled) {
         fw->last_cycle_us = now_us;

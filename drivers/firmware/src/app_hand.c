@@ -29,7 +29,10 @@ void cbl_board_setup(cbl_fw_t *fw)
 void cbl_board_sample(cbl_fw_t *fw)
 {
     cbl_hand_sample_t m = {0};
-    if (fw->bsp.hand_sample != NULL) fw->bsp.hand_sample(fw->bsp.user, &m);
+    if (fw->bsp.hand_sample != NULL && fw->bsp.hand_sample(fw->bsp.user, &m) != 0) {
+        fw->app_failing = 1;  /* nothing of a failed sample is kept */
+        return;
+    }
     fw->stroke_min_m = m.stroke_min_m;
     fw->stroke_max_m = m.stroke_max_m;
     for (int k = 0; k < CBL_HAND_AXES; k++) {
@@ -112,5 +115,5 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     }
     int64_t n = cbl_clip_int((double)OD_GET(fw, 0x1006, 0) * 1e-6 * fw->cfg.plant_loop_hz, 1, 1000000);
     d.ticks = (int32_t)n;
-    fw->bsp.hand_demand(fw->bsp.user, &d);
+    if (fw->bsp.hand_demand(fw->bsp.user, &d) != 0) fw->app_failing = 1;
 }

@@ -35,9 +35,13 @@ void cbl_board_setup(cbl_fw_t *fw)
 
 void cbl_board_sample(cbl_fw_t *fw)
 {
-    cbl_sample_t *m = &fw->meas;
-    *m = (cbl_sample_t){0};
-    if (fw->bsp.plant_sample != NULL) fw->bsp.plant_sample(fw->bsp.user, m);
+    cbl_sample_t s = {0};
+    if (fw->bsp.plant_sample != NULL && fw->bsp.plant_sample(fw->bsp.user, &s) != 0) {
+        fw->app_failing = 1;  /* nothing of a failed sample is kept */
+        return;
+    }
+    fw->meas = s;
+    const cbl_sample_t *m = &fw->meas;
     double rated_t = uget(fw, 0x6076, 0) / 1000.0, rated_i = uget(fw, 0x6075, 0) / 1000.0;
     OD_SET(fw, 0x6064, 0, (uint32_t)cbl_clip_int(m->position_rad * PPR, I32_MIN, I32_MAX));
     OD_SET(fw, 0x606C, 0, (uint32_t)cbl_clip_int(m->velocity_rad_s * VPR, I32_MIN, I32_MAX));
@@ -95,8 +99,9 @@ uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t 
 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
 {
-    if (index == 0x2010u && sub >= 1u && sub <= 3u && fw->bsp.plant_param != NULL)
-        fw->bsp.plant_param(fw->bsp.user, index, sub, (double)cbl_f32(cbl_od_get(fw, index, sub)));
+    if (index == 0x2010u && sub >= 1u && sub <= 3u && fw->bsp.plant_param != NULL &&
+        fw->bsp.plant_param(fw->bsp.user, index, sub, (double)cbl_f32(cbl_od_get(fw, index, sub))) != 0)
+        fw->app_failing = 1;
 }
 
 void cbl_board_command_plant(cbl_fw_t *fw)
@@ -152,6 +157,6 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     tau = pmin(pmax(tau, -max_t), max_t);
     if (fw->bsp.plant_demand != NULL) {
         cbl_demand_t d = {mode, (uint8_t)enable, pos, vel, tau, dt};
-        fw->bsp.plant_demand(fw->bsp.user, &d);
+        if (fw->bsp.plant_demand(fw->bsp.user, &d) != 0) fw->app_failing = 1;
     }
 }

@@ -8,12 +8,12 @@
 
 /* plant callbacks; their user pointer is the cbl_host_t, whose `py` field the caller sets */
 typedef struct {
-    void (*sample)(void *user, cbl_sample_t *s);
-    void (*demand)(void *user, const cbl_demand_t *d);
-    void (*reset_fault)(void *user);
-    void (*param)(void *user, uint16_t index, uint8_t sub, double value);
-    void (*hand_sample)(void *user, cbl_hand_sample_t *s);
-    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
+    int (*sample)(void *user, cbl_sample_t *s);
+    int (*demand)(void *user, const cbl_demand_t *d);
+    int (*reset_fault)(void *user);
+    int (*param)(void *user, uint16_t index, uint8_t sub, double value);
+    int (*hand_sample)(void *user, cbl_hand_sample_t *s);
+    int (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 } cbl_host_plant_t;
 
 typedef struct {

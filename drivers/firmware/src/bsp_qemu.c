@@ -71,7 +71,7 @@ static void can_send(void *user, const cbl_frame_t *f)
     send_record();
 }
 
-static void plant_sample(void *user, cbl_sample_t *s)
+static int plant_sample(void *user, cbl_sample_t *s)
 {
     (void)user;
     rec = (record_t){0};
@@ -80,9 +80,10 @@ static void plant_sample(void *user, cbl_sample_t *s)
     if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type != EV_SAMPLE) cbl_exit(3);
     copy(&s->position_rad, rec.data, 48);
     s->fault = rec.id;
+    return 0;  /* the bridge serves the plant; its failures stay on the host (QemuBoard.crashes) */
 }
 
-static void plant_demand(void *user, const cbl_demand_t *d)
+static int plant_demand(void *user, const cbl_demand_t *d)
 {
     (void)user;
     rec = (record_t){0};
@@ -91,17 +92,19 @@ static void plant_demand(void *user, const cbl_demand_t *d)
     rec.flags = d->enable;
     copy(rec.data, &d->position_rad, 32);
     send_record();
+    return 0;
 }
 
-static void plant_reset_fault(void *user)
+static int plant_reset_fault(void *user)
 {
     (void)user;
     rec = (record_t){0};
     rec.type = EV_RESET_FAULT;
     send_record();
+    return 0;
 }
 
-static void plant_param(void *user, uint16_t index, uint8_t sub, double value)
+static int plant_param(void *user, uint16_t index, uint8_t sub, double value)
 {
     (void)user;
     rec = (record_t){0};
@@ -110,6 +113,7 @@ static void plant_param(void *user, uint16_t index, uint8_t sub, double value)
     rec.flags = sub;
     copy(rec.data, &value, 8);
     send_record();
+    return 0;
 }
 
 static int flash_seek(uint32_t off)

@@ -21,6 +21,7 @@
 #define CBL_FRAME_RTR 0x01u
 #define CBL_FRAME_EXT 0x02u
 #define CBL_FRAME_ERR 0x04u
+#define CBL_FRAME_FD 0x08u           /* a CAN FD frame (sent with bit-rate switch) */
 
 typedef struct {
     uint32_t id;                 /* 11-bit CAN-ID (29-bit with CBL_FRAME_EXT) */
@@ -67,13 +68,16 @@ typedef struct {
     int (*flash_read)(void *user, uint32_t off, uint8_t *dst, uint32_t n);
     int (*flash_erase)(void *user, uint32_t off, uint32_t n);
     int (*flash_program)(void *user, uint32_t off, const uint8_t *src, uint32_t n);
-    /* plant: NULL functions = no plant (measurements held at zero) */
-    void (*plant_sample)(void *user, cbl_sample_t *s);
-    void (*plant_demand)(void *user, const cbl_demand_t *d);
-    void (*plant_reset_fault)(void *user);
-    void (*plant_param)(void *user, uint16_t index, uint8_t sub, double value);
-    void (*hand_sample)(void *user, cbl_hand_sample_t *s);        /* hand board */
-    void (*hand_demand)(void *user, const cbl_hand_demand_t *d);
+    /* plant: NULL functions = no plant (measurements held at zero). Each returns 0, or non-zero
+     * when the board's own plant code failed (a driver error; on the host: the emulated plant
+     * raised): the firmware abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100
+     * until a fault reset (app_drive.c) */
+    int (*plant_sample)(void *user, cbl_sample_t *s);
+    int (*plant_demand)(void *user, const cbl_demand_t *d);
+    int (*plant_reset_fault)(void *user);
+    int (*plant_param)(void *user, uint16_t index, uint8_t sub, double value);
+    int (*hand_sample)(void *user, cbl_hand_sample_t *s);        /* hand board */
+    int (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 } cbl_bsp_t;
 
 typedef struct {

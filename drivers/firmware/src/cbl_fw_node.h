@@ -27,7 +27,13 @@ typedef struct {
 #define CBL_OD_PERSISTENT 0x02u
 #endif
 
+#ifdef CBL_FD  /* CANopen FD (cbl_board.h of a table built with fd=True): 64-byte PDOs, 64 entries */
+#define CBL_PDO_MAX_ENTRIES 64u
+#define CBL_PDO_BYTES 64u
+#else
 #define CBL_PDO_MAX_ENTRIES 8u
+#define CBL_PDO_BYTES 8u
+#endif
 #define CBL_MAX_ERRORS 16u
 #define CBL_SDO_BUF (CBL_OD_MAX_OBJECT_BYTES + 8u)
 
@@ -40,7 +46,7 @@ typedef struct {
     uint8_t map_sub[CBL_PDO_MAX_ENTRIES], map_bits[CBL_PDO_MAX_ENTRIES];
     int16_t map_slot[CBL_PDO_MAX_ENTRIES];  /* OD entry, -1 for a dummy */
     uint32_t sync_count;
-    uint8_t has_last, last_len, last[8];    /* TPDO: last sent; RPDO: pending until SYNC */
+    uint8_t has_last, last_len, last[CBL_PDO_BYTES];  /* TPDO: last sent; RPDO: pending until SYNC */
     uint8_t has_rx_t, has_tx_t, timed_out;
     uint64_t last_rx_us, last_tx_us;
 } cbl_pdo_t;
@@ -85,6 +91,8 @@ typedef struct cbl_fw {
     cbl_sample_t meas;
     uint32_t cycles;
     uint8_t plant_reset_pending, comm_lost, nmt_lost, has_watch, ramp_active;
+    uint8_t app_failing;  /* a plant call failed in this event: abandon it (cbl_app_failed at its end) */
+    uint8_t app_fault;    /* fault cause 0x6100 latched until a fault reset */
     uint8_t n_fault_codes;
     uint16_t fault_codes[CBL_MAX_ERRORS];
     uint64_t watch_us, last_cycle_us;

@@ -113,6 +113,8 @@ void cbl_app_entered_operational(cbl_fw_t *fw);
 void cbl_app_periodic(cbl_fw_t *fw, uint64_t now_us);
 uint32_t cbl_app_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw);
 void cbl_app_written(cbl_fw_t *fw, uint16_t index, uint8_t sub);
+/* the end of an event whose plant call failed (fw->app_failing): EMCY 0x6100, fault cause 0x6100 */
+void cbl_app_failed(cbl_fw_t *fw);
 
 /* app_<board>.c: the plant side of one board type */
 int cbl_board_mode_supported(int32_t mode);

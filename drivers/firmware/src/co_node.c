@@ -48,6 +48,16 @@ void cbl_send(cbl_fw_t *fw, uint16_t cob, const uint8_t *data, uint8_t len)
     f.flags = 0;
     f.len = len;
     for (uint8_t k = 0; k < len; k++) f.data[k] = data[k];
+#ifdef CBL_FD  /* every frame as FD with bit-rate switch, padded with zeros to the next FD length */
+    static const uint8_t fd_len[] = {12, 16, 20, 24, 32, 48, 64};
+    f.flags = CBL_FRAME_FD;
+    if (len > 8u) {
+        uint8_t k = 0;
+        while (fd_len[k] < len) k++;
+        for (uint8_t j = len; j < fd_len[k]; j++) f.data[j] = 0;
+        f.len = fd_len[k];
+    }
+#endif
     if (fw->bsp.can_send != NULL) fw->bsp.can_send(fw->bsp.user, &f);
 }
 
@@ -158,7 +168,9 @@ int cbl_fw_init(cbl_fw_t *fw, const cbl_fw_config_t *cfg, const cbl_bsp_t *bsp, 
     cbl_pdo_setup(fw);
     cbl_app_setup(fw, now_us);
     fw->nmt_state = NMT_BOOT;
+    fw->app_failing = 0;
     boot(fw, 0, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
     return 0;
 }
 
@@ -203,7 +215,9 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
         cbl_emcy(fw, 0x8210, ch->number);  /* not processed (not a command either) */
         return;
     }
+#ifndef CBL_FD  /* FD: bytes beyond the mapping are the padding to an FD length */
     if (len > need) cbl_emcy(fw, 0x8220, ch->number);
+#endif
     uint8_t bit = (uint8_t)(1u << (ch->number - 1u));
     uint32_t pos = 0;
     for (uint8_t e = 0; e < ch->n_entries; e++) {
@@ -226,7 +240,7 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
         if (!fw->rpdo_timeouts) cbl_clear_error(fw, 0x8250);
     }
     if (ch->trans_type <= 240u) {
-        for (uint32_t k = 0; k < need && k < 8u; k++) ch->last[k] = d[k];
+        for (uint32_t k = 0; k < need && k < CBL_PDO_BYTES; k++) ch->last[k] = d[k];
         ch->last_len = (uint8_t)need;
         ch->has_last = 1;
     } else {
@@ -236,7 +250,16 @@ static void rpdo_rx(cbl_fw_t *fw, cbl_pdo_t *ch, const uint8_t *d, uint8_t len, 
     cbl_app_rpdo_rx(fw, now_us);
 }
 
+static void rx_frame(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us);
+
+/* one frame; a failed plant call in it ends the frame there and becomes the board's fault (0x6100) */
 void cbl_fw_rx(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us)
+{
+    rx_frame(fw, f, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
+}
+
+static void rx_frame(cbl_fw_t *fw, const cbl_frame_t *f, uint64_t now_us)
 {
     if (f->flags & (CBL_FRAME_RTR | CBL_FRAME_EXT | CBL_FRAME_ERR)) return;
     uint32_t cob = f->id;
@@ -276,7 +299,7 @@ void cbl_apply_pending_rpdos(cbl_fw_t *fw)
     for (uint8_t j = 0; j < fw->rx_n; j++) {
         cbl_pdo_t *ch = &fw->rpdo[fw->rx_ch[j]];
         if (!ch->has_last) continue;
-        uint8_t data[8] = {0};
+        uint8_t data[CBL_PDO_BYTES] = {0};
         for (uint8_t k = 0; k < ch->last_len; k++) data[k] = ch->last[k];
         cbl_pdo_unpack(fw, ch, data);
         ch->has_last = 0;
@@ -304,7 +327,7 @@ void cbl_send_sync_tpdos(cbl_fw_t *fw)
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
         if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type > 240u) continue;
-        uint8_t d[8];
+        uint8_t d[CBL_PDO_BYTES];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         if (ch->trans_type == 0) {
             if (!same_data(ch, d, n)) {
@@ -335,7 +358,7 @@ static void pdo_timers(cbl_fw_t *fw, uint64_t now_us)
     for (int k = 0; k < 4; k++) {
         cbl_pdo_t *ch = &fw->tpdo[k];
         if (!ch->present || !ch->valid || !ch->n_entries || ch->trans_type < 254u) continue;
-        uint8_t d[8];
+        uint8_t d[CBL_PDO_BYTES];
         uint8_t n = cbl_pdo_pack(fw, ch, d);
         uint64_t age = now_us - ch->last_tx_us;
         int due = ch->event_timer_ms && (!ch->has_tx_t || age >= (uint64_t)ch->event_timer_ms * 1000u);
@@ -403,6 +426,7 @@ void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
         }
     }
     cbl_app_periodic(fw, now_us);
+    if (fw->app_failing) cbl_app_failed(fw);
 }
 
 uint32_t cbl_fw_od_read(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *buf, uint32_t *len)

@@ -7,7 +7,8 @@
  *  - mapping entries only while sub 0 = 0 and the PDO is not valid (0x08000022); each names an
  *    existing PDO-mappable object of the right direction with its exact length, or a dummy
  *    0x0002-0x0007 (RPDO only), else 0x06040041;
- *  - sub 0 only while the PDO is not valid; the mapped length must fit 64 bits (0x06040042).
+ *  - sub 0 only while the PDO is not valid; the mapped length must fit 64 bits, 512 bits in a
+ *    CANopen FD build (CBL_FD: up to 64 entries), else 0x06040042.
  * Channels are rebuilt from the object dictionary after every write to these objects.
  */
 #include "co_internal.h"
@@ -128,7 +129,7 @@ uint32_t cbl_pdo_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v)
             if ((e & 0xFFu) == 0 || (e & 0xFFu) % 8u) return ABORT_NOT_MAPPABLE;
             bits += e & 0xFFu;
         }
-        return bits > 64u ? ABORT_PDO_LENGTH : 0;
+        return bits > CBL_PDO_BYTES * 8u ? ABORT_PDO_LENGTH : 0;
     }
     if (cbl_od_get(fw, index, 0) != 0) return ABORT_STATE;
     if (v == 0) return 0;
@@ -149,7 +150,7 @@ uint8_t cbl_pdo_pack(const cbl_fw_t *fw, const cbl_pdo_t *ch, uint8_t *out)
     uint32_t pos = 0;
     for (uint8_t e = 0; e < ch->n_entries; e++) {
         uint32_t n = ch->map_bits[e] / 8u, len;
-        if (pos + n > 8u) break;
+        if (pos + n > CBL_PDO_BYTES) break;
         if (ch->map_slot[e] < 0) {
             for (uint32_t j = 0; j < n; j++) out[pos + j] = 0;
         } else {

@@ -69,13 +69,23 @@ static void append(cbl_sdo_t *s, const uint8_t *p, uint32_t n)
         if (s->len < CBL_SDO_BUF) s->buf[s->len] = p[k];
 }
 
+/* a write into the object dictionary; a plant call that failed in its hooks is the board's fault
+ * (EMCY 0x6100 first), and the transfer ends with 0x08000020, as the specification's SDO server */
+static uint32_t od_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, const uint8_t *src, uint32_t n)
+{
+    uint32_t code = cbl_od_write(fw, index, sub, src, n);
+    if (!fw->app_failing) return code;
+    cbl_app_failed(fw);
+    return ABORT_STORE;
+}
+
 static uint32_t finish_download(cbl_fw_t *fw)
 {
     cbl_sdo_t *s = &fw->sdo;
     if (s->has_size && s->size != s->len) return ABORT_LENGTH;
     s->mode = IDLE;
     if (s->len > CBL_SDO_BUF) return ABORT_LENGTH_HIGH;  /* longer than any object */
-    return cbl_od_write(fw, s->index, s->sub, s->buf, s->len);
+    return od_write(fw, s->index, s->sub, s->buf, s->len);
 }
 
 static uint32_t ul_initiate(cbl_fw_t *fw, const uint8_t *d)
@@ -116,7 +126,7 @@ static uint32_t dl_initiate(cbl_fw_t *fw, const uint8_t *d)
         uint32_t len = s_bit ? 4u - n : 4u;
         const cbl_od_entry_t *e = &cbl_od[cbl_od_find(s->index, s->sub)];
         if (!s_bit && cbl_od_numeric(e)) len = e->size;
-        code = cbl_od_write(fw, s->index, s->sub, d + 4, len);
+        code = od_write(fw, s->index, s->sub, d + 4, len);
         if (code) return code;
         reply8(fw, 0x60, s->index, s->sub, 0);
         return 0;
