@@ -159,6 +159,13 @@ class ProgramDownload:
         s.set(0x1F57, 1, self.status_word())
         s.set(0x5F50, 1, self.programmed)
         s.set(0x5F50, 2, self.flash.slot_size)
+        s.set(0x5F50, 4, self.installed_counter())
+        s.set(0x5F50, 5, img.key_id(self.key) if self.key is not None else 0)
+
+    def installed_counter(self) -> int:
+        """The security counter an image must reach: the journal's, or the running image's if higher."""
+        running = (self.running_info.security_counter or 0) if self.running_info else 0
+        return max(self.flash.state().counter, running)
 
     # ---------------------------------------------------------------- 0x1F51 / 0x5F50
     def _fail(self, code: int, abort: int, what: str) -> SdoAbort:
@@ -188,10 +195,8 @@ class ProgramDownload:
         if self.test_boot:
             raise SdoAbort(ABORT_STATE, "start refused in test boot: confirm (0x80) or reset first")
         slot = self.inactive
-        st = self.flash.state()
-        installed = max(st.counter, (self.running_info.security_counter or 0) if self.running_info else 0)
         try:
-            self._verify_slot(slot, installed)
+            self._verify_slot(slot, self.installed_counter())
         except img.ImageError as exc:
             raise self._fail(exc.code, ABORT_NO_DATA, str(exc)) from exc
         self.flash.append(REC_TEST, slot)

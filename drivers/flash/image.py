@@ -202,6 +202,11 @@ def key_hash(key: ed25519.Ed25519PublicKey) -> bytes:
     return _sha256(der)
 
 
+def key_id(key: ed25519.Ed25519PublicKey) -> int:
+    """0x5F50:5: the first 4 bytes of :func:`key_hash`, little endian."""
+    return struct.unpack_from("<I", key_hash(key))[0]
+
+
 def _sha256(data: bytes) -> bytes:
     h = hashes.Hash(hashes.SHA256())
     h.update(data)
