@@ -313,6 +313,10 @@ def program_download_objects(product_code: int) -> list[Obj]:
                 desc="bytes of one image slot"),
             sub(0x5F50, 3, "board_type", u32, "ro", default=product_code,
                 desc="the product code (0x1018:2) that an image must carry in its TLV 0xA0"),
+            sub(0x5F50, 4, "security_counter", u32, "ro", default=0,
+                desc="the installed security counter: an image below it is refused"),
+            sub(0x5F50, 5, "key_id", u32, "ro", default=0,
+                desc="first 4 bytes (little endian) of the trusted key's MCUboot KEYHASH; 0 = no key"),
         ], "manufacturer: program download state"),
     ]
 

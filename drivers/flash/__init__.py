@@ -29,7 +29,10 @@ Objects
   acknowledged in the inactive slot; write: resume at that offset, which must be <= the
   programmed bytes and a multiple of the flash program unit 8, else SDO abort 0x06090030),
   :2 ``slot_size`` u32 ro (65536 by default), :3 ``board_type`` u32 ro (the product code that
-  the image must carry).
+  the image must carry), :4 ``security_counter`` u32 ro (the installed security counter: an
+  image below it is refused), :5 ``key_id`` u32 ro (the first 4 bytes of the trusted public
+  key's MCUboot KEYHASH, i.e. SHA-256 of its DER SubjectPublicKeyInfo, read little endian; 0 =
+  no key configured). :4 and :5 let ``cbl flash --dry-run`` tell a board's refusal in advance.
 
 Image
 -----
