@@ -54,6 +54,7 @@ typedef struct {{
     ...;
 }} cbl_host_t;
 size_t cbl_host_size(void);
+void cbl_host_set_boot(cbl_host_t *h, const void *boot_api);
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
                   const cbl_host_plant_t *plant, uint64_t now_us);
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick);

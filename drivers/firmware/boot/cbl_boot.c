@@ -29,6 +29,9 @@
 #include <string.h>
 #include "cbl_boot.h"
 #include "cbl_image.h"
+#include "cbl_crypto.h"
+
+static const uint8_t SPKI_PREFIX[12] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
 
 enum { REC_STAGING, REC_PENDING, REC_TRIED, REC_CONFIRMED, REC_BAD, REC_N };
 #define REC_BYTES 16u
@@ -179,6 +182,10 @@ void cbl_boot_init(cbl_boot_t *b, const cbl_flash_t *flash, uint32_t board_type)
     b->api.programmed = programmed;
     b->api.mark_pending = mark_pending;
     b->api.confirm = confirm;
+    uint8_t spki[44], kh[32];
+    memcpy(spki, SPKI_PREFIX, sizeof SPKI_PREFIX);
+    memcpy(spki + sizeof SPKI_PREFIX, cbl_boot_key(b), 32);
+    if (SHA256_oneshot(spki, sizeof spki, kh, 32) == 0) b->api.key_id = rd32(kh);
 }
 
 int cbl_boot_select(cbl_boot_t *b)

@@ -48,6 +48,7 @@ typedef struct cbl_boot_api {
     void *ctx;
     uint8_t running_slot;  /* 0 = A, 1 = B */
     uint8_t test_boot;     /* running in test boot: not confirmed yet */
+    uint32_t key_id;       /* first 4 bytes (LE) of the provisioned key's MCUboot KEYHASH (0x5F50:5) */
     /* full check of a slot's image (hash, signature, board type, security counter >= min_seccnt) */
     uint32_t (*verify)(void *ctx, int slot, uint32_t min_seccnt, cbl_image_info_t *info);
     void (*state)(void *ctx, int slot, cbl_slot_state_t *st);
