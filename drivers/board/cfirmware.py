@@ -34,6 +34,7 @@ import can
 
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.firmware import host
+from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
 from cerebellum_rt.drivers.od import JointRatings, Table, build_table
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -42,6 +43,7 @@ FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
 _FRAME_HEAD = struct.Struct("<IBB")
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
+RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
@@ -57,12 +59,19 @@ def _bind(mod: Any) -> None:
     if id(mod) in _bound:
         return
     ffi = mod.ffi
+    abi = getattr(mod, "abi_mode", False)  # a flashed slot's payload (drivers/firmware/payload.py)
+
+    def extern(fn: Callable) -> Callable:
+        if not abi:
+            return ffi.def_extern(onerror=onerror)(fn)
+        setattr(mod.lib, fn.__name__, ffi.callback(payload_callbacks[fn.__name__], fn, onerror=onerror))
+        return fn
 
     def onerror(exc_type: type, exc: BaseException, tb: Any) -> None:
         if _current:  # a plant callback raised: the board records it (as BoardNode.crashes) and goes on
             _current[-1].crashes.append(exc)
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_sample(user: Any, s: Any) -> None:
         b = _board_of(mod, user)
         r = b.module.read()
@@ -73,24 +82,24 @@ def _bind(mod: Any) -> None:
         has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
         s.fault = int(get("fault")) if has_fault else 0
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_demand(user: Any, d: Any) -> None:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_reset_fault(user: Any) -> None:
         _board_of(mod, user).module.reset_fault()
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_param(user: Any, index: int, sub: int, value: float) -> None:
         b = _board_of(mod, user)
         recs = getattr(b.module, "law_records", {})
         if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_hand_sample(user: Any, s: Any) -> None:
         h = _board_of(mod, user).module
         forces = h.finger_forces()
@@ -100,7 +109,7 @@ def _bind(mod: Any) -> None:
             s.pad_force_n[k] = float(forces[int(h.p.finger_of_tendon[k])])
         s.stroke_min_m, s.stroke_max_m = float(h.stroke[0]), float(h.stroke[1])
 
-    @ffi.def_extern(onerror=onerror)
+    @extern
     def cbl_py_hand_demand(user: Any, d: Any) -> None:
         h = _board_of(mod, user).module
         for k in range(HAND_AXES):
@@ -140,7 +149,12 @@ class FirmwareBoard:
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None, board: str | None = None) -> None:
+                 table: Table | None = None, board: str | None = None, image: Any | None = None,
+                 flash_region: tuple[int, int] | None = None, boot_api: int = 0) -> None:
+        """``image``: the firmware to run (default: the host build of ``table``); a booted board
+        (:class:`~cerebellum_rt.drivers.board.cboot.BootBoard`) passes the payload its bootloader
+        chose, ``flash_region`` = (address, bytes) of the parameter store inside its flash and
+        ``boot_api`` = the address of the bootloader's services."""
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
         if fd:
@@ -150,7 +164,7 @@ class FirmwareBoard:
         if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
             raise ConfigError(f"hand preset {module.p.name}: {module.p.n_act} actuators, the hand board serves {HAND_AXES}")
         self.table = table or (joint_table(module) if board == "joint" else build_table(board))
-        self.mod = host.load(self.table)
+        self.mod = image if image is not None else host.load(self.table)
         _bind(self.mod)
         ffi, lib = self.mod.ffi, self.mod.lib
         self.storage_path = Path(storage_path) if storage_path is not None else None
@@ -158,9 +172,17 @@ class FirmwareBoard:
         if self.storage_path is not None and self.storage_path.exists():
             data = self.storage_path.read_bytes()
             self.flash[: min(len(data), FLASH_BYTES)] = data[:FLASH_BYTES]
-        self._flash_c = ffi.from_buffer(self.flash)
+        flash_bytes = FLASH_BYTES
+        if flash_region is not None:  # the owner's flash (its file, its power cuts)
+            self._flash_c, flash_bytes = ffi.cast("uint8_t *", flash_region[0]), flash_region[1]
+        else:
+            self._flash_c = ffi.from_buffer(self.flash)
         self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
         self._h = ffi.cast("cbl_host_t *", self._mem)
+        if boot_api:
+            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
+        self.reset_requested = False
+        self.flash_dirty = False
         self._handle = ffi.new_handle(self)
         self._h.py = self._handle
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
@@ -187,7 +209,7 @@ class FirmwareBoard:
         with self._lock:
             _current.append(self)
             try:
-                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, FLASH_BYTES, plant, self._now_us())
+                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
             finally:
                 _current.pop()
             self._flush()
@@ -216,6 +238,7 @@ class FirmwareBoard:
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
         if flash_written:
+            self.flash_dirty = True
             self._save_flash()
 
     def _save_flash(self) -> None:
@@ -251,6 +274,8 @@ class FirmwareBoard:
         finally:
             _current.pop()
         self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+        if out & RESET_REQUEST:
+            self.reset_requested = True
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;

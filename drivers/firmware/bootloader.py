@@ -10,6 +10,7 @@ module, cached by a hash of every source, as the firmware's host build
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -65,10 +66,8 @@ def load() -> Any:
         digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS))
         out = cache_dir() / f"boot-{digest}"
         if not out.exists():
-            try:
+            with contextlib.suppress(OSError):  # another process put the same tree there first
                 os.replace(tmp, out)
-            except OSError:  # another process put the same tree there first
-                pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     modname = f"_cbl_boot_{digest}"

@@ -15,6 +15,7 @@ Each archive is pinned by version and SHA-256, downloaded with pip (``pip downlo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -86,10 +87,8 @@ def _fetch(sd: Sdist) -> Path:
                 (stage / Path(m).name).write_bytes(src.read())
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # another process unpacked the same archive first
             os.replace(stage, out)
-        except OSError:  # another process unpacked the same archive first
-            pass
     return out
 
 

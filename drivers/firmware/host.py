@@ -69,7 +69,7 @@ extern "Python" void cbl_py_param(void *user, uint16_t index, uint8_t sub, doubl
 extern "Python" void cbl_py_hand_sample(void *user, cbl_hand_sample_t *s);
 extern "Python" void cbl_py_hand_demand(void *user, const cbl_hand_demand_t *d);
 """
-GLUE = '#include "bsp_host.h"\ncbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }\n'
+GLUE = '#include "bsp_host.h"\n'
 
 _loaded: dict[str, Any] = {}
 _prepared: dict[str, tuple[Path, list[Path], str]] = {}

@@ -43,6 +43,8 @@ static int flash_program(void *user, uint32_t off, const uint8_t *src, uint32_t 
 
 size_t cbl_host_size(void) { return sizeof(cbl_host_t); }
 
+cbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }
+
 void cbl_host_set_boot(cbl_host_t *h, const void *boot_api) { h->boot = (const cbl_boot_api_t *)boot_api; }
 
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,

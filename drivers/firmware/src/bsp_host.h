@@ -30,6 +30,7 @@ typedef struct {
 } cbl_host_t;
 
 size_t cbl_host_size(void);
+cbl_fw_t *cbl_host_fw(cbl_host_t *h);
 /* before cbl_host_init: the bootloader's services (the boot library that booted this image) */
 void cbl_host_set_boot(cbl_host_t *h, const void *boot_api);
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
