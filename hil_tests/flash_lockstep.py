@@ -28,6 +28,7 @@ class LockstepHost:
 
     def __init__(self, board: BootBoard, client: can.BusABC, clock: list[float]) -> None:
         self.board, self.client, self.clock = board, client, clock
+        self.resumed_at = 0  # where the last update() resumed the download (0: from the start)
 
     def run(self, transfer: Generator) -> Any:
         reply = None
@@ -63,11 +64,13 @@ class LockstepHost:
                 self.write(0x1F51, 1, 0x80, 1)
             return
         offset = self.read(0x5F50, 1)
+        self.resumed_at = 0
         try:
             if offset == 0:
                 raise sdo.SdoAbortError(NODE, 0x1F50, 1, 0, "nothing to resume")
             self.write(0x5F50, 1, offset, 4)
             self.download(image[offset:])
+            self.resumed_at = offset
         except sdo.SdoAbortError:
             self.write(0x1F51, 1, 3, 1)
             self.download(image)
