@@ -40,7 +40,22 @@ uint32_t cbl_boot_host_check(const uint8_t *img, uint32_t n, const uint8_t *key,
                              uint32_t min_seccnt, cbl_image_info_t *info);
 """
 
+# cbl_boot_api.h CBL_IMG_*: the check that failed = the 0x1F57 error code
+IMAGE_CHECKS = {0: "ok", 1: "no valid program", 2: "data format unknown (header flags)",
+                3: "data format error (TLV area)", 4: "flash not cleared", 5: "flash write error",
+                6: "address error (linked for another slot)", 7: "flash secured", 8: "signature invalid",
+                9: "wrong board type", 10: "security counter lower than installed", 11: "image larger than the slot",
+                12: "hash mismatch", 13: "header invalid"}
+
 _loaded: dict[str, Any] = {}
+
+
+def check_image(image: bytes, public_key: bytes, board_type: int, min_security_counter: int = 0) -> tuple[int, str]:
+    """The C bootloader's check of ``image`` (the host build of cbl_image.c): (code, check name)."""
+    mod = load()
+    info = mod.ffi.new("cbl_image_info_t *")
+    code = int(mod.lib.cbl_boot_host_check(image, len(image), public_key, board_type, min_security_counter, info))
+    return code, IMAGE_CHECKS.get(code, f"code {code}")
 
 
 def boot_tree(out_dir: str | Path) -> list[Path]:
@@ -56,9 +71,12 @@ def boot_tree(out_dir: str | Path) -> list[Path]:
 
 
 def load() -> Any:
-    """The bootloader's host build as a cffi module (built once per source hash)."""
+    """The bootloader's host build as a cffi module (built once per source hash; loaded once per
+    process)."""
     import cffi
 
+    if "current" in _loaded:
+        return _loaded["current"]
     cache_dir().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="gen-boot-", dir=cache_dir()))
     try:
@@ -72,6 +90,7 @@ def load() -> Any:
         shutil.rmtree(tmp, ignore_errors=True)
     modname = f"_cbl_boot_{digest}"
     if modname in _loaded:
+        _loaded["current"] = _loaded[modname]
         return _loaded[modname]
     libdir = cache_dir() / "lib"
     libdir.mkdir(parents=True, exist_ok=True)
@@ -94,5 +113,5 @@ def load() -> Any:
     spec = importlib.util.spec_from_file_location(modname, built[0])
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    _loaded[modname] = mod
+    _loaded[modname] = _loaded["current"] = mod
     return mod
