@@ -4,9 +4,9 @@
   from the ``pymonocypher`` sdist. Its own EdDSA hashes with BLAKE2b, so the bootloader uses
   its curve primitives (``crypto_eddsa_check_equation``, ``crypto_eddsa_reduce``) with SHA-512,
   which is exactly how Monocypher's optional ``crypto_ed25519_check`` is built.
-* SHA-256 and SHA-512: PyCryptodome's portable C (``src/SHA256.c``, ``src/SHA512.c`` and the
-  template they include; public domain / BSD-2-Clause) from the ``pycryptodome`` sdist. Only the
-  one-shot functions are used: no allocation (their ``_init`` would calloc; the linker drops it).
+* SHA-256 and SHA-512: libsodium's portable implementations (``crypto_hash/sha*/cp``, ISC
+  licence) from the libsodium tree inside the ``pynacl`` sdist. (PyCryptodome's SHA-512 was
+  tried first: fully unrolled, 34 KiB of Thumb code, it alone overflows the 32 KiB bootloader.)
 
 Each archive is pinned by version and SHA-256, downloaded with pip (``pip download
 --no-binary``), checked, and the needed members are unpacked into the user cache
@@ -43,11 +43,13 @@ class Sdist:
 
 MONOCYPHER = Sdist("pymonocypher", "4.0.3.4", "5e56e3d3eb770a53e0b9f6274146663c11a11f3d0de5cd48e3be0428d1b07a4a",
                    ("monocypher.c", "monocypher.h", "LICENSE.txt"))
-PYCRYPTODOME = Sdist("pycryptodome", "4.5.0", "51e97a8d1cf101974bc40c20b3191cb1903891e5c172346943d5d4f3bc4f9d83",
-                     ("src/SHA256.c", "src/SHA512.c", "src/hash_SHA2_template.c", "src/hash_SHA2_compress_portable.c",
-                      "src/common.h",
-                      "src/endianess.h", "src/errors.h", "LICENSE.rst"))
-SDISTS = (MONOCYPHER, PYCRYPTODOME)
+_SODIUM = "src/libsodium/src/libsodium/"
+PYNACL = Sdist("pynacl", "1.6.2", "018494d6d696ae03c7e656e5e74cdfd8ea1326962cc401bcf018f1ed8436811c",
+               (f"{_SODIUM}crypto_hash/sha256/cp/hash_sha256_cp.c", f"{_SODIUM}crypto_hash/sha512/cp/hash_sha512_cp.c",
+                f"{_SODIUM}include/sodium/crypto_hash_sha256.h", f"{_SODIUM}include/sodium/crypto_hash_sha512.h",
+                f"{_SODIUM}include/sodium/export.h", f"{_SODIUM}include/sodium/utils.h",
+                f"{_SODIUM}include/sodium/private/common.h", "src/libsodium/LICENSE"))
+SDISTS = (MONOCYPHER, PYNACL)
 
 
 def cache_root() -> Path:
@@ -58,9 +60,15 @@ def cache_root() -> Path:
     return Path(base) / "cerebellum" / "crypto"
 
 
+def _dest(member: str) -> str:
+    """Where a member lands in the cache and in a build tree: its name (``private/common.h`` keeps
+    its folder: libsodium includes it so; LICENSE files get their package's name)."""
+    return "private/common.h" if member.endswith("private/common.h") else Path(member).name
+
+
 def _fetch(sd: Sdist) -> Path:
     out = cache_root() / f"{sd.package}-{sd.version}-{sd.sha256[:12]}"
-    if all((out / Path(m).name).exists() for m in sd.members):
+    if all((out / _dest(m)).exists() for m in sd.members):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cbl-crypto-", dir=out.parent) as tmp:
@@ -77,14 +85,14 @@ def _fetch(sd: Sdist) -> Path:
         if digest != sd.sha256:
             raise ConfigError(f"bootloader crypto: '{sd.archive}' has sha256 {digest}, pinned {sd.sha256}")
         stage = Path(tmp) / "stage"
-        stage.mkdir()
+        (stage / "private").mkdir(parents=True)
         top = f"{sd.package}-{sd.version}/"
         with tarfile.open(path) as tar:
             for m in sd.members:
                 src = tar.extractfile(top + m)
                 if src is None:
                     raise ConfigError(f"bootloader crypto: '{sd.archive}' lacks {m}")
-                (stage / Path(m).name).write_bytes(src.read())
+                (stage / _dest(m)).write_bytes(src.read())
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         with contextlib.suppress(OSError):  # another process unpacked the same archive first
@@ -98,7 +106,7 @@ def sources() -> dict[str, Path]:
     for sd in SDISTS:
         d = _fetch(sd)
         for m in sd.members:
-            files[Path(m).name] = d / Path(m).name
+            files[_dest(m) if not m.endswith("LICENSE") else f"LICENSE-{sd.package}"] = d / _dest(m)
     return files
 
 
@@ -108,6 +116,7 @@ def copy_into(out_dir: Path) -> list[str]:
     for name, path in sources().items():
         if name.endswith((".c", ".h")):
             dst = out_dir / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
             data = path.read_bytes()
             if not dst.exists() or dst.read_bytes() != data:
                 dst.write_bytes(data)

@@ -185,7 +185,7 @@ void cbl_boot_init(cbl_boot_t *b, const cbl_flash_t *flash, uint32_t board_type)
     uint8_t spki[44], kh[32];
     memcpy(spki, SPKI_PREFIX, sizeof SPKI_PREFIX);
     memcpy(spki + sizeof SPKI_PREFIX, cbl_boot_key(b), 32);
-    if (SHA256_oneshot(spki, sizeof spki, kh, 32) == 0) b->api.key_id = rd32(kh);
+    if (crypto_hash_sha256(kh, spki, sizeof spki) == 0) b->api.key_id = rd32(kh);
 }
 
 int cbl_boot_select(cbl_boot_t *b)

@@ -16,7 +16,7 @@ int cbl_ed25519_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_
     memcpy(buf, sig, 32);
     memcpy(buf + 32, pk, 32);
     memcpy(buf + 64, msg, n);
-    if (SHA512_oneshot(buf, 64u + n, h, 64) != 0) return -1;
+    if (crypto_hash_sha512(h, buf, 64u + n) != 0) return -1;
     crypto_eddsa_reduce(r, h);
     return crypto_eddsa_check_equation(sig, pk, r) == 0 ? 0 : -1;
 }

@@ -92,12 +92,12 @@ uint32_t cbl_image_check(const uint8_t *img, uint32_t cap, const uint8_t key[32]
     }
     uint8_t digest[32];
     if (hash == NULL) return CBL_IMG_HASH;
-    if (SHA256_oneshot(img, hashed, digest, 32) != 0 || memcmp(digest, hash, 32) != 0) return CBL_IMG_HASH;
+    if (crypto_hash_sha256(digest, img, hashed) != 0 || memcmp(digest, hash, 32) != 0) return CBL_IMG_HASH;
     if (sig == NULL || keyhash == NULL) return CBL_IMG_SIGNATURE;
     uint8_t spki[44], kh[32];
     memcpy(spki, SPKI_ED25519, sizeof SPKI_ED25519);
     memcpy(spki + sizeof SPKI_ED25519, key, 32);
-    if (SHA256_oneshot(spki, sizeof spki, kh, 32) != 0 || memcmp(kh, keyhash, 32) != 0) return CBL_IMG_SIGNATURE;
+    if (crypto_hash_sha256(kh, spki, sizeof spki) != 0 || memcmp(kh, keyhash, 32) != 0) return CBL_IMG_SIGNATURE;
     if (cbl_ed25519_verify(sig, key, digest, 32) != 0) return CBL_IMG_SIGNATURE;
     info->seccnt = seccnt;
     info->board_type = board;

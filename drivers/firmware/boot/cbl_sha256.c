@@ -1,5 +1,4 @@
-/* SHA-256: PyCryptodome's src/SHA256.c (fetched at build time), one-shot use only (no allocation:
- * its _init would calloc and is never called; the linker drops it). */
-#define HAVE_STDINT_H 1
-#define HAVE_MEMALIGN 1
-#include "SHA256.c"
+/* SHA-256: libsodium's portable crypto_hash/sha256/cp (fetched at build time from the pynacl sdist).
+ * CONFIGURED: built as a single file, not through libsodium's configure (its headers insist). */
+#define CONFIGURED 1
+#include "hash_sha256_cp.c"
