@@ -38,6 +38,7 @@ int cbl_boot_host_select(cbl_boot_host_t *h);
 const cbl_boot_api_t *cbl_boot_host_api(cbl_boot_host_t *h);
 uint32_t cbl_boot_host_check(const uint8_t *img, uint32_t n, const uint8_t *key, uint32_t board_type,
                              uint32_t min_seccnt, cbl_image_info_t *info);
+int cbl_ed25519_verify(const uint8_t sig[64], const uint8_t pk[32], const uint8_t *msg, size_t n);
 """
 
 # cbl_boot_api.h CBL_IMG_*: the check that failed = the 0x1F57 error code
@@ -81,7 +82,7 @@ def load() -> Any:
     tmp = Path(tempfile.mkdtemp(prefix="gen-boot-", dir=cache_dir()))
     try:
         boot_tree(tmp)
-        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS))
+        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS) + CDEF)
         out = cache_dir() / f"boot-{digest}"
         if not out.exists():
             with contextlib.suppress(OSError):  # another process put the same tree there first
@@ -98,7 +99,7 @@ def load() -> Any:
     if not built:
         ffi = cffi.FFI()
         ffi.cdef(CDEF)
-        ffi.set_source(modname, '#include "boot_host.h"\n',
+        ffi.set_source(modname, '#include "boot_host.h"\n#include "cbl_crypto.h"\n',
                        sources=[str(out / s) for s in (*CORE_SOURCES, "boot_host.c")],
                        include_dirs=[str(out)], extra_compile_args=[*CFLAGS, "-fPIC"])
         build_dir = cache_dir() / f"build-{modname}-{os.getpid()}"

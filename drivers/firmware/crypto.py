@@ -106,7 +106,7 @@ def sources() -> dict[str, Path]:
     for sd in SDISTS:
         d = _fetch(sd)
         for m in sd.members:
-            files[_dest(m) if not m.endswith("LICENSE") else f"LICENSE-{sd.package}"] = d / _dest(m)
+            files[f"LICENSE-{sd.package}" if Path(m).name.startswith("LICENSE") else _dest(m)] = d / _dest(m)
     return files
 
 
