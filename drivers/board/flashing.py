@@ -12,8 +12,8 @@ or a successful 0x1F51 = 1; an NMT reset node is an application reset and runs n
    (0x1F57 bit 17); if not, REVERT;
 2. a TEST slot already tried (reset before the confirm): REVERT, the confirmed slot runs;
 3. the confirmed slot, verified; if it is not valid, the other slot if that one is valid; else
-   no image: the board runs the firmware it was built with (0x1F56 = 0, 0x1F57 error 1, 0x1F51
-   reads 0), as a factory-programmed board does.
+   no image: the board runs the firmware it was built with (0x1F56 = 0, 0x1F51 reads 0, every
+   download object at its table default), as a factory-programmed board does.
 
 Booting a confirmed image raises the installed security counter to the image's (recorded before
 anything else may fail). Confirm (0x1F51 = 0x80 while in test boot; the Python firmware confirms
@@ -139,7 +139,7 @@ class ProgramDownload:
                 if slot == st.confirmed and (info.security_counter or 0) > st.counter:
                     self.flash.append(REC_COUNTER, 0, info.security_counter or 0)
                 break
-        self.error = img.ERR_OK if self.running is not None else img.ERR_NO_PROGRAM
+        self.error = img.ERR_OK  # 0x1F57's error is the last download's; no image is not an error
         # a download into a completely cleared slot may resume after the reset: what it holds counts
         st = self.flash.state()
         self.programmed = self.flash.programmed_end(self.inactive) if st.cleared == self.inactive else 0
