@@ -5,7 +5,7 @@ prints flash, RAM and stack use against the budgets of a G474-class joint MCU (6
 16 KiB RAM including the stack). Exit 1 when the image does not fit.
 
 ``--image --key KEY [--version X.Y.Z] [--security-counter N]`` also writes ``<name>.img``: the
-payload (Cortex-M: the raw binary; host: the shared library's bytes) as an MCUboot image signed
+payload (Cortex-M: the raw binary; host: the shared library's bytes, stripped) as an MCUboot image signed
 by imgtool (Ed25519), carrying the board type (TLV 0xA0 = the board's product code 0x1018:2).
 """
 
@@ -56,12 +56,34 @@ def _signed_image(rep: dict, args: argparse.Namespace) -> dict:
 
     from cerebellum_rt.drivers import od
     from cerebellum_rt.drivers.flash.image import make_image
+    from cerebellum_rt.rtcore.errors import ConfigError
 
     payload = Path(rep.get("bin") or rep["elf"])
+    body = payload.read_bytes() if "bin" in rep else _stripped(payload)
     board_type = int(od.build_table(args.board).entry(0x1018, 2).default)
-    data = make_image(payload.read_bytes(), args.key, version=args.image_version, board_type=board_type,
+    data = make_image(body, args.key, version=args.image_version, board_type=board_type,
                       security_counter=args.security_counter)
     img = payload.with_suffix(".img")
+    if "slot_size" in rep and len(data) > rep["slot_size"]:
+        raise ConfigError(f"image {len(data)} bytes > slot size {rep['slot_size']} bytes")
     img.write_bytes(data)
     return {"image": str(img), "image_bytes": len(data), "image_version": args.image_version,
             "image_security_counter": args.security_counter, "image_board_type": board_type}
+
+
+def _stripped(lib):
+    """The host library without symbols (``strip --strip-unneeded``): what the image carries."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from cerebellum_rt.rtcore.errors import ConfigError
+
+    strip = shutil.which("strip")
+    if strip is None:
+        raise ConfigError("--image --target host needs binutils' strip on PATH (the library is signed stripped)")
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "lib.so"
+        subprocess.run([strip, "--strip-unneeded", "-o", str(out), str(lib)], check=True)
+        return out.read_bytes()

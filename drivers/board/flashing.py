@@ -12,8 +12,8 @@ or a successful 0x1F51 = 1; an NMT reset node is an application reset and runs n
    (0x1F57 bit 17); if not, REVERT;
 2. a TEST slot already tried (reset before the confirm): REVERT, the confirmed slot runs;
 3. the confirmed slot, verified; if it is not valid, the other slot if that one is valid; else
-   no image: the board runs the firmware it was built with (0x1F56 = 0, 0x1F57 error 1, 0x1F51
-   reads 0), as a factory-programmed board does.
+   no image: the board runs the firmware it was built with (0x1F56 = 0, 0x1F51 reads 0, every
+   download object at its table default), as a factory-programmed board does.
 
 Booting a confirmed image raises the installed security counter to the image's (recorded before
 anything else may fail). Confirm (0x1F51 = 0x80 while in test boot; the Python firmware confirms
@@ -23,7 +23,10 @@ reset first. A download only ever writes the inactive slot, so the running image
 confirmed one are never touched: after a power cut at any point the board boots the old or the
 new valid image.
 
-0x1F51 reads 1 while a valid image runs, else 0. 0x1F57 bit 0 (busy) reads 0: every erase,
+After a reset, 0x5F50:1 reads what the inactive slot holds if that slot was cleared completely
+(journal record CLEARED) and not used since, else 0: a download cut by a power loss resumes there
+(a unit torn by the cut makes the image fail its hash at start; the host then clears and starts
+over). 0x1F51 reads 1 while a valid image runs, else 0. 0x1F57 bit 0 (busy) reads 0: every erase,
 program and verification completes before the SDO answer. Parameters (0x1010) live in their own
 file: an update never touches them.
 """
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from cerebellum_rt.drivers.board.slots import (
     REC_ACTIVE,
+    REC_CLEARED,
     REC_COUNTER,
     REC_REVERT,
     REC_TEST,
@@ -135,8 +139,10 @@ class ProgramDownload:
                 if slot == st.confirmed and (info.security_counter or 0) > st.counter:
                     self.flash.append(REC_COUNTER, 0, info.security_counter or 0)
                 break
-        self.error = img.ERR_OK if self.running is not None else img.ERR_NO_PROGRAM
-        self.programmed = 0
+        self.error = img.ERR_OK  # 0x1F57's error is the last download's; no image is not an error
+        # a download into a completely cleared slot may resume after the reset: what it holds counts
+        st = self.flash.state()
+        self.programmed = self.flash.programmed_end(self.inactive) if st.cleared == self.inactive else 0
         self._pending = b""
 
     @property
@@ -179,6 +185,7 @@ class ProgramDownload:
             if self.test_boot:
                 raise SdoAbort(ABORT_STATE, "clear refused in test boot: confirm (0x80) or reset first")
             self.flash.erase_slot(self.inactive)
+            self.flash.append(REC_CLEARED, self.inactive)
             self.programmed, self._pending, self.error = 0, b"", img.ERR_OK
         elif v == PROGRAM_CONTROL_START:
             self._start()

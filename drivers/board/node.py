@@ -174,6 +174,7 @@ class BoardNode:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
+        self.program.flash.close()
 
     def __enter__(self) -> BoardNode:
         return self

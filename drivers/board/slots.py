@@ -19,7 +19,8 @@ skipped; the first all-0xFF unit is the end. Kinds: GEN (the sector's generation
 when a full sector is compacted into the other one, so a cut during compaction keeps the old
 sector), ACTIVE (slot confirmed; clears any test), TEST (slot marked for one test boot), TRIED
 (the bootloader booted the test slot), REVERT (the test ended unconfirmed), COUNTER (installed
-security counter, only ever raised).
+security counter, only ever raised), CLEARED (the slot was erased completely: a download into it
+may resume after a power cut; any later TEST or ACTIVE ends that).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from cerebellum_rt.rtcore.errors import ConfigError
 SECTOR = 4096
 UNIT = FLASH_PROGRAM_UNIT
 ERASED = 0xFF
-REC_GEN, REC_ACTIVE, REC_TEST, REC_TRIED, REC_REVERT, REC_COUNTER = 1, 2, 3, 4, 5, 6
+REC_GEN, REC_ACTIVE, REC_TEST, REC_TRIED, REC_REVERT, REC_COUNTER, REC_CLEARED = 1, 2, 3, 4, 5, 6, 7
 
 
 class PowerCut(BaseException):  # an event, not an error: it must pass every `except Exception`
@@ -60,6 +61,7 @@ class BootState:
     test: int | None = None  # a slot marked for a test boot
     tried: bool = False  # the test slot has been booted once
     counter: int = 0  # the installed security counter
+    cleared: int | None = None  # a slot erased completely and not used since
 
 
 class SlotStore:
@@ -191,8 +193,12 @@ class SlotStore:
         for kind, slot, value in recs:
             if kind == REC_ACTIVE and slot in (0, 1):
                 st.confirmed, st.test, st.tried = slot, None, False
+                st.cleared = None if st.cleared == slot else st.cleared
             elif kind == REC_TEST and slot in (0, 1):
                 st.test, st.tried = slot, False
+                st.cleared = None if st.cleared == slot else st.cleared
+            elif kind == REC_CLEARED and slot in (0, 1):
+                st.cleared = slot
             elif kind == REC_TRIED and slot == st.test:
                 st.tried = True
             elif kind == REC_REVERT and slot == st.test:
@@ -222,6 +228,8 @@ class SlotStore:
             out.append(self._record(REC_TEST, st.test, 0))
             if st.tried:
                 out.append(self._record(REC_TRIED, st.test, 0))
+        if st.cleared is not None:
+            out.append(self._record(REC_CLEARED, st.cleared, 0))
         # the generation record goes in first position but is programmed last: until then the
         # old sector stays the live one
         for n, rec in enumerate(out, 1):

@@ -13,12 +13,15 @@ later run continues from the board's offset.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from cerebellum_rt.drivers.flash import image as img
 from cerebellum_rt.drivers.flash.sdo import (
+    ABORT_TIMEOUT,
+    SDO_TX,
     Exchange,
     SdoAbortError,
     SdoTimeoutError,
@@ -33,6 +36,11 @@ from cerebellum_rt.drivers.od import (
     PROGRAM_CONTROL_START,
 )
 from cerebellum_rt.rtcore.errors import DeviceError
+
+ABORT_NOT_STORED = 0x08000020  # the board could not program (CiA 302-3 error 4: flash not cleared)
+# what a resumed download's slot may show when its prefix was not this image (or a unit was torn
+# by a power cut): the tool then clears and downloads once more from byte 0
+RESUME_DAMAGE = (img.ERR_HASH, img.ERR_SIGNATURE, img.ERR_FORMAT, img.ERR_HEADER)
 
 BOARD_NAMES = {0x4A4E5431: "joint", 0x48414E31: "hand"}
 
@@ -95,6 +103,8 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
     result.bytes = len(data)
     result.new_version = info.version_text
     result.stage = "identify"
+    # an abort first: a transfer left open by an earlier, cut run would take our requests for segments
+    yield Exchange([(SDO_TX + node, struct.pack("<BHBI", 0x80, 0x1F50, 1, ABORT_TIMEOUT))], None, 0.0)
     try:
         product = yield from upload_u32(node, 0x1018, 2, t)
     except SdoTimeoutError as exc:
@@ -133,7 +143,14 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
 
     resume, retried = opts.resume, False
     while True:
-        offset = yield from _download(node, data, opts, clock, result, progress, resume)
+        try:
+            offset = yield from _download(node, data, opts, clock, result, progress, resume)
+        except SdoAbortError as exc:
+            if not (resume and exc.code == ABORT_NOT_STORED) or retried:
+                raise
+            resume, retried = False, True  # the slot was not cleared for this download: start over
+            result.resumes += 1
+            continue
         result.stage = "start"
         try:
             yield from download_int(node, 0x1F51, 1, PROGRAM_CONTROL_START, 1, t, "start (0x1F51 = 1)")
@@ -141,7 +158,7 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
         except SdoAbortError as exc:
             status = yield from upload_u32(node, 0x1F57, 1, t)
             code = (status >> 1) & 0x7F
-            if not retried and (resume or result.resumes or offset) and code in (img.ERR_HASH, img.ERR_SIGNATURE):
+            if not retried and (resume or result.resumes or offset) and code in RESUME_DAMAGE:
                 resume, retried = False, True  # a resumed slot that does not verify: once more from a cleared slot
                 result.resumes += 1
                 continue
@@ -176,6 +193,8 @@ def _offset_after_cut(node: int, opts: Options, clock: Callable[[], float], resu
     """After a cut: wait for the board to answer, read its offset and write it back (the resume point)."""
     deadline = clock() + opts.resume_wait_s
     while True:
+        # the abort first: a server still in the block transfer would take the next request for a segment
+        yield Exchange([(SDO_TX + node, struct.pack("<BHBI", 0x80, 0x1F50, 1, ABORT_TIMEOUT))], None, 0.0)
         try:
             offset = yield from upload_u32(node, 0x5F50, 1, opts.sdo_timeout_s)
             offset -= offset % FLASH_PROGRAM_UNIT

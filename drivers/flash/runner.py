@@ -33,7 +33,8 @@ class _Job:
     key: Any
     gen: Generator
     step: Exchange | None = None
-    deadline: float = 0.0
+    deadline: float = 0.0  # inf while the step waits in the outbox
+    frames: int = 0  # frames of the step sent and not yet answered (the window's count)
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -64,32 +65,53 @@ class VirtualTime:
 
 
 class BusDriver:
-    """Runs exchange generators on one bus (see module doc)."""
+    """Runs exchange generators on one bus (see module doc).
+
+    ``window``: the most frames of steps still waiting for their reply (an adapter's transmit
+    queue holds a few hundred frames; SLCAN emulation: 256). A step that does not fit waits until
+    earlier steps are answered, so the boards of a bus take turns by sub-block and no frame is
+    dropped by a full queue.
+    """
 
     def __init__(self, bus: can.BusABC, *, fd: bool = False, clock: Callable[[], float] = time.monotonic,
-                 wait: Callable[[float], can.Message | None] | None = None) -> None:
+                 wait: Callable[[float], can.Message | None] | None = None, window: int = 254) -> None:
         self.bus = bus
         self.fd = fd
         self.clock = clock
+        self.window = window
         self.wait = wait or (lambda t: bus.recv(timeout=t))
         self._kept: dict[int, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=KEEP_PER_ID))
+        self._outbox: collections.deque[_Job] = collections.deque()
+        self._inflight = 0
 
     def _send(self, cob: int, data: bytes) -> None:
         self.bus.send(can.Message(arbitration_id=cob, data=data, is_extended_id=False, is_fd=self.fd,
                                   bitrate_switch=self.fd))
 
     def _advance(self, job: _Job, reply: bytes | None, first: bool = False) -> None:
-        """Feed ``reply`` to the job and start its next step (repeats while replies are at hand)."""
-        while True:
-            try:
-                step = next(job.gen) if first else job.gen.send(reply)
-            except StopIteration as stop:
-                job.done, job.result = True, stop.value
+        """The job's step is over (``reply`` or None): feed it and queue the next step."""
+        self._inflight -= job.frames
+        job.frames, job.step = 0, None
+        try:
+            step = next(job.gen) if first else job.gen.send(reply)
+        except StopIteration as stop:
+            job.done, job.result = True, stop.value
+            return
+        except (CblError, can.CanError, OSError) as exc:
+            job.done, job.error = True, exc
+            return
+        job.step, job.deadline = step, float("inf")
+        self._outbox.append(job)
+
+    def _pump(self) -> None:
+        """Send the queued steps that fit the window, in order; answer those whose reply is kept."""
+        while self._outbox:
+            job = self._outbox[0]
+            step = job.step
+            n = len(step.frames)
+            if self._inflight and self._inflight + n > self.window:
                 return
-            except (CblError, can.CanError, OSError) as exc:
-                job.done, job.error = True, exc
-                return
-            first = False
+            self._outbox.popleft()
             if step.frames and step.expect_id is not None:
                 self._kept.pop(step.expect_id, None)
             try:
@@ -97,12 +119,12 @@ class BusDriver:
                     self._send(cob, data)
             except (can.CanError, OSError):  # a bus that refuses frames is a cut bus: the step times out
                 pass
-            job.step, job.deadline = step, self.clock() + step.timeout_s
-            reply = self._take(step)
-            if reply is None and step.timeout_s > 0:
-                return
-            if reply is None:  # a zero-timeout step: answered at once
-                continue
+            job.frames = n
+            self._inflight += n
+            job.deadline = self.clock() + step.timeout_s
+            kept = self._take(step)
+            if kept is not None or step.timeout_s <= 0:
+                self._advance(job, kept)
 
     def _take(self, step: Exchange) -> bytes | None:
         kept = self._kept.get(step.expect_id) if step.expect_id is not None else None
@@ -117,6 +139,7 @@ class BusDriver:
         state = [_Job(k, g) for k, g in jobs.items()]
         for job in state:
             self._advance(job, None, first=True)
+        self._pump()
         while not all(j.done for j in state):
             now = self.clock()
             live = [j for j in state if not j.done]
@@ -124,6 +147,7 @@ class BusDriver:
             for job in due:
                 self._advance(job, None)
             if due:
+                self._pump()
                 continue
             msg = self.wait(max(0.0, min(j.deadline for j in live) - now))
             if msg is None or msg.is_error_frame or msg.is_remote_frame:
@@ -131,10 +155,10 @@ class BusDriver:
             data = bytes(msg.data)
             for job in live:
                 s = job.step
-                if s is not None and s.expect_id == msg.arbitration_id and (
-                        s.expect_prefix is None or data.startswith(s.expect_prefix)):
-                    job.step = None
+                if s is not None and job.frames >= 0 and job.deadline != float("inf") and s.expect_id == \
+                        msg.arbitration_id and (s.expect_prefix is None or data.startswith(s.expect_prefix)):
                     self._advance(job, data)
+                    self._pump()
                     break
             else:
                 self._kept[msg.arbitration_id].append(data)
