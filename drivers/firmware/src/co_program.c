@@ -4,8 +4,8 @@
  * Every flash write goes through the resident bootloader's services (bsp.boot, cbl_boot_api.h):
  * the firmware can only clear and program the INACTIVE slot and write its state records, so no
  * firmware bug can erase the image it runs from. Without a bootloader (a board built without
- * one) 0x1F57 reads error 1 (no valid program), as the Python board without an image, and every
- * program-control write aborts 0x08000022.
+ * one) the objects keep their defaults (0x1F57 = 0), as the Python board without an image, and
+ * every program-control write aborts 0x08000022.
  *
  * 0x1F50:1 streams: the SDO server hands over the bytes of every sub-block before it acknowledges
  * it (co_sdo.c); whole 8-byte program units are programmed at once, a partial unit waits in RAM
@@ -30,11 +30,7 @@ static void publish(cbl_fw_t *fw)
 {
     const cbl_boot_api_t *a = fw->bsp.boot;
     cbl_prog_t *p = &fw->prog;
-    if (a == NULL) {  /* no bootloader: as the Python board without an image (no valid program) */
-        OD_SET(fw, 0x1F51, 1, 0u);
-        OD_SET(fw, 0x1F57, 1, (uint32_t)CBL_IMG_NO_PROGRAM << 1);
-        return;
-    }
+    if (a == NULL) return;  /* no bootloader: every object at its default, as the Python board without an image */
     uint32_t st = (uint32_t)p->err << 1;
     if (a->running_slot) st |= STATUS_SLOT_B;
     if (a->test_boot) st |= STATUS_TEST_BOOT;
