@@ -91,3 +91,22 @@ def test_flashing_a_changed_law_changes_the_measured_behaviour(keys, images, rig
 
 def module() -> JointModule:
     return JointModule(load_preset("knee"), seed=3)
+
+
+def test_the_image_cbl_build_signs_for_the_host_target_boots(keys, rig, tmp_path):
+    """`cbl build firmware --target host --image --key` (the host tool's signing) makes an image the
+    C bootloader accepts: the board runs it and reports its version and the key it trusts."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "build", "firmware", "--board", "joint",
+                        "--target", "host", "--image", "--key", keys.path, "--version", "3.2.1", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    image = (out / "cbl-joint-host.img").read_bytes()
+    board, host = rig(blank_flash(keys.raw, {0: image}))
+    assert (board.slot, board.test_boot) == (0, False)
+    from cerebellum_rt.drivers.flash.image import key_id, load_public_key
+
+    assert host.read(0x1F56) == 0x03020001 and host.read(0x5F50, 5) == key_id(load_public_key(keys.path))
