@@ -38,7 +38,6 @@ def test_reset_before_confirm_reverts_to_the_old_image(keys, images, rig):
     assert host.read(0x5F50, 1) == len(images["v2"]) + (-len(images["v2"]) % 8)
     host.write(0x1F51, 1, 1, 1)
     assert (board.slot, board.test_boot) == (1, True) and host.read(0x1F57) & TEST_BOOT
-    host.write(0x1F51, 1, 3, 1) if False else None
     host.write(0x1F51, 1, 2, 1)  # reset without a confirm
     assert (board.slot, board.test_boot) == (0, False)
     assert host.read(0x1F56) == 0x01000000
@@ -110,3 +109,23 @@ def test_the_image_cbl_build_signs_for_the_host_target_boots(keys, rig, tmp_path
     from cerebellum_rt.drivers.flash.image import key_id, load_public_key
 
     assert host.read(0x1F56) == 0x03020001 and host.read(0x5F50, 5) == key_id(load_public_key(keys.path))
+
+
+def test_a_test_boot_confirms_itself_after_its_self_test(keys, images, rig):
+    """No 0x80 from the host: the test-booted firmware confirms itself once it has run 10 s with an
+    empty error register, so a reset after that keeps the new image (before it, one reverts)."""
+    board, host = rig(blank_flash(keys.raw, {0: images["v1"]}))
+    host.write(0x1F51, 1, 3, 1)
+    host.download(images["v2"])
+    host.write(0x1F51, 1, 1, 1)
+    assert (board.slot, board.test_boot) == (1, True)
+    for _ in range(9):
+        host.clock[0] += 1.0
+        board.poll()
+    assert board.test_boot  # 9 s: not yet
+    for _ in range(2):
+        host.clock[0] += 1.0
+        board.poll()
+    assert not board.test_boot and not host.read(0x1F57) & TEST_BOOT
+    host.write(0x1F51, 1, 2, 1)  # reset: the confirmed image stays
+    assert (board.slot, board.test_boot) == (1, False) and host.read(0x1F56) == 0x02000000
