@@ -272,6 +272,55 @@ def comm_objects(product_code: int, device_name: str) -> list[Obj]:
     ]
 
 
+# CiA 302-3 program download (the contract is cerebellum_rt.drivers.flash's module docstring)
+PROGRAM_CONTROL_STOP, PROGRAM_CONTROL_START, PROGRAM_CONTROL_RESET, PROGRAM_CONTROL_CLEAR = 0, 1, 2, 3
+PROGRAM_CONTROL_CONFIRM = 0x80  # manufacturer value: confirm the running (test-booted) image
+PROGRAM_CONTROL_VALUES = (PROGRAM_CONTROL_STOP, PROGRAM_CONTROL_START, PROGRAM_CONTROL_RESET,
+                          PROGRAM_CONTROL_CLEAR, PROGRAM_CONTROL_CONFIRM)
+FLASH_PROGRAM_UNIT = 8  # bytes: the flash programs whole 8-byte units; resume offsets are multiples
+SLOT_SIZE_DEFAULT = 65536  # bytes of one image slot (firmware layout: 32 KiB boot + 2 x 64 KiB + store)
+
+
+def program_download_objects(product_code: int) -> list[Obj]:
+    """CiA 302-3 program download objects (0x1F50/0x1F51/0x1F56/0x1F57) and the manufacturer's
+    download state 0x5F50 (resume offset, slot size, board type the image must carry)."""
+    u8, u32 = "UNSIGNED8", "UNSIGNED32"
+    return [
+        compound(0x1F50, "program_data", "ARRAY", [
+            sub(0x1F50, 1, "program_data", "DOMAIN", "wo", default=b"", unit="bytes",
+                desc="image bytes for the inactive slot, appended at 0x5F50:1; SDO block download (segmented "
+                     "accepted); every acknowledged sub-block is programmed before the ack"),
+        ], "CiA 302-3 program download"),
+        compound(0x1F51, "program_control", "ARRAY", [
+            sub(0x1F51, 1, "program_control", u8, "rw", default=0, values=PROGRAM_CONTROL_VALUES,
+                desc="write 0 stop, 1 start (verify, test boot), 2 reset, 3 clear, 0x80 confirm; read 0 stopped, "
+                     "1 running"),
+        ], "CiA 302-3 program control"),
+        compound(0x1F56, "program_software_identification", "ARRAY", [
+            sub(0x1F56, 1, "program_software_identification", u32, "ro", default=0,
+                desc="version of the running image: major << 24 | minor << 16 | revision"),
+        ]),
+        compound(0x1F57, "flash_status_identification", "ARRAY", [
+            sub(0x1F57, 1, "flash_status_identification", u32, "ro", default=0,
+                desc="bit 0 busy; bits 1-7 error (CiA 302-3 0-7, manufacturer 8-13); bit 16 active slot, "
+                     "bit 17 test boot"),
+        ]),
+        compound(0x5F50, "program_download", "RECORD", [
+            sub(0x5F50, 1, "offset", u32, "rw", default=0, unit="bytes",
+                desc="read: bytes programmed and acknowledged in the inactive slot; write: resume there (<= the "
+                     f"programmed bytes, a multiple of {FLASH_PROGRAM_UNIT})"),
+            sub(0x5F50, 2, "slot_size", u32, "ro", default=SLOT_SIZE_DEFAULT, unit="bytes",
+                desc="bytes of one image slot"),
+            sub(0x5F50, 3, "board_type", u32, "ro", default=product_code,
+                desc="the product code (0x1018:2) that an image must carry in its TLV 0xA0"),
+            sub(0x5F50, 4, "security_counter", u32, "ro", default=0,
+                desc="the installed security counter: an image below it is refused"),
+            sub(0x5F50, 5, "key_id", u32, "ro", default=0,
+                desc="first 4 bytes (little endian) of the trusted key's MCUboot KEYHASH; 0 = no key"),
+        ], "manufacturer: program download state"),
+    ]
+
+
 def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
     """Manufacturer (0x2000+) and CiA 402 (0x6000+) objects of the joint board."""
     max_t, max_v = r.max_torque_permille, r.max_velocity_counts
@@ -369,6 +418,7 @@ def build_table(board: str = "joint", *, fd: bool = False, ratings: JointRatings
         raise ConfigError(f"board type {board!r} is not one of 'joint', 'hand'")
     t = Table(board=board, fd=fd)
     _add(t, comm_objects(product, name))
+    _add(t, program_download_objects(product))
     _add(t, app)
     entries = MAP_ENTRIES_FD if fd else MAP_ENTRIES_CLASSIC
     _add(t, _pdo_objects(t.objects, rspec, 0x1400, 0x1600, False, entries))

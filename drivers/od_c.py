@@ -127,7 +127,9 @@ def c_header(table: Table, *, linkage: str = "static") -> str:
             nums = f"{_c_num(e, lo, 0)}, {_c_num(e, hi, 0)}, {_c_num(e, dflt, 0)}"
             size = e.bits // 8
         else:
-            size = int(e.high) if e.high is not None else len(str(e.default))
+            # strings/domains: the maximum length, else the default's length (0x1F50: 0, streamed)
+            size = int(e.high) if e.high is not None else len(e.default if isinstance(e.default, bytes)
+                                                               else str(e.default).encode("utf-8"))
             nums = "0, 0, 0"
         rel = "  /* + node-ID */" if e.relative else ""
         flags = ("CBL_OD_RELATIVE" if e.relative else "0") + (" | CBL_OD_PERSISTENT" if e.persistent else "")

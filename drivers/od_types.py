@@ -39,8 +39,8 @@ ACCESS = ("ro", "wo", "rw", "const")
 KINDS = {"VAR": 0x7, "ARRAY": 0x8, "RECORD": 0x9, "DOMAIN": 0x2}
 # rw objects that are commands or run-time data, never parameters: 0x1010/0x1011 store/restore
 # commands, the 0x1003 error history, the 0x2040 fault injection (a stored fault would survive
-# every power cycle)
-NOT_STORED = frozenset({0x1003, 0x1010, 0x1011, 0x2040})
+# every power cycle), the program download's control and offset (0x1F51, 0x5F50: run-time state)
+NOT_STORED = frozenset({0x1003, 0x1010, 0x1011, 0x1F51, 0x2040, 0x5F50})
 
 
 @dataclass(frozen=True)

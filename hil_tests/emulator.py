@@ -44,17 +44,23 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
-               storage_path: str | os.PathLike | None = None, module: Any | None = None) -> Any:
+               storage_path: str | os.PathLike | None = None, module: Any | None = None,
+               image_key: str | os.PathLike | None = None) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
     ``storage_path``: the board's flash file (parameters saved by 0x1010), None = in memory; the
     C images keep their raw flash beside it, with the suffix ``.flash`` (another format than the
-    Python board's)."""
+    Python board's). ``image_key``: the Ed25519 public key the Python board trusts for program
+    download (None: it refuses every image); its image slots live beside the parameter file
+    (``.slots``)."""
     from cerebellum_rt.drivers import board as boards
+    from cerebellum_rt.drivers.board.flashing import FlashOptions
+    from cerebellum_rt.drivers.flash.image import load_public_key
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(spec.type, spec.preset)
+    flash = FlashOptions(key=load_public_key(image_key) if image_key else None)
     image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
     if storage_path is not None:
         Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +80,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
             return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
                              storage_path=image_flash)
         return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
-                                 storage_path=storage_path)
+                                 storage_path=storage_path, flash=flash)
     from cerebellum_rt.actuators.hand import HandSim
 
     hand = HandSim(preset)
@@ -84,7 +90,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
         return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, board="hand",
                              storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node,
-                            storage_path=storage_path)
+                            storage_path=storage_path, flash=flash)
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
@@ -118,7 +124,8 @@ def endpoint_info(spec: BusSpec, channel: str) -> dict[str, Any]:
 
 
 def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, timed: bool = True,
-          state_dir: str | None = None, state_bus: str | None = None, monitors: int = 0) -> int:
+          state_dir: str | None = None, state_bus: str | None = None, monitors: int = 0,
+          image_key: str | None = None) -> int:
     """Run one emulator process's loop until SIGINT/SIGTERM (see module doc). With ``state_dir``
     every board keeps its saved parameters in :func:`storage_file` (``state_bus``: the bus name
     the files are kept under, default ``spec.name``)."""
@@ -135,7 +142,8 @@ def serve(spec: BusSpec, report_s: float = 5.0, faults: dict | None = None, time
     medium = Medium(spec.name, spec.bitrate, spec.fd, spec.data_bitrate, Faults(**(faults or {})), timed=timed)
     buses = [EmulatedBus(medium_=medium, name=f"node{b.node}") for b in spec.boards]
     boards = [make_board(b, bus, spec.fd, threaded=False,
-                         storage_path=storage_file(state_dir, state_bus or spec.name, b.node) if state_dir else None)
+                         storage_path=storage_file(state_dir, state_bus or spec.name, b.node) if state_dir else None,
+                         image_key=image_key)
               for b, bus in zip(spec.boards, buses)]
     server = SlcanServer(medium)
     servers = [server] + [SlcanServer(medium, monitor=True) for _ in range(monitors)]
@@ -259,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-dir", default=None, help="keep each board's saved parameters under this directory")
     p.add_argument("--state-bus", default=None, help="bus name for the state files (default: the bus's name)")
     p.add_argument("--monitors", type=int, default=0, help="monitor ptys beside the master pty (read-only clients)")
+    p.add_argument("--image-key", default=None, help="the public key the boards trust for program download")
     args = p.parse_args(argv)
     try:
         check_range("--report-s", args.report_s, 0.0, 3600.0, "s")
         check_range("--monitors", args.monitors, 0, MAX_MONITORS)
         return serve(bus_from_json(args.bus), args.report_s, json.loads(args.faults), timed=not args.ideal_bus,
-                     state_dir=args.state_dir, state_bus=args.state_bus, monitors=args.monitors)
+                     state_dir=args.state_dir, state_bus=args.state_bus, monitors=args.monitors,
+                     image_key=args.image_key)
     except CblError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2

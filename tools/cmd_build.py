@@ -33,6 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--board", choices=("joint", "hand"), default="joint",
                    help="with LAW = firmware: the board type whose image to build (default joint)")
+    p.add_argument("--image", action="store_true",
+                   help="with LAW = firmware: also write the signed MCUboot image (<name>.img) for cbl flash")
+    p.add_argument("--key", metavar="KEY", default=None, help="with --image: the Ed25519 private key (cbl keys new)")
+    p.add_argument("--version", dest="image_version", metavar="X.Y.Z", default="0.1.0",
+                   help="with --image: the image version (0x1F56; default 0.1.0)")
+    p.add_argument("--security-counter", type=int, default=0, metavar="N",
+                   help="with --image: the security counter; boards refuse images below their installed one")
 
 
 def run(args: argparse.Namespace) -> int:

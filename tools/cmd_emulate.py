@@ -11,6 +11,10 @@ the new set). ``--state-dir`` names the directory; the default is per user and p
 ``$XDG_STATE_HOME/cerebellum/emulate/<rig>`` (``~/.local/state/...`` without XDG_STATE_HOME),
 so a restart of the same rig finds its boards' saved parameters again.
 
+Program download (``cbl flash``): the Python boards trust the Ed25519 public key ``--image-key``
+(none: every image is refused) and keep their image slots beside their parameters
+(``node<N>.slots``).
+
 Every argument is checked before any process starts (rig, presets, interface: emulate serves
 ``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
 is reported at once with its exit code.
@@ -61,6 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
                    help="every board runs this firmware: python (the specification), c (the board's C image as a "
                         "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
+    p.add_argument("--image-key", metavar="PUB", default=None,
+                   help="the Ed25519 public key the boards trust for cbl flash (default: none, every image refused)")
     p.add_argument("--ethercat", action="store_true",
                    help="all boards as one emulated EtherCAT line behind a veth pair (root); prints the interface")
 
@@ -121,7 +127,8 @@ def _start(spec: Any, state_bus: str, args: argparse.Namespace, faults: dict, st
 
     cmd = [sys.executable, "-m", "cerebellum_rt.hil_tests.emulator", "--bus", bus_to_json(spec), "--report-s",
            str(args.report_s), "--faults", json.dumps(faults), "--state-dir", str(state_dir),
-           "--state-bus", state_bus, "--monitors", str(args.monitors)] + (["--ideal-bus"] if args.ideal_bus else [])
+           "--state-bus", state_bus, "--monitors", str(args.monitors)] + (["--ideal-bus"] if args.ideal_bus else []) + (
+               ["--image-key", str(Path(args.image_key).resolve())] if args.image_key else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
 
@@ -176,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
     if args.babble_id is not None:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)
         faults["babble_id"] = args.babble_id
+    if args.image_key:
+        from cerebellum_rt.drivers.flash.image import load_public_key
+
+        load_public_key(args.image_key)  # a bad key is refused before any process starts
     rig = load_rig(args.rig) if args.rig else default_rig()
     if args.firmware is not None:
         rig = _with_firmware(rig, args.firmware)

@@ -36,6 +36,7 @@ import can
 
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.firmware import host
+from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
 from cerebellum_rt.drivers.od import JointRatings, Table, build_table
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -47,6 +48,7 @@ FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h C
 _FRAME_HEAD = struct.Struct("<IBB")
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
+RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
@@ -68,6 +70,13 @@ def _bind(mod: Any) -> None:
     if id(mod) in _bound:
         return
     ffi = mod.ffi
+    abi = getattr(mod, "abi_mode", False)  # a flashed slot's payload (drivers/firmware/payload.py)
+
+    def extern(fn: Callable) -> Callable:
+        if not abi:
+            return ffi.def_extern(onerror=onerror, error=-1)(fn)
+        setattr(mod.lib, fn.__name__, ffi.callback(payload_callbacks[fn.__name__], fn, onerror=onerror, error=-1))
+        return fn
 
     def onerror(exc_type: type, exc: BaseException, tb: Any) -> None:
         # a plant callback raised: the board records it (as BoardNode.crashes) and the callback
@@ -78,7 +87,7 @@ def _bind(mod: Any) -> None:
             if len(b.crashes) < 100:
                 b.crashes.append(exc)
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_sample(user: Any, s: Any) -> int:
         b = _board_of(mod, user)
         r = b.module.read()
@@ -90,19 +99,19 @@ def _bind(mod: Any) -> None:
         s.fault = int(get("fault")) if has_fault else 0
         return 0
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_demand(user: Any, d: Any) -> int:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
         return 0
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_reset_fault(user: Any) -> int:
         _board_of(mod, user).module.reset_fault()
         return 0
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_param(user: Any, index: int, sub: int, value: float) -> int:
         b = _board_of(mod, user)
         recs = getattr(b.module, "law_records", {})
@@ -110,7 +119,7 @@ def _bind(mod: Any) -> None:
             recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
         return 0
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_hand_sample(user: Any, s: Any) -> int:
         h = _board_of(mod, user).module
         forces = h.finger_forces()
@@ -121,7 +130,7 @@ def _bind(mod: Any) -> None:
         s.stroke_min_m, s.stroke_max_m = float(h.stroke[0]), float(h.stroke[1])
         return 0
 
-    @ffi.def_extern(onerror=onerror, error=-1)
+    @extern
     def cbl_py_hand_demand(user: Any, d: Any) -> int:
         h = _board_of(mod, user).module
         for k in range(HAND_AXES):
@@ -162,7 +171,12 @@ class FirmwareBoard:
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None, board: str | None = None) -> None:
+                 table: Table | None = None, board: str | None = None, image: Any | None = None,
+                 flash_region: tuple[int, int] | None = None, boot_api: int = 0) -> None:
+        """``image``: the firmware to run (default: the host build of ``table``); a booted board
+        (:class:`~cerebellum_rt.drivers.board.cboot.BootBoard`) passes the payload its bootloader
+        chose, ``flash_region`` = (address, bytes) of the parameter store inside its flash and
+        ``boot_api`` = the address of the bootloader's services."""
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
@@ -172,7 +186,7 @@ class FirmwareBoard:
         self.table = table or (joint_table(module, fd) if board == "joint" else build_table(board, fd=fd))
         if fd and not self.table.fd:
             raise ConfigError(f"FirmwareBoard node {node_id}: fd = True needs a table built with fd=True")
-        self.mod = host.load(self.table)
+        self.mod = image if image is not None else host.load(self.table)
         _bind(self.mod)
         ffi, lib = self.mod.ffi, self.mod.lib
         self.storage_path = Path(storage_path) if storage_path is not None else None
@@ -180,9 +194,17 @@ class FirmwareBoard:
         if self.storage_path is not None and self.storage_path.exists():
             data = self.storage_path.read_bytes()
             self.flash[: min(len(data), FLASH_BYTES)] = data[:FLASH_BYTES]
-        self._flash_c = ffi.from_buffer(self.flash)
+        flash_bytes = FLASH_BYTES
+        if flash_region is not None:  # the owner's flash (its file, its power cuts)
+            self._flash_c, flash_bytes = ffi.cast("uint8_t *", flash_region[0]), flash_region[1]
+        else:
+            self._flash_c = ffi.from_buffer(self.flash)
         self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
         self._h = ffi.cast("cbl_host_t *", self._mem)
+        if boot_api:
+            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
+        self.reset_requested = False
+        self.flash_dirty = False
         self._handle = ffi.new_handle(self)
         self._h.py = self._handle
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
@@ -211,7 +233,7 @@ class FirmwareBoard:
         with self._lock:
             _current.append(self)
             try:
-                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, FLASH_BYTES, plant, self._now_us())
+                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
             finally:
                 _current.pop()
             self._flush()
@@ -242,6 +264,7 @@ class FirmwareBoard:
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
         if flash_written:
+            self.flash_dirty = True
             self._save_flash()
 
     def _save_flash(self) -> None:
@@ -280,6 +303,8 @@ class FirmwareBoard:
         finally:
             _current.pop()
         self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+        if out & RESET_REQUEST:
+            self.reset_requested = True
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;

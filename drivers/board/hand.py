@@ -26,6 +26,7 @@ import can
 import numpy as np
 
 from cerebellum_rt.drivers.board.drive import DriveBoard, clip_int
+from cerebellum_rt.drivers.board.flashing import FlashOptions
 from cerebellum_rt.drivers.od import Table, build_table
 from cerebellum_rt.drivers.od_hand import CURRENT_MA_PER_A, N_AXES, SCREW_UM_PER_M, TENSION_PER_N
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -43,13 +44,13 @@ class HandBoard(DriveBoard):
     def __init__(self, node_id: int, bus: can.BusABC, hand: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None, firmware: str = "numba") -> None:
+                 table: Table | None = None, firmware: str = "numba", flash: FlashOptions | None = None) -> None:
         self.firmware = firmware
         if hand is not None and hand.p.n_act != N_AXES:
             raise ConfigError(f"hand preset {hand.p.name}: {hand.p.n_act} actuators, the hand board serves {N_AXES}")
         self.hand = hand
         super().__init__(node_id, bus, table or build_table("hand", fd=fd), fd=fd, storage_path=storage_path,
-                         serial_number=serial_number, clock=clock, threaded=threaded)
+                         serial_number=serial_number, clock=clock, threaded=threaded, flash=flash)
 
     def _setup_app(self) -> None:
         super()._setup_app()

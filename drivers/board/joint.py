@@ -32,6 +32,7 @@ from typing import Any
 import can
 
 from cerebellum_rt.drivers.board.drive import DriveBoard, clip_int
+from cerebellum_rt.drivers.board.flashing import FlashOptions
 from cerebellum_rt.drivers.board.store import ABORT_MAX_LT_MIN, SdoAbort
 from cerebellum_rt.drivers.od import (
     CURRENT_PERMILLE,
@@ -81,14 +82,14 @@ class JointBoard(DriveBoard):
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None, firmware: str = "numba") -> None:
+                 table: Table | None = None, firmware: str = "numba", flash: FlashOptions | None = None) -> None:
         self.firmware = firmware
         self.module = module
         if table is None:
             preset = getattr(module, "preset", None) if module is not None else None
             table = joint_table(preset, fd=fd)
         super().__init__(node_id, bus, table, fd=fd, storage_path=storage_path,
-                         serial_number=serial_number, clock=clock, threaded=threaded)
+                         serial_number=serial_number, clock=clock, threaded=threaded, flash=flash)
 
     # ------------------------------------------------------------------ set-up
     def _setup_app(self) -> None:

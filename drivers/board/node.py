@@ -59,9 +59,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import can
 
+from cerebellum_rt.drivers.board.flashing import FlashOptions, ProgramDownload
 from cerebellum_rt.drivers.board.pdo import PdoSet, restricted_id
 from cerebellum_rt.drivers.board.sdo import SdoServer
 from cerebellum_rt.drivers.board.store import ABORT_PARAM, ABORT_VALUE, ObjectStore, SdoAbort
@@ -95,7 +97,8 @@ class BoardNode:
 
     def __init__(self, node_id: int, bus: can.BusABC, table: Table, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
-                 clock: Callable[[], float] = time.monotonic, threaded: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, threaded: bool = True,
+                 flash: FlashOptions | None = None) -> None:
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
         if fd and not table.fd:
@@ -120,7 +123,10 @@ class BoardNode:
         self.store.validators[0x1005] = self._check_cob_id
         self.store.validators[0x1014] = self._check_cob_id
         self.store.validators[0x1016] = self._check_consumer_heartbeat
+        slots = None if storage_path is None else Path(storage_path).with_suffix(".slots")
+        self.program = ProgramDownload(self, slots, flash or FlashOptions())
         self._setup_app()
+        self.program.power_on()
         self._boot()
         if threaded:
             self._thread = threading.Thread(target=self._run, name=f"board-{node_id}", daemon=True)
@@ -129,6 +135,7 @@ class BoardNode:
     # ------------------------------------------------------------------ lifecycle
     def _boot(self, comm_only: bool = False) -> None:
         self.store.reset(comm_only)
+        self.program.publish()
         self._recheck_stored()
         self.store.set(0x1018, 4, self.serial_number)
         self.pdos.reload()
@@ -146,6 +153,13 @@ class BoardNode:
         self.send(0x700 + self.node_id, b"\x00")
         self.nmt_state = NMT_PRE_OPERATIONAL
 
+    def hardware_reset(self) -> None:
+        """A reset of the whole board (0x1F51 = 2, a started image, a power cycle): the bootloader
+        picks the image (:mod:`cerebellum_rt.drivers.board.flashing`), then the firmware boots."""
+        self.program.reset_requested = False
+        self.program.power_on()
+        self._boot()
+
     @property
     def service_thread(self) -> threading.Thread | None:
         """The thread that handles this board's frames (None with ``threaded=False``): the host may
@@ -160,6 +174,7 @@ class BoardNode:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
+        self.program.flash.close()
 
     def __enter__(self) -> BoardNode:
         return self
@@ -318,6 +333,8 @@ class BoardNode:
                 self.send(0x580 + self.node_id, reply)
                 if reply[0] in (0x60, 0x20, 0x30, 0xA1):  # a download (or a segment of one) was accepted
                     self._on_sdo_download(now)
+            if self.program.reset_requested:  # 0x1F51 = 2, or a verified image to test-boot
+                self.hardware_reset()
             return
         if (cob & 0x780) == 0x700 and len(data) == 1:
             self._heartbeat_rx(cob & 0x7F, now)

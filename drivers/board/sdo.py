@@ -19,6 +19,12 @@ payloads (0, 1 or many 8-byte frames); no I/O, no threads. Rules followed:
   object's size (numeric: its type's size; string/domain: its ``high`` length, else
   :data:`MAX_DOWNLOAD` bytes) is refused at the initiate (0x06070012), and a transfer without a
   size is aborted (0x06070012) as soon as the data received exceeds that size.
+* Streamed objects (``store.streams``: 0x1F50 program data): the data goes to the stream as it
+  arrives instead of into a buffer -- every sub-block (block) or segment (segmented) is handed
+  to ``stream.write`` before its ack is sent, so what the client saw acknowledged is in flash;
+  the block's last segment waits for the end frame (its pad bytes are known only then);
+  ``stream.close`` ends the transfer, ``stream.cancel`` drops it (abort, timeout, new request).
+  The stream checks its own size limits (an SdoAbort from it aborts the transfer).
 * An exception other than an abort inside the store's hooks (the application) answers 0x08000020
   and is handed to ``on_error`` (the board turns it into its fault).
 """
@@ -74,6 +80,9 @@ class SdoServer:
         self._last_t = 0.0
         self._blk_start = 0  # upload: data offset of the current block
         self._blk_n = 0  # upload: segments in the current block
+        self._stream = None  # the stream of the download in progress (store.streams), else None
+        self._received = 0  # streamed download: bytes handed on
+        self._crc_acc = 0  # streamed block download: CRC-16 of the bytes handed on so far
 
     def poll(self, now: float) -> list[bytes]:
         """Abort a transfer stalled for more than ``timeout_s`` (0x05040000)."""
@@ -85,7 +94,29 @@ class SdoServer:
         frame = abort_frame(self._index, self._sub, code)
         self._mode = "idle"
         self._buf = bytearray()
+        self._drop_stream()
         return frame
+
+    def _drop_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.cancel()
+
+    def _open_stream(self, size: int | None) -> bool:
+        """A download into a streamed object begins: hand it to the stream (True) or not (False)."""
+        self._drop_stream()
+        stream = self.store.streams.get(self._index)
+        if stream is None:
+            return False
+        self.store.check_writable(self._index, self._sub)
+        stream.open(self._sub, size)
+        self._stream = stream
+        self._crc_acc = 0
+        return True
+
+    def _stream_out(self, data: bytes) -> None:
+        self._crc_acc = binascii.crc_hqx(data, self._crc_acc)
+        self._stream.write(data)
 
     def handle(self, data: bytes, now: float = 0.0) -> list[bytes]:
         """Responses to one request payload (see module doc)."""
@@ -114,12 +145,14 @@ class SdoServer:
         if self._mode == "blk_dl":
             if d[0] == 0x80 and d[1:4] == struct.pack("<HB", self._index, self._sub):
                 self._mode = "idle"  # client abort
+                self._drop_stream()
                 return []
             return self._blk_dl_segment(d)
         cmd = d[0]
         ccs = cmd >> 5
         if ccs == 4:  # abort from the client: no answer
             self._mode = "idle"
+            self._drop_stream()
             return []
         if ccs == 1:
             return self._dl_initiate(d)
@@ -142,6 +175,11 @@ class SdoServer:
         self._index, self._sub = struct.unpack_from("<HB", d, 1)
         e_bit, s_bit, n = (d[0] >> 1) & 1, d[0] & 1, (d[0] >> 2) & 3
         entry = self.store.check_writable(self._index, self._sub)
+        if e_bit and self._open_stream(4 - n if s_bit else 4):
+            self._stream_out(d[4 : 8 - n] if s_bit else d[4:8])
+            self._stream, stream = None, self._stream
+            stream.close()
+            return [struct.pack("<BHB4x", 0x60, self._index, self._sub)]
         if e_bit:
             payload = d[4 : 8 - n] if s_bit else d[4:8]
             if not s_bit and entry.is_numeric:
@@ -149,11 +187,13 @@ class SdoServer:
             self.store.write(self._index, self._sub, payload)
             return [struct.pack("<BHB4x", 0x60, self._index, self._sub)]
         self._size = struct.unpack_from("<I", d, 4)[0] if s_bit else None
-        self._limit = self._download_limit(self._index, self._sub)
-        if self._size is not None and self._size > self._limit:
-            raise SdoAbort(ABORT_LENGTH_HIGH)
         self._buf = bytearray()
         self._toggle = 0
+        if not self._open_stream(self._size):
+            self._limit = self._download_limit(self._index, self._sub)
+            if self._size is not None and self._size > self._limit:
+                raise SdoAbort(ABORT_LENGTH_HIGH)
+        self._received = 0
         self._mode = "dl_seg"
         return [struct.pack("<BHB4x", 0x60, self._index, self._sub)]
 
@@ -164,9 +204,15 @@ class SdoServer:
         if t != self._toggle:
             raise SdoAbort(ABORT_TOGGLE)
         n = (d[0] >> 1) & 7
-        self._buf += d[1 : 8 - n]
-        if len(self._buf) > self._limit:
-            raise SdoAbort(ABORT_LENGTH_HIGH)
+        if self._stream is not None:
+            self._received += 7 - n
+            if self._size is not None and self._received > self._size:
+                raise SdoAbort(ABORT_LENGTH)
+            self._stream_out(d[1 : 8 - n])
+        else:
+            self._buf += d[1 : 8 - n]
+            if len(self._buf) > self._limit:
+                raise SdoAbort(ABORT_LENGTH_HIGH)
         resp = bytes([0x20 | (t << 4)]) + bytes(7)
         self._toggle ^= 1
         if d[0] & 1:
@@ -174,6 +220,13 @@ class SdoServer:
         return [resp]
 
     def _finish_download(self) -> None:
+        if self._stream is not None:
+            if self._size is not None and self._size != self._received:
+                raise SdoAbort(ABORT_LENGTH)
+            self._mode = "idle"
+            self._stream, stream = None, self._stream
+            stream.close()
+            return
         if self._size is not None and self._size != len(self._buf):
             raise SdoAbort(ABORT_LENGTH)
         self._mode = "idle"
@@ -216,7 +269,10 @@ class SdoServer:
             self._limit = self._download_limit(self._index, self._sub)
             self._crc = bool(d[0] & 0x04)
             self._size = struct.unpack_from("<I", d, 4)[0] if d[0] & 0x02 else None
-            if self._size is not None and self._size > self._limit:
+            if self._open_stream(self._size):
+                self._limit = 2**32
+                self._received = 0
+            elif self._size is not None and self._size > self._limit:
                 raise SdoAbort(ABORT_LENGTH_HIGH)
             self._buf = bytearray()
             self._seq = 0
@@ -227,7 +283,12 @@ class SdoServer:
         n = (d[0] >> 2) & 7
         if n:
             del self._buf[-n:]
-        if self._crc:
+        if self._stream is not None:  # the held-back last segment
+            self._received += len(self._buf)
+            self._stream_out(bytes(self._buf))
+            if self._crc and struct.unpack_from("<H", d, 1)[0] != self._crc_acc:
+                raise SdoAbort(ABORT_CRC)
+        elif self._crc:
             crc = struct.unpack_from("<H", d, 1)[0]
             if crc != binascii.crc_hqx(bytes(self._buf), 0):
                 raise SdoAbort(ABORT_CRC)
@@ -247,6 +308,14 @@ class SdoServer:
             raise SdoAbort(ABORT_SEQNO)
         # a wrong seqno is dropped; the ack below names the last good one
         if last or seqno >= self._blksize:
+            if self._stream is not None:  # program the sub-block before its ack
+                keep = 7 if self._mode == "blk_dl_end" else 0
+                out = bytes(self._buf[: len(self._buf) - keep])
+                del self._buf[: len(self._buf) - keep]
+                self._received += len(out)
+                if self._size is not None and self._received + len(self._buf) > self._size + 7:
+                    raise SdoAbort(ABORT_LENGTH_HIGH)
+                self._stream_out(out)
             ack = struct.pack("<BBB5x", 0xA2, self._seq, self._blksize)
             self._seq = 0
             return [ack]

@@ -21,6 +21,7 @@ import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cerebellum_rt.drivers.od import RESTORE_SIGNATURE, STORE_SIGNATURE, Entry, Table
 
@@ -110,6 +111,9 @@ class ObjectStore:
         self.validators: dict[int, Callable[[int, int, int | float | str | bytes], None]] = {}
         # index -> fn(index, sub, value), run after a successful bus write
         self.on_write: dict[int, Callable[[int, int, int | float | str | bytes], None]] = {}
+        # index -> a stream (open/write/close/cancel) that takes a download's bytes as they arrive
+        # (0x1F50 program data; see the SDO server)
+        self.streams: dict[int, Any] = {}
         self._load_flash()
         self.reset(comm_only=False)
 

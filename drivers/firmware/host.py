@@ -54,6 +54,7 @@ typedef struct {{
     ...;
 }} cbl_host_t;
 size_t cbl_host_size(void);
+void cbl_host_set_boot(cbl_host_t *h, const void *boot_api);
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
                   const cbl_host_plant_t *plant, uint64_t now_us);
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick);
@@ -68,7 +69,7 @@ extern "Python" int cbl_py_param(void *user, uint16_t index, uint8_t sub, double
 extern "Python" int cbl_py_hand_sample(void *user, cbl_hand_sample_t *s);
 extern "Python" int cbl_py_hand_demand(void *user, const cbl_hand_demand_t *d);
 """
-GLUE = '#include "bsp_host.h"\ncbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }\n'
+GLUE = '#include "bsp_host.h"\n'
 
 _loaded: dict[str, Any] = {}
 _prepared: dict[str, tuple[Path, list[Path], str]] = {}

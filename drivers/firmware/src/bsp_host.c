@@ -43,6 +43,10 @@ static int flash_program(void *user, uint32_t off, const uint8_t *src, uint32_t 
 
 size_t cbl_host_size(void) { return sizeof(cbl_host_t); }
 
+cbl_fw_t *cbl_host_fw(cbl_host_t *h) { return &h->fw; }
+
+void cbl_host_set_boot(cbl_host_t *h, const void *boot_api) { h->boot = (const cbl_boot_api_t *)boot_api; }
+
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
                   const cbl_host_plant_t *plant, uint64_t now_us)
 {
@@ -58,6 +62,7 @@ int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uin
     bsp.flash_read = flash_read;
     bsp.flash_erase = flash_erase;
     bsp.flash_program = flash_program;
+    bsp.boot = h->boot;
     if (plant != NULL) {
         h->plant = *plant;
         bsp.plant_sample = plant->sample;
@@ -77,5 +82,7 @@ uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint
     h->n_tx = 0;
     for (uint32_t k = 0; k < n_rx; k++) cbl_fw_rx(&h->fw, &rx[k], now_us);
     if (tick) cbl_fw_tick(&h->fw, now_us);
-    return h->n_tx | (h->flash_ops != ops ? CBL_HOST_FLASH_WRITTEN : 0u);
+    uint32_t reset = h->fw.reset_request ? CBL_HOST_RESET : 0u;
+    h->fw.reset_request = 0;
+    return h->n_tx | (h->flash_ops != ops ? CBL_HOST_FLASH_WRITTEN : 0u) | reset;
 }

@@ -16,21 +16,29 @@ typedef struct {
     int (*hand_demand)(void *user, const cbl_hand_demand_t *d);
 } cbl_host_plant_t;
 
+/* the fields up to tx[] come first: a caller that loads the image as a plain library (the payload
+ * of a flashed slot, cffi ABI mode) declares only this prefix */
 typedef struct {
-    cbl_fw_t fw;
     void *py;
+    uint32_t flash_ops, n_tx, tx_dropped;
+    cbl_frame_t tx[CBL_HOST_TX_QUEUE];
+    cbl_fw_t fw;
     cbl_host_plant_t plant;
     uint8_t *flash;
-    uint32_t flash_bytes, flash_ops, n_tx, tx_dropped;
-    cbl_frame_t tx[CBL_HOST_TX_QUEUE];
+    uint32_t flash_bytes;
+    const cbl_boot_api_t *boot;
 } cbl_host_t;
 
 size_t cbl_host_size(void);
+cbl_fw_t *cbl_host_fw(cbl_host_t *h);
+/* before cbl_host_init: the bootloader's services (the boot library that booted this image) */
+void cbl_host_set_boot(cbl_host_t *h, const void *boot_api);
 int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uint32_t flash_bytes,
                   const cbl_host_plant_t *plant, uint64_t now_us);
 /* the frames received since the last call, then (tick != 0) the timers; returns the number of
  * frames sent (in h->tx), | CBL_HOST_FLASH_WRITTEN when the flash changed */
 #define CBL_HOST_FLASH_WRITTEN 0x10000u
+#define CBL_HOST_RESET 0x20000u  /* the firmware asked for a hardware reset (the board boots again) */
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cbl_boot_api.h"
 
 #define CBL_FRAME_MAX 64u
 #define CBL_FRAME_RTR 0x01u
@@ -78,6 +79,8 @@ typedef struct {
     int (*plant_param)(void *user, uint16_t index, uint8_t sub, double value);
     int (*hand_sample)(void *user, cbl_hand_sample_t *s);        /* hand board */
     int (*hand_demand)(void *user, const cbl_hand_demand_t *d);
+    /* the resident bootloader's services (program download, co_program.c); NULL = no bootloader */
+    const cbl_boot_api_t *boot;
 } cbl_bsp_t;
 
 typedef struct {

@@ -59,11 +59,23 @@ typedef struct {
     uint32_t len;            /* bytes received / to send (may exceed the buffer: counted, not kept) */
     uint32_t size, limit;  /* indicated size; the most bytes the object can take */
     uint8_t has_size, toggle, crc, seq, blksize, blk_n;
+    uint8_t stream;          /* 0x1F50: the bytes go to the program download as they are acknowledged */
     uint32_t pos, blk_start;
     uint16_t crc_acc;        /* block download: CRC of all bytes before the held segment */
     uint8_t held[7];         /* block download: the newest segment (the end frame may cut it) */
     uint64_t last_us;
 } cbl_sdo_t;
+
+/* program download (co_program.c) */
+#define CBL_PROG_BLOCK (127u * 7u)
+typedef struct {
+    uint32_t offset;             /* bytes programmed into the inactive slot (0x5F50:1) */
+    uint32_t version, seccnt;    /* of the running image */
+    uint8_t tail[CBL_PROGRAM_UNIT], n_tail;  /* a partial program unit waiting for its bytes */
+    uint8_t blk[CBL_PROG_BLOCK];            /* one block-download sub-block (127 segments) */
+    uint8_t err, running_valid;
+    uint64_t boot_us;
+} cbl_prog_t;
 
 typedef struct cbl_fw {
     cbl_fw_config_t cfg;
@@ -78,6 +90,8 @@ typedef struct cbl_fw {
     uint8_t rpdo_timeouts;           /* bit k: RPDO k+1 missed its deadline */
     uint8_t rpdo_rejected;           /* bit k: RPDO k+1's last payload broke a limit (EMCY 0x8200) */
     cbl_sdo_t sdo;
+    cbl_prog_t prog;
+    uint8_t reset_request;           /* the firmware asks the board for a hardware reset (bootloader) */
     uint64_t hb_next_us;
     uint64_t hb_seen_us[128];
     uint32_t hb_seen[4], hb_lost[4]; /* bitmaps over node-IDs */

@@ -91,6 +91,15 @@ void cbl_sdo_handle(cbl_fw_t *fw, const uint8_t *d, uint8_t len, uint64_t now_us
 void cbl_sdo_poll(cbl_fw_t *fw, uint64_t now_us);
 uint16_t cbl_crc16(uint16_t crc, const uint8_t *p, uint32_t n);
 
+/* co_program.c */
+void cbl_program_setup(cbl_fw_t *fw, uint64_t now_us);
+void cbl_program_publish(cbl_fw_t *fw);
+uint32_t cbl_program_begin(cbl_fw_t *fw, int has_size, uint32_t size);
+uint32_t cbl_program_data(cbl_fw_t *fw, const uint8_t *src, uint32_t n);
+uint32_t cbl_program_end(cbl_fw_t *fw);
+uint32_t cbl_program_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t v);
+void cbl_program_tick(cbl_fw_t *fw, uint64_t now_us);
+
 /* co_node.c */
 void cbl_send(cbl_fw_t *fw, uint16_t cob, const uint8_t *data, uint8_t len);
 void cbl_emcy(cbl_fw_t *fw, uint16_t code, uint16_t detail);

@@ -132,6 +132,7 @@ static void boot(cbl_fw_t *fw, int comm_only, uint64_t now_us)
     cbl_od_reset(fw, comm_only);
     cbl_node_recheck_stored(fw);
     OD_SET(fw, 0x1018, 4, fw->cfg.serial_number);
+    cbl_program_publish(fw);
     cbl_pdo_reload(fw);
     cbl_pdo_rx_table(fw);
     fw->hb_next_us = now_us;
@@ -169,6 +170,7 @@ int cbl_fw_init(cbl_fw_t *fw, const cbl_fw_config_t *cfg, const cbl_bsp_t *bsp, 
     cbl_app_setup(fw, now_us);
     fw->nmt_state = NMT_BOOT;
     fw->app_failing = 0;
+    cbl_program_setup(fw, now_us);
     boot(fw, 0, now_us);
     if (fw->app_failing) cbl_app_failed(fw);
     return 0;
@@ -427,6 +429,7 @@ void cbl_fw_tick(cbl_fw_t *fw, uint64_t now_us)
     }
     cbl_app_periodic(fw, now_us);
     if (fw->app_failing) cbl_app_failed(fw);
+    cbl_program_tick(fw, now_us);
 }
 
 uint32_t cbl_fw_od_read(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *buf, uint32_t *len)

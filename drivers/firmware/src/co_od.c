@@ -331,6 +331,7 @@ uint32_t cbl_od_write(cbl_fw_t *fw, uint16_t index, uint8_t sub, const uint8_t *
         code = cbl_pdo_validate(fw, index, sub, raw);
         if (code) return code;
     }
+    if (index == 0x1F51u || index == 0x5F50u) return cbl_program_write(fw, index, sub, raw);
     code = cbl_node_validate(fw, index, sub, raw);
     if (code) return code;
     code = cbl_app_validate(fw, index, sub, raw);

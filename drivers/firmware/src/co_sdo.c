@@ -63,6 +63,11 @@ static void abort_transfer(cbl_fw_t *fw, uint32_t code)
     s->len = 0;
 }
 
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static void append(cbl_sdo_t *s, const uint8_t *p, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++, s->len++)
@@ -84,6 +89,7 @@ static uint32_t finish_download(cbl_fw_t *fw)
     cbl_sdo_t *s = &fw->sdo;
     if (s->has_size && s->size != s->len) return ABORT_LENGTH;
     s->mode = IDLE;
+    if (s->stream) return cbl_program_end(fw);
     if (s->len > CBL_SDO_BUF) return ABORT_LENGTH_HIGH;  /* longer than any object */
     return od_write(fw, s->index, s->sub, s->buf, s->len);
 }
@@ -122,6 +128,15 @@ static uint32_t dl_initiate(cbl_fw_t *fw, const uint8_t *d)
     uint8_t e_bit = (d[0] >> 1) & 1u, s_bit = d[0] & 1u, n = (d[0] >> 2) & 3u;
     uint32_t code = cbl_od_check_writable(s->index, s->sub);
     if (code) return code;
+    s->stream = s->index == 0x1F50u;
+    if (s->stream && (code = cbl_program_begin(fw, e_bit || s_bit, e_bit ? (s_bit ? 4u - n : 4u) : rd32(d + 4))) != 0)
+        return code;
+    if (e_bit && s->stream) {
+        if ((code = cbl_program_data(fw, d + 4, s_bit ? 4u - n : 4u)) != 0 || (code = cbl_program_end(fw)) != 0)
+            return code;
+        reply8(fw, 0x60, s->index, s->sub, 0);
+        return 0;
+    }
     if (e_bit) {
         uint32_t len = s_bit ? 4u - n : 4u;
         const cbl_od_entry_t *e = &cbl_od[cbl_od_find(s->index, s->sub)];
@@ -132,8 +147,8 @@ static uint32_t dl_initiate(cbl_fw_t *fw, const uint8_t *d)
         return 0;
     }
     s->has_size = s_bit;
-    s->size = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 | (uint32_t)d[7] << 24;
-    s->limit = download_limit(s->index, s->sub);
+    s->size = rd32(d + 4);
+    s->limit = s->stream ? CBL_SLOT_BYTES : download_limit(s->index, s->sub);
     if (s->has_size && s->size > s->limit) return ABORT_LENGTH_HIGH;
     s->len = 0;
     s->toggle = 0;
@@ -149,7 +164,13 @@ static uint32_t dl_segment(cbl_fw_t *fw, const uint8_t *d)
     uint8_t t = (d[0] >> 4) & 1u;
     if (t != s->toggle) return ABORT_TOGGLE;
     uint8_t n = (d[0] >> 1) & 7u;
-    append(s, d + 1, 7u - n);
+    if (s->stream) {
+        uint32_t code = cbl_program_data(fw, d + 1, 7u - n);  /* programmed before the answer */
+        if (code) return code;
+        s->len += 7u - n;
+    } else {
+        append(s, d + 1, 7u - n);
+    }
     if (s->len > s->limit) return ABORT_LENGTH_HIGH;
     s->toggle ^= 1u;
     if (d[0] & 1u) {
@@ -190,10 +211,13 @@ static uint32_t blk_dl_cmd(cbl_fw_t *fw, const uint8_t *d)
         if (code) return code;
         s->crc = (d[0] & 0x04u) != 0;
         s->has_size = (d[0] & 0x02u) != 0;
-        s->size = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 | (uint32_t)d[7] << 24;
-        s->limit = download_limit(s->index, s->sub);
+        s->size = rd32(d + 4);
+        s->stream = s->index == 0x1F50u;
+        if (s->stream && (code = cbl_program_begin(fw, s->has_size, s->size)) != 0) return code;
+        s->limit = s->stream ? CBL_SLOT_BYTES : download_limit(s->index, s->sub);
         if (s->has_size && s->size > s->limit) return ABORT_LENGTH_HIGH;
         s->len = 0;
+        s->pos = 0;
         s->seq = 0;
         s->crc_acc = 0;
         s->mode = BLK_DL;
@@ -209,7 +233,9 @@ static uint32_t blk_dl_cmd(cbl_fw_t *fw, const uint8_t *d)
         uint16_t crc = cbl_crc16(s->crc_acc, s->held, keep);
         if ((uint16_t)(d[1] | d[2] << 8) != crc) return ABORT_CRC;
     }
-    uint32_t code = finish_download(fw);
+    uint32_t code;
+    if (s->stream && (code = cbl_program_data(fw, s->held, keep)) != 0) return code;  /* the held segment */
+    code = finish_download(fw);
     if (code) return code;
     uint8_t r[8] = {0xA1, 0, 0, 0, 0, 0, 0, 0};
     reply(fw, r);
@@ -224,13 +250,25 @@ static uint32_t blk_dl_segment(cbl_fw_t *fw, const uint8_t *d)
         if (s->len >= 7u) s->crc_acc = cbl_crc16(s->crc_acc, s->held, 7);
         for (int k = 0; k < 7; k++) s->held[k] = d[1 + k];
         s->seq = seqno;
-        append(s, d + 1, 7);
+        if (s->stream) {  /* the sub-block gathers in the program buffer until its acknowledgement */
+            for (int k = 0; k < 7 && s->pos < CBL_PROG_BLOCK; k++) fw->prog.blk[s->pos++] = d[1 + k];
+            s->len += 7u;
+        } else {
+            append(s, d + 1, 7);
+        }
         if (s->len > s->limit + 7u) return ABORT_LENGTH_HIGH;  /* the last segment may carry pad bytes */
         if (last) s->mode = BLK_DL_END;
     } else if (seqno == 0) {
         return ABORT_SEQNO;
     }
     if (last || seqno >= s->blksize) {
+        if (s->stream) {  /* program what this acknowledgement confirms before sending it; the last
+                           * segment stays held until the end frame tells its pad bytes */
+            uint32_t n = last && s->mode == BLK_DL_END ? s->pos - 7u : s->pos;
+            s->pos = 0;
+            uint32_t code = cbl_program_data(fw, fw->prog.blk, n);
+            if (code) return code;
+        }
         uint8_t r[8] = {0xA2, s->seq, s->blksize, 0, 0, 0, 0, 0};
         s->seq = 0;
         reply(fw, r);
