@@ -91,6 +91,15 @@ class _Endpoint:
     bus_off: bool = False
     sent: int = 0
     received: int = 0
+    accept: tuple[tuple[int, int, int], ...] | None = None  # acceptance filter: (id, mask, ext: 0/1/-1 any)
+
+    def accepts(self, frame: Frame) -> bool:
+        """The controller's acceptance filter (python-can filter semantics; None: every frame)."""
+        if self.accept is None:
+            return True
+        cid, flags, _ = frame
+        ext = 1 if flags & FLAG_EXT else 0
+        return any((cid & m) == (i & m) and (e < 0 or e == ext) for i, m, e in self.accept)
 
 
 class Medium:
@@ -242,7 +251,7 @@ class Medium:
         t = end + self.faults.delay_s
         st.max_latency_s = max(st.max_latency_s, t - submit_t)
         for ep in self._eps:
-            if ep is not sender:
+            if ep is not sender and (ep.accept is None or ep.accepts(frame)):
                 ep.rx.append((t, frame))
         self._cv.notify_all()
 
@@ -331,15 +340,24 @@ class EmulatedBus(can.BusABC):
                  | (FLAG_BRS if msg.bitrate_switch else 0) | (FLAG_RTR if msg.is_remote_frame else 0))
         self.medium.submit(self._ep, (msg.arbitration_id, flags, bytes(msg.data)))
 
+    def _apply_filters(self, filters: can.typechecking.CanFilters | None) -> None:
+        """Filters run in the medium (as a controller's acceptance filter): frames that do not
+        match are never queued for this endpoint."""
+        if not filters:
+            self._ep.accept = None
+            return
+        self._ep.accept = tuple((int(f["can_id"]), int(f["can_mask"]),
+                                 int(f["extended"]) if "extended" in f else -1) for f in filters)
+
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         got = self.medium.receive(self._ep, timeout)
         if not got:
-            return None, False
+            return None, self._ep.accept is not None
         t, (cid, flags, data) = got[0]
         msg = can.Message(timestamp=t, arbitration_id=cid, data=data, is_extended_id=bool(flags & FLAG_EXT),
                           is_fd=bool(flags & FLAG_FD), bitrate_switch=bool(flags & FLAG_BRS),
                           is_remote_frame=bool(flags & FLAG_RTR), channel=self.medium.name)
-        return msg, False
+        return msg, self._ep.accept is not None
 
     def raw_port(self, cap: int, fd: bool) -> EmulatedPort:
         return EmulatedPort(self)

@@ -24,7 +24,7 @@ import collections
 import io
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import can
@@ -166,8 +166,10 @@ class CanTransport(Transport):
         return view
 
     # -- hot path ---------------------------------------------------------------------------
-    def cycle(self, tx: np.ndarray, rx: np.ndarray) -> int:
-        """Exchange one tick (real-time safe after the first call): returns missing TPDO count."""
+    def cycle(self, tx: np.ndarray, rx: np.ndarray, between: Callable[[], None] | None = None) -> int:
+        """Exchange one tick (real-time safe after the first call): returns missing TPDO count.
+        ``between``: called after the frames are sent and before the replies are read (a lockstep
+        rig advances its virtual bus and polls its boards there)."""
         self._check_open()
         if self._port is None:
             self._begin_cycling()
@@ -190,6 +192,8 @@ class CanTransport(Transport):
         with self._send_lock:  # canopen (SDO from another thread) writes to the same bus
             port.send_batch(out, nf)
         st.frames_tx += nf
+        if between is not None:
+            between()
         # 3. replies
         got = 0
         deadline = time.perf_counter() + self.timeout_s
