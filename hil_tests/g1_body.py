@@ -190,6 +190,7 @@ class G1Body:
         self._t_host, self._t_reply = self._wire_times()
         self.stats = BodyStats()
         self.tick = 0
+        self._tick0 = 0
         self.frozen = True
         self.events: list[tuple[float, str]] = []  # faults injected (virtual time, text)
 
@@ -210,6 +211,26 @@ class G1Body:
         return host, reply
 
     # --- set-up (slow path; the body is held) --------------------------------------------------
+    def place(self, q: np.ndarray) -> None:
+        """Before :meth:`start`: put the legs at joint angles ``q`` with the pelvis level, its
+        height such that the lowest foot contact point is 1 mm above the floor."""
+        import mujoco
+
+        from cerebellum_rt.hil_tests.g1_posture import pelvis_height
+
+        if self.tick:
+            raise ConfigError("G1 body: place() comes before start()")
+        q = np.asarray(q, np.float64)
+        if q.shape != (self.n,):
+            raise ConfigError(f"G1 body: place needs {self.n} joint angles, got {q.size}")
+        d = self.data
+        d.qpos[:] = 0.0
+        d.qpos[3] = 1.0
+        d.qpos[7:7 + self.n] = q
+        d.qpos[2] = pelvis_height(self.model, q) + 0.001
+        d.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, d)
+
     def _pump(self, stop: threading.Event) -> None:
         while not stop.is_set():
             for b, clk in enumerate(self.clocks):
@@ -258,7 +279,13 @@ class G1Body:
         ticks, states = self._drive_to("operation_enabled", ENABLE_TICKS)
         if ticks >= ENABLE_TICKS:
             raise DeviceTimeout(f"G1 body: drives not OPERATION ENABLED after {ENABLE_TICKS} ticks: {states}")
+        self._tick0 = self.tick
         return ticks
+
+    @property
+    def time_s(self) -> float:
+        """Virtual time since the drives were enabled (the scenario's clock)."""
+        return (self.tick - self._tick0) * PERIOD_S
 
     def _drive_to(self, goal: str, budget: int) -> tuple[int, list[str]]:
         """Body held: step every drive's CiA 402 state machine toward ``goal``; (ticks, states)."""
@@ -387,7 +414,7 @@ class G1Body:
         rx = np.concatenate(self.rxs)
         full = self.transports[0].fresh_all
         return G1State(
-            t_s=self.tick * PERIOD_S,
+            t_s=self.time_s,
             q=rx["position_actual"] / self.pos_cpr,
             qd=rx["velocity_actual"] / self.vel_cpr,
             tau=rx["torque_sensor"] / 1000.0,
@@ -410,16 +437,15 @@ class G1Body:
         return joint // JPB, joint % JPB + 1
 
     # --- faults -------------------------------------------------------------------------------
-    def set_frame_loss(self, bus: str, fraction: float, seed: int = 0) -> None:
-        """Every frame on ``bus`` ('left_leg' / 'right_leg') is lost with probability ``fraction``."""
-        from cerebellum_rt.drivers.can.emulated import Faults
-
+    def set_frame_loss(self, bus: str, fraction: float) -> None:
+        """Every frame on ``bus`` (one of :data:`BUS_NAMES`) is lost with probability ``fraction``
+        (the medium's seeded generator: the same run loses the same frames)."""
         if bus not in BUS_NAMES:
             raise ConfigError(f"G1 body: bus '{bus}' is not one of {BUS_NAMES}")
         check_range(f"frame loss on {bus}", fraction, 0.0, 1.0)
         med = self.media[BUS_NAMES.index(bus)]
-        med.faults = replace(med.faults, drop=float(fraction), seed=seed)
-        self.events.append((self.tick * PERIOD_S, f"frame loss {fraction:.2%} on {bus}"))
+        med.faults = replace(med.faults, drop=float(fraction))
+        self.events.append((self.time_s, f"frame loss {fraction:.2%} on {bus}"))
 
     def reset_board(self, joint: str) -> None:
         """The board of ``joint`` resets (see module doc): power stage off, CANopen reboot."""
@@ -431,7 +457,7 @@ class G1Body:
         meas = self.bank[j].read()
         self.bank[j].command(MODE_CSP, float(meas.position_rad), 0.0, 0.0, False)
         board.handle(can.Message(arbitration_id=0x000, data=bytes((0x81, node)), is_extended_id=False))
-        self.events.append((self.tick * PERIOD_S, f"board reset: {self.joint_names[j]} (bus {BUS_NAMES[b]}, node {node})"))
+        self.events.append((self.time_s, f"board reset: {self.joint_names[j]} (bus {BUS_NAMES[b]}, node {node})"))
 
     def nmt_start(self, joint: int) -> None:
         """Host: NMT start (operational) to one joint's board (after it rebooted)."""
