@@ -408,18 +408,38 @@ class G1Body:
                 tx["torque_offset"] = np.clip(pm, -32768, 32767)
 
     # --- what the host sees -------------------------------------------------------------------
+    def _field(self, name: str, out: np.ndarray) -> np.ndarray:
+        for b, rx in enumerate(self.rxs):
+            out[b * JPB:(b + 1) * JPB] = rx[name]
+        return out
+
+    def measured_q(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Joint positions from the boards' last replies [rad] (the host's view)."""
+        out = np.zeros(self.n) if out is None else out
+        self._field("position_actual", out)
+        out /= self.pos_cpr
+        return out
+
+    def fresh(self) -> np.ndarray:
+        """Per joint: its reply arrived this tick."""
+        f = self._field("fresh", np.zeros(self.n, np.int64))
+        return f == self.transports[0].fresh_all
+
+    def enabled(self) -> np.ndarray:
+        """Per joint: its last statusword says OPERATION ENABLED."""
+        return (self._field("statusword", np.zeros(self.n, np.int64)) & SW_MASK) == SW_ENABLED
+
     def observe(self) -> G1State:
         from cerebellum_rt.drivers.cia402 import decode_state
 
-        rx = np.concatenate(self.rxs)
-        full = self.transports[0].fresh_all
+        sw = self._field("statusword", np.zeros(self.n, np.int64))
         return G1State(
             t_s=self.time_s,
-            q=rx["position_actual"] / self.pos_cpr,
-            qd=rx["velocity_actual"] / self.vel_cpr,
-            tau=rx["torque_sensor"] / 1000.0,
-            states=[decode_state(int(sw)) for sw in rx["statusword"]],
-            fresh=rx["fresh"] == full,
+            q=self.measured_q(),
+            qd=self._field("velocity_actual", np.zeros(self.n)) / self.vel_cpr,
+            tau=self._field("torque_sensor", np.zeros(self.n)) / 1000.0,
+            states=[decode_state(int(x)) for x in sw],
+            fresh=self.fresh(),
             quat_wxyz=self.data.qpos[3:7].copy(),
             ang_vel=self.data.qvel[3:6].copy(),
             pelvis=self.data.qpos[0:3].copy(),

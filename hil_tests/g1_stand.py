@@ -116,17 +116,18 @@ class Supervisor:
                 node = msg.arbitration_id - 0x700
                 if 1 <= node <= len(tr.nodes) and bytes(msg.data[:1]) == b"\x00":
                     self._detect(t, b * len(tr.nodes) + node - 1, "boot-up frame")
-        st = body.observe()
-        self.streak = np.where(st.fresh, 0, self.streak + 1)
-        enabled = np.array([s == "operation_enabled" for s in st.states])
-        for j in range(body.n):
-            if self.streak[j] >= MISS_LIMIT:
-                self._detect(t, j, f"{self.streak[j]} replies missed")
-            elif self._was_enabled[j] and st.fresh[j] and not enabled[j]:
-                self._detect(t, j, f"drive left OPERATION ENABLED ({st.states[j]})")
-        self._was_enabled |= enabled & st.fresh
+        fresh, enabled = body.fresh(), body.enabled()
+        self.streak = np.where(fresh, 0, self.streak + 1)
+        if (self.streak >= MISS_LIMIT).any() or (self._was_enabled & fresh & ~enabled).any():
+            states = body.observe().states
+            for j in range(body.n):
+                if self.streak[j] >= MISS_LIMIT:
+                    self._detect(t, j, f"{self.streak[j]} replies missed")
+                elif self._was_enabled[j] and fresh[j] and not enabled[j]:
+                    self._detect(t, j, f"drive left OPERATION ENABLED ({states[j]})")
+        self._was_enabled |= enabled & fresh
         for j in list(self.lost):
-            if st.fresh[j] and enabled[j]:
+            if fresh[j] and enabled[j]:
                 del self.lost[j]
                 self.recovered_s = t
             elif t - self.lost[j] >= RESTART_EVERY_S:
@@ -152,6 +153,7 @@ def _run(body: G1Body, ref: Callable[[float], np.ndarray], seconds: float, safe_
     ticks = round(seconds / PERIOD_S)
     trace = np.zeros((ticks // TRACE_EVERY + 1, 5))
     err = np.zeros(body.n)
+    q_meas = np.zeros(body.n)
     pending = sorted((at or {}).items())
     safe_from: tuple[float, np.ndarray] | None = None
     z_plan_cache: dict[bytes, float] = {}
@@ -172,15 +174,14 @@ def _run(body: G1Body, ref: Callable[[float], np.ndarray], seconds: float, safe_
             q_ref = ref(t)
         body.step(q_ref)
         sup.check(t + PERIOD_S)
-        st = body.observe()
         if t >= 0.5:
-            np.maximum(err, np.abs(q_ref - st.q), out=err)
+            np.maximum(err, np.abs(q_ref - body.measured_q(q_meas)), out=err)
         if k % TRACE_EVERY == 0:
             key = np.round(q_ref, 4).tobytes()
             zp = z_plan_cache.get(key)
             if zp is None:
                 zp = z_plan_cache[key] = pelvis_height(model, q_ref)
-            trace[k // TRACE_EVERY] = (t + PERIOD_S, *st.pelvis, zp)
+            trace[k // TRACE_EVERY] = (t + PERIOD_S, *body.data.qpos[0:3], zp)
     trace = trace[: (ticks - 1) // TRACE_EVERY + 1]
     st = body.observe()
     split = {k: body.stats.split_s[k] - split0[k] for k in split0}

@@ -92,12 +92,15 @@ class _Endpoint:
     sent: int = 0
     received: int = 0
     accept: tuple[tuple[int, int, int], ...] | None = None  # acceptance filter: (id, mask, ext: 0/1/-1 any)
+    accept_std: frozenset[int] | None = None  # the same when it is a list of exact 11-bit ids
 
     def accepts(self, frame: Frame) -> bool:
         """The controller's acceptance filter (python-can filter semantics; None: every frame)."""
         if self.accept is None:
             return True
         cid, flags, _ = frame
+        if self.accept_std is not None:
+            return not flags & FLAG_EXT and cid in self.accept_std
         ext = 1 if flags & FLAG_EXT else 0
         return any((cid & m) == (i & m) and (e < 0 or e == ext) for i, m, e in self.accept)
 
@@ -345,9 +348,13 @@ class EmulatedBus(can.BusABC):
         match are never queued for this endpoint."""
         if not filters:
             self._ep.accept = None
+            self._ep.accept_std = None
             return
-        self._ep.accept = tuple((int(f["can_id"]), int(f["can_mask"]),
-                                 int(f["extended"]) if "extended" in f else -1) for f in filters)
+        acc = tuple((int(f["can_id"]), int(f["can_mask"]), int(f["extended"]) if "extended" in f else -1)
+                    for f in filters)
+        exact = all(m == 0x7FF and e == 0 and i <= 0x7FF for i, m, e in acc)
+        self._ep.accept_std = frozenset(i for i, _, _ in acc) if exact else None
+        self._ep.accept = acc
 
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         got = self.medium.receive(self._ep, timeout)
