@@ -115,10 +115,13 @@ class G1Body:
     then ``body.step(q_ref)`` per 1 ms tick and ``body.observe()``.
 
     ``probe_every``: ticks between apparent-inertia probes (12 constrained forward solves);
-    ``firmware``: how the boards run the CiA 402 law ("numba" or "c", the generated C)."""
+    ``firmware``: how the boards run the CiA 402 law ("numba" or "c", the generated C).
+    ``fast=False`` is the reference the benchmark compares against: no acceptance filters on the
+    boards' controllers (every board handles every frame of its bus) and every module coupled and
+    advanced one by one inside its board's cycle instead of one batched call per tick."""
 
     def __init__(self, robot_dir: str | Path | None = None, seed: int = 0, probe_every: int = 5,
-                 firmware: str = "numba") -> None:
+                 firmware: str = "numba", fast: bool = True) -> None:
         import mujoco
 
         from cerebellum_rt.actuators.joint import load_preset
@@ -151,6 +154,7 @@ class G1Body:
         m.dof_armature[self.dofs] = self.armature
         mujoco.mj_forward(m, self.data)
         self.probe_every = int(probe_every)
+        self.fast = bool(fast)
         self._app = np.ones(n)  # apparent inertia per joint (with armature) [kg m^2]
         self._w0 = np.zeros(n)
         self._ext = np.zeros(n)
@@ -171,11 +175,13 @@ class G1Body:
                 eps = []
                 for k in range(1, JPB + 1):
                     bus = EmulatedBus(medium_=med, name=f"node{k}")
-                    bus.set_filters(_board_filters(k))  # the controller's acceptance filter
+                    if fast:
+                        bus.set_filters(_board_filters(k))  # the controller's acceptance filter
                     self._buses.append(bus)
                     eps.append(bus.endpoint)
                     j = b * JPB + k - 1
-                    self.boards.append(JointBoard(k, bus, _BankSlot(self.bank[j]), fd=True, serial_number=j + 1,
+                    plant = _BankSlot(self.bank[j]) if fast else self.bank[j]
+                    self.boards.append(JointBoard(k, bus, plant, fd=True, serial_number=j + 1,
                                                   clock=self.clocks[b], threaded=False, firmware=firmware))
                 self._eps.append(eps)
                 host = EmulatedBus(medium_=med, name="host")
@@ -336,7 +342,11 @@ class G1Body:
         self._theta[:] = d.qpos[7:7 + n]
         np.subtract(self._app, self.armature, out=self._load)
         np.maximum(self._load, 1e-6, out=self._load)
-        self.bank.couple_loads(self._theta, self._w0, self._load, self._ext)
+        if self.fast:
+            self.bank.couple_loads(self._theta, self._w0, self._load, self._ext)
+        else:
+            for i, mod in enumerate(self.bank.modules):
+                mod.couple_load(float(self._theta[i]), float(self._w0[i]), float(self._load[i]), float(self._ext[i]))
 
     def _settle(self, b: int) -> None:
         """Lockstep bus ``b``: its frames onto the wire, its boards' cycles, their replies delivered."""
@@ -363,7 +373,8 @@ class G1Body:
             self.clocks[b].t = self.tick * PERIOD_S
             missing += t.cycle(tx, rx, between=lambda b=b: self._settle(b))
         t2 = time.perf_counter()
-        self.bank.advance(PERIOD_S)
+        if self.fast:
+            self.bank.advance(PERIOD_S)
         t3 = time.perf_counter()
         sp["physics"] += (t1 - t0) + (t3 - t2)
         self.tick += 1

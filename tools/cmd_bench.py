@@ -15,6 +15,7 @@ AREAS: dict[str, str] = {
     "firmware": "board image size, instructions per 1 kHz cycle under QEMU, host C image vs Python board",
     "policy": "learned policy step vs onnxruntime; G1 walk speed through the boards vs MuJoCo-only",
     "tune": "auto-tune each preset joint: overshoot, settling, bandwidth before/after; telemetry rate",
+    "hil": "G1 rig in lockstep (boards, CAN-FD, joint modules, MuJoCo): real-time factor and its split",
     "ethercat": "SOEM vs the emulated line: LRW round trip vs wire time at 100 Mbit/s, lost frames, host cost",
 }
 

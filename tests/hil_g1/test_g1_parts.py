@@ -77,3 +77,18 @@ def test_postures_are_balanced_and_drop_as_asked(robot_dir):
         assert np.array_equal(left, right) and abs(left[0] + left[3] + left[4]) < 1e-9  # feet parallel to the pelvis
     with pytest.raises(ConfigError, match="drop"):
         posture(model, 0.5)
+
+
+def test_bench_hil_json(robot_dir):
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "bench", "hil", "--json", "--seconds", "0.2",
+                        "--bank-seconds", "0.1", "--rounds", "1", "--robot-dir", str(robot_dir)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["realtime_factor"] > 0 and doc["reference_realtime_factor"] > 0 and doc["bank_realtime_factor"] > 0
+    assert set(doc["split"]) == {"host", "bus", "boards", "physics"} and all(v > 0 for v in doc["split"].values())
+    assert doc["speedup"] == pytest.approx(doc["realtime_factor"] / doc["reference_realtime_factor"], rel=0.02)
