@@ -121,7 +121,7 @@ class G1Body:
     advanced one by one inside its board's cycle instead of one batched call per tick."""
 
     def __init__(self, robot_dir: str | Path | None = None, seed: int = 0, probe_every: int = 5,
-                 firmware: str = "numba", fast: bool = True) -> None:
+                 firmware: str = "numba", fast: bool = True, robot: str = "g1_12dof") -> None:
         import mujoco
 
         from cerebellum_rt.actuators.joint import load_preset
@@ -130,23 +130,32 @@ class G1Body:
         from cerebellum_rt.drivers.board import JointBoard
         from cerebellum_rt.drivers.can import CanTransport, layout
         from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
+        from cerebellum_rt.hil_tests.g1_models import MODELS, load_g1_29, preset_name
 
         check_range("G1 body probe_every", probe_every, 1, 1000, "ticks")
-        self.dir = robot_files(robot_dir)
-        self.dep = load_deploy(self.dir)
-        n = self.dep.num_actions
-        if n != 2 * len(LEG_PRESETS):
-            raise ConfigError(f"{self.dir}/g1.yaml: num_actions {n}, the G1 body drives {2 * len(LEG_PRESETS)} leg joints")
-        self.n = n
-        self.model, self.data = load_model(self.dir, PERIOD_S)
+        if robot not in MODELS:
+            raise ConfigError(f"G1 body: robot '{robot}' is not one of {MODELS}")
+        self.robot = robot
+        if robot == "g1_12dof":
+            self.dir: Path | None = robot_files(robot_dir)
+            self.dep = load_deploy(self.dir)
+            if self.dep.num_actions != 2 * len(LEG_PRESETS):
+                raise ConfigError(f"{self.dir}/g1.yaml: num_actions {self.dep.num_actions}, the G1 body drives "
+                                  f"{2 * len(LEG_PRESETS)} leg joints")
+            self.model, self.data = load_model(self.dir, PERIOD_S)
+        else:
+            self.dir, self.dep = None, None
+            self.model, self.data = load_g1_29(PERIOD_S)
         m = self.model
+        n = self.n = int(m.nu)
         self.dofs = np.arange(6, 6 + n)
         self.joint_names = [m.joint(int(m.dof_jntid[d])).name.removesuffix("_joint") for d in self.dofs]
+        self.bus_names = BUS_NAMES if robot == "g1_12dof" else tuple(f"bus{b}" for b in range(-(-n // JPB)))
         m.dof_frictionloss[self.dofs] = 0.0  # the modules carry the friction
         presets = []
         for i in range(n):
             lo, hi = (float(x) for x in m.jnt_range[int(m.dof_jntid[6 + i])])
-            p = load_preset(LEG_PRESETS[i % len(LEG_PRESETS)])
+            p = load_preset(preset_name(self.joint_names[i]))
             presets.append(replace(p, limits=replace(p.limits, position_min_rad=lo, position_max_rad=hi)))
         self.bank = JointBank(presets, seeds=[seed * 100 + i for i in range(n)],
                               initial_positions_rad=[float(x) for x in self.data.qpos[7:7 + n]])
@@ -163,17 +172,18 @@ class G1Body:
         self._wout = np.zeros(n)
         self.pos_cpr, self.vel_cpr = float(od.POSITION_COUNTS_PER_RAD), float(od.VELOCITY_COUNTS_PER_RAD_S)
         self.rated_nm = np.array([p.rated_torque_nm for p in presets])
-        self.clocks = [VirtualClock() for _ in BUS_NAMES]
+        self.clocks = [VirtualClock() for _ in self.bus_names]
         self.media, self.boards, self.transports, self._buses = [], [], [], []
         self._eps: list[list[Any]] = []
         self._closed = False
         lay = layout.packed(layout.board_layout("joint"))
         try:
-            for b, name in enumerate(BUS_NAMES):
+            for b, name in enumerate(self.bus_names):
                 med = Medium(f"g1-{name}-{id(self)}", BUS_BITRATE, True, BUS_DATA_BITRATE, clock=self.clocks[b])
                 self.media.append(med)
                 eps = []
-                for k in range(1, JPB + 1):
+                nodes = range(1, min(JPB, n - b * JPB) + 1)
+                for k in nodes:
                     bus = EmulatedBus(medium_=med, name=f"node{k}")
                     if fast:
                         bus.set_filters(_board_filters(k))  # the controller's acceptance filter
@@ -186,7 +196,7 @@ class G1Body:
                 self._eps.append(eps)
                 host = EmulatedBus(medium_=med, name="host")
                 self._buses.append(host)
-                self.transports.append(CanTransport(host, nodes=range(1, JPB + 1), board=lay, sync=True,
+                self.transports.append(CanTransport(host, nodes=nodes, board=lay, sync=True,
                                                     timeout_s=1e-6, fd=True))
         except BaseException:
             self.close()
@@ -469,12 +479,12 @@ class G1Body:
 
     # --- faults -------------------------------------------------------------------------------
     def set_frame_loss(self, bus: str, fraction: float) -> None:
-        """Every frame on ``bus`` (one of :data:`BUS_NAMES`) is lost with probability ``fraction``
+        """Every frame on ``bus`` (one of ``bus_names``) is lost with probability ``fraction``
         (the medium's seeded generator: the same run loses the same frames)."""
-        if bus not in BUS_NAMES:
-            raise ConfigError(f"G1 body: bus '{bus}' is not one of {BUS_NAMES}")
+        if bus not in self.bus_names:
+            raise ConfigError(f"G1 body: bus '{bus}' is not one of {self.bus_names}")
         check_range(f"frame loss on {bus}", fraction, 0.0, 1.0)
-        med = self.media[BUS_NAMES.index(bus)]
+        med = self.media[self.bus_names.index(bus)]
         med.faults = replace(med.faults, drop=float(fraction))
         self.events.append((self.time_s, f"frame loss {fraction:.2%} on {bus}"))
 
@@ -488,7 +498,7 @@ class G1Body:
         meas = self.bank[j].read()
         self.bank[j].command(MODE_CSP, float(meas.position_rad), 0.0, 0.0, False)
         board.handle(can.Message(arbitration_id=0x000, data=bytes((0x81, node)), is_extended_id=False))
-        self.events.append((self.time_s, f"board reset: {self.joint_names[j]} (bus {BUS_NAMES[b]}, node {node})"))
+        self.events.append((self.time_s, f"board reset: {self.joint_names[j]} (bus {self.bus_names[b]}, node {node})"))
 
     def nmt_start(self, joint: int) -> None:
         """Host: NMT start (operational) to one joint's board (after it rebooted)."""

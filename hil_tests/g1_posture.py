@@ -2,7 +2,8 @@
 
 A posture is the deployment's default angles bent by a squat parameter ``s`` and leaned by a
 balance offset ``h`` (per leg, model order hip pitch, hip roll, hip yaw, knee, ankle pitch,
-ankle roll): hip pitch -0.1 - s + h, knee 0.3 + 2 s, ankle pitch -0.2 - s - h, rolls and yaw 0.
+ankle roll): hip pitch -0.1 - s + h, knee 0.3 + 2 s, ankle pitch -0.2 - s - h, rolls and yaw 0;
+the other joints of a whole-body model (waist, arms) at 0.
 Hip + knee + ankle pitch = 0 keeps the feet parallel to a level pelvis. :func:`posture` picks
 ``s`` for a wanted pelvis drop and ``h`` so that the centre of mass is above the middle of the
 feet's contact points (a pure joint PD cannot balance actively: the stand must be statically
@@ -19,9 +20,12 @@ FEET = ("left_ankle_roll_link", "right_ankle_roll_link")
 BASE = np.array([-0.1, 0.0, 0.0, 0.3, -0.2, 0.0])  # g1.yaml default angles, one leg
 
 
-def _legs(s: float, h: float) -> np.ndarray:
+def _legs(model, s: float, h: float) -> np.ndarray:
+    """Both legs (model order: left, right), every other joint (waist, arms) at 0."""
     leg = BASE + np.array([-s + h, 0.0, 0.0, 2.0 * s, -s - h, 0.0])
-    return np.concatenate([leg, leg])
+    q = np.zeros(model.nq - 7)
+    q[:12] = np.concatenate([leg, leg])
+    return q
 
 
 _DATA: dict[int, tuple] = {}  # id(model) -> (model, scratch MjData)
@@ -80,12 +84,12 @@ def _bisect(f, lo: float, hi: float, what: str) -> float:
 
 def balanced(model, s: float) -> np.ndarray:
     """Joint angles of squat parameter ``s`` with the centre of mass above the feet."""
-    h = _bisect(lambda h: _com_offset(model, _legs(s, h)), -0.5, 0.5, "balance offset")
-    return _legs(s, h)
+    h = _bisect(lambda h: _com_offset(model, _legs(model, s, h)), -0.5, 0.5, "balance offset")
+    return _legs(model, s, h)
 
 
 def posture(model, drop_m: float = 0.0) -> np.ndarray:
-    """The balanced posture whose pelvis is ``drop_m`` below the balanced stand's (12 angles)."""
+    """The balanced posture whose pelvis is ``drop_m`` below the balanced stand's (every joint)."""
     check_range("G1 posture drop", drop_m, 0.0, 0.3, "m")
     z0 = pelvis_height(model, balanced(model, 0.0))
     if drop_m == 0.0:

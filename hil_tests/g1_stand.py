@@ -27,14 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cerebellum_rt.hil_tests.g1_body import BUS_NAMES, PERIOD_S, G1Body
+from cerebellum_rt.hil_tests.g1_body import BUS_NAMES, JPB, PERIOD_S, G1Body
+from cerebellum_rt.hil_tests.g1_models import stand_gains
 from cerebellum_rt.hil_tests.g1_posture import pelvis_height, posture
 from cerebellum_rt.rtcore.errors import check_range
 
-# joint PD of the stand (per leg, model order): the ankles stiffer than m g h / 2 so that a
-# pure PD holds the inverted pendulum (the deployment's 40 N m/rad would let it tip over)
-STAND_KP = np.array([200.0, 200.0, 200.0, 300.0, 400.0, 150.0] * 2)
-STAND_KD = np.array([4.0, 4.0, 4.0, 5.0, 5.0, 3.0] * 2)
 MISS_LIMIT = 3  # replies missed in a row that mean a board is gone (1 % loss: 1e-6 per tick)
 SAFE_DROP_M = 0.15
 SAFE_RAMP_S = 1.0
@@ -115,7 +112,7 @@ class Supervisor:
             while (msg := tr.recv(0.0)) is not None:
                 node = msg.arbitration_id - 0x700
                 if 1 <= node <= len(tr.nodes) and bytes(msg.data[:1]) == b"\x00":
-                    self._detect(t, b * len(tr.nodes) + node - 1, "boot-up frame")
+                    self._detect(t, b * JPB + node - 1, "boot-up frame")
         fresh, enabled = body.fresh(), body.enabled()
         self.streak = np.where(fresh, 0, self.streak + 1)
         if (self.streak >= MISS_LIMIT).any() or (self._was_enabled & fresh & ~enabled).any():
@@ -190,12 +187,19 @@ def _run(body: G1Body, ref: Callable[[float], np.ndarray], seconds: float, safe_
                None if sup.recovered_s is None else sup.recovered_s)
 
 
-def _body(robot_dir: str | Path | None, q0: np.ndarray | None, seed: int) -> G1Body:
-    body = G1Body(robot_dir, seed)
+def start_standing(body: G1Body) -> np.ndarray:
+    """Place ``body`` at its balanced stand, enable it with the stand's joint PD; the posture."""
+    q = posture(body.model)
+    body.place(q)
+    kp, kd = stand_gains(body.joint_names)
+    body.start(np.array(kp), np.array(kd))
+    return q
+
+
+def _body(robot_dir: str | Path | None, seed: int, robot: str = "g1_12dof") -> G1Body:
+    body = G1Body(robot_dir, seed, robot=robot)
     try:
-        q = posture(body.model) if q0 is None else q0
-        body.place(q)
-        body.start(STAND_KP, STAND_KD)
+        start_standing(body)
     except BaseException:
         body.close()
         raise
@@ -203,10 +207,11 @@ def _body(robot_dir: str | Path | None, q0: np.ndarray | None, seed: int) -> G1B
 
 
 def stand(robot_dir: str | Path | None = None, seconds: float = 10.0, loss_bus: str | None = None,
-          loss: float = 0.0, seed: int = 0) -> Run:
-    """Hold the balanced stand for ``seconds``; ``loss`` of the frames lost on ``loss_bus``."""
+          loss: float = 0.0, seed: int = 0, robot: str = "g1_12dof") -> Run:
+    """Hold the balanced stand for ``seconds``; ``loss`` of the frames lost on ``loss_bus``.
+    ``robot``: 'g1_12dof' (the legs model of the robot folder) or 'g1_29dof' (example-robot-data)."""
     check_range("stand seconds", seconds, 0.1, 600.0, "s")
-    with _body(robot_dir, None, seed) as body:
+    with _body(robot_dir, seed, robot) as body:
         q = posture(body.model)
         if loss_bus is not None:
             body.set_frame_loss(loss_bus, loss)
@@ -221,7 +226,7 @@ def squat(robot_dir: str | Path | None = None, depth_m: float = 0.10, down_s: fl
     hold ``hold_s``, back up in ``down_s``, hold 0.5 s."""
     check_range("squat depth", depth_m, 0.0, 0.25, "m")
     check_range("squat down_s", down_s, 0.2, 10.0, "s")
-    with _body(robot_dir, None, seed) as body:
+    with _body(robot_dir, seed) as body:
         model = body.model
         deep = posture(model, depth_m)
         z0 = pelvis_height(model, posture(model))
@@ -254,7 +259,7 @@ def knee_reset(robot_dir: str | Path | None = None, seconds: float = 3.0, reset_
                joint: str = "left_knee", seed: int = 0) -> Run:
     """Stand; ``joint``'s board resets at ``reset_at_s``; the supervisor's reaction (module doc)."""
     check_range("knee_reset seconds", seconds, reset_at_s + 0.5, 600.0, "s")
-    with _body(robot_dir, None, seed) as body:
+    with _body(robot_dir, seed) as body:
         q = posture(body.model)
         body.joint_index(joint)
         run = _run(body, lambda t: q, seconds, posture(body.model, SAFE_DROP_M),

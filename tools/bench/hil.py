@@ -38,13 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def rig_rate(robot_dir: str | None, seconds: float, fast: bool) -> tuple[float, dict[str, float]]:
     """(real-time factor, ms per tick by part) of the G1 stand in lockstep."""
     from cerebellum_rt.hil_tests.g1_body import PERIOD_S, G1Body
-    from cerebellum_rt.hil_tests.g1_posture import posture
-    from cerebellum_rt.hil_tests.g1_stand import STAND_KD, STAND_KP, Supervisor
+    from cerebellum_rt.hil_tests.g1_stand import Supervisor, start_standing
 
     with G1Body(robot_dir, fast=fast) as body:
-        q = posture(body.model)
-        body.place(q)
-        body.start(STAND_KP, STAND_KD)
+        q = start_standing(body)
         sup = Supervisor(body)
         for _ in range(100):  # warm-up: compiled kernels, caches
             body.step(q)
