@@ -63,3 +63,12 @@ def test_g1_knee_board_reset_mid_stand_is_detected_and_the_robot_goes_to_its_saf
     assert r.pelvis_at(0.9)[2] - r.trace[-1, 3] > 0.12  # it did go down from the stand
     model, _ = load_model(robot_dir, 0.001)
     assert np.abs(r.final_q - posture(model, g1_stand.SAFE_DROP_M)).max() < 0.15
+
+
+def test_g1_29dof_of_example_robot_data_stands_through_29_boards():
+    """The issue's G1 (29 joints, example-robot-data's URDF): legs, waist and arms on 29 boards (10 buses)."""
+    r = g1_stand.stand(None, seconds=2.0, robot="g1_29dof")
+    assert not r.fell and r.detections == [] and r.missed_replies == 0
+    assert len(r.final_states) == 29 and set(r.final_states) == {"switch_on_disabled"}
+    assert abs(r.pelvis_at(2.0)[2] - r.pelvis_at(0.5)[2]) < 0.003 and r.drift_m(0.5) < 0.01
+    assert r.joint_err_max.max() < 0.06
