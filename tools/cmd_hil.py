@@ -1,7 +1,7 @@
 """`cbl hil run --scenario g1-walk`: HIL scenarios on an emulated robot (and the same on hardware later).
 
-g1-walk: Unitree's pretrained G1 walking policy at 50 Hz on the host loop, joint torques at 1 kHz
-through CAN-FD, emulated joint boards and joint modules, the body in MuJoCo
+g1-walk: Unitree's pretrained G1 walking policy at 50 Hz on the host loop, joint position targets at
+1 kHz through CAN-FD to emulated joint boards running the joint PD (CSP), joint modules, the body in MuJoCo
 (:mod:`cerebellum_rt.hil_tests.g1_rig`); the MuJoCo-only baseline (the policy driving MuJoCo's joints
 directly, as Unitree deploys it) runs in the same command. Pass: no fall and a mean forward speed
 within 25% of the baseline's. Exit 0 pass, 1 scenario failed, 2 bad input.
