@@ -281,8 +281,10 @@ class G1Body:
         finally:
             stop.set()
             pump.join()
+        # the cyclic phase starts at the next whole virtual second: how long the SDO set-up took in
+        # wall time never shifts the boards' timers (heartbeats) against the ticks (determinism)
         t0 = max(c.t for c in self.clocks)
-        self.tick = math.ceil(t0 / PERIOD_S) + 1
+        self.tick = round(math.ceil(t0 + PERIOD_S) / PERIOD_S)
         q = self.data.qpos[7:7 + self.n]
         for b, tx in enumerate(self.txs):
             sl = slice(b * JPB, (b + 1) * JPB)

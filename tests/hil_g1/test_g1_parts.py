@@ -105,3 +105,11 @@ def test_walk_through_the_boards_keeps_the_baselines_speed(robot_dir):
     assert not b.walk.fell and b.missed_replies == 0
     assert abs(b.walk.mean_speed_mps - base.mean_speed_mps) <= 0.25 * base.mean_speed_mps
     assert b.walk.mean_speed_mps > 0.3
+
+
+def test_lockstep_runs_are_identical(robot_dir):
+    from cerebellum_rt.hil_tests import g1_stand
+
+    a = g1_stand.stand(robot_dir, seconds=0.6)
+    b = g1_stand.stand(robot_dir, seconds=0.6)
+    assert np.array_equal(a.trace, b.trace) and np.array_equal(a.final_q, b.final_q)
