@@ -63,7 +63,9 @@ class CanTransport(Transport):
     Parameters: ``sync`` sends the SYNC after the RPDOs; ``timeout_s`` bounds the wait for
     the replies in one tick; ``fd`` sends CAN-FD frames with bit-rate switch; ``rpdos`` /
     ``tpdos`` choose PDO numbers (default: those the OD enables); ``generic`` forces the
-    python-can ``Message`` path (for comparison).
+    python-can ``Message`` path (for comparison); ``listen=False`` starts no receive thread
+    before the first ``cycle`` (a lockstep world, where one thread owns the bus: the caller does
+    the slow path itself, e.g. :class:`cerebellum_rt.hil_tests.lockstep.SdoClient`).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class CanTransport(Transport):
         rpdos: tuple[int, ...] | None = None,
         tpdos: tuple[int, ...] | None = None,
         generic: bool = False,
+        listen: bool = True,
     ) -> None:
         super().__init__()
         self.nodes = [int(n) for n in nodes]
@@ -124,7 +127,8 @@ class CanTransport(Transport):
         self.network.NOTIFIER_CYCLE = 0.02
         self.network.listeners.append(self._recent)
         self._send_lock = self.network.send_lock
-        self.network.connect()
+        if listen:
+            self.network.connect()
         codec.warm_up()
 
     # -- arrays -----------------------------------------------------------------------------
