@@ -59,6 +59,8 @@ class World:
         self._owner = threading.get_ident()
         self._next_timer_ns = 0
         self.on_advance: list[Callable[[float], None]] = []  # called with the time after each step
+        self.state_log: dict[int, list[tuple[float, str]]] = {}  # per board (id): state changes seen at polls
+        self.cycle_log: dict[int, list[tuple[float, str]]] = {}  # per board (id): state changes, every cycle
 
     # -- building ----------------------------------------------------------------------------
     def add_bus(self, name: str, bitrate: int, fd: bool = False, data_bitrate: int | None = None,
@@ -74,6 +76,13 @@ class World:
 
     def add_board(self, board: Any, bus: EmulatedBus) -> None:
         self.boards.append((board, bus))
+        log = self.cycle_log.setdefault(id(board), [])
+        if hasattr(board, "on_cycle"):  # the Python boards report every cycle (catch-up cycles included)
+            def seen(t: float, state: str, log: list = log) -> None:
+                if not log or log[-1][1] != state:
+                    log.append((t, state))
+
+            board.on_cycle = seen
 
     def host_bus(self, medium: Medium, name: str = "host") -> LockstepBus:
         bus = LockstepBus(self, medium, name)
@@ -95,6 +104,13 @@ class World:
         for board, bus in self.boards:
             if timers or bus.medium.has_rx(bus.endpoint):
                 board.poll()
+                self._log_state(board)
+
+    def _log_state(self, board: Any) -> None:
+        log = self.state_log.setdefault(id(board), [])
+        st = str(getattr(board, "state", ""))
+        if not log or log[-1][1] != st:
+            log.append((self.clock(), st))
 
     def _next_event_ns(self) -> int:
         now = self.vclock()

@@ -9,15 +9,16 @@ tick, per joint board, it detects:
   README "Safety": command watchdog 0x2031 -> 0x6007 quick stop -> switch-on disabled);
 * a board that restarted: its boot-up frame (0x700 + n, 0x00);
 * lost replies: ``MISSED_LIMIT`` ticks in a row without a sample (every lost sample is counted
-  by the session either way);
-* an implausible position: the step between two consecutive samples differs from what the
-  measured velocity explains by more than ``PLAUSIBLE_RAD`` (encoder glitch or loss);
+  by the session either way); the host then drops its queued, stale commands;
+* an implausible position: the position steps disagree with what the measured (motor-side)
+  velocity explains by more than ``PLAUSIBLE_RAD``, summed with a leak of ``DRIFT_LEAK`` per
+  tick (an encoder glitch at once; a frozen encoder after PLAUSIBLE_RAD / |v| seconds);
 * a torque sensor that disagrees with the torque demand by more than ``TORQUE_MISMATCH`` of the
   board's rated torque for ``TORQUE_TICKS`` ticks (saturation, bias).
 
 Its reaction: quick stop for that board (controlword), hold the commanded target at the
 measured position; once ``CLEAR_TICKS`` ticks pass without the cause, recover: fault reset if
-the board is in fault, bring-up again (0x1006, NMT start) after a restart, then enable with
+the board is in fault (a restarted board is brought up again at once: 0x1006, NMT start), enable with
 the target at the measured position and slew back onto the trajectory at ``SLEW_RAD_S``.
 """
 
@@ -37,6 +38,7 @@ from cerebellum_rt.hil_tests.session import RigSession
 MODE_CSP = 8
 MISSED_LIMIT = 3
 PLAUSIBLE_RAD = 0.02
+DRIFT_LEAK = 0.995
 TORQUE_MISMATCH = 0.25
 TORQUE_TICKS = 10
 CLEAR_TICKS = 20
@@ -57,16 +59,20 @@ class _Joint:
     row: int
     col: int
     rated_nm: float
+    inward: float = 1.0  # +1 / -1: the direction from the start toward the middle of 0x607D
+    lo_rad: float = -math.inf
+    hi_rad: float = math.inf
     q0: float | None = None
     cmd: float = 0.0
     last_q: float | None = None
     last_v: float = 0.0
+    drift: float = 0.0  # leaky sum of (position step - velocity x dt) [rad]
+    prev_state: str = ""
     missed: int = 0
     mismatch: int = 0
     tripped: str = ""
     quiet: int = 0
     reset_edge: bool = False
-    restarted: bool = False
 
 
 @dataclass
@@ -100,10 +106,10 @@ class JointSupervisor:
                 col += len(run.spec.nodes)
                 continue
             run.tx["modes_of_operation"] = MODE_CSP
-            for i, n in enumerate(run.spec.nodes):
-                board = run.boards[i]
-                rated = int(board.store.get(0x6076, 0)) / 1000.0 if hasattr(board, "store") else 1.0
-                self.joints.append(_Joint((run.spec.name, n), b, i, col + i, rated))
+            for i, n in enumerate(run.spec.nodes):  # slow path: the board's ratings and limits by SDO
+                rated = run.sdo.read(n, 0x6076) / 1000.0
+                lo, hi = (run.sdo.read(n, 0x607D, k) / od.POSITION_COUNTS_PER_RAD for k in (1, 2))
+                self.joints.append(_Joint((run.spec.name, n), b, i, col + i, rated, lo_rad=lo, hi_rad=hi))
             col += len(run.spec.nodes)
         self.detections: list[Detection] = []
         self._seen_events = 0
@@ -122,9 +128,9 @@ class JointSupervisor:
             _, bus, cid, code = ev
             for j in self.joints:
                 if j.key[0] == bus and cid in (0x80 + j.key[1], 0x700 + j.key[1]):
-                    if cid >= 0x700:
-                        j.restarted = True
+                    if cid >= 0x700:  # restarted: bring it up again now (0x1006, NMT start)
                         self._detect(j, "boot-up (board restarted)")
+                        s.setup([j.key])
                     elif code:
                         self._detect(j, f"EMCY 0x{code:04X}")
         self._seen_events = len(s.events)
@@ -142,11 +148,14 @@ class JointSupervisor:
                 j.missed += 1
                 if j.missed >= MISSED_LIMIT:
                     cause = f"{j.missed} samples missed"
+                    run.host.flush_tx_buffer()  # stale commands must not reach the board later
             else:
                 j.missed = 0
             if fresh and state in ("operation_enabled",) and j.last_q is not None:
-                if abs((q - j.last_q) - 0.5 * (v + j.last_v) * dt) > PLAUSIBLE_RAD:
-                    cause = f"implausible position step {q - j.last_q:+.4f} rad at {v:+.3f} rad/s"
+                j.drift = DRIFT_LEAK * j.drift + (q - j.last_q) - 0.5 * (v + j.last_v) * dt
+                if abs(j.drift) > PLAUSIBLE_RAD:
+                    cause = f"position disagrees with velocity by {j.drift:+.4f} rad (encoder)"
+                    j.drift = 0.0
                 tq_err = abs(rx["torque_sensor"] * 1e-3 - rx["torque_demand"] * 1e-3 * j.rated_nm)
                 j.mismatch = j.mismatch + 1 if tq_err > TORQUE_MISMATCH * j.rated_nm else 0
                 if j.mismatch >= TORQUE_TICKS:
@@ -155,23 +164,18 @@ class JointSupervisor:
                 j.last_q, j.last_v = q, v
             if j.q0 is None and fresh:
                 j.q0 = j.cmd = q
-            if state in ("fault", "fault_reaction_active", "quick_stop_active") or (
-                    state == "switch_on_disabled" and j.q0 is not None and j.quiet == 0 and not j.tripped
-                    and self._was_enabled(j)):
-                cause = cause or f"board state {state}"
+                j.inward = 1.0 if q <= 0.5 * (j.lo_rad + j.hi_rad) else -1.0
+            if fresh and j.prev_state == "operation_enabled" and state != "operation_enabled" and not j.tripped:
+                cause = cause or f"board left operation enabled ({state})"  # not by the host's command
+            if fresh:
+                j.prev_state = state
             if cause:
                 self._detect(j, cause)
             elif j.tripped:
                 j.quiet += 1
                 if j.quiet >= CLEAR_TICKS:
                     j.tripped = ""
-                    if j.restarted:
-                        s.setup([j.key])
-                        j.restarted = False
             self._command(j, tx, sw, state, q, reference, dt, fresh)
-
-    def _was_enabled(self, j: _Joint) -> bool:
-        return getattr(j, "enabled_once", False)
 
     def _command(self, j: _Joint, tx: Any, sw: int, state: str, q: float, reference: Callable[[float, _Joint], float],
                  dt: float, fresh: bool) -> None:
@@ -186,7 +190,6 @@ class JointSupervisor:
             tx["controlword"] = next_controlword(sw, "operation_enabled")
             j.cmd = q
         else:
-            j.enabled_once = True  # type: ignore[attr-defined]
             tx["controlword"] = next_controlword(sw, "operation_enabled")
             ref = reference(self.s.now_s, j)
             step = SLEW_RAD_S * dt
@@ -196,8 +199,13 @@ class JointSupervisor:
 
 
 def sine(amplitude_rad: float = 0.1, freq_hz: float = 1.0) -> Callable[[float, _Joint], float]:
-    """A reference around each joint's start position (q0 + A sin(2 pi f t))."""
-    return lambda t, j: (j.q0 or 0.0) + amplitude_rad * math.sin(2 * math.pi * freq_hz * t)
+    """A reference from each joint's start position toward the middle of its range and back:
+    q0 + inward * A (1 - cos(2 pi f t)), clamped into the joint's limits 0x607D."""
+    def ref(t: float, j: _Joint) -> float:
+        q = (j.q0 or 0.0) + j.inward * amplitude_rad * (1.0 - math.cos(2 * math.pi * freq_hz * t))
+        return min(max(q, j.lo_rad), j.hi_rad)
+
+    return ref
 
 
 def track(session: RigSession, ticks: int, reference: Callable[[float, _Joint], float] | None = None,
@@ -215,6 +223,9 @@ def track(session: RigSession, ticks: int, reference: Callable[[float, _Joint], 
         if events and k in events:
             events[k](session)
         stalled = stall is not None and stall[0] <= k <= stall[1]
+        if stall is not None and k == stall[1] + 1:
+            for j in sup.joints:  # the host knows its own loop stalled: it checks every board
+                sup._detect(j, f"host loop stalled for {(stall[1] - stall[0] + 1) * session.period_ns * 1e-6:.0f} ms")
         if not stalled:
             sup.step(ref)
         session.tick(skip_host=stalled)

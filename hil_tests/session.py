@@ -54,7 +54,8 @@ class PlantTap:
     """A joint module seen through faulty sensors (a proxy: everything but ``read`` is the module's).
 
     ``position_offset_rad`` (encoder glitch), ``position_frozen`` (encoder loss: the last value
-    stays), ``torque_bias_nm``, ``torque_limit_nm`` (sensor saturation), ``temperature_c``
+    stays), ``torque_bias_nm``, ``torque_limit_nm`` (sensor range), ``torque_stuck_nm`` (the sensor
+    pinned at a value, e.g. its full scale), ``temperature_c``
     (a forced winding temperature)."""
 
     def __init__(self, module: Any) -> None:
@@ -63,6 +64,7 @@ class PlantTap:
         self.position_frozen = False
         self.torque_bias_nm = 0.0
         self.torque_limit_nm: float | None = None
+        self.torque_stuck_nm: float | None = None
         self.temperature_c: float | None = None
         self._last_pos: float | None = None
 
@@ -75,12 +77,14 @@ class PlantTap:
         tq = r.torque_sensor_nm + self.torque_bias_nm
         if self.torque_limit_nm is not None:
             tq = max(-self.torque_limit_nm, min(self.torque_limit_nm, tq))
+        if self.torque_stuck_nm is not None:
+            tq = self.torque_stuck_nm
         temp = r.winding_temp_c if self.temperature_c is None else self.temperature_c
         return r._replace(position_rad=pos, torque_sensor_nm=tq, winding_temp_c=temp)
 
     def clear(self) -> None:
         self.position_offset_rad, self.position_frozen, self.torque_bias_nm = 0.0, False, 0.0
-        self.torque_limit_nm = self.temperature_c = None
+        self.torque_limit_nm = self.torque_stuck_nm = self.temperature_c = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.module, name)

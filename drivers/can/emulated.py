@@ -362,6 +362,12 @@ class EmulatedBus(can.BusABC):
     def raw_port(self, cap: int, fd: bool) -> EmulatedPort:
         return EmulatedPort(self)
 
+    def flush_tx_buffer(self) -> None:
+        """Discard the frames still queued for transmission (python-can's API; a host aborts
+        its stale commands after a bus fault)."""
+        with self.medium._cv:
+            self._ep.tx.clear()
+
     def shutdown(self) -> None:
         if self._is_shutdown:
             return
