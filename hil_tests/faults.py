@@ -14,8 +14,10 @@ each line naming the quantity, its value, the limit and the unit.
 The reactions (README "Safety"; host side: :mod:`cerebellum_rt.hil_tests.scenarios`):
 
 ==================  ========================================================================
-frame_loss          1 %: tolerated; every lost sample counted, no rung of the ladder
-corruption          error frames and retransmission (a reply may miss its tick: counted), no rung
+frame_loss          1 %: tolerated; every lost sample counted, no rung of the ladder unless
+                    chance loses MISSED_LIMIT samples in a row: then the host's quick stop
+corruption          error frames and retransmission (a reply may miss its tick: counted), no
+                    rung (the same exception as frame_loss)
 delay               replies later than the tick: the host detects missed samples (3 ticks),
                     quick-stops the board (quick stop -> switch-on disabled)
 bus_off             the host's controller bus-off: the board's command watchdog (0x2031,
@@ -267,8 +269,10 @@ def check(rep: FaultReport) -> list[str]:
         bad.append(f"{rep.fault}: board reaction = {rep.board_react_ms} ms, limit {e.board_ms} ms")
     if e.ladder and not _subsequence(e.ladder, rep.ladder):
         bad.append(f"{rep.fault}: board states = {rep.ladder}, required in order {list(e.ladder)}")
-    if not e.ladder and rep.ladder != ["operation_enabled"]:
+    if not e.ladder and rep.host_detect_ms is None and rep.ladder != ["operation_enabled"]:
         bad.append(f"{rep.fault}: board states = {rep.ladder}, limit ['operation_enabled'] (tolerated fault)")
+    if not e.ladder and rep.host_detect_ms is not None and not _subsequence(LADDER, rep.ladder):
+        bad.append(f"{rep.fault}: board states = {rep.ladder} after a host detection, required in order {list(LADDER)}")
     if e.emcy is not None and e.emcy not in rep.emcy:
         bad.append(f"{rep.fault}: EMCY codes on the host = {[hex(c) for c in rep.emcy]}, required 0x{e.emcy:04X}")
     if rep.received + rep.lost != rep.ticks:
