@@ -117,6 +117,9 @@ class RigSession:
         from cerebellum_rt.hil_tests.rig import load_board_preset
 
         self.rig, self.seed, self.lockstep, self.body = rig, int(seed), bool(lockstep), body
+        if rig.plant.kind == "body" and body is None:
+            raise ConfigError(f"rig {rig.source}: plant.kind = 'body' (model {rig.plant.model}): plug a body in "
+                              "(the pytest plugin's robot_body fixture, RigSession(body=...))")
         self.period_ns = round(1e9 / rig.rate_hz)
         self.world = World(lockstep)
         self.buses: list[BusRun] = []
