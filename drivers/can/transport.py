@@ -335,18 +335,7 @@ class CanTransport(Transport):
 
     def read_limits(self, node_id: int, timeout_s: float = 0.3) -> dict[str, float]:
         """Position, position/velocity limits and rated values of a joint, in SI units (slow path)."""
-        from cerebellum_rt.drivers import od
-
-        r = lambda i, s=0: float(self.sdo_read(node_id, i, s, timeout_s))  # noqa: E731
-        cpr = od.POSITION_COUNTS_PER_RAD
-        return {
-            "position_actual_rad": r(0x6064) / cpr,
-            "min_position_rad": r(0x607D, 1) / cpr,
-            "max_position_rad": r(0x607D, 2) / cpr,
-            "max_velocity_rad_s": r(0x6080) / od.VELOCITY_COUNTS_PER_RAD_S,
-            "rated_torque_nm": r(0x6076) / 1000.0,
-            "rated_current_a": r(0x6075) / 1000.0,
-        }
+        return joint_limits(lambda i, s: self.sdo_read(node_id, i, s, timeout_s))
 
     def configure_pdos(self, node_id: int, timeout_s: float = 0.3) -> None:
         """Write this transport's PDO layout into a node (pre-operational; CiA 301 sequence per PDO:
@@ -402,6 +391,23 @@ class _EdsFile(io.StringIO):
     """An in-memory EDS with the ``.name`` python canopen dispatches on."""
 
     name = "board.eds"
+
+
+def joint_limits(sdo_read: Any) -> dict[str, float]:
+    """A joint's position, position / velocity limits and rated values in SI units, read through
+    ``sdo_read(index, subindex)`` (any SDO client: python canopen's, a lockstep world's)."""
+    from cerebellum_rt.drivers import od
+
+    r = lambda i, s=0: float(sdo_read(i, s))  # noqa: E731
+    cpr = od.POSITION_COUNTS_PER_RAD
+    return {
+        "position_actual_rad": r(0x6064) / cpr,
+        "min_position_rad": r(0x607D, 1) / cpr,
+        "max_position_rad": r(0x607D, 2) / cpr,
+        "max_velocity_rad_s": r(0x6080) / od.VELOCITY_COUNTS_PER_RAD_S,
+        "rated_torque_nm": r(0x6076) / 1000.0,
+        "rated_current_a": r(0x6075) / 1000.0,
+    }
 
 
 def _board_od(board: str, node_id: int) -> canopen.ObjectDictionary:
