@@ -28,7 +28,11 @@ def test_same_rig_and_seed_same_logs_cold_or_warm_cache(tmp_path: Path) -> None:
     assert cold["telemetry_sha256"] == warm["telemetry_sha256"]
     assert cold["traffic_sha256"] == warm["traffic_sha256"]
     assert cold["frames"] == warm["frames"] and cold["lost"] == warm["lost"]
-    other = _cbl("hil", "run", "single_joint", "fault:frame_loss", "--seed", "6", "--ticks", "300", "--json")
+    from cerebellum_rt.tools.hil_run import run_scenario
+
+    again = run_scenario("single_joint", "fault:frame_loss", seed=5, ticks=300)  # in this process
+    other = run_scenario("single_joint", "fault:frame_loss", seed=6, ticks=300)
+    assert again["traffic_sha256"] == warm["traffic_sha256"]
     assert other["traffic_sha256"] != warm["traffic_sha256"]
 
 
