@@ -234,20 +234,25 @@ class SdoClient:
                 return data
         raise DeviceTimeout(f"node {node}: no SDO answer to {what} within {self.timeout_s} s")
 
-    def read(self, node: int, index: int, sub: int = 0) -> int:
+    def read(self, node: int, index: int, sub: int = 0) -> int | float:
         what = f"upload 0x{index:04X}sub{sub}"
         d = self._request(node, struct.pack("<BHB4x", 0x40, index, sub), what)
         if d[0] & 0xE2 != 0x42:
             raise DeviceError(f"node {node}: SDO {what} answered 0x{d[0]:02X} (only expedited uploads are read here)")
         size = 4 - ((d[0] >> 2) & 3) if d[0] & 1 else 4
         e = self.table_for(node).entry(index, sub)
+        if e.dtype == "REAL32":
+            return struct.unpack_from("<f", d, 4)[0]
         signed = e.dtype.startswith("INTEGER")
         return int.from_bytes(d[4:4 + size], "little", signed=signed)
 
-    def write(self, node: int, index: int, sub: int, value: int) -> None:
+    def write(self, node: int, index: int, sub: int, value: int | float) -> None:
         size = _sdo_size(self.table_for(node), index, sub)
         e = self.table_for(node).entry(index, sub)
-        raw = int(value).to_bytes(size, "little", signed=e.dtype.startswith("INTEGER"))
+        if e.dtype == "REAL32":
+            raw = struct.pack("<f", float(value))
+        else:
+            raw = int(value).to_bytes(size, "little", signed=e.dtype.startswith("INTEGER"))
         cs = 0x23 | ((4 - size) << 2)
         d = self._request(node, struct.pack("<BHB", cs, index, sub) + raw.ljust(4, b"\0"),
                           f"download 0x{index:04X}sub{sub} = {value}")

@@ -45,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-seed", type=int, default=0, help="seed of the plants and bus faults (default 0)")
     g.addoption("--hil-realtime", action="store_true", help="run rigs in real time instead of lockstep")
     g.addoption("--hil-report", default=None, help="directory for MCAP / candump / ASC / plots and index.html")
+    g.addoption("--hil-matrix", default=None, help="sweep: MATRIX.toml (cbl hil sweep runs hil_tests.sweep_cells)")
+    g.addoption("--hil-sweep-out", default="out/hil-sweep", help="sweep: the report directory")
 
 
 def pytest_configure(config: pytest.Config) -> None:
