@@ -124,12 +124,15 @@ def _bus_off(on: bool) -> Callable[[RigSession, tuple[str, int]], None]:
 
 def _reset_board(s: RigSession, key: tuple[str, int]) -> None:
     board = s.board(*key)
+    if not hasattr(board, "_boot"):
+        raise ConfigError(f"board_reset on {key[0]}/node{key[1]}: needs the Python board (firmware = 'python'); "
+                          f"{type(board).__name__} has no power-cycle hook yet")
     with board._lock:  # a power cycle: everything from defaults, boot-up frame
         board._boot()
 
 
 def _rated(s: RigSession, key: tuple[str, int]) -> float:
-    return int(s.board(*key).store.get(0x6076, 0)) / 1000.0
+    return s.bus(key[0]).sdo.read(key[1], 0x6076) / 1000.0  # rated torque 0x6076, mN m
 
 
 def _rpdo_deadline(s: RigSession, key: tuple[str, int]) -> None:
@@ -196,6 +199,7 @@ class FaultReport:
     ticks: int
     bus: dict[str, int] = field(default_factory=dict)
     detections: list[str] = field(default_factory=list)
+    cycle_observed: bool = True  # the board reports every cycle (Python board); else its polls only
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -248,6 +252,7 @@ def run_fault(session: RigSession, name: str, target: tuple[str, int] | None = N
         {"frames": medium.stats.frames, "error_frames": medium.stats.error_frames, "dropped": medium.stats.dropped,
          "bus_off_events": medium.stats.bus_off_events},
         [f"{(d.t_s - t_inj) * 1e3:+.0f} ms {d.node[0]}/node{d.node[1]}: {d.cause}" for d in r.detections],
+        hasattr(session.board(*key), "on_cycle"),
     )
 
 
@@ -267,11 +272,15 @@ def check(rep: FaultReport) -> list[str]:
             bad.append(f"{rep.fault}: host detection = {rep.host_detect_ms:.1f} ms, limit {e.detect_ms} ms")
     if e.board_ms is not None and (rep.board_react_ms is None or rep.board_react_ms > e.board_ms):
         bad.append(f"{rep.fault}: board reaction = {rep.board_react_ms} ms, limit {e.board_ms} ms")
-    if e.ladder and not _subsequence(e.ladder, rep.ladder):
-        bad.append(f"{rep.fault}: board states = {rep.ladder}, required in order {list(e.ladder)}")
+    # A board seen at its polls only (the C image) may run a whole rung inside one catch-up: its
+    # last rung is required then, the full ladder where every cycle is observed.
+    ladder = e.ladder if rep.cycle_observed else e.ladder[-1:]
+    if ladder and not _subsequence(ladder, rep.ladder):
+        bad.append(f"{rep.fault}: board states = {rep.ladder}, required in order {list(ladder)}")
     if not e.ladder and rep.host_detect_ms is None and rep.ladder != ["operation_enabled"]:
         bad.append(f"{rep.fault}: board states = {rep.ladder}, limit ['operation_enabled'] (tolerated fault)")
-    if not e.ladder and rep.host_detect_ms is not None and not _subsequence(LADDER, rep.ladder):
+    if not e.ladder and rep.host_detect_ms is not None and not _subsequence(LADDER if rep.cycle_observed else LADDER[-1:],
+                                                                            rep.ladder):
         bad.append(f"{rep.fault}: board states = {rep.ladder} after a host detection, required in order {list(LADDER)}")
     if e.emcy is not None and e.emcy not in rep.emcy:
         bad.append(f"{rep.fault}: EMCY codes on the host = {[hex(c) for c in rep.emcy]}, required 0x{e.emcy:04X}")

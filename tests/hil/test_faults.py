@@ -49,3 +49,22 @@ def test_check_names_the_broken_expectation(joint) -> None:
     assert "required 0x4310" in text
     assert "a sample vanished uncounted" in text
     assert "not back in operation enabled" in text
+
+
+@pytest.mark.rig("single_joint_c")
+@pytest.mark.parametrize("name", ["bus_off", "over_temperature", "command_timeout", "encoder_glitch"])
+def test_fault_reaction_c_firmware(joint, name: str) -> None:
+    """The same faults against the board's C image: the same documented reaction (its rungs seen at
+    the world's polls: the last rung of the ladder is required)."""
+    rep = joint.fault(name)
+    assert not rep.cycle_observed
+    assert joint.session.firmware_versions()["joint/node1"].startswith("c ")
+    assert_reaction(rep)
+
+
+@pytest.mark.rig("single_joint_c")
+def test_board_reset_needs_python_board(joint) -> None:
+    from cerebellum_rt.rtcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs the Python board"):
+        joint.fault("board_reset")
