@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import can
 import numpy as np
 
+from cerebellum_rt.drivers import od
 from cerebellum_rt.drivers.can.emulated import Faults
 from cerebellum_rt.hil_tests.lockstep import LockstepBus, SdoClient, World
 from cerebellum_rt.hil_tests.rig import BusSpec, Rig
@@ -227,8 +228,8 @@ class RigSession:
             missing += m
             self._record(run, k, col, nb)
             col += nb
-        if run.sniffer is not None:
-            for r in self.buses:
+        for r in self.buses:
+            if r.sniffer is not None:
                 self._sniff(r)
         if self.body is not None:
             self.body.after_tick(self)
@@ -236,8 +237,6 @@ class RigSession:
         return missing
 
     def _record(self, run: BusRun, k: int, col: int, nb: int) -> None:
-        from cerebellum_rt.drivers import od
-
         rx, tx = run.rx, run.tx
         full = run.transport.fresh_all
         names = rx.dtype.names or ()
