@@ -42,10 +42,11 @@ def write_artifacts(session: RigSession, out: Path, name: str) -> dict[str, Any]
         write_mcap_table(p, f"/{bus}/node{node}", "cbl_hil.BoardSample", cols, rows, UNITS, meta, "cerebellum hil")
         files[f"mcap {bus}/node{node}"] = p.name
     for run in session.buses:
+        msgs = session.messages(run)
         for ext, cls in ((".log", can.io.CanutilsLogWriter), (".asc", can.io.ASCWriter)):
             p = out / f"{name}.{run.spec.name}{ext}"
             w = cls(str(p), channel=run.spec.name) if ext == ".log" else cls(str(p), channel=1)
-            for msg in run.traffic:
+            for msg in msgs:
                 w.on_message_received(msg)
             w.stop()
             files[f"{ext[1:]} {run.spec.name}"] = p.name

@@ -101,7 +101,7 @@ class BusRun:
     sdo: SdoClient
     boards: list[Any]
     sniffer: Any = None
-    traffic: list[can.Message] = field(default_factory=list)
+    traffic: list[tuple[float, tuple[int, int, bytes]]] = field(default_factory=list)  # (t, (id, flags, data))
     bus_off_ticks: int = 0
 
 
@@ -255,9 +255,20 @@ class RigSession:
             row[5] = fresh
 
     def _sniff(self, run: BusRun) -> None:
-        bus = run.sniffer
-        while (msg := bus.recv(0.0)) is not None:
-            run.traffic.append(msg)
+        """Every frame delivered to the bus's passive listener by now, in one batch (raw tuples:
+        no ``can.Message`` per frame in the tick; :meth:`messages` builds them for the writers)."""
+        ep = run.sniffer.endpoint
+        run.traffic += run.sniffer.medium.receive(ep, 0.0, limit=len(ep.rx) or 1)
+
+    @staticmethod
+    def messages(run: BusRun) -> list[can.Message]:
+        """A bus's recorded traffic as python-can Messages (for its log writers)."""
+        from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR
+
+        return [can.Message(timestamp=t, arbitration_id=cid, data=data, is_extended_id=bool(fl & FLAG_EXT),
+                            is_fd=bool(fl & FLAG_FD), bitrate_switch=bool(fl & FLAG_BRS),
+                            is_remote_frame=bool(fl & FLAG_RTR), channel=run.spec.name)
+                for t, (cid, fl, data) in run.traffic]
 
     def board(self, bus: str, node: int) -> Any:
         for run in self.buses:

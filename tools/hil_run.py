@@ -35,10 +35,9 @@ def digests(session: Any) -> dict[str, str]:
     h = hashlib.sha256()
     for run in session.buses:
         h.update(run.spec.name.encode())
-        for m in run.traffic:
-            h.update(np.array([m.timestamp], dtype=np.float64).tobytes())
-            h.update(m.arbitration_id.to_bytes(4, "little") + bytes((m.is_fd, m.bitrate_switch, len(m.data))))
-            h.update(bytes(m.data))
+        for t, (cid, flags, data) in run.traffic:
+            h.update(np.array([t], dtype=np.float64).tobytes())
+            h.update(cid.to_bytes(4, "little") + bytes((flags, len(data))) + data)
     return {"telemetry_sha256": tel, "traffic_sha256": h.hexdigest()}
 
 
