@@ -176,12 +176,15 @@ class RigSession:
 
     # -- bring-up --------------------------------------------------------------------------------
     def setup(self, nodes: list[tuple[str, int]] | None = None) -> None:
-        """Set each board's cycle period (0x1006) and start it (NMT operational); slow path."""
+        """Set each board's cycle period (0x1006), its PDO mapping when the bus's layout is not the
+        default (packed CANopen FD PDOs), and start it (NMT operational); slow path."""
         for run in self.buses:
             for n in run.spec.nodes:
                 if nodes is not None and (run.spec.name, n) not in nodes:
                     continue
                 run.sdo.write(n, 0x1006, 0, self.period_ns // 1000)
+                if run.transport.remapped:
+                    run.transport.configure_pdos(n, write=lambda i, sub, v, n=n, run=run: run.sdo.write(n, i, sub, v))
                 run.sdo.nmt(0x01, n)
             self._drain_slow(run)
 

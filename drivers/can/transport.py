@@ -337,10 +337,16 @@ class CanTransport(Transport):
         """Position, position/velocity limits and rated values of a joint, in SI units (slow path)."""
         return joint_limits(lambda i, s: self.sdo_read(node_id, i, s, timeout_s))
 
-    def configure_pdos(self, node_id: int, timeout_s: float = 0.3) -> None:
+    @property
+    def remapped(self) -> bool:
+        """True when this transport's PDO layout is not the board's default (configure_pdos needed)."""
+        return self.layout != layout.board_layout(self._board_type)
+
+    def configure_pdos(self, node_id: int, timeout_s: float = 0.3, write: Any = None) -> None:
         """Write this transport's PDO layout into a node (pre-operational; CiA 301 sequence per PDO:
-        COB-ID invalid, mapping count 0, entries, count, COB-ID valid if enabled). Slow path."""
-        w = lambda i, s, v: self.sdo_write(node_id, i, s, v, timeout_s)  # noqa: E731
+        COB-ID invalid, mapping count 0, entries, count, COB-ID valid if enabled). Slow path.
+        ``write(index, subindex, value)``: another SDO client (e.g. a lockstep world's)."""
+        w = write or (lambda i, s, v: self.sdo_write(node_id, i, s, v, timeout_s))
         for pdos, comm, mapping in ((self.layout.rpdos, 0x1400, 0x1600), (self.layout.tpdos, 0x1800, 0x1A00)):
             for p in pdos:
                 k = p.number - 1
@@ -366,7 +372,7 @@ class CanTransport(Transport):
         if self._port is not None:
             self.end_cycling()
         ids = {n: self.identity(n, timeout_s) for n in self.nodes}
-        remap = self.layout != layout.board_layout(self._board_type)
+        remap = self.remapped
         for n in self.nodes:
             if remap:
                 self.node(n).nmt.send_command(0x80)  # PDO mapping is changed in PRE-OPERATIONAL

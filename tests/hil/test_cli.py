@@ -23,3 +23,9 @@ def test_run_writes_logs(tmp_path: Path, capsys) -> None:
     assert "fault:encoder_glitch" in out and ": pass" in out
     frames = list(can.LogReader(str(tmp_path / "fault_encoder_glitch.joint.log")))
     assert len(frames) > 300 * 5 and (tmp_path / "fault_encoder_glitch.joint.node1.mcap").stat().st_size > 0
+
+
+def test_canfd_packed_rig_is_remapped_and_tracks(capsys) -> None:
+    """A CAN-FD rig with packed PDOs: the session writes the boards' mapping by SDO before the run."""
+    assert main(["hil", "run", "legs_canfd_packed", "track", "--ticks", "300"]) == 0
+    assert ": pass" in capsys.readouterr().out
