@@ -6,7 +6,8 @@ One tick (:meth:`RigSession.tick`), the same in lockstep and in real time::
 
     world up to the tick's start  (lockstep: boards' timers and frames; real time: sleep)
     body.before_tick(session)     (a robot body couples its plant, e.g. MuJoCo)
-    per bus: CanTransport.cycle   (RPDOs + SYNC, replies within the bus's reply window)
+    per bus: CanTransport.cycle_send (RPDOs + SYNC on every bus), then per bus cycle_collect
+                                  (replies within the bus's reply window; the buses run together)
     slow-path frames (EMCY, boot-up, heartbeat) into ``events``
     telemetry row per board: a sample received this tick, or one counted lost
     body.after_tick(session)
@@ -213,19 +214,25 @@ class RigSession:
         self.world.advance_to(self.t0_ns + k * self.period_ns)
         if self.body is not None:
             self.body.before_tick(self)
+        sent = []
+        for run in self.buses:  # every bus's RPDOs + SYNC first: the buses exchange at the same time
+            ok = False
+            if not skip_host:
+                try:
+                    run.transport.cycle_send(run.tx, run.rx)
+                    ok = True
+                except can.CanOperationError:  # the host's controller is bus-off: nothing sent
+                    run.bus_off_ticks += 1
+            sent.append(ok)
         missing, col = 0, 0
-        for run in self.buses:
+        for run, ok in zip(self.buses, sent):
             nb = len(run.spec.nodes)
-            if skip_host:
+            if ok:
+                m = run.transport.cycle_collect()
+            else:
                 m = run.transport.expected
                 run.rx["fresh"] = 0
-            else:
-                try:
-                    m = run.transport.cycle(run.tx, run.rx)
-                except can.CanOperationError:  # the host's controller is bus-off: nothing sent
-                    m = run.transport.expected
-                    run.rx["fresh"] = 0
-                    run.bus_off_ticks += 1
+            if not skip_host:
                 while (msg := run.transport.recv(0.0)) is not None:
                     self._event(run, msg)
             missing += m

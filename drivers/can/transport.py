@@ -121,6 +121,7 @@ class CanTransport(Transport):
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._port: Any = None
         self._last_rx: np.ndarray | None = None
+        self._deadline = 0.0
         self._recent = _Recent()
         self._od_table: Any = None
         self.network = canopen.Network(bus)
@@ -172,6 +173,13 @@ class CanTransport(Transport):
     # -- hot path ---------------------------------------------------------------------------
     def cycle(self, tx: np.ndarray, rx: np.ndarray) -> int:
         """Exchange one tick (real-time safe after the first call): returns missing TPDO count."""
+        self.cycle_send(tx, rx)
+        return self.cycle_collect()
+
+    def cycle_send(self, tx: np.ndarray, rx: np.ndarray) -> None:
+        """First half of :meth:`cycle`: drain late frames, send the RPDOs and the SYNC. A host on
+        several buses sends on every bus, then collects each (:meth:`cycle_collect`), so the
+        buses run their exchanges at the same time."""
         self._check_open()
         if self._port is None:
             self._begin_cycling()
@@ -194,9 +202,14 @@ class CanTransport(Transport):
         with self._send_lock:  # canopen (SDO from another thread) writes to the same bus
             port.send_batch(out, nf)
         st.frames_tx += nf
-        # 3. replies
+        self._deadline = time.perf_counter() + self.timeout_s
+
+    def cycle_collect(self) -> int:
+        """Second half of :meth:`cycle`: route the replies until every expected TPDO arrived or
+        ``timeout_s`` after :meth:`cycle_send`; returns the missing TPDO count."""
+        port, fb, st, rxb = self._port, self._rxb, self.stats, self._last_rx
         got = 0
-        deadline = time.perf_counter() + self.timeout_s
+        deadline = self._deadline
         while got < self.expected:
             left = deadline - time.perf_counter()
             n = port.recv_batch(fb, left if left > 0.0 else 0.0)
