@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub.required = True
     r = sub.add_parser("run", help="run one scenario", description="run one HIL scenario")
     r.add_argument("rig", nargs="?", help="RIG.toml or a shipped rig's name (with SCENARIO)")
-    r.add_argument("name", nargs="?", metavar="SCENARIO", help="track | grasp | fault:NAME (see cbl hil faults)")
+    r.add_argument("name", nargs="?", metavar="SCENARIO", help="track | grasp | fault:NAME, NAME one of frame_loss corruption delay bus_off babbling_node "
+                        "board_reset encoder_glitch encoder_loss torque_saturation torque_bias over_temperature "
+                        "host_stall command_timeout (the reactions: hil_tests/faults.py)")
     r.add_argument("--seed", type=int, default=0, help="seed of plants and bus faults (RIG SCENARIO; default 0)")
     r.add_argument("--ticks", type=int, default=None, help="host ticks (RIG SCENARIO; default per scenario)")
     r.add_argument("--tension", type=float, default=10.0, help="grasp: tendon tension [N] (default 10)")
