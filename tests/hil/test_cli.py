@@ -43,3 +43,10 @@ def test_six_bus_humanoid_buses_exchange_together() -> None:
         track(s, 100)
         assert s.lost.tolist() == [0] * 30 and s.received.tolist() == [100] * 30
         assert s.now_s - s.t0_ns * 1e-9 < 100 * 0.004  # the 100th tick's replies are in within its period
+
+
+def test_scenario_help_names_every_fault() -> None:
+    from cerebellum_rt.hil_tests.faults import CATALOGUE
+
+    text = (Path(__file__).parents[2] / "tools" / "cmd_hil.py").read_text()
+    assert [n for n in CATALOGUE if n not in text] == []
