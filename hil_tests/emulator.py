@@ -41,17 +41,20 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
-               storage_path: str | os.PathLike | None = None, module: Any | None = None) -> Any:
+               storage_path: str | os.PathLike | None = None, module: Any | None = None,
+               clock: Any = None) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
     ``storage_path``: the board's flash file (parameters saved by 0x1010), None = in memory; the
     C images keep their raw flash beside it, with the suffix ``.flash`` (another format than the
-    Python board's)."""
+    Python board's). ``clock``: the boards' time source (default ``time.monotonic``; a lockstep
+    world passes its virtual clock)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(spec.type, spec.preset)
+    kw: dict[str, Any] = {} if clock is None else {"clock": clock}
     image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
     if storage_path is not None:
         Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,14 +66,14 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
         if spec.firmware == "c":  # the board's C image (drivers/firmware) instead of the specification
             from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
-            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                                  storage_path=image_flash)
         if spec.firmware == "qemu":  # the Cortex-M4F image under QEMU, bridged to the bus
             from cerebellum_rt.drivers.board.qemu import QemuBoard
 
-            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                              storage_path=image_flash)
-        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                                  storage_path=storage_path)
     from cerebellum_rt.actuators.hand import HandSim
 
@@ -78,9 +81,9 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     if spec.firmware == "c":
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
-        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, board="hand",
+        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
                              storage_path=image_flash)
-    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node,
+    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path)
 
 

@@ -18,7 +18,8 @@ Faults (:class:`Faults`, seeded): ``drop`` probability that a frame is lost for 
 6-bit flag + 8-bit delimiter + 3-bit intermission) follows, the sender's transmit error
 counter rises by 8 (falls by 1 per good frame), the frame is retransmitted, and a sender above
 255 goes bus-off (its queue is flushed and ``send`` raises ``CanOperationError``);
-``delay_s`` extra delivery latency; ``babble_id`` a babbling node that sends that id back to
+``delay_s`` extra delivery latency; ``drop_ids`` frames with these ids are lost (e.g. one
+board's RPDO: a command timeout); ``babble_id`` a babbling node that sends that id back to
 back whenever it wins arbitration (its frames occupy the bus but are not handed to the
 endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an endpoint bus-off.
 """
@@ -54,6 +55,7 @@ class Faults:
     babble_id: int | None = None
     babble_len: int = 8
     seed: int = 0
+    drop_ids: frozenset[int] = frozenset()  # frames with these ids are lost (a command stream cut)
 
     def validate(self) -> None:
         check_range("faults.drop", self.drop, 0.0, 1.0)
@@ -248,7 +250,7 @@ class Medium:
         st.frames += 1
         if sender is self._babbler:
             return
-        if self.faults.drop and self._rng.random() < self.faults.drop:
+        if frame[0] in self.faults.drop_ids or (self.faults.drop and self._rng.random() < self.faults.drop):
             st.dropped += 1
             return
         t = end + self.faults.delay_s
@@ -266,6 +268,22 @@ class Medium:
             times.append(free)
         times += [max(ep.tx[0][0], free) for ep in self._eps if ep.tx and not ep.bus_off]
         return min(times) if times else None
+
+    def next_change_after(self, now: float) -> float | None:
+        """Clock time after ``now`` of the next frame end, frame start or delivery (None: nothing
+        pending); frames already delivered and waiting to be read do not count. A lockstep world
+        (:mod:`cerebellum_rt.hil_tests.lockstep`) jumps its virtual clock to it."""
+        with self._cv:
+            self._advance(now)
+            times = [t for ep in self._eps for t, _ in ep.rx if t > now]
+            if self._inflight is not None:
+                times.append(self._inflight[1])
+            free = self._inflight[1] if self._inflight is not None else self._free_t
+            times += [max(ep.tx[0][0], free, now) for ep in self._eps if ep.tx and not ep.bus_off]
+            if self.faults.babble_id is not None and self._inflight is None:
+                times.append(max(free, now))
+            later = [t for t in times if t > now]
+            return min(later) if later else (now if times else None)
 
     def has_rx(self, ep: _Endpoint) -> bool:
         """True when a frame has been delivered to ``ep`` by now (runs the bus up to now)."""
@@ -368,6 +386,12 @@ class EmulatedBus(can.BusABC):
 
     def raw_port(self, cap: int, fd: bool) -> EmulatedPort:
         return EmulatedPort(self)
+
+    def flush_tx_buffer(self) -> None:
+        """Discard the frames still queued for transmission (python-can's API; a host aborts
+        its stale commands after a bus fault)."""
+        with self.medium._cv:
+            self._ep.tx.clear()
 
     def shutdown(self) -> None:
         if self._is_shutdown:
