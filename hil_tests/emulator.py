@@ -45,7 +45,7 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
                storage_path: str | os.PathLike | None = None, module: Any | None = None,
-               image_key: str | os.PathLike | None = None) -> Any:
+               image_key: str | os.PathLike | None = None, clock: Any = None) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
@@ -53,7 +53,8 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     C images keep their raw flash beside it, with the suffix ``.flash`` (another format than the
     Python board's). ``image_key``: the Ed25519 public key the Python board trusts for program
     download (None: it refuses every image); its image slots live beside the parameter file
-    (``.slots``)."""
+    (``.slots``). ``clock``: the boards' time source (default ``time.monotonic``; a lockstep
+    world passes its virtual clock)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.drivers.board.flashing import FlashOptions
     from cerebellum_rt.drivers.flash.image import load_public_key
@@ -61,6 +62,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
     preset = load_board_preset(spec.type, spec.preset)
     flash = FlashOptions(key=load_public_key(image_key) if image_key else None)
+    kw: dict[str, Any] = {} if clock is None else {"clock": clock}
     image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
     if storage_path is not None:
         Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
@@ -72,14 +74,14 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
         if spec.firmware == "c":  # the board's C image (drivers/firmware) instead of the specification
             from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
-            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+            return FirmwareBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                                  storage_path=image_flash)
         if spec.firmware == "qemu":  # the Cortex-M4F image under QEMU, bridged to the bus
             from cerebellum_rt.drivers.board.qemu import QemuBoard
 
-            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+            return QemuBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                              storage_path=image_flash)
-        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node,
+        return boards.JointBoard(spec.node, bus, module, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                                  storage_path=storage_path, flash=flash)
     from cerebellum_rt.actuators.hand import HandSim
 
@@ -87,9 +89,9 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     if spec.firmware == "c":
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
-        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, board="hand",
+        return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
                              storage_path=image_flash)
-    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node,
+    return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path, flash=flash)
 
 

@@ -165,25 +165,52 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
 
     stack: list[Any] = []
     board = None
+    world = None
     try:
-        host_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
-        stack.append(host_bus)
-        if cfg.board_emulated:
+        if cfg.lockstep and cfg.board_emulated:
+            # Deterministic: board, bus and host in one virtual time (hil_tests.lockstep); the same
+            # figures and frame counts whatever numba compiled or loaded from its cache.
             from cerebellum_rt.actuators.joint import JointModule, load_preset
+            from cerebellum_rt.drivers.can.transport import joint_limits
             from cerebellum_rt.hil_tests.emulator import make_board
+            from cerebellum_rt.hil_tests.lockstep import SdoClient, World
             from cerebellum_rt.hil_tests.rig import BoardSpec
 
-            module = JointModule(load_preset(cfg.preset), seed=0)
-            board_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
+            world = World(lockstep=True)
+            medium = world.add_bus(cfg.channel, cfg.bitrate)
+            board_bus = world.board_bus(medium, f"node{cfg.node}")
             stack.append(board_bus)
-            board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus, module=module)
+            board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus,
+                               module=JointModule(load_preset(cfg.preset), seed=0), threaded=False, clock=world.clock)
+            world.add_board(board, board_bus)
             stack.append(board)
-        # Lockstep: wait as long as it takes (virtual time does not move meanwhile); real time: the
-        # replies must be in before most of the period has gone, or they count as missed.
-        timeout_s = 2.0 if cfg.lockstep else 0.8 * dt
-        transport = CanTransport(host_bus, nodes=[cfg.node], board="joint", sync=True, timeout_s=timeout_s)
-        stack.append(transport)
-        limits = transport.read_limits(cfg.node)
+            host_bus = world.host_bus(medium)
+            host_bus.reply_window_ns = cfg.period_us * 1000
+            stack.append(host_bus)
+            transport = CanTransport(host_bus, nodes=[cfg.node], board="joint", sync=True, timeout_s=0.002,
+                                     listen=False)
+            stack.append(transport)
+            sdo = SdoClient(host_bus, lambda n: board.table)
+            limits = joint_limits(lambda i, sub: sdo.read(cfg.node, i, sub))
+        else:
+            host_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
+            stack.append(host_bus)
+            if cfg.board_emulated:
+                from cerebellum_rt.actuators.joint import JointModule, load_preset
+                from cerebellum_rt.hil_tests.emulator import make_board
+                from cerebellum_rt.hil_tests.rig import BoardSpec
+
+                module = JointModule(load_preset(cfg.preset), seed=0)
+                board_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
+                stack.append(board_bus)
+                board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus, module=module)
+                stack.append(board)
+            # Real time: the replies must be in before most of the period has gone, or they count
+            # as missed; a lockstep run against a board elsewhere waits as long as it takes.
+            timeout_s = 2.0 if cfg.lockstep else 0.8 * dt
+            transport = CanTransport(host_bus, nodes=[cfg.node], board="joint", sync=True, timeout_s=timeout_s)
+            stack.append(transport)
+            limits = transport.read_limits(cfg.node)
         start = limits["position_actual_rad"]
         if cfg.trajectory is None:
             traj = Trajectory(dt, traj.position + start, traj.velocity, traj.source)
@@ -197,7 +224,13 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         rated_torque = limits["rated_torque_nm"]
         rated_current = limits["rated_current_a"]
 
-        transport.start(period_us=cfg.period_us)  # NMT operational, SYNC period
+        if world is not None:
+            sdo.write(cfg.node, 0x1006, 0, cfg.period_us)
+            sdo.nmt(0x01, cfg.node)  # NMT operational
+            while host_bus.recv(0.0) is not None:  # boot-up, SDO leftovers: not the loop's frames
+                pass
+        else:
+            transport.start(period_us=cfg.period_us)  # NMT operational, SYNC period
         tx, rx = transport.tx_array(), transport.rx_array()
         cycles = ENABLE_BUDGET + traj.cycles + DISABLE_TICKS
         log = np.zeros((cycles, len(LOG_COLUMNS)))
@@ -209,7 +242,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         tx["modes_of_operation"] = MODE_CSP
         guard = DriveGuard(transport, tx, rx)
         stats, final_state, frames, s = _guarded_run(cfg, guard, transport, tx, rx, traj, log, cycles, track_step,
-                                                     counts_per_rad, rated_torque, rated_current, board)
+                                                     counts_per_rad, rated_torque, rated_current, board, world)
     finally:
         for obj in reversed(stack):
             obj.close() if hasattr(obj, "close") else obj.shutdown()
@@ -224,10 +257,11 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
 
 def _guarded_run(cfg: DemoConfig, guard: Any, transport: Any, tx: np.ndarray, rx: np.ndarray, traj: Trajectory,
                  log: np.ndarray, cycles: int, track_step: Any, counts_per_rad: float, rated_torque: float,
-                 rated_current: float, board: Any) -> tuple[Any, str, int, dict[str, Any]]:
+                 rated_current: float, board: Any, world: Any = None) -> tuple[Any, str, int, dict[str, Any]]:
     """Priming and the loop inside the drive guard: however they end (Ctrl-C, SIGTERM, an
     exception, a lost bus), the drive this run enabled is stopped and disabled before the
-    transport closes. Returns the loop's stats, the final CiA 402 state, the loop's frames and
+    transport closes. ``world``: the lockstep world the board runs in (None: a real-time or
+    external board). Returns the loop's stats, the final CiA 402 state, the loop's frames and
     its counters."""
     from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
     from cerebellum_rt.rtcore.clock import LockstepClock, RealTimeClock
@@ -240,8 +274,13 @@ def _guarded_run(cfg: DemoConfig, guard: Any, transport: Any, tx: np.ndarray, rx
             _prime_exchange(transport, tx, rx, cfg.node)
             frames0 = transport.stats.frames_tx + transport.stats.frames_rx  # count the loop's frames only
 
+            t0_ns = 0 if world is None else (world.now_ns // (cfg.period_us * 1000) + 1) * cfg.period_us * 1000
+
             def read(t_s: float, dt_s: float) -> None:
-                pass  # measurements arrive with the exchange in write(); rx is read in update()
+                # measurements arrive with the exchange in write(); rx is read in update(); in
+                # lockstep the world (board timers, frames in flight) runs up to this tick's start
+                if world is not None:
+                    world.advance_to(t0_ns + round(t_s * 1e9))
 
             def update(t_s: float, dt_s: float) -> None:
                 k, phase = s["k"], s["phase"]

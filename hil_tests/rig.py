@@ -24,6 +24,17 @@ Format (every key is checked; errors name the file, the key, the value and the l
                                    # or a .toml path relative to the rig file, inside its directory;
                                    # optional (joint: no plant; hand: hand_prs6)
 
+    [plant]                        # optional: what the boards move
+    kind = "presets"               # "presets" (default): each joint board its preset's module;
+                                   # "body": a whole body plugged in by the run (the pytest
+                                   # plugin's ``robot_body`` fixture, a session's ``body``)
+    model = "g1"                   # body: the model's name or path, for the body to load
+    [plant.joints]                 # body: "bus/node" = the body's joint name
+    "legs/1" = "left_hip_pitch_joint"
+
+A bus's ``interface = "ethercat"`` is reserved (EtherCAT rigs): the loader refuses it with a
+one-line error until sessions serve EtherCAT.
+
 The interface must be one python-can knows (``can.interfaces.VALID_INTERFACES``) or
 ``emulated``; every preset is loaded and validated when the rig is (a binary or broken preset
 is a one-line error naming it).
@@ -79,11 +90,24 @@ class BusSpec:
 
 
 @dataclass(frozen=True)
+class PlantSpec:
+    """What a rig's boards move: their presets' modules, or a body the run plugs in."""
+
+    kind: str = "presets"
+    model: str | None = None
+    joints: tuple[tuple[str, str], ...] = ()  # ("bus/node", joint name)
+
+
+PLANT_KINDS = ("presets", "body")
+
+
+@dataclass(frozen=True)
 class Rig:
     rate_hz: float = 1000.0
     buses: tuple[BusSpec, ...] = ()
     source: str = "<default>"
     extra: dict[str, Any] = field(default_factory=dict)
+    plant: PlantSpec = PlantSpec()
 
 
 def default_rig() -> Rig:
@@ -170,7 +194,7 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
     """Validate a rig given as the dict a TOML file loads to (``base``: the directory preset
     paths are relative to, default the current directory)."""
     c = _Checker(source)
-    known = {"rate_hz", "bus"}
+    known = {"rate_hz", "bus", "plant"}
     for k in data:
         if k not in known:
             raise c.fail(k, data[k], f"is not a rig key (keys: {sorted(known)})")
@@ -197,6 +221,8 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
         names.add(name)
         w = f"bus '{name}'."
         interface = c.get(b, "interface", w, str, "slcan")
+        if interface == "ethercat":
+            raise c.fail(w + "interface", interface, "is reserved for EtherCAT rigs (not served by a rig yet)")
         if interface not in _known_interfaces():
             raise c.fail(w + "interface", interface, f"is not one of {list(_known_interfaces())}")
         channel = c.get(b, "channel", w, str, "")
@@ -247,7 +273,30 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
             raise ConfigError(f"rig {source}: bus '{name}' has no [[bus.board]] (a bus needs at least one board)")
         buses.append(BusSpec(name, interface, channel, bitrate, fd, data_bitrate, tuple(boards), per_proc, packing,
                              compact))
-    return Rig(rate, tuple(buses), source)
+    plant = _parse_plant(c, c.get(data, "plant", "", dict, {}), buses)
+    return Rig(rate, tuple(buses), source, plant=plant)
+
+
+def _parse_plant(c: _Checker, t: dict[str, Any], buses: list[BusSpec]) -> PlantSpec:
+    for k in t:
+        if k not in ("kind", "model", "joints"):
+            raise c.fail(f"plant.{k}", t[k], "is not a plant key (keys: ['joints', 'kind', 'model'])")
+    kind = c.get(t, "kind", "plant.", str, "presets")
+    if kind not in PLANT_KINDS:
+        raise c.fail("plant.kind", kind, f"is not one of {list(PLANT_KINDS)}")
+    model = c.get(t, "model", "plant.", str, None)
+    joints = c.get(t, "joints", "plant.", dict, {})
+    if kind == "presets" and (model is not None or joints):
+        raise c.fail("plant.kind", kind, "takes no model or joints (they describe a body)")
+    if kind == "body" and model is None:
+        raise ConfigError(f"rig {c.source}: plant.model is missing (a body plant names its model)")
+    boards = {f"{b.name}/{bd.node}" for b in buses for bd in b.boards}
+    for key, name in joints.items():
+        if key not in boards:
+            raise c.fail(f"plant.joints.{key}", name, f"names no board (boards: {sorted(boards)})")
+        if not isinstance(name, str) or not name:
+            raise c.fail(f"plant.joints.{key}", name, "is not a joint name")
+    return PlantSpec(kind, model, tuple(sorted(joints.items())))
 
 
 def load_rig(path: str | Path) -> Rig:

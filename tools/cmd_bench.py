@@ -16,6 +16,7 @@ AREAS: dict[str, str] = {
     "policy": "learned policy step vs onnxruntime; G1 walk speed through the boards vs MuJoCo-only",
     "tune": "auto-tune each preset joint: overshoot, settling, bandwidth before/after; telemetry rate",
     "flash": "a 256 KiB signed image over CAN 1 Mbit/s and CAN FD 1/5 Mbit/s (timed bus model) vs the protocol's theory",
+    "hil": "G1 rig in lockstep (boards, CAN-FD, joint modules, MuJoCo): real-time factor and its split",
     "ethercat": "SOEM vs the emulated line: LRW round trip vs wire time at 100 Mbit/s, lost frames, host cost",
 }
 

@@ -1,7 +1,10 @@
-"""`cbl hil run --scenario g1-walk`: HIL scenarios on an emulated robot (and the same on hardware later).
+"""`cbl hil run RIG.toml SCENARIO` / `cbl hil run --scenario g1-walk` / `cbl hil sweep MATRIX.toml`.
 
-g1-walk: Unitree's pretrained G1 walking policy at 50 Hz on the host loop, joint torques at 1 kHz
-through CAN-FD, emulated joint boards and joint modules, the body in MuJoCo
+``RIG.toml SCENARIO``: a scenario of the HIL library on a rig (:mod:`cerebellum_rt.tools.hil_run`);
+``sweep``: a matrix of them in parallel (:mod:`cerebellum_rt.tools.hil_sweep`).
+
+g1-walk: Unitree's pretrained G1 walking policy at 50 Hz on the host loop, joint position targets at
+1 kHz through CAN-FD to emulated joint boards running the joint PD (CSP), joint modules, the body in MuJoCo
 (:mod:`cerebellum_rt.hil_tests.g1_rig`); the MuJoCo-only baseline (the policy driving MuJoCo's joints
 directly, as Unitree deploys it) runs in the same command. Pass: no fall and a mean forward speed
 within 25% of the baseline's. Exit 0 pass, 1 scenario failed, 2 bad input.
@@ -22,7 +25,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
     r = sub.add_parser("run", help="run one scenario", description="run one HIL scenario")
-    r.add_argument("--scenario", required=True, choices=SCENARIOS, help="scenario name")
+    r.add_argument("rig", nargs="?", help="RIG.toml or a shipped rig's name (with SCENARIO)")
+    r.add_argument("name", nargs="?", metavar="SCENARIO", help="track | grasp | fault:NAME, NAME one of frame_loss corruption delay bus_off babbling_node "
+                        "board_reset encoder_glitch encoder_loss torque_saturation torque_bias over_temperature "
+                        "host_stall command_timeout (the reactions: hil_tests/faults.py)")
+    r.add_argument("--seed", type=int, default=0, help="seed of plants and bus faults (RIG SCENARIO; default 0)")
+    r.add_argument("--ticks", type=int, default=None, help="host ticks (RIG SCENARIO; default per scenario)")
+    r.add_argument("--tension", type=float, default=10.0, help="grasp: tendon tension [N] (default 10)")
+    r.add_argument("--realtime", action="store_true", help="real time instead of lockstep (RIG SCENARIO)")
+    r.add_argument("--out", help="directory for the MCAP telemetry, candump / ASC logs and plot (RIG SCENARIO)")
+    r.add_argument("--scenario", choices=SCENARIOS, help="the G1 walk scenario (g1-walk)")
     r.add_argument("--robot-dir", help="robot data folder (default ../shared/robots/unitree_g1_12dof beside "
                                        "the checkout; see the README for where to get it)")
     r.add_argument("--seconds", type=float, default=10.0, help="walking time [s] (default 10)")
@@ -31,6 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="boards: our stack; mujoco: the baseline only; both (default)")
     r.add_argument("--plot", help="PNG path (default out/g1_walk.png)")
     r.add_argument("--json", action="store_true", help="print one JSON object")
+    w = sub.add_parser("sweep", help="run a matrix of scenarios in parallel",
+                       description="faults x rigs x seeds x gain sets, on local cores (pytest-xdist) or a Ray cluster")
+    w.add_argument("matrix", help="MATRIX.toml")
+    w.add_argument("--workers", type=int, default=2, help="local worker processes (pytest-xdist; default 2)")
+    w.add_argument("--ray", metavar="ADDRESS", help="run the cells on this existing Ray cluster instead")
+    w.add_argument("--out", default="out/hil-sweep", help="report directory (default out/hil-sweep)")
+    w.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _plot(path: Path, runs: dict) -> None:
@@ -57,6 +76,18 @@ def _plot(path: Path, runs: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "sweep":
+        from cerebellum_rt.tools.hil_sweep import run as sweep
+
+        return sweep(args)
+    if args.scenario is None:
+        from cerebellum_rt.tools.hil_run import run as run_rig
+
+        return run_rig(args)
+    return _g1_walk(args)
+
+
+def _g1_walk(args: argparse.Namespace) -> int:
     from cerebellum_rt.hil_tests.g1_walk import robot_files, walk_mujoco
     from cerebellum_rt.rtcore.errors import ConfigError, check_range
 

@@ -38,6 +38,25 @@ def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, c
         )  # fmt: skip
 
 
+@njit(cache=True, error_model="numpy")
+def _couple_bank(p, s, ring, jo_own, theta, omega, inertia, torque):
+    for j in range(p.shape[0]):  # JointModule.couple_load, every row
+        jo = jo_own[j] + inertia[j]
+        p[j]["jo"] = jo
+        p[j]["inv_jo"] = 1.0 / jo
+        p[j]["gravity"] = 0.0
+        shift = theta[j] - s[j]["theta_o"]
+        ratio = p[j]["ratio"]
+        s[j]["theta_m"] += ratio * shift
+        s[j]["omega_m"] += ratio * (omega[j] - s[j]["omega_o"])
+        for k in range(ring.shape[2]):
+            ring[j, 0, k] += shift
+            ring[j, 2, k] += ratio * shift
+        s[j]["theta_o"] = theta[j]
+        s[j]["omega_o"] = omega[j]
+        s[j]["tau_ext"] = torque[j]
+
+
 class JointBank:
     """``len(presets)`` joint modules sharing one current-loop rate, advanced in one call."""
 
@@ -72,6 +91,7 @@ class JointBank:
             self.modules.append(JointModule(preset, current_loop_hz, seeds[i], q0s[i], _storage=views))
         self.current_loop_hz = float(current_loop_hz)
         self._npo = np.array([m._n_per_outer for m in self.modules], dtype=np.int64)
+        self._jo_own = np.array([p.reducer.output_inertia_kg_m2 for p in presets])
         self._period_s = -1.0
         self._args: tuple = ()
 
@@ -80,6 +100,25 @@ class JointBank:
 
     def __getitem__(self, i: int) -> JointModule:
         return self.modules[i]
+
+    def couple_loads(self, theta_rad: np.ndarray, omega_rad_s: np.ndarray, inertia_kg_m2: np.ndarray,
+                     torque_nm: np.ndarray) -> None:
+        """:meth:`JointModule.couple_load` for every module at once (one value per module in each
+        array; same results as calling it module by module). Callable in the tick."""
+        n = len(self.modules)
+        for name, v in (("theta", theta_rad), ("omega", omega_rad_s), ("inertia", inertia_kg_m2), ("torque", torque_nm)):
+            if v.shape != (n,):
+                raise ConfigError(f"JointBank couple_loads {name}: shape {v.shape}, the bank has {n} modules")
+            if not np.isfinite(v).all():
+                raise ConfigError(f"JointBank couple_loads {name} = {v} must be finite")
+        if (inertia_kg_m2 < 0.0).any():
+            raise ConfigError(f"JointBank couple_loads inertia = {inertia_kg_m2} kg m^2 must be >= 0")
+        a = self._arrays
+        _couple_bank(a["p"], a["s"], a["ring"], self._jo_own, theta_rad, omega_rad_s, inertia_kg_m2, torque_nm)
+
+    def output_velocities(self) -> np.ndarray:
+        """The outputs' velocities at the end of the last advance [rad/s] (a view, ground truth)."""
+        return self._arrays["s"]["omega_o"]
 
     def advance(self, period_s: float = 0.001) -> None:
         """Advance every module by ``period_s`` (whole PWM periods) in one numba call.

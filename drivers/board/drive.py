@@ -112,7 +112,8 @@ class DriveBoard(BoardNode, abc.ABC):
     the three abstract plant hooks; the others have defaults."""
 
     modes: tuple[int, ...] = (0,)
-    firmware: str = "numba"  # how the CiA 402 law runs: "numba" or "c" (generated C through cffi)
+    firmware: str = "numba"
+    on_cycle: Callable[[float, str], None] | None = None  # observer of every cycle (time, CiA 402 state)  # how the CiA 402 law runs: "numba" or "c" (generated C through cffi)
 
     # ------------------------------------------------------------------ hooks for the plant side
     @abc.abstractmethod
@@ -232,6 +233,8 @@ class DriveBoard(BoardNode, abc.ABC):
         self._plant_reset_pending = False
         self._last_cycle_t = now
         self.cycles += 1
+        if self.on_cycle is not None:
+            self.on_cycle(now, self.state)
 
     def _connection_lost(self) -> bool:
         return self._comm_lost or self._nmt_lost or self.heartbeat_lost or bool(self.rpdo_timeouts)

@@ -18,7 +18,8 @@ Faults (:class:`Faults`, seeded): ``drop`` probability that a frame is lost for 
 6-bit flag + 8-bit delimiter + 3-bit intermission) follows, the sender's transmit error
 counter rises by 8 (falls by 1 per good frame), the frame is retransmitted, and a sender above
 255 goes bus-off (its queue is flushed and ``send`` raises ``CanOperationError``);
-``delay_s`` extra delivery latency; ``babble_id`` a babbling node that sends that id back to
+``delay_s`` extra delivery latency; ``drop_ids`` frames with these ids are lost (e.g. one
+board's RPDO: a command timeout); ``babble_id`` a babbling node that sends that id back to
 back whenever it wins arbitration (its frames occupy the bus but are not handed to the
 endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an endpoint bus-off.
 """
@@ -54,6 +55,7 @@ class Faults:
     babble_id: int | None = None
     babble_len: int = 8
     seed: int = 0
+    drop_ids: frozenset[int] = frozenset()  # frames with these ids are lost (a command stream cut)
 
     def validate(self) -> None:
         check_range("faults.drop", self.drop, 0.0, 1.0)
@@ -91,6 +93,18 @@ class _Endpoint:
     bus_off: bool = False
     sent: int = 0
     received: int = 0
+    accept: tuple[tuple[int, int, int], ...] | None = None  # acceptance filter: (id, mask, ext: 0/1/-1 any)
+    accept_std: frozenset[int] | None = None  # the same when it is a list of exact 11-bit ids
+
+    def accepts(self, frame: Frame) -> bool:
+        """The controller's acceptance filter (python-can filter semantics; None: every frame)."""
+        if self.accept is None:
+            return True
+        cid, flags, _ = frame
+        if self.accept_std is not None:
+            return not flags & FLAG_EXT and cid in self.accept_std
+        ext = 1 if flags & FLAG_EXT else 0
+        return any((cid & m) == (i & m) and (e < 0 or e == ext) for i, m, e in self.accept)
 
 
 class Medium:
@@ -236,13 +250,13 @@ class Medium:
         st.frames += 1
         if sender is self._babbler:
             return
-        if self.faults.drop and self._rng.random() < self.faults.drop:
+        if frame[0] in self.faults.drop_ids or (self.faults.drop and self._rng.random() < self.faults.drop):
             st.dropped += 1
             return
         t = end + self.faults.delay_s
         st.max_latency_s = max(st.max_latency_s, t - submit_t)
         for ep in self._eps:
-            if ep is not sender:
+            if ep is not sender and (ep.accept is None or ep.accepts(frame)):
                 ep.rx.append((t, frame))
         self._cv.notify_all()
 
@@ -254,6 +268,22 @@ class Medium:
             times.append(free)
         times += [max(ep.tx[0][0], free) for ep in self._eps if ep.tx and not ep.bus_off]
         return min(times) if times else None
+
+    def next_change_after(self, now: float) -> float | None:
+        """Clock time after ``now`` of the next frame end, frame start or delivery (None: nothing
+        pending); frames already delivered and waiting to be read do not count. A lockstep world
+        (:mod:`cerebellum_rt.hil_tests.lockstep`) jumps its virtual clock to it."""
+        with self._cv:
+            self._advance(now)
+            times = [t for ep in self._eps for t, _ in ep.rx if t > now]
+            if self._inflight is not None:
+                times.append(self._inflight[1])
+            free = self._inflight[1] if self._inflight is not None else self._free_t
+            times += [max(ep.tx[0][0], free, now) for ep in self._eps if ep.tx and not ep.bus_off]
+            if self.faults.babble_id is not None and self._inflight is None:
+                times.append(max(free, now))
+            later = [t for t in times if t > now]
+            return min(later) if later else (now if times else None)
 
     def has_rx(self, ep: _Endpoint) -> bool:
         """True when a frame has been delivered to ``ep`` by now (runs the bus up to now)."""
@@ -331,18 +361,37 @@ class EmulatedBus(can.BusABC):
                  | (FLAG_BRS if msg.bitrate_switch else 0) | (FLAG_RTR if msg.is_remote_frame else 0))
         self.medium.submit(self._ep, (msg.arbitration_id, flags, bytes(msg.data)))
 
+    def _apply_filters(self, filters: can.typechecking.CanFilters | None) -> None:
+        """Filters run in the medium (as a controller's acceptance filter): frames that do not
+        match are never queued for this endpoint."""
+        if not filters:
+            self._ep.accept = None
+            self._ep.accept_std = None
+            return
+        acc = tuple((int(f["can_id"]), int(f["can_mask"]), int(f["extended"]) if "extended" in f else -1)
+                    for f in filters)
+        exact = all(m == 0x7FF and e == 0 and i <= 0x7FF for i, m, e in acc)
+        self._ep.accept_std = frozenset(i for i, _, _ in acc) if exact else None
+        self._ep.accept = acc
+
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         got = self.medium.receive(self._ep, timeout)
         if not got:
-            return None, False
+            return None, self._ep.accept is not None
         t, (cid, flags, data) = got[0]
         msg = can.Message(timestamp=t, arbitration_id=cid, data=data, is_extended_id=bool(flags & FLAG_EXT),
                           is_fd=bool(flags & FLAG_FD), bitrate_switch=bool(flags & FLAG_BRS),
                           is_remote_frame=bool(flags & FLAG_RTR), channel=self.medium.name)
-        return msg, False
+        return msg, self._ep.accept is not None
 
     def raw_port(self, cap: int, fd: bool) -> EmulatedPort:
         return EmulatedPort(self)
+
+    def flush_tx_buffer(self) -> None:
+        """Discard the frames still queued for transmission (python-can's API; a host aborts
+        its stale commands after a bus fault)."""
+        with self.medium._cv:
+            self._ep.tx.clear()
 
     def shutdown(self) -> None:
         if self._is_shutdown:

@@ -63,7 +63,9 @@ class CanTransport(Transport):
     Parameters: ``sync`` sends the SYNC after the RPDOs; ``timeout_s`` bounds the wait for
     the replies in one tick; ``fd`` sends CAN-FD frames with bit-rate switch; ``rpdos`` /
     ``tpdos`` choose PDO numbers (default: those the OD enables); ``generic`` forces the
-    python-can ``Message`` path (for comparison).
+    python-can ``Message`` path (for comparison); ``listen=False`` starts no receive thread
+    before the first ``cycle`` (a lockstep world, where one thread owns the bus: the caller does
+    the slow path itself, e.g. :class:`cerebellum_rt.hil_tests.lockstep.SdoClient`).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class CanTransport(Transport):
         rpdos: tuple[int, ...] | None = None,
         tpdos: tuple[int, ...] | None = None,
         generic: bool = False,
+        listen: bool = True,
     ) -> None:
         super().__init__()
         self.nodes = [int(n) for n in nodes]
@@ -118,13 +121,15 @@ class CanTransport(Transport):
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._port: Any = None
         self._last_rx: np.ndarray | None = None
+        self._deadline = 0.0
         self._recent = _Recent()
         self._od_table: Any = None
         self.network = canopen.Network(bus)
         self.network.NOTIFIER_CYCLE = 0.02
         self.network.listeners.append(self._recent)
         self._send_lock = self.network.send_lock
-        self.network.connect()
+        if listen:
+            self.network.connect()
         codec.warm_up()
 
     # -- arrays -----------------------------------------------------------------------------
@@ -168,6 +173,13 @@ class CanTransport(Transport):
     # -- hot path ---------------------------------------------------------------------------
     def cycle(self, tx: np.ndarray, rx: np.ndarray) -> int:
         """Exchange one tick (real-time safe after the first call): returns missing TPDO count."""
+        self.cycle_send(tx, rx)
+        return self.cycle_collect()
+
+    def cycle_send(self, tx: np.ndarray, rx: np.ndarray) -> None:
+        """First half of :meth:`cycle`: drain late frames, send the RPDOs and the SYNC. A host on
+        several buses sends on every bus, then collects each (:meth:`cycle_collect`), so the
+        buses run their exchanges at the same time."""
         self._check_open()
         if self._stop_request is not None:  # Ctrl-C / SIGTERM under a DriveGuard: here, between ticks
             self._raise_stop_request()
@@ -192,9 +204,14 @@ class CanTransport(Transport):
         with self._send_lock:  # canopen (SDO from another thread) writes to the same bus
             port.send_batch(out, nf)
         st.frames_tx += nf
-        # 3. replies
+        self._deadline = time.perf_counter() + self.timeout_s
+
+    def cycle_collect(self) -> int:
+        """Second half of :meth:`cycle`: route the replies until every expected TPDO arrived or
+        ``timeout_s`` after :meth:`cycle_send`; returns the missing TPDO count."""
+        port, fb, st, rxb = self._port, self._rxb, self.stats, self._last_rx
         got = 0
-        deadline = time.perf_counter() + self.timeout_s
+        deadline = self._deadline
         while got < self.expected:
             left = deadline - time.perf_counter()
             n = port.recv_batch(fb, left if left > 0.0 else 0.0)
@@ -333,23 +350,18 @@ class CanTransport(Transport):
 
     def read_limits(self, node_id: int, timeout_s: float = 0.3) -> dict[str, float]:
         """Position, position/velocity limits and rated values of a joint, in SI units (slow path)."""
-        from cerebellum_rt.drivers import od
+        return joint_limits(lambda i, s: self.sdo_read(node_id, i, s, timeout_s))
 
-        r = lambda i, s=0: float(self.sdo_read(node_id, i, s, timeout_s))  # noqa: E731
-        cpr = od.POSITION_COUNTS_PER_RAD
-        return {
-            "position_actual_rad": r(0x6064) / cpr,
-            "min_position_rad": r(0x607D, 1) / cpr,
-            "max_position_rad": r(0x607D, 2) / cpr,
-            "max_velocity_rad_s": r(0x6080) / od.VELOCITY_COUNTS_PER_RAD_S,
-            "rated_torque_nm": r(0x6076) / 1000.0,
-            "rated_current_a": r(0x6075) / 1000.0,
-        }
+    @property
+    def remapped(self) -> bool:
+        """True when this transport's PDO layout is not the board's default (configure_pdos needed)."""
+        return self.layout != layout.board_layout(self._board_type)
 
-    def configure_pdos(self, node_id: int, timeout_s: float = 0.3) -> None:
+    def configure_pdos(self, node_id: int, timeout_s: float = 0.3, write: Any = None) -> None:
         """Write this transport's PDO layout into a node (pre-operational; CiA 301 sequence per PDO:
-        COB-ID invalid, mapping count 0, entries, count, COB-ID valid if enabled). Slow path."""
-        w = lambda i, s, v: self.sdo_write(node_id, i, s, v, timeout_s)  # noqa: E731
+        COB-ID invalid, mapping count 0, entries, count, COB-ID valid if enabled). Slow path.
+        ``write(index, subindex, value)``: another SDO client (e.g. a lockstep world's)."""
+        w = write or (lambda i, s, v: self.sdo_write(node_id, i, s, v, timeout_s))
         for pdos, comm, mapping in ((self.layout.rpdos, 0x1400, 0x1600), (self.layout.tpdos, 0x1800, 0x1A00)):
             for p in pdos:
                 k = p.number - 1
@@ -375,7 +387,7 @@ class CanTransport(Transport):
         if self._port is not None:
             self.end_cycling()
         ids = {n: self.identity(n, timeout_s) for n in self.nodes}
-        remap = self.layout != layout.board_layout(self._board_type)
+        remap = self.remapped
         for n in self.nodes:
             if remap:
                 self.node(n).nmt.send_command(0x80)  # PDO mapping is changed in PRE-OPERATIONAL
@@ -400,6 +412,23 @@ class _EdsFile(io.StringIO):
     """An in-memory EDS with the ``.name`` python canopen dispatches on."""
 
     name = "board.eds"
+
+
+def joint_limits(sdo_read: Any) -> dict[str, float]:
+    """A joint's position, position / velocity limits and rated values in SI units, read through
+    ``sdo_read(index, subindex)`` (any SDO client: python canopen's, a lockstep world's)."""
+    from cerebellum_rt.drivers import od
+
+    r = lambda i, s=0: float(sdo_read(i, s))  # noqa: E731
+    cpr = od.POSITION_COUNTS_PER_RAD
+    return {
+        "position_actual_rad": r(0x6064) / cpr,
+        "min_position_rad": r(0x607D, 1) / cpr,
+        "max_position_rad": r(0x607D, 2) / cpr,
+        "max_velocity_rad_s": r(0x6080) / od.VELOCITY_COUNTS_PER_RAD_S,
+        "rated_torque_nm": r(0x6076) / 1000.0,
+        "rated_current_a": r(0x6075) / 1000.0,
+    }
 
 
 def _board_od(board: str, node_id: int) -> canopen.ObjectDictionary:

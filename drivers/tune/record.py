@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,21 +47,27 @@ def write(cap: Capture, path: str | Path) -> Path:
 
 
 def _write_mcap(cap: Capture, p: Path, units: dict[str, str]) -> None:
+    write_mcap_table(p, "/joint", "cbl_tune.JointSample", COLUMNS, cap.data, units,
+                     {"units": json.dumps(units), "meta": json.dumps(_meta(cap))}, "cerebellum cbl tune")
+
+
+def write_mcap_table(p: Path, topic: str, schema_name: str, columns: tuple[str, ...] | list[str], rows: Any,
+                     units: dict[str, str], metadata: dict[str, str], library: str) -> None:
+    """Rows of floats (column 0: time in s) as one JSON message per row on ``topic`` of an MCAP
+    file (PlotJuggler, Foxglove); the schema gives each column's unit."""
     from mcap.writer import Writer
 
-    schema = {"type": "object", "properties": {c: {"type": "number", "description": f"[{u}]" if u else ""}
-                                               for c, u in units.items()}}
+    schema = {"type": "object", "properties": {c: {"type": "number", "description": f"[{units.get(c, '')}]"}
+                                               for c in columns}}
     with p.open("wb") as f:
         w = Writer(f)
-        w.start(profile="", library="cerebellum cbl tune")
-        sid = w.register_schema(name="cbl_tune.JointSample", encoding="jsonschema",
-                                data=json.dumps(schema).encode())
-        cid = w.register_channel(topic="/joint", message_encoding="json", schema_id=sid,
-                                 metadata={"units": json.dumps(units), "meta": json.dumps(_meta(cap))})
-        for i, row in enumerate(cap.data):
-            ns = round(row[0] * 1e9)
+        w.start(profile="", library=library)
+        sid = w.register_schema(name=schema_name, encoding="jsonschema", data=json.dumps(schema).encode())
+        cid = w.register_channel(topic=topic, message_encoding="json", schema_id=sid, metadata=metadata)
+        for i, row in enumerate(rows):
+            ns = round(float(row[0]) * 1e9)
             w.add_message(channel_id=cid, log_time=ns, publish_time=ns, sequence=i,
-                          data=json.dumps(dict(zip(COLUMNS, (float(x) for x in row)))).encode())
+                          data=json.dumps(dict(zip(columns, (float(x) for x in row)))).encode())
         w.finish()
 
 

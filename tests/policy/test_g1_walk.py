@@ -28,8 +28,9 @@ def test_baseline_walks_as_the_data_says(robot_dir):
 
 
 def test_walk_through_the_boards_enables_exchanges_and_disables(robot_dir):
-    """Short run of the full stack: every drive enabled through CiA 402 in CST, no reply missed,
-    the body moved by the modules' torques within the actuators' range, every drive off at the end."""
+    """Short run of the full stack: every drive enabled through CiA 402 (CSP, the joint PD on the
+    boards), no reply missed, the body moved by the modules' torques within the actuators' range,
+    every drive off at the end."""
     from cerebellum_rt.hil_tests.g1_rig import walk_boards
 
     b = walk_boards(robot_dir, seconds=0.1)
