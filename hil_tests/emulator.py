@@ -30,8 +30,9 @@ from typing import Any
 
 import can
 
+from cerebellum_rt.drivers.board.migrate import c_flash_path
 from cerebellum_rt.drivers.can import timing
-from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
+from cerebellum_rt.hil_tests.rig import DEFAULT_FIRMWARE, BoardSpec, BusSpec
 from cerebellum_rt.rtcore.errors import CblError, ConfigError, check_range
 
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
@@ -61,11 +62,15 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(spec.type, spec.preset)
+    if image_key is not None and spec.firmware != "python":
+        raise ConfigError(f"board {spec.node}: an image key (program download) needs firmware = 'python'; the "
+                          f"{spec.firmware} image takes images only behind its bootloader (drivers/board/cboot.py)")
     flash = FlashOptions(key=load_public_key(image_key) if image_key else None)
     kw: dict[str, Any] = {} if clock is None else {"clock": clock}
-    image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
+    image_flash = None if storage_path is None else c_flash_path(storage_path)
     if storage_path is not None:
         Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
+        carry_saved_parameters(spec, Path(storage_path), fd)
     if spec.type == "joint":
         if module is None and preset is not None:
             from cerebellum_rt.actuators.joint import JointModule
@@ -93,6 +98,51 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
                              storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path, flash=flash)
+
+
+def carry_saved_parameters(spec: BoardSpec, storage_path: Path, fd: bool = False) -> list[tuple[int, int]]:
+    """Before board ``spec`` starts on ``storage_path``: when its firmware's parameter file is
+    missing and the other firmware's exists (saved under ``firmware = "python"``, now started on the
+    C image, or the reverse), carry the saved set across (:mod:`cerebellum_rt.drivers.board.migrate`);
+    the other file stays as it was. Returns the migrated (index, sub-index) keys ([] if nothing to do).
+    The qemu image's flash is not migrated (its board-support package sizes its flash itself): a
+    saved Python set is named on stderr as not applied."""
+    from cerebellum_rt.drivers.board import migrate
+
+    json_file, flash_file = storage_path, c_flash_path(storage_path)
+    if spec.firmware == "qemu" and not flash_file.exists() and json_file.exists():
+        print(f"board {spec.node}: the parameters saved in {json_file} (firmware = 'python') are not carried into "
+              "the qemu image: it starts from its defaults", file=sys.stderr, flush=True)
+        return []
+    if spec.firmware == "python" and not json_file.exists() and flash_file.exists():
+        source, target = flash_file, json_file
+    elif spec.firmware == "c" and not flash_file.exists() and json_file.exists():
+        source, target = json_file, flash_file
+    else:
+        return []
+
+    def build(firmware: str, storage: Path | None, bus: can.BusABC, clock: Any) -> Any:
+        return make_board(BoardSpec(spec.node, spec.type, spec.preset, firmware), bus, fd, threaded=False,
+                          storage_path=storage, clock=clock)
+
+    if spec.firmware == "python":
+        values = migrate.c_saved(build, flash_file, spec.node)
+        target_storage = lambda p: p  # noqa: E731  (the Python board writes its file itself)
+    else:
+        board_bus, peer = migrate.private_pair()
+        try:
+            table = build("c", None, board_bus, lambda: 0.0).table
+        finally:
+            board_bus.shutdown()
+            peer.shutdown()
+        values = migrate.python_saved(table, spec.node, json_file)
+        target_storage = c_flash_path
+    if not values:
+        return []
+    keys = migrate.carry(values, spec.firmware, target, target_storage, build, spec.node, source)
+    print(f"board {spec.node}: {len(keys)} saved parameters carried from {source.name} into {target.name} "
+          f"({spec.firmware} firmware); {source.name} is unchanged", file=sys.stderr, flush=True)
+    return keys
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
@@ -245,7 +295,7 @@ class InProcessRig:
 
 def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
-    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", "python"))
+    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", DEFAULT_FIRMWARE))
                    for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
                    d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)),

@@ -62,9 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
-    p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
-                   help="every board runs this firmware: python (the specification), c (the board's C image as a "
-                        "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
+    p.add_argument("--firmware", choices=("c", "python", "qemu"), default=None,
+                   help="every board runs this firmware: c (the board's C image as a host library), python "
+                        "(drivers/board, the executable specification) or qemu (its Cortex-M4F image under QEMU); "
+                        "default: the rig's per-board choice, whose default is c")
     p.add_argument("--image-key", metavar="PUB", default=None,
                    help="the Ed25519 public key the boards trust for cbl flash (default: none, every image refused)")
     p.add_argument("--ethercat", action="store_true",

@@ -199,14 +199,9 @@ class FirmwareBoard:
             self._flash_c, flash_bytes = ffi.cast("uint8_t *", flash_region[0]), flash_region[1]
         else:
             self._flash_c = ffi.from_buffer(self.flash)
-        self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
-        self._h = ffi.cast("cbl_host_t *", self._mem)
-        if boot_api:
-            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
         self.reset_requested = False
         self.flash_dirty = False
         self._handle = ffi.new_handle(self)
-        self._h.py = self._handle
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
         if module is not None and self.table.board == "hand":
             plant = ffi.new("cbl_host_plant_t *", dict(hand_sample=lib.cbl_py_hand_sample,
@@ -221,9 +216,8 @@ class FirmwareBoard:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
         self._rx = ffi.cast("cbl_frame_t *", ffi.from_buffer(self._rx_buf))
-        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
         self._step_c = lib.cbl_host_step
-        self._fw = lib.cbl_host_fw(self._h)
+        self._init_args = (cfg, flash_bytes, plant, boot_api)
         self.crashes: list[BaseException] = []  # plant callbacks that raised (at most 100 kept)
         self.crash_count = 0
         self._lock = threading.Lock()
@@ -231,19 +225,39 @@ class FirmwareBoard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         with self._lock:
-            _current.append(self)
-            try:
-                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
-            finally:
-                _current.pop()
-            self._flush()
-        if rc != 0:
-            raise ConfigError(f"FirmwareBoard node {node_id}: firmware init failed ({rc})")
+            self._power_on()
         if threaded:
             self._thread = threading.Thread(target=self._run, name=f"cboard-{node_id}", daemon=True)
             self._thread.start()
 
     # ------------------------------------------------------------------ driving the image
+    def _power_on(self) -> None:
+        """A fresh image state (RAM cleared), then the image's power-on (parameters restored from
+        its flash, boot-up frame). Called with the lock held."""
+        ffi, lib = self.mod.ffi, self.mod.lib
+        cfg, flash_bytes, plant, boot_api = self._init_args
+        self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
+        self._h = ffi.cast("cbl_host_t *", self._mem)
+        if boot_api:
+            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
+        self._h.py = self._handle
+        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
+        self._fw = lib.cbl_host_fw(self._h)
+        _current.append(self)
+        try:
+            rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
+        finally:
+            _current.pop()
+        self._flush()
+        if rc != 0:
+            raise ConfigError(f"FirmwareBoard node {self.node_id}: firmware init failed ({rc})")
+
+    def power_cycle(self) -> None:
+        """The supply off and on again: the image restarts from its flash (what RAM held is gone),
+        boot-up frame; the plant keeps its physical state."""
+        with self._lock:
+            self._power_on()
+
     def _now_us(self) -> int:
         return round(self.clock() * 1e6)
 
