@@ -56,7 +56,7 @@ def python_saved(table: Table, node: int, path: Path) -> Values:
     return {k: encode(table.entry(*k), v) for k, v in store.stored().items()}
 
 
-class _Peer:
+class SdoPeer:
     """An SDO client (expedited and segmented download) for one lockstep board on a private bus."""
 
     def __init__(self, board: Any, bus: can.BusABC, node: int) -> None:
@@ -176,7 +176,7 @@ def _download(values: Values, firmware: str, storage: Path, build: BoardFactory,
     board = None
     try:
         board = build(firmware, storage, board_bus, clock)
-        peer = _Peer(board, host_bus, node)
+        peer = SdoPeer(board, host_bus, node)
         peer.drain()  # the boot-up frame
         for index, sub, data in write_order(values, lambda i, s: current(board, i, s)):
             code = peer.write(index, sub, data)
