@@ -60,6 +60,19 @@ def _flags(m: can.Message) -> int:
             | (FRAME_ERR if m.is_error_frame else 0) | (FRAME_FD if m.is_fd else 0))
 
 
+def raw_receiver(bus: can.BusABC) -> Callable[[float], tuple[can.Message | None, bool]] | None:
+    """``bus._recv_internal`` where calling it is what ``bus.recv(timeout=0.0)`` does less its
+    per-frame clock reads, filter test and debug log line: a bus that keeps python-can's ``recv``
+    and has no filters set. Else None (use ``recv``). Asked again at every poll (filters may be set
+    between polls)."""
+    if type(bus).recv is _BUS_RECV and bus.filters is None:
+        return bus._recv_internal
+    return None
+
+
+_BUS_RECV = can.BusABC.recv
+
+
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
     h = mod.ffi.cast("cbl_host_t *", user)
     return mod.ffi.from_handle(h.py)
@@ -327,10 +340,11 @@ class FirmwareBoard:
         per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
         throughput)."""
         recv, pack, buf, total, n, off = self.bus.recv, _FRAME_HEAD.pack_into, self._rx_buf, 0, 0, 0
+        raw = raw_receiver(self.bus)
         with self._lock:
-            now = self._now_us()
+            now = round(self.clock() * 1e6)
             while total < max_frames:
-                m = recv(timeout=0.0)
+                m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
                 if m is None:
                     break
                 if n == RX_BATCH:
