@@ -46,6 +46,7 @@ RX_BATCH = 64
 CBL_FRAME_MAX = 64
 FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h CBL_FRAME_*
 _FRAME_HEAD = struct.Struct("<IBB")
+_FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and data
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
@@ -284,11 +285,12 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            view, send, msg, off = self._tx_mem, self.bus.send, can.Message, 6
-            for cob, flags, length in _FRAME_RECORD.iter_unpack(view[: n * FRAME_BYTES]):
+            # one copy of the queue; each frame's data is then a slice of it (a bytearray: no second copy)
+            raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
+            for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
                 fd = flags & FRAME_FD != 0
                 # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
-                m = msg(0.0, cob, False, False, False, None, None, bytearray(view[off : off + length]), fd, True, fd)
+                m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
                 off += FRAME_BYTES
                 try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
                     send(m)
@@ -333,9 +335,10 @@ class FirmwareBoard:
             out = self._step_c(self._h, self._rx, n, now, tick)
         finally:
             _current.pop()
-        self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
-        if out & RESET_REQUEST:
-            self.reset_requested = True
+        if out:  # frames sent, flash written or a reset asked for
+            self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+            if out & RESET_REQUEST:
+                self.reset_requested = True
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
@@ -343,7 +346,7 @@ class FirmwareBoard:
         (RX_BATCH per call into the image), one call for the last batch and the timers. The
         per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
         throughput)."""
-        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_HEAD.pack_into, self._rx_buf, 0, 0, 0
+        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_IN.pack_into, self._rx_buf, 0, 0, 0
         raw = raw_receiver(self.bus)
         with self._lock:
             now = round(self.clock() * 1e6)
@@ -356,11 +359,9 @@ class FirmwareBoard:
                     n = off = 0
                 data = m.data
                 length = len(data)
-                if length > CBL_FRAME_MAX:
-                    data, length = data[:CBL_FRAME_MAX], CBL_FRAME_MAX
                 flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
-                pack(buf, off, m.arbitration_id, flags, length)
-                buf[off + 6 : off + 6 + length] = data
+                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
                 n += 1
                 off += FRAME_BYTES
                 total += 1
