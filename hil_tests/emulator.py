@@ -5,8 +5,10 @@ one per bus, or per ``boards_per_process`` boards): an emulated :class:`~drivers
 in wall-clock time (every frame costs its exact bit time, lowest id wins arbitration, faults
 optional), the boards (``cerebellum_rt.drivers.board``, ``threaded=False``, polled by this loop) and an
 :class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. With ``--state-dir`` every board keeps
-the parameters saved by 0x1010 in its own file, ``STATE_DIR/<bus>/node<N>.json`` (written
-atomically; see :mod:`cerebellum_rt.drivers.board.store`), so they survive a kill and a restart. Its
+the parameters saved by 0x1010 in its own file, written atomically, so they survive a kill and a
+restart: ``STATE_DIR/<bus>/node<N>.json`` for the Python board (:mod:`cerebellum_rt.drivers.board.store`),
+``node<N>.flash`` for the C image (its raw parameter flash); a board started on one firmware with
+only the other's file present gets the saved set carried across (:func:`carry_saved_parameters`). Its
 first stdout line is a JSON object describing the endpoint (``channel``: the master port;
 ``monitor_channels``: ``--monitors`` more ptys on the same bus for tools that watch and read but
 never command, see :mod:`~drivers.can.slcan_server`); then, every ``--report-s``

@@ -198,7 +198,7 @@ class FaultReport:
     ticks: int
     bus: dict[str, int] = field(default_factory=dict)
     detections: list[str] = field(default_factory=list)
-    cycle_observed: bool = True  # the board reports every cycle (Python board); else its polls only
+    cycle_observed: bool = True  # the board reports every cycle (on_cycle: Python board, C image); else its polls only
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

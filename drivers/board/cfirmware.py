@@ -118,6 +118,8 @@ def _bind(mod: Any) -> None:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
+        if b.on_cycle is not None:
+            b.on_cycle(b.cycle_t, b.state)
         return 0
 
     @extern
@@ -157,6 +159,9 @@ def _bind(mod: Any) -> None:
             h.mode[k] = d.mode[k]
             h.i_cmd[k] = d.i_cmd[k]
         h.run(int(d.ticks))
+        b = _board_of(mod, user)
+        if b.on_cycle is not None:
+            b.on_cycle(b.cycle_t, b.state)
         return 0
 
     _bound.add(id(mod))
@@ -180,7 +185,11 @@ def joint_table(module: Any | None, fd: bool = False) -> Table:
 class FirmwareBoard:
     """A board running its C firmware image (see module doc); a context manager. ``board`` is
     'joint' (``module``: a JointModule) or 'hand' (``module``: a HandSim with six actuators);
-    ``table`` defaults to the one the Python board builds for the same plant."""
+    ``table`` defaults to the one the Python board builds for the same plant. ``on_cycle``, as on
+    the Python board: called with (time, CiA 402 state) after every cycle the image runs on its
+    plant (time: the clock of the step that ran it)."""
+
+    on_cycle: Callable[[float, str], None] | None = None
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
@@ -215,6 +224,7 @@ class FirmwareBoard:
             self._flash_c = ffi.from_buffer(self.flash)
         self.reset_requested = False
         self.flash_dirty = False
+        self.cycle_t = 0.0  # the clock of the step running now (seconds), for on_cycle
         self._handle = ffi.new_handle(self)
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
         if module is not None and self.table.board == "hand":
@@ -263,7 +273,9 @@ class FirmwareBoard:
         self._fw = lib.cbl_host_fw(self._h)
         _current.append(self)
         try:
-            rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
+            now = self._now_us()
+            self.cycle_t = now * 1e-6
+            rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, now)
         finally:
             _current.pop()
         self._flush()
@@ -330,6 +342,7 @@ class FirmwareBoard:
         self._run_image(n, now, 1 if tick else 0)
 
     def _run_image(self, n: int, now: int, tick: int) -> None:
+        self.cycle_t = now * 1e-6
         _current.append(self)
         try:
             out = self._step_c(self._h, self._rx, n, now, tick)
