@@ -48,7 +48,7 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
                storage_path: str | os.PathLike | None = None, module: Any | None = None,
-               image_key: str | os.PathLike | None = None, clock: Any = None) -> Any:
+               image_key: str | os.PathLike | None = None, clock: Any = None, plant: bool = True) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
@@ -57,7 +57,9 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     Python board's). ``image_key``: the Ed25519 public key the Python board trusts for program
     download (None: it refuses every image); its image slots live beside the parameter file
     (``.slots``). ``clock``: the boards' time source (default ``time.monotonic``; a lockstep
-    world passes its virtual clock)."""
+    world passes its virtual clock). ``plant=False``: a hand board without its HandSim (a board
+    only read and written by SDO, e.g. to carry saved parameters; a joint board keeps its module,
+    whose preset gives its table's ratings)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.drivers.board.flashing import FlashOptions
     from cerebellum_rt.drivers.flash.image import load_public_key
@@ -92,7 +94,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
                                  storage_path=storage_path, flash=flash)
     from cerebellum_rt.actuators.hand import HandSim
 
-    hand = HandSim(preset)
+    hand = HandSim(preset) if plant else None
     if spec.firmware == "c":
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
@@ -103,12 +105,13 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
 
 def carry_saved_parameters(spec: BoardSpec, storage_path: Path, fd: bool = False) -> list[tuple[int, int]]:
-    """Before board ``spec`` starts on ``storage_path``: when its firmware's parameter file is
-    missing and the other firmware's exists (saved under ``firmware = "python"``, now started on the
-    C image, or the reverse), carry the saved set across (:mod:`cerebellum_rt.drivers.board.migrate`);
-    the other file stays as it was. Returns the migrated (index, sub-index) keys ([] if nothing to do).
-    The qemu image's flash is not migrated (its board-support package sizes its flash itself): a
-    saved Python set is named on stderr as not applied."""
+    """Before board ``spec`` starts on ``storage_path``: the set saved last is the one it starts
+    with, whichever firmware saved it. When the other firmware's parameter file exists and its own
+    is missing or older (saved under ``firmware = "python"``, now started on the C image, or the
+    reverse), the saved set is carried across (:mod:`cerebellum_rt.drivers.board.migrate`) into
+    this firmware's file; the other file stays as it was. Returns the migrated (index, sub-index)
+    keys ([] if nothing to do). The qemu image's flash is not migrated (its board-support package
+    sizes its flash itself): a saved Python set is named on stderr as not applied."""
     from cerebellum_rt.drivers.board import migrate
 
     json_file, flash_file = storage_path, c_flash_path(storage_path)
@@ -116,16 +119,18 @@ def carry_saved_parameters(spec: BoardSpec, storage_path: Path, fd: bool = False
         print(f"board {spec.node}: the parameters saved in {json_file} (firmware = 'python') are not carried into "
               "the qemu image: it starts from its defaults", file=sys.stderr, flush=True)
         return []
-    if spec.firmware == "python" and not json_file.exists() and flash_file.exists():
+    if spec.firmware == "python":
         source, target = flash_file, json_file
-    elif spec.firmware == "c" and not flash_file.exists() and json_file.exists():
+    elif spec.firmware == "c":
         source, target = json_file, flash_file
     else:
+        return []
+    if not source.exists() or (target.exists() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns):
         return []
 
     def build(firmware: str, storage: Path | None, bus: can.BusABC, clock: Any) -> Any:
         return make_board(BoardSpec(spec.node, spec.type, spec.preset, firmware), bus, fd, threaded=False,
-                          storage_path=storage, clock=clock)
+                          storage_path=storage, clock=clock, plant=False)
 
     if spec.firmware == "python":
         values = migrate.c_saved(build, flash_file, spec.node)

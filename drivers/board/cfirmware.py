@@ -278,7 +278,7 @@ class FirmwareBoard:
             rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, now)
         finally:
             _current.pop()
-        self._flush()
+        self._flush(flash_written=self._h.flash_ops != 0)  # the file is rewritten only when init wrote flash
         if rc != 0:
             raise ConfigError(f"FirmwareBoard node {self.node_id}: firmware init failed ({rc})")
 

@@ -32,7 +32,7 @@ class Session:
         self.board_bus, self.host = migrate.private_pair()
         preset = "knee" if board_type == "joint" else None
         self.board = make_board(BoardSpec(NODE, board_type, preset, firmware), self.board_bus, threaded=False,
-                                storage_path=storage, clock=lambda: 0.0)
+                                storage_path=storage, clock=lambda: 0.0, plant=board_type == "joint")
         self.sdo = migrate.SdoPeer(self.board, self.host, NODE)
         self.sdo.drain()
 
@@ -120,3 +120,23 @@ def test_pdo_remap_order_is_what_makes_the_board_accept_it(tmp_path):
         assert all(s.sdo.write(*w) == 0 for w in order)
     finally:
         s.close()
+
+
+def test_the_set_saved_last_wins_whichever_firmware_saved_it(tmp_path):
+    """python saves 250, c starts (carried) and saves 300, python starts (carried back: 300) and
+    saves 400, c starts again: 400. A start that saves nothing rewrites no file."""
+    storage = tmp_path / f"node{NODE}.json"
+    watchdog = (0x2031, 0)
+    for firmware, expect, value in (("python", None, 250), ("c", 250, 300), ("python", 300, 400), ("c", 400, None)):
+        s = Session(firmware, storage)
+        try:
+            if expect is not None:
+                assert s.read(*watchdog) == struct.pack("<H", expect), firmware
+            files = {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()}
+            if value is not None:
+                assert s.sdo.write(*watchdog, struct.pack("<H", value)) == 0 and s.sdo.write(*SAVE) == 0
+        finally:
+            s.close()
+    s = Session("c", storage)  # nothing newer anywhere: nothing carried, nothing rewritten
+    s.close()
+    assert {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()} == files
