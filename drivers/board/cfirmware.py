@@ -79,6 +79,13 @@ def _board_of(mod: Any, user: Any) -> FirmwareBoard:
     return mod.ffi.from_handle(h.py)
 
 
+class _Sample:
+    """A plant's measurement given as a dict, read by attribute (fields as JointMeasurement's)."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
 def _bind(mod: Any) -> None:
     """Define the plant callbacks of one loaded firmware module (once per module)."""
     if id(mod) in _bound:
@@ -105,12 +112,13 @@ def _bind(mod: Any) -> None:
     def cbl_py_sample(user: Any, s: Any) -> int:
         b = _board_of(mod, user)
         r = b.module.read()
-        get = (lambda k: float(r[k])) if isinstance(r, dict) else (lambda k: float(getattr(r, k)))
-        s.position_rad, s.velocity_rad_s = get("position_rad"), get("velocity_rad_s")
-        s.torque_sensor_nm, s.torque_cmd_nm = get("torque_sensor_nm"), get("torque_cmd_nm")
-        s.iq_a, s.winding_temp_c = get("iq_a"), get("winding_temp_c")
-        has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
-        s.fault = int(get("fault")) if has_fault else 0
+        if isinstance(r, dict):
+            r = _Sample(**r)
+        # cffi converts to the fields' C types (double, an integer for the fault word)
+        s.position_rad, s.velocity_rad_s = r.position_rad, r.velocity_rad_s
+        s.torque_sensor_nm, s.torque_cmd_nm = r.torque_sensor_nm, r.torque_cmd_nm
+        s.iq_a, s.winding_temp_c = r.iq_a, r.winding_temp_c
+        s.fault = int(getattr(r, "fault", 0))
         return 0
 
     @extern
