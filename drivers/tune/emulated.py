@@ -1,5 +1,5 @@
 """An emulated joint for ``cbl tune --emulate``: one preset joint module behind a CANopen board (the
-Python board, :data:`TUNE_FIRMWARE`; ``firmware="c"`` for the C image) on an in-process
+board's C image, :data:`TUNE_FIRMWARE`; ``firmware="python"`` for the specification) on an in-process
 ``virtual`` bus, with a flash file so that ``save`` survives :meth:`power_cycle`.
 
 The board is threaded and answers each SYNC at once; the host waits for every reply (lockstep).
@@ -18,11 +18,20 @@ from typing import Any
 
 import can
 
-# The Python board, not the rigs' default (the C image), on this path until they match here: a
-# position chirp through the C image measures a 75 Hz closed-loop bandwidth where the
-# specification measures 10-60 Hz (tests/tune/test_tune_experiments.py::test_chirp_bandwidth_and_bode
-# with firmware="c"), and the tune tests read the board's object store directly.
-TUNE_FIRMWARE = "python"
+TUNE_FIRMWARE = "c"  # the rigs' default: the board's C image ("python": the specification)
+
+
+def board_value(board: Any, index: int, sub: int = 0) -> int | float | str | bytes:
+    """Object (index, sub) of an emulated board as its firmware holds it (decoded), whichever
+    firmware it runs: what a test reads behind the bus's back."""
+    if hasattr(board, "store"):  # the Python board
+        return board.store.get(index, sub)
+    from cerebellum_rt.drivers.board.store import decode
+
+    raw = board.od_read(index, sub)
+    if isinstance(raw, int):
+        raise KeyError(f"0x{index:04X}sub{sub}: SDO abort 0x{raw:08X}")
+    return decode(board.table.entry(index, sub), raw)
 
 
 class EmulatedJoint:

@@ -155,6 +155,7 @@ void cbl_app_reset(cbl_fw_t *fw)
     fw->app_fault = 0;
     cbl_board_sample(fw);
     if (!fw->app_failing) step_law(fw);
+    cbl_board_reset(fw);
 }
 
 void cbl_app_failed(cbl_fw_t *fw)

@@ -104,6 +104,13 @@ void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
         fw->app_failing = 1;
 }
 
+/* boot / NMT reset node: the plant runs the gains the dictionary now holds (the saved set or the
+ * defaults), as the specification does (drivers/board/joint.py, JointBoard._reset_app) */
+void cbl_board_reset(cbl_fw_t *fw)
+{
+    for (uint8_t sub = 1u; sub <= 3u; sub++) cbl_board_written(fw, 0x2010u, sub);
+}
+
 void cbl_board_command_plant(cbl_fw_t *fw)
 {
     double dt = uget(fw, 0x1006, 0) * 1e-6;
