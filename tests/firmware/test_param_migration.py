@@ -140,3 +140,17 @@ def test_the_set_saved_last_wins_whichever_firmware_saved_it(tmp_path):
     s = Session("c", storage)  # nothing newer anywhere: nothing carried, nothing rewritten
     s.close()
     assert {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()} == files
+
+
+@pytest.mark.parametrize("firmware", ["c", "python"])
+def test_after_a_restart_the_plant_runs_the_saved_gains(tmp_path, firmware):
+    """Boot pushes the gains the dictionary holds (0x2010 sub 1-3, saved set) into the joint
+    module's cascade, on the C image as on the specification (a fresh module starts from the
+    preset's design gains)."""
+    storage = tmp_path / f"node{NODE}.json"
+    _save(firmware, storage, [(0x2010, 2, struct.pack("<f", 9.5))])
+    s = Session(firmware, storage)
+    try:
+        assert s.board.module.law_records["cascade_config"][0]["kp_vel"] == pytest.approx(9.5)
+    finally:
+        s.close()
