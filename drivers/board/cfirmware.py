@@ -233,16 +233,16 @@ class FirmwareBoard:
         self.reset_requested = False
         self.flash_dirty = False
         self.cycle_t = 0.0  # the clock of the step running now (seconds), for on_cycle
+        self._warm_plant: Callable[[], object] | None = None
         self._handle = ffi.new_handle(self)
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
         if module is not None and self.table.board == "hand":
             plant = ffi.new("cbl_host_plant_t *", dict(hand_sample=lib.cbl_py_hand_sample,
                                                        hand_demand=lib.cbl_py_hand_demand))
             hz, tolerance = float(module.loop_hz), 1e-9  # as HandBoard._period_ok
-            # zero ticks: numba compiles the plant's kernels here, not inside the image's callback,
-            # where the same compile took 3x longer (measured 56 s against 18 s, tests/hil/test_hand.py)
-            module.run(0)
-            module.finger_forces()
+            # zero ticks at the first poll: numba compiles the plant's kernels there, not inside the
+            # image's callback, where the same compile took 3x longer (56 s against 18 s, tests/hil/test_hand.py)
+            self._warm_plant = lambda: (module.run(0), module.finger_forces())
         elif module is not None:
             plant = ffi.new("cbl_host_plant_t *", dict(sample=lib.cbl_py_sample, demand=lib.cbl_py_demand,
                                                        reset_fault=lib.cbl_py_reset_fault, param=lib.cbl_py_param))
@@ -350,6 +350,9 @@ class FirmwareBoard:
         self._run_image(n, now, 1 if tick else 0)
 
     def _run_image(self, n: int, now: int, tick: int) -> None:
+        if self._warm_plant is not None:
+            warm, self._warm_plant = self._warm_plant, None
+            warm()
         self.cycle_t = now * 1e-6
         _current.append(self)
         try:
