@@ -160,7 +160,10 @@ def joint_table(module: Any | None, fd: bool = False) -> Table:
     if "cascade_config" in recs:
         cc = recs["cascade_config"][0]
         gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]), velocity_ki=float(cc["ki_vel"]))
-    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains))
+    from cerebellum_rt.actuators.joint.gains import impedance_limits
+
+    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains,
+                                                                      **impedance_limits(module.preset)))
 
 
 class FirmwareBoard:
