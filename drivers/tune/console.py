@@ -352,6 +352,7 @@ class Console:
         return {**self.proposal, "applied": applied}, "\n".join(lines)
 
     def _autotune(self, args: list[str]) -> tuple[dict, str]:
+        self.proposal = None  # a refused auto-tune leaves nothing for 'apply'
         if args and args[0] == "impedance":
             return self._autotune_impedance(args[1:])
         over = float(args[0]) if args else 2.0

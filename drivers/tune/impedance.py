@@ -48,6 +48,14 @@ class ImpedanceGains:
         return asdict(self)
 
 
+def inertia_model(m: JointModel) -> JointModel:
+    """The identified model as the impedance loop sees it: inertia and delay. The relay's viscous
+    and Coulomb terms are what the torque mode leaves after the firmware's friction compensation;
+    they do not damp the impedance loop as a viscous term would (counted, they predicted 18 % of
+    overshoot where 35 % was measured on the arm_hd at zeta 0.5; without them 33 %)."""
+    return JointModel(m.inertia_kg_m2, 0.0, 0.0, m.delay_s)
+
+
 def open_loop(m: JointModel, g: ImpedanceGains, w: np.ndarray) -> np.ndarray:
     s = 1j * w
     return ((g.impedance_stiffness + g.impedance_damping * s) * np.exp(-s * m.delay_s)
@@ -107,7 +115,9 @@ def perturbation_torque(g: ImpedanceGains, max_torque_nm: float) -> float:
 
 def predict(m: JointModel, g: ImpedanceGains, torque_nm: float, max_torque: float = math.inf,
             seconds: float = PERTURBATION_S) -> dict[str, float]:
-    """Natural frequency, damping ratio, margins of L(s) and the perturbation response (module doc)."""
+    """Natural frequency, damping ratio, margins of L(s) and the perturbation response (module doc)
+    of the :func:`inertia_model` of ``m``."""
+    m = inertia_model(m)
     k, d, j = g.impedance_stiffness, g.impedance_damping, m.inertia_kg_m2
     if k <= 0.0:
         raise ConfigError(f"impedance prediction: stiffness {k} N*m/rad must be > 0")
@@ -152,6 +162,7 @@ def design(m: JointModel, *, limits: dict[str, float], stiffness: float | None =
            max_torque: float = math.inf, torque_nm: float | None = None) -> tuple[ImpedanceGains, dict[str, float]]:
     """K and D for ``m`` (module doc), with the prediction for the identified delay."""
     check_target(stiffness, zeta, limits)
+    m = inertia_model(m)
     robust = JointModel(m.inertia_kg_m2, m.viscous_nm_s_per_rad, m.coulomb_nm, m.delay_s + delay_margin_s)
 
     def short(g: ImpedanceGains) -> str:
