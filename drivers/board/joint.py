@@ -73,6 +73,18 @@ def joint_table(preset: Any | None = None, *, fd: bool = False) -> Table:
     return build_table("joint", fd=fd, ratings=ratings)
 
 
+def plant_param(module: Any, index: int, sub: int, value: float) -> None:
+    """A gain written on the board into the module's firmware law: 0x2010 the cascade gains,
+    0x2011 the impedance K (sub 1) / D (sub 2); the Python board and the C firmware's
+    ``plant_param`` callback (host build and QEMU) both call this."""
+    recs = getattr(module, "law_records", {})
+    if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
+        recs["cascade_config"][0][_GAIN_FIELDS[sub]] = value
+    elif index == 0x2011 and sub in (1, 2) and hasattr(module, "set_impedance"):
+        k, d = module.impedance()
+        module.set_impedance(value if sub == 1 else k, value if sub == 2 else d)
+
+
 def _meas(m: Any, name: str) -> float:
     """A field of the module's read() result, by attribute or key."""
     v = m[name] if isinstance(m, dict) else getattr(m, name)
@@ -117,7 +129,8 @@ class JointBoard(DriveBoard):
         super()._reset_app()
         for sub in _GAIN_FIELDS:  # boot / NMT reset: the firmware runs the gains the OD now holds (saved set or defaults)
             self._gain_written(0x2010, sub, self.store.get(0x2010, sub))
-        self._impedance_written(0x2011, 1, self.store.get(0x2011, 1))
+        for sub in (1, 2):
+            self._impedance_written(0x2011, sub, self.store.get(0x2011, sub))
 
     def _sample(self) -> dict[str, float]:
         """Measurements into the object dictionary; returns them in SI units."""
@@ -156,13 +169,12 @@ class JointBoard(DriveBoard):
         return causes
 
     def _gain_written(self, index: int, sub: int, value: object) -> None:
-        recs = getattr(self.module, "law_records", {}) if self.module is not None else {}
-        if sub in _GAIN_FIELDS and "cascade_config" in recs:
-            recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)  # type: ignore[arg-type]
+        if self.module is not None:
+            plant_param(self.module, 0x2010, sub, float(value))  # type: ignore[arg-type]
 
     def _impedance_written(self, index: int, sub: int, value: object) -> None:
-        if self.module is not None and hasattr(self.module, "set_impedance"):
-            self.module.set_impedance(float(self.store.get(0x2011, 1)), float(self.store.get(0x2011, 2)))  # type: ignore[arg-type]
+        if self.module is not None:
+            plant_param(self.module, 0x2011, sub, float(value))  # type: ignore[arg-type]
 
     def _period_ok(self, period_us: int) -> bool:
         hz = getattr(self.module, "current_loop_hz", None)
