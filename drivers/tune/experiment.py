@@ -332,8 +332,9 @@ def perturbation(exp: PdoExperiment, torque_nm: float, stiffness_nm_per_rad: flo
 def impedance_metrics(cap: Capture) -> dict[str, float]:
     """Deflection of a :func:`perturbation`: its steady state (mean of the last 10 %), the
     stiffness it gives (torque / deflection), and rise, overshoot and 2 % settling relative to
-    that steady state."""
+    that steady state (of the deflection averaged over METRICS_SMOOTH samples, as predicted)."""
     from cerebellum_rt.actuators.joint.response import step_metrics as metrics
+    from cerebellum_rt.drivers.tune.impedance import METRICS_SMOOTH
 
     rows = cap.run_rows()
     pre = int(cap.meta["pre_ticks"])
@@ -345,7 +346,7 @@ def impedance_metrics(cap: Capture) -> dict[str, float]:
     y = rows[pre + 1:, 2] - np.mean(rows[max(0, pre - 20):pre + 1, 2])
     final = float(np.mean(y[-max(1, y.size // 10):]))
     t = np.arange(y.size) * cap.period_s
-    m = metrics(t, y, final, rows[pre + 1:, 6], rows[pre + 1:, 5])
+    m = metrics(t, y, final, rows[pre + 1:, 6], rows[pre + 1:, 5], smooth=METRICS_SMOOTH)
     return {"rise_time_s": m["rise_time_s"], "overshoot_pct": m["overshoot_pct"],
             "settling_time_s": m["settling_time_s"], "deflection_rad": final,
             "stiffness_nm_per_rad": torque / final if final else math.inf,

@@ -34,9 +34,10 @@ from cerebellum_rt.rtcore.errors import ConfigError
 
 STIFFNESS, DAMPING = "impedance_stiffness", "impedance_damping"  # 0x2011:1, 0x2011:2
 ZETA_RANGE = (0.05, 5.0)
+METRICS_SMOOTH = 5  # samples of moving average before the metrics: the output encoder's 14-bit steps
 PERTURBATION_S = 0.3  # the perturbation's duration after its step [s]
 PERTURBATION_DEFLECTION_RAD = 0.05  # the default perturbation deflects the joint this much ...
-PERTURBATION_TORQUE_SHARE = 0.3  # ... with at most this share of the torque clamp 0x6072
+PERTURBATION_TORQUE_SHARE = 0.5  # ... with at most this share of the torque clamp 0x6072
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def response_metrics(y: np.ndarray, dt: float, torque_nm: float) -> dict[str, fl
     from cerebellum_rt.actuators.joint.response import step_metrics
 
     final = float(np.mean(y[-max(1, y.size // 10):]))
-    m = step_metrics(np.arange(y.size) * dt, y, final, np.zeros(1), np.zeros(1))
+    m = step_metrics(np.arange(y.size) * dt, y, final, np.zeros(1), np.zeros(1), smooth=METRICS_SMOOTH)
     return {"deflection_rad": final, "stiffness_nm_per_rad": torque_nm / final if final else math.inf,
             "overshoot_pct": m["overshoot_pct"], "settling_time_s": m["settling_time_s"],
             "rise_time_s": m["rise_time_s"]}
