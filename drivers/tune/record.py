@@ -86,13 +86,13 @@ def plot(cap: Capture, path: str | Path) -> Path:
     t = rows[1:, 0] - rows[0, 0]
     sp, y = rows[:-1, 1], rows[1:, MEASURED_COLUMN[cap.kind]]  # the response to row k's setpoint starts in row k+1
     fig, ax = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    u, label = cap.setpoint_unit, "setpoint"
+    u, label, signal = cap.setpoint_unit, "setpoint", cap.kind
     if cap.kind == "impedance":  # the deflection the set stiffness gives against the measured one
         sp, y = sp / float(cap.meta["stiffness_nm_per_rad"]), y - float(cap.meta["work_position_rad"])
-        u, label = "rad", "perturbation torque / K"
+        u, label, signal = "rad", "perturbation torque / K", "deflection"
     ax[0].plot(t, sp, label=label)
     ax[0].plot(t, y, "--", label="measured")
-    ax[0].set_ylabel(f"{cap.kind} [{u}]")
+    ax[0].set_ylabel(f"{signal} [{u}]")
     title = f"cbl tune {cap.name} ({cap.kind})"
     if "metrics" in cap.meta:
         m = cap.meta["metrics"]

@@ -31,7 +31,7 @@ def _impedance(emu) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("target", ["zeta 0.5", ""], ids=["zeta-0.5", "default-critically-damped"])
-def test_autotuned_impedance_gives_its_predicted_stiffness_and_overshoot(tune, target):
+def test_autotuned_impedance_gives_its_predicted_stiffness_and_overshoot(tune, target, tmp_path):
     console, s, emu = tune
     before = _impedance(emu)
     r, text = console.execute(f"autotune impedance {target}")
@@ -50,7 +50,13 @@ def test_autotuned_impedance_gives_its_predicted_stiffness_and_overshoot(tune, t
     assert meas["stopped"] == "" and meas["final"].startswith("switch_on_disabled")
     assert m["stiffness_nm_per_rad"] == pytest.approx(k, rel=STIFFNESS_TOLERANCE), (m, pred)
     assert abs(m["overshoot_pct"] - pred["overshoot_pct"]) <= OVERSHOOT_TOLERANCE_PP, (m, pred)
-    if target:  # negative control: half the damping predicts an overshoot the joint does not show
+    print(f"\nimpedance {target or 'default'}: K {k:.5g} N*m/rad, D {d:.4g} N*m*s/rad; perturbation "
+          f"{pred['perturbation_torque_nm']:.4g} N*m: stiffness {m['stiffness_nm_per_rad']:.5g} measured; overshoot "
+          f"{pred['overshoot_pct']:.2f} % predicted, {m['overshoot_pct']:.2f} % measured")
+    if target:
+        console.execute(f"plot {tmp_path / 'perturbation.png'}")  # deflection against torque / K
+        assert (tmp_path / "perturbation.png").stat().st_size > 10_000
+        # negative control: half the damping predicts an overshoot the joint does not show
         half = impedance.ImpedanceGains(k, d / 2.0)
         wrong = impedance.predict(console.model, half, pred["perturbation_torque_nm"])
         assert abs(m["overshoot_pct"] - wrong["overshoot_pct"]) > OVERSHOOT_TOLERANCE_PP
