@@ -125,6 +125,8 @@ def _write(sl: _Slave, data: bytes, offset: int, result: BoardResult, progress: 
     """FoE parts from ``offset`` to the end (in BOOT); ``result.acked`` follows the parts acknowledged."""
     step = part_size(sl.room())
     result.acked = offset
+    if progress is not None:
+        progress(offset, len(data))  # where this transfer starts (a resume: the board's 0x5F50:1)
     while offset < len(data):
         end = min(offset + step, len(data))
         foe.foe_write(sl.m, sl.index, f"{FILE_NAME}@{offset}", data[offset:end], timeout_us=sl.timeout_us)
