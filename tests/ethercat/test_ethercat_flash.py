@@ -192,3 +192,11 @@ def test_a_cut_transfer_resumes_or_stops_at_the_byte_acknowledged(line, image_ke
     assert fw(line, 1)["version"] == "2.9.0"
     print(f"\nEtherCAT line cuts after frames {points} (of {frames}): resumed; lasting cut at frame {point}: stopped at "
           f"byte {stopped}, the board had {programmed}, --resume continued from {progress[0]}")
+
+
+def test_bench_flash_ethercat_keys() -> None:
+    from cerebellum_rt.tools.bench.flash_ethercat import measure_json
+
+    out = measure_json(16 * 1024)
+    assert out["ethercat_image_bytes"] == 16 * 1024 and out["ethercat_mailbox_exchanges"] > 16 * 1024 // 116
+    assert out["ethercat_s"] > out["ethercat_theoretical_s"] > 0 and out["ethercat_update_s"] >= out["ethercat_s"]
