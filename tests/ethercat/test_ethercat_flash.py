@@ -190,6 +190,13 @@ def test_a_cut_transfer_resumes_or_stops_at_the_byte_acknowledged(line, image_ke
     res = flash(line, 1, data, progress, resume=True)
     assert res.status == "ok" and progress[0] == programmed - programmed % 8 > 0, (programmed, progress[:3])
     assert fw(line, 1)["version"] == "2.9.0"
+    line.cut(rng.randrange(frames * 3 // 10, frames * 8 // 10), None)
+    assert flash(line, 1, image_keys.image("3.0.0", counter=3, size=30_000, seed=30), sdo_timeout_s=0.2,
+                 resume_wait_s=0.5).stage == "download"
+    line.cut(-1)
+    other = image_keys.image("3.0.1", counter=3, size=30_000, seed=31)  # --resume onto another image's prefix:
+    res = flash(line, 1, other, resume=True)  # the board's hash check refuses it, the tool starts from byte 0
+    assert (res.status, res.resumes, fw(line, 1)["version"]) == ("ok", 1, "3.0.1"), res
     print(f"\nEtherCAT line cuts after frames {points} (of {frames}): resumed; lasting cut at frame {point}: stopped at "
           f"byte {stopped}, the board had {programmed}, --resume continued from {progress[0]}")
 
