@@ -25,7 +25,9 @@ takes it to PRE-OP, reads 0x5F50:1 (bytes programmed in the inactive slot, round
 8-byte program unit) and writes the rest from there (``NAME@OFFSET``). A slave that stays silent
 ends with ``line cut: stopped at byte X of N`` (X: the bytes of the parts it acknowledged); a
 later run with ``resume`` reads its 0x5F50:1 and continues. A resumed slot that does not verify
-(hash, header, or a flash not cleared for this download) is written once more from byte 0.
+(hash, signature, format, header, or a flash not cleared for this download) is written once more
+from byte 0. A write refused before any check (the board runs an image in test boot: confirm or
+reset it first) ends the slave's update.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from cerebellum_rt.rtcore.errors import DeviceError
 PART_BYTES = 4096  # about this much per FoE write: the progress step (a WRQ/ACK more per part)
 FILE_NAME = "app.bin"
 RESUME_RETRY = (img.ERR_NOT_CLEARED, *RESUME_DAMAGE)
+TEST_BOOT = 1 << 17  # 0x1F57:1 bit 17: the running image is in test boot
 Progress = Callable[[int, int], None] | None
 
 
@@ -163,13 +166,19 @@ def flash_slave(master: Any, position: int, data: bytes, info: img.ImageInfo, op
             if not sl.wait_preop(clock() + (0.0 if exc.refused else opts.resume_wait_s), clock):
                 raise FlashError(f"{sl.label}: line cut: stopped at byte {result.acked} of {len(data)} (acknowledged "
                                  "by the slave); run again with --resume to continue", "download", result.acked) from exc
-            code = (sl.u32(0x1F57, 1) >> 1) & 0x7F
+            status = sl.u32(0x1F57, 1)
+            code = (status >> 1) & 0x7F
             if exc.refused and code:
                 if start and not retried and code in RESUME_RETRY:
                     offset, retried = 0, True  # a resumed slot that is not this image's prefix: from byte 0
                 else:
                     raise FlashError(f"{sl.label}: the board refused the image: {refusal(code)} (0x1F57 error "
                                      f"{code}; FoE ERR)", "download", result.acked) from exc
+            elif exc.refused:  # refused before any check: the request itself (state, offset)
+                why = (" while it runs an image in test boot: confirm it (0x1F51 = 0x80) or reset it first"
+                       if status & TEST_BOOT else "")
+                raise FlashError(f"{sl.label}: the board refused the FoE write{why} ({exc})", "download",
+                                 result.acked) from exc
             else:
                 got = sl.u32(0x5F50, 1)  # the board's own count of bytes programmed: the resume point
                 offset = min(got - got % FLASH_PROGRAM_UNIT, len(data) - len(data) % FLASH_PROGRAM_UNIT)
@@ -184,7 +193,7 @@ def flash_slave(master: Any, position: int, data: bytes, info: img.ImageInfo, op
         result.stage = "confirm"
         sl.write_u8(0x1F51, 1, PROGRAM_CONTROL_CONFIRM, "confirm (0x1F51 = 0x80)")
         status = sl.u32(0x1F57, 1)
-        result.test_boot = bool(status & (1 << 17))
+        result.test_boot = bool(status & TEST_BOOT)
         if result.test_boot:
             raise FlashError(f"{sl.label}: confirm did not end the test boot (0x1F57 = 0x{status:08X})", "confirm")
     result.status, result.stage, result.seconds = "ok", "done", clock() - t0

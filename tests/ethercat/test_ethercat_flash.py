@@ -119,6 +119,8 @@ def test_a_reset_before_the_confirm_reverts_and_a_confirmed_image_stays(line, bu
     new = image_keys.image("1.5.0", counter=3, size=5000, seed=5)
     res = flash(line, 2, new, confirm=False)
     assert (res.status, res.new_version, res.test_boot) == ("ok", "1.5.0", True)
+    again = flash(line, 2, new)  # the test image holds the only confirmed one's place: no download now
+    assert again.error.startswith("slave 2: the board refused the FoE write while it runs an image in test boot")
     with Coe(line.iface) as coe:
         assert coe.u32(2, 0x1F57, 1) & (1 << 17)
         coe.write(2, 0x1F51, 1, b"\x02")  # reset before the confirm
