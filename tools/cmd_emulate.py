@@ -13,7 +13,8 @@ so a restart of the same rig finds its boards' saved parameters again.
 
 Program download (``cbl flash``): the Python boards trust the Ed25519 public key ``--image-key``
 (none: every image is refused) and keep their image slots beside their parameters
-(``node<N>.slots``).
+(``node<N>.slots``); with ``--ethercat`` the same key for the slaves' bootloader (FoE, ``cbl flash
+-i ethercat``), their files in ``ethercat/slave<N>.json`` / ``.slots``.
 
 Every argument is checked before any process starts (rig, presets, interface: emulate serves
 ``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
@@ -165,6 +166,10 @@ def _describe(info: dict, rate_hz: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.image_key:
+        from cerebellum_rt.drivers.flash.image import load_public_key
+
+        load_public_key(args.image_key)  # a bad key is refused before any process starts
     if args.ethercat:
         from cerebellum_rt.drivers.ethercat.cli import emulate
 
@@ -183,10 +188,6 @@ def run(args: argparse.Namespace) -> int:
     if args.babble_id is not None:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)
         faults["babble_id"] = args.babble_id
-    if args.image_key:
-        from cerebellum_rt.drivers.flash.image import load_public_key
-
-        load_public_key(args.image_key)  # a bad key is refused before any process starts
     rig = load_rig(args.rig) if args.rig else default_rig()
     if args.firmware is not None:
         rig = _with_firmware(rig, args.firmware)
