@@ -29,8 +29,9 @@ def test_oscillation_metric_finds_a_ripple_on_a_ramp():
 
 @pytest.mark.parametrize("sensor", [True, False])
 def test_box_grasp_keeps_contact(sensor):
-    """Before the tension loop was designed at the measured tendon-space stiffness, the box grasp without the sensor lost
-    contact 20-42 times per finger in a 13 Hz limit cycle (thumb_flex 0-49 N)."""
+    """Before the tension loop was designed at the measured tendon-space stiffness, the box grasp
+    without the sensor lost contact 20-42 times per finger in a 13 Hz limit cycle (thumb_flex
+    0-49 N)."""
     res = grasp("hand_prs6", "box", 2.5, tension_sensor=sensor)
     for f in res.fingers:
         assert f["contact_losses"] <= 2, f  # the touch bounce, then no more
