@@ -186,6 +186,11 @@ class JointRatings:
     position_kp: float = 125.0  # [1/s]
     velocity_kp: float = 8.0  # [N·m·s/rad]
     velocity_ki: float = 1000.0  # [N·m/rad]
+    # impedance mode (-1): hard limits and defaults of 0x2011 (actuators.joint.gains.impedance_limits)
+    max_stiffness_nm_per_rad: float = 2000.0
+    max_damping_nm_s_per_rad: float = 40.0
+    impedance_stiffness: float = 125.0  # [N·m/rad]
+    impedance_damping: float = 1.5  # [N·m·s/rad]
 
     @classmethod
     def from_preset(cls, preset: Any, **overrides: float) -> JointRatings:
@@ -217,13 +222,14 @@ DEFAULT_RATINGS = JointRatings()
 STORE_SIGNATURE = 0x65766173  # "save"
 RESTORE_SIGNATURE = 0x64616F6C  # "load"
 DEVICE_TYPE_SERVO = 0x00020192
-SUPPORTED_MODES = 0x0380  # CSP (8), CSV (9), CST (10)
+MODE_IMPEDANCE = -1  # manufacturer-specific: tau = tau_ff + K (q* - q) + D (w_ff - w), K D in 0x2011
+SUPPORTED_MODES = 0x10380  # CSP (8), CSV (9), CST (10); bit 16 (manufacturer-specific): impedance (-1)
 # Identity (0x1018:1, EDS VendorNumber, ESI Vendor/Id, SII words 0x08-0x09): one value everywhere.
 # The project holds no CiA/ETG-assigned vendor ID; this is its own ID ('CRBL'), to be replaced by
 # an assigned one before boards are sold to third parties.
 VENDOR_ID = 0x4352424C
 VENDOR_NAME = "cerebellum project"
-MODES = (0, 8, 9, 10)
+MODES = (MODE_IMPEDANCE, 0, 8, 9, 10)
 
 
 def comm_objects(product_code: int, device_name: str) -> list[Obj]:
@@ -338,6 +344,13 @@ def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
                 desc="velocity loop: tau = kp (v_ref - v) + ki integral(v_ref - v) + tau_ff"),
             sub(0x2010, 3, "velocity_ki", f32, "rw", unit="N·m/rad", low=0.0, high=1e5, default=r.velocity_ki),
         ], "firmware cascade gains"),
+        compound(0x2011, "impedance", "RECORD", [
+            sub(0x2011, 1, "impedance_stiffness", f32, "rw", unit="N·m/rad", low=0.0,
+                high=r.max_stiffness_nm_per_rad, default=r.impedance_stiffness,
+                desc="impedance mode (0x6060 = -1): tau = tau_ff (0x60B2) + K (q* (0x607A) - q) + D (w_ff (0x60B1) - w)"),
+            sub(0x2011, 2, "impedance_damping", f32, "rw", unit="N·m·s/rad", low=0.0,
+                high=r.max_damping_nm_s_per_rad, default=r.impedance_damping, desc="D of the impedance mode"),
+        ], "impedance mode gains"),
         compound(0x2020, "hard_limits", "RECORD", [
             sub(0x2020, 1, "hard_max_torque", u16, "const", unit="‰", default=max_t,
                 desc="upper bound of 0x6072"),
@@ -346,6 +359,10 @@ def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
             sub(0x2020, 3, "hard_max_winding_temperature", i16, "const", unit="0.1 °C",
                 default=round(r.max_winding_temp_c * TEMPERATURE_PER_DEGC),
                 desc="over-temperature fault (EMCY 0x4310) above this"),
+            sub(0x2020, 4, "hard_max_stiffness", f32, "const", unit="N·m/rad", default=r.max_stiffness_nm_per_rad,
+                desc="upper bound of 0x2011:1"),
+            sub(0x2020, 5, "hard_max_damping", f32, "const", unit="N·m·s/rad", default=r.max_damping_nm_s_per_rad,
+                desc="upper bound of 0x2011:2"),
         ]),
         var(0x2030, "standstill_velocity", u32, "rw", unit="counts/s", default=int(0.05 * VELOCITY_COUNTS_PER_RAD_S),
             low=0, high=max_v, desc="|velocity| below this ends a quick-stop or fault-reaction ramp"),
@@ -366,7 +383,7 @@ def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
         var(0x605E, "fault_reaction_option_code", i16, "rw", default=2, low=0, high=3,
             desc="0 coast, 1 slow-down ramp, 2 quick-stop ramp, 3 current limit"),
         var(0x6060, "modes_of_operation", i8, "rw", pdo=True, default=8, values=MODES,
-            desc="0 none, 8 CSP, 9 CSV, 10 CST"),
+            desc="0 none, 8 CSP, 9 CSV, 10 CST, -1 impedance (manufacturer-specific)"),
         var(0x6061, "modes_of_operation_display", i8, "ro", pdo=True, default=8),
         var(0x6064, "position_actual", i32, "ro", pdo=True, unit="counts", desc="2**20 counts per output revolution"),
         var(0x6065, "following_error_window", u32, "rw", unit="counts", default=POSITION_COUNTS_PER_REV // 36,
@@ -396,7 +413,7 @@ def joint_objects(r: JointRatings = DEFAULT_RATINGS) -> list[Obj]:
         var(0x60B2, "torque_offset", i16, "rw", pdo=True, unit="‰",
             low=-max_t, high=max_t, desc="torque feed-forward"),
         var(0x60FF, "target_velocity", i32, "rw", pdo=True, unit="counts/s", desc="CSV target"),
-        var(0x6502, "supported_drive_modes", u32, "ro", default=SUPPORTED_MODES, desc="CSP, CSV, CST"),
+        var(0x6502, "supported_drive_modes", u32, "ro", default=SUPPORTED_MODES, desc="CSP, CSV, CST, impedance (bit 16)"),
     ]
 
 

@@ -11,17 +11,21 @@ key or ``--firmware`` says otherwise (``python``: drivers/board, the executable 
 
 Storage: every board keeps the parameters saved by 0x1010 in its own file, written atomically (a
 kill -9 at any point leaves the old or the new set): ``STATE_DIR/<bus>/node<N>.json`` for the
-Python board, ``node<N>.flash`` (the image's raw parameter flash) for the C image. A board whose
-firmware's file is missing while the other's exists starts with the saved set carried across
-(:func:`cerebellum_rt.hil_tests.emulator.carry_saved_parameters`; the other file is left as it
-was, a value the target refuses stops the start with one line). ``--state-dir`` names the directory; the default is per user and per rig,
-``$XDG_STATE_HOME/cerebellum/emulate/<rig>`` (``~/.local/state/...`` without XDG_STATE_HOME),
-so a restart of the same rig finds its boards' saved parameters again.
+Python board, ``node<N>.flash`` (the image's raw parameter flash) for the C image. A board starts
+with the set saved last, whichever firmware saved it: when the other firmware's file is the newer
+(or its own is missing), the saved set is carried across
+(:func:`cerebellum_rt.hil_tests.emulator.carry_saved_parameters`; the other file is left as it was;
+a value the target refuses stops the start with one line). ``--state-dir`` names the directory;
+the default is per user and per rig, ``$XDG_STATE_HOME/cerebellum/emulate/<rig>``
+(``~/.local/state/...`` without XDG_STATE_HOME), so a restart of the same rig finds its boards'
+saved parameters again.
 
 Program download (``cbl flash``): with ``--image-key`` every board runs the Python board, which
 trusts that Ed25519 public key (none: every image is refused) and keeps its image slots beside its
 parameters (``node<N>.slots``); the C image takes images only behind its bootloader
 (:mod:`cerebellum_rt.drivers.board.cboot`), so ``--image-key`` with ``--firmware c|qemu`` is refused.
+With ``--ethercat`` the same key for the slaves' bootloader (FoE, ``cbl flash -i ethercat``), their
+files in ``ethercat/slave<N>.json`` / ``.slots``.
 
 Every argument is checked before any process starts (rig, presets, interface: emulate serves
 ``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
@@ -174,6 +178,10 @@ def _describe(info: dict, rate_hz: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.image_key:
+        from cerebellum_rt.drivers.flash.image import load_public_key
+
+        load_public_key(args.image_key)  # a bad key is refused before any process starts
     if args.ethercat:
         from cerebellum_rt.drivers.ethercat.cli import emulate
 
@@ -192,10 +200,6 @@ def run(args: argparse.Namespace) -> int:
     if args.babble_id is not None:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)
         faults["babble_id"] = args.babble_id
-    if args.image_key:
-        from cerebellum_rt.drivers.flash.image import load_public_key
-
-        load_public_key(args.image_key)  # a bad key is refused before any process starts
     rig = load_rig(args.rig) if args.rig else default_rig()
     if args.image_key and args.firmware not in (None, "python"):
         raise ConfigError(f"--image-key with --firmware {args.firmware}: program download is served by the Python "

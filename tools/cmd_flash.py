@@ -8,6 +8,11 @@ counter :4, trusted key id :5), clear, block download (resumed from the board's 
 offset after a bus cut), start (the board verifies hash, signature, board type and counter),
 boot-up, read-back of 0x1F56 (the new version, in test boot), confirm.
 
+EtherCAT (``-i ethercat -c IFNAME``, SOEM): the same update over CoE and FoE in BOOT
+(:mod:`cerebellum_rt.drivers.ethercat.flash`); ``--node`` names slave positions on the line (1 =
+the first after the master), ``--all`` every slave found; the slaves are updated one after the
+other, and the rows and ``--json`` keys are the CAN ones.
+
 ``--dry-run`` checks compatibility only. ``--resume`` continues an interrupted download from the
 board's offset instead of clearing the slot. ``--all``: the boards whose heartbeat is heard within
 ``--discover-s``. Exit 0 when every board is updated (or compatible, with ``--dry-run``), 1 when
@@ -26,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("image", metavar="IMAGE", help="the signed image (cbl build firmware --image)")
     add_bus_arguments(p, channel_required=False)
-    p.add_argument("--node", default=None, help="node-IDs: N, N,M or N-M")
+    p.add_argument("--node", default=None,
+                   help="node-IDs: N, N,M or N-M (-i ethercat: slave positions on the line, 1 = first)")
     p.add_argument("--all", action="store_true", help="every board whose heartbeat is heard on the bus")
     p.add_argument("--rig", metavar="RIG.toml", default=None, help="every board of a rig, on all its buses at once")
     p.add_argument("--dry-run", action="store_true", help="compatibility only: board type, size, counter, key")
@@ -89,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         info = img.verify(data, None)  # layout and hash; the board checks the signature with its key
     except img.ImageError as exc:
         raise ConfigError(f"image {args.image}: {exc}") from exc
+    opts = Options(sdo_timeout_s=args.timeout, boot_timeout_s=args.boot_timeout, resume_wait_s=args.resume_wait,
+                   dry_run=args.dry_run, resume=args.resume, confirm=not args.no_confirm)
+    if args.interface == "ethercat":
+        rows = _ethercat(args, data, info, opts)
+        return _report(args, rows, info, len(data))
     # (bus name, interface, channel, bitrate, fd, data bitrate, nodes or None for --all)
     targets: list[tuple[str, str, str, int, bool, int | None, list[int] | None]] = []
     if args.rig:
@@ -107,8 +118,6 @@ def run(args: argparse.Namespace) -> int:
         nodes = parse_nodes(args.node) if args.node else None
         targets.append((f"{args.interface}:{args.channel}", args.interface, args.channel, args.bitrate, args.fd,
                         args.data_bitrate, nodes))
-    opts = Options(sdo_timeout_s=args.timeout, boot_timeout_s=args.boot_timeout, resume_wait_s=args.resume_wait,
-                   dry_run=args.dry_run, resume=args.resume, confirm=not args.no_confirm)
     buses = []
     try:
         plans, results = [], {}
@@ -134,10 +143,31 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for bus in buses:
             bus.shutdown()
-    rows = list(results.values())
+    return _report(args, list(results.values()), info, len(data))
+
+
+def _ethercat(args: argparse.Namespace, data: bytes, info, opts) -> list:
+    """The slaves of the EtherCAT line on -c IFNAME, one after the other (drivers.ethercat.flash)."""
+    from cerebellum_rt.drivers.ethercat.flash import flash_line
+    from cerebellum_rt.rtcore.errors import ConfigError
+
+    if args.rig:
+        raise ConfigError("--rig names CAN buses: for EtherCAT give -c IFNAME and --node N or --all")
+    if not args.channel:
+        raise ConfigError("-c/--channel is needed for interface 'ethercat' (the network interface of the line)")
+    if bool(args.node) == bool(args.all):
+        raise ConfigError("name the slaves: --node N (N,M or N-M: positions on the line, 1 = first) or --all")
+    positions = parse_nodes(args.node) if args.node else None
+    bars = _Bars(enabled=not args.json)
+    with bars:
+        return flash_line(args.channel, positions, data, info, opts,
+                          lambda pos: bars.add(f"ethercat:{args.channel}", pos, len(data), "slave"))
+
+
+def _report(args: argparse.Namespace, rows: list, info, size: int) -> int:
     ok = all(r.status in ("ok", "compatible") for r in rows)
     if args.json:
-        print(json.dumps({"image": args.image, "version": info.version_text, "bytes": len(data),
+        print(json.dumps({"image": args.image, "version": info.version_text, "bytes": size,
                           "dry_run": args.dry_run, "ok": ok, "boards": [r.as_dict() for r in rows]}))
         return 0 if ok else 1
     _summary(rows, info.version_text, args.dry_run)
@@ -158,10 +188,10 @@ class _Bars:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                      TransferSpeedColumn())
 
-    def add(self, bus: str, node: int, total: int):
+    def add(self, bus: str, node: int, total: int, what: str = "node"):
         if self.progress is None:
             return None
-        task = self.progress.add_task(f"{bus} node {node}", total=total)
+        task = self.progress.add_task(f"{bus} {what} {node}", total=total)
         return lambda done, _total: self.progress.update(task, completed=done)
 
     def __enter__(self) -> _Bars:

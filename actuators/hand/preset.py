@@ -71,10 +71,13 @@ _SCALARS: dict[str, dict[str, tuple[float, float]]] = {
     "firmware": {
         "loop_hz": (50.0, 2e4), "plant_hz": (500.0, 1e5), "position_bandwidth_hz": (0.1, 500.0),
         "position_damping": (0.1, 3.0), "tension_bandwidth_hz": (0.1, 500.0), "tension_damping": (0.1, 3.0),
-        "tension_design_stiffness_n_per_m": (10.0, 1e7),
         "tension_integral_hz": (0.0, 100.0), "force_integral_hz": (0.0, 100.0),
         "slack_tension_n": (0.0, 100.0), "slack_margin_m": (0.0, 0.01), "slack_debounce_ticks": (1, 1000),
     },
+}
+# per-tendon arrays (one value per [coupling] tendon): section -> key -> (lo, hi)
+_TENDON_ARRAYS: dict[str, dict[str, tuple[float, float]]] = {
+    "firmware": {"tension_design_stiffness_n_per_m": (10.0, 1e7)},
 }
 _JOINT_ARRAYS: dict[str, tuple[float, float]] = {
     "inertia_kg_m2": (1e-9, 1e-2), "damping_nm_s_per_rad": (0.0, 1.0), "spring_nm_per_rad": (0.0, 10.0),
@@ -206,7 +209,7 @@ def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
         d = raw.get(sec)
         if not isinstance(d, dict):
             raise ConfigError(f"{f}: missing section [{sec}]")
-        extra = set(d) - set(keys) - {"force_target_n", "tension_sensor", "max_force_n"}
+        extra = set(d) - set(keys) - set(_TENDON_ARRAYS.get(sec, {})) - {"force_target_n", "tension_sensor", "max_force_n"}
         if extra:
             raise ConfigError(f"{f}: [{sec}] unknown key(s) {sorted(extra)}; known: {sorted(keys)}")
         for k, (lo, hi) in keys.items():
@@ -238,6 +241,9 @@ def _build(p: Path, raw: dict[str, Any]) -> HandPreset:
         raise ConfigError(f"{f}: [coupling] moment_arms_m must have {na} rows (one per tendon)")
     coupling = np.array([_vec(f"{f} [coupling] moment_arms_m[{k}]", r, nj, -0.05, 0.05) for k, r in enumerate(rows)])
     wrap = _vec(f"{f} [coupling] wrap_rad", cd.get("wrap_rad"), na, 0.0, 50.0)
+    for sec, keys in _TENDON_ARRAYS.items():
+        for k, (lo, hi) in keys.items():
+            _vec(f"{f} [{sec}] {k}", raw[sec].get(k), na, lo, hi)
 
     fings = raw.get("finger", [])
     nf = len(fings)

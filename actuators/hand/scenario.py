@@ -27,6 +27,7 @@ from cerebellum_rt.actuators.hand.sim import (
     M_GRASP,
     M_JOINT,
     M_POSITION,
+    M_TENSION,
     HandSim,
 )
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
@@ -176,6 +177,30 @@ def grasp(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", duratio
               "unaccounted": float(e[0]) - losses - stored}
     return GraspResult(p.name, obj, duration_s, sim.loop_hz, sim.loop_hz * sim.sub, fingers, acts,
                        {k: round(v, 6) for k, v in energy.items()}, log, targets)
+
+
+def tendon_stiffness(preset: HandPreset | str = "hand_prs6", obj: str = "cylinder", grasp_s: float = 2.5,
+                     step_n: float = 2.0, settle_s: float = 0.6) -> dict[str, float]:
+    """Load stiffness dT/dx [N/m] seen at the nut by every grasping tendon on ``obj`` (the figure
+    ``[firmware] tension_design_stiffness_n_per_m`` is designed at): the grasp scenario for
+    ``grasp_s``, then every grasping actuator in tension mode at its tension - ``step_n`` and
+    + ``step_n`` for ``settle_s`` each; tension and nut position averaged over the last 0.1 s of
+    each: dT/dx = (T+ - T-) / (x+ - x-) (tendon in series with the pads through the moment arms)."""
+    p = preset if isinstance(preset, HandPreset) else load_preset(preset)
+    sim = HandSim(p, obj)
+    targets, held = setup_grasp(sim)
+    run_grasp(sim, round(grasp_s * sim.loop_hz), held)
+    ks = [k for k in range(p.n_act) if targets[k] > 0.0]
+    t0 = sim.tens[ks, 0].copy()
+    n, tail = round(settle_s * sim.loop_hz), max(1, round(0.1 * sim.loop_hz))
+    pts = []
+    for d in (-step_n, step_n):
+        sim.mode[ks] = M_TENSION
+        sim.t_cmd[ks] = t0 + d
+        log = sim.run(n)
+        pts.append((log[-tail:, :, LOG_X].mean(0), log[-tail:, :, LOG_T].mean(0)))
+    (x1, t1), (x2, t2) = pts
+    return {p.tendons[k]: float((t2[k] - t1[k]) / (x2[k] - x1[k])) for k in ks}
 
 
 def plot_grasp(res: GraspResult, out_dir: Path) -> Path:

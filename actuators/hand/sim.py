@@ -19,6 +19,7 @@ the coupling row).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -46,12 +47,13 @@ _slack = host_law(L.slack_step)
 _observe = host_law(L.screw_tension_observer_step)
 
 
-def law_gains(p: HandPreset) -> dict[str, float]:
+def law_gains(p: HandPreset) -> dict[str, Any]:
     """Controller gains from the preset's bandwidths (see :mod:`cerebellum_rt.actuators.hand.laws`).
 
     position: kp = w^2 m_eq / K_F, kd = 2 zeta w m_eq / K_F (w = 2 pi f_pos)
-    tension:  :func:`tension_gains` at the design load stiffness k_d (a pad contact seen in
-              tendon space), ki = 2 pi f_int kp
+    tension:  :func:`tension_gains` at each tendon's design load stiffness k_d (its pad contact
+              seen in tendon space, ``[firmware] tension_design_stiffness_n_per_m``, one per
+              tendon), ki = 2 pi f_int kp: ``ten_kp``, ``ten_kd``, ``ten_ki`` are arrays (n_act)
     force:    ki_f = 2 pi f_force c_TF, kp_f = 0.2 c_TF (c_TF = tension per pad force)
     """
     d = drive_figures(p.raw)
@@ -59,12 +61,12 @@ def law_gains(p: HandPreset) -> dict[str, float]:
     kf, m = d["k_force"], d["m_eq"]
     wp = 2 * math.pi * fw["position_bandwidth_hz"]
     ctf = p.raw["grasp"]["tension_per_force"]
-    kp_t, kd_t = tension_gains(d, fw["tension_design_stiffness_n_per_m"], fw["tension_bandwidth_hz"],
-                               fw["tension_damping"])
+    ten = np.array([tension_gains(d, k_l, fw["tension_bandwidth_hz"], fw["tension_damping"])
+                    for k_l in fw["tension_design_stiffness_n_per_m"]])
     return {
         "pos_kp": wp * wp * m / kf, "pos_kd": 2 * fw["position_damping"] * wp * m / kf,
-        "pos_i_ff": d["f_c0"] / kf, "ten_kp": kp_t, "ten_kd": kd_t,
-        "ten_ki": 2 * math.pi * fw["tension_integral_hz"] * kp_t,
+        "pos_i_ff": d["f_c0"] / kf, "ten_kp": ten[:, 0], "ten_kd": ten[:, 1],
+        "ten_ki": 2 * math.pi * fw["tension_integral_hz"] * ten[:, 0],
         "f_ki": 2 * math.pi * fw["force_integral_hz"] * ctf, "f_kp": 0.2 * ctf,
         **{k: d[k] for k in ("k_force", "m_eq", "k_tendon", "eta_f", "eta_b", "f_c0")},
     }

@@ -23,6 +23,15 @@ Gain design (continuous-time, stated so the step-response tests can derive their
 - Velocity PI: k_v = J_eff w_v, k_i = k_v w_v / 4 (zero a quarter of the bandwidth below it).
 - Position P: k_p = w_p (w_p = 2 pi f_p); with velocity feed-forward this is a type-1 loop.
 - Torque-sensor filter: a = 1 - exp(-2 pi f_tf dt).
+- Impedance mode (:func:`impedance_limits`): tau = K (q* - q) + D (w* - w) on J_eff is a second
+  order with w_n = sqrt(K / J_eff), zeta = D / (2 sqrt(K J_eff)). Hard limits: w_n at most the
+  velocity loop's bandwidth w_v (which already stays below a third of the reducer's
+  anti-resonance) and K at most a fifth of the reducer's stiffness K_r (the output encoder closes
+  the loop across the reducer spring; up to K_r / 5 the joint behaves as the rigid model
+  ``cbl tune`` identifies: the arm_hd at K = K_r / 2 overshot a perturbation by 16 percentage
+  points more than that model predicted, the wrist at K_r / 3 by 7, at K_r / 5 by under 3),
+  K_max = min(J_eff w_v^2, K_r / 5); D_max = 2 sqrt(K_max J_eff) (critical damping at K_max).
+  Defaults: K = K_max / 16, zeta = 0.3 (soft and under-damped: ``cbl tune``'s auto-tune places it).
 - Braking envelope at the position limits: a_b = T_pk / (2 (J_refl + J_load)) (half the
   deceleration the peak torque gives).
 - Friction compensation: fraction x of the preset's friction referred to the output:
@@ -81,6 +90,20 @@ def loop_bandwidths_hz(p: JointPreset) -> tuple[float, float]:
     fv = min(fw.velocity_bandwidth_hz, f_ar / 3.0)
     fp = min(fw.position_bandwidth_hz, fv * fw.position_bandwidth_hz / fw.velocity_bandwidth_hz)
     return fv, fp
+
+
+def impedance_limits(p: JointPreset) -> dict[str, float]:
+    """Hard limits and defaults of the impedance gains (module doc), named as
+    :class:`cerebellum_rt.drivers.od.JointRatings`' fields."""
+    red = p.reducer
+    j = effective_inertia(p)
+    wv = 2.0 * math.pi * loop_bandwidths_hz(p)[0]
+    k_red = min(red.stiffness_k1_nm_per_rad, red.stiffness_k2_nm_per_rad, red.stiffness_k3_nm_per_rad)
+    k_max = min(j * wv * wv, 0.2 * k_red)
+    k0 = k_max / 16.0
+    vals = {"max_stiffness_nm_per_rad": k_max, "max_damping_nm_s_per_rad": 2.0 * math.sqrt(k_max * j),
+            "impedance_stiffness": k0, "impedance_damping": 2.0 * 0.3 * math.sqrt(k0 * j)}
+    return {k: float(np.float32(v)) for k, v in vals.items()}  # REAL32 objects: the values read back
 
 
 def foc_config(p: JointPreset, current_loop_hz: float) -> np.void:

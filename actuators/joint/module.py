@@ -319,6 +319,10 @@ class JointModule:
         self._cmd[C_STIFF] = stiffness_nm_per_rad
         self._cmd[C_DAMP] = damping_nm_s_per_rad
 
+    def impedance(self) -> tuple[float, float]:
+        """(K, D) of MODE_IMPEDANCE as last set."""
+        return float(self._cmd[C_STIFF]), float(self._cmd[C_DAMP])
+
     def reset_fault(self) -> None:
         """Clear the latched faults at the next loop period (CiA 402 fault reset). Callable in the tick."""
         self._cmd[C_RESET] = 1.0

@@ -35,6 +35,7 @@ from typing import Any
 import can
 
 from cerebellum_rt.drivers import cia402
+from cerebellum_rt.drivers.board.joint import plant_param
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
 from cerebellum_rt.drivers.od import JointRatings, Table, build_table
@@ -50,7 +51,6 @@ _FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and d
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
-_GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 HAND_AXES = 6
 _bound: set[int] = set()
 
@@ -137,10 +137,7 @@ def _bind(mod: Any) -> None:
 
     @extern
     def cbl_py_param(user: Any, index: int, sub: int, value: float) -> int:
-        b = _board_of(mod, user)
-        recs = getattr(b.module, "law_records", {})
-        if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
-            recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)
+        plant_param(_board_of(mod, user).module, index, sub, float(value))
         return 0
 
     @extern
@@ -187,7 +184,10 @@ def joint_table(module: Any | None, fd: bool = False) -> Table:
     if "cascade_config" in recs:
         cc = recs["cascade_config"][0]
         gains = dict(position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]), velocity_ki=float(cc["ki_vel"]))
-    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains))
+    from cerebellum_rt.actuators.joint.gains import impedance_limits
+
+    return build_table("joint", fd=fd, ratings=JointRatings.from_preset(module.preset, **gains,
+                                                                      **impedance_limits(module.preset)))
 
 
 class FirmwareBoard:

@@ -2,11 +2,15 @@
 
 The cycle, the state machine, faults and connection monitoring are :class:`DriveBoard`'s
 (:mod:`cerebellum_rt.drivers.board.drive`); this module maps the module's measurements onto the CiA 402
-objects and the mode's targets (CSP 8, CSV 9, CST 10) or the stop ramp onto
+objects and the mode's targets (CSP 8, CSV 9, CST 10, impedance -1) or the stop ramp onto
 ``module.command(mode, position_rad, velocity_rad_s, torque_nm, enable)``, clamped to the
 board's limits (0x6072 max torque, 0x6080 max speed, 0x607D software position limits).
 Stop ramps: 1 slow-down (0x6084) and 2 quick-stop (0x6085) ramp the velocity to zero in CSV;
 3 brakes at the max torque against the velocity until standstill (|v| < 0x2030).
+
+Impedance (-1, manufacturer-specific): the module's impedance law with K, D from 0x2011 (written
+into the module on each write and at boot), q* = 0x607A (clamped to 0x607D), w_ff = 0x60B1,
+tau_ff = 0x60B2.
 
 ``firmware="c"`` runs the CiA 402 law as the C that codegen generates from it (host build
 through cffi), as a real board's bus stack would call it; the default ``"numba"`` runs the same
@@ -48,7 +52,8 @@ from cerebellum_rt.drivers.od import (
 
 _I32 = (-(2**31), 2**31 - 1)
 _I16 = (-(2**15), 2**15 - 1)
-MODE_CSP, MODE_CSV, MODE_CST = 8, 9, 10
+MODE_CSP, MODE_CSV, MODE_CST, MODE_IMPEDANCE = 8, 9, 10, -1
+FOLLOW_MODES = (MODE_CSP, MODE_CSV, MODE_CST, MODE_IMPEDANCE)
 # actuators.joint fault word bits -> CiA 402 error codes (CANOPEN.md §3)
 MODULE_FAULT_CODES = ((1, 0x2310), (2, 0x4310), (4, 0x3220), (8, 0x3210), (16, 0x8400), (32, 0x8612), (64, 0x7300))
 _GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
@@ -60,12 +65,24 @@ def joint_table(preset: Any | None = None, *, fd: bool = False) -> Table:
     EDS from this same table, so the file describes the board that answers."""
     if preset is None:
         return build_table("joint", fd=fd)
-    from cerebellum_rt.actuators.joint.gains import cascade_config
+    from cerebellum_rt.actuators.joint.gains import cascade_config, impedance_limits
 
     cc = cascade_config(preset)
     ratings = JointRatings.from_preset(preset, position_kp=float(cc["kp_pos"]), velocity_kp=float(cc["kp_vel"]),
-                                       velocity_ki=float(cc["ki_vel"]))
+                                       velocity_ki=float(cc["ki_vel"]), **impedance_limits(preset))
     return build_table("joint", fd=fd, ratings=ratings)
+
+
+def plant_param(module: Any, index: int, sub: int, value: float) -> None:
+    """A gain written on the board into the module's firmware law: 0x2010 the cascade gains,
+    0x2011 the impedance K (sub 1) / D (sub 2); the Python board and the C firmware's
+    ``plant_param`` callback (host build and QEMU) both call this."""
+    recs = getattr(module, "law_records", {})
+    if index == 0x2010 and sub in _GAIN_FIELDS and "cascade_config" in recs:
+        recs["cascade_config"][0][_GAIN_FIELDS[sub]] = value
+    elif index == 0x2011 and sub in (1, 2) and hasattr(module, "set_impedance"):
+        k, d = module.impedance()
+        module.set_impedance(value if sub == 1 else k, value if sub == 2 else d)
 
 
 def _meas(m: Any, name: str) -> float:
@@ -77,7 +94,7 @@ def _meas(m: Any, name: str) -> float:
 class JointBoard(DriveBoard):
     """Emulated joint board (see module doc). ``close()`` is idempotent; usable as a context manager."""
 
-    modes = (0, MODE_CSP, MODE_CSV, MODE_CST)
+    modes = (0, *FOLLOW_MODES)
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
@@ -95,6 +112,7 @@ class JointBoard(DriveBoard):
     def _setup_app(self) -> None:
         super()._setup_app()
         self.store.on_write[0x2010] = self._gain_written
+        self.store.on_write[0x2011] = self._impedance_written
         self._ramp_v = 0.0
         self._ramp_active = False
         self._hold_pos = 0.0
@@ -111,6 +129,8 @@ class JointBoard(DriveBoard):
         super()._reset_app()
         for sub in _GAIN_FIELDS:  # boot / NMT reset: the firmware runs the gains the OD now holds (saved set or defaults)
             self._gain_written(0x2010, sub, self.store.get(0x2010, sub))
+        for sub in (1, 2):
+            self._impedance_written(0x2011, sub, self.store.get(0x2011, sub))
 
     def _sample(self) -> dict[str, float]:
         """Measurements into the object dictionary; returns them in SI units."""
@@ -149,9 +169,12 @@ class JointBoard(DriveBoard):
         return causes
 
     def _gain_written(self, index: int, sub: int, value: object) -> None:
-        recs = getattr(self.module, "law_records", {}) if self.module is not None else {}
-        if sub in _GAIN_FIELDS and "cascade_config" in recs:
-            recs["cascade_config"][0][_GAIN_FIELDS[sub]] = float(value)  # type: ignore[arg-type]
+        if self.module is not None:
+            plant_param(self.module, 0x2010, sub, float(value))  # type: ignore[arg-type]
+
+    def _impedance_written(self, index: int, sub: int, value: object) -> None:
+        if self.module is not None:
+            plant_param(self.module, 0x2011, sub, float(value))  # type: ignore[arg-type]
 
     def _period_ok(self, period_us: int) -> bool:
         hz = getattr(self.module, "current_loop_hz", None)
@@ -192,7 +215,7 @@ class JointBoard(DriveBoard):
         if not enable or ramp == 0:
             self._ramp_active = False  # the next stop ramp starts from the velocity measured then
         follow = enable and bool(out["follow_targets"])
-        no_mode = follow and int(s.get(0x6061, 0)) not in (MODE_CSP, MODE_CSV, MODE_CST)
+        no_mode = follow and int(s.get(0x6061, 0)) not in FOLLOW_MODES
         if no_mode and not self._holding:
             self._hold_pos = self._meas["position_rad"]
         self._holding = no_mode
@@ -203,7 +226,7 @@ class JointBoard(DriveBoard):
         elif follow:
             mode = int(s.get(0x6061, 0))
             tau = (int(s.get(0x60B2, 0)) / TORQUE_PERMILLE) * rated_t
-            if mode == MODE_CSP:
+            if mode in (MODE_CSP, MODE_IMPEDANCE):
                 lo, hi = int(s.get(0x607D, 1)), int(s.get(0x607D, 2))
                 pos = min(max(int(s.get(0x607A, 0)), lo), hi) / POSITION_COUNTS_PER_RAD
                 vel = int(s.get(0x60B1, 0)) / VELOCITY_COUNTS_PER_RAD_S

@@ -29,6 +29,7 @@ import can
 
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.board.cfirmware import FLASH_BYTES, joint_table
+from cerebellum_rt.drivers.board.joint import plant_param
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.image import build_image
 from cerebellum_rt.drivers.od import Table
@@ -37,7 +38,6 @@ from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 RECORD = struct.Struct("<BBBBIQ64s")
 EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM = range(8)
 START_TIMEOUT_S = 20.0
-_GAIN_FIELDS = {1: "kp_pos", 2: "kp_vel", 3: "ki_vel"}
 
 
 def image_for(table: Table) -> Path:
@@ -152,9 +152,7 @@ class QemuBoard:
             elif kind_in == EV_RESET_FAULT:
                 self.module.reset_fault()
             elif kind_in == EV_PARAM:
-                recs = getattr(self.module, "law_records", {})
-                if ident_in == 0x2010 and flags_in in _GAIN_FIELDS and "cascade_config" in recs:
-                    recs["cascade_config"][0][_GAIN_FIELDS[flags_in]] = struct.unpack_from("<d", payload)[0]
+                plant_param(self.module, ident_in, flags_in, struct.unpack_from("<d", payload)[0])
 
     def _sample(self) -> tuple[int, int, bytes]:
         r = self.module.read()

@@ -5,8 +5,9 @@
 * ``cbl emulate [RIG.toml] --ethercat [--json]``: every board of the rig (all buses, in order)
   becomes one slave of a single emulated EtherCAT line; the tool creates the veth pair and the
   namespace, prints the interface to give the master (``cbl scan -i ethercat -c IFACE``), runs
-  until SIGINT/SIGTERM, then removes them. Each slave keeps its firmware image (written over
-  FoE) under the rig's state directory (``--state-dir``), in ``ethercat/slave<N>.fw``.
+  until SIGINT/SIGTERM, then removes them. Each slave keeps its saved parameters and image slots
+  (written over FoE, ``cbl flash -i ethercat``) under the rig's state directory (``--state-dir``),
+  in ``ethercat/slave<N>.json`` / ``.slots``; its bootloader trusts ``--image-key PUB``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def emulate(args: argparse.Namespace, state_dir: Callable[[argparse.Namespace, A
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmulatedLine(specs, state_dir=state_dir(args, rig) if state_dir else None) as line:
+    with EmulatedLine(specs, state_dir=state_dir(args, rig) if state_dir else None,
+                      image_key=getattr(args, "image_key", None)) as line:
         if args.json:
             print(json.dumps({"ethercat": {"interface": line.iface, "slaves": specs}}), flush=True)
         else:

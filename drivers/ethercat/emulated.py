@@ -6,9 +6,12 @@ end sits in a fresh network namespace, starts the ESC emulator process there
 the interface a master opens. :meth:`status`, :meth:`reach` and :meth:`mangle` talk to the
 emulator over its control pipe. :meth:`close` stops the process and removes the pair and the
 namespace. ``workers``: processes running the slaves' applications (0: one per CPU, -1: inside
-the ESC process); ``state_dir``: where each slave keeps its firmware image
-(``STATE_DIR/ethercat/slave<N>.fw``, written over FoE; None: memory only); ``engine_priority``:
-the SCHED_FIFO priority of the emulator's frame engine (0: none). Needs root and iproute2.
+the ESC process); ``state_dir``: where each slave keeps its saved parameters and its image slots
+(``STATE_DIR/ethercat/slave<N>.json`` and ``.slots``; None: memory only); ``image_key``: the
+Ed25519 public key (PEM file) the slaves' bootloader trusts for images written over FoE (None:
+every image is refused); ``engine_priority``: the SCHED_FIFO priority of the emulator's frame
+engine (0: none). :meth:`cut` is a fault: the line goes dead after a number of frames. Needs root
+and iproute2.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class EmulatedLine:
     """See module doc."""
 
     def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0, workers: int = 0,
-                 state_dir: str | os.PathLike | None = None, engine_priority: int = ENGINE_PRIORITY) -> None:
+                 state_dir: str | os.PathLike | None = None, engine_priority: int = ENGINE_PRIORITY,
+                 image_key: str | os.PathLike | None = None) -> None:
         self.slaves = slave_specs(slaves)
         self._proc: subprocess.Popen | None = None
         self._veth = VethLine()
@@ -54,6 +58,8 @@ class EmulatedLine:
                    "--workers", str(workers), "--engine-priority", str(engine_priority)]
             if state_dir is not None:
                 cmd += ["--state-dir", str(state_dir)]
+            if image_key is not None:
+                cmd += ["--image-key", os.path.abspath(image_key)]
             # own session: Ctrl-C goes to the tool, which stops the emulator (its stdin closing does too)
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                           start_new_session=True)
@@ -89,6 +95,11 @@ class EmulatedLine:
 
     def reach(self, n: int) -> None:
         self.command(cmd="reach", n=n)
+
+    def cut(self, after: int, seconds: float | None = None) -> None:
+        """Fault: the line goes dead (no frame answered) after ``after`` more frames, for ``seconds``
+        (None: until ``cut(-1)``, which mends it)."""
+        self.command(cmd="cut", after=after, seconds=seconds)
 
     def mangle(self, mode: str, p: float = 1.0, seed: int = 0) -> None:
         self.command(cmd="mangle", mode=mode, p=p, seed=seed)

@@ -6,11 +6,14 @@ line. :func:`enter_boot` does what SOEM's firmware-update sample does: INIT, the
 mailboxes from the slave's SII (words 0x14-0x17) into SM0/SM1, then BOOT (reachable only from
 INIT; a refusal names the AL status code). :func:`foe_write` / :func:`foe_read` move one file
 (ETG.1000.6 FoE: request, DATA/ACK per mailbox, BUSY, ERR). Our boards take a write only in
-BOOT and with :data:`FOE_PASSWORD`, up to :data:`FOE_MAX_BYTES` (one image slot); the file becomes
-the slave's firmware image. :func:`leave_boot` goes back to INIT with the standard mailboxes.
-Errors raise :class:`~cerebellum_rt.rtcore.errors.DeviceError` naming the slave, the file and SOEM's
-result (SOEM does not pass the slave's FoE error code on; the emulator reports it in its status).
-This module owns no policy: what image may be written (signature, version) is the flash tool's.
+BOOT and with :data:`FOE_PASSWORD`; the file goes into the board's inactive image slot through its
+bootloader's checks (file names and refusals:
+:mod:`cerebellum_rt.drivers.ethercat.esc.firmware`). :func:`leave_boot` goes back to INIT with
+the standard mailboxes (a board holding a verified image resets into its test boot). A failed
+transfer raises :class:`FoeTransferError` naming the slave, the file and SOEM's result:
+``refused`` when the slave answered with an FoE ERR (SOEM does not pass its code or text on: the
+board's 0x1F57 names the check, over CoE once out of BOOT), else the line or the slave went
+silent. This module owns no policy: the update procedure is :mod:`cerebellum_rt.drivers.ethercat.flash`'s.
 """
 
 from __future__ import annotations
@@ -22,13 +25,23 @@ from cerebellum_rt.drivers.ethercat.esc.foe import FOE_MAX_BYTES, FOE_PASSWORD
 from cerebellum_rt.drivers.ethercat.esc.regs import STATE_NAMES, al_code_name
 from cerebellum_rt.rtcore.errors import DeviceError
 
-INIT, BOOT = 0x01, 0x03
+INIT, PREOP, BOOT = 0x01, 0x02, 0x03
 SII_BOOT_MAILBOX, SII_STD_MAILBOX = 0x14, 0x18  # word addresses: out start, out length, in start, in length
+FOE_ERROR = -5  # SOEM's EC_ERR_TYPE_FOE_ERROR: the slave answered with an FoE ERR
 SOEM_RESULTS = {-3: "packet error (unexpected mailbox)", -5: "FoE error (the slave refused)",
                 -6: "FoE buffer too small", -7: "FoE packet number", -10: "FoE file not found"}
 TIMEOUT_US = 2_000_000
 
-__all__ = ["FOE_MAX_BYTES", "FOE_PASSWORD", "enter_boot", "foe_read", "foe_write", "leave_boot"]
+__all__ = ["FOE_MAX_BYTES", "FOE_PASSWORD", "FoeTransferError", "enter_boot", "enter_preop", "foe_read", "foe_write", "leave_boot"]
+
+
+class FoeTransferError(DeviceError):
+    """An FoE write that failed: ``result`` is SOEM's; ``refused``: the slave sent an FoE ERR."""
+
+    def __init__(self, message: str, result: int) -> None:
+        super().__init__(message)
+        self.result = result
+        self.refused = result == FOE_ERROR
 
 
 def _soem(master: Any) -> Any:
@@ -74,6 +87,12 @@ def leave_boot(master: Any, slave: int, timeout_us: int = TIMEOUT_US) -> None:
     _mailboxes(s, SII_STD_MAILBOX)
 
 
+def enter_preop(master: Any, slave: int, timeout_us: int = TIMEOUT_US) -> None:
+    """Out of BOOT (or any state): INIT with the standard mailboxes, then PRE-OP (CoE served again)."""
+    leave_boot(master, slave, timeout_us)
+    _request(_slave(master, slave), slave, PREOP, timeout_us)
+
+
 def _name(name: str) -> str:
     if not name or len(name) > 100 or not name.isascii() or not name.isprintable():
         raise DeviceError(f"FoE file name {name!r}: 1-100 printable ASCII characters")
@@ -89,7 +108,8 @@ def foe_write(master: Any, slave: int, name: str, data: bytes, password: int = F
     result = s.foe_write(_name(name), password, bytes(data), timeout_us)
     if result <= 0:
         why = SOEM_RESULTS.get(result, "no answer" if result == 0 else f"SOEM result {result}")
-        raise DeviceError(f"EtherCAT slave {slave}: FoE write of {name!r} ({len(data)} bytes) failed: {why}")
+        raise FoeTransferError(f"EtherCAT slave {slave}: FoE write of {name!r} ({len(data)} bytes) failed: {why}",
+                               result)
 
 
 def foe_read(master: Any, slave: int, name: str, password: int = FOE_PASSWORD, max_bytes: int = FOE_MAX_BYTES,

@@ -15,9 +15,15 @@ bus that carries nothing (:class:`NoCan`). The ESC calls it:
   stage on is a connection loss (0x6007 reaction: quick stop, then disabled), run by ``service``
   on the board's own clock while no frame comes;
 * ``mailbox(request)``: one complete SM0 mailbox -> the replies for SM1: CoE (the SDO server,
-  :class:`~cerebellum_rt.drivers.ethercat.esc.coe.CoeServer`; not in BOOT) and FoE (the firmware
-  image, :class:`~cerebellum_rt.drivers.ethercat.esc.foe.FoeServer`); other types get a mailbox
+  :class:`~cerebellum_rt.drivers.ethercat.esc.coe.CoeServer`; not in BOOT) and FoE (the board's
+  image slots through its bootloader, :class:`~cerebellum_rt.drivers.ethercat.esc.firmware.BoardFirmware`
+  behind :class:`~cerebellum_rt.drivers.ethercat.esc.foe.FoeServer`); other types get a mailbox
   error (0x0002 unsupported protocol);
+* resets: leaving BOOT (for INIT) after an FoE write that passed every check resets the board
+  into that image's test boot; a CoE write that asks for a reset (0x1F51:1 = 2, or 1 = start a
+  verified image) resets it at once, as the SDO does on CAN. The bootloader then picks the image
+  (:mod:`cerebellum_rt.drivers.board.flashing`: a test image booted once and not confirmed is
+  reverted);
 * ``status()``: what ``cbl emulate`` and the tests report about the board.
 
 The application runs where the ESC puts it: in the ESC's process (:meth:`Line.app_step
@@ -36,6 +42,7 @@ import can
 from cerebellum_rt.drivers.board.node import NMT_OPERATIONAL, NMT_PRE_OPERATIONAL
 from cerebellum_rt.drivers.board.store import ABORT_NO_SUBINDEX, ABORT_READ_ONLY, SdoAbort
 from cerebellum_rt.drivers.ethercat.esc.coe import CoeServer
+from cerebellum_rt.drivers.ethercat.esc.firmware import BoardFirmware
 from cerebellum_rt.drivers.ethercat.esc.foe import FoeServer
 from cerebellum_rt.drivers.ethercat.layout import MBX_IN, SlaveLayout, slave_layout
 
@@ -62,11 +69,12 @@ class NoCan(can.BusABC):
 class BoardApp:
     """One slave's application (see module doc)."""
 
-    def __init__(self, board: Any, firmware_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, board: Any) -> None:
         self.board = board
         self.al_state = AL_INIT
         self.coe = CoeServer(self, MBX_IN[1])
-        self.foe = FoeServer(MBX_IN[1], firmware_path)
+        self.firmware = BoardFirmware(board)
+        self.foe = FoeServer(MBX_IN[1], self.firmware)
         self.sync0_events = self.sync0_missed = self.sync0_last = 0
         self.set_sync0(False, 0, 0, 0)
         self.layout: SlaveLayout = slave_layout(board.table.board, board.table)
@@ -96,8 +104,19 @@ class BoardApp:
     def sdo_write(self, index: int, sub: int, data: bytes) -> None:
         if index in self._ec:
             raise SdoAbort(ABORT_READ_ONLY, f"0x{index:04X}sub{sub} (fixed PDO assignment)")
-        with self.board._lock:
-            self.board.store.write(index, sub, data)
+        b = self.board
+        with b._lock:
+            b.store.write(index, sub, data)
+            if b.program.reset_requested:  # 0x1F51 = 2, or 1 (a verified image to test-boot)
+                self._hardware_reset()
+
+    def _hardware_reset(self) -> None:
+        """The board resets (bootloader, then firmware); the ESC keeps its AL state (board lock held)."""
+        b = self.board
+        b.hardware_reset()
+        if self.al_state == AL_OP:
+            b.nmt_state = NMT_OPERATIONAL
+            b._entered_operational()
 
     # ------------------------------------------------------------------ process data
     def inputs(self) -> bytes:
@@ -144,6 +163,9 @@ class BoardApp:
         if state == AL_INIT:
             self.coe.reset()
             self.foe.reset()
+            if before == AL_BOOT and self.board.program.reset_requested:  # a good image: its test boot
+                with self.board._lock:
+                    self._hardware_reset()
 
     # ------------------------------------------------------------------ distributed clocks: SYNC0
     def set_sync0(self, active: bool, start_ns: int, cycle_ns: int, system_offset_ns: int) -> None:
@@ -198,8 +220,8 @@ class BoardApp:
                 "sync0": {"active": self.sync0_active, "start": self.sync0_start, "cycle_ns": self.sync0_cycle,
                           "system_offset_ns": self.system_offset, "events": self.sync0_events,
                           "missed": self.sync0_missed, "last": self.sync0_last},
-                "firmware": {"name": self.foe.name, "bytes": len(self.foe.image),
-                                                        "writes": self.foe.writes, "last_error": self.foe.last_error}}
+                "firmware": {**self.firmware.status(), "name": self.foe.name, "writes": self.foe.writes,
+                             "last_error": self.foe.last_error, "last_error_text": self.foe.last_error_text}}
 
     def enter_op(self) -> None:
         b = self.board
@@ -232,16 +254,18 @@ class BoardApp:
 
 
 def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None,
-             firmware_path: str | os.PathLike | None = None) -> BoardApp:
+             storage_path: str | os.PathLike | None = None, image_key: str | os.PathLike | None = None) -> BoardApp:
     """A slave application: the board of ``board_type`` with its plant (as ``cbl emulate`` builds it);
-    ``firmware_path``: the file keeping the firmware image written over FoE (None: memory)."""
+    ``storage_path``: the board's parameter file (0x1010), its image slots beside it (``.slots``;
+    None: both in memory); ``image_key``: the Ed25519 public key its bootloader trusts (None: it
+    refuses every image), as for a CAN board."""
     from cerebellum_rt.hil_tests.emulator import make_board
     from cerebellum_rt.hil_tests.rig import BoardSpec
 
     # the Python board, whatever the rigs' default: BoardApp drives the board's object store, PDO
     # tables and law directly (store / pdos / out), which the C image (FirmwareBoard) does not expose
     # as objects; the C image has no EtherCAT application interface yet
-    return BoardApp(make_board(BoardSpec(node, board_type, preset, firmware="python"), NoCan(), threaded=False),
-                    firmware_path)
+    return BoardApp(make_board(BoardSpec(node, board_type, preset, firmware="python"), NoCan(), threaded=False,
+                               storage_path=storage_path, image_key=image_key))
 
 

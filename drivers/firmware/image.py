@@ -141,6 +141,7 @@ def run_selftest(elf: str | Path, target: str = "cortex-m4f", timeout: float = 3
     """Run the selftest image under QEMU (-icount shift=0): instructions per 1 kHz cycle."""
     t = targets.get_target(target)
     targets._require(t, run=True)
+    elf = Path(elf).resolve()  # QEMU runs in the image's folder (its semihosting files land there)
     cmd = [*t.qemu, "-nographic", "-semihosting", "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.path.dirname(str(elf)))

@@ -46,4 +46,11 @@ A download, as the host runs it: read 0x1018:2 / 0x5F50:3 (board type), 0x1F56:1
 8) and download the rest; write 0x1F51:1 = 1 (start: the board verifies and reboots into the
 test image); wait for the boot-up; read 0x1F56:1 and 0x1F57:1 (test boot bit); write 0x1F51:1 =
 0x80 (confirm). A reset before the confirm reverts to the previous image.
+
+EtherCAT (:mod:`cerebellum_rt.drivers.ethercat.flash`): the same objects over CoE, and FoE in BOOT
+instead of the 0x1F50 download: the file goes into the inactive slot through the same clear,
+offset, stream and start of the board (:mod:`cerebellum_rt.drivers.ethercat.esc.firmware`; a
+file ``NAME@OFFSET`` resumes at 0x5F50:1, FoE having no offset of its own); the end of the image
+verifies it (a refusal is an FoE ERR naming the check, and 0x1F57 holds its code); leaving BOOT
+resets the board into the test boot; then 0x1F56:1, 0x1F57:1 and the confirm over CoE.
 """

@@ -176,6 +176,23 @@ def parse(data: bytes, slot_size: int | None = None) -> ImageInfo:
     return ImageInfo(hdr, size, prot, load, flags, (major, minor, rev, build), off, tlvs)
 
 
+def image_extent(prefix: bytes) -> int | None:
+    """The total size of the image that ``prefix`` begins (header + payload + both TLV areas), as
+    far as ``prefix`` tells it: None while it is too short to tell; 0 when its header or TLV info
+    is not valid (the full :func:`parse` then names the check). A download that arrives in parts
+    (FoE ``NAME@OFFSET``) is complete when the bytes programmed reach this size."""
+    if len(prefix) < HEADER_STRUCT.size:
+        return None
+    magic, _load, hdr, prot, size, *_ = HEADER_STRUCT.unpack_from(prefix, 0)
+    if magic != IMAGE_MAGIC or hdr < HEADER_STRUCT.size:
+        return 0
+    off = hdr + size + prot
+    if len(prefix) < off + 4:
+        return None
+    info_magic, total = struct.unpack_from("<HH", prefix, off)
+    return off + total if info_magic == TLV_INFO_MAGIC else 0
+
+
 def load_public_key(path: str | Path) -> ed25519.Ed25519PublicKey:
     """An Ed25519 public key from a PEM file (public key, or the private key whose public half it is)."""
     try:

@@ -94,6 +94,48 @@ def _type_name(code: int | None) -> str:
     return f"0x{code:08X} ({BOARD_NAMES[code]})" if code in BOARD_NAMES else f"0x{code:08X}"
 
 
+def check_compatibility(label: str, info: img.ImageInfo, board_type: int, slot_size: int, counter: int,
+                        key_id: int, checks: dict) -> None:
+    """The dry run's checks against a board's own 0x5F50 values (board type :3, slot size :2,
+    installed security counter :4, trusted key id :5), recorded in ``checks``; the first that
+    fails raises :class:`FlashError` (stage ``compatibility``) naming both values. ``label``
+    names the board ("node 3" on CAN, "slave 2" on EtherCAT)."""
+    checks["board_type"] = info.board_type == board_type
+    checks["size"] = info.total_size <= slot_size
+    checks["security_counter"] = (info.security_counter or 0) >= counter
+    kh = [v for t_, p, v in info.tlvs if t_ == img.TLV_KEYHASH and not p]
+    checks["key"] = bool(kh) and key_id != 0 and int.from_bytes(kh[0][:4], "little") == key_id
+    if not checks["board_type"]:
+        raise FlashError(f"{label}: wrong board type: image is for {_type_name(info.board_type)}, "
+                         f"board is {_type_name(board_type)}", "compatibility")
+    if not checks["size"]:
+        raise FlashError(f"{label}: image {info.total_size} bytes > the board's slot {slot_size} bytes",
+                         "compatibility")
+    if not checks["security_counter"]:
+        raise FlashError(f"{label}: security counter too low: image {info.security_counter or 0} < installed "
+                         f"{counter}", "compatibility")
+    if not checks["key"]:
+        have = f"0x{int.from_bytes(kh[0][:4], 'little'):08X}" if kh else "none (unsigned)"
+        raise FlashError(f"{label}: signed by a key the board does not trust: image key id {have}, board "
+                         f"key id 0x{key_id:08X}" + (" (no key configured)" if key_id == 0 else ""), "compatibility")
+
+
+def check_test_boot(label: str, info: img.ImageInfo, version: int, status: int) -> bool:
+    """The read-back after the boot: 0x1F56:1 must be the image's version and 0x1F57:1 must show
+    the test boot (bit 17); else :class:`FlashError` (stage ``read-back``). Returns the test-boot bit."""
+    test_boot = bool(status & (1 << 17))
+    if version != info.version_u32 or not test_boot:
+        raise FlashError(f"{label}: after the boot the board runs {img.version_u32_text(version)}"
+                         f"{' in test boot' if test_boot else ''}, expected {info.version_text} in test boot "
+                         "(the bootloader reverted)", "read-back")
+    return test_boot
+
+
+def refusal(code: int) -> str:
+    """The name of 0x1F57's error ``code`` (the check the board's verification failed)."""
+    return img.ERROR_TEXT.get(code, "error")
+
+
 def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, result: BoardResult,
                 progress: Callable[[int, int], None] | None = None,
                 clock: Callable[[], float] = time.monotonic) -> Generator[Exchange, bytes | None, BoardResult]:
@@ -117,25 +159,7 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
     result.board_type = product
     result.old_version = img.version_u32_text(running)
     result.stage = "compatibility"
-    checks = result.checks
-    checks["board_type"] = info.board_type == board_type
-    checks["size"] = info.total_size <= slot_size
-    checks["security_counter"] = (info.security_counter or 0) >= counter
-    kh = [v for t_, p, v in info.tlvs if t_ == img.TLV_KEYHASH and not p]
-    checks["key"] = bool(kh) and key_id != 0 and int.from_bytes(kh[0][:4], "little") == key_id
-    if not checks["board_type"]:
-        raise FlashError(f"node {node}: wrong board type: image is for {_type_name(info.board_type)}, "
-                         f"board is {_type_name(board_type)}", "compatibility")
-    if not checks["size"]:
-        raise FlashError(f"node {node}: image {info.total_size} bytes > the board's slot {slot_size} bytes",
-                         "compatibility")
-    if not checks["security_counter"]:
-        raise FlashError(f"node {node}: security counter too low: image {info.security_counter or 0} < installed "
-                         f"{counter}", "compatibility")
-    if not checks["key"]:
-        have = f"0x{int.from_bytes(kh[0][:4], 'little'):08X}" if kh else "none (unsigned)"
-        raise FlashError(f"node {node}: signed by a key the board does not trust: image key id {have}, board "
-                         f"key id 0x{key_id:08X}" + (" (no key configured)" if key_id == 0 else ""), "compatibility")
+    check_compatibility(f"node {node}", info, board_type, slot_size, counter, key_id, result.checks)
     if opts.dry_run:
         result.status, result.stage = "compatible", "dry-run"
         result.seconds = clock() - t0
@@ -162,7 +186,7 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
                 resume, retried = False, True  # a resumed slot that does not verify: once more from a cleared slot
                 result.resumes += 1
                 continue
-            raise FlashError(f"node {node}: the board refused the image: {img.ERROR_TEXT.get(code, 'error')} "
+            raise FlashError(f"node {node}: the board refused the image: {refusal(code)} "
                              f"(0x1F57 error {code}; SDO abort 0x{exc.code:08X})", "start") from exc
     result.stage = "boot"
     boot = yield Exchange([], 0x700 + node, opts.boot_timeout_s, b"\x00")
@@ -171,11 +195,7 @@ def flash_board(node: int, data: bytes, info: img.ImageInfo, opts: Options, resu
     result.stage = "read-back"
     version = yield from upload_u32(node, 0x1F56, 1, t)
     status = yield from upload_u32(node, 0x1F57, 1, t)
-    result.test_boot = bool(status & (1 << 17))
-    if version != info.version_u32 or not result.test_boot:
-        raise FlashError(f"node {node}: after the boot the board runs {img.version_u32_text(version)}"
-                         f"{' in test boot' if result.test_boot else ''}, expected {info.version_text} in test boot "
-                         "(the bootloader reverted)", "read-back")
+    result.test_boot = check_test_boot(f"node {node}", info, version, status)
     if opts.confirm:
         result.stage = "confirm"
         yield from download_int(node, 0x1F51, 1, PROGRAM_CONTROL_CONFIRM, 1, t, "confirm (0x1F51 = 0x80)")

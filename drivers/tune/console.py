@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cerebellum_rt.drivers.tune import autotune, experiment, record
+from cerebellum_rt.drivers.tune import autotune, experiment, impedance, record
 from cerebellum_rt.drivers.tune.session import TuneSession
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -60,12 +60,17 @@ class Console:
             c("save", "save", "persist on the board (0x1010) and to the project TOML, with the diff", self._save),
             c("revert", "revert [board|toml|defaults]", "reload the board's saved set (NMT reset), the project TOML, or the defaults (0x1011)", self._revert),
             c("power-cycle", "power-cycle", "emulated board only: power it off and on (RAM lost, flash kept)", self._power_cycle),
-            c("step", "step position|velocity|torque SIZE [UNIT] [SECONDS]", "a step in that mode; rise, overshoot, settling, steady-state error (torque: of the torque "
-              "sensor, which on a free joint sees only the output side's share)", self._step),
+            c("step", "step position|velocity|torque|impedance SIZE [UNIT] [SECONDS]", "a step in that mode; rise, overshoot, settling, steady-state error (torque: of the torque "
+              "sensor, which on a free joint sees only the output side's share; impedance: a torque perturbation "
+              "on the impedance (0x2011) about the work position: deflection, stiffness, overshoot)", self._step),
             c("chirp", "chirp position|velocity AMPLITUDE [UNIT] [F0 F1 SECONDS]", "logarithmic swept sine; measured closed-loop bandwidth (bode FILE.png plots it)", self._chirp),
             c("relay", "relay [TORQUE N*m]", "torque relay on the velocity: identifies inertia, friction", self._relay),
             c("identify", "identify", "relay + velocity step: the joint model (inertia, viscous, Coulomb, delay)", self._identify),
-            c("autotune", "autotune [OVERSHOOT_PCT]", "identify, then propose velocity and position gains with predicted bandwidth and margins (applied with --yes, else with 'apply')", self._autotune),
+            c("autotune", "autotune [OVERSHOOT_PCT] | autotune impedance [STIFFNESS [N*m/rad]] [zeta Z]",
+              "identify, then propose velocity and position gains with predicted bandwidth and margins, or the "
+              "impedance mode's K and D (default: critically damped at the stiffest K the margins allow) with "
+              "predicted natural frequency, damping ratio, overshoot and margins (applied with --yes, else with "
+              "'apply')", self._autotune),
             c("apply", "apply", "write the last auto-tune proposal into RAM", self._apply),
             c("state", "state", "the drive's CiA 402 state and mode (statusword 0x6041)", self._state),
             c("watch", "watch [SECONDS]", "live telemetry from the board's process data at 1 kHz (values, rate, plot)", self._watch),
@@ -207,8 +212,10 @@ class Console:
         return args[0]
 
     def _step(self, args: list[str]) -> tuple[dict, str]:
-        kind = self._kind(args, "step", ("position", "velocity", "torque"))
+        kind = self._kind(args, "step", ("position", "velocity", "torque", "impedance"))
         size, rest = self._quantity(kind, args[1:], "step")
+        if kind == "impedance":
+            return self._perturb(size, rest)
         seconds = float(rest[0]) if rest else (0.4 if kind != "torque" else 0.03)
         if not 0.01 <= seconds <= 60.0:
             raise ConfigError(f"step: duration {seconds} s is out of range [0.01, 60] s")
@@ -270,7 +277,84 @@ class Console:
         m = self.model.as_dict()
         return {"model": m}, ("model: " + ", ".join(f"{k} {_fmt(v)}" for k, v in m.items()))
 
+    def _perturb(self, torque: float, rest: list[str]) -> tuple[dict, str]:
+        seconds = float(rest[0]) if rest else impedance.PERTURBATION_S
+        if not 0.05 <= seconds <= 60.0:
+            raise ConfigError(f"step impedance: duration {seconds} s is out of range [0.05, 60] s")
+        self._check_step("torque", torque)
+        k = self.s.get(impedance.STIFFNESS)["value"]
+        if k <= 0.0:
+            raise ConfigError(f"step impedance: {impedance.STIFFNESS} (0x2011:1) is 0: the joint would not hold")
+        cap = experiment.perturbation(self.exp, torque, k, seconds)
+        self.last = cap
+        m = cap.meta["metrics"]
+        text = (f"step impedance {torque:g} N*m (K = {k:.6g} N*m/rad): deflection {m['deflection_rad']:.5g} rad "
+                f"(stiffness {m['stiffness_nm_per_rad']:.5g} N*m/rad), overshoot {m['overshoot_pct']:.2f} %, "
+                f"settling (2 %) {m['settling_time_s'] * 1e3:.1f} ms")
+        if cap.stopped:
+            text += f"\nstopped: {cap.stopped}"
+        return {"kind": "impedance", "size": torque, "unit": "N*m", "stiffness_set_nm_per_rad": k, "metrics": m,
+                "stopped": cap.stopped, "final": cap.meta["final"]}, text
+
+    def _impedance_target(self, args: list[str]) -> tuple[float | None, float]:
+        """``[STIFFNESS [UNIT]] [zeta Z]`` -> (K [N*m/rad] or None, zeta)."""
+        from cerebellum_rt.drivers.tune.units import split_quantity, to_unit
+
+        stiffness, zeta, rest = None, 1.0, list(args)
+        while rest:
+            tok = rest.pop(0)
+            if tok == "zeta":
+                if not rest or not _is_number(rest[0]):
+                    raise ConfigError("autotune impedance: 'zeta' needs a number (e.g. 'zeta 0.7')")
+                zeta = float(rest.pop(0))
+                continue
+            if stiffness is not None:
+                raise ConfigError(f"autotune impedance: unexpected {tok!r}; usage: {self.commands['autotune'].usage}")
+            value, unit = split_quantity(tok)
+            if not unit and rest and rest[0] != "zeta" and not _is_number(rest[0]):
+                unit = rest.pop(0)
+            stiffness = to_unit(value, unit, "N*m/rad", "autotune impedance stiffness") if unit else value
+        return stiffness, zeta
+
+    def _autotune_impedance(self, args: list[str]) -> tuple[dict, str]:
+        stiffness, zeta = self._impedance_target(args)
+        objs = self.s.objs
+        limits = {"max_stiffness": objs.resolve(impedance.STIFFNESS).si_limits()[1],
+                  "max_damping": objs.resolve(impedance.DAMPING).si_limits()[1]}
+        impedance.check_target(stiffness, zeta, limits)  # refused before any experiment runs
+        ident, _ = self._identify([])
+        max_t = self.exp.limits()["max_torque_nm"]
+        before = impedance.ImpedanceGains(*(self.s.get(n)["value"] for n in (impedance.STIFFNESS, impedance.DAMPING)))
+        gains, pred = impedance.design(self.model, limits=limits, stiffness=stiffness, zeta=zeta, max_torque=max_t)
+        pred_before = impedance.predict(self.model, before, impedance.perturbation_torque(before, max_t), max_torque=max_t) \
+            if before.impedance_stiffness > 0.0 else {}
+        self.proposal = {"loop": "impedance", "gains": gains.as_dict(), "predicted": pred, "before": before.as_dict(),
+                         "predicted_before": pred_before, "model": ident["model"],
+                         "target": {"stiffness_nm_per_rad": stiffness, "damping_ratio": zeta}}
+        units = {impedance.STIFFNESS: "N*m/rad", impedance.DAMPING: "N*m*s/rad"}
+        lines = ["impedance proposal (predicted from the identified model):",
+                 *(f"  {k}: {_fmt(before.as_dict()[k])} -> {_fmt(v)} {units[k]}" for k, v in gains.as_dict().items()),
+                 f"  natural frequency {pred['natural_frequency_hz']:.1f} Hz, damping ratio {pred['damping_ratio']:.3f}, "
+                 f"phase margin {pred['phase_margin_deg']:.1f} deg, gain margin {pred['gain_margin_db']:.1f} dB "
+                 f"(crossover {pred['crossover_hz']:.1f} Hz)",
+                 f"  perturbation {pred['perturbation_torque_nm']:.4g} N*m: deflection {pred['deflection_rad']:.5g} rad, "
+                 f"overshoot {pred['overshoot_pct']:.2f} %, settling {pred['settling_time_s'] * 1e3:.1f} ms"]
+        return self._propose(lines)
+
+    def _propose(self, lines: list[str]) -> tuple[dict, str]:
+        applied = False
+        if self.yes:
+            self._apply([])
+            applied = True
+            lines.append("applied in RAM (--yes); 'save' persists")
+        else:
+            lines.append("not applied: 'apply' writes it into RAM (or run with --yes)")
+        return {**self.proposal, "applied": applied}, "\n".join(lines)
+
     def _autotune(self, args: list[str]) -> tuple[dict, str]:
+        self.proposal = None  # a refused auto-tune leaves nothing for 'apply'
+        if args and args[0] == "impedance":
+            return self._autotune_impedance(args[1:])
         over = float(args[0]) if args else 2.0
         if not 0.0 <= over <= 50.0:
             raise ConfigError(f"autotune: overshoot {over} % is out of range [0, 50] %")
@@ -281,7 +365,7 @@ class Console:
         pred_before = autotune.predict(self.model, before, **clamps)
         limits = {n: self.s.objs.resolve(n).entry.limits[1] for n in ("position_kp", "velocity_kp", "velocity_ki")}
         gains, pred = autotune.design(self.model, overshoot_pct=over, limits={**limits, **clamps})
-        self.proposal = {"gains": gains.as_dict(), "predicted": pred, "before": before.as_dict(),
+        self.proposal = {"loop": "velocity+position", "gains": gains.as_dict(), "predicted": pred, "before": before.as_dict(),
                          "predicted_before": pred_before, "model": ident["model"]}
         lines = ["proposal (predicted from the identified model):",
                  *(f"  {k}: {_fmt(before.as_dict()[k])} -> {_fmt(v)}" for k, v in gains.as_dict().items()),
@@ -290,14 +374,7 @@ class Console:
                  f"  position loop: bandwidth {pred['position_bandwidth_hz']:.1f} Hz, phase margin "
                  f"{pred['position_phase_margin_deg']:.1f} deg, step overshoot {pred['overshoot_pct']:.2f} %, "
                  f"settling {pred['settling_time_s'] * 1e3:.1f} ms"]
-        applied = False
-        if self.yes:
-            self._apply([])
-            applied = True
-            lines.append("applied in RAM (--yes); 'save' persists")
-        else:
-            lines.append("not applied: 'apply' writes it into RAM (or run with --yes)")
-        return {**self.proposal, "applied": applied}, "\n".join(lines)
+        return self._propose(lines)
 
     def _apply(self, args: list[str]) -> tuple[dict, str]:
         if self.proposal is None:

@@ -8,7 +8,8 @@ emulated board, the real-time clock otherwise) over :meth:`CanTransport.cycle`, 
 2. move to the work position: the measured one, or at least ``WORK_MARGIN_RAD`` inside the
    software position limits (CSP ramp at ``MOVE_SPEED_RAD_S``), then settle;
 3. the experiment: each tick a setpoint in the experiment's mode (CSP position, CSV velocity
-   through 0x60B1, CST torque through 0x6071), computed from the last measurement;
+   through 0x60B1, CST torque through 0x6071; impedance (-1): a torque perturbation through the
+   torque offset 0x60B2 about q* = the work position), computed from the last measurement;
 4. disable: quick stop, then SWITCH ON DISABLED.
 
 Any limit hit (position outside the software limits, |velocity| over 0x6080, torque at the
@@ -33,8 +34,9 @@ from cerebellum_rt.drivers.cia402 import decode_state, next_controlword
 from cerebellum_rt.drivers.tune.guard import DriveGuard
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
-MODES = {"position": 8, "velocity": 9, "torque": 10}
-SIGNAL_UNITS = {"position": "rad", "velocity": "rad/s", "torque": "N*m"}
+MODES = {"position": 8, "velocity": 9, "torque": 10, "impedance": od.MODE_IMPEDANCE}
+SIGNAL_UNITS = {"position": "rad", "velocity": "rad/s", "torque": "N*m", "impedance": "N*m"}
+MEASURED_COLUMN = {"position": 2, "velocity": 3, "torque": 4, "impedance": 2}
 COLUMNS = ("t_s", "setpoint", "position_rad", "velocity_rad_s", "torque_sensor_nm", "torque_demand_nm",
            "current_a", "statusword", "phase")
 PHASE_ENABLE, PHASE_MOVE, PHASE_RUN, PHASE_STOP = 0, 1, 2, 3
@@ -67,9 +69,8 @@ class Capture:
         return d[d[:, 8] == PHASE_RUN]
 
     def measured(self) -> np.ndarray:
-        """The signal of the experiment's mode (position, velocity or torque demand)."""
-        col = {"position": 2, "velocity": 3, "torque": 4}[self.kind]
-        return self.run_rows()[:, col]
+        """The signal of the experiment's mode (position, velocity, torque; impedance: position)."""
+        return self.run_rows()[:, MEASURED_COLUMN[self.kind]]
 
 
 class PdoExperiment:
@@ -237,6 +238,10 @@ class PdoExperiment:
             x["target_position"] = round(value * cpr)
         elif kind == "velocity":
             x["velocity_offset"] = round(value * vcpr)
+        elif kind == "impedance":
+            x["target_position"] = round(q_work * cpr)
+            x["velocity_offset"] = 0
+            x["torque_offset"] = max(-32768, min(32767, round(value / rt * 1000.0)))
         else:
             x["target_torque"] = max(-32768, min(32767, round(value / rt * 1000.0)))
 
@@ -298,13 +303,54 @@ def step_metrics(cap: Capture) -> dict[str, float]:
     if len(rows) < pre + 10:
         return {"rise_time_s": math.inf, "overshoot_pct": math.nan, "settling_time_s": math.inf,
                 "steady_state_error": math.nan}
-    col = {"position": 2, "velocity": 3, "torque": 4}[cap.kind]
+    col = MEASURED_COLUMN[cap.kind]
     y = rows[pre + 1:, col] - (np.mean(rows[max(0, pre - 20):pre + 1, col]) if cap.kind == "position" else 0.0)
     t = np.arange(y.size) * cap.period_s
     smooth = 1 if cap.kind == "position" else 5
     m = metrics(t, y, float(cap.meta["size"]), rows[pre + 1:, 6], rows[pre + 1:, 5], smooth=smooth)
     return {k: m[k] for k in ("rise_time_s", "overshoot_pct", "settling_time_s", "steady_state_error",
                               "peak_current_a", "peak_torque_nm")}
+
+
+def perturbation(exp: PdoExperiment, torque_nm: float, stiffness_nm_per_rad: float, seconds: float = 0.3,
+                 pre_s: float = 0.05) -> Capture:
+    """Impedance mode about the work position (q* = q_work) with a torque step ``torque_nm`` on
+    the torque offset 0x60B2 after ``pre_s``: a known torque on the joint's impedance, as an
+    external one would be. Metrics: :func:`impedance_metrics`."""
+    dt = exp.period_us * 1e-6
+    pre = int(pre_s / dt)
+
+    def sp(k: int, t: float, r: np.void, q: float) -> float:
+        return torque_nm if k >= pre else 0.0
+
+    cap = exp.run("impedance", "perturbation", pre + int(seconds / dt), sp,
+                  {"size": torque_nm, "pre_ticks": pre, "stiffness_nm_per_rad": stiffness_nm_per_rad})
+    cap.meta["metrics"] = impedance_metrics(cap)
+    return cap
+
+
+def impedance_metrics(cap: Capture) -> dict[str, float]:
+    """Deflection of a :func:`perturbation`: its steady state (mean of the last 10 %), the
+    stiffness it gives (torque / deflection), and rise, overshoot and 2 % settling relative to
+    that steady state (of the deflection averaged over METRICS_SMOOTH samples, as predicted)."""
+    from cerebellum_rt.actuators.joint.response import step_metrics as metrics
+    from cerebellum_rt.drivers.tune.impedance import METRICS_SMOOTH
+
+    rows = cap.run_rows()
+    pre = int(cap.meta["pre_ticks"])
+    torque = float(cap.meta["size"])
+    if len(rows) < pre + 20 or cap.stopped:
+        return {"rise_time_s": math.inf, "overshoot_pct": math.nan, "settling_time_s": math.inf,
+                "deflection_rad": math.nan, "stiffness_nm_per_rad": math.nan, "peak_current_a": math.nan,
+                "peak_torque_nm": math.nan}
+    y = rows[pre + 1:, 2] - np.mean(rows[max(0, pre - 20):pre + 1, 2])
+    final = float(np.mean(y[-max(1, y.size // 10):]))
+    t = np.arange(y.size) * cap.period_s
+    m = metrics(t, y, final, rows[pre + 1:, 6], rows[pre + 1:, 5], smooth=METRICS_SMOOTH)
+    return {"rise_time_s": m["rise_time_s"], "overshoot_pct": m["overshoot_pct"],
+            "settling_time_s": m["settling_time_s"], "deflection_rad": final,
+            "stiffness_nm_per_rad": torque / final if final else math.inf,
+            "peak_current_a": m["peak_current_a"], "peak_torque_nm": m["peak_torque_nm"]}
 
 
 def chirp(exp: PdoExperiment, kind: str, amplitude: float, f0: float, f1: float, seconds: float) -> Capture:

@@ -2,8 +2,8 @@
 
 Completion: the command words; after ``get`` / ``set`` / ``list`` every object of the board by
 name, alias and index, with its index, unit and limits shown beside it; modes after ``step`` /
-``chirp``; unit examples after a value. History in ``~/.cache/cbl/tune_history`` (in memory when
-that cannot be written). The bottom line shows the usage of the command being typed.
+``chirp`` (``impedance`` after ``autotune``); unit examples after a value. History in
+``~/.cache/cbl/tune_history`` (in memory when that cannot be written). The bottom line shows the usage of the command being typed.
 Ctrl-C during an experiment: the drive is brought to a controlled stop and disabled (the
 experiment's :class:`DriveGuard`), then the prompt returns; Ctrl-D or ``exit`` ends the console.
 The console opens no network listener: it reads this terminal and the CAN bus only.
@@ -19,10 +19,10 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-MODES = {"step": ("position", "velocity", "torque"), "chirp": ("position", "velocity"),
-         "revert": ("board", "toml", "defaults"), "diff": ("toml", "connect")}
+MODES = {"step": ("position", "velocity", "torque", "impedance"), "chirp": ("position", "velocity"),
+         "revert": ("board", "toml", "defaults"), "diff": ("toml", "connect"), "autotune": ("impedance",)}
 UNIT_HINTS = {"position": ("rad", "deg", "mrad"), "velocity": ("rad/s", "rpm", "deg/s"),
-              "torque": ("N*m", "mN*m")}
+              "torque": ("N*m", "mN*m"), "impedance": ("N*m", "mN*m")}
 
 
 class TuneCompleter(Completer):
@@ -67,6 +67,10 @@ class TuneCompleter(Completer):
             return
         if cmd in ("step", "chirp") and idx == 3 and len(words) > 1:
             for u in UNIT_HINTS.get(words[1], ()):
+                if u.startswith(word):
+                    yield Completion(u, -len(word))
+        if cmd == "autotune" and idx == 3 and len(words) > 1 and words[1] == "impedance":
+            for u in ("N*m/rad", "N*m/deg", "zeta"):
                 if u.startswith(word):
                     yield Completion(u, -len(word))
         if cmd == "set" and idx == 3 and len(words) > 1:

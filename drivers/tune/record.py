@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cerebellum_rt.drivers.tune.experiment import COLUMNS, Capture
+from cerebellum_rt.drivers.tune.experiment import COLUMNS, MEASURED_COLUMN, Capture
 from cerebellum_rt.rtcore.errors import ConfigError
 
 FORMATS = (".csv", ".npz", ".mcap")
@@ -83,14 +83,16 @@ def plot(cap: Capture, path: str | Path) -> Path:
     rows = cap.run_rows()
     if len(rows) < 3:
         raise ConfigError(f"plot: the last capture has {len(rows)} experiment rows ({cap.stopped or 'empty'})")
-    col = {"position": 2, "velocity": 3, "torque": 4}[cap.kind]
     t = rows[1:, 0] - rows[0, 0]
-    sp, y = rows[:-1, 1], rows[1:, col]  # the response to row k's setpoint starts in row k+1
+    sp, y = rows[:-1, 1], rows[1:, MEASURED_COLUMN[cap.kind]]  # the response to row k's setpoint starts in row k+1
     fig, ax = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    u = cap.setpoint_unit
-    ax[0].plot(t, sp, label="setpoint")
+    u, label, signal = cap.setpoint_unit, "setpoint", cap.kind
+    if cap.kind == "impedance":  # the deflection the set stiffness gives against the measured one
+        sp, y = sp / float(cap.meta["stiffness_nm_per_rad"]), y - float(cap.meta["work_position_rad"])
+        u, label, signal = "rad", "perturbation torque / K", "deflection"
+    ax[0].plot(t, sp, label=label)
     ax[0].plot(t, y, "--", label="measured")
-    ax[0].set_ylabel(f"{cap.kind} [{u}]")
+    ax[0].set_ylabel(f"{signal} [{u}]")
     title = f"cbl tune {cap.name} ({cap.kind})"
     if "metrics" in cap.meta:
         m = cap.meta["metrics"]
@@ -118,7 +120,7 @@ def frequency_response(cap: Capture, bins: int = 40) -> dict[str, np.ndarray]:
     """Closed-loop response of a chirp capture: H1 estimate Syu / Suu in log-spaced bands between
     the sweep's f0 and f1 (the setpoint of row k against the measurement of row k+1)."""
     rows = cap.run_rows()
-    col = {"position": 2, "velocity": 3, "torque": 4}[cap.kind]
+    col = MEASURED_COLUMN[cap.kind]
     u = rows[:-1, 1] - np.mean(rows[:-1, 1])
     y = rows[1:, col] - np.mean(rows[1:, col])
     n = u.size

@@ -2,7 +2,7 @@
 
 The slow path of :class:`cerebellum_rt.drivers.can.CanTransport` (SDO through python
 ``canopen``), with the board's own object table: on :meth:`connect` the session reads the
-board's identity, rated torque/current and hard limits (0x6075/0x6076, 0x2020, 0x607D) and
+board's identity, rated torque/current and hard limits (0x6075/0x6076, 0x2020:1-5, 0x607D) and
 builds the table the board itself was built from, so every limit the console checks is the
 board's. A value outside it is refused here (ConfigError naming the object, the value and the
 limit) and never sent; should one reach the board anyway it answers SDO abort 0x0609003x.
@@ -94,12 +94,14 @@ class TuneSession:
             max_t = self.read_raw(0x2020, 1, "<u2")
             max_v = self.read_raw(0x2020, 2, "<u4")
             temp = self.read_raw(0x2020, 3, "<i2")
+            k_max, d_max = self.read_raw(0x2020, 4, "<f4"), self.read_raw(0x2020, 5, "<f4")
             lo = self.read_raw(0x607D, 1, "<i4") / od.POSITION_COUNTS_PER_RAD
             hi = self.read_raw(0x607D, 2, "<i4") / od.POSITION_COUNTS_PER_RAD
             ratings = od.JointRatings(rated_torque_nm=rt, rated_current_a=rc, peak_torque_nm=max_t * rt / 1000.0,
                                       max_velocity_rad_s=max_v / od.VELOCITY_COUNTS_PER_RAD_S,
                                       position_min_rad=lo, position_max_rad=hi,
-                                      max_winding_temp_c=temp / od.TEMPERATURE_PER_DEGC)
+                                      max_winding_temp_c=temp / od.TEMPERATURE_PER_DEGC,
+                                      max_stiffness_nm_per_rad=k_max, max_damping_nm_s_per_rad=d_max)
             table = od.build_table("joint", ratings=ratings)
         elif ident["product_code"] == PRODUCT_HAND:
             table, rt, rc = od.build_table("hand"), 1.0, 1.0

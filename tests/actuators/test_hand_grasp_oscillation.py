@@ -9,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from cerebellum_rt.actuators.hand.scenario import grasp, oscillation
-from cerebellum_rt.actuators.hand.sim import LOG_F, LOG_T
+from cerebellum_rt.actuators.hand import drive_figures, load_preset
+from cerebellum_rt.actuators.hand.scenario import grasp, oscillation, tendon_stiffness
+from cerebellum_rt.actuators.hand.sim import LOG_F, LOG_T, HandSim, tension_gains
 
 
 def test_oscillation_metric_finds_a_ripple_on_a_ramp():
@@ -28,8 +29,9 @@ def test_oscillation_metric_finds_a_ripple_on_a_ramp():
 
 @pytest.mark.parametrize("sensor", [True, False])
 def test_box_grasp_keeps_contact(sensor):
-    """Before the tension loop was designed at 42 kN/m, the box grasp without the sensor lost
-    contact 20-42 times per finger in a 13 Hz limit cycle (thumb_flex 0-49 N)."""
+    """Before the tension loop was designed at the measured tendon-space stiffness, the box grasp
+    without the sensor lost contact 20-42 times per finger in a 13 Hz limit cycle (thumb_flex
+    0-49 N)."""
     res = grasp("hand_prs6", "box", 2.5, tension_sensor=sensor)
     for f in res.fingers:
         assert f["contact_losses"] <= 2, f  # the touch bounce, then no more
@@ -58,3 +60,24 @@ def test_cylinder_grasp_holds_the_commanded_force(sensor):
             assert np.ptp(last[:, k, LOG_F]) <= 0.1, (a["tendon"], np.ptp(last[:, k, LOG_F]))
         assert oscillation(last[:, k, LOG_T], fs)[0] <= 0.2, (a["tendon"], oscillation(last[:, k, LOG_T], fs))
         assert np.ptp(last[:, k, LOG_T]) <= 0.5, (a["tendon"], np.ptp(last[:, k, LOG_T]))
+
+
+def test_tension_loop_is_designed_at_each_tendons_measured_stiffness():
+    """Each grasping tendon's design load ([firmware] tension_design_stiffness_n_per_m) is what
+    it measures at the nut on the objects (dT/dx, within 20 % of the cylinder / box range), and
+    its tension gains are placed at its own load: the thumb's long moment arms (fitted to its
+    12.93 N bend force) make its pads softer in tendon space than the index's."""
+    p = load_preset("hand_prs6")
+    design = dict(zip(p.tendons, p.raw["firmware"]["tension_design_stiffness_n_per_m"]))
+    meas = [tendon_stiffness(p, obj) for obj in ("cylinder", "box")]
+    for t in meas[0]:
+        lo, hi = min(m[t] for m in meas), max(m[t] for m in meas)
+        assert 0.8 * lo <= design[t] <= 1.2 * hi, (t, design[t], lo, hi)
+    assert all(m["thumb_flex"] < m["index"] for m in meas)
+    sim = HandSim(p, None)
+    d, fw = drive_figures(p.raw), p.raw["firmware"]
+    for k, t in enumerate(p.tendons):
+        kp, kd = tension_gains(d, design[t], fw["tension_bandwidth_hz"], fw["tension_damping"])
+        assert float(sim.c_ten[k]["kp"]) == pytest.approx(kp, rel=1e-6)
+        assert float(sim.c_ten[k]["kd"]) == pytest.approx(kd, rel=1e-6)
+    assert sim.c_ten[5]["kp"] > sim.c_ten[0]["kp"]  # the softer thumb load gets the higher gain

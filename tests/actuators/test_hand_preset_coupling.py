@@ -57,6 +57,10 @@ def test_drive_figures_match_lead_efficiency_and_backdrive_threshold():
         (lambda r: r["coupling"]["moment_arms_m"][0].__setitem__(4, 0.005), ["tendon 'index' spans fingers"]),
         (lambda r: r["joints"]["max_rad"].__setitem__(0, -1.0), ["index_mcp", "min_rad"]),
         (lambda r: r["finger"][0].__setitem__("flex", [1.0, 0.0, 0.0]), ["orthogonal"]),
+        (lambda r: r["firmware"].__setitem__("tension_design_stiffness_n_per_m", 42000.0),
+         ["tension_design_stiffness_n_per_m", "42000.0", "list of 6"]),
+        (lambda r: r["firmware"]["tension_design_stiffness_n_per_m"].__setitem__(5, 1.0),
+         ["tension_design_stiffness_n_per_m[5]", "1.0", "10.0"]),
     ],
 )
 def test_bad_preset_is_refused_naming_key_value_limit(tmp_path, edit, words):

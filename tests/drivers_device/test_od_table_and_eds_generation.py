@@ -57,7 +57,8 @@ def test_units_and_limits():
     j = od.JOINT
     assert j.entry(0x6072).high == j.entry(0x2020, 1).default  # max torque cannot exceed the hard limit
     assert j.entry(0x6080).high == j.entry(0x2020, 2).default
-    assert j.entry(0x6060).values == (0, 8, 9, 10) and j.entry(0x6502).default == 0x380
+    assert j.entry(0x6060).values == (-1, 0, 8, 9, 10) and j.entry(0x6502).default == 0x10380  # -1: impedance
+    assert j.entry(0x2011, 1).high == j.entry(0x2020, 4).default and j.entry(0x2011, 2).high == j.entry(0x2020, 5).default
     names = [e.name for e in j.entries() if e.subindex == 0 and j.objects[e.index].kind == "VAR"]
     assert len(names) == len(set(names))
 

@@ -25,12 +25,14 @@ def test_wire_bound_counts_every_byte_of_the_frame() -> None:
 
 
 @needs_netns
-def test_emulate_ethercat_then_scan(tmp_path) -> None:
+def test_emulate_ethercat_then_scan_and_flash_dry_run(tmp_path, image_keys) -> None:
     rig = tmp_path / "line.toml"
     rig.write_text('rate_hz = 1000\n[[bus]]\nname = "line"\nboard = [{ node = 1, type = "joint" }, '
                    '{ node = 2, type = "hand" }]\n')
-    emu = subprocess.Popen([*CBL, "emulate", str(rig), "--ethercat", "--json", "--state-dir", str(tmp_path / "state")],
-                           stdout=subprocess.PIPE, text=True)
+    image = tmp_path / "joint.img"
+    image.write_bytes(image_keys.image("1.2.0"))
+    emu = subprocess.Popen([*CBL, "emulate", str(rig), "--ethercat", "--json", "--state-dir", str(tmp_path / "state"),
+                            "--image-key", str(image_keys.good_pub)], stdout=subprocess.PIPE, text=True)
     try:
         info = json.loads(emu.stdout.readline())["ethercat"]
         assert info["slaves"] == ["joint", "hand"]
@@ -40,6 +42,11 @@ def test_emulate_ethercat_then_scan(tmp_path) -> None:
         slaves = json.loads(out.stdout)["slaves"]
         assert [(s["board"], s["al_state"], s["al_status"]) for s in slaves] == [
             ("joint", "SAFE-OP", "no error"), ("hand", "SAFE-OP", "no error")]
+        out = subprocess.run([*CBL, "flash", str(image), "-i", "ethercat", "-c", info["interface"], "--all",
+                              "--dry-run", "--json"], capture_output=True, text=True, timeout=120)
+        boards = json.loads(out.stdout)["boards"]
+        assert out.returncode == 1 and [(b["node"], b["status"]) for b in boards] == [(1, "compatible"), (2, "failed")]
+        assert boards[0]["checks"]["key"] and "wrong board type" in boards[1]["error"]  # --image-key reached slave 1
     finally:
         emu.send_signal(signal.SIGINT)
         assert emu.wait(30) == 0

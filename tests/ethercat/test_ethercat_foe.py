@@ -1,5 +1,6 @@
-"""FoE and the BOOT state: the slave's firmware image written and read back, by the FoE server
-alone (every opcode and error) and through SOEM (pysoem) on the emulated line in a netns."""
+"""FoE and the BOOT state: signed images written into a board's slot through its bootloader, by the
+FoE server of a real board application (every opcode, error and packet boundary) and through
+SOEM (pysoem) on the emulated line in a netns."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import pytest
 from cerebellum_rt.drivers.ethercat import foe
 from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
 from cerebellum_rt.drivers.ethercat.esc import foe as F
+from cerebellum_rt.drivers.ethercat.slave_app import make_app
 from cerebellum_rt.rtcore.errors import DeviceError
 
+from .conftest import IMAGE_OVERHEAD
+
 needs_netns = pytest.mark.needs("ip", root="network namespaces and raw sockets")
-PREOP = 0x02
+INIT, PREOP = 0x01, 0x02
 ROOM = 128 - 12  # data bytes per FoE packet in a 128-byte mailbox
 
 
@@ -37,51 +41,75 @@ def write(server: F.FoeServer, name: bytes, data: bytes, state: int = F.BOOT) ->
     return out
 
 
-@pytest.mark.parametrize("size", [0, 1, ROOM - 1, ROOM, 3 * ROOM, 1000])
-def test_write_then_read_back_every_size(size: int, tmp_path) -> None:
-    data = bytes((7 * k) & 0xFF for k in range(size))
-    s = F.FoeServer(128, tmp_path / "slave1.fw")
-    acks = write(s, b"app.bin", data)
-    assert acks == [(F.ACK, k) for k in range(len(acks))]  # WRQ acked with 0, each packet with its number
-    assert (s.name, s.image, s.writes) == ("app.bin", data, 1)
-    assert (tmp_path / "slave1.fw").read_bytes() == data
-    assert F.FoeServer(128, tmp_path / "slave1.fw").image == data  # kept across a restart
-    op, number, chunk = reply(s.handle(mbx(F.RRQ, 0, b"app.bin"), PREOP))
+def read(server: F.FoeServer, name: bytes) -> bytes:
+    op, number, chunk = reply(server.handle(mbx(F.RRQ, 0, name), PREOP))
     got = bytearray()
     while True:
         assert op == F.DATA
         got += chunk
-        answer = s.handle(mbx(F.ACK, number), PREOP)
+        answer = server.handle(mbx(F.ACK, number), PREOP)
         if len(chunk) < ROOM:
             assert answer == []  # the short (possibly empty) packet was the last
-            break
+            return bytes(got)
         op, number, chunk = reply(answer)
-    assert bytes(got) == data
 
 
-def test_errors_leave_the_image_as_it_was() -> None:
-    s = F.FoeServer(128)
-    write(s, b"good.bin", b"A" * 300)
+# image sizes on and around the packet boundaries (total = payload + IMAGE_OVERHEAD)
+@pytest.mark.parametrize("total", [6 * ROOM, 6 * ROOM - 1, 6 * ROOM + 1, 30 * ROOM])
+def test_an_image_of_every_boundary_size_boots_and_reads_back(total: int, tmp_path, image_keys) -> None:
+    image = image_keys.image("2.1.0", size=total - IMAGE_OVERHEAD)
+    assert len(image) == total
+    app = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub)
+    app.set_al_state(F.BOOT)
+    acks = write(app.foe, b"app.bin", image)
+    assert acks == [(F.ACK, k) for k in range(len(acks))]  # WRQ acked with 0, each packet with its number
+    assert (app.foe.writes, app.firmware.status()["pending_boot"]) == (1, True)
+    assert read(app.foe, b"download.bin")[:total] == image  # the inactive slot, before the boot
+    app.set_al_state(INIT)  # out of BOOT: the board resets into the image's test boot
+    st = app.firmware.status()
+    assert (st["version"], st["test_boot"], st["slot"]) == ("2.1.0", True, 1)
+    assert read(app.foe, b"running.bin") == image
+    app.sdo_write(0x1F51, 1, b"\x80")  # confirm over CoE
+    app.board.close()
+    again = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub)  # a power cycle
+    assert read(again.foe, b"running.bin") == image and not again.firmware.status()["test_boot"]
+    again.board.close()
+
+
+def test_errors_name_their_cause_and_leave_the_image_as_it_was(image_keys) -> None:
+    app = make_app("joint", 1, None, None, image_keys.good_pub)
+    s = app.foe
+    app.set_al_state(F.BOOT)
+    good = image_keys.image("1.0.0")
+    write(s, b"good.bin", good)
+    app.set_al_state(INIT)
+    app.sdo_write(0x1F51, 1, b"\x80")
     assert reply(s.handle(mbx(F.WRQ, F.FOE_PASSWORD, b"x"), PREOP))[:2] == (F.ERR, F.ERR_NOT_IN_BOOTSTRAP)
+    app.set_al_state(F.BOOT)
     assert reply(s.handle(mbx(F.WRQ, F.FOE_PASSWORD + 1, b"x"), F.BOOT))[:2] == (F.ERR, F.ERR_NO_RIGHTS)
-    assert reply(s.handle(mbx(F.RRQ, 0, b"other.bin"), F.BOOT))[:2] == (F.ERR, F.ERR_NOT_FOUND)
+    op, code, text = reply(s.handle(mbx(F.RRQ, 0, b"other.bin"), F.BOOT))
+    assert (op, code) == (F.ERR, F.ERR_NOT_FOUND) and b"running.bin" in text
     assert reply(s.handle(mbx(F.DATA, 1, b"zz"), F.BOOT))[:2] == (F.ERR, F.ERR_ILLEGAL)  # no write open
+    op, code, text = reply(s.handle(mbx(F.WRQ, F.FOE_PASSWORD, b"app.bin@12"), F.BOOT))
+    assert (op, code) == (F.ERR, F.ERR_ILLEGAL) and text.startswith(b"resume offset 12")
     s.handle(mbx(F.WRQ, F.FOE_PASSWORD, b"new.bin"), F.BOOT)
     assert reply(s.handle(mbx(F.DATA, 2, b"B" * ROOM), F.BOOT))[:2] == (F.ERR, F.ERR_PACKET_NUMBER)
     s.handle(mbx(F.WRQ, F.FOE_PASSWORD, b"big.bin"), F.BOOT)
-    answers = [reply(s.handle(mbx(F.DATA, k + 1, b"C" * ROOM), F.BOOT))[:2]
-               for k in range(F.FOE_MAX_BYTES // ROOM + 1)]
-    assert answers[-1] == (F.ERR, F.ERR_DISK_FULL) and answers[-2] == (F.ACK, len(answers) - 1)
-    assert (s.name, s.image, s.writes) == ("good.bin", b"A" * 300, 1)
+    answers = [reply(s.handle(mbx(F.DATA, k + 1, b"C" * ROOM), F.BOOT)) for k in range(65536 // ROOM + 2)]
+    assert answers[-1][:2] == (F.ERR, F.ERR_DISK_FULL) and answers[-2][:2] == (F.ACK, len(answers) - 1)
+    assert answers[-1][2].startswith(b"image larger than the slot (error 11)")
     assert s.handle(b"\x03\x00", F.BOOT)[0][6] == F.ERR  # truncated mailbox: an error answer, no exception
+    app.set_al_state(INIT)
+    st = app.firmware.status()
+    assert (st["version"], st["test_boot"], s.writes, s.name) == ("1.0.0", False, 1, "good.bin")
 
 
 @needs_netns
-def test_soem_writes_and_reads_the_firmware_in_boot(tmp_path) -> None:
+def test_soem_writes_an_image_in_boot_and_the_slave_boots_it(tmp_path, image_keys) -> None:
     import pysoem  # the ethercat extra; only this test talks to SOEM directly
 
-    image = bytes(range(256)) * 23 + b"tail"  # 5892 bytes: 51 packets, the last one short
-    with EmulatedLine(["joint", "joint"], state_dir=tmp_path) as line:
+    image = image_keys.image("3.2.1", size=5300)
+    with EmulatedLine(["joint", "joint"], state_dir=tmp_path, image_key=image_keys.good_pub) as line:
         m = pysoem.Master()
         m.open(line.iface)
         try:
@@ -92,29 +120,27 @@ def test_soem_writes_and_reads_the_firmware_in_boot(tmp_path) -> None:
             foe.enter_boot(m, 0)
             st = line.status()["slaves"]
             assert (st[0]["al_state"], st[1]["al_state"]) == ("BOOT", "PRE-OP")
-            with pytest.raises(DeviceError, match="FoE write"):
+            with pytest.raises(foe.FoeTransferError, match="FoE write") as err:
                 foe.foe_write(m, 0, "app.bin", image, password=0x1234)
+            assert err.value.refused
             assert line.status()["slaves"][0]["firmware"]["last_error"] == F.ERR_NO_RIGHTS
             with pytest.raises(DeviceError, match="FoE write"):
-                foe.foe_write(m, 0, "big.bin", bytes(F.FOE_MAX_BYTES + 1))
+                foe.foe_write(m, 0, "big.bin", bytes(65536 + 1))
             assert line.status()["slaves"][0]["firmware"]["last_error"] == F.ERR_DISK_FULL
             foe.foe_write(m, 0, "app.bin", image)
-            assert foe.foe_read(m, 0, "app.bin") == image
+            assert foe.foe_read(m, 0, "download.bin")[: len(image)] == image
             with pytest.raises(DeviceError, match=r"FoE read of 'other\.bin'"):
                 foe.foe_read(m, 0, "other.bin")
-            exact = bytes(ROOM * 4)  # a multiple of the packet size: SOEM ends with an empty packet
-            foe.foe_write(m, 0, "app.bin", exact)
-            assert foe.foe_read(m, 0, "app.bin") == exact
-            foe.foe_write(m, 0, "app.bin", image)
-            foe.leave_boot(m, 0)
+            fw = line.status()["slaves"][0]["firmware"]
+            assert (fw["version"], fw["pending_boot"], fw["writes"]) == ("0.0.0", True, 1)
+            foe.enter_preop(m, 0)  # out of BOOT: the slave resets into the new image
+            fw = line.status()["slaves"][0]["firmware"]
+            assert (fw["version"], fw["test_boot"]) == ("3.2.1", True)
+            assert foe.foe_read(m, 0, "running.bin") == image
             with pytest.raises(DeviceError, match=r"BOOT refused.*0x0011"):
-                m.slaves[1].state = PREOP
-                m.slaves[1].write_state()
-                m.slaves[1].state_check(PREOP, 500_000)
                 foe._request(m.slaves[1], 1, foe.BOOT, 200_000)  # BOOT only from INIT
-            fw = line.status()["slaves"]
-            assert fw[0]["al_state"] == "INIT" and fw[0]["firmware"]["writes"] == 3
         finally:
             m.close()
-    assert (tmp_path / "ethercat" / "slave1.fw").read_bytes() == image
-    assert not (tmp_path / "ethercat" / "slave2.fw").exists()  # negative control: the other slave
+    slots = (tmp_path / "ethercat" / "slave1.slots").read_bytes()
+    assert image in slots  # the board's flash, beside its parameters
+    assert image not in (tmp_path / "ethercat" / "slave2.slots").read_bytes()  # negative control

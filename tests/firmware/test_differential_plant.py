@@ -64,3 +64,30 @@ def test_negative_control_another_seed_differs():
     seeds = iter([7, 8])
     res = compare(motion()[:40], NODE, table, module_factory=lambda: JointModule(load_preset("knee"), seed=next(seeds)))
     assert res["first_reply_difference"] is not None
+
+
+def impedance_motion() -> list:
+    """Impedance mode (-1): K, D from the defaults, then a new K by SDO (0x2011:1) mid-motion."""
+    ev: list = [("frame", 0, bytes([0x01, NODE]), 0)]
+    for cw in (0x06, 0x07, 0x0F):
+        _sync_cycle(ev, cw, -1, 0)
+    target = round(0.2 * POSITION_COUNTS_PER_RAD)
+    for _ in range(60):  # a 0.2 rad step of q* on the default impedance, with a torque offset
+        _sync_cycle(ev, 0x0F, -1, target, tau_ff=20)
+    ev.append(("frame", 0x600 + NODE, bytes([0x23, 0x11, 0x20, 0x01]) + struct.pack("<f", 900.0), 0))
+    for _ in range(60):
+        _sync_cycle(ev, 0x0F, -1, target)
+    return ev
+
+
+def test_joint_impedance_mode_on_the_plant_is_identical():
+    table = joint_table(_module())
+    res = compare(impedance_motion(), NODE, table, module_factory=_module)
+    k = res["first_reply_difference"]
+    assert k is None, f"reply {k}: python {res['python'][k]} c {res['c'][k]}"
+    assert res["od_difference"] == []
+    tpdo1 = [d for rep in res["python"] for cob, d in rep if cob == 0x180 + NODE]
+    positions = [struct.unpack_from("<i", d, 3)[0] for d in tpdo1]
+    assert max(positions) > 0.1 * POSITION_COUNTS_PER_RAD  # the impedance pulled the joint towards q*
+    modes = [d[2] for rep in res["python"] for cob, d in rep if cob == 0x180 + NODE]
+    assert modes[-1] == 0xFF  # 0x6061 = -1 (impedance) is displayed

@@ -18,8 +18,19 @@ def test_bench_tune_json_contract():
     for side in ("before", "after"):
         assert {"overshoot_pct", "settling_time_s", "bandwidth_hz"} <= set(knee[side])
         assert knee[side]["stopped"] == ""
+    imp = knee["impedance"]  # the impedance loop: default K, D, then autotune impedance (critically damped)
+    for side in ("before", "after"):
+        assert {"overshoot_pct", "settling_time_s", "stiffness_nm_per_rad"} <= set(imp[side]) and imp[side]["stopped"] == ""
+    assert imp["after"]["overshoot_pct"] < imp["before"]["overshoot_pct"]
+    assert imp["after"]["gains"]["impedance_stiffness"] > imp["before"]["gains"]["impedance_stiffness"]
+    assert abs(imp["stiffness_error"]) < 0.03 and abs(imp["overshoot_error_pp"]) < 6.0
     assert knee["after"]["bandwidth_hz"] > knee["before"]["bandwidth_hz"]  # auto-tune widened the loop
-    assert knee["after"]["settling_time_s"] < knee["before"]["settling_time_s"]
+    # the preset's gains are the compliance-aware design (no longer poor): the tune must widen the
+    # loop and keep the overshoot at its 2 % target. Its 2 % settling is not asserted: with the
+    # stick/slip gear the position sticks ~1.5 mrad short for ~40 ms until the velocity integrator
+    # breaks the gear free (a tail the auto-tune's rigid-body model does not predict)
+    assert knee["after"]["overshoot_pct"] <= 2.0 + 0.5
+    assert knee["after"]["rise_time_s"] < knee["before"]["rise_time_s"]
     assert d["telemetry_hz"] > 0 and d["telemetry"]["samples"] > 0
 
 

@@ -49,8 +49,18 @@ def test_tab_completes_object_names(term):
     term.send("help ste\t")
     time.sleep(0.5)
     term.send("\r")
-    term.expect(r"step position\|velocity\|torque SIZE")
+    term.expect(r"step position\|velocity\|torque\|impedance SIZE")
     term.expect_exact(PROMPT)
+
+
+def test_impedance_autotune_at_the_prompt(term):
+    _run(term, "autotune impedance 1e9 N*m/rad", r"error: autotune impedance: impedance_stiffness \(0x2011:1\) = "
+         r"1e\+09 N\*m/rad is out of the board's limits \[0, [0-9.]+\] N\*m/rad")
+    out = _run(term, "autotune impedance zeta 0.7", r"not applied: 'apply' writes it")
+    assert re.search(r"natural frequency [0-9.]+ Hz, damping ratio 0.700, phase margin [0-9.]+ deg", out), out
+    _run(term, "apply", r"applied: impedance_stiffness = [0-9.]+, impedance_damping = [0-9.]+")
+    _run(term, "step impedance 10 N*m", r"deflection [0-9.e-]+ rad \(stiffness [0-9.]+ N\*m/rad\), overshoot")
+    _run(term, "revert board", r"reverted from board")
 
 
 def test_step_test_reports_its_metrics(term):

@@ -13,7 +13,8 @@ to back with no gap: initiate request and response, ceil(n/7) segments, one ack 
 127 segments, end request and response, each at its exact length with its real stuff bits
 (:func:`cerebellum_rt.drivers.can.timing.frame_time` on the frame contents). The ratio measured /
 theoretical shows what the procedure adds (turnarounds, heartbeats sharing the bus, repeats).
-``*_no_stuffing_s`` / ``*_worst_stuffing_s`` bound the theory from both sides.
+``*_no_stuffing_s`` / ``*_worst_stuffing_s`` bound the theory from both sides. ``--ethercat``
+adds the FoE path of ``cbl flash -i ethercat`` (:mod:`cerebellum_rt.tools.bench.flash_ethercat`).
 
 CAN FD: CANopen FD replaces SDO by USDO (CiA 1301), whose frame layout is not in the project's
 sources (CANOPEN.md §6), so neither the boards nor this host speak it. What runs is the CiA 301
@@ -47,6 +48,8 @@ class _Clock:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-kib", type=int, default=IMAGE_BYTES // 1024, help="image size in KiB (default 256)")
+    p.add_argument("--ethercat", action="store_true",
+                   help="also a 60 KiB image over FoE to a slave of the emulated EtherCAT line (root): ethercat_* keys")
 
 
 def make_image(total: int, d: Path) -> tuple[bytes, Any]:
@@ -151,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_range("--image-kib", args.image_kib, 4, 4096, "KiB")
     out = main_json(args.image_kib * 1024)
+    if args.ethercat:
+        from cerebellum_rt.tools.bench.flash_ethercat import measure_json
+
+        out.update(measure_json())
     if args.json:
         print(json.dumps(out))
         return 0
@@ -158,5 +165,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label}: {out['image_bytes'] // 1024} KiB in {out[f'{name}_s']:.3f} s ({out[f'{name}_kib_per_s']} KiB/s), "
               f"theoretical {out[f'{name}_theoretical_s']:.3f} s -> {out[f'{name}_vs_theoretical']:.3f}x "
               f"(target <= {TARGET_RATIO}x); whole update {out[f'{name}_update_s']:.3f} s")
+    if args.ethercat:
+        print(f"EtherCAT FoE (emulated line): {out['ethercat_image_bytes'] // 1024} KiB in {out['ethercat_s']:.3f} s "
+              f"({out['ethercat_kib_per_s']} KiB/s), theoretical {out['ethercat_theoretical_s']:.4f} s at 100 Mbit/s -> "
+              f"{out['ethercat_vs_theoretical']}x; whole update {out['ethercat_update_s']:.3f} s")
     print(out["canfd_note"])
     return 0

@@ -4,7 +4,8 @@
   buffered), SII EEPROM interface, AL state machine with status codes, process-data watchdog,
   distributed-clock registers;
 * :mod:`.coe` - the CoE mailbox: SDO server (expedited, normal, segmented, complete access);
-* :mod:`.foe` - the FoE mailbox: the slave's firmware image (write in BOOT, read back);
+* :mod:`.foe` - the FoE mailbox protocol (write in BOOT, read back);
+* :mod:`.firmware` - the files behind it: the board's image slots through its bootloader;
 * :mod:`.pdi` - the slaves' applications in worker processes (shared-memory process data);
 * :mod:`.line` - the datagram engine over a line of ESCs (every command, working counters,
   auto-increment / configured / broadcast / logical addressing) and the raw-socket server

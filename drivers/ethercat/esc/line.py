@@ -49,6 +49,7 @@ class LineStats:
     app_cycles: int = 0
     watchdog_expiries: int = 0
     app_errors: int = 0
+    cut_frames: int = 0  # frames lost to a cut (fault)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -177,7 +178,30 @@ class Line:
         self.errors: list[BaseException] = []
         self.engine_ns = array.array("q", bytes(8 * ENGINE_RING))  # receive-to-reply times of recent frames
         self._engine_n = 0
+        self._cut: list | None = None  # fault: [frames still passing, seconds dead or None]
+        self._cut_until: float | None = None
         self.set_reach(len(slaves))
+
+    def cut(self, after: int, seconds: float | None) -> None:
+        """Fault: the line goes dead after ``after`` more frames, for ``seconds`` (None: until
+        ``cut(-1, ...)``, which mends it at once). A dead line answers no frame (a pulled cable)."""
+        self._cut_until = None
+        self._cut = None if after < 0 else [after, seconds]
+
+    def _dead(self) -> bool:
+        c = self._cut
+        if c is None:
+            return False
+        if self._cut_until is None:
+            if c[0] > 0:
+                c[0] -= 1
+                return False
+            self._cut_until = float("inf") if c[1] is None else time.monotonic() + c[1]
+        if time.monotonic() < self._cut_until:
+            self.stats.cut_frames += 1
+            return True
+        self._cut = self._cut_until = None
+        return False
 
     def engine_times_us(self) -> dict[str, float]:
         """p50 / p99 of the engine's receive-to-reply time over the last frames (µs; slow path)."""
@@ -307,6 +331,8 @@ class Line:
                 time.sleep(0.01)
                 continue
             if len(addr) > 2 and addr[2] == PACKET_OUTGOING:
+                continue
+            if self._cut is not None and self._dead():
                 continue
             t_ns = time.monotonic_ns()
             frame = bytearray(buf[:n])

@@ -6,13 +6,17 @@ its own because SOEM holds the GIL in most of its calls: master and slaves must 
 The slaves' applications run in ``--workers`` forked processes (default one per CPU; -1: in this
 process, beside the engine, as before they had their own) so that the frame engine
 (``--engine-priority``: SCHED_FIFO) only moves bytes; ``--state-dir`` keeps each slave's
-firmware image written over FoE (``STATE_DIR/ethercat/slave<N>.fw``).
+parameters (0x1010) and image slots (written over FoE) in ``STATE_DIR/ethercat/slave<N>.json`` and
+``.slots``; ``--image-key`` is the Ed25519 public key the slaves' bootloader trusts (as
+``cbl emulate --image-key`` for CAN boards; without it every image is refused).
 
 Prints one JSON line ``{"ready": true, ...}`` and then answers JSON commands, one per stdin line:
 ``{"cmd": "status"}`` (per slave: AL state and code, CiA 402 state, power stage, position;
 line counters), ``{"cmd": "reach", "n": K}`` (frames pass only the first K slaves),
 ``{"cmd": "mangle", "mode": "none|truncate|garbage|length|datagram", "p": P, "seed": S}``
-(fault: damage replies with probability P), ``{"cmd": "quit"}``.
+(fault: damage replies with probability P), ``{"cmd": "cut", "after": N, "seconds": S}`` (fault:
+the line goes dead after N more frames, for S seconds, or until the next ``cut`` with ``after``
+-1 when S is null; frames are lost both ways, as on a pulled cable), ``{"cmd": "quit"}``.
 """
 
 from __future__ import annotations
@@ -101,12 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0,
                     help="processes running the slaves' applications (0: one per CPU; -1: in the ESC's process)")
     ap.add_argument("--engine-priority", type=int, default=0, help="SCHED_FIFO priority of the frame engine (0: keep)")
-    ap.add_argument("--state-dir", default=None, help="keep each slave's firmware image (FoE) in STATE_DIR/ethercat/")
+    ap.add_argument("--state-dir", default=None,
+                    help="keep each slave's parameters and image slots in STATE_DIR/ethercat/slave<N>.json/.slots")
+    ap.add_argument("--image-key", default=None, help="the Ed25519 public key (PEM) the slaves' bootloader trusts")
     args = ap.parse_args(argv)
     sys.setswitchinterval(0.0001)  # the engine thread must not wait 5 ms behind another thread
     specs = parse_slaves(args.slaves)
-    fw = [str(Path(args.state_dir) / "ethercat" / f"slave{k + 1}.fw") if args.state_dir else None
-          for k in range(len(specs))]
+    storage = [str(Path(args.state_dir) / "ethercat" / f"slave{k + 1}.json") if args.state_dir else None
+               for k in range(len(specs))]
     for kind, preset in set(specs):  # compile the law and the plant's paths before the master comes
         warm = make_app(kind, 1, preset)  # (a first compile inside OP would outlast the watchdog)
         warm.set_al_state(R_OP)
@@ -117,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     pool = None
     if args.workers >= 0:
         workers = args.workers or (os.cpu_count() or 1)
-        pool = WorkerPool([(kind, preset, k + 1, fw[k]) for k, (kind, preset) in enumerate(specs)],
+        pool = WorkerPool([(kind, preset, k + 1, storage[k], args.image_key) for k, (kind, preset) in enumerate(specs)],
                           [slave_layout(kind) for kind, _ in specs], workers)
         apps: list[Any] = pool.apps
     else:
-        apps = [make_app(kind, k + 1, preset, fw[k]) for k, (kind, preset) in enumerate(specs)]
+        apps = [make_app(kind, k + 1, preset, storage[k], args.image_key) for k, (kind, preset) in enumerate(specs)]
     slaves = [EscSlave(app, serial=k + 1, watchdog_ms=args.watchdog_ms, clock_offset_ns=k * 1_000_003)
               for k, app in enumerate(apps)]
     line = Line(slaves, pdi=pool)
@@ -149,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             elif what == "reach":
                 line.set_reach(int(cmd["n"]))
                 print(json.dumps({"reach": line.reach}), flush=True)
+            elif what == "cut":
+                seconds = cmd.get("seconds")
+                line.cut(int(cmd.get("after", 0)), None if seconds is None else float(seconds))
+                print(json.dumps({"cut": int(cmd.get("after", 0))}), flush=True)
             elif what == "mangle":
                 mode = str(cmd.get("mode", "none"))
                 line.mangle = None if mode == "none" else mangler(mode, float(cmd.get("p", 1.0)), int(cmd.get("seed", 0)))

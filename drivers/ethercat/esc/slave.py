@@ -124,8 +124,10 @@ class EscSlave:
             return
         if req not in R.STATE_NAMES:
             return self._set_al(cur, 0x0012)
-        if req == R.INIT:
-            self._mbx_req, self._mbx_queue = None, []
+        if req == R.INIT:  # the application deactivates the mailbox SyncManagers: both buffers empty
+            self._mbx_req, self._mbx_queue, self._mbx_last = None, [], b""
+            self.mem[R.SM_BASE + 5] &= ~0x08
+            self.mem[R.SM_BASE + 8 + 5] &= ~0x08
             return self._set_al(R.INIT, 0)
         if cur == R.BOOT:
             return self._set_al(cur, 0x0011)  # BOOT is left only for INIT

@@ -153,9 +153,9 @@ void cbl_app_reset(cbl_fw_t *fw)
     fw->nmt_lost = 0;
     fw->n_fault_codes = 0;
     fw->app_fault = 0;
+    cbl_board_reset(fw);
     cbl_board_sample(fw);
     if (!fw->app_failing) step_law(fw);
-    cbl_board_reset(fw);
 }
 
 void cbl_app_failed(cbl_fw_t *fw)

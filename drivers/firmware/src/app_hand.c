@@ -68,7 +68,6 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
 }
 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub) { (void)fw, (void)index, (void)sub; }
-
 void cbl_board_reset(cbl_fw_t *fw) { (void)fw; }
 
 uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)

@@ -1,5 +1,5 @@
 /* app_joint.c: the joint board's plant side (spec: drivers/board/joint.py): the measurements
- * onto the CiA 402 objects, and the mode's targets (CSP 8, CSV 9, CST 10) or the stop ramp onto
+ * onto the CiA 402 objects, and the mode's targets (CSP 8, CSV 9, CST 10, impedance -1) or the stop ramp onto
  * the motion demand, clamped to the board's limits (0x6072 max torque, 0x6080 max speed, 0x607D
  * software position limits). Stop ramps: 1 slow-down (0x6084) and 2 quick-stop (0x6085) ramp the
  * velocity to zero in CSV; 3 brakes at the max torque against the velocity until standstill
@@ -10,6 +10,7 @@
 #define MODE_CSP 8
 #define MODE_CSV 9
 #define MODE_CST 10
+#define MODE_IMPEDANCE (-1) /* manufacturer-specific: K, D in 0x2011 */
 #define I32_MIN (-2147483647LL - 1)
 #define I32_MAX 2147483647LL
 #define PPR CBL_JOINT_POSITION_COUNTS_PER_RAD_D
@@ -23,7 +24,10 @@ static double pmin(double a, double b) { return b < a ? b : a; }
 #define sget(fw, index, sub) ((double)(int32_t)OD_GET(fw, index, sub))
 #define uget(fw, index, sub) ((double)OD_GET(fw, index, sub))
 
-int cbl_board_mode_supported(int32_t mode) { return mode == 0 || mode == MODE_CSP || mode == MODE_CSV || mode == MODE_CST; }
+int cbl_board_mode_supported(int32_t mode)
+{
+    return mode == 0 || mode == MODE_CSP || mode == MODE_CSV || mode == MODE_CST || mode == MODE_IMPEDANCE;
+}
 
 void cbl_board_setup(cbl_fw_t *fw)
 {
@@ -99,7 +103,8 @@ uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t 
 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
 {
-    if (index == 0x2010u && sub >= 1u && sub <= 3u && fw->bsp.plant_param != NULL &&
+    int gains = (index == 0x2010u && sub >= 1u && sub <= 3u) || (index == 0x2011u && sub >= 1u && sub <= 2u);
+    if (gains && fw->bsp.plant_param != NULL &&
         fw->bsp.plant_param(fw->bsp.user, index, sub, (double)cbl_f32(cbl_od_get(fw, index, sub))) != 0)
         fw->app_failing = 1;
 }
@@ -108,7 +113,8 @@ void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
  * defaults), as the specification does (drivers/board/joint.py, JointBoard._reset_app) */
 void cbl_board_reset(cbl_fw_t *fw)
 {
-    for (uint8_t sub = 1u; sub <= 3u; sub++) cbl_board_written(fw, 0x2010u, sub);
+    for (uint8_t sub = 1u; sub <= 3u && !fw->app_failing; sub++) cbl_board_written(fw, 0x2010u, sub);
+    for (uint8_t sub = 1u; sub <= 2u && !fw->app_failing; sub++) cbl_board_written(fw, 0x2011u, sub);
 }
 
 void cbl_board_command_plant(cbl_fw_t *fw)
@@ -125,7 +131,7 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     if (!enable || ramp == 0) fw->ramp_active = 0;  /* the next stop ramp starts from the velocity then */
     int follow = enable && fw->law_out.follow_targets;
     int32_t cur = (int32_t)OD_GET(fw, 0x6061, 0);
-    int no_mode = follow && cur != MODE_CSP && cur != MODE_CSV && cur != MODE_CST;
+    int no_mode = follow && cur != MODE_CSP && cur != MODE_CSV && cur != MODE_CST && cur != MODE_IMPEDANCE;
     if (no_mode && !fw->holding) fw->hold_pos = fw->meas.position_rad;
     fw->holding = (uint8_t)no_mode;
     if (no_mode) {  /* no mode: hold where the hold began (CSP, clamped to 0x607D) */
@@ -135,7 +141,7 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     } else if (follow) {
         mode = cur;
         tau = (sget(fw, 0x60B2, 0) / 1000.0) * rated_t;
-        if (mode == MODE_CSP) {
+        if (mode == MODE_CSP || mode == MODE_IMPEDANCE) {  /* impedance: q* 0x607A, w_ff 0x60B1, tau_ff 0x60B2 */
             int64_t lo = (int32_t)OD_GET(fw, 0x607D, 1), hi = (int32_t)OD_GET(fw, 0x607D, 2);
             int64_t t = (int32_t)OD_GET(fw, 0x607A, 0);
             t = t < lo ? lo : t;
