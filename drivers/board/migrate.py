@@ -24,7 +24,7 @@ import os
 import shutil
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +131,16 @@ def write_order(values: Values, have: Callable[[int, int], bytes | None]) -> lis
         cob = values.get((comm, 1), cob_now)
         if cob is not None:
             out.append((comm, 1, cob))
-    done = {c for c in pdos} | {c + PDO_SLOTS for c in pdos}
+    done = set(pdos) | {c + PDO_SLOTS for c in pdos}
     out += [(i, s, v) for (i, s), v in sorted(changed.items()) if i not in done]
     return out
 
 
-def save_range(keys: object) -> int:
+def save_range(keys: Iterable[tuple[int, int]]) -> int:
     """The 0x1010 sub-index that saves exactly the ranges ``keys`` cover (all, comm, application)."""
-    comm = any(0x1000 <= i < 0x2000 for i, _ in keys)  # type: ignore[attr-defined]
-    app = any(i >= 0x2000 for i, _ in keys)  # type: ignore[attr-defined]
+    indices = [i for i, _ in keys]
+    comm = any(0x1000 <= i < 0x2000 for i in indices)
+    app = any(i >= 0x2000 for i in indices)
     return SAVE_ALL if comm == app else (SAVE_COMM if comm else SAVE_APP)
 
 
