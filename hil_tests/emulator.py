@@ -138,7 +138,9 @@ def carry_saved_parameters(spec: BoardSpec, storage_path: Path, fd: bool = False
     else:
         board_bus, peer = migrate.private_pair()
         try:
-            table = build("c", None, board_bus, lambda: 0.0).table
+            probe = build("c", None, board_bus, lambda: 0.0)  # the table the C board serves
+            table = probe.table
+            probe.close()
         finally:
             board_bus.shutdown()
             peer.shutdown()
