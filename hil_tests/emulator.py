@@ -5,8 +5,10 @@ one per bus, or per ``boards_per_process`` boards): an emulated :class:`~drivers
 in wall-clock time (every frame costs its exact bit time, lowest id wins arbitration, faults
 optional), the boards (``cerebellum_rt.drivers.board``, ``threaded=False``, polled by this loop) and an
 :class:`~drivers.can.slcan_server.SlcanServer` bridging the medium to a pseudo-terminal. With ``--state-dir`` every board keeps
-the parameters saved by 0x1010 in its own file, ``STATE_DIR/<bus>/node<N>.json`` (written
-atomically; see :mod:`cerebellum_rt.drivers.board.store`), so they survive a kill and a restart. Its
+the parameters saved by 0x1010 in its own file, written atomically, so they survive a kill and a
+restart: ``STATE_DIR/<bus>/node<N>.json`` for the Python board (:mod:`cerebellum_rt.drivers.board.store`),
+``node<N>.flash`` for the C image (its raw parameter flash); a board started on one firmware with
+only the other's file present gets the saved set carried across (:func:`carry_saved_parameters`). Its
 first stdout line is a JSON object describing the endpoint (``channel``: the master port;
 ``monitor_channels``: ``--monitors`` more ptys on the same bus for tools that watch and read but
 never command, see :mod:`~drivers.can.slcan_server`); then, every ``--report-s``
@@ -30,8 +32,9 @@ from typing import Any
 
 import can
 
+from cerebellum_rt.drivers.board.migrate import c_flash_path
 from cerebellum_rt.drivers.can import timing
-from cerebellum_rt.hil_tests.rig import BoardSpec, BusSpec
+from cerebellum_rt.hil_tests.rig import DEFAULT_FIRMWARE, BoardSpec, BusSpec
 from cerebellum_rt.rtcore.errors import CblError, ConfigError, check_range
 
 TIMER_PERIOD_S = 0.005  # boards without frames still run their timers (heartbeat, timeouts) this often
@@ -45,7 +48,7 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
                storage_path: str | os.PathLike | None = None, module: Any | None = None,
-               image_key: str | os.PathLike | None = None, clock: Any = None) -> Any:
+               image_key: str | os.PathLike | None = None, clock: Any = None, plant: bool = True) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
@@ -54,18 +57,24 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     Python board's). ``image_key``: the Ed25519 public key the Python board trusts for program
     download (None: it refuses every image); its image slots live beside the parameter file
     (``.slots``). ``clock``: the boards' time source (default ``time.monotonic``; a lockstep
-    world passes its virtual clock)."""
+    world passes its virtual clock). ``plant=False``: a hand board without its HandSim (a board
+    only read and written by SDO, e.g. to carry saved parameters; a joint board keeps its module,
+    whose preset gives its table's ratings)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.drivers.board.flashing import FlashOptions
     from cerebellum_rt.drivers.flash.image import load_public_key
     from cerebellum_rt.hil_tests.rig import load_board_preset
 
     preset = load_board_preset(spec.type, spec.preset)
+    if image_key is not None and spec.firmware != "python":
+        raise ConfigError(f"board {spec.node}: an image key (program download) needs firmware = 'python'; the "
+                          f"{spec.firmware} image takes images only behind its bootloader (drivers/board/cboot.py)")
     flash = FlashOptions(key=load_public_key(image_key) if image_key else None)
     kw: dict[str, Any] = {} if clock is None else {"clock": clock}
-    image_flash = None if storage_path is None else Path(storage_path).with_suffix(".flash")
+    image_flash = None if storage_path is None else c_flash_path(storage_path)
     if storage_path is not None:
         Path(storage_path).parent.mkdir(parents=True, exist_ok=True)
+        carry_saved_parameters(spec, Path(storage_path), fd)
     if spec.type == "joint":
         if module is None and preset is not None:
             from cerebellum_rt.actuators.joint import JointModule
@@ -85,7 +94,7 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
                                  storage_path=storage_path, flash=flash)
     from cerebellum_rt.actuators.hand import HandSim
 
-    hand = HandSim(preset)
+    hand = HandSim(preset) if plant else None
     if spec.firmware == "c":
         from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
@@ -93,6 +102,56 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
                              storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path, flash=flash)
+
+
+def carry_saved_parameters(spec: BoardSpec, storage_path: Path, fd: bool = False) -> list[tuple[int, int]]:
+    """Before board ``spec`` starts on ``storage_path``: the set saved last is the one it starts
+    with, whichever firmware saved it. When the other firmware's parameter file exists and its own
+    is missing or older (saved under ``firmware = "python"``, now started on the C image, or the
+    reverse), the saved set is carried across (:mod:`cerebellum_rt.drivers.board.migrate`) into
+    this firmware's file; the other file stays as it was. Returns the migrated (index, sub-index)
+    keys ([] if nothing to do). The qemu image's flash is not migrated (its board-support package
+    sizes its flash itself): a saved Python set is named on stderr as not applied."""
+    from cerebellum_rt.drivers.board import migrate
+
+    json_file, flash_file = storage_path, c_flash_path(storage_path)
+    if spec.firmware == "qemu" and not flash_file.exists() and json_file.exists():
+        print(f"board {spec.node}: the parameters saved in {json_file} (firmware = 'python') are not carried into "
+              "the qemu image: it starts from its defaults", file=sys.stderr, flush=True)
+        return []
+    if spec.firmware == "python":
+        source, target = flash_file, json_file
+    elif spec.firmware == "c":
+        source, target = json_file, flash_file
+    else:
+        return []
+    if not source.exists() or (target.exists() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns):
+        return []
+
+    def build(firmware: str, storage: Path | None, bus: can.BusABC, clock: Any) -> Any:
+        return make_board(BoardSpec(spec.node, spec.type, spec.preset, firmware), bus, fd, threaded=False,
+                          storage_path=storage, clock=clock, plant=False)
+
+    if spec.firmware == "python":
+        values = migrate.c_saved(build, flash_file, spec.node)
+        target_storage = lambda p: p  # noqa: E731  (the Python board writes its file itself)
+    else:
+        board_bus, peer = migrate.private_pair()
+        try:
+            probe = build("c", None, board_bus, lambda: 0.0)  # the table the C board serves
+            table = probe.table
+            probe.close()
+        finally:
+            board_bus.shutdown()
+            peer.shutdown()
+        values = migrate.python_saved(table, spec.node, json_file)
+        target_storage = c_flash_path
+    if not values:
+        return []
+    keys = migrate.carry(values, spec.firmware, target, target_storage, build, spec.node, source)
+    print(f"board {spec.node}: {len(keys)} saved parameters carried from {source.name} into {target.name} "
+          f"({spec.firmware} firmware); {source.name} is unchanged", file=sys.stderr, flush=True)
+    return keys
 
 
 def cycle_wire_time(spec: BusSpec) -> tuple[float, float]:
@@ -245,7 +304,7 @@ class InProcessRig:
 
 def bus_from_json(text: str) -> BusSpec:
     d = json.loads(text)
-    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", "python"))
+    boards = tuple(BoardSpec(int(b["node"]), b.get("type", "joint"), b.get("preset"), b.get("firmware", DEFAULT_FIRMWARE))
                    for b in d["boards"])
     return BusSpec(d["name"], "slcan", "", int(d["bitrate"]), bool(d.get("fd", False)),
                    d.get("data_bitrate"), boards, pdo_packing=bool(d.get("pdo_packing", False)),

@@ -124,11 +124,10 @@ def _bus_off(on: bool) -> Callable[[RigSession, tuple[str, int]], None]:
 
 def _reset_board(s: RigSession, key: tuple[str, int]) -> None:
     board = s.board(*key)
-    if not hasattr(board, "_boot"):
-        raise ConfigError(f"board_reset on {key[0]}/node{key[1]}: needs the Python board (firmware = 'python'); "
-                          f"{type(board).__name__} has no power-cycle hook yet")
-    with board._lock:  # a power cycle: everything from defaults, boot-up frame
-        board._boot()
+    if not hasattr(board, "power_cycle"):
+        raise ConfigError(f"board_reset on {key[0]}/node{key[1]}: needs a board with a power-cycle hook "
+                          f"(firmware = 'c' or 'python'); {type(board).__name__} has none yet")
+    board.power_cycle()  # everything from defaults and the saved parameters, boot-up frame
 
 
 def _rated(s: RigSession, key: tuple[str, int]) -> float:
@@ -199,7 +198,7 @@ class FaultReport:
     ticks: int
     bus: dict[str, int] = field(default_factory=dict)
     detections: list[str] = field(default_factory=list)
-    cycle_observed: bool = True  # the board reports every cycle (Python board); else its polls only
+    cycle_observed: bool = True  # the board reports every cycle (on_cycle: Python board, C image); else its polls only
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cerebellum_rt.hil_tests.rig import DEFAULT_FIRMWARE, FIRMWARES
 from cerebellum_rt.hil_tests.trajectory import Trajectory, default_move, load_csv
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, check_range
 
@@ -29,7 +30,6 @@ ENABLE_BUDGET = 100  # ticks allowed to reach OPERATION ENABLED (a drive needs ~
 DISABLE_TICKS = 50  # ticks after tracking to disable and confirm SWITCH ON DISABLED
 PRIME_TICKS = 20  # idle exchanges allowed before the loop to get 3 clean replies in a row
 LOSS_BUDGET = 0.01  # default: lost replies (of those expected) and loop overruns (of the cycles) allowed
-FIRMWARES = ("python", "c", "qemu")
 
 # Log columns, one row per tick (preallocated).
 LOG_COLUMNS = (
@@ -56,7 +56,9 @@ class DemoConfig:
     plot: str | None = None
     rt: bool = True
     strict_rt: bool = False
-    firmware: str = "python"  # the emulated board's firmware: python (the specification), c, qemu
+    # the emulated board's firmware: c, python (the specification), qemu; None: the rig's default
+    # (DEFAULT_FIRMWARE, the C image) when this run emulates the board
+    firmware: str | None = None
     loss_budget: float = LOSS_BUDGET
     progress: Callable[[str], None] | None = None  # told once, when tracking starts
 
@@ -70,9 +72,9 @@ class DemoConfig:
         check_range("--period-us", self.period_us, 250, 100_000, "µs")
         check_range("--bitrate", self.bitrate, 10_000, 8_000_000, "bit/s")
         check_range("--loss-budget", self.loss_budget, 0.0, 1.0)
-        if self.firmware not in FIRMWARES:
+        if self.firmware is not None and self.firmware not in FIRMWARES:
             raise ConfigError(f"--firmware {self.firmware!r}: not one of {list(FIRMWARES)}")
-        if self.firmware != "python" and not self.board_emulated:
+        if self.firmware is not None and not self.board_emulated:
             raise ConfigError(f"--firmware {self.firmware}: chooses the emulated board's firmware, and this run "
                               "emulates no board (--no-emulate or a non-virtual interface): start "
                               f"`cbl emulate --firmware {self.firmware}` instead")
@@ -83,6 +85,13 @@ class DemoConfig:
             raise ConfigError(f"--trajectory {self.trajectory}: is a directory, not a CSV file")
         if self.plot is not None:
             check_plot_path(self.plot)
+
+    @property
+    def board_firmware(self) -> str | None:
+        """The emulated board's firmware (``firmware``, else the default); None: no board emulated."""
+        if not self.board_emulated:
+            return None
+        return self.firmware or DEFAULT_FIRMWARE
 
     @property
     def board_emulated(self) -> bool:
@@ -180,7 +189,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
             medium = world.add_bus(cfg.channel, cfg.bitrate)
             board_bus = world.board_bus(medium, f"node{cfg.node}")
             stack.append(board_bus)
-            board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus,
+            board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.board_firmware), board_bus,
                                module=JointModule(load_preset(cfg.preset), seed=0), threaded=False, clock=world.clock)
             world.add_board(board, board_bus)
             stack.append(board)
@@ -203,7 +212,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
                 module = JointModule(load_preset(cfg.preset), seed=0)
                 board_bus = open_bus(cfg.interface, cfg.channel, bitrate=cfg.bitrate)
                 stack.append(board_bus)
-                board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.firmware), board_bus, module=module)
+                board = make_board(BoardSpec(cfg.node, "joint", cfg.preset, cfg.board_firmware), board_bus, module=module)
                 stack.append(board)
             # Real time: the replies must be in before most of the period has gone, or they count
             # as missed; a lockstep run against a board elsewhere waits as long as it takes.
@@ -249,7 +258,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
 
     figures = _figures(log, stats.summary(), frames, s["missing"], final_state, traj, cfg)
     figures["expected_replies"] = figures["cycles"] * transport.expected
-    figures["firmware"] = cfg.firmware if cfg.board_emulated else None
+    figures["firmware"] = cfg.board_firmware
     if cfg.plot is not None:
         figures["plot"] = str(plot_log(log, Path(cfg.plot), figures))
     return DemoResult(figures, log)

@@ -77,7 +77,7 @@ class World:
     def add_board(self, board: Any, bus: EmulatedBus) -> None:
         self.boards.append((board, bus))
         log = self.cycle_log.setdefault(id(board), [])
-        if hasattr(board, "on_cycle"):  # the Python boards report every cycle (catch-up cycles included)
+        if hasattr(board, "on_cycle"):  # the Python boards and the C image report every cycle
             def seen(t: float, state: str, log: list = log) -> None:
                 if not log or log[-1][1] != state:
                     log.append((t, state))

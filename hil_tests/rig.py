@@ -38,8 +38,9 @@ one-line error until sessions serve EtherCAT.
 The interface must be one python-can knows (``can.interfaces.VALID_INTERFACES``) or
 ``emulated``; every preset is loaded and validated when the rig is (a binary or broken preset
 is a one-line error naming it).
-      firmware = "python"          # "python": the executable specification (drivers/board);
-                                   # "c": the board's C firmware image through cffi (classic CAN)
+      firmware = "c"               # "c" (default): the board's C firmware image through cffi
+                                   # (joint and hand, classic CAN or CAN FD);
+                                   # "python": the executable specification (drivers/board);
                                    # "qemu": the Cortex-M4F image under QEMU (joint boards)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
@@ -59,6 +60,9 @@ from cerebellum_rt.rtcore.errors import ConfigError
 INTERFACES_EXTRA = ("emulated",)
 BOARD_TYPES = ("joint", "hand")
 FIRMWARES = ("python", "c", "qemu")
+# What a board runs when nothing names its firmware (rig key, --firmware): the C image that is
+# flashed, since the differential tests (tests/firmware) show it replies as the specification does.
+DEFAULT_FIRMWARE = "c"
 CLASSIC_BITRATES = (10_000, 20_000, 50_000, 83_300, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 RIGS_DIR = Path(__file__).parent / "rigs"
 
@@ -68,7 +72,7 @@ class BoardSpec:
     node: int
     type: str = "joint"
     preset: str | None = None
-    firmware: str = "python"
+    firmware: str = DEFAULT_FIRMWARE
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,7 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
                 load_board_preset(btype, preset)
             except ConfigError as exc:
                 raise ConfigError(f"rig {source}: {wb}preset: {exc}") from exc
-            firmware = c.get(bd, "firmware", wb, str, "python")
+            firmware = c.get(bd, "firmware", wb, str, DEFAULT_FIRMWARE)
             check_firmware(firmware, btype, fd, lambda limit, f=firmware, w=wb: c.fail(w + "firmware", f, limit))
             boards.append(BoardSpec(node, btype, preset, firmware))
         if not boards:

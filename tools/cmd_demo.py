@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="PNG path (default out/demo.png)")
     p.add_argument("--no-rt", action="store_true", help="skip real-time set-up (SCHED_FIFO, mlockall...)")
     p.add_argument("--strict-rt", action="store_true", help="fail if a real-time set-up step is refused")
-    p.add_argument("--firmware", choices=("python", "c", "qemu"), default="python",
-                   help="firmware of the emulated board: python (the specification, default), c (the board's C "
-                        "image through cffi), qemu (its Cortex-M4F image under QEMU)")
+    p.add_argument("--firmware", choices=("c", "python", "qemu"), default=None,
+                   help="firmware of the emulated board: c (the board's C image through cffi, default), python "
+                        "(drivers/board, the executable specification), qemu (its Cortex-M4F image under QEMU)")
     p.add_argument("--loss-budget", type=float, default=0.01,
                    help="fraction of the replies that may be lost, and of the cycles that may overrun, before "
                         "the run fails with exit 1 (default 0.01)")

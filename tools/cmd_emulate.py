@@ -5,16 +5,27 @@ With no rig file: one bus, six joint boards at node ids 1-6. Prints where to con
 1000000, "nodes": [1, ...], "state_dir": ...}]}``), then runs until SIGINT/SIGTERM and exits
 cleanly.
 
-Storage: every board keeps the parameters saved by 0x1010 in its own file,
-``STATE_DIR/<bus>/node<N>.json``, written atomically (a kill -9 at any point leaves the old or
-the new set). ``--state-dir`` names the directory; the default is per user and per rig,
-``$XDG_STATE_HOME/cerebellum/emulate/<rig>`` (``~/.local/state/...`` without XDG_STATE_HOME),
-so a restart of the same rig finds its boards' saved parameters again.
+Firmware: every board runs its C image (host build through cffi) unless the rig's ``firmware``
+key or ``--firmware`` says otherwise (``python``: drivers/board, the executable specification;
+``qemu``: the Cortex-M4F image).
 
-Program download (``cbl flash``): the Python boards trust the Ed25519 public key ``--image-key``
-(none: every image is refused) and keep their image slots beside their parameters
-(``node<N>.slots``); with ``--ethercat`` the same key for the slaves' bootloader (FoE, ``cbl flash
--i ethercat``), their files in ``ethercat/slave<N>.json`` / ``.slots``.
+Storage: every board keeps the parameters saved by 0x1010 in its own file, written atomically (a
+kill -9 at any point leaves the old or the new set): ``STATE_DIR/<bus>/node<N>.json`` for the
+Python board, ``node<N>.flash`` (the image's raw parameter flash) for the C image. A board starts
+with the set saved last, whichever firmware saved it: when the other firmware's file is the newer
+(or its own is missing), the saved set is carried across
+(:func:`cerebellum_rt.hil_tests.emulator.carry_saved_parameters`; the other file is left as it was;
+a value the target refuses stops the start with one line). ``--state-dir`` names the directory;
+the default is per user and per rig, ``$XDG_STATE_HOME/cerebellum/emulate/<rig>``
+(``~/.local/state/...`` without XDG_STATE_HOME), so a restart of the same rig finds its boards'
+saved parameters again.
+
+Program download (``cbl flash``): with ``--image-key`` every board runs the Python board, which
+trusts that Ed25519 public key (none: every image is refused) and keeps its image slots beside its
+parameters (``node<N>.slots``); the C image takes images only behind its bootloader
+(:mod:`cerebellum_rt.drivers.board.cboot`), so ``--image-key`` with ``--firmware c|qemu`` is refused.
+With ``--ethercat`` the same key for the slaves' bootloader (FoE, ``cbl flash -i ethercat``), their
+files in ``ethercat/slave<N>.json`` / ``.slots``.
 
 Every argument is checked before any process starts (rig, presets, interface: emulate serves
 ``slcan`` buses only, fault figures, ``--report-s``); an emulator that exits before it is up
@@ -63,9 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrupt", type=float, default=0.0, help="fault: probability of a bit error (retransmitted)")
     p.add_argument("--delay-us", type=float, default=0.0, help="fault: extra delivery latency, µs")
     p.add_argument("--babble-id", type=lambda s: int(s, 0), default=None, help="fault: a babbling node's CAN id")
-    p.add_argument("--firmware", choices=("python", "c", "qemu"), default=None,
-                   help="every board runs this firmware: python (the specification), c (the board's C image as a "
-                        "host library) or qemu (its Cortex-M4F image under QEMU); default: the rig's per-board choice")
+    p.add_argument("--firmware", choices=("c", "python", "qemu"), default=None,
+                   help="every board runs this firmware: c (the board's C image as a host library), python "
+                        "(drivers/board, the executable specification) or qemu (its Cortex-M4F image under QEMU); "
+                        "default: the rig's per-board choice, whose default is c")
     p.add_argument("--image-key", metavar="PUB", default=None,
                    help="the Ed25519 public key the boards trust for cbl flash (default: none, every image refused)")
     p.add_argument("--ethercat", action="store_true",
@@ -189,7 +201,17 @@ def run(args: argparse.Namespace) -> int:
         check_range("--babble-id", args.babble_id, 0, 0x7FF)
         faults["babble_id"] = args.babble_id
     rig = load_rig(args.rig) if args.rig else default_rig()
-    if args.firmware is not None:
+    if args.image_key and args.firmware not in (None, "python"):
+        raise ConfigError(f"--image-key with --firmware {args.firmware}: program download is served by the Python "
+                          "board only (the C image takes images behind its bootloader, which cbl emulate does not "
+                          "run yet); use --firmware python or leave --firmware out")
+    if args.image_key and any(b.firmware != "python" for bus in rig.buses for b in bus.boards):
+        # the one board that takes an image without a bootloader: an explicit choice, said once
+        print("cbl emulate: --image-key: every board runs firmware = 'python' (the specification), the board that "
+              "takes program download; the C image takes images only behind its bootloader", file=sys.stderr,
+              flush=True)
+        rig = _with_firmware(rig, "python")
+    elif args.firmware is not None:
         rig = _with_firmware(rig, args.firmware)
     specs = _split(rig, args.boards_per_process)
     state_dir = _state_dir(args, rig)

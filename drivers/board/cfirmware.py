@@ -47,6 +47,7 @@ RX_BATCH = 64
 CBL_FRAME_MAX = 64
 FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h CBL_FRAME_*
 _FRAME_HEAD = struct.Struct("<IBB")
+_FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and data
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
@@ -60,9 +61,29 @@ def _flags(m: can.Message) -> int:
             | (FRAME_ERR if m.is_error_frame else 0) | (FRAME_FD if m.is_fd else 0))
 
 
+def raw_receiver(bus: can.BusABC) -> Callable[[float], tuple[can.Message | None, bool]] | None:
+    """``bus._recv_internal`` where calling it is what ``bus.recv(timeout=0.0)`` does less its
+    per-frame clock reads, filter test and debug log line: a bus that keeps python-can's ``recv``
+    and has no filters set. Else None (use ``recv``). Asked again at every poll (filters may be set
+    between polls)."""
+    if type(bus).recv is _BUS_RECV and bus.filters is None:
+        return bus._recv_internal
+    return None
+
+
+_BUS_RECV = can.BusABC.recv
+
+
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
     h = mod.ffi.cast("cbl_host_t *", user)
     return mod.ffi.from_handle(h.py)
+
+
+class _Sample:
+    """A plant's measurement given as a dict, read by attribute (fields as JointMeasurement's)."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
 
 
 def _bind(mod: Any) -> None:
@@ -91,12 +112,13 @@ def _bind(mod: Any) -> None:
     def cbl_py_sample(user: Any, s: Any) -> int:
         b = _board_of(mod, user)
         r = b.module.read()
-        get = (lambda k: float(r[k])) if isinstance(r, dict) else (lambda k: float(getattr(r, k)))
-        s.position_rad, s.velocity_rad_s = get("position_rad"), get("velocity_rad_s")
-        s.torque_sensor_nm, s.torque_cmd_nm = get("torque_sensor_nm"), get("torque_cmd_nm")
-        s.iq_a, s.winding_temp_c = get("iq_a"), get("winding_temp_c")
-        has_fault = hasattr(r, "fault") or (isinstance(r, dict) and "fault" in r)
-        s.fault = int(get("fault")) if has_fault else 0
+        if isinstance(r, dict):
+            r = _Sample(**r)
+        # cffi converts to the fields' C types (double, an integer for the fault word)
+        s.position_rad, s.velocity_rad_s = r.position_rad, r.velocity_rad_s
+        s.torque_sensor_nm, s.torque_cmd_nm = r.torque_sensor_nm, r.torque_cmd_nm
+        s.iq_a, s.winding_temp_c = r.iq_a, r.winding_temp_c
+        s.fault = int(getattr(r, "fault", 0))
         return 0
 
     @extern
@@ -104,6 +126,8 @@ def _bind(mod: Any) -> None:
         b = _board_of(mod, user)
         b.module.command(int(d.mode), d.position_rad, d.velocity_rad_s, d.torque_nm, bool(d.enable))
         b.module.advance(d.dt_s)
+        if b.on_cycle is not None:
+            b.on_cycle(b.cycle_t, b.state)
         return 0
 
     @extern
@@ -140,6 +164,9 @@ def _bind(mod: Any) -> None:
             h.mode[k] = d.mode[k]
             h.i_cmd[k] = d.i_cmd[k]
         h.run(int(d.ticks))
+        b = _board_of(mod, user)
+        if b.on_cycle is not None:
+            b.on_cycle(b.cycle_t, b.state)
         return 0
 
     _bound.add(id(mod))
@@ -166,7 +193,11 @@ def joint_table(module: Any | None, fd: bool = False) -> Table:
 class FirmwareBoard:
     """A board running its C firmware image (see module doc); a context manager. ``board`` is
     'joint' (``module``: a JointModule) or 'hand' (``module``: a HandSim with six actuators);
-    ``table`` defaults to the one the Python board builds for the same plant."""
+    ``table`` defaults to the one the Python board builds for the same plant. ``on_cycle``, as on
+    the Python board: called with (time, CiA 402 state) after every cycle the image runs on its
+    plant (time: the clock of the step that ran it)."""
+
+    on_cycle: Callable[[float, str], None] | None = None
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
@@ -199,19 +230,19 @@ class FirmwareBoard:
             self._flash_c, flash_bytes = ffi.cast("uint8_t *", flash_region[0]), flash_region[1]
         else:
             self._flash_c = ffi.from_buffer(self.flash)
-        self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
-        self._h = ffi.cast("cbl_host_t *", self._mem)
-        if boot_api:
-            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
         self.reset_requested = False
         self.flash_dirty = False
+        self.cycle_t = 0.0  # the clock of the step running now (seconds), for on_cycle
+        self._warm_plant: Callable[[], object] | None = None
         self._handle = ffi.new_handle(self)
-        self._h.py = self._handle
         plant, hz, tolerance = ffi.NULL, 0.0, 1e-6
         if module is not None and self.table.board == "hand":
             plant = ffi.new("cbl_host_plant_t *", dict(hand_sample=lib.cbl_py_hand_sample,
                                                        hand_demand=lib.cbl_py_hand_demand))
             hz, tolerance = float(module.loop_hz), 1e-9  # as HandBoard._period_ok
+            # zero ticks at the first poll: numba compiles the plant's kernels there, not inside the
+            # image's callback, where the same compile took 3x longer (56 s against 18 s, tests/hil/test_hand.py)
+            self._warm_plant = lambda: (module.run(0), module.finger_forces())
         elif module is not None:
             plant = ffi.new("cbl_host_plant_t *", dict(sample=lib.cbl_py_sample, demand=lib.cbl_py_demand,
                                                        reset_fault=lib.cbl_py_reset_fault, param=lib.cbl_py_param))
@@ -221,9 +252,8 @@ class FirmwareBoard:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
         self._rx = ffi.cast("cbl_frame_t *", ffi.from_buffer(self._rx_buf))
-        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
         self._step_c = lib.cbl_host_step
-        self._fw = lib.cbl_host_fw(self._h)
+        self._init_args = (cfg, flash_bytes, plant, boot_api)
         self.crashes: list[BaseException] = []  # plant callbacks that raised (at most 100 kept)
         self.crash_count = 0
         self._lock = threading.Lock()
@@ -231,19 +261,41 @@ class FirmwareBoard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         with self._lock:
-            _current.append(self)
-            try:
-                rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, self._now_us())
-            finally:
-                _current.pop()
-            self._flush()
-        if rc != 0:
-            raise ConfigError(f"FirmwareBoard node {node_id}: firmware init failed ({rc})")
+            self._power_on()
         if threaded:
             self._thread = threading.Thread(target=self._run, name=f"cboard-{node_id}", daemon=True)
             self._thread.start()
 
     # ------------------------------------------------------------------ driving the image
+    def _power_on(self) -> None:
+        """A fresh image state (RAM cleared), then the image's power-on (parameters restored from
+        its flash, boot-up frame). Called with the lock held."""
+        ffi, lib = self.mod.ffi, self.mod.lib
+        cfg, flash_bytes, plant, boot_api = self._init_args
+        self._mem = ffi.new("uint8_t[]", lib.cbl_host_size())
+        self._h = ffi.cast("cbl_host_t *", self._mem)
+        if boot_api:
+            lib.cbl_host_set_boot(self._h, ffi.cast("void *", boot_api))
+        self._h.py = self._handle
+        self._tx_mem = memoryview(ffi.buffer(self._h.tx))
+        self._fw = lib.cbl_host_fw(self._h)
+        _current.append(self)
+        try:
+            now = self._now_us()
+            self.cycle_t = now * 1e-6
+            rc = lib.cbl_host_init(self._h, cfg, self._flash_c, flash_bytes, plant, now)
+        finally:
+            _current.pop()
+        self._flush(flash_written=self._h.flash_ops != 0)  # the file is rewritten only when init wrote flash
+        if rc != 0:
+            raise ConfigError(f"FirmwareBoard node {self.node_id}: firmware init failed ({rc})")
+
+    def power_cycle(self) -> None:
+        """The supply off and on again: the image restarts from its flash (what RAM held is gone),
+        boot-up frame; the plant keeps its physical state."""
+        with self._lock:
+            self._power_on()
+
     def _now_us(self) -> int:
         return round(self.clock() * 1e6)
 
@@ -253,11 +305,12 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            view, send, msg, off = self._tx_mem, self.bus.send, can.Message, 6
-            for cob, flags, length in _FRAME_RECORD.iter_unpack(view[: n * FRAME_BYTES]):
+            # one copy of the queue; each frame's data is then a slice of it (a bytearray: no second copy)
+            raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
+            for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
                 fd = flags & FRAME_FD != 0
                 # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
-                m = msg(0.0, cob, False, False, False, None, None, bytearray(view[off : off + length]), fd, True, fd)
+                m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
                 off += FRAME_BYTES
                 try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
                     send(m)
@@ -297,14 +350,19 @@ class FirmwareBoard:
         self._run_image(n, now, 1 if tick else 0)
 
     def _run_image(self, n: int, now: int, tick: int) -> None:
+        if self._warm_plant is not None:
+            warm, self._warm_plant = self._warm_plant, None
+            warm()
+        self.cycle_t = now * 1e-6
         _current.append(self)
         try:
             out = self._step_c(self._h, self._rx, n, now, tick)
         finally:
             _current.pop()
-        self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
-        if out & RESET_REQUEST:
-            self.reset_requested = True
+        if out:  # frames sent, flash written or a reset asked for
+            self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+            if out & RESET_REQUEST:
+                self.reset_requested = True
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
@@ -312,11 +370,12 @@ class FirmwareBoard:
         (RX_BATCH per call into the image), one call for the last batch and the timers. The
         per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
         throughput)."""
-        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_HEAD.pack_into, self._rx_buf, 0, 0, 0
+        recv, pack, buf, total, n, off = self.bus.recv, _FRAME_IN.pack_into, self._rx_buf, 0, 0, 0
+        raw = raw_receiver(self.bus)
         with self._lock:
-            now = self._now_us()
+            now = round(self.clock() * 1e6)
             while total < max_frames:
-                m = recv(timeout=0.0)
+                m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
                 if m is None:
                     break
                 if n == RX_BATCH:
@@ -324,11 +383,9 @@ class FirmwareBoard:
                     n = off = 0
                 data = m.data
                 length = len(data)
-                if length > CBL_FRAME_MAX:
-                    data, length = data[:CBL_FRAME_MAX], CBL_FRAME_MAX
                 flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
-                pack(buf, off, m.arbitration_id, flags, length)
-                buf[off + 6 : off + 6 + length] = data
+                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
                 n += 1
                 off += FRAME_BYTES
                 total += 1

@@ -153,6 +153,12 @@ class BoardNode:
         self.send(0x700 + self.node_id, b"\x00")
         self.nmt_state = NMT_PRE_OPERATIONAL
 
+    def power_cycle(self) -> None:
+        """The supply off and on again: every object from its defaults and the saved parameters,
+        the law restarted, boot-up frame; the plant keeps its physical state."""
+        with self._lock:
+            self._boot()
+
     def hardware_reset(self) -> None:
         """A reset of the whole board (0x1F51 = 2, a started image, a power cycle): the bootloader
         picks the image (:mod:`cerebellum_rt.drivers.board.flashing`), then the firmware boots."""

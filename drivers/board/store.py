@@ -120,16 +120,25 @@ class ObjectStore:
     # ---------------------------------------------------------------- firmware side
     def reset(self, comm_only: bool) -> None:
         """Load defaults, then the stored parameters (NMT reset node / reset communication)."""
+        saved = self.stored()
         for e in self.table.entries():
             if comm_only and e.index >= 0x2000:
                 continue
             key = (e.index, e.subindex)
-            self._values[key] = e.default_for(self.node_id)
-            stored = self._flash.get(f"{e.index:04X}sub{e.subindex:X}")
-            if stored is not None and e.persistent and self._valid_stored(e, stored):
-                if isinstance(stored, str) and e.dtype in ("DOMAIN", "OCTET_STRING") and stored.startswith("hex:"):
-                    stored = bytes.fromhex(stored[4:])
-                self._values[key] = stored
+            self._values[key] = saved.get(key, e.default_for(self.node_id))
+
+    def stored(self) -> dict[tuple[int, int], int | float | str | bytes]:
+        """The saved parameters that a reset applies (persistent entries whose flash value still
+        fits), by (index, sub-index), as :meth:`reset` decodes them."""
+        out: dict[tuple[int, int], int | float | str | bytes] = {}
+        for e in self.table.entries():
+            v = self._flash.get(f"{e.index:04X}sub{e.subindex:X}")
+            if v is None or not e.persistent or not self._valid_stored(e, v):
+                continue
+            if isinstance(v, str) and e.dtype in ("DOMAIN", "OCTET_STRING") and v.startswith("hex:"):
+                v = bytes.fromhex(v[4:])
+            out[(e.index, e.subindex)] = v
+        return out
 
     @staticmethod
     def _valid_stored(e: Entry, v: int | float | str) -> bool:

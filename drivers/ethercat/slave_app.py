@@ -262,7 +262,10 @@ def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None
     from cerebellum_rt.hil_tests.emulator import make_board
     from cerebellum_rt.hil_tests.rig import BoardSpec
 
-    return BoardApp(make_board(BoardSpec(node, board_type, preset), NoCan(), threaded=False,
+    # the Python board, whatever the rigs' default: BoardApp drives the board's object store, PDO
+    # tables and law directly (store / pdos / out), which the C image (FirmwareBoard) does not expose
+    # as objects; the C image has no EtherCAT application interface yet
+    return BoardApp(make_board(BoardSpec(node, board_type, preset, firmware="python"), NoCan(), threaded=False,
                                storage_path=storage_path, image_key=image_key))
 
 

@@ -1,5 +1,6 @@
-"""An emulated joint for ``cbl tune --emulate``: one preset joint module behind a CANopen board on an
-in-process ``virtual`` bus, with a flash file so that ``save`` survives :meth:`power_cycle`.
+"""An emulated joint for ``cbl tune --emulate``: one preset joint module behind a CANopen board (the
+board's C image, :data:`TUNE_FIRMWARE`; ``firmware="python"`` for the specification) on an in-process
+``virtual`` bus, with a flash file so that ``save`` survives :meth:`power_cycle`.
 
 The board is threaded and answers each SYNC at once; the host waits for every reply (lockstep).
 The board's own clock (its timers: communication watchdog 0x2031, heartbeats, SDO timeouts) is
@@ -17,15 +18,31 @@ from typing import Any
 
 import can
 
+TUNE_FIRMWARE = "c"  # the rigs' default: the board's C image ("python": the specification)
+
+
+def board_value(board: Any, index: int, sub: int = 0) -> int | float | str | bytes:
+    """Object (index, sub) of an emulated board as its firmware holds it (decoded), whichever
+    firmware it runs: what a test reads behind the bus's back."""
+    if hasattr(board, "store"):  # the Python board
+        return board.store.get(index, sub)
+    from cerebellum_rt.drivers.board.store import decode
+
+    raw = board.od_read(index, sub)
+    if isinstance(raw, int):
+        raise KeyError(f"0x{index:04X}sub{sub}: SDO abort 0x{raw:08X}")
+    return decode(board.table.entry(index, sub), raw)
+
 
 class EmulatedJoint:
     """Board ``node`` with the ``preset`` module on virtual channel ``channel`` (a context manager)."""
 
     def __init__(self, preset: str = "knee", node: int = 1, flash: str | os.PathLike | None = None,
-                 channel: str | None = None, seed: int = 0) -> None:
+                 channel: str | None = None, seed: int = 0, firmware: str = TUNE_FIRMWARE) -> None:
         from cerebellum_rt.drivers.can import open_bus
 
         self.preset, self.node, self.seed = preset, int(node), seed
+        self.firmware = firmware
         self.channel = channel or f"cbl-tune-{os.getpid()}-{id(self)}"
         self._tmp = None
         if flash is None:
@@ -44,11 +61,12 @@ class EmulatedJoint:
 
     def _power_on(self) -> None:
         from cerebellum_rt.actuators.joint import JointModule, load_preset
-        from cerebellum_rt.drivers.board import JointBoard
+        from cerebellum_rt.hil_tests.emulator import make_board
+        from cerebellum_rt.hil_tests.rig import BoardSpec
 
         module = JointModule(load_preset(self.preset), seed=self.seed)
-        self.board = JointBoard(self.node, self.board_bus, module, storage_path=self.flash, serial_number=self.node,
-                                clock=lambda: self.clock.now_ns() * 1e-9)
+        self.board = make_board(BoardSpec(self.node, "joint", self.preset, self.firmware), self.board_bus,
+                                storage_path=self.flash, module=module, clock=lambda: self.clock.now_ns() * 1e-9)
 
     def power_cycle(self) -> None:
         """Power off (RAM, the module's state and the CiA 402 state are lost) and on again: the

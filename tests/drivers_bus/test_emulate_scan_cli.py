@@ -145,11 +145,13 @@ def _sdo(bus, node: int, req: bytes, timeout: float = 2.0) -> bytes:
 
 
 def test_saved_parameters_survive_kill_9_and_restart_of_emulate(emulator_factory, tmp_path):
+    """Saved by a Python board (the firmware before c became the default), carried into the C image
+    on its first start (the JSON file untouched), then saved by the C image and kept over a kill -9."""
     import struct
 
     rig = str(ROOT / "hil_tests" / "rigs" / "single_joint.toml")
     state = tmp_path / "state"
-    proc, info = emulator_factory(rig, "--state-dir", str(state))
+    proc, info = emulator_factory(rig, "--state-dir", str(state), "--firmware", "python")
     assert info["buses"][0]["state_dir"] == str(state)
     bus = open_bus("slcan", info["buses"][0]["channel"])
     try:
@@ -159,13 +161,26 @@ def test_saved_parameters_survive_kill_9_and_restart_of_emulate(emulator_factory
         bus.shutdown()
     files = list(state.rglob("node1.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["2031sub0"] == 250
+    saved = files[0].read_bytes()
     proc.kill()  # kill -9 of cbl emulate; its emulator child ends when it sees its parent gone
+    proc.wait(10)
+    proc, info = emulator_factory(rig, "--state-dir", str(state))  # the default firmware: the C image
+    bus = open_bus("slcan", info["buses"][0]["channel"])
+    try:
+        r = _sdo(bus, 1, struct.pack("<BHB4x", 0x40, 0x2031, 0))
+        assert r[0] == 0x4B and struct.unpack_from("<H", r, 4)[0] == 250  # carried into the C image
+        assert _sdo(bus, 1, struct.pack("<BHBH2x", 0x2B, 0x2031, 0, 300))[0] == 0x60
+        assert _sdo(bus, 1, struct.pack("<BHB", 0x23, 0x1010, 1) + b"save")[0] == 0x60
+    finally:
+        bus.shutdown()
+    assert files[0].read_bytes() == saved and files[0].with_suffix(".flash").exists()
+    proc.kill()
     proc.wait(10)
     _, info = emulator_factory(rig, "--state-dir", str(state))
     bus = open_bus("slcan", info["buses"][0]["channel"])
     try:
         r = _sdo(bus, 1, struct.pack("<BHB4x", 0x40, 0x2031, 0))
-        assert r[0] == 0x4B and struct.unpack_from("<H", r, 4)[0] == 250  # the saved value came back
+        assert r[0] == 0x4B and struct.unpack_from("<H", r, 4)[0] == 300  # the C image's own save came back
     finally:
         bus.shutdown()
 

@@ -124,7 +124,8 @@ def test_cli_plan_refusal_names_bus_and_figures():
     assert out["fits"] and [b["bus"] for b in out["buses"]] == ["left_leg", "right_leg"]
 
 
-def test_emulated_hand_board_runs_the_hand_physics():
+@pytest.mark.parametrize("firmware,plant", [("c", "module"), ("python", "hand")])
+def test_emulated_hand_board_runs_the_hand_physics(firmware, plant):
     import can
 
     from cerebellum_rt.actuators.hand import HandSim
@@ -132,9 +133,10 @@ def test_emulated_hand_board_runs_the_hand_physics():
     from cerebellum_rt.hil_tests.rig import BoardSpec
 
     bus = can.Bus(interface="virtual", channel="test-rig-hand")
-    board = make_board(BoardSpec(10, "hand", None), bus, threaded=False)
+    board = make_board(BoardSpec(10, "hand", None, firmware), bus, threaded=False)
     try:
-        assert isinstance(board.hand, HandSim)
+        assert isinstance(getattr(board, plant), HandSim)
+        assert type(board).__name__ == ("FirmwareBoard" if firmware == "c" else "HandBoard")
         assert load_rig("hand").buses[0].boards[0].type == "hand"
     finally:
         board.close()

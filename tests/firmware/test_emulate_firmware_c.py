@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
-    rig = parse_rig({"bus": [{"name": "b", "board": [{"node": 1, "firmware": "c"}, {"node": 2}]}]})
-    assert [b.firmware for b in rig.buses[0].boards] == ["c", "python"]
+    rig = parse_rig({"bus": [{"name": "b", "board": [{"node": 1, "firmware": "python"}, {"node": 2}]}]})
+    assert [b.firmware for b in rig.buses[0].boards] == ["python", "c"]  # c: the default
     with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c', 'qemu'\]"):
         parse_rig({"bus": [{"board": [{"node": 1, "firmware": "rust"}]}]})
     assert parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]}).buses[0].boards[0].firmware == "c"

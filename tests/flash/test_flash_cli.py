@@ -77,5 +77,31 @@ def test_build_inspect_and_flash_over_slcan(tmp_path, capsys, keys):
         assert "--node N" in capsys.readouterr().err
     finally:
         stop_process(proc)
+    assert "--image-key: every board runs firmware = 'python'" in proc.stderr.read()  # said, not silent
     slots = tmp_path / "state" / "bus0" / "node1.slots"
     assert slots.exists()  # the board's image slots, beside its parameters
+
+
+def test_image_key_needs_the_python_board(tmp_path, capsys):
+    """Program download is served by the Python board only: `--image-key` runs the boards on it
+    (said on stderr, see above), and with `--firmware c` it is refused at once, in one line."""
+    import can
+    import pytest
+
+    from cerebellum_rt.hil_tests.emulator import make_board
+    from cerebellum_rt.hil_tests.rig import BoardSpec
+    from cerebellum_rt.rtcore.errors import ConfigError
+
+    key = tmp_path / "k.pem"
+    assert cli.main(["keys", "new", str(key)]) == 0
+    capsys.readouterr()
+    assert cli.main(["emulate", "--image-key", f"{key}.pub", "--firmware", "c", "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--image-key with --firmware c: program download is served by the Python board only" in err
+    assert len(err.splitlines()) == 1
+    bus = can.Bus(interface="virtual", channel=f"imgkey-{tmp_path.name}")
+    try:
+        with pytest.raises(ConfigError, match=r"an image key .* needs firmware = 'python'"):
+            make_board(BoardSpec(1, "joint", "knee", "c"), bus, threaded=False, image_key=f"{key}.pub")
+    finally:
+        bus.shutdown()

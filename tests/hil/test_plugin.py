@@ -90,7 +90,7 @@ def test_plugin_run_with_reports(tmp_path: Path) -> None:
     cases = ET.parse(out / "junit.xml").getroot().iter("testcase")
     assert sorted(c.get("name") for c in cases) == ["test_faulted", "test_robot", "test_too_strict", "test_tracks"]
     page = (out / "index.html").read_text()
-    assert "single_joint.toml" in page and "python cerebellum 0.1.0" in page and "over_temperature" in page
+    assert "single_joint.toml" in page and "c cerebellum 0.1.0" in page and "over_temperature" in page
     assert "test_too_strict: failed" in page and "test_tracks: passed" in page
     stem = "test_user.py__test_tracks"
     assert (out / f"{stem}.png").stat().st_size > 1000

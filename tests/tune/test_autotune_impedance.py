@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cerebellum_rt.drivers.tune import impedance
+from cerebellum_rt.drivers.tune.emulated import board_value
 from cerebellum_rt.rtcore.errors import ConfigError
 
 CBL = str(Path(sys.executable).parent / "cbl")
@@ -27,7 +28,7 @@ STIFFNESS_TOLERANCE = 0.03  # relative: torque / steady-state deflection against
 
 
 def _impedance(emu) -> tuple[float, float]:
-    return emu.board.store.get(0x2011, 1), emu.board.store.get(0x2011, 2)
+    return board_value(emu.board, 0x2011, 1), board_value(emu.board, 0x2011, 2)
 
 
 @pytest.mark.parametrize("target", ["zeta 0.5", ""], ids=["zeta-0.5", "default-critically-damped"])

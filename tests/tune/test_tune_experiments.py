@@ -10,6 +10,7 @@ import pytest
 
 from cerebellum_rt.drivers.cia402 import decode_state
 from cerebellum_rt.drivers.tune import autotune, experiment, record
+from cerebellum_rt.drivers.tune.emulated import board_value
 
 OVERSHOOT_TOLERANCE_PP = 2.5  # percentage points: encoder quantisation (0.77 % of a 0.05 rad step) + friction
 
@@ -120,7 +121,7 @@ def test_guard_with_a_lost_bus_ends_without_hanging(tmp_path):
         with pytest.raises(Exception, match="no reply"):
             exp.run("position", "step", 400, unplug)
         t.close()
-    assert decode_state(int(board.store.get(0x6041, 0))) == "operation_enabled"  # it was enabled when cut
+    assert decode_state(int(board_value(board, 0x6041, 0))) == "operation_enabled"  # it was enabled when cut
 
 
 def test_buslog_writes_every_frame_through_python_can_writers(tune, tmp_path):

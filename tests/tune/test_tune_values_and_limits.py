@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cerebellum_rt.drivers import od
+from cerebellum_rt.drivers.tune.emulated import board_value
 from cerebellum_rt.drivers.tune.units import parse_unit, to_unit
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
@@ -44,10 +45,10 @@ def test_get_set_in_units_and_aliases(tune):
 
 def test_out_of_range_names_the_limit_and_never_reaches_the_board(tune):
     console, s, emu = tune
-    before = emu.board.store.get(0x2010, 1)
+    before = board_value(emu.board, 0x2010, 1)
     with pytest.raises(ConfigError, match=r"position_kp \(0x2010:1\) = 2500 .* out of the board's limits \[0, 2000\] 1/s"):
         console.execute("set kp 2500")
-    assert emu.board.store.get(0x2010, 1) == before
+    assert board_value(emu.board, 0x2010, 1) == before
     hard = s.read_raw(0x2020, 2) / od.VELOCITY_COUNTS_PER_RAD_S  # the board's hard max velocity
     with pytest.raises(ConfigError, match=r"max_motor_speed .* out of the board's limits"):
         console.execute(f"set max_motor_speed {hard * 1.01} rad/s")
@@ -60,7 +61,7 @@ def test_the_board_refuses_too_when_the_host_check_is_bypassed(tune):
     ref = s.objs.resolve("kp")
     with pytest.raises(DeviceError, match="0x06090031"):
         s.write_raw(ref, 2500.0)
-    assert emu.board.store.get(0x2010, 1) != 2500.0
+    assert board_value(emu.board, 0x2010, 1) != 2500.0
 
 
 NUMERIC_TARGETS = ("kp", "kv", "ki", "max_motor_speed", "max_torque", "max_position_limit", "profile_deceleration",
@@ -78,18 +79,18 @@ def test_fuzz_out_of_range_is_always_refused_never_applied(tune, name, unit, val
     ref = s.objs.resolve(name)
     key = (ref.entry.index, ref.entry.subindex)
     text = f"{value!r} {unit}".strip()
-    before = emu.board.store.get(*key)
+    before = board_value(emu.board, *key)
     try:
         _, raw = s.check(name, text)
     except ConfigError:
         with pytest.raises(ConfigError):
             s.set(name, text)
-        assert emu.board.store.get(*key) == before  # refused: the board's value is untouched
+        assert board_value(emu.board, *key) == before  # refused: the board's value is untouched
         return
     lo, hi = ref.entry.limits
     assert lo <= raw <= hi and math.isfinite(raw)  # accepted only inside the board's limits
     s.set(name, text)
-    assert emu.board.store.get(*key) == pytest.approx(raw, rel=1e-6)
+    assert board_value(emu.board, *key) == pytest.approx(raw, rel=1e-6)
     s.write_raw(ref, before)
 
 
@@ -120,7 +121,7 @@ def test_save_power_cycle_read_back_and_revert(tune, tmp_path):
     assert console.execute("get kv")[0]["values"][0]["value"] == pytest.approx(default, rel=1e-6)
     bad = tmp_path / "bad.toml"
     bad.write_text(dump.read_text().replace('"velocity_kp" = 9.5', '"velocity_kp" = 900.0'))
-    before = emu.board.store.get(0x2010, 2)
+    before = board_value(emu.board, 0x2010, 2)
     with pytest.raises(ConfigError, match=r"velocity_kp .* out of the board's limits"):
         console.execute(f"restore {bad}")
-    assert emu.board.store.get(0x2010, 2) == before
+    assert board_value(emu.board, 0x2010, 2) == before

@@ -109,6 +109,8 @@ void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
         fw->app_failing = 1;
 }
 
+/* boot / NMT reset node: the plant runs the gains the dictionary now holds (the saved set or the
+ * defaults), as the specification does (drivers/board/joint.py, JointBoard._reset_app) */
 void cbl_board_reset(cbl_fw_t *fw)
 {
     for (uint8_t sub = 1u; sub <= 3u && !fw->app_failing; sub++) cbl_board_written(fw, 0x2010u, sub);
