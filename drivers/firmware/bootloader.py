@@ -11,7 +11,6 @@ module, cached by a hash of every source, as the firmware's host build
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -19,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cerebellum_rt.drivers.firmware import crypto
-from cerebellum_rt.drivers.firmware.host import _digest, cache_dir
+from cerebellum_rt.drivers.firmware.host import _digest, build_module, cache_dir
 from cerebellum_rt.drivers.firmware.layout import layout_header
-from cerebellum_rt.rtcore.errors import ConfigError
 
 BOOT_DIR = Path(__file__).parent / "boot"
 CORE_SOURCES = ("cbl_boot.c", "cbl_image.c", "cbl_ed25519.c", "cbl_sha256.c", "cbl_sha512.c", "monocypher.c")
@@ -74,7 +72,6 @@ def boot_tree(out_dir: str | Path) -> list[Path]:
 def load() -> Any:
     """The bootloader's host build as a cffi module (built once per source hash; loaded once per
     process)."""
-    import cffi
 
     if "current" in _loaded:
         return _loaded["current"]
@@ -93,26 +90,7 @@ def load() -> Any:
     if modname in _loaded:
         _loaded["current"] = _loaded[modname]
         return _loaded[modname]
-    libdir = cache_dir() / "lib"
-    libdir.mkdir(parents=True, exist_ok=True)
-    built = sorted(libdir.glob(f"{modname}.*so"))
-    if not built:
-        ffi = cffi.FFI()
-        ffi.cdef(CDEF)
-        ffi.set_source(modname, '#include "boot_host.h"\n#include "cbl_crypto.h"\n',
-                       sources=[str(out / s) for s in (*CORE_SOURCES, "boot_host.c")],
-                       include_dirs=[str(out)], extra_compile_args=[*CFLAGS, "-fPIC"])
-        build_dir = cache_dir() / f"build-{modname}-{os.getpid()}"
-        try:
-            path = Path(ffi.compile(tmpdir=str(build_dir), verbose=False))
-        except Exception as exc:  # cffi raises VerificationError / CompileError with the compiler's text
-            raise ConfigError(f"bootloader host build failed: {exc}") from exc
-        final = libdir / path.name
-        os.replace(path, final)
-        shutil.rmtree(build_dir, ignore_errors=True)
-        built = [final]
-    spec = importlib.util.spec_from_file_location(modname, built[0])
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = build_module(modname, CDEF, '#include "boot_host.h"\n#include "cbl_crypto.h"\n',
+                       [out / s for s in (*CORE_SOURCES, "boot_host.c")], out, "bootloader host build")
     _loaded[modname] = _loaded["current"] = mod
     return mod

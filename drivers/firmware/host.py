@@ -113,25 +113,34 @@ def prepare(table: Table) -> tuple[Path, list[Path], str]:
 
 def load(table: Table) -> Any:
     """The firmware of ``table``'s board as a cffi module (built once per source hash)."""
-    import cffi
 
     out, sources, digest = prepare(table)
     modname = f"_cbl_fw_{table.board}_{digest}"
     if modname in _loaded:
         return _loaded[modname]
+    mod = _loaded[modname] = build_module(modname, CDEF, GLUE, [*sources, out / "bsp_host.c"], out,
+                                          f"firmware host build of the {table.board} board")
+    return mod
+
+
+def build_module(modname: str, cdef: str, source: str, sources: list[Path], include_dir: Path, what: str) -> Any:
+    """A cffi module compiled once into the cache's ``lib`` folder (``modname`` carries the sources'
+    hash), then imported from there; a compile error is a :class:`ConfigError` naming ``what``."""
+    import cffi
+
     libdir = cache_dir() / "lib"
     libdir.mkdir(parents=True, exist_ok=True)
     built = sorted(libdir.glob(f"{modname}.*so"))
     if not built:
         ffi = cffi.FFI()
-        ffi.cdef(CDEF)
-        ffi.set_source(modname, GLUE, sources=[str(s) for s in [*sources, out / "bsp_host.c"]],
-                       include_dirs=[str(out)], extra_compile_args=[*CFLAGS, "-fPIC"])
+        ffi.cdef(cdef)
+        ffi.set_source(modname, source, sources=[str(s) for s in sources], include_dirs=[str(include_dir)],
+                       extra_compile_args=[*CFLAGS, "-fPIC"])
         build_dir = cache_dir() / f"build-{modname}-{os.getpid()}"
         try:
             path = Path(ffi.compile(tmpdir=str(build_dir), verbose=False))
         except Exception as exc:  # cffi raises VerificationError / CompileError with the compiler's text
-            raise ConfigError(f"firmware host build of the {table.board} board failed: {exc}") from exc
+            raise ConfigError(f"{what} failed: {exc}") from exc
         final = libdir / path.name
         os.replace(path, final)
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -139,7 +148,6 @@ def load(table: Table) -> Any:
     spec = importlib.util.spec_from_file_location(modname, built[0])
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    _loaded[modname] = mod
     return mod
 
 
