@@ -77,3 +77,30 @@ def test_a_save_cut_by_power_loss_keeps_the_previous_image(tmp_path):
     b.boot()
     assert _hb(b) == 100
     b.close()
+
+
+def test_a_can_fd_board_saves_and_restores_its_parameters(tmp_path):
+    """The CAN-FD table (64-entry PDO mappings: ~9.3 KB if every persistent entry were kept) saves
+    into one 8 KiB sector: only values off their defaults get a record; a value set back to its
+    default and saved again loads as the default."""
+    from cerebellum_rt.drivers.od import build_table
+
+    table = build_table("joint", fd=True)
+    flash = tmp_path / "flash.bin"
+    b = LockstepBoard("c", NODE, table=table, storage_path=flash)
+    b.boot()
+    _write(b, 0x1017, 0, 250)
+    assert _write(b, 0x1010, 1, SAVE, 4)[0][1][0] == 0x60  # accepted (was abort 0x08000020)
+    b.close()
+    records = struct.unpack_from("<I", flash.read_bytes(), 8)[0]
+    assert 0 < records < SECTOR // 4  # sparse: far below the ~9.3 KB of a full copy
+    b = LockstepBoard("c", NODE, table=table, storage_path=flash)
+    b.boot()
+    assert _hb(b) == 250
+    _write(b, 0x1017, 0, 100)  # back to the default, saved: no record for it any more
+    assert _write(b, 0x1010, 1, SAVE, 4)[0][1][0] == 0x60
+    b.close()
+    b = LockstepBoard("c", NODE, table=table, storage_path=flash)
+    b.boot()
+    assert _hb(b) == 100
+    b.close()

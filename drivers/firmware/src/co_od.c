@@ -5,7 +5,8 @@
  * record bytes, CRC-16 of the records) and 8-byte-aligned records (index u16, sub u8, 0,
  * length u16, 0 u16, data). A save writes the whole new image into the other sector and the
  * header last, so a power cut at any point leaves the previous image valid. "save" copies the
- * persistent entries of the chosen range (sub 1 all, 2 0x1000-0x1FFF, 3 0x2000-0x9FFF); "load"
+ * persistent entries of the chosen range (sub 1 all, 2 0x1000-0x1FFF, 3 0x2000-0x9FFF) that differ
+ * from their defaults (a missing record loads the default); "load"
  * drops that range from flash, so the defaults apply after the next NMT reset. A stored value
  * that no longer fits its entry's limits is ignored (the default applies).
  */
@@ -267,6 +268,10 @@ static uint32_t store_restore(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_
         int mine = in_range(sub, e->index);
         uint32_t n = 0, at = 0;
         if (mine && index == 0x1011u) continue;
+        /* a value at its default needs no record (a missing record loads the default): the
+         * CAN-FD tables' 64-entry PDO mappings would not fit the sector otherwise */
+        if (mine && cbl_od_numeric(e) && fw->val[k] == default_raw(fw, e)) continue;
+        if (mine && !cbl_od_numeric(e) && e->text == NULL && fw->blob_len[k] == 0) continue;
         if (!mine && (!have || (at = find_record(fw, &cur, e->index, e->subindex, &n)) == 0)) continue;
         if (mine) cbl_od_encode(fw, (int)k, chunk, 0, &n);
         uint32_t padded = (n + 7u) & ~7u;
