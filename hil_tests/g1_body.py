@@ -8,6 +8,9 @@ virtual time base (lockstep, no board threads):
 - host: writes joint targets into the RPDO rows of two :class:`~cerebellum_rt.drivers.can.CanTransport`
   (one per leg, CANopen FD packed PDOs: one command and one reply frame per joint and tick) and
   reads the boards' measurements from the TPDO rows.
+- boards: the joint board's C image (``firmware="c"``, the default: the code that is flashed,
+  :class:`~cerebellum_rt.drivers.board.cfirmware.FirmwareBoard`, its parameter flash in memory)
+  or the Python board that specifies it (``firmware="python"``); the same frames either way.
 - joint PD on the boards: every board runs CiA 402 CSP (0x6060 = 8) with its cascade gains
   (0x2010) set by SDO to ``position_kp = kp / kd`` [1/s], ``velocity_kp = kd`` [N m s/rad],
   ``velocity_ki = 0``: the board's loop then realises tau = kp (q* - q) + kd (qd* - qd) + tau_ff
@@ -28,9 +31,9 @@ virtual time base (lockstep, no board threads):
   reflected inertia being MuJoCo's armature and their friction the modules' (MuJoCo's zeroed).
 - MuJoCo at 1 kHz; the IMU (base orientation, angular velocity) is read from MuJoCo.
 
-A board reset (:meth:`G1Body.reset_board`) reboots the board's CANopen node (boot-up, pre-
-operational, saved parameters) and turns its power stage off, as an MCU reset does to its PWM
-outputs; the host sees the missing replies and the boot-up frame.
+A board reset (:meth:`G1Body.reset_board`) power-cycles the board (boot-up, pre-operational,
+saved parameters) and turns its power stage off, as an MCU reset does to its PWM outputs; the
+host sees the missing replies and the boot-up frame.
 """
 
 from __future__ import annotations
@@ -115,24 +118,29 @@ class G1Body:
     then ``body.step(q_ref)`` per 1 ms tick and ``body.observe()``.
 
     ``probe_every``: ticks between apparent-inertia probes (12 constrained forward solves);
-    ``firmware``: how the boards run the CiA 402 law ("numba" or "c", the generated C).
+    ``firmware``: what the boards run: "c" (the joint board's C image) or "python" (the Python
+    board, the device's specification, its CiA 402 law under numba).
     ``fast=False`` is the reference the benchmark compares against: no acceptance filters on the
     boards' controllers (every board handles every frame of its bus) and every module coupled and
     advanced one by one inside its board's cycle instead of one batched call per tick."""
 
     def __init__(self, robot_dir: str | Path | None = None, seed: int = 0, probe_every: int = 5,
-                 firmware: str = "numba", fast: bool = True, robot: str = "g1_12dof") -> None:
+                 firmware: str = "c", fast: bool = True, robot: str = "g1_12dof") -> None:
         import mujoco
 
         from cerebellum_rt.actuators.joint import load_preset
         from cerebellum_rt.actuators.joint.bank import JointBank
         from cerebellum_rt.drivers import od
         from cerebellum_rt.drivers.board import JointBoard
+        from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
         from cerebellum_rt.drivers.can import CanTransport, layout
         from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
         from cerebellum_rt.hil_tests.g1_models import MODELS, load_g1_29, preset_name
 
         check_range("G1 body probe_every", probe_every, 1, 1000, "ticks")
+        if firmware not in ("c", "python"):
+            raise ConfigError(f"G1 body: firmware '{firmware}' is not one of ['c', 'python']")
+        self.firmware = firmware
         if robot not in MODELS:
             raise ConfigError(f"G1 body: robot '{robot}' is not one of {MODELS}")
         self.robot = robot
@@ -191,8 +199,9 @@ class G1Body:
                     eps.append(bus.endpoint)
                     j = b * JPB + k - 1
                     plant = _BankSlot(self.bank[j]) if fast else self.bank[j]
-                    self.boards.append(JointBoard(k, bus, plant, fd=True, serial_number=j + 1,
-                                                  clock=self.clocks[b], threaded=False, firmware=firmware))
+                    kind = FirmwareBoard if firmware == "c" else JointBoard
+                    self.boards.append(kind(k, bus, plant, fd=True, serial_number=j + 1, clock=self.clocks[b],
+                                            threaded=False))
                 self._eps.append(eps)
                 host = EmulatedBus(medium_=med, name="host")
                 self._buses.append(host)
@@ -494,14 +503,11 @@ class G1Body:
 
     def reset_board(self, joint: str) -> None:
         """The board of ``joint`` resets (see module doc): power stage off, CANopen reboot."""
-        import can
-
         j = self.joint_index(joint)
         b, node = self.node_of(j)
-        board = self.boards[j]
         meas = self.bank[j].read()
         self.bank[j].command(MODE_CSP, float(meas.position_rad), 0.0, 0.0, False)
-        board.handle(can.Message(arbitration_id=0x000, data=bytes((0x81, node)), is_extended_id=False))
+        self.boards[j].power_cycle()
         self.events.append((self.time_s, f"board reset: {self.joint_names[j]} (bus {self.bus_names[b]}, node {node})"))
 
     def nmt_start(self, joint: int) -> None:

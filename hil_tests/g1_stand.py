@@ -196,8 +196,8 @@ def start_standing(body: G1Body) -> np.ndarray:
     return q
 
 
-def _body(robot_dir: str | Path | None, seed: int, robot: str = "g1_12dof") -> G1Body:
-    body = G1Body(robot_dir, seed, robot=robot)
+def _body(robot_dir: str | Path | None, seed: int, robot: str = "g1_12dof", firmware: str = "c") -> G1Body:
+    body = G1Body(robot_dir, seed, robot=robot, firmware=firmware)
     try:
         start_standing(body)
     except BaseException:
@@ -207,11 +207,12 @@ def _body(robot_dir: str | Path | None, seed: int, robot: str = "g1_12dof") -> G
 
 
 def stand(robot_dir: str | Path | None = None, seconds: float = 10.0, loss_bus: str | None = None,
-          loss: float = 0.0, seed: int = 0, robot: str = "g1_12dof") -> Run:
+          loss: float = 0.0, seed: int = 0, robot: str = "g1_12dof", firmware: str = "c") -> Run:
     """Hold the balanced stand for ``seconds``; ``loss`` of the frames lost on ``loss_bus``.
-    ``robot``: 'g1_12dof' (the legs model of the robot folder) or 'g1_29dof' (example-robot-data)."""
+    ``robot``: 'g1_12dof' (the legs model of the robot folder) or 'g1_29dof' (example-robot-data);
+    ``firmware``: the boards' ("c": the C image, "python": the Python board)."""
     check_range("stand seconds", seconds, 0.1, 600.0, "s")
-    with _body(robot_dir, seed, robot) as body:
+    with _body(robot_dir, seed, robot, firmware) as body:
         q = posture(body.model)
         if loss_bus is not None:
             body.set_frame_loss(loss_bus, loss)

@@ -92,6 +92,7 @@ def test_bench_hil_json(robot_dir):
     assert doc["realtime_factor"] > 0 and doc["reference_realtime_factor"] > 0 and doc["bank_realtime_factor"] > 0
     assert set(doc["split"]) == {"host", "bus", "boards", "physics"} and all(v > 0 for v in doc["split"].values())
     assert doc["speedup"] == pytest.approx(doc["realtime_factor"] / doc["reference_realtime_factor"], rel=0.02)
+    assert doc["python_boards_realtime_factor"] > 0 and set(doc["python_boards_split"]) == set(doc["split"])
 
 
 def test_walk_through_the_boards_keeps_the_baselines_speed(robot_dir):
@@ -113,3 +114,15 @@ def test_lockstep_runs_are_identical(robot_dir):
     a = g1_stand.stand(robot_dir, seconds=0.6)
     b = g1_stand.stand(robot_dir, seconds=0.6)
     assert np.array_equal(a.trace, b.trace) and np.array_equal(a.final_q, b.final_q)
+
+
+def test_the_c_image_and_the_python_board_move_the_body_identically(robot_dir):
+    """The rig's boards run the C image by default; the Python board (the specification) in the
+    same stand gives the same trace to the last bit (frames, laws and plant in lockstep)."""
+    from cerebellum_rt.hil_tests import g1_stand
+
+    c = g1_stand.stand(robot_dir, seconds=0.6)
+    py = g1_stand.stand(robot_dir, seconds=0.6, firmware="python")
+    assert np.array_equal(c.trace, py.trace) and np.array_equal(c.final_q, py.final_q)
+    with pytest.raises(ConfigError, match="firmware 'rust' is not one of"):
+        g1_stand.stand(robot_dir, seconds=0.6, firmware="rust")

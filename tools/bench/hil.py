@@ -1,7 +1,8 @@
 """`cbl bench hil`: real-time factor of the full G1 rig in lockstep, and its split.
 
 The rig (:class:`~cerebellum_rt.hil_tests.g1_body.G1Body`): 12 emulated CiA 402 joint boards
-(each running its CANopen stack and CiA 402 law, CSP with the joint PD on the board), four CAN-FD
+(each running the joint board's C image: its CANopen stack and CiA 402 law, CSP with the joint
+PD on the board), four CAN-FD
 buses with exact frame times, a 1 kHz host loop (targets out, measurements in, the supervisor's
 checks) and the body: 12 joint modules (firmware cascade, FOC at 20 kHz, motor, reducer,
 encoders, torque sensor) coupled to MuJoCo at 1 kHz. The scenario is the balanced stand under
@@ -11,7 +12,8 @@ joint PD for ``--seconds`` of virtual time.
 filters, one batched load coupling and module advance per tick); ``reference_realtime_factor``:
 the same rig, same run, without those (every board handles every frame of its bus, each module
 coupled and advanced on its own), i.e. the per-frame / per-module paths; ``speedup`` their
-ratio. ``split``: milliseconds per tick in the host loop (targets, controlwords, the host's
+ratio; ``python_boards_realtime_factor``: the rig as shipped with the Python boards (the
+device's specification) in place of the C images. ``split``: milliseconds per tick in the host loop (targets, controlwords, the host's
 transports' send and receive through the bus model, supervision), ``bus`` (the medium running
 the tick's frames), ``boards`` (the boards' cycles) and ``physics`` (coupling, joint modules,
 MuJoCo). ``bank_realtime_factor``: the 29 joint modules of a G1-class humanoid alone in one
@@ -35,12 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="bank rounds, best kept (default 3)")
 
 
-def rig_rate(robot_dir: str | None, seconds: float, fast: bool) -> tuple[float, dict[str, float]]:
+def rig_rate(robot_dir: str | None, seconds: float, fast: bool, firmware: str = "c") -> tuple[float, dict[str, float]]:
     """(real-time factor, ms per tick by part) of the G1 stand in lockstep."""
     from cerebellum_rt.hil_tests.g1_body import PERIOD_S, G1Body
     from cerebellum_rt.hil_tests.g1_stand import Supervisor, start_standing
 
-    with G1Body(robot_dir, fast=fast) as body:
+    with G1Body(robot_dir, fast=fast, firmware=firmware) as body:
         q = start_standing(body)
         sup = Supervisor(body)
         for _ in range(100):  # warm-up: compiled kernels, caches
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     robot = str(robot_files(args.robot_dir))
     ref, ref_split = rig_rate(robot, args.seconds, fast=False)
     rtf, split = rig_rate(robot, args.seconds, fast=True)
+    py_rtf, py_split = rig_rate(robot, args.seconds, fast=True, firmware="python")
     bank = bank_realtime_factor(args.bank_seconds, int(args.rounds), 20_000.0)
     doc = {
         "realtime_factor": round(rtf, 3),
@@ -76,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
         "reference_realtime_factor": round(ref, 3),
         "reference_split": ref_split,
         "speedup": round(rtf / ref, 2),
+        "python_boards_realtime_factor": round(py_rtf, 3),
+        "python_boards_split": py_split,
         "bank_realtime_factor": round(bank, 1),
         "bank_joints": 29,
-        "rig": {"joints": 12, "boards": "python (CiA 402 law numba)", "buses": "4 x CAN FD 1/5 Mbit/s",
+        "rig": {"joints": 12, "boards": "C image (FirmwareBoard, host build)", "buses": "4 x CAN FD 1/5 Mbit/s",
                 "host_hz": 1000, "physics_hz": 1000, "current_loop_hz": 20000},
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
