@@ -60,10 +60,14 @@ class PolicyRuntime:
         self.st = L.PolicyState.new()
         self.inp = L.PolicyInput.new()
         self.out = L.PolicyOutput.new()
-        self._step = host_step()
+        from cerebellum_rt.rtcore.jit import law_update
+
+        # one call on two floats into code with the records' addresses compiled in (rtcore.jit:
+        # ~0.3 us of dispatch instead of ~2 us for a call passing the four records)
+        self._update = law_update(host_step(), self.cfg, self.st, self.inp, self.out)
         self._obs = self.inp["obs"]
         self._action = self.out["action"]
-        self._step(self.cfg, self.st, self.inp, self.out)  # compile / load before the loop
+        self._update(0.0, 0.0)  # compiled / loaded before the loop
         self.reset()
 
     def reset(self) -> None:
@@ -74,7 +78,7 @@ class PolicyRuntime:
     def step(self, obs: np.ndarray) -> np.ndarray:
         """One policy step. Real-time safe: copies ``obs`` into the input record, no allocation."""
         self._obs[:] = obs
-        self._step(self.cfg, self.st, self.inp, self.out)
+        self._update(0.0, 0.0)
         return self._action
 
     @property
