@@ -32,7 +32,7 @@ def test_emulate_ethercat_then_scan_and_flash_dry_run(tmp_path, image_keys) -> N
     image = tmp_path / "joint.img"
     image.write_bytes(image_keys.image("1.2.0"))
     emu = subprocess.Popen([*CBL, "emulate", str(rig), "--ethercat", "--json", "--state-dir", str(tmp_path / "state"),
-                            "--image-key", str(image_keys.good_pub)], stdout=subprocess.PIPE, text=True)
+                            "--image-key", str(image_keys.good_pub_file)], stdout=subprocess.PIPE, text=True)
     try:
         info = json.loads(emu.stdout.readline())["ethercat"]
         assert info["slaves"] == ["joint", "hand"]

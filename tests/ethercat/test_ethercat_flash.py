@@ -38,7 +38,7 @@ def built(tmp_path_factory, image_keys) -> bytes:
 @pytest.fixture(scope="module")
 def line(tmp_path_factory, image_keys):
     with EmulatedLine(["joint", "joint", "joint"], state_dir=tmp_path_factory.mktemp("state"),
-                      image_key=image_keys.good_pub) as ln:
+                      image_key=image_keys.good_pub_file) as ln:
         yield ln
 
 

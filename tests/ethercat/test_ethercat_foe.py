@@ -59,7 +59,7 @@ def read(server: F.FoeServer, name: bytes) -> bytes:
 def test_an_image_of_every_boundary_size_boots_and_reads_back(total: int, tmp_path, image_keys) -> None:
     image = image_keys.image("2.1.0", size=total - IMAGE_OVERHEAD)
     assert len(image) == total
-    app = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub)
+    app = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub_file)
     app.set_al_state(F.BOOT)
     acks = write(app.foe, b"app.bin", image)
     assert acks == [(F.ACK, k) for k in range(len(acks))]  # WRQ acked with 0, each packet with its number
@@ -71,13 +71,13 @@ def test_an_image_of_every_boundary_size_boots_and_reads_back(total: int, tmp_pa
     assert read(app.foe, b"running.bin") == image
     app.sdo_write(0x1F51, 1, b"\x80")  # confirm over CoE
     app.board.close()
-    again = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub)  # a power cycle
+    again = make_app("joint", 1, None, tmp_path / "slave1.json", image_keys.good_pub_file)  # a power cycle
     assert read(again.foe, b"running.bin") == image and not again.firmware.status()["test_boot"]
     again.board.close()
 
 
 def test_errors_name_their_cause_and_leave_the_image_as_it_was(image_keys) -> None:
-    app = make_app("joint", 1, None, None, image_keys.good_pub)
+    app = make_app("joint", 1, None, None, image_keys.good_pub_file)
     s = app.foe
     app.set_al_state(F.BOOT)
     good = image_keys.image("1.0.0")
@@ -109,7 +109,7 @@ def test_soem_writes_an_image_in_boot_and_the_slave_boots_it(tmp_path, image_key
     import pysoem  # the ethercat extra; only this test talks to SOEM directly
 
     image = image_keys.image("3.2.1", size=5300)
-    with EmulatedLine(["joint", "joint"], state_dir=tmp_path, image_key=image_keys.good_pub) as line:
+    with EmulatedLine(["joint", "joint"], state_dir=tmp_path, image_key=image_keys.good_pub_file) as line:
         m = pysoem.Master()
         m.open(line.iface)
         try:

@@ -4,13 +4,11 @@ in-process python-can virtual buses, and a lockstep link that drives a board wit
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from pathlib import Path
 
 import can
 import pytest
-from imgtool import keys as imgtool_keys
 
 from cerebellum_rt.drivers.board import HandBoard, JointBoard
 from cerebellum_rt.drivers.board.flashing import FlashOptions
@@ -24,24 +22,10 @@ HAND_TYPE = int(build_table("hand").entry(0x1018, 2).default)
 _ids = itertools.count()
 
 
-class Keys:
-    def __init__(self, d: Path) -> None:
-        self.dir = d
-        for name in ("good", "other"):
-            imgtool_keys.Ed25519.generate().export_private(str(d / f"{name}.pem"))
-        self.good = d / "good.pem"
-        self.other = d / "other.pem"
-        self.good_pub = img.load_public_key(self.good)
-
-    def image(self, version: str = "1.0.0", counter: int = 1, board: int = JOINT_TYPE, key: Path | None = None,
-              size: int = 3000, seed: int = 0) -> bytes:
-        payload = random.Random(seed).randbytes(size)
-        return img.make_image(payload, key or self.good, version=version, board_type=board, security_counter=counter)
-
-
 @pytest.fixture(scope="session")
-def keys(tmp_path_factory) -> Keys:
-    return Keys(tmp_path_factory.mktemp("keys"))
+def keys(signing_keys):
+    """The shared signing keys (tests/conftest.py): ``keys.good_pub`` is the trusted key object."""
+    return signing_keys
 
 
 @pytest.fixture
