@@ -10,15 +10,12 @@ module, cached by a hash of every source, as the firmware's host build
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from cerebellum_rt.drivers.firmware import crypto
-from cerebellum_rt.drivers.firmware.host import _digest, build_module, cache_dir
+from cerebellum_rt.drivers.firmware.host import build_module, cached_tree
 from cerebellum_rt.drivers.firmware.layout import layout_header
 
 BOOT_DIR = Path(__file__).parent / "boot"
@@ -75,17 +72,7 @@ def load() -> Any:
 
     if "current" in _loaded:
         return _loaded["current"]
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="gen-boot-", dir=cache_dir()))
-    try:
-        boot_tree(tmp)
-        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS) + CDEF)
-        out = cache_dir() / f"boot-{digest}"
-        if not out.exists():
-            with contextlib.suppress(OSError):  # another process put the same tree there first
-                os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    out, digest = cached_tree("boot", boot_tree, " ".join(CFLAGS) + CDEF)
     modname = f"_cbl_boot_{digest}"
     if modname in _loaded:
         _loaded["current"] = _loaded[modname]

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,24 @@ def _digest(files: list[Path], extra: str) -> str:
     return h.hexdigest()[:12]
 
 
+def cached_tree(name: str, write: Callable[[Path], Any], extra: str) -> tuple[Path, str]:
+    """A generated source tree kept under the cache as ``<name>-<digest>`` (digest of its .c/.h
+    files and ``extra``): ``write(folder)`` fills a fresh folder, which then takes that name once
+    (concurrent builders race harmlessly). Returns (folder, digest)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"gen-{name}-", dir=cache_dir()))
+    try:
+        write(tmp)
+        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], extra)
+        out = cache_dir() / f"{name}-{digest}"
+        if not out.exists():
+            with contextlib.suppress(OSError):  # another process put the same tree there first
+                os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out, digest
+
+
 def prepare(table: Table) -> tuple[Path, list[Path], str]:
     """Generate the tree under the cache: (directory, C sources, digest of all files). The tree
     lives in ``tree-<board>-<digest>`` (written once; concurrent builders race harmlessly)."""
@@ -95,17 +114,7 @@ def prepare(table: Table) -> tuple[Path, list[Path], str]:
     key = hashlib.sha1((str(cache_dir()) + c_header(table, linkage="")).encode()).hexdigest()
     if key in _prepared and _prepared[key][0].exists():
         return _prepared[key]
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"gen-{table.board}-", dir=cache_dir()))
-    try:
-        generate_tree(table, tmp)
-        digest = _digest([p for p in tmp.iterdir() if p.suffix in (".c", ".h")], " ".join(CFLAGS))
-        out = cache_dir() / f"tree-{table.board}-{digest}"
-        if not out.exists():
-            with contextlib.suppress(OSError):  # another process put the same tree there first
-                os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    out, digest = cached_tree(f"tree-{table.board}", lambda d: generate_tree(table, d), " ".join(CFLAGS))
     srcs = [out / p for p in tree_sources(table)]
     _prepared[key] = (out, srcs, digest)
     return out, srcs, digest
