@@ -20,6 +20,7 @@ period (:func:`cerebellum_rt.rtcore.loop.runner_settings`).
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import carray, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -157,3 +159,76 @@ def law_update(law: Callable, cfg: np.void, st: np.void, inp: np.void, out: np.v
     # Keeps the addresses valid, and lets the runner check cfg.dt against its period.
     update.law_records = (cfg, st, inp, out)  # type: ignore[attr-defined]
     return update
+
+
+# --- atomics on an int64 array element (a spin handshake between threads in nogil kernels) ---
+def _i64_slot(context: Any, builder: Any, arrty: Any, arr: Any, idx: Any) -> Any:
+    data = context.make_array(arrty)(context, builder, arr).data
+    return builder.gep(data, [idx])
+
+
+def _i64_array(arr: Any, idx: Any) -> bool:
+    return isinstance(arr, types.Array) and arr.dtype == types.int64 and isinstance(idx, types.Integer)
+
+
+@intrinsic
+def atomic_load(typingctx: Any, arr: Any, idx: Any) -> Any:
+    """``arr[idx]`` (an int64 array) as an acquire load: what the thread that stored it with
+    :func:`atomic_swap` wrote before is visible after it; the compiler never caches it in a loop."""
+    if not _i64_array(arr, idx):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.load_atomic(_i64_slot(context, builder, signature.args[0], *args), "acquire", 8)
+
+    return types.int64(arr, idx), codegen
+
+
+@intrinsic
+def atomic_swap(typingctx: Any, arr: Any, idx: Any, value: Any) -> Any:
+    """``old = arr[idx]; arr[idx] = value; return old`` (int64 array) as one sequentially
+    consistent atomic exchange (a release of everything written before it)."""
+    if not _i64_array(arr, idx) or not isinstance(value, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        v = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("xchg", _i64_slot(context, builder, signature.args[0], args[0], args[1]), v, "seq_cst")
+
+    return types.int64(arr, idx, value), codegen
+
+
+@intrinsic
+def atomic_cas(typingctx: Any, arr: Any, idx: Any, expected: Any, value: Any) -> Any:
+    """``arr[idx] = value`` if it holds ``expected`` (int64 array), atomically (sequentially
+    consistent); returns the value it held."""
+    if not _i64_array(arr, idx) or not isinstance(expected, types.Integer) or not isinstance(value, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        e = context.cast(builder, args[2], signature.args[2], types.int64)
+        v = context.cast(builder, args[3], signature.args[3], types.int64)
+        pair = builder.cmpxchg(_i64_slot(context, builder, signature.args[0], args[0], args[1]), e, v, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(arr, idx, expected, value), codegen
+
+
+_MACHINE = platform.machine().lower()
+
+
+@intrinsic
+def spin_pause(typingctx: Any) -> Any:
+    """The CPU's spin-wait hint (x86 ``pause``, Arm ``yield``; nothing elsewhere): the body of a
+    spin loop on :func:`atomic_load`."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        mod = builder.module
+        if _MACHINE in ("x86_64", "amd64", "i686"):
+            builder.call(cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"), [])
+        elif _MACHINE in ("aarch64", "arm64"):
+            hint = cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), [ir.IntType(32)]), "llvm.aarch64.hint")
+            builder.call(hint, [ir.Constant(ir.IntType(32), 1)])  # HINT #1 = YIELD
+        return context.get_dummy_value()
+
+    return types.void(), codegen

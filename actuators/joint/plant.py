@@ -250,7 +250,7 @@ def elec_sin_cos(p, s):
     return sincos64(p.pp * s.theta_m)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def sample_currents(p, s, rng, sn, cs):
     """ADC phase currents (a, b) [A]: true currents + noise, quantised, clipped to the range.
     ``sn, cs`` = sin, cos of the true electrical angle p theta_m."""
@@ -263,7 +263,7 @@ def sample_currents(p, s, rng, sn, cs):
     return min(max(ia, -p.i_range), p.i_range), min(max(ib, -p.i_range), p.i_range)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def sample_motor_encoder(p, s, ring, rng):
     """Motor single-turn count in [0, cpr): delayed by its latency, noisy, quantised; an
     incremental encoder counts from ``enc_m_zero`` (the rotor angle at power-up)."""
@@ -275,7 +275,7 @@ def sample_motor_encoder(p, s, ring, rng):
     return np.int32(c)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def record_ring(p, s, ring):
     """Store this period's true output angle, shaft torque and motor angle (sensor latency)."""
     k = np.int64(s.step) % RING
@@ -284,7 +284,7 @@ def record_ring(p, s, ring):
     ring[2, k] = s.theta_m
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def sample_output_encoder(p, s, ring, rng):
     """Output absolute multi-turn position [rad]: delayed, noisy, quantised, wrapped to its span."""
     k = (np.int64(s.step) - np.int64(p.enc_o_lat)) % RING
@@ -295,7 +295,7 @@ def sample_output_encoder(p, s, ring, rng):
     return c * p.enc_o_q
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def sample_torque_sensor(p, s, ring, rng):
     """Torque sensor [N m]: delayed shaft torque + bias + noise, saturated. The bias takes one
     random-walk step per sample (``ts_drift`` is per sample: drift rate x sqrt(sample period))."""
@@ -418,52 +418,59 @@ def plant_step(p, s, sn, cs):
     if p.cog_a != 0.0:
         tau_cog = -p.cog_a * np.sin(p.cog_p * s.theta_m)
 
-    # mechanics, n_mech substeps of symplectic Euler (damping and friction implicit)
+    # mechanics, n_mech substeps of symplectic Euler (damping and friction implicit); the state
+    # lives in locals over the substeps (stored once at the end: same operations, same order)
     n = np.int64(p.n_mech)
     hs = p.hs
+    theta_m, omega_m, theta_o, omega_o = s.theta_m, s.omega_m, s.theta_o, s.omega_o
+    e_friction, e_gear, e_damping, e_load = s.e_friction, s.e_gear, s.e_damping, s.e_load
+    tau_rest, tau_s = s.tau_rest, s.tau_s
+    tau_ext0 = s.tau_ext
     for _ in range(n):
-        d = deflection(p, s.theta_m, s.theta_o)
-        tau_ext = s.tau_ext
+        d = deflection(p, theta_m, theta_o)
+        tau_ext = tau_ext0
         if p.gravity != 0.0:
-            tau_ext -= p.gravity * np.sin(s.theta_o)
-        wm_n = s.omega_m * p.inv_ratio
+            tau_ext -= p.gravity * np.sin(theta_o)
+        wm_n = omega_m * p.inv_ratio
         fo = hs * p.out_coulomb
         c_phys = 0.0  # physical damping acts only while the flanks touch
         if d != 0.0:
             # symplectic: spring at the start of the substep (explicit), damping implicit
             tk = spring_torque(p, d)
             c_phys = p.damping
-            w_o = _output_velocity(p, s.omega_o, hs * (tk + c_phys * wm_n + tau_ext), fo, c_phys)
+            w_o = _output_velocity(p, omega_o, hs * (tk + c_phys * wm_n + tau_ext), fo, c_phys)
             tau_s = tk + c_phys * (wm_n - w_o)
             if tau_s * d < 0.0:  # the damper would pull the flanks together: they separate
                 c_phys = 0.0
-                w_o = _output_velocity(p, s.omega_o, hs * (tk + tau_ext), fo, 0.0)
+                w_o = _output_velocity(p, omega_o, hs * (tk + tau_ext), fo, 0.0)
                 tau_s = tk
         else:
-            w_o = _output_velocity(p, s.omega_o, hs * tau_ext, fo, 0.0)
+            w_o = _output_velocity(p, omega_o, hs * tau_ext, fo, 0.0)
             tau_s = 0.0
-        w_m, tau_g = _rotor_velocity(p, s.omega_m, hs * (tau_e + tau_cog), tau_s)
+        w_m, tau_g = _rotor_velocity(p, omega_m, hs * (tau_e + tau_cog), tau_s)
         # Coulomb work at the substep's mean velocity (the kinetic energy changes by impulse x
         # mean velocity exactly); a body brought to rest within the substep dissipates what the
         # friction impulse took, at its mean velocity w_old / 2
-        s.e_friction += hs * p.visc * w_m * w_m
-        s.e_friction += _coulomb_work(p.jm, s.omega_m, w_m, hs * p.coulomb)
-        s.e_friction += _coulomb_work(p.jo, s.omega_o, w_o, fo)
+        e_friction += hs * p.visc * w_m * w_m
+        e_friction += _coulomb_work(p.jm, omega_m, w_m, hs * p.coulomb)
+        e_friction += _coulomb_work(p.jo, omega_o, w_o, fo)
         # dissipative forces book their impulse at the substep's mean velocities (the kinetic
         # energy changes by impulse x mean velocity exactly; the spring and the load are
         # covered by the modified energy)
-        wm_mid = 0.5 * (s.omega_m + w_m)
-        s.e_gear += hs * (tau_g - tau_s * p.inv_ratio) * wm_mid
+        wm_mid = 0.5 * (omega_m + w_m)
+        e_gear += hs * (tau_g - tau_s * p.inv_ratio) * wm_mid
         if c_phys != 0.0:
-            dd_mid = wm_mid * p.inv_ratio - 0.5 * (s.omega_o + w_o)
-            s.e_damping += hs * c_phys * (wm_n - w_o) * dd_mid
-        s.e_load += -hs * tau_ext * w_o
-        s.tau_rest = p.jm * (w_m - s.omega_m) * p.inv_hs - tau_e
-        s.omega_m = w_m
-        s.omega_o = w_o
-        s.theta_m += hs * w_m
-        s.theta_o += hs * w_o
-        s.tau_s = tau_s
+            dd_mid = wm_mid * p.inv_ratio - 0.5 * (omega_o + w_o)
+            e_damping += hs * c_phys * (wm_n - w_o) * dd_mid
+        e_load += -hs * tau_ext * w_o
+        tau_rest = p.jm * (w_m - omega_m) * p.inv_hs - tau_e
+        omega_m = w_m
+        omega_o = w_o
+        theta_m += hs * w_m
+        theta_o += hs * w_o
+    s.theta_m, s.omega_m, s.theta_o, s.omega_o = theta_m, omega_m, theta_o, omega_o
+    s.e_friction, s.e_gear, s.e_damping, s.e_load = e_friction, e_gear, e_damping, e_load
+    s.tau_rest, s.tau_s = tau_rest, tau_s
 
     # thermal (exact step of the first-order model at constant loss)
     s.temp = p.t_amb + (s.temp - p.t_amb) * p.th_k + p_cu * p.rth * (1.0 - p.th_k)

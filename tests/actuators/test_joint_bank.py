@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -50,3 +51,47 @@ def test_bank_refuses_bad_shapes_and_periods():
     with pytest.raises(ConfigError, match="period_s"):
         bank.advance(1.234e-5)
     assert np.isfinite(bank[0].read().position_rad)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_bank_matches_one_thread_bit_for_bit_and_wakes_parked_workers(threads):
+    from cerebellum_rt.actuators.joint.bank_threads import PARKED, SLOT
+
+    presets = [load_preset(n) for n in NAMES * 2]
+    q0s = [0.5 * sum(p.position_limits_rad) for p in presets]
+    seeds = [20 + i for i in range(len(presets))]
+    one = JointBank(presets, seeds=seeds, initial_positions_rad=q0s)
+    many = JointBank(presets, seeds=seeds, initial_positions_rad=q0s, threads=threads)
+    assert many.threads == threads
+    for k in range(150):
+        for i in range(len(presets)):
+            _command(k, i, one[i])
+            _command(k, i, many[i])
+        one.advance(0.001)
+        many.advance(0.001)
+        if k in (40, 100):  # idle long enough for every worker to park: the next advance wakes them
+            deadline = time.monotonic() + 5.0
+            while not all(many._pool._ctl[w * SLOT] == PARKED for w in range(threads - 1)):
+                assert time.monotonic() < deadline, "a worker never parked"
+                time.sleep(0.005)
+    for key in ("s", "meas", "fs", "fo", "cs", "co", "ring", "rng"):
+        assert one._arrays[key].tobytes() == many._arrays[key].tobytes(), key
+    assert all(m.read().fault == 0 for m in many.modules)
+    workers = list(many._pool._threads)
+    assert all(t.is_alive() for t in workers)
+    many.close()
+    assert not any(t.is_alive() for t in workers) and many.threads == 1
+    many.advance(0.001)  # closed: one thread, same results
+    one.advance(0.001)
+    assert one._arrays["s"].tobytes() == many._arrays["s"].tobytes()
+
+
+def test_bank_threads_split_and_limits():
+    from cerebellum_rt.actuators.joint.bank_threads import split_rows
+
+    assert split_rows(np.ones(29), 2) == [(0, 15), (15, 29)]
+    assert split_rows(np.array([1.0, 1.0, 1.0, 3.0]), 2) == [(0, 3), (3, 4)]
+    assert split_rows(np.ones(2), 4) == [(0, 1), (1, 2)]
+    with pytest.raises(ConfigError, match="threads = 0"):
+        JointBank([load_preset("knee")], threads=0)
+    assert JointBank([load_preset("knee")], threads=4).threads == 1
