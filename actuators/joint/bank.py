@@ -41,7 +41,7 @@ from cerebellum_rt.actuators.joint.module import N_MEAS, STORAGE_KEYS, JointModu
 from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError
-from cerebellum_rt.rtcore.jit import atomic_cas, atomic_load, atomic_swap, njit, spin_pause
+from cerebellum_rt.rtcore.jit import atomic_cas, atomic_load, atomic_swap, entry_point, njit, spin_pause
 
 
 @njit(cache=True, error_model="numpy")
@@ -169,6 +169,7 @@ class JointBank:
             self._pool.close()
             self._pool = None
             self.threads = 1
+            self._period_s = -1.0
 
     def __len__(self) -> int:
         return len(self.modules)
@@ -203,7 +204,8 @@ class JointBank:
             self._period_s = period_s
             a = self._arrays
             self._args = (n, self._npo, *(a[k] for k in STORAGE_KEYS))
+            self._kernel = entry_point(_advance_bank, self._args)
         if self._pool is not None:
             self._pool.advance(self._args[0])
         else:
-            _advance_bank(*self._args)
+            self._kernel(*self._args)

@@ -23,6 +23,8 @@ import weakref
 
 import numpy as np
 
+from cerebellum_rt.rtcore.jit import entry_point
+
 IDLE, WORK, PARKED, STOP = 0, 1, 2, 3
 SLOT = 8  # int64 words per worker control block (64 bytes: no false sharing)
 SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker parks
@@ -52,6 +54,7 @@ class BankThreads:
     def __init__(self, kernels: tuple, arrays: tuple[np.ndarray, ...], row_groups: list[tuple[int, int]],
                  owner: object) -> None:
         self._serve, self._publish, self._run_and_wait = kernels
+        self._n_cur = -1
         self._mine = tuple(a[row_groups[0][0] : row_groups[0][1]] for a in arrays)
         self._workers = len(row_groups) - 1
         self._ctl = np.zeros(max(1, self._workers) * SLOT, np.int64)
@@ -67,12 +70,16 @@ class BankThreads:
 
     def advance(self, n_cur: int) -> None:
         """Every group advances ``n_cur`` PWM periods; returns when all are done."""
-        parked = self._publish(self._ctl, self._workers, n_cur, WORK)
+        if n_cur != self._n_cur:  # compiled entries: no per-call type resolution (~2 us)
+            self._n_cur = n_cur
+            self._publish_entry = entry_point(self._publish, (self._ctl, self._workers, n_cur, WORK))
+            self._run_entry = entry_point(self._run_and_wait, (self._ctl, self._workers, n_cur, self._mine))
+        parked = self._publish_entry(self._ctl, self._workers, n_cur, WORK)
         if parked:
             for k, ev in enumerate(self._events):
                 if parked >> k & 1:
                     ev.set()
-        self._run_and_wait(self._ctl, self._workers, n_cur, self._mine)
+        self._run_entry(self._ctl, self._workers, n_cur, self._mine)
 
     def close(self) -> None:
         """Stop and join the workers (idempotent)."""

@@ -86,7 +86,7 @@ _foc = codegen.host_law(foc_step)  # the law's IR with the C's semantics (same b
 _cascade = codegen.host_law(cascade_step)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas):
     p = pa[0]
     s = sa[0]
