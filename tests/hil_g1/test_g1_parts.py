@@ -90,6 +90,7 @@ def test_bench_hil_json(robot_dir):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["realtime_factor"] > 0 and doc["reference_realtime_factor"] > 0 and doc["bank_realtime_factor"] > 0
+    assert doc["bank_realtime_factor_2_threads"] > 0
     assert set(doc["split"]) == {"host", "bus", "boards", "physics"} and all(v > 0 for v in doc["split"].values())
     assert doc["speedup"] == pytest.approx(doc["realtime_factor"] / doc["reference_realtime_factor"], rel=0.02)
     assert doc["python_boards_realtime_factor"] > 0 and set(doc["python_boards_split"]) == set(doc["split"])

@@ -80,13 +80,14 @@ G1_29 = ["hip", "hip", "knee", "knee", "ankle", "ankle"] * 2 + ["hip", "ankle", 
 G1_29 += (["arm"] * 5 + ["wrist"] * 2) * 2
 
 
-def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float) -> float:
-    """The 29 joints of a G1-class humanoid in one JointBank, one advance(0.001) per 1 kHz tick."""
+def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float, threads: int = 1) -> float:
+    """The 29 joints of a G1-class humanoid in one JointBank (advanced by ``threads`` threads),
+    one advance(0.001) per 1 kHz tick."""
     from cerebellum_rt.actuators.joint import MODE_CSP, JointBank, load_preset
 
     presets = [load_preset(n) for n in G1_29]
     mids = [0.5 * sum(p.position_limits_rad) for p in presets]
-    bank = JointBank(presets, current_loop_hz=current_loop_hz, initial_positions_rad=mids)
+    bank = JointBank(presets, current_loop_hz=current_loop_hz, initial_positions_rad=mids, threads=threads)
     for jm, q in zip(bank.modules, mids):
         jm.command(MODE_CSP, q, 0.0, 0.0, True)
     for _ in range(50):
@@ -98,6 +99,7 @@ def bank_realtime_factor(seconds: float, rounds: int, current_loop_hz: float) ->
         for _ in range(n):
             bank.advance(0.001)
         best = max(best, n * 1e-3 / (time.perf_counter() - t0))
+    bank.close()
     return best
 
 
