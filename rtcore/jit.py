@@ -214,6 +214,20 @@ def atomic_cas(typingctx: Any, arr: Any, idx: Any, expected: Any, value: Any) ->
     return types.int64(arr, idx, expected, value), codegen
 
 
+@intrinsic
+def atomic_add(typingctx: Any, arr: Any, idx: Any, value: Any) -> Any:
+    """``old = arr[idx]; arr[idx] += value; return old`` (int64 array), one sequentially
+    consistent atomic fetch-and-add."""
+    if not _i64_array(arr, idx) or not isinstance(value, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        v = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", _i64_slot(context, builder, signature.args[0], args[0], args[1]), v, "seq_cst")
+
+    return types.int64(arr, idx, value), codegen
+
+
 _MACHINE = platform.machine().lower()
 
 

@@ -26,12 +26,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from cerebellum_rt.actuators.joint.bank_threads import (
-    IDLE,
-    PARKED,
+    DONE,
+    GEN,
+    N_CUR,
+    PARK,
     SLOT,
     SPIN_LIMIT,
-    STOP,
-    WORK,
+    TASKS,
     BankThreads,
     split_rows,
 )
@@ -41,7 +42,15 @@ from cerebellum_rt.actuators.joint.module import N_MEAS, STORAGE_KEYS, JointModu
 from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError
-from cerebellum_rt.rtcore.jit import atomic_cas, atomic_load, atomic_swap, entry_point, njit, spin_pause
+from cerebellum_rt.rtcore.jit import (
+    atomic_add,
+    atomic_cas,
+    atomic_load,
+    atomic_swap,
+    entry_point,
+    njit,
+    spin_pause,
+)
 
 
 @njit(cache=True, error_model="numpy")
@@ -53,46 +62,73 @@ def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, c
         )  # fmt: skip
 
 
-# --- threads (bank_threads.BankThreads): each runs _advance_bank on its rows ---------------
+# --- threads (bank_threads.BankThreads): chunks of rows, each advanced by _advance_bank ------
 @njit(cache=True, nogil=True, error_model="numpy")
-def _serve(ctl, base, rows):
-    """A worker: advance ``rows`` each time its word ``ctl[base]`` turns WORK (``ctl[base + 1]``
-    periods); return PARKED after SPIN_LIMIT idle polls, STOP when told to."""
+def _claim_and_run(ctl, chunks, from_back):
+    """Claim chunks one at a time (the lowest left, or the highest with ``from_back``) until none
+    is left; advance each by ``ctl[N_CUR]`` periods and count it in ``ctl[DONE]``."""
+    while True:
+        w = atomic_load(ctl, TASKS)
+        lo = w & 0xFFFFFFFF
+        hi = w >> 32
+        if lo >= hi:
+            return
+        c = hi - 1 if from_back else lo
+        claimed = (lo | (c << 32)) if from_back else ((lo + 1) | (hi << 32))
+        if atomic_cas(ctl, TASKS, w, claimed) == w:
+            _advance_bank(ctl[N_CUR], *chunks[c])
+            atomic_add(ctl, DONE, 1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _serve(ctl, park, seen, chunks):
+    """A worker: take chunks from the back each time the generation ``ctl[GEN]`` moves past
+    ``seen``; after SPIN_LIMIT idle polls raise its flag ``ctl[park]`` and return the last
+    generation seen (parked: wait for the event), or a negative generation (stop)."""
     polls = 0
     while True:
-        state = atomic_load(ctl, base)
-        if state == WORK:
-            _advance_bank(ctl[base + 1], *rows)
-            atomic_swap(ctl, base, IDLE)
+        g = atomic_load(ctl, GEN)
+        if g < 0:
+            return g
+        if g != seen:
+            seen = g
+            _claim_and_run(ctl, chunks, True)
             polls = 0
-        elif state == STOP:
-            return STOP
         else:
             polls += 1
-            if polls > SPIN_LIMIT and atomic_cas(ctl, base, IDLE, PARKED) == IDLE:
-                return PARKED
+            if polls > SPIN_LIMIT:
+                atomic_swap(ctl, park, 1)
+                if atomic_load(ctl, GEN) == seen:  # no advance published since: park
+                    return seen
+                atomic_swap(ctl, park, 0)
+                polls = 0
             spin_pause()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _publish(ctl, workers, n_cur, state):
-    """Set every worker's word to ``state`` (WORK with ``n_cur`` periods, or STOP); bit k of the
-    result: worker k was parked (its event must be set)."""
+def _publish(ctl, workers, n_cur, n_chunks, stop):
+    """Publish an advance of ``n_chunks`` chunks by ``n_cur`` periods (or the stop); bit k of
+    the result: worker k had parked (its event must be set)."""
+    if stop:
+        atomic_swap(ctl, GEN, -1)
+    else:
+        ctl[DONE] = 0
+        ctl[N_CUR] = n_cur
+        atomic_swap(ctl, TASKS, n_chunks << 32)  # chunks [0, n_chunks) open
+        atomic_swap(ctl, GEN, ctl[GEN] + 1)
     parked = 0
     for k in range(workers):
-        ctl[k * SLOT + 1] = n_cur
-        if atomic_swap(ctl, k * SLOT, state) == PARKED:
+        if atomic_swap(ctl, PARK + k * SLOT, 0) == 1:
             parked |= 1 << k
     return parked
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_and_wait(ctl, workers, n_cur, rows):
-    """Advance the caller's ``rows``, then wait until every worker's word is back from WORK."""
-    _advance_bank(n_cur, *rows)
-    for k in range(workers):
-        while atomic_load(ctl, k * SLOT) == WORK:
-            spin_pause()
+def _run_and_wait(ctl, n_chunks, chunks):
+    """The caller's share: chunks from the front, then wait until every chunk is done."""
+    _claim_and_run(ctl, chunks, False)
+    while atomic_load(ctl, DONE) < n_chunks:
+        spin_pause()
 
 
 @njit(cache=True, error_model="numpy")
@@ -159,9 +195,9 @@ class JointBank:
         if self.threads > 1:
             # a mechanical substep costs ~1/25 of the rest of a PWM period (measured per preset)
             costs = 25.0 + a["p"]["n_mech"]
-            groups = split_rows(costs, self.threads)
+            chunks = split_rows(costs, 4 * self.threads)
             arrays = (self._npo, *(a[k] for k in STORAGE_KEYS))
-            self._pool = BankThreads((_serve, _publish, _run_and_wait), arrays, groups, owner=self)
+            self._pool = BankThreads((_serve, _publish, _run_and_wait), arrays, chunks, self.threads - 1, owner=self)
 
     def close(self) -> None:
         """Stop the worker threads (``threads > 1``); the bank then advances on one thread."""

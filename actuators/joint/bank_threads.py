@@ -1,19 +1,25 @@
-"""Threads for a JointBank: its modules split into contiguous groups, one per thread, each
-group advanced by the same kernel as a one-thread bank (``bank._advance_bank`` on row slices).
+"""Threads for a JointBank: its modules cut into contiguous chunks that the caller's thread and
+``workers`` worker threads claim and advance with the one-thread kernel (``bank._advance_bank``
+on the chunk's rows).
 
 The modules of a bank are independent (each owns its rows of every array; nothing is shared
-between rows), so a group advances to the same bits whichever thread runs it and whatever the
-split: the results are those of one thread, bit for bit.
+between rows), so a chunk advances to the same bits whichever thread claims it: the results are
+those of one thread, bit for bit, whatever the scheduling.
 
-Per ``advance`` the caller's thread publishes the period count to each worker (an atomic
-exchange of the worker's control word to WORK), advances the first group itself and spins
-until every worker's word is back to IDLE. A worker spins on its word between advances (no
-system call per tick: a hand-over costs ~0.1 us, against ~10-40 us for numba's ``prange``
-fork-join here) and, after ``SPIN_LIMIT`` idle polls (~0.5-1 ms), parks: it returns to Python
-and blocks on its event until the next advance sets it. Everything in the kernels runs
-without the GIL, so a parked worker can wake while the caller advances its own group.
+Per ``advance`` the caller publishes the period count and opens the chunks (one atomic word:
+the lowest and the highest chunk left), takes chunks from the front while the workers take
+them from the back (so a module tends to stay on the same core from tick to tick), then spins
+until every chunk is done. A worker the OS has not scheduled in time costs nothing but its
+share: the caller takes every chunk left. A worker spins between advances (a hand-over costs
+~0.1-1 us, against ~10-40 us for numba's ``prange`` fork-join here) and after ``SPIN_LIMIT``
+idle polls (~0.5-1 ms) parks: it raises its flag, returns to Python and blocks on its event,
+which the next advance sets. The kernels run without the GIL, so a parked worker can wake
+while the caller advances.
 
-Control words: one per worker, ``SLOT`` int64 apart (a cache line each): ``[state, n_cur]``.
+Control words (int64, one cache line each, ``SLOT`` words apart): ``GEN`` the advance's
+generation (negative: stop), ``TASKS`` the chunks left (low 32 bits: next from the front, high
+32: one past the next from the back), ``DONE`` chunks finished, ``N_CUR`` the periods, then one
+``PARK`` flag per worker.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ import numpy as np
 
 from cerebellum_rt.rtcore.jit import entry_point
 
-IDLE, WORK, PARKED, STOP = 0, 1, 2, 3
-SLOT = 8  # int64 words per worker control block (64 bytes: no false sharing)
+SLOT = 8  # int64 words per control word (64 bytes: no false sharing)
+GEN, TASKS, DONE, N_CUR, PARK = 0, SLOT, 2 * SLOT, 3 * SLOT, 4 * SLOT
 SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker parks
 
 
@@ -47,53 +53,63 @@ def split_rows(costs: np.ndarray, groups: int) -> list[tuple[int, int]]:
 
 
 class BankThreads:
-    """``len(row_groups)`` threads (the caller's and ``len(row_groups) - 1`` workers) advancing
-    the row groups of a bank's arrays with ``kernels`` = (serve, publish, run_and_wait) of
-    ``bank.py``. ``close()`` stops the workers (also when ``owner`` is collected)."""
+    """``workers`` worker threads and the caller's advancing the ``chunks`` (row ranges) of a
+    bank's ``arrays`` with ``kernels`` = (serve, publish, run_and_wait) of ``bank.py``.
+    ``close()`` stops the workers (also when ``owner`` is collected)."""
 
-    def __init__(self, kernels: tuple, arrays: tuple[np.ndarray, ...], row_groups: list[tuple[int, int]],
-                 owner: object) -> None:
-        self._serve, self._publish, self._run_and_wait = kernels
-        self._n_cur = -1
-        self._mine = tuple(a[row_groups[0][0] : row_groups[0][1]] for a in arrays)
-        self._workers = len(row_groups) - 1
-        self._ctl = np.zeros(max(1, self._workers) * SLOT, np.int64)
-        self._events = [threading.Event() for _ in range(self._workers)]
+    def __init__(self, kernels: tuple, arrays: tuple[np.ndarray, ...], chunks: list[tuple[int, int]],
+                 workers: int, owner: object) -> None:
+        serve, publish, run_and_wait = kernels
+        self._chunks = tuple(tuple(a[lo:hi] for a in arrays) for lo, hi in chunks)
+        self._n_chunks = len(chunks)
+        self._workers = workers
+        self._ctl = np.zeros(PARK + max(1, workers) * SLOT, np.int64)
+        # compiled (or loaded from the cache) here, before any thread starts; called through
+        # their entries (no per-call type resolution, ~2 us)
+        serve = entry_point(serve, (self._ctl, PARK, 0, self._chunks))
+        self._publish = entry_point(publish, (self._ctl, workers, 1, self._n_chunks, False))
+        self._run_and_wait = entry_point(run_and_wait, (self._ctl, self._n_chunks, self._chunks))
+        self._events = [threading.Event() for _ in range(workers)]
         self._threads = []
-        for k, (lo, hi) in enumerate(row_groups[1:]):
-            rows = tuple(a[lo:hi] for a in arrays)
-            t = threading.Thread(target=_serve_forever, args=(self._serve, self._ctl, k * SLOT, rows, self._events[k]),
-                                 name=f"JointBank-{k + 1}", daemon=True)
+        for k in range(workers):
+            t = threading.Thread(target=_serve_forever, name=f"JointBank-{k + 1}", daemon=True,
+                                 args=(serve, self._ctl, PARK + k * SLOT, self._chunks, self._events[k]))
             t.start()
             self._threads.append(t)
-        self._closer = weakref.finalize(owner, _stop, self._publish, self._ctl, self._workers, self._events, self._threads)
+        self._closer = weakref.finalize(owner, _stop, self._publish, self._ctl, workers, self._events, self._threads)
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The worker threads (alive until ``close``)."""
+        return list(self._threads)
+
+    def parked(self) -> list[bool]:
+        """Whether each worker is parked (blocked on its event) now."""
+        return [bool(self._ctl[PARK + k * SLOT] == 1) for k in range(self._workers)]
 
     def advance(self, n_cur: int) -> None:
-        """Every group advances ``n_cur`` PWM periods; returns when all are done."""
-        if n_cur != self._n_cur:  # compiled entries: no per-call type resolution (~2 us)
-            self._n_cur = n_cur
-            self._publish_entry = entry_point(self._publish, (self._ctl, self._workers, n_cur, WORK))
-            self._run_entry = entry_point(self._run_and_wait, (self._ctl, self._workers, n_cur, self._mine))
-        parked = self._publish_entry(self._ctl, self._workers, n_cur, WORK)
+        """Every chunk advances ``n_cur`` PWM periods; returns when all are done."""
+        parked = self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False)
         if parked:
             for k, ev in enumerate(self._events):
                 if parked >> k & 1:
                     ev.set()
-        self._run_entry(self._ctl, self._workers, n_cur, self._mine)
+        self._run_and_wait(self._ctl, self._n_chunks, self._chunks)
 
     def close(self) -> None:
         """Stop and join the workers (idempotent)."""
         self._closer()
 
 
-def _serve_forever(serve, ctl: np.ndarray, base: int, rows: tuple, event: threading.Event) -> None:
-    while serve(ctl, base, rows) != STOP:
-        event.wait()
+def _serve_forever(serve, ctl: np.ndarray, park: int, chunks: tuple, event: threading.Event) -> None:
+    seen = 0
+    while (seen := serve(ctl, park, seen, chunks)) >= 0:
+        event.wait()  # parked until an advance (or the stop) sets it
         event.clear()
 
 
 def _stop(publish, ctl: np.ndarray, workers: int, events: list, threads: list) -> None:
-    publish(ctl, workers, 0, STOP)
+    publish(ctl, workers, 0, 0, True)
     for ev in events:
         ev.set()
     for t in threads:

@@ -55,8 +55,6 @@ def test_bank_refuses_bad_shapes_and_periods():
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threaded_bank_matches_one_thread_bit_for_bit_and_wakes_parked_workers(threads):
-    from cerebellum_rt.actuators.joint.bank_threads import PARKED, SLOT
-
     presets = [load_preset(n) for n in NAMES * 2]
     q0s = [0.5 * sum(p.position_limits_rad) for p in presets]
     seeds = [20 + i for i in range(len(presets))]
@@ -71,13 +69,14 @@ def test_threaded_bank_matches_one_thread_bit_for_bit_and_wakes_parked_workers(t
         many.advance(0.001)
         if k in (40, 100):  # idle long enough for every worker to park: the next advance wakes them
             deadline = time.monotonic() + 5.0
-            while not all(many._pool._ctl[w * SLOT] == PARKED for w in range(threads - 1)):
+            while not all(many._pool.parked()):
                 assert time.monotonic() < deadline, "a worker never parked"
                 time.sleep(0.005)
     for key in ("s", "meas", "fs", "fo", "cs", "co", "ring", "rng"):
         assert one._arrays[key].tobytes() == many._arrays[key].tobytes(), key
     assert all(m.read().fault == 0 for m in many.modules)
-    workers = list(many._pool._threads)
+    workers = many._pool.threads
+    assert len(workers) == threads - 1
     assert all(t.is_alive() for t in workers)
     many.close()
     assert not any(t.is_alive() for t in workers) and many.threads == 1
