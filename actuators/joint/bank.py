@@ -13,10 +13,12 @@ advancing the modules one by one (same seeds, same commands).
     bank.advance(0.001)          # every module, one numba call; callable in the tick
     m = bank[1].read()
 
-``threads=k`` splits the modules into k contiguous groups advanced in parallel (the caller's
-thread and k - 1 workers, ``bank_threads``): the same bits as one thread, ~k times faster on
-k free cores. Workers spin between advances for up to ~1 ms (then park), so a bank advanced
-back to back keeps them hot; ``close()`` stops them. The default is one thread.
+``threads=k`` advances the modules on k threads (the caller's and k - 1 workers, which claim
+chunks of contiguous modules: ``bank_threads``): the same bits as one thread, up to ~k times
+faster on k free cores, and no slower than one thread when the workers get no core (the
+caller then takes every chunk). Workers spin between advances for up to ~1 ms (then park),
+so a bank advanced back to back keeps them hot, at the price of a busy core; ``close()``
+stops them. The default is one thread.
 """
 
 from __future__ import annotations
