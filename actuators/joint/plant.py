@@ -267,9 +267,8 @@ def sample_currents(p, s, rng, sn, cs):
 def sample_motor_encoder(p, s, ring, rng):
     """Motor single-turn count in [0, cpr): delayed by its latency, noisy, quantised; an
     incremental encoder counts from ``enc_m_zero`` (the rotor angle at power-up)."""
-    th = s.theta_m
-    if p.enc_m_lat > 0.0:
-        th = ring[2, (np.int64(s.step) - np.int64(p.enc_m_lat)) % RING]
+    delayed = ring[2, (np.int64(s.step) - np.int64(p.enc_m_lat)) % RING]  # read either way: no branch
+    th = delayed if p.enc_m_lat > 0.0 else s.theta_m
     c = np.floor((th - p.enc_m_zero) * p.enc_m_scale + p.enc_m_noise * normal(rng) + 0.5)
     c = c - np.floor(c / p.enc_m_cpr) * p.enc_m_cpr
     return np.int32(c)
