@@ -255,3 +255,51 @@ def entry_point(dispatcher: Any, args: tuple) -> Callable:
     sig = tuple(dispatcher.typeof_pyval(a) for a in args)
     dispatcher.compile(sig)
     return dispatcher.overloads[sig].entry_point
+
+
+# --- futex (Linux): block a thread on an int64 word (its low 32 bits) until another wakes it ---
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(_MACHINE) if platform.system() == "Linux" else None
+FUTEX_AVAILABLE = _SYS_FUTEX is not None and np.little_endian
+_FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
+
+
+def _futex(context: Any, builder: Any, slot: Any, op: int, val: Any) -> Any:
+    i64 = ir.IntType(64)
+    fnty = ir.FunctionType(i64, [i64], var_arg=True)  # long syscall(long number, ...)
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "syscall")
+    addr = builder.ptrtoint(slot, i64)
+    zero = ir.Constant(i64, 0)
+    v32 = builder.trunc(val, ir.IntType(32))
+    return builder.call(fn, [ir.Constant(i64, _SYS_FUTEX or 0), addr, ir.Constant(ir.IntType(32), op), v32, zero, zero,
+                             ir.Constant(ir.IntType(32), 0)])
+
+
+@intrinsic
+def futex_wait(typingctx: Any, arr: Any, idx: Any, expected: Any) -> Any:
+    """Block while the low 32 bits of ``arr[idx]`` (int64 array) equal those of ``expected``
+    (checked atomically by the kernel: a change before the call returns at once), until a
+    :func:`futex_wake` on the same word, or spuriously: callers re-check in a loop. Linux only
+    (``FUTEX_AVAILABLE``)."""
+    if not _i64_array(arr, idx) or not isinstance(expected, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        e = context.cast(builder, args[2], signature.args[2], types.int64)
+        _futex(context, builder, _i64_slot(context, builder, signature.args[0], args[0], args[1]), _FUTEX_WAIT_PRIVATE, e)
+        return context.get_dummy_value()
+
+    return types.void(arr, idx, expected), codegen
+
+
+@intrinsic
+def futex_wake(typingctx: Any, arr: Any, idx: Any, count: Any) -> Any:
+    """Wake up to ``count`` threads blocked in :func:`futex_wait` on ``arr[idx]``."""
+    if not _i64_array(arr, idx) or not isinstance(count, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        c = context.cast(builder, args[2], signature.args[2], types.int64)
+        _futex(context, builder, _i64_slot(context, builder, signature.args[0], args[0], args[1]), _FUTEX_WAKE_PRIVATE, c)
+        return context.get_dummy_value()
+
+    return types.void(arr, idx, count), codegen

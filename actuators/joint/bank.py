@@ -35,6 +35,8 @@ from cerebellum_rt.actuators.joint.bank_threads import (
     SLOT,
     SPIN_LIMIT,
     TASKS,
+    WAIT_SPIN,
+    WAITING,
     BankThreads,
     split_rows,
 )
@@ -45,11 +47,14 @@ from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError
 from cerebellum_rt.rtcore.jit import (
+    FUTEX_AVAILABLE,
     atomic_add,
     atomic_cas,
     atomic_load,
     atomic_swap,
     entry_point,
+    futex_wait,
+    futex_wake,
     njit,
     spin_pause,
 )
@@ -68,7 +73,8 @@ def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, c
 @njit(cache=True, nogil=True, error_model="numpy")
 def _claim_and_run(ctl, chunks, from_back):
     """Claim chunks one at a time (the lowest left, or the highest with ``from_back``) until none
-    is left; advance each by ``ctl[N_CUR]`` periods and count it in ``ctl[DONE]``."""
+    is left; advance each by ``ctl[N_CUR]`` periods and count it in ``ctl[DONE]`` (waking the
+    caller if it sleeps on that word)."""
     while True:
         w = atomic_load(ctl, TASKS)
         lo = w & 0xFFFFFFFF
@@ -80,37 +86,40 @@ def _claim_and_run(ctl, chunks, from_back):
         if atomic_cas(ctl, TASKS, w, claimed) == w:
             _advance_bank(ctl[N_CUR], *chunks[c])
             atomic_add(ctl, DONE, 1)
+            if atomic_load(ctl, WAITING) == 1:
+                futex_wake(ctl, DONE, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _serve(ctl, park, seen, chunks):
-    """A worker: take chunks from the back each time the generation ``ctl[GEN]`` moves past
-    ``seen``; after SPIN_LIMIT idle polls raise its flag ``ctl[park]`` and return the last
-    generation seen (parked: wait for the event), or a negative generation (stop)."""
+def _serve(ctl, park, chunks):
+    """A worker, until the stop (a negative generation): take chunks from the back each time
+    the generation ``ctl[GEN]`` moves; after SPIN_LIMIT idle polls, raise its flag ``ctl[park]``
+    and sleep on the generation word."""
+    seen = 0
     polls = 0
     while True:
         g = atomic_load(ctl, GEN)
         if g < 0:
-            return g
+            return
         if g != seen:
             seen = g
             _claim_and_run(ctl, chunks, True)
             polls = 0
-        else:
+        elif polls < SPIN_LIMIT:
             polls += 1
-            if polls > SPIN_LIMIT:
-                atomic_swap(ctl, park, 1)
-                if atomic_load(ctl, GEN) == seen:  # no advance published since: park
-                    return seen
-                atomic_swap(ctl, park, 0)
-                polls = 0
             spin_pause()
+        else:
+            atomic_swap(ctl, park, 1)
+            if atomic_load(ctl, GEN) == seen:  # nothing published since: sleep until woken
+                futex_wait(ctl, GEN, seen)
+            atomic_swap(ctl, park, 0)
+            polls = 0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _publish(ctl, workers, n_cur, n_chunks, stop):
-    """Publish an advance of ``n_chunks`` chunks by ``n_cur`` periods (or the stop); bit k of
-    the result: worker k had parked (its event must be set)."""
+    """Publish an advance of ``n_chunks`` chunks by ``n_cur`` periods (or the stop) and wake the
+    workers that sleep."""
     if stop:
         atomic_swap(ctl, GEN, -1)
     else:
@@ -118,19 +127,30 @@ def _publish(ctl, workers, n_cur, n_chunks, stop):
         ctl[N_CUR] = n_cur
         atomic_swap(ctl, TASKS, n_chunks << 32)  # chunks [0, n_chunks) open
         atomic_swap(ctl, GEN, ctl[GEN] + 1)
-    parked = 0
     for k in range(workers):
-        if atomic_swap(ctl, PARK + k * SLOT, 0) == 1:
-            parked |= 1 << k
-    return parked
+        if atomic_load(ctl, PARK + k * SLOT) == 1:
+            futex_wake(ctl, GEN, workers)
+            return
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_and_wait(ctl, n_chunks, chunks):
-    """The caller's share: chunks from the front, then wait until every chunk is done."""
+    """The caller's share: chunks from the front, then wait until every chunk is done (spin,
+    then sleep on ``ctl[DONE]``, so that a worker the OS preempted can take this core)."""
     _claim_and_run(ctl, chunks, False)
-    while atomic_load(ctl, DONE) < n_chunks:
-        spin_pause()
+    polls = 0
+    while True:
+        done = atomic_load(ctl, DONE)
+        if done >= n_chunks:
+            return
+        if polls < WAIT_SPIN:
+            polls += 1
+            spin_pause()
+        else:
+            atomic_swap(ctl, WAITING, 1)
+            if atomic_load(ctl, DONE) == done:
+                futex_wait(ctl, DONE, done)
+            atomic_swap(ctl, WAITING, 0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,6 +186,8 @@ class JointBank:
         n = len(presets)
         if not 1 <= threads <= 64:
             raise ConfigError(f"JointBank threads = {threads}; 1 to 64")
+        if threads > 1 and not FUTEX_AVAILABLE:
+            raise ConfigError(f"JointBank threads = {threads}: more than one thread needs Linux futexes (x86-64, aarch64)")
         if not 1 <= n <= 256:
             raise ConfigError(f"JointBank: {n} presets; a bank holds 1 to 256 modules")
         seeds = list(range(n)) if seeds is None else list(seeds)

@@ -8,18 +8,21 @@ those of one thread, bit for bit, whatever the scheduling.
 
 Per ``advance`` the caller publishes the period count and opens the chunks (one atomic word:
 the lowest and the highest chunk left), takes chunks from the front while the workers take
-them from the back (so a module tends to stay on the same core from tick to tick), then spins
+them from the back (so a module tends to stay on the same core from tick to tick), then waits
 until every chunk is done. A worker the OS has not scheduled in time costs nothing but its
-share: the caller takes every chunk left. A worker spins between advances (a hand-over costs
-~0.1-1 us, against ~10-40 us for numba's ``prange`` fork-join here) and after ``SPIN_LIMIT``
-idle polls (~0.5-1 ms) parks: it raises its flag, returns to Python and blocks on its event,
-which the next advance sets. The kernels run without the GIL, so a parked worker can wake
-while the caller advances.
+share: the caller takes every chunk left. The caller waits by spinning for ``WAIT_SPIN`` polls,
+then sleeps on the done count (a futex the worker finishing the last chunk wakes), so that a
+worker preempted mid-chunk can get the caller's core. A worker spins between advances (a
+hand-over costs ~0.1-1 us, against ~10-40 us for numba's ``prange`` fork-join here) and after
+``SPIN_LIMIT`` idle polls (~0.5-1 ms) raises its park flag and sleeps on the generation word
+until the next advance wakes it. Everything runs in nogil kernels: no GIL, no Python, no
+system call per tick while the threads are busy.
 
 Control words (int64, one cache line each, ``SLOT`` words apart): ``GEN`` the advance's
 generation (negative: stop), ``TASKS`` the chunks left (low 32 bits: next from the front, high
-32: one past the next from the back), ``DONE`` chunks finished, ``N_CUR`` the periods, then one
-``PARK`` flag per worker.
+32: one past the next from the back), ``DONE`` chunks finished, ``N_CUR`` the periods,
+``WAITING`` the caller sleeps on DONE, then one ``PARK`` flag per worker. Futexes compare the
+low 32 bits of a word (little-endian).
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import numpy as np
 from cerebellum_rt.rtcore.jit import entry_point
 
 SLOT = 8  # int64 words per control word (64 bytes: no false sharing)
-GEN, TASKS, DONE, N_CUR, PARK = 0, SLOT, 2 * SLOT, 3 * SLOT, 4 * SLOT
-SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker parks
+GEN, TASKS, DONE, N_CUR, WAITING, PARK = 0, SLOT, 2 * SLOT, 3 * SLOT, 4 * SLOT, 5 * SLOT
+SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker sleeps (~0.5-1 ms)
+WAIT_SPIN = 1_000  # polls the caller spins on the done count before it sleeps (~50-100 us)
 
 
 def split_rows(costs: np.ndarray, groups: int) -> list[tuple[int, int]]:
@@ -66,17 +70,14 @@ class BankThreads:
         self._ctl = np.zeros(PARK + max(1, workers) * SLOT, np.int64)
         # compiled (or loaded from the cache) here, before any thread starts; called through
         # their entries (no per-call type resolution, ~2 us)
-        serve = entry_point(serve, (self._ctl, PARK, 0, self._chunks))
+        serve = entry_point(serve, (self._ctl, PARK, self._chunks))
         self._publish = entry_point(publish, (self._ctl, workers, 1, self._n_chunks, False))
         self._run_and_wait = entry_point(run_and_wait, (self._ctl, self._n_chunks, self._chunks))
-        self._events = [threading.Event() for _ in range(workers)]
-        self._threads = []
-        for k in range(workers):
-            t = threading.Thread(target=_serve_forever, name=f"JointBank-{k + 1}", daemon=True,
-                                 args=(serve, self._ctl, PARK + k * SLOT, self._chunks, self._events[k]))
+        self._threads = [threading.Thread(target=serve, args=(self._ctl, PARK + k * SLOT, self._chunks),
+                                          name=f"JointBank-{k + 1}", daemon=True) for k in range(workers)]
+        for t in self._threads:
             t.start()
-            self._threads.append(t)
-        self._closer = weakref.finalize(owner, _stop, self._publish, self._ctl, workers, self._events, self._threads)
+        self._closer = weakref.finalize(owner, _stop, self._publish, self._ctl, workers, self._threads)
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -84,16 +85,12 @@ class BankThreads:
         return list(self._threads)
 
     def parked(self) -> list[bool]:
-        """Whether each worker is parked (blocked on its event) now."""
+        """Whether each worker has stopped spinning (asleep until the next advance) now."""
         return [bool(self._ctl[PARK + k * SLOT] == 1) for k in range(self._workers)]
 
     def advance(self, n_cur: int) -> None:
         """Every chunk advances ``n_cur`` PWM periods; returns when all are done."""
-        parked = self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False)
-        if parked:
-            for k, ev in enumerate(self._events):
-                if parked >> k & 1:
-                    ev.set()
+        self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False)
         self._run_and_wait(self._ctl, self._n_chunks, self._chunks)
 
     def close(self) -> None:
@@ -101,16 +98,7 @@ class BankThreads:
         self._closer()
 
 
-def _serve_forever(serve, ctl: np.ndarray, park: int, chunks: tuple, event: threading.Event) -> None:
-    seen = 0
-    while (seen := serve(ctl, park, seen, chunks)) >= 0:
-        event.wait()  # parked until an advance (or the stop) sets it
-        event.clear()
-
-
-def _stop(publish, ctl: np.ndarray, workers: int, events: list, threads: list) -> None:
+def _stop(publish, ctl: np.ndarray, workers: int, threads: list) -> None:
     publish(ctl, workers, 0, 0, True)
-    for ev in events:
-        ev.set()
     for t in threads:
         t.join()
