@@ -73,6 +73,31 @@ def addr_ptr(typingctx: Any, addr: Any) -> Any:
     return sig, codegen
 
 
+@intrinsic
+def call_c(typingctx: Any, fn: Any, ctx: Any, buf: Any, off_in: Any, off_out: Any) -> Any:
+    """``((void (*)(void *, void *, void *))fn)(ctx, buf + off_in, buf + off_out)`` inside compiled
+    code: a C function whose address (``fn``) and first argument (``ctx``) are integers known only
+    at run time (so kernels calling it stay ``cache=True``), its two records at byte offsets of
+    the array ``buf``'s data (e.g. one row of a structured array)."""
+    ints = (fn, ctx, off_in, off_out)
+    if not all(isinstance(t, types.Integer) for t in ints) or not isinstance(buf, types.Array):
+        return None
+    sig = types.void(fn, ctx, buf, off_in, off_out)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i8p, i8p])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        c = builder.inttoptr(args[1], i8p)
+        data = builder.bitcast(context.make_array(signature.args[2])(context, builder, args[2]).data, i8p)
+        a = builder.gep(data, [args[3]])
+        b = builder.gep(data, [args[4]])
+        builder.call(f, [c, a, b])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _base(rec: np.void | np.ndarray, what: str) -> np.ndarray:
     """The 1-element structured array behind a law record (``Rec.new()``)."""
     arr = rec if isinstance(rec, np.ndarray) else rec.base

@@ -70,6 +70,12 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub) { (void)fw, (void)index, (void)sub; }
 void cbl_board_reset(cbl_fw_t *fw) { (void)fw; }
 
+int cbl_board_reset_fault(cbl_fw_t *fw)
+{
+    if (fw->bsp.plant_reset_fault == NULL) return -1;
+    return fw->bsp.plant_reset_fault(fw->bsp.user) != 0;
+}
+
 uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
 {
     (void)fw, (void)index, (void)sub, (void)raw;

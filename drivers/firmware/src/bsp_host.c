@@ -86,3 +86,45 @@ uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint
     h->fw.reset_request = 0;
     return h->n_tx | (h->flash_ops != ops ? CBL_HOST_FLASH_WRITTEN : 0u) | reset;
 }
+
+/* the joint image's interrupt entry points and the layout of its control records, for an emulated
+ * plant that calls them from compiled code (actuators/joint/module.py): fn[0] the control loop,
+ * fn[1] the current loop (both 0 on a board without them); layout[]: sizeof and field offsets of
+ * cbl_joint_cal_t and of the four interrupt records. Returns the number of layout entries. */
+uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max)
+{
+#ifdef CBL_BOARD_HAND
+    fn[0] = fn[1] = 0;
+    (void)layout, (void)max;
+    return 0;
+#else
+    fn[0] = (uintptr_t)&cbl_joint_loop_isr;
+    fn[1] = (uintptr_t)&cbl_joint_pwm_isr;
+    const uint32_t v[] = {
+        sizeof(cbl_joint_cal_t), offsetof(cbl_joint_cal_t, cascade), offsetof(cbl_joint_cal_t, ratio),
+        offsetof(cbl_joint_cal_t, pwm_hz), offsetof(cbl_joint_cal_t, pwm_per_loop),
+        sizeof(cbl_loop_in_t), offsetof(cbl_loop_in_t, torque_sensor_nm), offsetof(cbl_loop_in_t, temp_c),
+        offsetof(cbl_loop_in_t, vbus_v),
+        sizeof(cbl_loop_out_t), offsetof(cbl_loop_out_t, current_limit_a), offsetof(cbl_loop_out_t, fault),
+        sizeof(cbl_pwm_in_t), offsetof(cbl_pwm_in_t, ib_a), offsetof(cbl_pwm_in_t, vbus_v),
+        offsetof(cbl_pwm_in_t, enc_count),
+        sizeof(cbl_pwm_out_t), offsetof(cbl_pwm_out_t, duty_b), offsetof(cbl_pwm_out_t, duty_c),
+        offsetof(cbl_pwm_out_t, iq_a), offsetof(cbl_pwm_out_t, id_a), offsetof(cbl_pwm_out_t, motor_vel_rad_s),
+        offsetof(cbl_pwm_out_t, pwm_on)};
+    uint32_t n = (uint32_t)(sizeof v / sizeof v[0]);
+    for (uint32_t k = 0; k < n && k < max; k++) layout[k] = v[k];
+    return n;
+#endif
+}
+
+/* interrupts the joint image has served since power-on: [0] control loop, [1] current loop */
+void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts)
+{
+#ifdef CBL_BOARD_HAND
+    counts[0] = counts[1] = 0;
+    (void)h;
+#else
+    counts[0] = h->fw.ctl.loop_count;
+    counts[1] = h->fw.ctl.pwm_count;
+#endif
+}

@@ -88,6 +88,9 @@ typedef struct {
     uint32_t serial_number;      /* 0x1018:4 */
     double plant_loop_hz;        /* 0x1006 must be a whole number of these periods; 0 = any */
     double period_tolerance;     /* |periods - round(periods)| allowed */
+    /* joint board: the drive's calibration (cbl_joint_ctl.h); NULL = the image's laws stay off and
+     * the plant closes its own loops on the motion demand (a plant model without law hooks) */
+    const struct cbl_joint_cal *joint_cal;
 } cbl_fw_config_t;
 
 #include "cbl_fw_node.h"

@@ -1,0 +1,102 @@
+"""The joint image's laws running the emulated module: the host build's link between them.
+
+A joint board's C image (drivers/firmware, ``ctl_joint.c``) contains the cascade and the FOC and
+two interrupt entry points (``cbl_joint_ctl.h``). Behind :class:`~cerebellum_rt.drivers.board.
+cfirmware.FirmwareBoard`, :class:`ImageLaws` gives the image its drive calibration (the
+module's law configs: ``cbl_fw_config_t.joint_cal``) and, after each power-on, binds the
+module's kernel to the entry points (:meth:`~cerebellum_rt.actuators.joint.JointModule.
+bind_laws`): from then on the image's own laws close the loops around the plant, called from
+the module's numba kernel per control-loop and per PWM period. The records' layouts are checked
+against the image's (``cbl_host_joint_entries``) once per loaded image.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from cerebellum_rt.actuators.joint.cascade import CascadeConfig
+from cerebellum_rt.actuators.joint.foc import FocConfig
+from cerebellum_rt.actuators.joint.module import HOOK_DTYPE
+from cerebellum_rt.rtcore.errors import ConfigError
+
+CAL_DTYPE = np.dtype([("foc", FocConfig.dtype()), ("cascade", CascadeConfig.dtype()), ("ratio", "f8"),
+                      ("pwm_hz", "f8"), ("pwm_per_loop", "i4")], align=True)
+_checked: set[int] = set()
+
+
+def _expected_layout() -> list[int]:
+    """cbl_host_joint_entries' layout as the Python records have it."""
+    cal = [CAL_DTYPE.itemsize, *(CAL_DTYPE.fields[k][1] for k in ("cascade", "ratio", "pwm_hz", "pwm_per_loop"))]
+    groups = (("pos", ("ts", "temp", "vbus"), "tau_cmd"), ("tau_cmd", ("ilim", "fault"), "ia"),
+              ("ia", ("ib", "pvbus", "enc"), "duty_a"),
+              ("duty_a", ("duty_b", "duty_c", "iq", "id", "mvel", "pwm_on"), None))
+    f = HOOK_DTYPE.fields
+    out = cal
+    for first, rest, nxt in groups:
+        base = f[first][1]
+        out += [(f[nxt][1] if nxt else HOOK_DTYPE.itemsize) - base, *(f[k][1] - base for k in rest)]
+    return out
+
+
+def _entries(mod: Any) -> tuple[int, int]:
+    ffi, lib = mod.ffi, mod.lib
+    fn = ffi.new("uintptr_t[2]")
+    layout = ffi.new("uint32_t[64]")
+    n = lib.cbl_host_joint_entries(fn, layout, 64)
+    if id(mod) not in _checked and n:
+        got, want = list(layout[0:n]), _expected_layout()
+        if got != want:
+            raise ConfigError(f"joint image control records: layout {got} in the image, {want} in "
+                              "actuators/joint (cbl_joint_ctl.h and HOOK_DTYPE / CAL_DTYPE disagree)")
+        _checked.add(id(mod))
+    return int(fn[0]), int(fn[1])
+
+
+class ImageLaws:
+    """The link between one FirmwareBoard's image and its JointModule (see module doc)."""
+
+    def __init__(self, mod: Any, module: Any) -> None:
+        self.mod, self.module = mod, module
+        self.loop_fn, self.pwm_fn = _entries(mod)
+        if not (self.loop_fn and self.pwm_fn):
+            raise ConfigError("joint image: the build has no control-loop / current-loop entry points")
+        cal = module.calibration()
+        self.cal = np.zeros(1, CAL_DTYPE)
+        for key in CAL_DTYPE.names:
+            self.cal[0][key] = cal[key]
+        self.cal_ptr = mod.ffi.cast("void *", self.cal.ctypes.data)
+        self._ctx = 0
+        self._unbind = weakref.finalize(self, _unbind, module, [0])
+
+    def bind(self, fw: Any) -> None:
+        """The module's kernel calls this image (context ``fw``, a ``cbl_fw_t *``) from now on."""
+        self._ctx = int(self.mod.ffi.cast("intptr_t", fw))
+        self._unbind.detach()
+        self._unbind = weakref.finalize(self, _unbind, self.module, [self._ctx])
+        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx)
+
+    def unbind(self) -> None:
+        """The module runs its own laws again (if it still runs this image's)."""
+        self._unbind()
+
+    def counts(self, host: Any) -> tuple[int, int]:
+        """(control-loop, current-loop) interrupts the image served since its power-on."""
+        c = self.mod.ffi.new("uint32_t[2]")
+        self.mod.lib.cbl_host_joint_counts(host, c)
+        return int(c[0]), int(c[1])
+
+
+def _unbind(module: Any, ctx: list[int]) -> None:
+    if ctx[0] and module.law_context == ctx[0]:
+        module.unbind_laws()
+
+
+def image_laws(mod: Any, module: Any) -> ImageLaws | None:
+    """The link for a joint board's ``module``, or None when the module has no law hook (a plant
+    model that closes its own loops on the motion demand)."""
+    if module is None or not callable(getattr(module, "bind_laws", None)):
+        return None
+    return ImageLaws(mod, module)

@@ -1,0 +1,68 @@
+"""The joint image's own cascade and FOC run the plant behind the C board (ctl_joint.c), called
+from the module's kernel: every PWM period one current-loop interrupt and every control-loop
+period one control-loop interrupt of the image; a gain that only the image holds changes how
+the joint moves; a closed board hands the module back its own laws."""
+
+from __future__ import annotations
+
+import struct
+
+from cerebellum_rt.actuators.joint import JointModule, load_preset
+from cerebellum_rt.drivers.board.cfirmware import joint_table
+from cerebellum_rt.drivers.firmware.differential import LockstepBoard
+from cerebellum_rt.drivers.od import POSITION_COUNTS_PER_RAD
+
+NODE = 3
+CYCLES = 120
+
+
+def _sync_cycle(events: list, cw: int, mode: int, target: int) -> None:
+    """RPDO1 (controlword, mode, target), RPDO2 (no offsets), 1 ms, SYNC: one cycle of the board."""
+    events.append(("frame", 0x200 + NODE, struct.pack("<HbI", cw, mode, target & 0xFFFFFFFF), 0))
+    events.append(("frame", 0x300 + NODE, struct.pack("<ihh", 0, 0, 0), 0))
+    events.append(("wait", 1001))
+    events.append(("frame", 0x080, b"", 0))
+
+
+def _run(kp_pos: float | None = None) -> tuple[LockstepBoard, JointModule, list]:
+    module = JointModule(load_preset("knee"), seed=7)
+    lb = LockstepBoard("c", NODE, module, table=joint_table(module))
+    lb.boot()
+    ev: list = [("frame", 0, bytes([0x01, NODE]), 0)]
+    if kp_pos is not None:  # 0x2010:1 position gain: in the image's RAM only (no plant callback)
+        ev.append(("frame", 0x600 + NODE, bytes([0x23, 0x10, 0x20, 0x01]) + struct.pack("<f", kp_pos), 0))
+    for cw in (0x06, 0x07, 0x0F):
+        _sync_cycle(ev, cw, 8, 0)
+    for _ in range(CYCLES):  # CSP: a 0.2 rad step
+        _sync_cycle(ev, 0x0F, 8, round(0.2 * POSITION_COUNTS_PER_RAD))
+    lb.run(ev)
+    return lb, module, ev
+
+
+def test_the_images_interrupts_run_every_period():
+    lb, module, ev = _run()
+    try:
+        assert module.law_context != 0
+        cycles = sum(1 for e in ev if e[0] == "frame" and e[1] == 0x080)  # one 1 ms advance per SYNC
+        pwm_per_ms = round(module.current_loop_hz * 1e-3)
+        loops_per_ms = round(module.preset.firmware.loop_hz * 1e-3)
+        loop, pwm = lb.board.law_interrupts()
+        assert pwm == cycles * pwm_per_ms
+        assert loop == cycles * loops_per_ms
+        assert abs(module.truth.output_angle_rad - 0.2) < 0.01  # and they moved the joint there
+    finally:
+        lb.close()
+    assert module.law_context == 0  # closed: the module runs its own laws again
+
+
+def test_a_gain_only_the_image_holds_changes_the_motion():
+    stiff, m1, _ = _run()
+    soft, m2, _ = _run(kp_pos=0.5)  # 1/s: the position loop barely pulls
+    try:
+        own = float(m2.law_records["cascade_config"][0]["kp_pos"])
+        assert own == float(m1.law_records["cascade_config"][0]["kp_pos"]) and own > 10.0  # the module's copy kept
+        assert abs(m1.truth.output_angle_rad - 0.2) < 0.01
+        assert m2.truth.output_angle_rad < 0.05  # the image's gain moved this plant, not the module's
+    finally:
+        stiff.close()
+        soft.close()
