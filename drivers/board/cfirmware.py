@@ -284,7 +284,7 @@ class FirmwareBoard:
         self._tx_mem = memoryview(ffi.buffer(self._h.tx))
         self._fw = lib.cbl_host_fw(self._h)
         if self._laws is not None:  # from the first advance on, the module runs this RAM's laws
-            self._laws.bind(self._fw)
+            self._laws.bind(self._h, self._fw)
         _current.append(self)
         try:
             now = self._now_us()

@@ -17,14 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from cerebellum_rt.actuators.joint.cascade import CascadeConfig
-from cerebellum_rt.actuators.joint.foc import FocConfig
+from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
+from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
 from cerebellum_rt.actuators.joint.module import HOOK_DTYPE
 from cerebellum_rt.rtcore.errors import ConfigError
 
 CAL_DTYPE = np.dtype([("foc", FocConfig.dtype()), ("cascade", CascadeConfig.dtype()), ("ratio", "f8"),
                       ("pwm_hz", "f8"), ("pwm_per_loop", "i4")], align=True)
 _checked: set[int] = set()
+# cbl_host_joint_record's order
+RECORDS = (("foc_config", FocConfig), ("foc_state", FocState), ("foc_input", FocInput), ("foc_output", FocOutput),
+           ("cascade_config", CascadeConfig), ("cascade_state", CascadeState), ("cascade_input", CascadeInput),
+           ("cascade_output", CascadeOutput))
 
 
 def _expected_layout() -> list[int]:
@@ -71,12 +75,18 @@ class ImageLaws:
         self._ctx = 0
         self._unbind = weakref.finalize(self, _unbind, module, [0])
 
-    def bind(self, fw: Any) -> None:
-        """The module's kernel calls this image (context ``fw``, a ``cbl_fw_t *``) from now on."""
-        self._ctx = int(self.mod.ffi.cast("intptr_t", fw))
+    def bind(self, host: Any, fw: Any) -> None:
+        """The module's kernel calls this image (``host``: its ``cbl_host_t *``, ``fw``: the
+        context) from now on; its law records show the image's."""
+        ffi, lib = self.mod.ffi, self.mod.lib
+        self._ctx = int(ffi.cast("intptr_t", fw))
         self._unbind.detach()
         self._unbind = weakref.finalize(self, _unbind, self.module, [self._ctx])
-        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx)
+        records = {}
+        for k, (name, rec) in enumerate(RECORDS):
+            dt = np.dtype(rec.dtype())
+            records[name] = np.frombuffer(ffi.buffer(lib.cbl_host_joint_record(host, k), dt.itemsize), dt)
+        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx, records)
 
     def unbind(self) -> None:
         """The module runs its own laws again (if it still runs this image's)."""

@@ -66,6 +66,7 @@ int32_t cbl_fw_cia402_state(const cbl_fw_t *fw);
 uint8_t cbl_fw_nmt_state(const cbl_fw_t *fw);
 uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
 void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts);
+void *cbl_host_joint_record(cbl_host_t *h, uint32_t k);
 extern "Python" int cbl_py_sample(void *user, cbl_sample_t *s);
 extern "Python" int cbl_py_demand(void *user, const cbl_demand_t *d);
 extern "Python" int cbl_py_reset_fault(void *user);

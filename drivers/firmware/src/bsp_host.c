@@ -117,6 +117,20 @@ uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max)
 #endif
 }
 
+/* the joint image's law record k (0..7: FOC config, state, input, output, then the cascade's), NULL
+ * past them or on a board without them: an emulated board shows them as the module's law records */
+void *cbl_host_joint_record(cbl_host_t *h, uint32_t k)
+{
+#ifdef CBL_BOARD_HAND
+    (void)h, (void)k;
+    return NULL;
+#else
+    cbl_joint_ctl_t *c = &h->fw.ctl;
+    void *r[8] = {&c->fc, &c->fs, &c->fi, &c->fo, &c->cc, &c->cs, &c->ci, &c->co};
+    return k < 8u ? r[k] : NULL;
+#endif
+}
+
 /* interrupts the joint image has served since power-on: [0] control loop, [1] current loop */
 void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts)
 {
