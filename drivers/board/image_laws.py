@@ -67,10 +67,7 @@ class ImageLaws:
         self.loop_fn, self.pwm_fn = _entries(mod)
         if not (self.loop_fn and self.pwm_fn):
             raise ConfigError("joint image: the build has no control-loop / current-loop entry points")
-        cal = module.calibration()
-        self.cal = np.zeros(1, CAL_DTYPE)
-        for key in CAL_DTYPE.names:
-            self.cal[0][key] = cal[key]
+        self.cal = calibration_record(module)
         self.cal_ptr = mod.ffi.cast("void *", self.cal.ctypes.data)
         self._ctx = 0
         self._unbind = weakref.finalize(self, _unbind, module, [0])
@@ -102,6 +99,84 @@ class ImageLaws:
 def _unbind(module: Any, ctx: list[int]) -> None:
     if ctx[0] and module.law_context == ctx[0]:
         module.unbind_laws()
+
+
+def calibration_record(module: Any) -> np.ndarray:
+    """The image's ``cbl_joint_cal_t`` for ``module`` (its law configs, gear ratio, PWM rate)."""
+    cal = module.calibration()
+    rec = np.zeros(1, CAL_DTYPE)
+    for key in CAL_DTYPE.names:
+        rec[0][key] = cal[key]
+    return rec
+
+
+LINK_CDEF = """
+#define CBL_EV_LOOP ...
+#define CBL_EV_PWM ...
+#define CBL_LOOP_IN_BYTES ...
+#define CBL_LOOP_OUT_BYTES ...
+#define CBL_PWM_IN_BYTES ...
+#define CBL_PWM_OUT_BYTES ...
+typedef struct { int to_image, from_image; uint32_t errors, exchanges; } cbl_qemu_link_t;
+void cbl_qemu_link_entries(uintptr_t *fn);
+"""
+_link: list[Any] = []
+
+
+def _link_module() -> Any:
+    from cerebellum_rt.drivers.firmware import host
+    from cerebellum_rt.drivers.firmware.tree import SRC_DIR
+
+    if not _link:
+        src = [SRC_DIR / "qemu_link.c", SRC_DIR / "qemu_link.h"]
+        digest = host._digest(src, LINK_CDEF + " ".join(host.CFLAGS))
+        mod = host.build_module(f"_cbl_qemu_link_{digest}", LINK_CDEF, '#include "qemu_link.h"\n', src[:1],
+                                SRC_DIR, "the QEMU interrupt link")
+        lib = mod.lib
+        got = [lib.CBL_LOOP_IN_BYTES, lib.CBL_LOOP_OUT_BYTES, lib.CBL_PWM_IN_BYTES, lib.CBL_PWM_OUT_BYTES]
+        layout = _expected_layout()
+        want = [layout[5], layout[9], layout[12], layout[16]]  # the four records' sizes
+        if got != want:
+            raise ConfigError(f"qemu_link.h record sizes {got}, actuators/joint HOOK_DTYPE has {want}")
+        _link.append(mod)
+    return _link[0]
+
+
+class QemuLaws:
+    """The link between a QemuBoard's image and its JointModule: the module's kernel calls the
+    image's interrupts across the bridge's FIFOs (``qemu_link.c``; see ``bsp_qemu.c``)."""
+
+    EV_LOOP, EV_PWM = 9, 10
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.cal = calibration_record(module)
+        mod = _link_module()
+        self._ffi, self._lib = mod.ffi, mod.lib
+        if (self._lib.CBL_EV_LOOP, self._lib.CBL_EV_PWM) != (self.EV_LOOP, self.EV_PWM):
+            raise ConfigError("qemu_link.h event numbers differ from drivers/board/qemu.py's")
+        fn = self._ffi.new("uintptr_t[2]")
+        self._lib.cbl_qemu_link_entries(fn)
+        self.loop_fn, self.pwm_fn = int(fn[0]), int(fn[1])
+        self.link = self._ffi.new("cbl_qemu_link_t *")
+        self._ctx = int(self._ffi.cast("intptr_t", self.link))
+        self._unbind = weakref.finalize(self, _unbind, module, [self._ctx])
+
+    def bind(self, to_image: int, from_image: int) -> None:
+        """The module's kernel calls the image through these FIFO descriptors from now on."""
+        self.link.to_image, self.link.from_image = to_image, from_image
+        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx)
+
+    def unbind(self) -> None:
+        self._unbind()
+
+    @property
+    def errors(self) -> int:
+        return int(self.link.errors)
+
+    @property
+    def exchanges(self) -> int:
+        return int(self.link.exchanges)
 
 
 def image_laws(mod: Any, module: Any) -> ImageLaws | None:

@@ -148,10 +148,16 @@ def run_selftest(elf: str | Path, target: str = "cortex-m4f", timeout: float = 3
     except subprocess.TimeoutExpired:
         raise DeviceError(f"firmware selftest {elf}: QEMU did not finish within {timeout:.0f} s") from None
     out = r.stdout + r.stderr  # QEMU puts semihosting output on stderr with -nographic
-    m = re.search(r"cycles (\d+) ticks (\d+) sync_ticks (\d+) state (\d+) stack (\d+)", out)
+    m = re.search(r"cycles (\d+) ticks (\d+) sync_ticks (\d+) state (\d+).* stack (\d+)", out)
     if r.returncode != 0 or m is None:
         raise DeviceError(f"firmware selftest {elf}: exit {r.returncode}, output {out.strip()[-200:]!r}")
     cycles, ticks, sync_ticks, state, stack = map(int, m.groups())
     per_tick = pil.INSNS_PER_TICK
-    return {"cycles": cycles, "tick_insns": ticks * per_tick // cycles, "sync_insns": sync_ticks * per_tick // cycles,
-            "cia402_state": state, "stack_used_bytes": stack}
+    rep = {"cycles": cycles, "tick_insns": ticks * per_tick // cycles, "sync_insns": sync_ticks * per_tick // cycles,
+           "cia402_state": state, "stack_used_bytes": stack}
+    laws = re.search(r"loop_ticks (\d+) loops (\d+) pwm_ticks (\d+) pwms (\d+) power_on (\d+)", out)
+    if laws is not None:  # the joint image's interrupts (control loop, current loop): per call
+        lt, nl, pt, npwm, on = map(int, laws.groups())
+        rep.update(control_insns=lt * per_tick // max(nl, 1), foc_insns=pt * per_tick // max(npwm, 1),
+                   power_on=on)
+    return rep

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from cerebellum_rt.actuators.joint import JointModule, load_preset
 from cerebellum_rt.drivers.board.cfirmware import joint_table
 from cerebellum_rt.drivers.firmware.differential import LockstepBoard
@@ -24,16 +26,16 @@ def _sync_cycle(events: list, cw: int, mode: int, target: int) -> None:
     events.append(("frame", 0x080, b"", 0))
 
 
-def _run(kp_pos: float | None = None) -> tuple[LockstepBoard, JointModule, list]:
+def _run(kp_pos: float | None = None, kind: str = "c", cycles: int = CYCLES) -> tuple[LockstepBoard, JointModule, list]:
     module = JointModule(load_preset("knee"), seed=7)
-    lb = LockstepBoard("c", NODE, module, table=joint_table(module))
+    lb = LockstepBoard(kind, NODE, module, table=joint_table(module))
     lb.boot()
     ev: list = [("frame", 0, bytes([0x01, NODE]), 0)]
     if kp_pos is not None:  # 0x2010:1 position gain: in the image's RAM only (no plant callback)
         ev.append(("frame", 0x600 + NODE, bytes([0x23, 0x10, 0x20, 0x01]) + struct.pack("<f", kp_pos), 0))
     for cw in (0x06, 0x07, 0x0F):
         _sync_cycle(ev, cw, 8, 0)
-    for _ in range(CYCLES):  # CSP: a 0.2 rad step
+    for _ in range(cycles):  # CSP: a 0.2 rad step
         _sync_cycle(ev, 0x0F, 8, round(0.2 * POSITION_COUNTS_PER_RAD))
     lb.run(ev)
     return lb, module, ev
@@ -67,3 +69,21 @@ def test_a_gain_only_the_image_holds_changes_the_motion():
         soft.close()
     # the module's own cascade never had that gain: what moved the plant was the image's
     assert m2.law_context == 0 and m2.law_records["cascade_config"][0]["kp_pos"] > 10.0
+
+
+@pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
+def test_the_qemu_images_interrupts_run_the_plant():
+    """The Cortex-M4F image under QEMU: every PWM and control-loop period is one exchange with the
+    image across the bridge (its interrupts), and they move the joint as the host image does."""
+    lb, module, ev = _run(kind="qemu", cycles=60)
+    host, hmod, _ = _run(kind="c", cycles=60)
+    try:
+        cycles = sum(1 for e in ev if e[0] == "frame" and e[1] == 0x080)
+        per_ms = round(module.current_loop_hz * 1e-3) + round(module.preset.firmware.loop_hz * 1e-3)
+        assert module.law_context != 0 and lb.board._laws.exchanges == cycles * per_ms
+        assert module.truth.output_angle_rad == hmod.truth.output_angle_rad  # bit for bit: the same laws
+        assert module.truth.output_angle_rad > 0.15
+    finally:
+        lb.close()
+        host.close()
+    assert module.law_context == 0
