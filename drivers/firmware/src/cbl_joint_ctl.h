@@ -53,8 +53,9 @@ typedef struct {
     double p0, p1, vel, tau, stiffness, damping;  /* the latched demand (CSP: p0 -> p1 over the period) */
     double pos;               /* the last output position sample */
     float ts, temp;           /* the last torque-sensor and temperature samples */
+    float ratio_f;            /* the ratio in float32 when exact: the output velocity in float32 */
     int32_t mode, j, n_outer, pwm_per_loop;
-    uint8_t on, enable, prev_enable, fault_reset, overcurrent;
+    uint8_t on, enable, prev_enable, fault_reset, overcurrent, ratio_exact;
     uint32_t loop_count, pwm_count;  /* interrupts served since power-on */
 } cbl_joint_ctl_t;
 

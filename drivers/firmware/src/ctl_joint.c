@@ -21,6 +21,10 @@ void cbl_joint_setup(cbl_fw_t *fw)
     c->fc = cal->foc;
     c->cc = cal->cascade;
     c->ratio = cal->ratio;
+    c->ratio_f = (float)cal->ratio;
+    /* a float32 quotient of two float32 equals the double quotient rounded to float32 (53 >= 2 * 24 + 2
+     * bits): with an exactly representable ratio the velocity needs no double division */
+    c->ratio_exact = (double)c->ratio_f == cal->ratio;
     c->pwm_hz = cal->pwm_hz;
     c->pwm_per_loop = cal->pwm_per_loop;
     c->mode = 8;
@@ -72,7 +76,7 @@ void cbl_joint_loop_isr(cbl_fw_t *fw, const cbl_loop_in_t *in, cbl_loop_out_t *o
     ci->stiffness = (float)c->stiffness;
     ci->damping = (float)c->damping;
     ci->pos = (float)in->pos_rad;
-    ci->vel = (float)((double)c->fs.pll_vel / c->ratio);
+    ci->vel = c->ratio_exact ? c->fs.pll_vel / c->ratio_f : (float)((double)c->fs.pll_vel / c->ratio);
     ci->tau_meas = in->torque_sensor_nm;
     ci->temp = in->temp_c;
     ci->vbus = in->vbus_v;
