@@ -100,9 +100,13 @@ def build_image(board: str, target: str, out_dir: str | Path, table: Table | Non
     targets._require(t, run=False)
     if target == "host":
         lib = out / f"{name}.so"
-        _run([t.cc, "-std=c99", opt or t.opt, *EXACT_FLAGS, "-Wall", "-fPIC", "-shared", "-I", str(src),
-              *map(str, sources), str(src / "bsp_host.c"), f"-Wl,-Map={out / (name + '.map')}", "-o", str(lib)],
-             "host build")
+        # exported: the host interface (cbl_host_*, cbl_fw_*); the rest is local, so that the
+        # linker drops what nothing calls (as on the MCU) and the library fits a 64 KiB slot
+        (src / "host_exports.map").write_text("{ global: cbl_host_*; cbl_fw_*; local: *; };\n")
+        _run([t.cc, "-std=c99", opt or t.opt, *EXACT_FLAGS, "-Wall", "-fPIC", "-shared", "-ffunction-sections",
+              "-fdata-sections", "-Wl,--gc-sections", f"-Wl,--version-script={src / 'host_exports.map'}",
+              "-I", str(src), *map(str, sources), str(src / "bsp_host.c"), f"-Wl,-Map={out / (name + '.map')}",
+              "-o", str(lib)], "host build")
         sizes = elf_sizes(lib)
         return {"board": board, "target": target, "elf": str(lib), "map": str(out / f"{name}.map"), **sizes,
                 "ram_bytes": sizes["ram_data_bytes"], "note": "host library: the MCU budgets do not apply"}
