@@ -11,6 +11,9 @@ IR (``codegen.host_law``: the generated C's float32 / int32 semantics, the same 
   addresses built by :func:`law_context` (``ctx[0..3]`` = cfg, st, inp, out). It returns 0, or
   the law's own nonzero status when the law returns an integer.
 
+:func:`call_c` calls a C function by its run-time address from compiled code (an emulated
+module calling its board image's interrupts, ``actuators/joint/module.py``).
+
 Fixed-step semantics: both receive the runner's ``(t_s, dt_s)`` and pass neither to the law. A
 law integrates with the ``dt`` of its config record, which is the loop period; the measured
 ``dt_s`` of a tick goes to the runner's statistics and overrun policy. Both wrappers carry the

@@ -9,7 +9,11 @@ the object dictionary tables generated from drivers/od.py and the CiA 402 law ge
 codegen. The host board-support package (``src/bsp_host.c``) gives the image its CAN queue,
 its parameter flash (a file when ``storage_path`` is given, so power cuts can be simulated by
 copying or truncating it) and the plant through four callbacks (sample, demand + advance,
-fault reset, gains). A callback that raises is the board's own code failing, as in the Python
+fault reset, gains). A JointModule runs the image's own cascade and FOC
+(:mod:`~cerebellum_rt.drivers.board.image_laws`): its kernel calls the image's control-loop and
+current-loop interrupts, the image keeps the gains (0x2010 / 0x2011) and the fault latches, and
+the module's ``law_records`` show the image's records; a plant without that hook gets the
+motion demand and closes its own loops. A callback that raises is the board's own code failing, as in the Python
 board: it is kept in ``crashes`` (counted in ``crash_count``) and returns -1 to the image, which
 abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100 until a fault reset.
 

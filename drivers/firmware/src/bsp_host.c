@@ -4,7 +4,8 @@
  * every call; the parameter flash is a caller-owned buffer (the emulated board keeps it in a
  * file); the plant is reached through the caller's callbacks (cffi "extern Python" on the host,
  * none in the standalone replay driver). Flash semantics as NOR flash: erase sets 0xFF,
- * program can only clear bits.
+ * program can only clear bits. The joint image's interrupt entry points are handed to the
+ * emulated plant by address (cbl_host_joint_entries), which calls them from compiled code.
  */
 #include "bsp_host.h"
 
