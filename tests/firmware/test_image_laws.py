@@ -87,3 +87,26 @@ def test_the_qemu_images_interrupts_run_the_plant():
         lb.close()
         host.close()
     assert module.law_context == 0
+
+
+def test_a_fault_of_the_images_cascade_is_the_boards_emcy():
+    """A joint that starts beyond its position limit (+ margin): the image's cascade latches its
+    position fault, which the board reports as EMCY 0x8612 and CiA 402 fault, frame for frame as
+    the Python board on its numba cascade."""
+    from cerebellum_rt.drivers.firmware.differential import compare
+
+    preset = load_preset("knee")
+    q0 = preset.limits.position_max_rad + preset.firmware.position_fault_margin_rad + 0.2
+
+    def module() -> JointModule:
+        return JointModule(preset, seed=7, initial_position_rad=q0)
+
+    ev: list = [("frame", 0, bytes([0x01, NODE]), 0)]
+    for cw in (0x06, 0x07, 0x0F, 0x0F, 0x8F, 0x0F):  # enable, then a fault reset: the cause lasts
+        _sync_cycle(ev, cw, 8, round(q0 * POSITION_COUNTS_PER_RAD))
+    res = compare(ev, NODE, joint_table(module()), module_factory=module)
+    k = res["first_reply_difference"]
+    assert k is None, f"reply {k}: python {res['python'][k]} c {res['c'][k]}"
+    emcy = [d for rep in res["c"] for cob, d in rep if cob == 0x80 + NODE]
+    assert any(d[:2] == bytes([0x12, 0x86]) for d in emcy), emcy
+    assert res["c_state"] == res["python_state"] and res["c_state"].startswith("fault")
