@@ -252,10 +252,12 @@ class FirmwareBoard:
             plant = ffi.new("cbl_host_plant_t *", dict(sample=lib.cbl_py_sample, demand=lib.cbl_py_demand,
                                                        reset_fault=lib.cbl_py_reset_fault, param=lib.cbl_py_param))
             hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0)
-        # a JointModule runs the image's own cascade and FOC (drivers/board/image_laws.py)
-        self._laws = image_laws(self.mod, module) if self.table.board == "joint" else None
+        # a JointModule runs the image's own cascade and FOC, a HandSim its tendon laws
+        # (drivers/board/image_laws.py)
+        self._laws = image_laws(self.mod, module, self.table.board)
         cal = self._laws.cal_ptr if self._laws is not None else ffi.NULL
-        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, tolerance, cal))
+        cals = (cal, ffi.NULL) if self.table.board == "joint" else (ffi.NULL, cal)
+        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, tolerance, *cals))
         if ffi.sizeof("cbl_frame_t") != FRAME_BYTES:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
@@ -434,7 +436,7 @@ class FirmwareBoard:
 
     def law_interrupts(self) -> tuple[int, int]:
         """(control-loop, current-loop) interrupts the image's laws served since its power-on
-        ((0, 0) when its plant closes its own loops)."""
+        (hand: (control ticks, 0); (0, 0) when its plant closes its own loops)."""
         if self._laws is None:
             return 0, 0
         with self._lock:

@@ -1,4 +1,4 @@
-"""The joint image's laws running the emulated module: the host build's link between them.
+"""A board image's laws running the emulated plant: the host build's link between them.
 
 A joint board's C image (drivers/firmware, ``ctl_joint.c``) contains the cascade and the FOC and
 two interrupt entry points (``cbl_joint_ctl.h``). Behind :class:`~cerebellum_rt.drivers.board.
@@ -8,6 +8,9 @@ module's kernel to the entry points (:meth:`~cerebellum_rt.actuators.joint.Joint
 bind_laws`): from then on the image's own laws close the loops around the plant, called from
 the module's numba kernel per control-loop and per PWM period. The records' layouts are checked
 against the image's (``cbl_host_joint_entries``) once per loaded image.
+
+The hand image likewise (:class:`HandImageLaws`, ``ctl_hand.c``): its control-tick interrupt
+runs the tendon laws of a :class:`~cerebellum_rt.actuators.hand.HandSim`, once per tick.
 """
 
 from __future__ import annotations
@@ -179,9 +182,65 @@ class QemuLaws:
         return int(self.link.exchanges)
 
 
-def image_laws(mod: Any, module: Any) -> ImageLaws | None:
-    """The link for a joint board's ``module``, or None when the module has no law hook (a plant
-    model that closes its own loops on the motion demand)."""
+def _hand_cal_dtype() -> np.dtype:
+    from cerebellum_rt.actuators.hand import laws as L
+
+    recs = (("pos", L.ScrewPosConfig), ("ten", L.TensionConfig), ("grasp", L.GraspConfig),
+            ("couple", L.CouplingConfig), ("slack", L.SlackConfig), ("obs", L.ObserverConfig))
+    return np.dtype([*((n, r.dtype(), (6,)) for n, r in recs), ("f_max", "f8", (6,)), ("i_max", "f8", (6,)),
+                     ("derate_start_c", "f8"), ("temp_max_c", "f8"), ("n_joints", "i4")], align=True)
+
+
+class HandImageLaws:
+    """The link between a hand board's image and its HandSim (see module doc)."""
+
+    def __init__(self, mod: Any, sim: Any) -> None:
+        from cerebellum_rt.actuators.hand.sim import HOOK_DTYPE as HAND_HOOK
+
+        self.mod, self.sim = mod, sim
+        ffi, lib = mod.ffi, mod.lib
+        fn = ffi.new("uintptr_t[1]")
+        layout = ffi.new("uint32_t[64]")
+        n = lib.cbl_host_hand_entries(fn, layout, 64)
+        self.tick_fn = int(fn[0])
+        if not self.tick_fn:
+            raise ConfigError("hand image: the build has no control-tick entry point")
+        dt = _hand_cal_dtype()
+        f = HAND_HOOK.fields
+        want = [dt.itemsize, *(dt.fields[k][1] for k in ("ten", "grasp", "couple", "slack", "obs", "f_max", "i_max",
+                                                         "derate_start_c", "temp_max_c", "n_joints")),
+                f["i_ref"][1] - f["x"][1], f["q"][1] - f["x"][1], f["fault"][1] - f["x"][1],
+                HAND_HOOK.itemsize - f["i_ref"][1], f["i_law"][1] - f["i_ref"][1], f["phase"][1] - f["i_ref"][1],
+                f["slack"][1] - f["i_ref"][1]]
+        if list(layout[0:n]) != want:
+            raise ConfigError(f"hand image control records: layout {list(layout[0:n])} in the image, {want} in "
+                              "actuators/hand (cbl_hand_ctl.h and the HOOK_DTYPE / cal dtype disagree)")
+        cal = sim.calibration()
+        self.cal = np.zeros(1, dt)
+        for key in dt.names:
+            self.cal[0][key] = cal[key]
+        self.cal_ptr = ffi.cast("void *", self.cal.ctypes.data)
+        self._ctx = 0
+        self._unbind = weakref.finalize(self, _unbind, sim, [0])
+
+    def bind(self, host: Any, fw: Any) -> None:
+        """The sim's kernel calls this image's control tick (context ``fw``) from now on."""
+        self._ctx = int(self.mod.ffi.cast("intptr_t", fw))
+        self._unbind.detach()
+        self._unbind = weakref.finalize(self, _unbind, self.sim, [self._ctx])
+        self.sim.bind_laws(self.tick_fn, self._ctx)
+
+    def unbind(self) -> None:
+        self._unbind()
+
+    def counts(self, host: Any) -> tuple[int, int]:
+        """(control ticks, 0) the image served since its power-on."""
+        return int(self.mod.lib.cbl_host_hand_ticks(host)), 0
+
+
+def image_laws(mod: Any, module: Any, board: str = "joint") -> ImageLaws | HandImageLaws | None:
+    """The link for a board's plant (``board`` 'joint': a JointModule, 'hand': a HandSim), or None
+    when the plant has no law hook (a plant model that closes its own loops on the demand)."""
     if module is None or not callable(getattr(module, "bind_laws", None)):
         return None
-    return ImageLaws(mod, module)
+    return HandImageLaws(mod, module) if board == "hand" else ImageLaws(mod, module)

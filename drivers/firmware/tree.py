@@ -12,7 +12,8 @@
   codegen from :func:`cerebellum_rt.drivers.cia402.cia402_step`;
 * joint board: ``foc.c`` / ``cascade.c`` (+ headers): the current loop and the cascade generated
   from :func:`~cerebellum_rt.actuators.joint.foc.foc_step` and
-  :func:`~cerebellum_rt.actuators.joint.cascade.cascade_step`, run by ``ctl_joint.c``.
+  :func:`~cerebellum_rt.actuators.joint.cascade.cascade_step`, run by ``ctl_joint.c``; hand
+  board: the tendon laws of :mod:`cerebellum_rt.actuators.hand.laws`, run by ``ctl_hand.c``.
 
 The board types' plant sides are ``app_joint.c`` (+ ``ctl_joint.c``, its motion control) and ``app_hand.c``.
 """
@@ -32,10 +33,12 @@ SRC_DIR = Path(__file__).parent / "src"
 BOOT_DIR = Path(__file__).parent / "boot"
 BOOT_HEADERS = ("cbl_boot_api.h",)  # the bootloader services the firmware calls
 RUNTIME_SOURCES = ("co_od.c", "co_sdo.c", "co_pdo.c", "co_node.c", "co_program.c", "app_drive.c")
-BOARD_SOURCES = {"joint": ("app_joint.c", "ctl_joint.c"), "hand": ("app_hand.c",)}
+BOARD_SOURCES = {"joint": ("app_joint.c", "ctl_joint.c"), "hand": ("app_hand.c", "ctl_hand.c")}
 # the laws each board's image runs besides CiA 402 (generated C, records in cbl_fw_t)
-BOARD_LAWS = {"joint": ("foc", "cascade"), "hand": ()}
-HEADERS = ("cbl_fw.h", "cbl_fw_node.h", "co_internal.h", "bsp_host.h", "cbl_joint_ctl.h")
+BOARD_LAWS = {"joint": ("foc", "cascade"),
+              "hand": ("coupled_joint", "screw_tension_observer", "grasp_force", "screw_position", "tendon_tension",
+                       "slack")}
+HEADERS = ("cbl_fw.h", "cbl_fw_node.h", "co_internal.h", "bsp_host.h", "cbl_joint_ctl.h", "cbl_hand_ctl.h")
 BOARDS = tuple(BOARD_SOURCES)
 
 
@@ -96,12 +99,15 @@ def sources(table: Table) -> list[Path]:
 
 def board_laws(board: str) -> list:
     """The law functions (codegen specs) of ``board``'s image besides CiA 402."""
-    if not BOARD_LAWS[board]:
-        return []
+    from cerebellum_rt.actuators.hand import laws as hand
     from cerebellum_rt.actuators.joint.cascade import cascade_step
     from cerebellum_rt.actuators.joint.foc import foc_step
 
-    return [{"foc": foc_step, "cascade": cascade_step}[n] for n in BOARD_LAWS[board]]
+    specs = {"foc": foc_step, "cascade": cascade_step, "coupled_joint": hand.coupled_joint_step,
+             "screw_tension_observer": hand.screw_tension_observer_step, "grasp_force": hand.grasp_force_step,
+             "screw_position": hand.screw_position_step, "tendon_tension": hand.tendon_tension_step,
+             "slack": hand.slack_step}
+    return [specs[n] for n in BOARD_LAWS[board]]
 
 
 def _write(path: Path, text: str) -> None:

@@ -110,3 +110,30 @@ def test_a_fault_of_the_images_cascade_is_the_boards_emcy():
     emcy = [d for rep in res["c"] for cob, d in rep if cob == 0x80 + NODE]
     assert any(d[:2] == bytes([0x12, 0x86]) for d in emcy), emcy
     assert res["c_state"] == res["python_state"] and res["c_state"].startswith("fault")
+
+
+def test_the_hand_images_control_tick_runs_the_tendons():
+    """The hand image's own tendon laws run the HandSim behind the C board: one control-tick
+    interrupt of the image per tick of the plant, and the tendons pull as the Python board's."""
+    from cerebellum_rt.actuators.hand import HandSim
+    from cerebellum_rt.drivers.od import build_table
+
+    node, sim = 4, HandSim("hand_prs6", obj=None)
+    lb = LockstepBoard("c", node, sim, table=build_table("hand"))
+    lb.boot()
+    ev: list = [("frame", 0, bytes([0x01, node]), 0)]
+    ev.append(("frame", 0x600 + node, struct.pack("<BHBI", 0x2F, 0x6060, 0, 0xFF), 0))  # mode -1: the axes' own
+    for axis in (1, 2, 3):  # 0x2100:k = 2: tension mode
+        ev.append(("frame", 0x600 + node, struct.pack("<BHBI", 0x2F, 0x2100, axis, 2), 0))
+    for cw, t in [(0x06, 0), (0x07, 0), *[(0x0F, 1500)] * 60]:  # RPDO1: controlword, tensions 1-3 (0.01 N)
+        ev += [("frame", 0x200 + node, struct.pack("<Hhhh", cw, t, t, t), 0), ("wait", 1001), ("frame", 0x080, b"", 0)]
+    try:
+        lb.run(ev)
+        assert sim.law_context != 0
+        ticks, _ = lb.board.law_interrupts()
+        assert ticks == round(sim.t * sim.loop_hz) > 0  # every tick the plant ran was the image's
+        # the tension targets (15 N on tendons 1-3, 0 on 4-6) pulled those tendons, and only those
+        assert sim.tens[:3, 0].min() > 1.0 and abs(sim.tens[3:, 0]).max() < 0.1
+    finally:
+        lb.close()
+    assert sim.law_context == 0

@@ -143,3 +143,38 @@ void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts)
     counts[1] = h->fw.ctl.pwm_count;
 #endif
 }
+
+/* the hand image's control-tick interrupt and the layout of its records, as
+ * cbl_host_joint_entries (fn[0] = 0 on a board without it) */
+uint32_t cbl_host_hand_entries(uintptr_t *fn, uint32_t *layout, uint32_t max)
+{
+#ifndef CBL_BOARD_HAND
+    fn[0] = 0;
+    (void)layout, (void)max;
+    return 0;
+#else
+    fn[0] = (uintptr_t)&cbl_hand_tick_isr;
+    const uint32_t v[] = {
+        sizeof(cbl_hand_cal_t), offsetof(cbl_hand_cal_t, ten), offsetof(cbl_hand_cal_t, grasp),
+        offsetof(cbl_hand_cal_t, couple), offsetof(cbl_hand_cal_t, slack), offsetof(cbl_hand_cal_t, obs),
+        offsetof(cbl_hand_cal_t, f_max), offsetof(cbl_hand_cal_t, i_max), offsetof(cbl_hand_cal_t, derate_start_c),
+        offsetof(cbl_hand_cal_t, temp_max_c), offsetof(cbl_hand_cal_t, n_joints),
+        sizeof(cbl_hand_tick_in_t), offsetof(cbl_hand_tick_in_t, q_rad), offsetof(cbl_hand_tick_in_t, fault),
+        sizeof(cbl_hand_tick_out_t), offsetof(cbl_hand_tick_out_t, i_law_a), offsetof(cbl_hand_tick_out_t, phase),
+        offsetof(cbl_hand_tick_out_t, slack)};
+    uint32_t n = (uint32_t)(sizeof v / sizeof v[0]);
+    for (uint32_t k = 0; k < n && k < max; k++) layout[k] = v[k];
+    return n;
+#endif
+}
+
+/* control ticks the hand image has served since power-on */
+uint32_t cbl_host_hand_ticks(const cbl_host_t *h)
+{
+#ifndef CBL_BOARD_HAND
+    (void)h;
+    return 0;
+#else
+    return h->fw.hctl.tick_count;
+#endif
+}

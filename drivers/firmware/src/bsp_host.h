@@ -43,5 +43,7 @@ uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint
 uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
 void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts);
 void *cbl_host_joint_record(cbl_host_t *h, uint32_t k);
+uint32_t cbl_host_hand_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
+uint32_t cbl_host_hand_ticks(const cbl_host_t *h);
 
 #endif

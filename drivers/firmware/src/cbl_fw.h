@@ -91,6 +91,7 @@ typedef struct {
     /* joint board: the drive's calibration (cbl_joint_ctl.h); NULL = the image's laws stay off and
      * the plant closes its own loops on the motion demand (a plant model without law hooks) */
     const struct cbl_joint_cal *joint_cal;
+    const struct cbl_hand_cal *hand_cal;  /* hand board: its laws' configs (cbl_hand_ctl.h); NULL: off */
 } cbl_fw_config_t;
 
 #include "cbl_fw_node.h"

@@ -8,6 +8,8 @@
 #include "cia402.h"
 #ifndef CBL_BOARD_HAND
 #include "cbl_joint_ctl.h"
+#else
+#include "cbl_hand_ctl.h"
 #endif
 
 #ifndef CBL_OD_TYPES
@@ -123,6 +125,7 @@ typedef struct cbl_fw {
     double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
     double stroke_min_m, stroke_max_m;
     uint8_t holding;
+    cbl_hand_ctl_t hctl;  /* hand: the tendon laws (ctl_hand.c) */
 #endif
 } cbl_fw_t;
 
