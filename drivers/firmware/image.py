@@ -164,4 +164,8 @@ def run_selftest(elf: str | Path, target: str = "cortex-m4f", timeout: float = 3
         lt, nl, pt, npwm, on = map(int, laws.groups())
         rep.update(control_insns=lt * per_tick // max(nl, 1), foc_insns=pt * per_tick // max(npwm, 1),
                    power_on=on)
+    hand = re.search(r"hand_tick_ticks (\d+) hand_ticks (\d+)", out)
+    if hand is not None:  # the hand image's control tick (its six actuators' laws): per call
+        ht, nh = map(int, hand.groups())
+        rep.update(control_insns=ht * per_tick // max(nh, 1))
     return rep

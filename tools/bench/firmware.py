@@ -8,7 +8,8 @@ high-water mark; ``foc_insns`` = one call of the image's current-loop interrupt
 (``cbl_joint_pwm_isr``: the generated FOC, ``actuators/joint/foc.py``, inside the image) and
 ``control_insns`` = one call of its control-loop interrupt (``cbl_joint_loop_isr``: the generated
 cascade with the CSP interpolation), both averaged over the selftest's 20 kHz / 10 kHz interrupts
-in operation enabled under the same ``-icount``; ``host_speedup`` = SYNC cycles per CPU second of the C image behind FirmwareBoard
+in operation enabled under the same ``-icount`` (hand: ``control_insns`` = one control tick of
+its six actuators' tendon laws, ``cbl_hand_tick_isr``); ``host_speedup`` = SYNC cycles per CPU second of the C image behind FirmwareBoard
 over those of the Python board (JointBoard), measured in this run on the same in-process bus
 (python-can Messages in and out, no plant; thread CPU time, best of three alternating runs each),
 and ``host_speedup_with_plant`` with a JointModule behind each board (the plant's simulation then
@@ -167,9 +168,10 @@ def run(args: argparse.Namespace) -> int:
     hand = {"flash_bytes": images["hand"]["flash_bytes"], "ram_bytes": images["hand"]["ram_bytes"],
             "budgets": images["hand"]["budgets"], "stack_worst_bytes": images["hand"]["stack_worst_bytes"],
             "stack_used_bytes": tests["hand"]["stack_used_bytes"], "tick_insns": tests["hand"]["tick_insns"],
-            "sync_insns": tests["hand"]["sync_insns"]}
+            "sync_insns": tests["hand"]["sync_insns"], "control_insns": tests["hand"]["control_insns"]}
     res = {"boards": {"joint": joint, "hand": hand},
-           "not_measured": {"hand": "foc_insns (the hand's laws run in HandSim) and host_speedup"}}
+           "not_measured": {"hand": "foc_insns (the hand's motors' current loops are in HandSim's plant) and "
+                                    "host_speedup"}}
     if args.json:
         print(json.dumps(res))
         return 0
@@ -184,5 +186,6 @@ def run(args: argparse.Namespace) -> int:
           f"above the python-can floor of {joint['host_bus_floor_us']} us/cycle: "
           f"{joint['host_speedup_above_bus_floor']}x)")
     print(f"hand image (Cortex-M4F): flash {hand['flash_bytes']} / {b['flash_bytes']} B, RAM {hand['ram_bytes']} / "
-          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions")
+          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions, control tick "
+          f"{hand['control_insns']}")
     return 0

@@ -317,6 +317,23 @@ int main(void)
     cal.pwm_per_loop = 2;
     cfg.joint_cal = &cal;
     uint32_t t_loop = 0, t_pwm = 0, n_loop = 0, n_pwm = 0;
+#else
+    static cbl_hand_cal_t cal;  /* the laws' default records, 4 coupled joints, the current limit 0.5 A */
+    for (int k = 0; k < 6; k++) {
+        ScrewPosConfig_defaults(&cal.pos[k]);
+        TensionConfig_defaults(&cal.ten[k]);
+        GraspConfig_defaults(&cal.grasp[k]);
+        CouplingConfig_defaults(&cal.couple[k]);
+        SlackConfig_defaults(&cal.slack[k]);
+        ObserverConfig_defaults(&cal.obs[k]);
+        cal.f_max[k] = 20.0;
+        cal.i_max[k] = 0.5;
+    }
+    cal.derate_start_c = 100.0;
+    cal.temp_max_c = 120.0;
+    cal.n_joints = 4;
+    cfg.hand_cal = &cal;
+    uint32_t t_hand = 0, n_hand = 0;
 #endif
     uint64_t now = 1000003u;
     if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
@@ -367,6 +384,23 @@ int main(void)
             t_pwm += ticks() - a;
             n_pwm++;
         }
+#else
+        if (k == 3) t_hand = n_hand = 0;
+        {  /* the millisecond's control tick */
+            static cbl_hand_tick_in_t in;
+            cbl_hand_tick_out_t out;
+            for (int a = 0; a < 6; a++) {
+                in.x_m[a] = 0.01 + 1e-6 * (double)k;
+                in.v_m_s[a] = 1e-3;
+                in.i_a[a] = 0.1;
+                in.tension_n[a] = 5.0;
+                in.winding_c[a] = 40.0;
+            }
+            uint32_t a = ticks();
+            cbl_hand_tick_isr(&fw, &in, &out);
+            t_hand += ticks() - a;
+            n_hand++;
+        }
 #endif
     }
     put("cycles ");
@@ -388,6 +422,11 @@ int main(void)
     put_u32(n_pwm);
     put(" power_on ");
     put_u32(fw.ctl.co.power_on);
+#else
+    put(" hand_tick_ticks ");
+    put_u32(t_hand);
+    put(" hand_ticks ");
+    put_u32(n_hand);
 #endif
     put(" stack ");
     uint32_t *p = &_ebss;
