@@ -12,8 +12,8 @@ copying or truncating it) and the plant through four callbacks (sample, demand +
 fault reset, gains). A JointModule runs the image's own cascade and FOC
 (:mod:`~cerebellum_rt.drivers.board.image_laws`): its kernel calls the image's control-loop and
 current-loop interrupts, the image keeps the gains (0x2010 / 0x2011) and the fault latches, and
-the module's ``law_records`` show the image's records; a plant without that hook gets the
-motion demand and closes its own loops. A callback that raises is the board's own code failing, as in the Python
+the module's ``law_records`` show the image's records; a HandSim runs the hand image's tendon
+laws (its control tick). A plant without that hook gets the demand and closes its own loops. A callback that raises is the board's own code failing, as in the Python
 board: it is kept in ``crashes`` (counted in ``crash_count``) and returns -1 to the image, which
 abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100 until a fault reset.
 
