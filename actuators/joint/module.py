@@ -109,6 +109,14 @@ _cascade = codegen.host_law(cascade_step)
 
 @njit(cache=True, error_model="numpy")
 def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka):
+    if hka[0].ctx != 0:  # the firmware image's laws (JointModule.bind_laws) instead of the numba ones
+        _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka)
+    else:  # None: a specialisation without the hook's branches (numba prunes them)
+        _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, None)
+
+
+@njit(cache=True, error_model="numpy")
+def _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka):
     p = pa[0]
     s = sa[0]
     fc = fca[0]
@@ -119,8 +127,6 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
     cs = csa[0]
     ci = cia[0]
     co = coa[0]
-    hk = hka[0]
-    image = hk.ctx != 0  # the firmware image's laws (JointModule.bind_laws) instead of the numba ones
     n_outer = max(1, n_cur // n_per_outer)
     enable = cmd[C_EN] > 0.5
     if enable and cmd[C_PREV_EN] < 0.5:
@@ -135,7 +141,34 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             pos = sample_output_encoder(p, s, ring, rng)
             ts = sample_torque_sensor(p, s, ring, rng)
             temp = np.floor(s.temp * 10.0 + 0.5) / 10.0
-            if image:
+            if hka is None:
+                ci.mode = np.int32(cmd[C_MODE])
+                ci.enable = enable
+                ci.fault_reset = cmd[C_RESET] > 0.5
+                cmd[C_RESET] = 0.0
+                ci.pos_ref = cmd[C_P0] + (cmd[C_P1] - cmd[C_P0]) * frac
+                ci.vel_ref = cmd[C_VEL]
+                ci.tau_ref = cmd[C_TAU]
+                ci.stiffness = cmd[C_STIFF]
+                ci.damping = cmd[C_DAMP]
+                ci.pos = pos
+                ci.vel = fs.pll_vel / p.ratio
+                ci.tau_meas = ts
+                ci.temp = temp
+                ci.vbus = p.vbus
+                ci.overcurrent = meas[M_OC] > 0.5
+                ci.volt_sat = fo.saturated
+                ci.aligning = fo.aligning
+                meas[M_OC] = 0.0
+                _cascade(cc, cs, ci, co)
+                fi.iq_ref = co.iq_ref
+                fi.id_ref = co.id_ref
+                fi.enable = co.power_on
+                meas[M_TCMD] = co.tau_cmd
+                meas[M_FAULT] = co.fault
+                meas[M_ILIM] = co.current_limit
+            else:
+                hk = hka[0]
                 hk.pos = pos
                 hk.ts = ts
                 hk.temp = temp
@@ -144,26 +177,13 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
                 meas[M_TCMD] = hk.tau_cmd
                 meas[M_FAULT] = hk.fault
                 meas[M_ILIM] = hk.ilim
-            else:
-                _control(cc, cs, ci, co, fs, fi, fo, p, cmd, meas, enable, frac, pos, ts, temp)
             meas[M_POS] = pos
             meas[M_TS] = ts
             meas[M_TEMP] = temp
         sn, cs_ = elec_sin_cos(p, s)
         ia, ib = sample_currents(p, s, rng, sn, cs_)
         enc = sample_motor_encoder(p, s, ring, rng)
-        if image:
-            hk.ia = ia
-            hk.ib = ib
-            hk.enc = enc
-            hk.pvbus = p.vbus
-            call_c(hk.pwm_fn, hk.ctx, hka, HOOK_PWM_IN, HOOK_PWM_OUT)
-            plant_step(p, s, sn, cs_)
-            s.duty_a = hk.duty_a
-            s.duty_b = hk.duty_b
-            s.duty_c = hk.duty_c
-            s.pwm_on = 1.0 if hk.pwm_on != 0 else 0.0
-        else:
+        if hka is None:
             fi.ia = ia
             fi.ib = ib
             fi.enc_count = enc
@@ -176,46 +196,29 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             s.duty_b = fo.duty_b
             s.duty_c = fo.duty_c
             s.pwm_on = 1.0 if fo.pwm_on else 0.0
+        else:
+            hk = hka[0]
+            hk.ia = ia
+            hk.ib = ib
+            hk.enc = enc
+            hk.pvbus = p.vbus
+            call_c(hk.pwm_fn, hk.ctx, hka, HOOK_PWM_IN, HOOK_PWM_OUT)
+            plant_step(p, s, sn, cs_)
+            s.duty_a = hk.duty_a
+            s.duty_b = hk.duty_b
+            s.duty_c = hk.duty_c
+            s.pwm_on = 1.0 if hk.pwm_on != 0 else 0.0
     cmd[C_P0] = cmd[C_P1]
-    if image:
-        meas[M_VEL] = hk.mvel / p.ratio
-        meas[M_IQ] = hk.iq
-        meas[M_ID] = hk.id
-    else:
+    if hka is None:
         meas[M_VEL] = fs.pll_vel / p.ratio
         meas[M_IQ] = fo.iq
         meas[M_ID] = fo.id
+    else:
+        hk = hka[0]
+        meas[M_VEL] = hk.mvel / p.ratio
+        meas[M_IQ] = hk.iq
+        meas[M_ID] = hk.id
     meas[M_VBUS] = p.vbus
-
-
-@njit(cache=True, error_model="numpy")
-def _control(cc, cs, ci, co, fs, fi, fo, p, cmd, meas, enable, frac, pos, ts, temp):
-    """The module's own control-loop period: the cascade on the latched targets."""
-    ci.mode = np.int32(cmd[C_MODE])
-    ci.enable = enable
-    ci.fault_reset = cmd[C_RESET] > 0.5
-    cmd[C_RESET] = 0.0
-    ci.pos_ref = cmd[C_P0] + (cmd[C_P1] - cmd[C_P0]) * frac
-    ci.vel_ref = cmd[C_VEL]
-    ci.tau_ref = cmd[C_TAU]
-    ci.stiffness = cmd[C_STIFF]
-    ci.damping = cmd[C_DAMP]
-    ci.pos = pos
-    ci.vel = fs.pll_vel / p.ratio
-    ci.tau_meas = ts
-    ci.temp = temp
-    ci.vbus = p.vbus
-    ci.overcurrent = meas[M_OC] > 0.5
-    ci.volt_sat = fo.saturated
-    ci.aligning = fo.aligning
-    meas[M_OC] = 0.0
-    _cascade(cc, cs, ci, co)
-    fi.iq_ref = co.iq_ref
-    fi.id_ref = co.id_ref
-    fi.enable = co.power_on
-    meas[M_TCMD] = co.tau_cmd
-    meas[M_FAULT] = co.fault
-    meas[M_ILIM] = co.current_limit
 
 
 class JointMeasurement(NamedTuple):
