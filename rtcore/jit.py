@@ -11,6 +11,9 @@ IR (``codegen.host_law``: the generated C's float32 / int32 semantics, the same 
   addresses built by :func:`law_context` (``ctx[0..3]`` = cfg, st, inp, out). It returns 0, or
   the law's own nonzero status when the law returns an integer.
 
+:func:`call_c` calls a C function by its run-time address from compiled code (an emulated
+module calling its board image's interrupts, ``actuators/joint/module.py``).
+
 Fixed-step semantics: both receive the runner's ``(t_s, dt_s)`` and pass neither to the law. A
 law integrates with the ``dt`` of its config record, which is the loop period; the measured
 ``dt_s`` of a tick goes to the runner's statistics and overrun policy. Both wrappers carry the
@@ -71,6 +74,31 @@ def addr_ptr(typingctx: Any, addr: Any) -> Any:
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+
+    return sig, codegen
+
+
+@intrinsic
+def call_c(typingctx: Any, fn: Any, ctx: Any, buf: Any, off_in: Any, off_out: Any) -> Any:
+    """``((void (*)(void *, void *, void *))fn)(ctx, buf + off_in, buf + off_out)`` inside compiled
+    code: a C function whose address (``fn``) and first argument (``ctx``) are integers known only
+    at run time (so kernels calling it stay ``cache=True``), its two records at byte offsets of
+    the array ``buf``'s data (e.g. one row of a structured array)."""
+    ints = (fn, ctx, off_in, off_out)
+    if not all(isinstance(t, types.Integer) for t in ints) or not isinstance(buf, types.Array):
+        return None
+    sig = types.void(fn, ctx, buf, off_in, off_out)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i8p, i8p])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        c = builder.inttoptr(args[1], i8p)
+        data = builder.bitcast(context.make_array(signature.args[2])(context, builder, args[2]).data, i8p)
+        a = builder.gep(data, [args[3]])
+        b = builder.gep(data, [args[4]])
+        builder.call(f, [c, a, b])
+        return context.get_dummy_value()
 
     return sig, codegen
 

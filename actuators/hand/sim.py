@@ -11,6 +11,11 @@ and switches an actuator off on a latched fault (``fault``: FAULT_OVERTEMPERATUR
 tension above its strength FAULT_TENDON_STRENGTH, or above its creep limit for longer than the
 creep time FAULT_TENDON_CREEP; ``reset_faults`` clears them).
 
+Behind a board running the C image (drivers/board/cfirmware.py) the firmware's part of a tick
+(the laws, the derating, the fault cut-off) is the image's own: :meth:`HandSim.bind_laws` gives
+the kernel the image's control-tick interrupt (``cbl_hand_ctl.h``), called by its address once
+per tick with the tick's samples; the generated C is bit-identical to the laws' numba IR.
+
 Actuator modes: 0 current (``i_cmd`` [A]), 1 screw position (``x_cmd`` [m]), 2 tension
 (``t_cmd`` [N]), 3 grasp (``f_ref`` [N] pad force, at most the finger's ``[grasp] max_force_n``), 4 joint position (``q_ref`` [rad] through
 the coupling row).
@@ -28,7 +33,7 @@ from cerebellum_rt.actuators.hand.plant import A_IMAX, A_R, X_CUR, X_POS, X_VEL,
 from cerebellum_rt.actuators.hand.preset import HandPreset, drive_figures, load_preset
 from cerebellum_rt.codegen import host_law
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
-from cerebellum_rt.rtcore.jit import njit
+from cerebellum_rt.rtcore.jit import call_c, njit
 
 M_CURRENT, M_POSITION, M_TENSION, M_GRASP, M_JOINT = range(5)
 # per-actuator fault bits (HandSim.fault), latched until reset_faults(): the motor is switched off
@@ -45,6 +50,18 @@ _grasp = host_law(L.grasp_force_step)
 _couple = host_law(L.coupled_joint_step)
 _slack = host_law(L.slack_step)
 _observe = host_law(L.screw_tension_observer_step)
+
+HOOK_AXES, HOOK_JOINTS = 6, L.N_COUPLED
+# The hook to a firmware image's control tick: its address, the image's context, then the
+# interrupt's records as cbl_hand_ctl.h's cbl_hand_tick_in_t (at HOOK_IN) and cbl_hand_tick_out_t
+# (at HOOK_OUT); the board checks the layout against the image's. ctx 0: the sim's own laws run.
+HOOK_DTYPE = np.dtype([
+    ("fn", "i8"), ("ctx", "i8"),
+    ("x", "f8", (6,)), ("v", "f8", (6,)), ("i", "f8", (6,)), ("t", "f8", (6,)), ("fm", "f8", (6,)),
+    ("tw", "f8", (6,)), ("q", "f8", (HOOK_JOINTS,)), ("fault", "i4", (6,)),
+    ("i_ref", "f8", (6,)), ("i_law", "f8", (6,)), ("phase", "i4", (6,)), ("slack", "i4", (6,)),
+], align=True)  # fmt: skip
+HOOK_IN, HOOK_OUT = HOOK_DTYPE.fields["x"][1], HOOK_DTYPE.fields["i_ref"][1]
 
 
 def law_gains(p: HandPreset) -> dict[str, Any]:
@@ -146,6 +163,7 @@ class HandSim:
         mf = p.raw["grasp"].get("max_force_n")
         self.f_max = np.array([mf[p.finger_of_tendon[k]] if mf is not None else 1e9 for k in range(na)], float)
         self.use_sensor = bool(fw.get("tension_sensor", True) if tension_sensor is None else tension_sensor)
+        self._hook = np.zeros(1, HOOK_DTYPE)
         self._make_laws()
 
     def _make_laws(self) -> None:
@@ -207,9 +225,42 @@ class HandSim:
                    self.t_cmd, self.f_ref, self.q_ref, self.xs, self.q, self.qd, self.E, self.tens, self.fpad,
                    self.cst, self.wk, self.c_pos, self.s_pos, self.c_ten, self.s_ten, self.c_gr, self.s_gr, self.c_cp,
                    self.s_cp, self.c_sl, self.s_sl, self.c_obs, self.s_obs, *self.io, log, self._i_ref,
-                   self.th, self.therm, self.fault, self.f_max)
+                   self.th, self.therm, self.fault, self.f_max, self._hook)
         self.t += n_ticks / self.loop_hz
         return log
+
+    # --- the firmware image's laws ----------------------------------------------------------
+    def calibration(self) -> dict[str, Any]:
+        """What a firmware image needs to run this hand's laws (six actuators): each law's config
+        records, the pad-force and current limits, the derating temperatures, the joint count."""
+        if self.p.n_act != HOOK_AXES or self.p.n_joints > HOOK_JOINTS:
+            raise ConfigError(f"hand {self.p.name}: {self.p.n_act} actuators / {self.p.n_joints} joints, a hand "
+                              f"image serves {HOOK_AXES} / at most {HOOK_JOINTS}")
+        return {"pos": self.c_pos, "ten": self.c_ten, "grasp": self.c_gr, "couple": self.c_cp, "slack": self.c_sl,
+                "obs": self.c_obs, "f_max": self.f_max, "i_max": self.act[:, A_IMAX].copy(),
+                "derate_start_c": float(self.th[TH_TDER]), "temp_max_c": float(self.th[TH_TMAX]),
+                "n_joints": self.p.n_joints}
+
+    def bind_laws(self, tick_fn: int, ctx: int) -> None:
+        """From the next :meth:`run` the kernel calls a firmware image's control-tick interrupt
+        ``tick_fn(ctx, tick_in, tick_out)`` (a C function's address; ``HOOK_DTYPE``'s records)
+        instead of its own laws, derating and fault cut-off; the image owns the targets then.
+        The caller keeps the image alive until :meth:`unbind_laws`. ``ctx = 0`` unbinds."""
+        if ctx and not tick_fn:
+            raise ConfigError("HandSim bind_laws: no entry point")
+        if ctx:
+            self.calibration()  # six actuators
+        h = self._hook[0]
+        h["fn"], h["ctx"] = (tick_fn, ctx) if ctx else (0, 0)
+
+    def unbind_laws(self) -> None:
+        """The sim's own (numba) laws run again from the next :meth:`run`."""
+        self.bind_laws(0, 0)
+
+    @property
+    def law_context(self) -> int:
+        """The context of the firmware image whose laws run this hand, 0 while it runs its own."""
+        return int(self._hook[0]["ctx"])
 
     def stored_energy(self) -> float:
         """Kinetic + magnetic + elastic energy of the plant now [J]."""
@@ -282,81 +333,116 @@ def _finger_sums(cpt_i, fpad, out):
 def _run_ticks(n, sub, dt, act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, mode, i_cmd,
                x_cmd, t_cmd, f_ref, q_ref, xs, q, qd, E, tens, fpad, cst, wk, c_pos, s_pos, c_ten, s_ten, c_gr, s_gr,
                c_cp, s_cp, c_sl, s_sl, c_obs, s_obs, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, log,
-               i_ref, th, therm, fault, f_max):
+               i_ref, th, therm, fault, f_max, hka):
     na, nj = xs.shape[0], q.shape[0]
     dt_tick = dt * sub
+    hk = hka[0]
     for tick in range(n):
-        for k in range(na):
-            f = fot[k]
-            fm = 0.0
-            for ci in range(fing_i[f, 5], fing_i[f, 5] + fing_i[f, 6]):
-                fm += fpad[ci]
-            x, v, i = xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR]
+        if hk.ctx != 0:  # the firmware image's control tick (HandSim.bind_laws)
+            for k in range(na):
+                fm = 0.0
+                for ci in range(fing_i[fot[k], 5], fing_i[fot[k], 5] + fing_i[fot[k], 6]):
+                    fm += fpad[ci]
+                hk.x[k], hk.v[k], hk.i[k] = xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR]
+                hk.t[k] = tens[k, 0]
+                hk.fm[k] = fm
+                hk.tw[k] = therm[k, T_WIND]
+                hk.fault[k] = fault[k]
+                log[tick, k, 0] = xs[k, X_POS]
+                log[tick, k, 1] = xs[k, X_VEL]
+                log[tick, k, 2] = xs[k, X_CUR]
+                log[tick, k, 3] = tens[k, 0]
+                log[tick, k, 4] = fm
             for j in range(nj):
-                cin[0].q_ref[j] = q_ref[j]
-                cin[0].q_meas[j] = q[j]
-            cin[0].use_meas = True
-            _couple(c_cp[k], s_cp[k], cin[0], cout[0])
-            # tension used by the firmware: sensor, or the screw-force estimate
-            oin[0].i_meas = i
-            oin[0].v = v
-            _observe(c_obs[k], s_obs[k], oin[0], oout[0])
-            t_used = tens[k, 0] if c_ten[k].use_sensor else oout[0].t_est
-            tin[0].t_sensor = tens[k, 0]
-            tin[0].t_est = oout[0].t_est
-            tin[0].v = v
-            tin[0].t_ref = t_cmd[k]
-            m = mode[k]
-            phase = 0
-            if m == 3:
-                gin[0].enable = True
-                gin[0].f_ref = min(f_ref[k], f_max[k])
-                gin[0].f_meas = fm
-                gin[0].t_meas = t_used
-                gin[0].x = x
-                _grasp(c_gr[k], s_gr[k], gin[0], gout[0])
-                phase = s_gr[k].phase
-                tin[0].t_ref = gout[0].t_ref
-                pin[0].x_ref = gout[0].x_ref
-                pin[0].v_ref = gout[0].v_ref
-                m = 2 if gout[0].mode == 1 else 1
-            elif m == 4:
-                pin[0].x_ref = cout[0].x_ref
-                pin[0].v_ref = 0.0
-                m = 1
-            elif m == 1:
-                pin[0].x_ref = x_cmd[k]
-                pin[0].v_ref = 0.0
-            if m == 1:
-                pin[0].x = x
-                pin[0].v = v
-                _screw(c_pos[k], s_pos[k], pin[0], pout[0])
-                i_ref[k] = pout[0].i_ref
-            elif m == 2:
-                _tension(c_ten[k], s_ten[k], tin[0], tout[0])
-                i_ref[k] = tout[0].i_ref
-            else:
-                i_ref[k] = i_cmd[k]
-            sin_[0].t_meas = t_used
-            sin_[0].x = x
-            sin_[0].x_taut = cout[0].x_taut
-            _slack(c_sl[k], s_sl[k], sin_[0], sout[0])
-            log[tick, k, 0] = x
-            log[tick, k, 1] = v
-            log[tick, k, 2] = i
-            log[tick, k, 3] = tens[k, 0]
-            log[tick, k, 4] = fm
-            log[tick, k, 5] = i_ref[k]
-            log[tick, k, 6] = 1.0 if sout[0].slack else 0.0
-            log[tick, k, 7] = phase
-        for k in range(na):  # firmware: thermal derating of the current limit, faults switch off
-            if fault[k] != 0:
-                i_ref[k] = 0.0
-            else:
-                frac = min(max((th[TH_TMAX] - therm[k, T_WIND]) / (th[TH_TMAX] - th[TH_TDER]), 0.0), 1.0)
-                lim = act[k, A_IMAX] * frac
-                i_ref[k] = min(max(i_ref[k], -lim), lim)
+                hk.q[j] = q[j]
+            call_c(hk.fn, hk.ctx, hka, HOOK_IN, HOOK_OUT)
+            for k in range(na):
+                i_ref[k] = hk.i_ref[k]
+                log[tick, k, 5] = hk.i_law[k]
+                log[tick, k, 6] = 1.0 if hk.slack[k] != 0 else 0.0
+                log[tick, k, 7] = hk.phase[k]
+        else:
+            _laws_tick(tick, na, nj, fing_i, fot, fpad, xs, q, q_ref, c_cp, s_cp, c_obs, s_obs, c_ten, s_ten, c_gr,
+                       s_gr, c_pos, s_pos, c_sl, s_sl, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_,
+                       sout, mode, i_cmd, x_cmd, t_cmd, f_ref, f_max, tens, log, i_ref, th, therm, fault, act)
         for _ in range(sub):
             plant_step(act, jnt, R, fing_i, fing_f, cpt_i, cpt_f, contact, obj, fot, stroke, dt, i_ref, xs, q,
                        qd, E, tens, fpad, cst, wk)
         _thermal_and_tendon(act, th, therm, fault, xs, tens, dt_tick)
+
+
+@njit(cache=False, error_model="numpy")
+def _laws_tick(tick, na, nj, fing_i, fot, fpad, xs, q, q_ref, c_cp, s_cp, c_obs, s_obs, c_ten, s_ten, c_gr, s_gr,
+               c_pos, s_pos, c_sl, s_sl, oin, oout, pin, pout, tin, tout, gin, gout, cin, cout, sin_, sout, mode,
+               i_cmd, x_cmd, t_cmd, f_ref, f_max, tens, log, i_ref, th, therm, fault, act):
+    """The sim's own firmware tick: per actuator the laws of its mode, then the derating."""
+    for k in range(na):
+        f = fot[k]
+        fm = 0.0
+        for ci in range(fing_i[f, 5], fing_i[f, 5] + fing_i[f, 6]):
+            fm += fpad[ci]
+        x, v, i = xs[k, X_POS], xs[k, X_VEL], xs[k, X_CUR]
+        for j in range(nj):
+            cin[0].q_ref[j] = q_ref[j]
+            cin[0].q_meas[j] = q[j]
+        cin[0].use_meas = True
+        _couple(c_cp[k], s_cp[k], cin[0], cout[0])
+        # tension used by the firmware: sensor, or the screw-force estimate
+        oin[0].i_meas = i
+        oin[0].v = v
+        _observe(c_obs[k], s_obs[k], oin[0], oout[0])
+        t_used = tens[k, 0] if c_ten[k].use_sensor else oout[0].t_est
+        tin[0].t_sensor = tens[k, 0]
+        tin[0].t_est = oout[0].t_est
+        tin[0].v = v
+        tin[0].t_ref = t_cmd[k]
+        m = mode[k]
+        phase = 0
+        if m == 3:
+            gin[0].enable = True
+            gin[0].f_ref = min(f_ref[k], f_max[k])
+            gin[0].f_meas = fm
+            gin[0].t_meas = t_used
+            gin[0].x = x
+            _grasp(c_gr[k], s_gr[k], gin[0], gout[0])
+            phase = s_gr[k].phase
+            tin[0].t_ref = gout[0].t_ref
+            pin[0].x_ref = gout[0].x_ref
+            pin[0].v_ref = gout[0].v_ref
+            m = 2 if gout[0].mode == 1 else 1
+        elif m == 4:
+            pin[0].x_ref = cout[0].x_ref
+            pin[0].v_ref = 0.0
+            m = 1
+        elif m == 1:
+            pin[0].x_ref = x_cmd[k]
+            pin[0].v_ref = 0.0
+        if m == 1:
+            pin[0].x = x
+            pin[0].v = v
+            _screw(c_pos[k], s_pos[k], pin[0], pout[0])
+            i_ref[k] = pout[0].i_ref
+        elif m == 2:
+            _tension(c_ten[k], s_ten[k], tin[0], tout[0])
+            i_ref[k] = tout[0].i_ref
+        else:
+            i_ref[k] = i_cmd[k]
+        sin_[0].t_meas = t_used
+        sin_[0].x = x
+        sin_[0].x_taut = cout[0].x_taut
+        _slack(c_sl[k], s_sl[k], sin_[0], sout[0])
+        log[tick, k, 0] = x
+        log[tick, k, 1] = v
+        log[tick, k, 2] = i
+        log[tick, k, 3] = tens[k, 0]
+        log[tick, k, 4] = fm
+        log[tick, k, 5] = i_ref[k]
+        log[tick, k, 6] = 1.0 if sout[0].slack else 0.0
+        log[tick, k, 7] = phase
+    for k in range(na):  # firmware: thermal derating of the current limit, faults switch off
+        if fault[k] != 0:
+            i_ref[k] = 0.0
+        else:
+            frac = min(max((th[TH_TMAX] - therm[k, T_WIND]) / (th[TH_TMAX] - th[TH_TDER]), 0.0), 1.0)
+            lim = act[k, A_IMAX] * frac
+            i_ref[k] = min(max(i_ref[k], -lim), lim)

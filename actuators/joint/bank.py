@@ -42,7 +42,14 @@ from cerebellum_rt.actuators.joint.bank_threads import (
 )
 from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
 from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
-from cerebellum_rt.actuators.joint.module import N_MEAS, STORAGE_KEYS, JointModule, _advance, pwm_periods
+from cerebellum_rt.actuators.joint.module import (
+    HOOK_DTYPE,
+    N_MEAS,
+    STORAGE_KEYS,
+    JointModule,
+    _advance,
+    pwm_periods,
+)
 from cerebellum_rt.actuators.joint.plant import PARAM_DTYPE, RING, STATE_DTYPE
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError
@@ -61,11 +68,12 @@ from cerebellum_rt.rtcore.jit import (
 
 
 @njit(cache=True, error_model="numpy")
-def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, cmd, meas):
+def _advance_bank(n_cur, npo, p, s, ring, rng, fc, fs, fi, fo, cc, cs, ci, co, cmd, meas, hook):
     for j in range(p.shape[0]):
         _advance(
             n_cur, npo[j], p[j : j + 1], s[j : j + 1], ring[j], rng[j : j + 1], fc[j : j + 1], fs[j : j + 1],
             fi[j : j + 1], fo[j : j + 1], cc[j : j + 1], cs[j : j + 1], ci[j : j + 1], co[j : j + 1], cmd[j], meas[j],
+            hook[j : j + 1],
         )  # fmt: skip
 
 
@@ -201,7 +209,7 @@ class JointBank:
             "rng": np.zeros(n, np.uint64), "fc": np.zeros(n, FocConfig.dtype()), "fs": FocState.array(n),
             "fi": FocInput.array(n), "fo": FocOutput.array(n), "cc": np.zeros(n, CascadeConfig.dtype()),
             "cs": CascadeState.array(n), "ci": CascadeInput.array(n), "co": CascadeOutput.array(n),
-            "cmd": np.zeros((n, 10)), "meas": np.zeros((n, N_MEAS)),
+            "cmd": np.zeros((n, 10)), "meas": np.zeros((n, N_MEAS)), "hook": np.zeros(n, HOOK_DTYPE),
         }  # fmt: skip
         a = self._arrays
         rows = {"ring", "cmd", "meas"}  # 2-D/3-D: one row per module; the others: 1-element slices

@@ -17,6 +17,13 @@ the emulated board's glue around the two laws, not part of the generated C.
 The firmware runs the laws as numba functions (float32 records, float64 literals promoted):
 within float32 rounding of the code generator's reference, which the generated C matches bit
 for bit (tests/actuators/test_joint_laws_codegen.py).
+
+Behind a board running the C image (drivers/board/cfirmware.py) the laws are the image's own:
+:meth:`JointModule.bind_laws` gives the kernel the image's two interrupt entry points (control
+loop, current loop: ``cbl_joint_ctl.h``), which it calls through their addresses at the same
+places with the same samples (no Python per PWM period); the image then also latches the
+targets and interpolates the CSP position. The laws' C is bit-identical to their numba IR, so
+both give the same run.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from cerebellum_rt.actuators.joint.plant import (
 )
 from cerebellum_rt.actuators.joint.preset import JointPreset
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
-from cerebellum_rt.rtcore.jit import njit
+from cerebellum_rt.rtcore.jit import call_c, njit
 from cerebellum_rt.rtcore.jitcache import drop_stale_cache
 
 # numba caches per source file: drop this package's cached kernels when any source they
@@ -74,7 +81,21 @@ FAULT_POSITION_LIMIT = 32
 FAULT_TORQUE_SENSOR = 64
 
 # the per-module arrays (attribute "_" + key); a JointBank stacks them, one row per module
-STORAGE_KEYS = ("p", "s", "ring", "rng", "fc", "fs", "fi", "fo", "cc", "cs", "ci", "co", "cmd", "meas")
+STORAGE_KEYS = ("p", "s", "ring", "rng", "fc", "fs", "fi", "fo", "cc", "cs", "ci", "co", "cmd", "meas", "hook")
+
+# The hook to a firmware image's laws: the entry points' addresses, the image's context and the
+# interrupts' records, laid out as cbl_joint_ctl.h's cbl_loop_in_t (at HOOK_LOOP_IN), cbl_loop_out_t,
+# cbl_pwm_in_t and cbl_pwm_out_t (the board checks the offsets against the image's). ctx 0: the
+# module's own laws run.
+HOOK_DTYPE = np.dtype([
+    ("loop_fn", "i8"), ("pwm_fn", "i8"), ("ctx", "i8"),
+    ("pos", "f8"), ("ts", "f4"), ("temp", "f4"), ("vbus", "f4"), ("pad0", "i4"),
+    ("tau_cmd", "f4"), ("ilim", "f4"), ("fault", "i4"), ("pad1", "i4"),
+    ("ia", "f4"), ("ib", "f4"), ("pvbus", "f4"), ("enc", "i4"),
+    ("duty_a", "f4"), ("duty_b", "f4"), ("duty_c", "f4"), ("iq", "f4"), ("id", "f4"), ("mvel", "f4"),
+    ("pwm_on", "i4"), ("pad2", "i4"),
+], align=True)  # fmt: skip
+HOOK_LOOP_IN, HOOK_LOOP_OUT, HOOK_PWM_IN, HOOK_PWM_OUT = (HOOK_DTYPE.fields[k][1] for k in ("pos", "tau_cmd", "ia", "duty_a"))
 
 # command slots
 C_MODE, C_P0, C_P1, C_VEL, C_TAU, C_EN, C_RESET, C_STIFF, C_DAMP, C_PREV_EN = range(10)
@@ -87,7 +108,15 @@ _cascade = codegen.host_law(cascade_step)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas):
+def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka):
+    if hka[0].ctx != 0:  # the firmware image's laws (JointModule.bind_laws) instead of the numba ones
+        _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka)
+    else:  # None: a specialisation without the hook's branches (numba prunes them)
+        _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, None)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _periods(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa, cia, coa, cmd, meas, hka):
     p = pa[0]
     s = sa[0]
     fc = fca[0]
@@ -112,52 +141,83 @@ def _advance(n_cur, n_per_outer, pa, sa, ring, rng, fca, fsa, fia, foa, cca, csa
             pos = sample_output_encoder(p, s, ring, rng)
             ts = sample_torque_sensor(p, s, ring, rng)
             temp = np.floor(s.temp * 10.0 + 0.5) / 10.0
-            ci.mode = np.int32(cmd[C_MODE])
-            ci.enable = enable
-            ci.fault_reset = cmd[C_RESET] > 0.5
-            cmd[C_RESET] = 0.0
-            ci.pos_ref = cmd[C_P0] + (cmd[C_P1] - cmd[C_P0]) * frac
-            ci.vel_ref = cmd[C_VEL]
-            ci.tau_ref = cmd[C_TAU]
-            ci.stiffness = cmd[C_STIFF]
-            ci.damping = cmd[C_DAMP]
-            ci.pos = pos
-            ci.vel = fs.pll_vel / p.ratio
-            ci.tau_meas = ts
-            ci.temp = temp
-            ci.vbus = p.vbus
-            ci.overcurrent = meas[M_OC] > 0.5
-            ci.volt_sat = fo.saturated
-            ci.aligning = fo.aligning
-            meas[M_OC] = 0.0
-            _cascade(cc, cs, ci, co)
-            fi.iq_ref = co.iq_ref
-            fi.id_ref = co.id_ref
-            fi.enable = co.power_on
+            if hka is None:
+                ci.mode = np.int32(cmd[C_MODE])
+                ci.enable = enable
+                ci.fault_reset = cmd[C_RESET] > 0.5
+                cmd[C_RESET] = 0.0
+                ci.pos_ref = cmd[C_P0] + (cmd[C_P1] - cmd[C_P0]) * frac
+                ci.vel_ref = cmd[C_VEL]
+                ci.tau_ref = cmd[C_TAU]
+                ci.stiffness = cmd[C_STIFF]
+                ci.damping = cmd[C_DAMP]
+                ci.pos = pos
+                ci.vel = fs.pll_vel / p.ratio
+                ci.tau_meas = ts
+                ci.temp = temp
+                ci.vbus = p.vbus
+                ci.overcurrent = meas[M_OC] > 0.5
+                ci.volt_sat = fo.saturated
+                ci.aligning = fo.aligning
+                meas[M_OC] = 0.0
+                _cascade(cc, cs, ci, co)
+                fi.iq_ref = co.iq_ref
+                fi.id_ref = co.id_ref
+                fi.enable = co.power_on
+                meas[M_TCMD] = co.tau_cmd
+                meas[M_FAULT] = co.fault
+                meas[M_ILIM] = co.current_limit
+            else:
+                hk = hka[0]
+                hk.pos = pos
+                hk.ts = ts
+                hk.temp = temp
+                hk.vbus = p.vbus
+                call_c(hk.loop_fn, hk.ctx, hka, HOOK_LOOP_IN, HOOK_LOOP_OUT)
+                meas[M_TCMD] = hk.tau_cmd
+                meas[M_FAULT] = hk.fault
+                meas[M_ILIM] = hk.ilim
             meas[M_POS] = pos
             meas[M_TS] = ts
             meas[M_TEMP] = temp
-            meas[M_TCMD] = co.tau_cmd
-            meas[M_FAULT] = co.fault
-            meas[M_ILIM] = co.current_limit
         sn, cs_ = elec_sin_cos(p, s)
         ia, ib = sample_currents(p, s, rng, sn, cs_)
-        fi.ia = ia
-        fi.ib = ib
-        fi.enc_count = sample_motor_encoder(p, s, ring, rng)
-        fi.vbus = p.vbus
-        _foc(fc, fs, fi, fo)
-        if fo.overcurrent:
-            meas[M_OC] = 1.0
-        plant_step(p, s, sn, cs_)
-        s.duty_a = fo.duty_a
-        s.duty_b = fo.duty_b
-        s.duty_c = fo.duty_c
-        s.pwm_on = 1.0 if fo.pwm_on else 0.0
+        enc = sample_motor_encoder(p, s, ring, rng)
+        if hka is None:
+            fi.ia = ia
+            fi.ib = ib
+            fi.enc_count = enc
+            fi.vbus = p.vbus
+            _foc(fc, fs, fi, fo)
+            if fo.overcurrent:
+                meas[M_OC] = 1.0
+            plant_step(p, s, sn, cs_)
+            s.duty_a = fo.duty_a
+            s.duty_b = fo.duty_b
+            s.duty_c = fo.duty_c
+            s.pwm_on = 1.0 if fo.pwm_on else 0.0
+        else:
+            hk = hka[0]
+            hk.ia = ia
+            hk.ib = ib
+            hk.enc = enc
+            hk.pvbus = p.vbus
+            call_c(hk.pwm_fn, hk.ctx, hka, HOOK_PWM_IN, HOOK_PWM_OUT)
+            plant_step(p, s, sn, cs_)
+            s.duty_a = hk.duty_a
+            s.duty_b = hk.duty_b
+            s.duty_c = hk.duty_c
+            s.pwm_on = 1.0 if hk.pwm_on != 0 else 0.0
     cmd[C_P0] = cmd[C_P1]
-    meas[M_VEL] = fs.pll_vel / p.ratio
-    meas[M_IQ] = fo.iq
-    meas[M_ID] = fo.id
+    if hka is None:
+        meas[M_VEL] = fs.pll_vel / p.ratio
+        meas[M_IQ] = fo.iq
+        meas[M_ID] = fo.id
+    else:
+        hk = hka[0]
+        meas[M_VEL] = hk.mvel / p.ratio
+        meas[M_IQ] = hk.iq
+        meas[M_ID] = hk.id
     meas[M_VBUS] = p.vbus
 
 
@@ -281,6 +341,8 @@ class JointModule:
         self._meas[M_TEMP] = preset.thermal.ambient_c
         self._meas[M_VBUS] = preset.supply.bus_voltage_v
         self._meas[M_ILIM] = preset.peak_current_a
+        self._hook = np.zeros(1, HOOK_DTYPE)
+        self._image_records: dict[str, np.ndarray] | None = None
         if _storage is not None:  # live inside a JointBank's arrays (views), advanced with them
             for key in STORAGE_KEYS:
                 view = _storage[key]
@@ -398,7 +460,7 @@ class JointModule:
             self._args = (
                 n, self._n_per_outer, self._p, self._s, self._ring, self._rng,
                 self._fc, self._fs, self._fi, self._fo, self._cc, self._cs, self._ci, self._co,
-                self._cmd, self._meas,
+                self._cmd, self._meas, self._hook,
             )  # fmt: skip
         if self._entry is not None:
             self._entry(*self._args)
@@ -435,6 +497,37 @@ class JointModule:
             v[M_ILIM],
         )
 
+    # --- the firmware image's laws -----------------------------------------------------------
+    def calibration(self) -> dict[str, object]:
+        """What a firmware image needs to run this module's laws: the current loop's and the
+        cascade's config records (as the module runs them now), the gear ratio, the PWM rate and
+        the PWM periods per control-loop period."""
+        return {"foc": self._fc[0].copy(), "cascade": self._cc[0].copy(), "ratio": float(self._p[0]["ratio"]),
+                "pwm_hz": self.current_loop_hz, "pwm_per_loop": self._n_per_outer}
+
+    def bind_laws(self, loop_fn: int, pwm_fn: int, ctx: int, records: dict[str, np.ndarray] | None = None) -> None:
+        """From the next ``advance`` the kernel calls a firmware image's interrupts instead of its
+        own laws: ``loop_fn(ctx, loop_in, loop_out)`` once per control-loop period and
+        ``pwm_fn(ctx, pwm_in, pwm_out)`` once per PWM period (addresses of C functions with
+        ``HOOK_DTYPE``'s records; the image then owns the targets, see the module doc).
+        ``records``: views of the image's law records, shown by :attr:`law_records` meanwhile.
+        The caller keeps the image alive until :meth:`unbind_laws`. ``ctx = 0`` unbinds."""
+        if ctx and not (loop_fn and pwm_fn):
+            raise ConfigError(f"JointModule bind_laws: entry points {loop_fn:#x}, {pwm_fn:#x} must both be set")
+        h = self._hook[0]
+        h["loop_fn"], h["pwm_fn"], h["ctx"] = (loop_fn, pwm_fn, ctx) if ctx else (0, 0, 0)
+        self._image_records = dict(records) if ctx and records is not None else None
+
+    def unbind_laws(self) -> None:
+        """The module's own (numba) laws run again from the next ``advance``."""
+        self.bind_laws(0, 0, 0)
+
+    @property
+    def law_context(self) -> int:
+        """The context of the firmware image whose laws run this module (:meth:`bind_laws`), 0
+        while the module runs its own."""
+        return int(self._hook[0]["ctx"])
+
     # --- ground truth ---------------------------------------------------------------------
     @property
     def truth(self) -> JointTruth:
@@ -467,7 +560,10 @@ class JointModule:
     @property
     def law_records(self) -> dict[str, np.ndarray]:
         """The firmware's law records (1-element structured arrays, live views): config, state and
-        the last input/output of each law, for gain inspection, logging and codegen checks."""
+        the last input/output of each law, for gain inspection, logging and codegen checks; the
+        image's own while a firmware image's laws run the module (:meth:`bind_laws`)."""
+        if self._image_records is not None:
+            return self._image_records
         return {
             "foc_config": self._fc, "foc_state": self._fs, "foc_input": self._fi, "foc_output": self._fo,
             "cascade_config": self._cc, "cascade_state": self._cs, "cascade_input": self._ci,

@@ -9,7 +9,11 @@ the object dictionary tables generated from drivers/od.py and the CiA 402 law ge
 codegen. The host board-support package (``src/bsp_host.c``) gives the image its CAN queue,
 its parameter flash (a file when ``storage_path`` is given, so power cuts can be simulated by
 copying or truncating it) and the plant through four callbacks (sample, demand + advance,
-fault reset, gains). A callback that raises is the board's own code failing, as in the Python
+fault reset, gains). A JointModule runs the image's own cascade and FOC
+(:mod:`~cerebellum_rt.drivers.board.image_laws`): its kernel calls the image's control-loop and
+current-loop interrupts, the image keeps the gains (0x2010 / 0x2011) and the fault latches, and
+the module's ``law_records`` show the image's records; a HandSim runs the hand image's tendon
+laws (its control tick). A plant without that hook gets the demand and closes its own loops. A callback that raises is the board's own code failing, as in the Python
 board: it is kept in ``crashes`` (counted in ``crash_count``) and returns -1 to the image, which
 abandons the event, sends EMCY 0x6100 and latches fault cause 0x6100 until a fault reset.
 
@@ -35,6 +39,7 @@ from typing import Any
 import can
 
 from cerebellum_rt.drivers import cia402
+from cerebellum_rt.drivers.board.image_laws import image_laws
 from cerebellum_rt.drivers.board.joint import plant_param
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
@@ -247,7 +252,12 @@ class FirmwareBoard:
             plant = ffi.new("cbl_host_plant_t *", dict(sample=lib.cbl_py_sample, demand=lib.cbl_py_demand,
                                                        reset_fault=lib.cbl_py_reset_fault, param=lib.cbl_py_param))
             hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0)
-        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, tolerance))
+        # a JointModule runs the image's own cascade and FOC, a HandSim its tendon laws
+        # (drivers/board/image_laws.py)
+        self._laws = image_laws(self.mod, module, self.table.board)
+        cal = self._laws.cal_ptr if self._laws is not None else ffi.NULL
+        cals = (cal, ffi.NULL) if self.table.board == "joint" else (ffi.NULL, cal)
+        cfg = ffi.new("cbl_fw_config_t *", (node_id, serial_number, hz, tolerance, *cals))
         if ffi.sizeof("cbl_frame_t") != FRAME_BYTES:
             raise ConfigError(f"firmware frame record is {ffi.sizeof('cbl_frame_t')} bytes, expected {FRAME_BYTES}")
         self._rx_buf = bytearray(FRAME_BYTES * RX_BATCH)
@@ -279,6 +289,8 @@ class FirmwareBoard:
         self._h.py = self._handle
         self._tx_mem = memoryview(ffi.buffer(self._h.tx))
         self._fw = lib.cbl_host_fw(self._h)
+        if self._laws is not None:  # from the first advance on, the module runs this RAM's laws
+            self._laws.bind(self._h, self._fw)
         _current.append(self)
         try:
             now = self._now_us()
@@ -422,6 +434,14 @@ class FirmwareBoard:
         """The CiA 402 state name (e.g. 'operation_enabled')."""
         return cia402.STATE_NAMES[int(self.mod.lib.cbl_fw_cia402_state(self._fw))]
 
+    def law_interrupts(self) -> tuple[int, int]:
+        """(control-loop, current-loop) interrupts the image's laws served since its power-on
+        (hand: (control ticks, 0); (0, 0) when its plant closes its own loops)."""
+        if self._laws is None:
+            return 0, 0
+        with self._lock:
+            return self._laws.counts(self._h)
+
     @property
     def nmt_state(self) -> int:
         return int(self.mod.lib.cbl_fw_nmt_state(self._fw))
@@ -438,6 +458,8 @@ class FirmwareBoard:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
+        if self._laws is not None:  # the module outlives the image's RAM: its own laws again
+            self._laws.unbind()
 
     def __enter__(self) -> FirmwareBoard:
         return self

@@ -10,6 +10,12 @@ QEMU's working directory), and keeps its parameter flash in the semihosting file
 serves its plant requests (sample; demand then advance; fault reset; gains) from the
 JointModule. Every event is a request and a reply (the image says ``DONE``), so the board runs
 in lockstep with the bridge's clock; ``threaded=True`` serves the bus from a thread.
+
+A JointModule runs the image's own cascade and FOC, as behind the host build: at power-on the
+bridge sends the drive calibration (``EV_CAL``), and while the module advances after a demand,
+its kernel calls the image's control-loop and current-loop interrupts across the FIFOs
+(``EV_LOOP`` / ``EV_PWM``, one exchange each, from compiled code: ``qemu_link.c``), then the
+bridge ends the advance (``EV_ADVANCED``). ~30 k exchanges per emulated second at 20 kHz PWM.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import can
 
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.board.cfirmware import FLASH_BYTES, joint_table
+from cerebellum_rt.drivers.board.image_laws import QemuLaws
 from cerebellum_rt.drivers.board.joint import plant_param
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.image import build_image
@@ -36,13 +43,18 @@ from cerebellum_rt.drivers.od import Table
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 RECORD = struct.Struct("<BBBBIQ64s")
-EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM = range(8)
+EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM, EV_CAL = range(9)
+EV_ADVANCED = 11  # 9, 10: EV_LOOP, EV_PWM (qemu_link.c)
 START_TIMEOUT_S = 20.0
 
 
 def image_for(table: Table) -> Path:
     """The Cortex-M4F image of ``table``'s board, built once per source hash."""
     _, _, digest = host.prepare(table)
+    from cerebellum_rt.drivers.firmware.tree import SRC_DIR
+
+    # the tree's digest covers the runtime; the QEMU board-support package and the link script too
+    digest = host._digest([SRC_DIR / "bsp_qemu.c", SRC_DIR / "cortexm_fw.ld"], digest)
     out = host.cache_dir() / f"qemu-{table.board}-{digest}"
     elf = out / f"cbl-{table.board}-cortex-m4f.elf"
     if not elf.exists():
@@ -81,6 +93,7 @@ class QemuBoard:
         else:
             flash.write_bytes(b"\xff" * FLASH_BYTES)
         self.crashes: list[BaseException] = []
+        self._laws = QemuLaws(module) if callable(getattr(module, "bind_laws", None)) else None
         self._state = self._nmt = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -94,9 +107,17 @@ class QemuBoard:
             self._tx = self._open_writer(self._dir / "cbl.rx")
             self._rx = open(self._dir / "cbl.tx", "rb", buffering=0)  # noqa: SIM115  (closed in close())
             hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0) if module is not None else 0.0
+            flags, after = (1 if module is not None else 0), b""
+            if self._laws is not None:  # the drive calibration follows (bsp_qemu.c)
+                cal = self._laws.cal.tobytes()
+                flags |= 2
+                after = b"".join(RECORD.pack(EV_CAL, 0, min(64, len(cal) - k), 0, k, 0, cal[k:k + 64])
+                                 for k in range(0, len(cal), 64))
+                self._laws.bind(self._tx.fileno(), self._rx.fileno())
             with self._lock:
-                self._event(EV_TICK, node=node_id, ident=serial_number, flags=1 if module is not None else 0,
-                            data=struct.pack("<d", hz))
+                self._event(EV_TICK, node=node_id, ident=serial_number, flags=flags,
+                            data=struct.pack("<dI", hz, len(self._laws.cal.tobytes()) if self._laws else 0),
+                            after=after)
         except BaseException:
             self.close()
             raise
@@ -129,9 +150,10 @@ class QemuBoard:
             buf += chunk
         return RECORD.unpack(buf)
 
-    def _event(self, kind: int, *, ident: int = 0, flags: int = 0, data: bytes = b"", node: int = 0) -> None:
+    def _event(self, kind: int, *, ident: int = 0, flags: int = 0, data: bytes = b"", node: int = 0,
+               after: bytes = b"") -> None:
         now = round(self.clock() * 1e6)
-        self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data))
+        self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data) + after)
         while True:
             kind_in, flags_in, length, node_in, ident_in, _t, payload = self._read_record()
             if kind_in == EV_DONE:
@@ -149,6 +171,11 @@ class QemuBoard:
                 mode = ident_in - (1 << 32) if ident_in & 0x80000000 else ident_in
                 self.module.command(mode, pos, vel, tau, bool(flags_in))
                 self.module.advance(dt)
+                if self._laws is not None:  # the image served the advance's interrupts: it goes on
+                    if self._laws.errors:
+                        raise DeviceError(f"QemuBoard node {self.node_id}: the interrupt link to the image "
+                                          f"broke (QEMU exit code {self._proc.poll()})")
+                    self._tx.write(RECORD.pack(EV_ADVANCED, 0, 0, 0, 0, 0, b""))
             elif kind_in == EV_RESET_FAULT:
                 self.module.reset_fault()
             elif kind_in == EV_PARAM:
@@ -222,6 +249,8 @@ class QemuBoard:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
+        if getattr(self, "_laws", None) is not None:  # the module runs its own laws again
+            self._laws.unbind()
         try:
             if getattr(self, "_tx", None) is not None and self._proc.poll() is None:
                 self._tx.write(RECORD.pack(EV_QUIT, 0, 0, 0, 0, 0, b""))

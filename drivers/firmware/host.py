@@ -34,7 +34,8 @@ typedef struct {{ uint32_t id; uint8_t flags; uint8_t len; uint8_t data[64]; }} 
 typedef struct {{ double position_rad, velocity_rad_s, torque_sensor_nm, torque_cmd_nm, iq_a, winding_temp_c;
                  uint32_t fault; }} cbl_sample_t;
 typedef struct {{ int32_t mode; uint8_t enable; double position_rad, velocity_rad_s, torque_nm, dt_s; }} cbl_demand_t;
-typedef struct {{ uint8_t node_id; uint32_t serial_number; double plant_loop_hz; double period_tolerance; }} cbl_fw_config_t;
+typedef struct {{ uint8_t node_id; uint32_t serial_number; double plant_loop_hz; double period_tolerance;
+                 const void *joint_cal; const void *hand_cal; }} cbl_fw_config_t;
 typedef struct {{ double x_m[6], v_m_s[6], i_a[6], tension_n[6], pad_force_n[6]; double stroke_min_m, stroke_max_m; }}
     cbl_hand_sample_t;
 typedef struct {{ int32_t mode[6]; uint8_t set[6]; double i_cmd[6], x_cmd[6], t_cmd[6], f_ref[6]; int32_t ticks; }}
@@ -63,6 +64,11 @@ cbl_fw_t *cbl_host_fw(cbl_host_t *h);
 uint32_t cbl_fw_od_read(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint8_t *buf, uint32_t *len);
 int32_t cbl_fw_cia402_state(const cbl_fw_t *fw);
 uint8_t cbl_fw_nmt_state(const cbl_fw_t *fw);
+uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
+void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts);
+void *cbl_host_joint_record(cbl_host_t *h, uint32_t k);
+uint32_t cbl_host_hand_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
+uint32_t cbl_host_hand_ticks(const cbl_host_t *h);
 extern "Python" int cbl_py_sample(void *user, cbl_sample_t *s);
 extern "Python" int cbl_py_demand(void *user, const cbl_demand_t *d);
 extern "Python" int cbl_py_reset_fault(void *user);

@@ -4,9 +4,12 @@ Per board type (keys under ``boards`` -> name; joint and hand): ``flash_bytes`` 
 Cortex-M4F image against ``budgets``; ``tick_insns`` = instructions of one 1 kHz cycle (RPDO1 +
 RPDO2 + SYNC + timers, in operation enabled, CSP) and ``sync_insns`` (the SYNC alone) of the
 image's selftest variant under QEMU ``-icount shift=0``; ``stack_used_bytes`` = its measured
-high-water mark; ``foc_insns`` = one step of the generated FOC law (``actuators/joint/foc.py``)
-on Cortex-M4F (codegen's PIL; the FOC runs in the module's current loop, not yet inside the
-board image); ``host_speedup`` = SYNC cycles per CPU second of the C image behind FirmwareBoard
+high-water mark; ``foc_insns`` = one call of the image's current-loop interrupt
+(``cbl_joint_pwm_isr``: the generated FOC, ``actuators/joint/foc.py``, inside the image) and
+``control_insns`` = one call of its control-loop interrupt (``cbl_joint_loop_isr``: the generated
+cascade with the CSP interpolation), both averaged over the selftest's 20 kHz / 10 kHz interrupts
+in operation enabled under the same ``-icount`` (hand: ``control_insns`` = one control tick of
+its six actuators' tendon laws, ``cbl_hand_tick_isr``); ``host_speedup`` = SYNC cycles per CPU second of the C image behind FirmwareBoard
 over those of the Python board (JointBoard), measured in this run on the same in-process bus
 (python-can Messages in and out, no plant; thread CPU time, best of three alternating runs each),
 and ``host_speedup_with_plant`` with a JointModule behind each board (the plant's simulation then
@@ -123,14 +126,6 @@ def _cycles_per_s(kind: str, n: int, with_plant: bool, replies: int = 0) -> tupl
     return rate, state, sent
 
 
-def _foc_insns(out: str) -> int:
-    from cerebellum_rt.actuators.joint.foc import foc_step
-    from cerebellum_rt.codegen import report
-
-    rep = report.build_and_verify(foc_step, "cortex-m4f", f"{out}/foc", 100, 0)
-    return int(rep["insns_per_step"])
-
-
 def run(args: argparse.Namespace) -> int:
     from cerebellum_rt.drivers.firmware.image import build_image, run_selftest
     from cerebellum_rt.rtcore.errors import check_range
@@ -142,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     for b, t in tests.items():
         if t["cia402_state"] != 4:
             raise RuntimeError(f"bench firmware: the {b} selftest image ended in CiA 402 state {t['cia402_state']}")
+    if tests["joint"].get("power_on") != 1:  # the interrupts were timed with the power stage on
+        raise RuntimeError(f"bench firmware: the joint selftest's cascade ended with the power stage off "
+                           f"({tests['joint'].get('power_on')})")
     image, selftest = images["joint"], tests["joint"]
     rates: dict[Any, float] = {}
     replies = 0
@@ -160,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "flash_bytes": image["flash_bytes"], "ram_bytes": image["ram_bytes"], "budgets": image["budgets"],
         "stack_worst_bytes": image["stack_worst_bytes"], "stack_used_bytes": selftest["stack_used_bytes"],
         "tick_insns": selftest["tick_insns"], "sync_insns": selftest["sync_insns"],
-        "foc_insns": _foc_insns(args.out),
+        "foc_insns": selftest["foc_insns"], "control_insns": selftest["control_insns"],
         "host_cycles_per_s": {"python": round(rates[("python", False)]), "c": round(rates[("c", False)])},
         "host_speedup": round(rates[("c", False)] / rates[("python", False)], 2),
         "host_speedup_with_plant": round(rates[("c", True)] / rates[("python", True)], 2),
@@ -170,9 +168,10 @@ def run(args: argparse.Namespace) -> int:
     hand = {"flash_bytes": images["hand"]["flash_bytes"], "ram_bytes": images["hand"]["ram_bytes"],
             "budgets": images["hand"]["budgets"], "stack_worst_bytes": images["hand"]["stack_worst_bytes"],
             "stack_used_bytes": tests["hand"]["stack_used_bytes"], "tick_insns": tests["hand"]["tick_insns"],
-            "sync_insns": tests["hand"]["sync_insns"]}
+            "sync_insns": tests["hand"]["sync_insns"], "control_insns": tests["hand"]["control_insns"]}
     res = {"boards": {"joint": joint, "hand": hand},
-           "not_measured": {"hand": "foc_insns (the hand's laws run in HandSim) and host_speedup"}}
+           "not_measured": {"hand": "foc_insns (the hand's motors' current loops are in HandSim's plant) and "
+                                    "host_speedup"}}
     if args.json:
         print(json.dumps(res))
         return 0
@@ -180,11 +179,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"joint image (Cortex-M4F): flash {joint['flash_bytes']} / {b['flash_bytes']} B, "
           f"RAM {joint['ram_bytes']} / {b['ram_bytes']} B (stack used {joint['stack_used_bytes']} B)")
     print(f"  one 1 kHz cycle: {joint['tick_insns']} instructions (SYNC alone {joint['sync_insns']}); "
-          f"FOC step {joint['foc_insns']} instructions")
+          f"current-loop interrupt (FOC) {joint['foc_insns']}, control-loop interrupt (cascade) "
+          f"{joint['control_insns']} instructions")
     print(f"  host: {joint['host_cycles_per_s']['c']} cycles/s C image vs {joint['host_cycles_per_s']['python']} "
           f"Python board = {joint['host_speedup']}x (with the plant: {joint['host_speedup_with_plant']}x; "
           f"above the python-can floor of {joint['host_bus_floor_us']} us/cycle: "
           f"{joint['host_speedup_above_bus_floor']}x)")
     print(f"hand image (Cortex-M4F): flash {hand['flash_bytes']} / {b['flash_bytes']} B, RAM {hand['ram_bytes']} / "
-          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions")
+          f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions, control tick "
+          f"{hand['control_insns']}")
     return 0

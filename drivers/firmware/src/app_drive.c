@@ -80,13 +80,12 @@ static void step_law(cbl_fw_t *fw)
     uint32_t cw = OD_GET(fw, 0x6040, 0);
     if (fw->law_st.state == STATE_FAULT && (cw & 0x80u) && !(fw->law_st.last_controlword & 0x80)) {
         fw->app_fault = 0;  /* a lasting failure latches again at its next occurrence */
-        if (fw->bsp.plant_reset_fault != NULL && fw->meas.fault) {
-            if (fw->bsp.plant_reset_fault(fw->bsp.user) != 0) {
-                fw->app_failing = 1;
-                return;
-            }
-            fw->plant_reset_pending = 1;  /* the latch clears at the next advance; a lasting cause re-latches */
+        int r = fw->meas.fault ? cbl_board_reset_fault(fw) : -1;  /* -1: nothing to reset */
+        if (r > 0) {
+            fw->app_failing = 1;
+            return;
         }
+        if (r == 0) fw->plant_reset_pending = 1;  /* the latch clears at the next advance; a lasting cause re-latches */
     }
     uint16_t causes[CBL_MAX_ERRORS];
     uint32_t n = fault_causes(fw, causes);

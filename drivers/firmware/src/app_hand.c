@@ -24,6 +24,7 @@ void cbl_board_setup(cbl_fw_t *fw)
 {
     for (int k = 0; k < CBL_HAND_AXES; k++) fw->hold[k] = 0.0;
     fw->holding = 0;
+    cbl_hand_setup(fw);
 }
 
 void cbl_board_sample(cbl_fw_t *fw)
@@ -69,6 +70,12 @@ void cbl_board_status_inputs(cbl_fw_t *fw, int standstill, int *reached, int *fo
 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub) { (void)fw, (void)index, (void)sub; }
 void cbl_board_reset(cbl_fw_t *fw) { (void)fw; }
+
+int cbl_board_reset_fault(cbl_fw_t *fw)
+{
+    if (fw->bsp.plant_reset_fault == NULL) return -1;
+    return fw->bsp.plant_reset_fault(fw->bsp.user) != 0;
+}
 
 uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw)
 {
@@ -116,5 +123,6 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     }
     int64_t n = cbl_clip_int((double)OD_GET(fw, 0x1006, 0) * 1e-6 * fw->cfg.plant_loop_hz, 1, 1000000);
     d.ticks = (int32_t)n;
+    if (fw->hctl.on) cbl_hand_demand_latch(fw, &d);  /* the control ticks follow these */
     if (fw->bsp.hand_demand(fw->bsp.user, &d) != 0) fw->app_failing = 1;
 }

@@ -35,6 +35,7 @@ void cbl_board_setup(cbl_fw_t *fw)
     fw->ramp_active = 0;
     fw->hold_pos = 0.0;
     fw->holding = 0;
+    cbl_joint_setup(fw);
 }
 
 void cbl_board_sample(cbl_fw_t *fw)
@@ -43,6 +44,13 @@ void cbl_board_sample(cbl_fw_t *fw)
     if (fw->bsp.plant_sample != NULL && fw->bsp.plant_sample(fw->bsp.user, &s) != 0) {
         fw->app_failing = 1;  /* nothing of a failed sample is kept */
         return;
+    }
+    const cbl_joint_ctl_t *c = &fw->ctl;
+    if (c->on) {  /* what the image's own laws estimate and report (the sensors come from the sample) */
+        s.velocity_rad_s = (double)c->fs.pll_vel / c->ratio;
+        s.torque_cmd_nm = c->co.tau_cmd;
+        s.iq_a = c->fo.iq;
+        s.fault = (uint32_t)c->co.fault;
     }
     fw->meas = s;
     const cbl_sample_t *m = &fw->meas;
@@ -104,9 +112,20 @@ uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t 
 void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub)
 {
     int gains = (index == 0x2010u && sub >= 1u && sub <= 3u) || (index == 0x2011u && sub >= 1u && sub <= 2u);
-    if (gains && fw->bsp.plant_param != NULL &&
+    if (gains && fw->ctl.on) cbl_joint_param(fw, index, sub, cbl_f32(cbl_od_get(fw, index, sub)));
+    else if (gains && fw->bsp.plant_param != NULL &&
         fw->bsp.plant_param(fw->bsp.user, index, sub, (double)cbl_f32(cbl_od_get(fw, index, sub))) != 0)
         fw->app_failing = 1;
+}
+
+int cbl_board_reset_fault(cbl_fw_t *fw)
+{
+    if (fw->ctl.on) {
+        fw->ctl.fault_reset = 1;  /* the cascade clears its latches at its next period */
+        return 0;
+    }
+    if (fw->bsp.plant_reset_fault == NULL) return -1;
+    return fw->bsp.plant_reset_fault(fw->bsp.user) != 0;
 }
 
 /* boot / NMT reset node: the plant runs the gains the dictionary now holds (the saved set or the
@@ -168,8 +187,9 @@ void cbl_board_command_plant(cbl_fw_t *fw)
     }
     vel = pmin(pmax(vel, -max_v), max_v);
     tau = pmin(pmax(tau, -max_t), max_t);
+    cbl_demand_t d = {mode, (uint8_t)enable, pos, vel, tau, dt};
+    if (fw->ctl.on) cbl_joint_demand(fw, &d);  /* the control loop follows these from its next period */
     if (fw->bsp.plant_demand != NULL) {
-        cbl_demand_t d = {mode, (uint8_t)enable, pos, vel, tau, dt};
         if (fw->bsp.plant_demand(fw->bsp.user, &d) != 0) fw->app_failing = 1;
     }
 }

@@ -40,5 +40,10 @@ int cbl_host_init(cbl_host_t *h, const cbl_fw_config_t *cfg, uint8_t *flash, uin
 #define CBL_HOST_FLASH_WRITTEN 0x10000u
 #define CBL_HOST_RESET 0x20000u  /* the firmware asked for a hardware reset (the board boots again) */
 uint32_t cbl_host_step(cbl_host_t *h, const cbl_frame_t *rx, uint32_t n_rx, uint64_t now_us, int tick);
+uint32_t cbl_host_joint_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
+void cbl_host_joint_counts(const cbl_host_t *h, uint32_t *counts);
+void *cbl_host_joint_record(cbl_host_t *h, uint32_t k);
+uint32_t cbl_host_hand_entries(uintptr_t *fn, uint32_t *layout, uint32_t max);
+uint32_t cbl_host_hand_ticks(const cbl_host_t *h);
 
 #endif

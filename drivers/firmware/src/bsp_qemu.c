@@ -10,10 +10,19 @@
  * parameter flash is the
  * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
  *
+ * Joint board with its laws on (the power-on record's flags bit 1: the drive calibration follows
+ * in EV_CAL records, id = byte offset, data[8..12] of the power-on record = its size): after
+ * EV_DEMAND the image serves its two interrupts for the host's plant until EV_ADVANCED: EV_LOOP
+ * (data: cbl_loop_in_t; answered with cbl_loop_out_t) once per control-loop period and EV_PWM
+ * (cbl_pwm_in_t; answered with cbl_pwm_out_t) once per PWM period, so the cascade and the FOC
+ * that close the loops around the emulated joint are this image's (drivers/board/qemu.py).
+ *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
  * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
  * cycles took (no plant attached): the
- * firmware benchmark (40 instructions per tick under -icount shift=0).
+ * firmware benchmark (40 instructions per tick under -icount shift=0). The joint selftest also
+ * runs the image's interrupts on fixed sensor inputs for every 1 ms (20 current-loop periods at
+ * 20 kHz, 10 control-loop periods) and prints their ticks separately.
  */
 #include "cbl_fw.h"
 
@@ -22,7 +31,7 @@ void cbl_exit(int status);
 extern volatile uint32_t cbl_systick_wraps;
 
 enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
-       EV_PARAM = 7 };
+       EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11 };
 
 typedef struct {
     uint8_t type, flags, len, node;
@@ -83,6 +92,39 @@ static int plant_sample(void *user, cbl_sample_t *s)
     return 0;  /* the bridge serves the plant; its failures stay on the host (QemuBoard.crashes) */
 }
 
+#ifndef CBL_BOARD_HAND
+/* the host's plant advances: it calls the control-loop and current-loop interrupts (see above) */
+static void serve_interrupts(void)
+{
+    for (;;) {
+        if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0) cbl_exit(3);
+        if (rec.type == EV_ADVANCED) return;
+        if (rec.type == EV_LOOP) {
+            cbl_loop_in_t in;
+            cbl_loop_out_t out = {0};
+            copy(&in, rec.data, sizeof in);
+            cbl_joint_loop_isr(&fw, &in, &out);
+            rec = (record_t){0};
+            rec.type = EV_LOOP;
+            rec.len = sizeof out;
+            copy(rec.data, &out, sizeof out);
+        } else if (rec.type == EV_PWM) {
+            cbl_pwm_in_t in;
+            cbl_pwm_out_t out = {0};
+            copy(&in, rec.data, sizeof in);
+            cbl_joint_pwm_isr(&fw, &in, &out);
+            rec = (record_t){0};
+            rec.type = EV_PWM;
+            rec.len = sizeof out;
+            copy(rec.data, &out, sizeof out);
+        } else {
+            cbl_exit(5);
+        }
+        send_record();
+    }
+}
+#endif
+
 static int plant_demand(void *user, const cbl_demand_t *d)
 {
     (void)user;
@@ -92,6 +134,9 @@ static int plant_demand(void *user, const cbl_demand_t *d)
     rec.flags = d->enable;
     copy(rec.data, &d->position_rad, 32);
     send_record();
+#ifndef CBL_BOARD_HAND
+    if (fw.ctl.on) serve_interrupts();
+#endif
     return 0;
 }
 
@@ -178,9 +223,24 @@ int main(void)
         bsp.plant_reset_fault = plant_reset_fault;
         bsp.plant_param = plant_param;
     }
-    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6};  /* power on: serial in id, plant loop rate in data */
+    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6, 0};  /* power on: serial in id, plant loop rate in data */
     copy(&cfg.plant_loop_hz, rec.data, 8);
     uint64_t now = rec.now_us;
+#ifndef CBL_BOARD_HAND
+    cbl_joint_cal_t cal;  /* main never returns: the calibration stays on its stack */
+    if (rec.flags & 2u) {
+        uint32_t size;
+        copy(&size, rec.data + 8, 4);
+        if (size != sizeof cal) return 6;  /* the host's record layout is not this image's */
+        for (uint32_t got = 0; got < size;) {
+            if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type != EV_CAL || rec.id != got) return 7;
+            uint32_t n = size - got < 64u ? size - got : 64u;
+            copy((uint8_t *)&cal + got, rec.data, n);
+            got += n;
+        }
+        cfg.joint_cal = &cal;
+    }
+#endif
     if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
     cbl_fw_tick(&fw, now);
     for (;;) {
@@ -247,7 +307,34 @@ int main(void)
     syst[0] = 7u;  /* processor clock, interrupt, enable */
     cbl_bsp_t bsp = {0};
     bsp.can_send = can_send;
-    cbl_fw_config_t cfg = {NODE, NODE, 0.0, 1e-6};
+    cbl_fw_config_t cfg = {NODE, NODE, 0.0, 1e-6, 0};
+#ifndef CBL_BOARD_HAND
+    cbl_joint_cal_t cal;  /* the laws' default records: a 22.5:1 joint, 20 kHz PWM, 10 kHz control loop */
+    FocConfig_defaults(&cal.foc);
+    CascadeConfig_defaults(&cal.cascade);
+    cal.ratio = 22.5;
+    cal.pwm_hz = 20000.0;
+    cal.pwm_per_loop = 2;
+    cfg.joint_cal = &cal;
+    uint32_t t_loop = 0, t_pwm = 0, n_loop = 0, n_pwm = 0;
+#else
+    static cbl_hand_cal_t cal;  /* the laws' default records, 4 coupled joints, the current limit 0.5 A */
+    for (int k = 0; k < 6; k++) {
+        ScrewPosConfig_defaults(&cal.pos[k]);
+        TensionConfig_defaults(&cal.ten[k]);
+        GraspConfig_defaults(&cal.grasp[k]);
+        CouplingConfig_defaults(&cal.couple[k]);
+        SlackConfig_defaults(&cal.slack[k]);
+        ObserverConfig_defaults(&cal.obs[k]);
+        cal.f_max[k] = 20.0;
+        cal.i_max[k] = 0.5;
+    }
+    cal.derate_start_c = 100.0;
+    cal.temp_max_c = 120.0;
+    cal.n_joints = 4;
+    cfg.hand_cal = &cal;
+    uint32_t t_hand = 0, n_hand = 0;
+#endif
     uint64_t now = 1000003u;
     if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
     const uint8_t start[2] = {0x01, 0x00};
@@ -279,6 +366,42 @@ int main(void)
         uint32_t t3 = ticks();
         t_sync += t2 - t1;
         t_all += t3 - t0;
+#ifndef CBL_BOARD_HAND
+        if (k == 3) t_loop = t_pwm = n_loop = n_pwm = 0;
+        for (uint32_t p = 0; p < 20u; p++) {  /* the millisecond's interrupts */
+            if (p % 2u == 0u) {
+                const cbl_loop_in_t in = {1.0, 0.5F, 30.0F, 48.0F, 0};
+                cbl_loop_out_t out;
+                uint32_t a = ticks();
+                cbl_joint_loop_isr(&fw, &in, &out);
+                t_loop += ticks() - a;
+                n_loop++;
+            }
+            const cbl_pwm_in_t in = {0.5F, -0.25F, 48.0F, (int32_t)((k * 20u + p) * 13u % 16384u)};
+            cbl_pwm_out_t out;
+            uint32_t a = ticks();
+            cbl_joint_pwm_isr(&fw, &in, &out);
+            t_pwm += ticks() - a;
+            n_pwm++;
+        }
+#else
+        if (k == 3) t_hand = n_hand = 0;
+        {  /* the millisecond's control tick */
+            static cbl_hand_tick_in_t in;
+            cbl_hand_tick_out_t out;
+            for (int a = 0; a < 6; a++) {
+                in.x_m[a] = 0.01 + 1e-6 * (double)k;
+                in.v_m_s[a] = 1e-3;
+                in.i_a[a] = 0.1;
+                in.tension_n[a] = 5.0;
+                in.winding_c[a] = 40.0;
+            }
+            uint32_t a = ticks();
+            cbl_hand_tick_isr(&fw, &in, &out);
+            t_hand += ticks() - a;
+            n_hand++;
+        }
+#endif
     }
     put("cycles ");
     put_u32(CYCLES);
@@ -288,6 +411,23 @@ int main(void)
     put_u32(t_sync);
     put(" state ");
     put_u32((uint32_t)cbl_fw_cia402_state(&fw));
+#ifndef CBL_BOARD_HAND
+    put(" loop_ticks ");
+    put_u32(t_loop);
+    put(" loops ");
+    put_u32(n_loop);
+    put(" pwm_ticks ");
+    put_u32(t_pwm);
+    put(" pwms ");
+    put_u32(n_pwm);
+    put(" power_on ");
+    put_u32(fw.ctl.co.power_on);
+#else
+    put(" hand_tick_ticks ");
+    put_u32(t_hand);
+    put(" hand_ticks ");
+    put_u32(n_hand);
+#endif
     put(" stack ");
     uint32_t *p = &_ebss;
     while (p < &_estack && *p == 0xCDCDCDCDu) p++;

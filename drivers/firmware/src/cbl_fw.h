@@ -88,6 +88,10 @@ typedef struct {
     uint32_t serial_number;      /* 0x1018:4 */
     double plant_loop_hz;        /* 0x1006 must be a whole number of these periods; 0 = any */
     double period_tolerance;     /* |periods - round(periods)| allowed */
+    /* joint board: the drive's calibration (cbl_joint_ctl.h); NULL = the image's laws stay off and
+     * the plant closes its own loops on the motion demand (a plant model without law hooks) */
+    const struct cbl_joint_cal *joint_cal;
+    const struct cbl_hand_cal *hand_cal;  /* hand board: its laws' configs (cbl_hand_ctl.h); NULL: off */
 } cbl_fw_config_t;
 
 #include "cbl_fw_node.h"

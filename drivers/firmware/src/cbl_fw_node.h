@@ -6,6 +6,11 @@
 #include <stdint.h>
 #include "cbl_board.h"
 #include "cia402.h"
+#ifndef CBL_BOARD_HAND
+#include "cbl_joint_ctl.h"
+#else
+#include "cbl_hand_ctl.h"
+#endif
 
 #ifndef CBL_OD_TYPES
 #define CBL_OD_TYPES
@@ -114,11 +119,13 @@ typedef struct cbl_fw {
 #ifndef CBL_BOARD_HAND
     double hold_pos;  /* joint: the position held without a mode */
     uint8_t holding;
+    cbl_joint_ctl_t ctl;  /* joint: the cascade and the FOC (ctl_joint.c) */
 #endif
 #ifdef CBL_BOARD_HAND
     double hand_x[CBL_HAND_AXES], hand_v[CBL_HAND_AXES], hold[CBL_HAND_AXES];
     double stroke_min_m, stroke_max_m;
     uint8_t holding;
+    cbl_hand_ctl_t hctl;  /* hand: the tendon laws (ctl_hand.c) */
 #endif
 } cbl_fw_t;
 

@@ -136,6 +136,7 @@ void cbl_board_written(cbl_fw_t *fw, uint16_t index, uint8_t sub);
 uint32_t cbl_board_validate(cbl_fw_t *fw, uint16_t index, uint8_t sub, uint32_t raw);
 void cbl_board_setup(cbl_fw_t *fw);
 void cbl_board_reset(cbl_fw_t *fw);  /* boot / NMT reset: the plant runs the gains the OD now holds */
+int cbl_board_reset_fault(cbl_fw_t *fw);  /* fault reset of the plant: 0 done, 1 its call failed, -1 no plant */
 int64_t cbl_clip_int(double v, int64_t lo, int64_t hi);
 
 #endif
