@@ -1,5 +1,5 @@
 """rtcore.jit atomics: load / swap / compare-and-swap / fetch-and-add on int64 array elements,
-and a spin handshake between two threads running nogil kernels."""
+a spin handshake between two threads running nogil kernels, and a futex sleep / wake."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ import threading
 
 import numba
 import numpy as np
+import pytest
 
-from cerebellum_rt.rtcore.jit import atomic_add, atomic_cas, atomic_load, atomic_swap, spin_pause
+from cerebellum_rt.rtcore.jit import (
+    FUTEX_AVAILABLE,
+    atomic_add,
+    atomic_cas,
+    atomic_load,
+    atomic_swap,
+    futex_wait,
+    futex_wake,
+    spin_pause,
+)
 
 
 @numba.njit(cache=False)
@@ -67,3 +77,42 @@ def test_two_threads_add_exactly_and_hand_over_without_losing_a_turn():
     res["a"] = _ping_pong(flag, 0, 1, 2000)
     t.join(timeout=60)
     assert not t.is_alive() and res == {"a": 2000, "b": 2000} and flag[0] == 0
+
+
+@numba.njit(cache=False, nogil=True)
+def _sleep_until_set(a):
+    """Sleep on a[0] until it turns nonzero; the number of futex waits it took."""
+    waits = 0
+    while atomic_load(a, 0) == 0:
+        futex_wait(a, 0, 0)
+        waits += 1
+    return waits
+
+
+@numba.njit(cache=False, nogil=True)
+def _wait_once(a, expected):
+    futex_wait(a, 0, expected)
+
+
+@numba.njit(cache=False, nogil=True)
+def _set_and_wake(a):
+    atomic_swap(a, 0, 1)
+    futex_wake(a, 0, 1)
+
+
+@pytest.mark.skipif(not FUTEX_AVAILABLE, reason="futexes are Linux-only")
+def test_futex_sleeps_until_woken_and_returns_at_once_on_a_changed_word():
+    a = np.ones(1, np.int64)
+    t = threading.Thread(target=_wait_once, args=(a, 0))  # the word holds 1, not 0: returns at once
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive()
+    a[0] = 0
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("waits", _sleep_until_set(a)))
+    t.start()
+    t.join(timeout=0.3)
+    assert t.is_alive()  # asleep: nothing woke it
+    _set_and_wake(a)
+    t.join(timeout=10)
+    assert not t.is_alive() and res["waits"] >= 1
