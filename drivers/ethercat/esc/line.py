@@ -59,39 +59,50 @@ def process_frame(slaves: list[EscSlave], frame: bytearray, t_ns: int = 0, stats
     """Process ``frame`` (a whole Ethernet frame) in place. False: malformed, not to be answered."""
     st = stats or LineStats()
     st.frames += 1
-    n = len(frame)
-    if n < 16 or frame[12] != 0x88 or frame[13] != 0xA4:
+    end = frame_end(frame)
+    if end < 0:
         st.malformed += 1
         return False
+    pos = 16
+    while pos > 0:
+        pos = datagram_at(slaves, frame, pos, end, t_ns, st)
+    if pos < 0:
+        return False
+    frame[6] |= 0x02  # the ESC marks the source address of a frame it processed
+    return True
+
+
+def frame_end(frame: bytearray) -> int:
+    """Where the EtherCAT datagrams of ``frame`` end, or -1 when it is no EtherCAT frame."""
+    n = len(frame)
+    if n < 16 or frame[12] != 0x88 or frame[13] != 0xA4:
+        return -1
     hdr = frame[14] | frame[15] << 8
     length, kind = hdr & 0x7FF, hdr >> 12
     end = 16 + length
     if kind != 1 or end > n or length < 12:
+        return -1
+    return end
+
+
+def datagram_at(slaves: list[EscSlave], frame: bytearray, pos: int, end: int, t_ns: int, st: LineStats) -> int:
+    """The datagram at ``pos`` through the line (in place): the next datagram's offset, 0 after the
+    last one, -1 when the frame is malformed there (counted)."""
+    if pos + 12 > end:
         st.malformed += 1
-        return False
-    buf = memoryview(frame)
-    pos = 16
-    while True:
-        if pos + 12 > end:
-            st.malformed += 1
-            return False
-        cmd, _idx, adp, ado, lenf, _irq = _HDR.unpack_from(frame, pos)
-        dlen = lenf & 0x7FF
-        d0 = pos + 10
-        d1 = d0 + dlen
-        if d1 + 2 > end:
-            st.malformed += 1
-            return False
-        wkc = frame[d1] | frame[d1 + 1] << 8
-        data = buf[d0:d1]
-        adp, wkc = _datagram(slaves, cmd, adp, ado, data, wkc, t_ns, st)
-        struct.pack_into("<H", frame, pos + 2, adp)
-        struct.pack_into("<H", frame, d1, wkc & 0xFFFF)
-        pos = d1 + 2
-        if not lenf & 0x8000:
-            break
-    frame[6] |= 0x02  # the ESC marks the source address of a frame it processed
-    return True
+        return -1
+    cmd, _idx, adp, ado, lenf, _irq = _HDR.unpack_from(frame, pos)
+    dlen = lenf & 0x7FF
+    d0 = pos + 10
+    d1 = d0 + dlen
+    if d1 + 2 > end:
+        st.malformed += 1
+        return -1
+    wkc = frame[d1] | frame[d1 + 1] << 8
+    adp, wkc = _datagram(slaves, cmd, adp, ado, memoryview(frame)[d0:d1], wkc, t_ns, st)
+    struct.pack_into("<H", frame, pos + 2, adp)
+    struct.pack_into("<H", frame, d1, wkc & 0xFFFF)
+    return d1 + 2 if lenf & 0x8000 else 0
 
 
 def _datagram(slaves: list[EscSlave], cmd: int, adp: int, ado: int, data: memoryview, wkc: int, t: int,

@@ -53,7 +53,10 @@ class EscSlave:
 
     # ------------------------------------------------------------------ reset
     def power_on(self) -> None:
-        m = self.mem = bytearray(R.MEM_SIZE)
+        if getattr(self, "mem", None) is None:
+            self.mem = bytearray(R.MEM_SIZE)
+        m = self.mem  # cleared in place: the C engine holds a pointer into it
+        m[:] = bytes(R.MEM_SIZE)
         m[R.TYPE], m[R.REVISION] = 0x11, 0x02
         m[R.FMMU_COUNT], m[R.SM_COUNT], m[R.RAM_SIZE], m[R.PORT_DESC] = R.N_FMMU, R.N_SM, 8, 0x0F
         struct.pack_into("<H", m, R.FEATURES, R.FEATURE_DC | R.FEATURE_DC64)
