@@ -9,7 +9,8 @@ namespace. ``workers``: processes running the slaves' applications (0: one per C
 the ESC process); ``state_dir``: where each slave keeps its saved parameters and its image slots
 (``STATE_DIR/ethercat/slave<N>.json`` and ``.slots``; None: memory only); ``image_key``: the
 Ed25519 public key (PEM file) the slaves' bootloader trusts for images written over FoE (None:
-every image is refused); ``engine_priority``: the SCHED_FIFO priority of the emulator's frame
+every image is refused); ``engine``: the emulator's datagram engine ("c": compiled, "python": the
+specification); ``engine_priority``: the SCHED_FIFO priority of the emulator's frame
 engine (0: none). :meth:`cut` is a fault: the line goes dead after a number of frames. Needs root
 and iproute2.
 """
@@ -46,7 +47,7 @@ class EmulatedLine:
 
     def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0, workers: int = 0,
                  state_dir: str | os.PathLike | None = None, engine_priority: int = ENGINE_PRIORITY,
-                 image_key: str | os.PathLike | None = None) -> None:
+                 image_key: str | os.PathLike | None = None, engine: str = "c") -> None:
         self.slaves = slave_specs(slaves)
         self._proc: subprocess.Popen | None = None
         self._veth = VethLine()
@@ -55,7 +56,7 @@ class EmulatedLine:
             cmd = ["ip", "netns", "exec", self._veth.netns, sys.executable, "-m",
                    "cerebellum_rt.drivers.ethercat.esc.serve", "--iface", self._veth.emu_if,
                    "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms),
-                   "--workers", str(workers), "--engine-priority", str(engine_priority)]
+                   "--workers", str(workers), "--engine-priority", str(engine_priority), "--engine", engine]
             if state_dir is not None:
                 cmd += ["--state-dir", str(state_dir)]
             if image_key is not None:

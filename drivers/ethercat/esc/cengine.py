@@ -147,8 +147,9 @@ class CEngine:
             c = self._cs[k]
             if c.completions != self._seen[k]:
                 self._seen[k] = c.completions
-                if outputs:
+                if outputs:  # the Python side hands them over (not the serve loop)
                     s.outputs = bytes(self.ffi.buffer(c.outbuf, c.out_len))
+                    c.push = 0
             if c.wd_seq != self._wd_seen[k]:
                 self._wd_seen[k] = c.wd_seq
                 s._wd_t = c.wd_ns / 1e9

@@ -87,7 +87,7 @@ def status(line: Any) -> dict[str, Any]:
         if apps is not None:
             esc.update(apps.get(k, {}))
         out.append(esc)
-    return {"slaves": out, "stats": line.stats.as_dict(), "errors": [repr(e) for e in line.errors[:5]],
+    return {"slaves": out, "stats": line.stats_dict(), "errors": [repr(e) for e in line.errors[:5]],
             "reach": line.reach, "engine_us": line.engine_times_us()}
 
 
@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--watchdog-ms", type=float, default=100.0)
     ap.add_argument("--workers", type=int, default=0,
                     help="processes running the slaves' applications (0: one per CPU; -1: in the ESC's process)")
+    ap.add_argument("--engine", choices=("c", "python"), default="c",
+                    help="the datagram engine: compiled (default) or the Python specification")
     ap.add_argument("--engine-priority", type=int, default=0, help="SCHED_FIFO priority of the frame engine (0: keep)")
     ap.add_argument("--state-dir", default=None,
                     help="keep each slave's parameters and image slots in STATE_DIR/ethercat/slave<N>.json/.slots")
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         apps = [make_app(kind, k + 1, preset, storage[k], args.image_key) for k, (kind, preset) in enumerate(specs)]
     slaves = [EscSlave(app, serial=k + 1, watchdog_ms=args.watchdog_ms, clock_offset_ns=k * 1_000_003)
               for k, app in enumerate(apps)]
-    line = Line(slaves, pdi=pool)
+    line = Line(slaves, pdi=pool, engine=args.engine)
     if pool is not None:
         pool.start(line.post_replies)  # forks: before this process starts any thread of its own
     gc.collect()
