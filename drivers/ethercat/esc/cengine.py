@@ -154,6 +154,11 @@ class CEngine:
                 self._wd_seen[k] = c.wd_seq
                 s._wd_t = c.wd_ns / 1e9
 
+    def last_trigger_s(self, k: int) -> float | None:
+        """When the C engine last re-triggered slave ``k``'s watchdog (monotonic s), None: never."""
+        c = self._cs[k]
+        return c.wd_ns / 1e9 if c.wd_seq else None
+
     # ------------------------------------------------------------------ frames
     def process(self, frame: bytearray, t_ns: int = 0, stats: Any = None, outputs: bool = True) -> bool:
         """:func:`~cerebellum_rt.drivers.ethercat.esc.line.process_frame` with the C engine (``frame``

@@ -338,6 +338,8 @@ class Line:
         if self.pdi is not None:  # the applications run in the workers: only the watchdogs here
             while not self._stop.wait(WATCHDOG_CHECK_S):
                 now = time.monotonic()
+                if self.engine is not None and not self._watchdog_due(now):
+                    continue  # none can expire: the C loop never waits for the line's lock here
                 with self.lock:
                     if self.engine is not None:
                         self.engine.collect(outputs=False)  # the C loop gave the outputs to the workers
@@ -348,6 +350,17 @@ class Line:
         while not self._stop.is_set():
             if not self.app_step():
                 self._stop.wait(self.app_period_s)
+
+    def _watchdog_due(self, now: float) -> bool:
+        """Whether some slave's watchdog may have expired (read without the line's lock; the
+        expiry itself is decided under it)."""
+        eng = self.engine
+        assert eng is not None
+        for k, s in enumerate(self.slaves):
+            deadline = s.watchdog_deadline(eng.last_trigger_s(k))
+            if deadline is not None and now > deadline:
+                return True
+        return False
 
     # ------------------------------------------------------------------ the wire
     def serve_socket(self, sock: socket.socket, engine_priority: int = 0) -> None:
