@@ -23,7 +23,6 @@ the line goes dead after N more frames, for S seconds, or until the next ``cut``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -34,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 ETH_P_ECAT = 0x88A4
-SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
 R_INIT, R_OP = 0x01, 0x08
 
 
@@ -148,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # what exists now is never scanned again: no multi-millisecond collector pauses
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ECAT))
     sock.bind((args.iface, ETH_P_ECAT))
-    with contextlib.suppress(OSError):  # Linux >= 4.20: our own replies are not looped back to us
-        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)  # (older: the loops skip them by type)
     line.serve_socket(sock, args.engine_priority)
     print(json.dumps({"ready": True, "iface": args.iface, "slaves": [k for k, _ in specs],
                       "workers": pool.n_workers if pool is not None else 0}), flush=True)
