@@ -224,3 +224,4 @@ def test_a_configured_slot_size_takes_an_image_the_default_slot_refuses(line, im
         res = flash(wide, 1, big)
         assert (res.status, res.new_version, res.acked) == ("ok", "4.0.0", len(big)), res
         assert fw(wide, 1)["version"] == "4.0.0"
+

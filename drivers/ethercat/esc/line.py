@@ -14,6 +14,12 @@ run either in this process (an application thread calling :meth:`Line.app_step`:
 cycles, mailbox replies, watchdogs) or, given a :class:`~cerebellum_rt.drivers.ethercat.esc.pdi.WorkerPool`,
 in worker processes: then the engine only copies the newest inputs into SM3 before a frame and
 hands complete outputs over after it, and a thread here runs the process-data watchdogs.
+
+This module's engine is the behavioural specification. By default (``engine="c"``) a line runs
+the compiled engine of :mod:`.cengine` on the same slaves' memory images: every datagram that
+only moves bytes is done in C, and each datagram with a side effect on a slave's Python state is
+handed to :func:`datagram_at` here; with a worker pool the receive -> process -> send loop itself
+runs in C and comes back only for such a frame, or while a fault (``mangle``, ``cut``) is on.
 """
 
 from __future__ import annotations
