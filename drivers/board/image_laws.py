@@ -16,6 +16,7 @@ runs the tendon laws of a :class:`~cerebellum_rt.actuators.hand.HandSim`, once p
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
 from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
 from cerebellum_rt.actuators.joint.module import HOOK_DTYPE
-from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
 CAL_DTYPE = np.dtype([("foc", FocConfig.dtype()), ("cascade", CascadeConfig.dtype()), ("ratio", "f8"),
                       ("pwm_hz", "f8"), ("pwm_per_loop", "i4")], align=True)
@@ -145,9 +146,48 @@ def _link_module() -> Any:
     return _link[0]
 
 
+class QemuRecords(Mapping[str, np.ndarray]):
+    """A QEMU image's law records as a JointModule's ``law_records`` (gain inspection): each
+    lookup reads the record from the image's RAM across the bridge (``read(k)``: its bytes,
+    ``EV_RECORD``), a copy: a gain is changed through the object dictionary (0x2010 / 0x2011).
+    ``read`` answers None inside one of the bridge's own events (a plant callback, when the image
+    cannot be asked): the copy read last stands in."""
+
+    def __init__(self, read: Callable[[int], bytes | None]) -> None:
+        self._read = read
+        self._last: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        k = next((j for j, (n, _) in enumerate(RECORDS) if n == name), None)
+        if k is None:
+            raise KeyError(name)
+        dt = np.dtype(RECORDS[k][1].dtype())
+        raw = self._read(k)
+        if raw is None:
+            if name not in self._last:
+                raise DeviceError(f"QEMU image law record {name}: not readable inside the bridge's event, "
+                                  "none read before")
+            return self._last[name]
+        if len(raw) != dt.itemsize:
+            raise ConfigError(f"QEMU image law record {name}: {len(raw)} bytes in the image, {dt.itemsize} in "
+                              "actuators/joint (cbl_joint_ctl.h and the record dtype disagree)")
+        self._last[name] = np.frombuffer(bytearray(raw), dt)
+        return self._last[name]
+
+    def __contains__(self, name: object) -> bool:
+        return any(n == name for n, _ in RECORDS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(n for n, _ in RECORDS)
+
+    def __len__(self) -> int:
+        return len(RECORDS)
+
+
 class QemuLaws:
     """The link between a QemuBoard's image and its JointModule: the module's kernel calls the
-    image's interrupts across the bridge's FIFOs (``qemu_link.c``; see ``bsp_qemu.c``)."""
+    image's interrupts across the bridge's FIFOs (``qemu_link.c``; see ``bsp_qemu.c``); its law
+    records show the image's (:class:`QemuRecords`)."""
 
     EV_LOOP, EV_PWM = 9, 10
 
@@ -165,10 +205,11 @@ class QemuLaws:
         self._ctx = int(self._ffi.cast("intptr_t", self.link))
         self._unbind = weakref.finalize(self, _unbind, module, [self._ctx])
 
-    def bind(self, to_image: int, from_image: int) -> None:
-        """The module's kernel calls the image through these FIFO descriptors from now on."""
+    def bind(self, to_image: int, from_image: int, read: Callable[[int], bytes | None]) -> None:
+        """The module's kernel calls the image through these FIFO descriptors from now on; its
+        law records are read from the image by ``read`` (:class:`QemuRecords`)."""
         self.link.to_image, self.link.from_image = to_image, from_image
-        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx)
+        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx, QemuRecords(read))
 
     def unbind(self) -> None:
         self._unbind()

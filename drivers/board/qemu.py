@@ -16,6 +16,8 @@ bridge sends the drive calibration (``EV_CAL``), and while the module advances a
 its kernel calls the image's control-loop and current-loop interrupts across the FIFOs
 (``EV_LOOP`` / ``EV_PWM``, one exchange each, from compiled code: ``qemu_link.c``), then the
 bridge ends the advance (``EV_ADVANCED``). ~30 k exchanges per emulated second at 20 kHz PWM.
+The module's ``law_records`` are then the image's, read from its RAM on each lookup
+(``EV_RECORD``, no time passes): gain inspection sees what the image runs.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 RECORD = struct.Struct("<BBBBIQ64s")
 EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM, EV_CAL = range(9)
-EV_ADVANCED = 11  # 9, 10: EV_LOOP, EV_PWM (qemu_link.c)
+EV_ADVANCED, EV_RECORD = 11, 12  # 9, 10: EV_LOOP, EV_PWM (qemu_link.c)
 START_TIMEOUT_S = 20.0
 
 
@@ -96,6 +98,8 @@ class QemuBoard:
         self._laws = QemuLaws(module) if callable(getattr(module, "bind_laws", None)) else None
         self._state = self._nmt = 0
         self._lock = threading.Lock()
+        self._in_event = 0  # the thread inside _event (its ident), 0: none
+        self._record_in = bytearray()
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,7 +117,7 @@ class QemuBoard:
                 flags |= 2
                 after = b"".join(RECORD.pack(EV_CAL, 0, min(64, len(cal) - k), 0, k, 0, cal[k:k + 64])
                                  for k in range(0, len(cal), 64))
-                self._laws.bind(self._tx.fileno(), self._rx.fileno())
+                self._laws.bind(self._tx.fileno(), self._rx.fileno(), self._law_record)
             with self._lock:
                 self._event(EV_TICK, node=node_id, ident=serial_number, flags=flags,
                             data=struct.pack("<dI", hz, len(self._laws.cal.tobytes()) if self._laws else 0),
@@ -153,7 +157,15 @@ class QemuBoard:
     def _event(self, kind: int, *, ident: int = 0, flags: int = 0, data: bytes = b"", node: int = 0,
                after: bytes = b"") -> None:
         now = round(self.clock() * 1e6)
-        self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data) + after)
+        self._in_event = threading.get_ident()
+        try:
+            self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data) + after)
+            self._serve()
+        finally:
+            self._in_event = 0
+
+    def _serve(self) -> None:
+        """The image's records until its EV_DONE."""
         while True:
             kind_in, flags_in, length, node_in, ident_in, _t, payload = self._read_record()
             if kind_in == EV_DONE:
@@ -180,6 +192,20 @@ class QemuBoard:
                 self.module.reset_fault()
             elif kind_in == EV_PARAM:
                 plant_param(self.module, ident_in, flags_in, struct.unpack_from("<d", payload)[0])
+            elif kind_in == EV_RECORD:
+                self._record_in += payload[:length]
+
+    def _law_record(self, k: int) -> bytes | None:
+        """The image's law record k (image_laws.RECORDS order) as it holds it now; None inside one
+        of the bridge's events (see image_laws.QemuRecords)."""
+        if self._in_event == threading.get_ident():
+            return None
+        if self._closed:
+            raise DeviceError(f"QemuBoard node {self.node_id}: closed, its image's law records are gone")
+        with self._lock:
+            self._record_in = bytearray()
+            self._event(EV_RECORD, ident=k)
+            return bytes(self._record_in)
 
     def _sample(self) -> tuple[int, int, bytes]:
         r = self.module.read()

@@ -89,6 +89,25 @@ def test_the_qemu_images_interrupts_run_the_plant():
     assert module.law_context == 0
 
 
+@pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
+def test_gain_inspection_reads_the_qemu_images_records():
+    """Behind the QEMU image the module's law records are the image's (read from its RAM across
+    the bridge): a gain written by SDO shows, the cascade's state is the image's, and a closed
+    board hands back the module's own records, which never had that gain."""
+    lb, module, _ = _run(kp_pos=0.5, kind="qemu", cycles=5)
+    try:
+        rec = module.law_records
+        assert set(rec) == {"foc_config", "foc_state", "foc_input", "foc_output", "cascade_config",
+                            "cascade_state", "cascade_input", "cascade_output"}
+        assert rec["cascade_config"][0]["kp_pos"] == pytest.approx(0.5)  # written by SDO, in the image only
+        image_foc_out = rec["foc_output"][0].copy()
+    finally:
+        lb.close()
+    own = module.law_records
+    assert module.law_context == 0 and own["cascade_config"][0]["kp_pos"] > 10.0
+    assert image_foc_out != own["foc_output"][0]  # the image's current loop ran, the module's never did
+
+
 def test_a_fault_of_the_images_cascade_is_the_boards_emcy():
     """A joint that starts beyond its position limit (+ margin): the image's cascade latches its
     position fault, which the board reports as EMCY 0x8612 and CiA 402 fault, frame for frame as

@@ -16,6 +16,9 @@
  * (data: cbl_loop_in_t; answered with cbl_loop_out_t) once per control-loop period and EV_PWM
  * (cbl_pwm_in_t; answered with cbl_pwm_out_t) once per PWM period, so the cascade and the FOC
  * that close the loops around the emulated joint are this image's (drivers/board/qemu.py).
+ * EV_RECORD (id = k) asks for the joint's law record k (cbl_joint_record: what gain inspection
+ * shows): the image answers with EV_RECORD records (id = byte offset, len bytes each), then
+ * EV_DONE; no time passes (no timers run).
  *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
  * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
@@ -31,7 +34,8 @@ void cbl_exit(int status);
 extern volatile uint32_t cbl_systick_wraps;
 
 enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
-       EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11 };
+       EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11,
+       EV_RECORD = 12 };
 
 typedef struct {
     uint8_t type, flags, len, node;
@@ -124,6 +128,25 @@ static void serve_interrupts(void)
     }
 }
 #endif
+
+/* EV_RECORD: law record k in 64-byte pieces (none on a board without it) */
+static void send_law_record(uint32_t k)
+{
+#ifndef CBL_BOARD_HAND
+    uint32_t size = 0;
+    const uint8_t *r = cbl_joint_record(&fw, k, &size);
+    for (uint32_t off = 0; r != NULL && off < size; off += 64u) {
+        rec = (record_t){0};
+        rec.type = EV_RECORD;
+        rec.id = off;
+        rec.len = (uint8_t)(size - off < 64u ? size - off : 64u);
+        copy(rec.data, r + off, rec.len);
+        send_record();
+    }
+#else
+    (void)k;
+#endif
+}
 
 static int plant_demand(void *user, const cbl_demand_t *d)
 {
@@ -250,6 +273,10 @@ int main(void)
         rec.node = cbl_fw_nmt_state(&fw);
         send_record();
         if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type == EV_QUIT) return 0;
+        if (rec.type == EV_RECORD) {  /* a read: no time passes */
+            send_law_record(rec.id);
+            continue;
+        }
         now = rec.now_us;
         if (rec.type == EV_FRAME) {
             cbl_frame_t f;
