@@ -18,6 +18,11 @@ its kernel calls the image's control-loop and current-loop interrupts across the
 bridge ends the advance (``EV_ADVANCED``). ~30 k exchanges per emulated second at 20 kHz PWM.
 The module's ``law_records`` are then the image's, read from its RAM on each lookup
 (``EV_RECORD``, no time passes): gain inspection sees what the image runs.
+
+A hand board (``board='hand'`` or a hand ``table``) in front of a HandSim runs the hand image's
+tendon laws likewise: the calibration at power-on, then per tick of the sim one control-tick
+interrupt of the image across the FIFOs (``EV_HAND_TICK``); its sample and demand records, longer
+than one record's 64 bytes, travel in pieces (``bsp_qemu.c``).
 """
 
 from __future__ import annotations
@@ -36,17 +41,20 @@ from typing import Any
 import can
 
 from cerebellum_rt.drivers import cia402
-from cerebellum_rt.drivers.board.cfirmware import FLASH_BYTES, joint_table
-from cerebellum_rt.drivers.board.image_laws import QemuLaws
+from cerebellum_rt.drivers.board.cfirmware import FLASH_BYTES, HAND_AXES, joint_table
+from cerebellum_rt.drivers.board.image_laws import QemuHandLaws, QemuLaws
 from cerebellum_rt.drivers.board.joint import plant_param
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.image import build_image
-from cerebellum_rt.drivers.od import Table
+from cerebellum_rt.drivers.od import Table, build_table
 from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 RECORD = struct.Struct("<BBBBIQ64s")
 EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM, EV_CAL = range(9)
-EV_ADVANCED, EV_RECORD = 11, 12  # 9, 10: EV_LOOP, EV_PWM (qemu_link.c)
+EV_ADVANCED, EV_RECORD = 11, 12  # 9, 10, 13: EV_LOOP, EV_PWM, EV_HAND_TICK (qemu_link.c)
+POWER_ON = struct.Struct("<dI4xd")  # the plant's loop rate, the calibration's size, the period tolerance
+HAND_SAMPLE = struct.Struct("<32d")  # cbl_hand_sample_t: x, v, i, tension, pad force (6 each), stroke min, max
+HAND_DEMAND = struct.Struct("<6i6B2x24di4x")  # cbl_hand_demand_t: mode, set, i/x/t/f targets, ticks
 START_TIMEOUT_S = 20.0
 
 
@@ -65,12 +73,14 @@ def image_for(table: Table) -> Path:
 
 
 class QemuBoard:
-    """A joint board whose firmware runs under QEMU (see module doc); a context manager."""
+    """A board whose firmware runs under QEMU (see module doc); a context manager. ``board`` is
+    'joint' (``module``: a JointModule) or 'hand' (``module``: a HandSim with six actuators), by
+    default the ``table``'s board."""
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
-                 table: Table | None = None) -> None:
+                 table: Table | None = None, board: str | None = None) -> None:
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
         if fd:
@@ -78,10 +88,12 @@ class QemuBoard:
         if shutil.which("qemu-system-arm") is None:
             raise ConfigError("QemuBoard needs qemu-system-arm on PATH (./cbl.sh test installs it)")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
-        self.table = table or joint_table(module)
-        if self.table.board != "joint" and module is not None:
-            raise ConfigError(f"QemuBoard node {node_id}: the QEMU link carries the joint plant only "
-                              f"(board {self.table.board})")
+        board = board or (table.board if table is not None else "joint")
+        if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
+            raise ConfigError(f"hand preset {module.p.name}: {module.p.n_act} actuators, the hand board serves {HAND_AXES}")
+        self.table = table or (joint_table(module) if board == "joint" else build_table(board))
+        self._hand = self.table.board == "hand"
+        self._pieces = bytearray()
         elf = image_for(self.table)
         self._dir = Path(tempfile.mkdtemp(prefix="cbl-qemu-"))
         for name in ("cbl.rx", "cbl.tx"):
@@ -95,7 +107,9 @@ class QemuBoard:
         else:
             flash.write_bytes(b"\xff" * FLASH_BYTES)
         self.crashes: list[BaseException] = []
-        self._laws = QemuLaws(module) if callable(getattr(module, "bind_laws", None)) else None
+        self._laws: QemuLaws | QemuHandLaws | None = None
+        if callable(getattr(module, "bind_laws", None)):
+            self._laws = QemuHandLaws(module) if self._hand else QemuLaws(module)
         self._state = self._nmt = 0
         self._lock = threading.Lock()
         self._in_event = 0  # the thread inside _event (its ident), 0: none
@@ -110,7 +124,10 @@ class QemuBoard:
         try:
             self._tx = self._open_writer(self._dir / "cbl.rx")
             self._rx = open(self._dir / "cbl.tx", "rb", buffering=0)  # noqa: SIM115  (closed in close())
-            hz = float(getattr(module, "current_loop_hz", 0.0) or 0.0) if module is not None else 0.0
+            hz, tolerance = 0.0, 1e-6
+            if module is not None:  # the rate the board's communication period is a multiple of
+                hz = float(module.loop_hz) if self._hand else float(getattr(module, "current_loop_hz", 0.0) or 0.0)
+                tolerance = 1e-9 if self._hand else tolerance  # as FirmwareBoard
             flags, after = (1 if module is not None else 0), b""
             if self._laws is not None:  # the drive calibration follows (bsp_qemu.c)
                 cal = self._laws.cal.tobytes()
@@ -120,7 +137,7 @@ class QemuBoard:
                 self._laws.bind(self._tx.fileno(), self._rx.fileno(), self._law_record)
             with self._lock:
                 self._event(EV_TICK, node=node_id, ident=serial_number, flags=flags,
-                            data=struct.pack("<dI", hz, len(self._laws.cal.tobytes()) if self._laws else 0),
+                            data=POWER_ON.pack(hz, len(self._laws.cal.tobytes()) if self._laws else 0, tolerance),
                             after=after)
         except BaseException:
             self.close()
@@ -167,7 +184,7 @@ class QemuBoard:
     def _serve(self) -> None:
         """The image's records until its EV_DONE."""
         while True:
-            kind_in, flags_in, length, node_in, ident_in, _t, payload = self._read_record()
+            kind_in, flags_in, length, node_in, ident_in, t_in, payload = self._read_record()
             if kind_in == EV_DONE:
                 self._state, self._nmt = flags_in, node_in
                 return
@@ -176,24 +193,72 @@ class QemuBoard:
                     self.bus.send(can.Message(arbitration_id=ident_in, data=payload[:length], is_extended_id=False))
                 except can.CanError:
                     pass  # a full or closed bus drops the frame, as a controller would
+            elif kind_in == EV_SAMPLE and self._hand:
+                self._tx.write(self._pieces_of(EV_SAMPLE, self._hand_sample()))
             elif kind_in == EV_SAMPLE:
                 self._tx.write(RECORD.pack(EV_SAMPLE, 0, 48, 0, *self._sample()))
+            elif kind_in == EV_DEMAND and self._hand:  # in pieces: id = offset, the time field = size
+                if ident_in == 0:
+                    self._pieces = bytearray()
+                self._pieces += payload[:length]
+                if len(self._pieces) >= t_in:
+                    self._hand_demand(bytes(self._pieces), t_in)
             elif kind_in == EV_DEMAND:
                 pos, vel, tau, dt = struct.unpack_from("<4d", payload)
                 mode = ident_in - (1 << 32) if ident_in & 0x80000000 else ident_in
                 self.module.command(mode, pos, vel, tau, bool(flags_in))
                 self.module.advance(dt)
-                if self._laws is not None:  # the image served the advance's interrupts: it goes on
-                    if self._laws.errors:
-                        raise DeviceError(f"QemuBoard node {self.node_id}: the interrupt link to the image "
-                                          f"broke (QEMU exit code {self._proc.poll()})")
-                    self._tx.write(RECORD.pack(EV_ADVANCED, 0, 0, 0, 0, 0, b""))
+                self._advanced()
             elif kind_in == EV_RESET_FAULT:
                 self.module.reset_fault()
             elif kind_in == EV_PARAM:
                 plant_param(self.module, ident_in, flags_in, struct.unpack_from("<d", payload)[0])
             elif kind_in == EV_RECORD:
                 self._record_in += payload[:length]
+
+    def _advanced(self) -> None:
+        """The plant advanced: with the image's laws on, it served the advance's interrupts and
+        goes on."""
+        if self._laws is not None:
+            if self._laws.errors:
+                raise DeviceError(f"QemuBoard node {self.node_id}: the interrupt link to the image "
+                                  f"broke (QEMU exit code {self._proc.poll()})")
+            self._tx.write(RECORD.pack(EV_ADVANCED, 0, 0, 0, 0, 0, b""))
+
+    @staticmethod
+    def _pieces_of(kind: int, data: bytes) -> bytes:
+        """``data`` as records of 64-byte pieces (id = offset, the time field = its size)."""
+        return b"".join(RECORD.pack(kind, 0, min(64, len(data) - k), 0, k, len(data), data[k:k + 64])
+                        for k in range(0, len(data), 64))
+
+    def _hand_sample(self) -> bytes:
+        """cbl_hand_sample_t of the HandSim (as FirmwareBoard's hand sample)."""
+        h = self.module
+        forces = h.finger_forces()
+        pad = [float(forces[int(h.p.finger_of_tendon[k])]) for k in range(HAND_AXES)]
+        cols = [[float(h.xs[k, c]) for k in range(HAND_AXES)] for c in range(3)]
+        return HAND_SAMPLE.pack(*cols[0], *cols[1], *cols[2], *(float(h.tens[k, 0]) for k in range(HAND_AXES)),
+                                *pad, float(h.stroke[0]), float(h.stroke[1]))
+
+    def _hand_demand(self, raw: bytes, size: int) -> None:
+        """The image's cbl_hand_demand_t: the axes' targets into the HandSim, then its ticks."""
+        if size != HAND_DEMAND.size or len(raw) != size:
+            raise DeviceError(f"QemuBoard node {self.node_id}: hand demand of {size} bytes ({len(raw)} came), "
+                              f"{HAND_DEMAND.size} expected (cbl_fw.h and drivers/board/qemu.py disagree)")
+        v = HAND_DEMAND.unpack(raw)
+        mode, set_, (i_cmd, x_cmd, t_cmd, f_ref), ticks = v[0:6], v[6:12], (v[12 + 6 * j:18 + 6 * j] for j in range(4)), v[36]
+        h = self.module
+        for k in range(HAND_AXES):
+            if set_[k] & 1:
+                h.x_cmd[k] = x_cmd[k]
+            if set_[k] & 2:
+                h.t_cmd[k] = t_cmd[k]
+            if set_[k] & 4:
+                h.f_ref[k] = f_ref[k]
+            h.mode[k] = mode[k]
+            h.i_cmd[k] = i_cmd[k]
+        h.run(int(ticks))
+        self._advanced()
 
     def _law_record(self, k: int) -> bytes | None:
         """The image's law record k (image_laws.RECORDS order) as it holds it now; None inside one

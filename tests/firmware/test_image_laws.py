@@ -6,6 +6,7 @@ the joint moves; a closed board hands the module back its own laws."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 
@@ -131,23 +132,33 @@ def test_a_fault_of_the_images_cascade_is_the_boards_emcy():
     assert res["c_state"] == res["python_state"] and res["c_state"].startswith("fault")
 
 
-def test_the_hand_images_control_tick_runs_the_tendons():
-    """The hand image's own tendon laws run the HandSim behind the C board: one control-tick
-    interrupt of the image per tick of the plant, and the tendons pull as the Python board's."""
+def _hand_run(kind: str, cycles: int = 60) -> tuple[LockstepBoard, Any]:
+    """A hand board ('c' or 'qemu') in front of a HandSim: tension mode on tendons 1-3, 15 N."""
     from cerebellum_rt.actuators.hand import HandSim
     from cerebellum_rt.drivers.od import build_table
 
     node, sim = 4, HandSim("hand_prs6", obj=None)
-    lb = LockstepBoard("c", node, sim, table=build_table("hand"))
+    lb = LockstepBoard(kind, node, sim, table=build_table("hand"))
     lb.boot()
     ev: list = [("frame", 0, bytes([0x01, node]), 0)]
     ev.append(("frame", 0x600 + node, struct.pack("<BHBI", 0x2F, 0x6060, 0, 0xFF), 0))  # mode -1: the axes' own
     for axis in (1, 2, 3):  # 0x2100:k = 2: tension mode
         ev.append(("frame", 0x600 + node, struct.pack("<BHBI", 0x2F, 0x2100, axis, 2), 0))
-    for cw, t in [(0x06, 0), (0x07, 0), *[(0x0F, 1500)] * 60]:  # RPDO1: controlword, tensions 1-3 (0.01 N)
+    for cw, t in [(0x06, 0), (0x07, 0), *[(0x0F, 1500)] * cycles]:  # RPDO1: controlword, tensions 1-3 (0.01 N)
         ev += [("frame", 0x200 + node, struct.pack("<Hhhh", cw, t, t, t), 0), ("wait", 1001), ("frame", 0x080, b"", 0)]
     try:
         lb.run(ev)
+    except BaseException:
+        lb.close()
+        raise
+    return lb, sim
+
+
+def test_the_hand_images_control_tick_runs_the_tendons():
+    """The hand image's own tendon laws run the HandSim behind the C board: one control-tick
+    interrupt of the image per tick of the plant, and the tendons pull as the Python board's."""
+    lb, sim = _hand_run("c")
+    try:
         assert sim.law_context != 0
         ticks, _ = lb.board.law_interrupts()
         assert ticks == round(sim.t * sim.loop_hz) > 0  # every tick the plant ran was the image's
@@ -155,4 +166,21 @@ def test_the_hand_images_control_tick_runs_the_tendons():
         assert sim.tens[:3, 0].min() > 1.0 and abs(sim.tens[3:, 0]).max() < 0.1
     finally:
         lb.close()
+    assert sim.law_context == 0
+
+
+@pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
+def test_the_qemu_hand_images_control_tick_runs_the_tendons():
+    """The hand's Cortex-M4F image under QEMU runs the HandSim's tendon laws as the host build
+    does: one control-tick exchange with the image per tick, the same tendons bit for bit."""
+    lb, sim = _hand_run("qemu")
+    host, hsim = _hand_run("c")
+    try:
+        assert sim.law_context != 0
+        assert lb.board._laws.exchanges == round(sim.t * sim.loop_hz) > 0
+        assert sim.tens[:3, 0].min() > 1.0 and abs(sim.tens[3:, 0]).max() < 0.1
+        assert (sim.xs == hsim.xs).all() and (sim.tens == hsim.tens).all()  # the same laws, bit for bit
+    finally:
+        lb.close()
+        host.close()
     assert sim.law_context == 0
