@@ -17,7 +17,8 @@ its kernel calls the image's control-loop and current-loop interrupts across the
 (``EV_LOOP`` / ``EV_PWM``, one exchange each, from compiled code: ``qemu_link.c``), then the
 bridge ends the advance (``EV_ADVANCED``). ~30 k exchanges per emulated second at 20 kHz PWM.
 The module's ``law_records`` are then the image's, read from its RAM on each lookup
-(``EV_RECORD``, no time passes): gain inspection sees what the image runs.
+(``EV_RECORD``, no time passes): gain inspection sees what the image runs; ``od_read`` reads an
+object as the bus would (``EV_OD_READ``).
 
 A hand board (``board='hand'`` or a hand ``table``) in front of a HandSim runs the hand image's
 tendon laws likewise: the calibration at power-on, then per tick of the sim one control-tick
@@ -51,7 +52,7 @@ from cerebellum_rt.rtcore.errors import ConfigError, DeviceError, DeviceTimeout
 
 RECORD = struct.Struct("<BBBBIQ64s")
 EV_QUIT, EV_FRAME, EV_TICK, EV_SAMPLE, EV_DEMAND, EV_DONE, EV_RESET_FAULT, EV_PARAM, EV_CAL = range(9)
-EV_ADVANCED, EV_RECORD = 11, 12  # 9, 10, 13: EV_LOOP, EV_PWM, EV_HAND_TICK (qemu_link.c)
+EV_ADVANCED, EV_RECORD, EV_OD_READ = 11, 12, 14  # 9, 10, 13: EV_LOOP, EV_PWM, EV_HAND_TICK (qemu_link.c)
 POWER_ON = struct.Struct("<dI4xd")  # the plant's loop rate, the calibration's size, the period tolerance
 HAND_SAMPLE = struct.Struct("<32d")  # cbl_hand_sample_t: x, v, i, tension, pad force (6 each), stroke min, max
 HAND_DEMAND = struct.Struct("<6i6B2x24di4x")  # cbl_hand_demand_t: mode, set, i/x/t/f targets, ticks
@@ -75,7 +76,11 @@ def image_for(table: Table) -> Path:
 class QemuBoard:
     """A board whose firmware runs under QEMU (see module doc); a context manager. ``board`` is
     'joint' (``module``: a JointModule) or 'hand' (``module``: a HandSim with six actuators), by
-    default the ``table``'s board."""
+    default the ``table``'s board. ``on_cycle``, as on the Python board and FirmwareBoard: called
+    with (time, CiA 402 state) after every cycle the image runs on its plant (time: the clock of
+    the event that ran it)."""
+
+    on_cycle: Callable[[float, str], None] | None = None
 
     def __init__(self, node_id: int, bus: can.BusABC, module: Any | None = None, *, fd: bool = False,
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
@@ -114,37 +119,84 @@ class QemuBoard:
         self._lock = threading.Lock()
         self._in_event = 0  # the thread inside _event (its ident), 0: none
         self._record_in = bytearray()
+        self._read_abort = 0
+        self._event_t = 0.0
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._proc = subprocess.Popen(
-            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount",
-             "shift=0,align=off,sleep=off", "-kernel", str(elf)],
-            cwd=self._dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._elf, self._serial = elf, serial_number
+        self._proc: subprocess.Popen | None = None
+        self._tx: Any = None
+        self._rx: Any = None
         try:
-            self._tx = self._open_writer(self._dir / "cbl.rx")
-            self._rx = open(self._dir / "cbl.tx", "rb", buffering=0)  # noqa: SIM115  (closed in close())
-            hz, tolerance = 0.0, 1e-6
-            if module is not None:  # the rate the board's communication period is a multiple of
-                hz = float(module.loop_hz) if self._hand else float(getattr(module, "current_loop_hz", 0.0) or 0.0)
-                tolerance = 1e-9 if self._hand else tolerance  # as FirmwareBoard
-            flags, after = (1 if module is not None else 0), b""
-            if self._laws is not None:  # the drive calibration follows (bsp_qemu.c)
-                cal = self._laws.cal.tobytes()
-                flags |= 2
-                after = b"".join(RECORD.pack(EV_CAL, 0, min(64, len(cal) - k), 0, k, 0, cal[k:k + 64])
-                                 for k in range(0, len(cal), 64))
-                self._laws.bind(self._tx.fileno(), self._rx.fileno(), self._law_record)
             with self._lock:
-                self._event(EV_TICK, node=node_id, ident=serial_number, flags=flags,
-                            data=POWER_ON.pack(hz, len(self._laws.cal.tobytes()) if self._laws else 0, tolerance),
-                            after=after)
+                self._power_on()
         except BaseException:
             self.close()
             raise
         if threaded:
             self._thread = threading.Thread(target=self._run, name=f"qemu-board-{node_id}", daemon=True)
             self._thread.start()
+
+    def _power_on(self) -> None:
+        """QEMU started on the image (its RAM fresh, its flash file as it was), the link opened,
+        the power-on event (with the drive calibration): the image boots (boot-up frame). Called
+        with the lock held."""
+        module = self.module
+        self._proc = subprocess.Popen(
+            ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount",
+             "shift=0,align=off,sleep=off", "-kernel", str(self._elf)],
+            cwd=self._dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._tx = self._open_writer(self._dir / "cbl.rx")
+        self._rx = open(self._dir / "cbl.tx", "rb", buffering=0)  # noqa: SIM115  (closed in _power_off())
+        hz, tolerance = 0.0, 1e-6
+        if module is not None:  # the rate the board's communication period is a multiple of
+            hz = float(module.loop_hz) if self._hand else float(getattr(module, "current_loop_hz", 0.0) or 0.0)
+            tolerance = 1e-9 if self._hand else tolerance  # as FirmwareBoard
+        flags, after, cal = (1 if module is not None else 0), b"", b""
+        if self._laws is not None:  # the drive calibration follows (bsp_qemu.c)
+            cal = self._laws.cal.tobytes()
+            flags |= 2
+            after = b"".join(RECORD.pack(EV_CAL, 0, min(64, len(cal) - k), 0, k, 0, cal[k:k + 64])
+                             for k in range(0, len(cal), 64))
+            self._laws.bind(self._tx.fileno(), self._rx.fileno(), self._law_record)
+        self._pieces = bytearray()
+        self._event(EV_TICK, node=self.node_id, ident=self._serial, flags=flags,
+                    data=POWER_ON.pack(hz, len(cal), tolerance), after=after)
+
+    def _power_off(self) -> None:
+        """QEMU told to quit (killed if it does not), the link closed. Called with the lock held
+        (or from close())."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if self._tx is not None and proc.poll() is None:
+                self._tx.write(RECORD.pack(EV_QUIT, 0, 0, 0, 0, 0, b""))
+                proc.wait(timeout=5.0)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (self._tx, self._rx):
+            if f is not None:
+                f.close()
+        self._tx = self._rx = None
+        proc.stderr.close()
+        self._proc = None
+
+    def _exit_code(self) -> int | None:
+        """QEMU's exit code, None while it runs; -1 when none is started."""
+        return self._proc.poll() if self._proc is not None else -1
+
+    def power_cycle(self) -> None:
+        """The supply off and on again: QEMU restarts on the image (what its RAM held is gone, the
+        flash file stays), boot-up frame; the plant keeps its physical state. As
+        FirmwareBoard.power_cycle (the HIL fault ``board_reset``)."""
+        with self._lock:
+            self._power_off()
+            self._power_on()
 
     def _open_writer(self, path: Path) -> Any:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -167,13 +219,14 @@ class QemuBoard:
             chunk = self._rx.read(RECORD.size - len(buf))
             if not chunk:
                 raise DeviceError(f"QemuBoard node {self.node_id}: the image closed its link "
-                                  f"(QEMU exit code {self._proc.poll()})")
+                                  f"(QEMU exit code {self._exit_code()})")
             buf += chunk
         return RECORD.unpack(buf)
 
     def _event(self, kind: int, *, ident: int = 0, flags: int = 0, data: bytes = b"", node: int = 0,
                after: bytes = b"") -> None:
         now = round(self.clock() * 1e6)
+        self._event_t = now * 1e-6
         self._in_event = threading.get_ident()
         try:
             self._tx.write(RECORD.pack(kind, flags, len(data), node, ident, now, data) + after)
@@ -203,18 +256,23 @@ class QemuBoard:
                 self._pieces += payload[:length]
                 if len(self._pieces) >= t_in:
                     self._hand_demand(bytes(self._pieces), t_in)
+                    self._cycled(node_in)
             elif kind_in == EV_DEMAND:
                 pos, vel, tau, dt = struct.unpack_from("<4d", payload)
                 mode = ident_in - (1 << 32) if ident_in & 0x80000000 else ident_in
                 self.module.command(mode, pos, vel, tau, bool(flags_in))
                 self.module.advance(dt)
                 self._advanced()
+                self._cycled(node_in)
             elif kind_in == EV_RESET_FAULT:
                 self.module.reset_fault()
             elif kind_in == EV_PARAM:
                 plant_param(self.module, ident_in, flags_in, struct.unpack_from("<d", payload)[0])
-            elif kind_in == EV_RECORD:
-                self._record_in += payload[:length]
+            elif kind_in in (EV_RECORD, EV_OD_READ):
+                if flags_in & 1:  # an SDO abort code instead of the value
+                    self._read_abort = ident_in
+                else:
+                    self._record_in += payload[:length]
 
     def _advanced(self) -> None:
         """The plant advanced: with the image's laws on, it served the advance's interrupts and
@@ -222,8 +280,13 @@ class QemuBoard:
         if self._laws is not None:
             if self._laws.errors:
                 raise DeviceError(f"QemuBoard node {self.node_id}: the interrupt link to the image "
-                                  f"broke (QEMU exit code {self._proc.poll()})")
+                                  f"broke (QEMU exit code {self._exit_code()})")
             self._tx.write(RECORD.pack(EV_ADVANCED, 0, 0, 0, 0, 0, b""))
+
+    def _cycled(self, state: int) -> None:
+        """A cycle ran on the plant (``state``: the image's CiA 402 state in it)."""
+        if self.on_cycle is not None:
+            self.on_cycle(self._event_t, cia402.STATE_NAMES[state])
 
     @staticmethod
     def _pieces_of(kind: int, data: bytes) -> bytes:
@@ -265,12 +328,22 @@ class QemuBoard:
         of the bridge's events (see image_laws.QemuRecords)."""
         if self._in_event == threading.get_ident():
             return None
+        data = self._read(EV_RECORD, k)
+        return data if isinstance(data, bytes) else None
+
+    def _read(self, kind: int, ident: int) -> bytes | int:
+        """What the image answers to a read (EV_RECORD, EV_OD_READ): its bytes, or an abort code."""
         if self._closed:
-            raise DeviceError(f"QemuBoard node {self.node_id}: closed, its image's law records are gone")
+            raise DeviceError(f"QemuBoard node {self.node_id}: closed, its image's memory is gone")
         with self._lock:
-            self._record_in = bytearray()
-            self._event(EV_RECORD, ident=k)
-            return bytes(self._record_in)
+            self._record_in, self._read_abort = bytearray(), 0
+            self._event(kind, ident=ident)
+            return self._read_abort or bytes(self._record_in)
+
+    def od_read(self, index: int, sub: int = 0) -> bytes | int:
+        """An object's value as the bus would read it (bytes, up to 256), or the SDO abort code;
+        no time passes for the image (as FirmwareBoard.od_read)."""
+        return self._read(EV_OD_READ, (index << 8) | sub)
 
     def _sample(self) -> tuple[int, int, bytes]:
         r = self.module.read()
@@ -316,7 +389,7 @@ class QemuBoard:
                 except Exception as exc:  # keep serving; the test or the rig asserts crashes == []
                     if len(self.crashes) < 100:
                         self.crashes.append(exc)
-                    if self._proc.poll() is not None:
+                    if self._exit_code() is not None:
                         return
 
     @property
@@ -342,19 +415,7 @@ class QemuBoard:
             self._thread.join(timeout=2.0)
         if getattr(self, "_laws", None) is not None:  # the module runs its own laws again
             self._laws.unbind()
-        try:
-            if getattr(self, "_tx", None) is not None and self._proc.poll() is None:
-                self._tx.write(RECORD.pack(EV_QUIT, 0, 0, 0, 0, 0, b""))
-                self._proc.wait(timeout=5.0)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        for f in (getattr(self, "_tx", None), getattr(self, "_rx", None)):
-            if f is not None:
-                f.close()
-        self._proc.stderr.close()
+        self._power_off()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> QemuBoard:

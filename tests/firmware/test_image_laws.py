@@ -102,11 +102,42 @@ def test_gain_inspection_reads_the_qemu_images_records():
                             "cascade_state", "cascade_input", "cascade_output"}
         assert rec["cascade_config"][0]["kp_pos"] == pytest.approx(0.5)  # written by SDO, in the image only
         image_foc_out = rec["foc_output"][0].copy()
+        # the object dictionary read as the bus would, from the image's RAM (no time passes)
+        assert lb.board.od_read(0x2010, 1) == struct.pack("<f", 0.5)
+        assert lb.board.od_read(0x1018, 2) == struct.pack("<I", 0x4A4E5431)
+        assert lb.board.od_read(0x5FFF, 0) == 0x06020000  # no such object: the SDO abort code
     finally:
         lb.close()
     own = module.law_records
     assert module.law_context == 0 and own["cascade_config"][0]["kp_pos"] > 10.0
     assert image_foc_out != own["foc_output"][0]  # the image's current loop ran, the module's never did
+
+
+@pytest.mark.parametrize("kind", ["c", pytest.param("qemu", marks=pytest.mark.needs("arm-none-eabi-gcc",
+                                                                                  "qemu-system-arm"))])
+def test_a_power_cycle_restarts_the_images_laws_from_their_calibration(kind):
+    """A board reset (the HIL fault board_reset) loses the image's RAM: its laws restart from the
+    drive calibration (a gain written only to RAM is gone, the interrupt counts start again) with
+    the power stage off, and the board, enabled again, tracks on the fresh image's laws."""
+    lb, module, _ = _run(kp_pos=0.5, kind=kind, cycles=10)
+    try:
+        assert module.law_records["cascade_config"][0]["kp_pos"] == pytest.approx(0.5)
+        lb.board.power_cycle()
+        boot = lb.boot()
+        assert (0x700 + NODE, b"\x00") in boot and lb.board.state == "switch_on_disabled"
+        assert module.law_context != 0 and module.law_records["cascade_config"][0]["kp_pos"] > 10.0
+        if kind == "c":
+            assert lb.board.law_interrupts() == (0, 0)
+        ev: list = [("frame", 0, bytes([0x01, NODE]), 0)]
+        for cw in (0x06, 0x07, 0x0F):
+            _sync_cycle(ev, cw, 8, round(0.2 * POSITION_COUNTS_PER_RAD))
+        lb.run(ev)
+        for _ in range(60):
+            _sync_cycle(ev := [], 0x0F, 8, round(0.2 * POSITION_COUNTS_PER_RAD))
+            lb.run(ev)
+        assert lb.board.state == "operation_enabled" and abs(module.truth.output_angle_rad - 0.2) < 0.01
+    finally:
+        lb.close()
 
 
 def test_a_fault_of_the_images_cascade_is_the_boards_emcy():

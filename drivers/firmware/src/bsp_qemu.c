@@ -5,7 +5,7 @@
  * writes them to "cbl.tx". Host -> guest: EV_FRAME (a received frame, then the timers), EV_TICK
  * (time passes, then the timers), EV_SAMPLE (the answer to a sample request), EV_QUIT. Guest ->
  * host: EV_FRAME (a frame to send), EV_SAMPLE (sample request), EV_DEMAND (the demand, then the
- * host advances the plant), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
+ * host advances the plant; node = the cycle's CiA 402 state), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
  * double), EV_DONE (the event is handled; flags = CiA 402 state, node = NMT state). The
  * parameter flash is the
  * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
@@ -24,6 +24,9 @@
  * cbl_hand_tick_out_t), as the host build's HandSim hook calls it.
  * EV_RECORD (id = k) asks for the joint's law record k (cbl_joint_record: what gain inspection
  * shows): the image answers with its EV_RECORD pieces, then EV_DONE; no time passes (no timers run).
+ * EV_OD_READ (id = index << 8 | sub-index) reads an object as the bus would (cbl_fw_od_read):
+ * its value in EV_OD_READ pieces, or one EV_OD_READ with flags 1 and the SDO abort code in id;
+ * then EV_DONE, no time passes.
  *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
  * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
@@ -40,7 +43,7 @@ extern volatile uint32_t cbl_systick_wraps;
 
 enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
        EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11,
-       EV_RECORD = 12, EV_HAND_TICK = 13 };
+       EV_RECORD = 12, EV_HAND_TICK = 13, EV_OD_READ = 14 };
 
 typedef struct {
     uint8_t type, flags, len, node;
@@ -78,14 +81,15 @@ static void copy(void *d, const void *s, uint32_t n)
 #ifndef CBL_QEMU_SELFTEST
 static void send_record(void) { sh_rw(0x05, fd_tx, &rec, sizeof rec); }
 
-/* a record of n bytes in 64-byte pieces of this type (see above) */
-static void send_pieces(uint8_t type, const void *src, uint32_t n)
+/* a record of n bytes in 64-byte pieces of this type (see above; node: in each piece) */
+static void send_pieces(uint8_t type, const void *src, uint32_t n, uint8_t node)
 {
     for (uint32_t off = 0; off < n; off += 64u) {
         rec = (record_t){0};
         rec.type = type;
         rec.id = off;
         rec.now_us = n;
+        rec.node = node;
         rec.len = (uint8_t)(n - off < 64u ? n - off : 64u);
         copy(rec.data, (const uint8_t *)src + off, rec.len);
         send_record();
@@ -139,14 +143,14 @@ static void serve_hand_ticks(void)
         cbl_hand_tick_out_t out = {0};
         recv_pieces(EV_HAND_TICK, &in, sizeof in);
         cbl_hand_tick_isr(&fw, &in, &out);
-        send_pieces(EV_HAND_TICK, &out, sizeof out);
+        send_pieces(EV_HAND_TICK, &out, sizeof out, 0);
     }
 }
 
 static int hand_demand(void *user, const cbl_hand_demand_t *d)
 {
     (void)user;
-    send_pieces(EV_DEMAND, d, sizeof *d);
+    send_pieces(EV_DEMAND, d, sizeof *d, (uint8_t)cbl_fw_cia402_state(&fw));
     if (fw.hctl.on) serve_hand_ticks();
     return 0;
 }
@@ -201,6 +205,7 @@ static int plant_demand(void *user, const cbl_demand_t *d)
     rec.type = EV_DEMAND;
     rec.id = (uint32_t)d->mode;
     rec.flags = d->enable;
+    rec.node = (uint8_t)cbl_fw_cia402_state(&fw);  /* the cycle's state (QemuBoard.on_cycle) */
     copy(rec.data, &d->position_rad, 32);
     send_record();
     if (fw.ctl.on) serve_interrupts();
@@ -235,10 +240,27 @@ static void send_law_record(uint32_t k)
 #ifndef CBL_BOARD_HAND
     uint32_t size = 0;
     const void *r = cbl_joint_record(&fw, k, &size);
-    if (r != NULL) send_pieces(EV_RECORD, r, size);
+    if (r != NULL) send_pieces(EV_RECORD, r, size, 0);
 #else
     (void)k;
 #endif
+}
+
+/* EV_OD_READ: an object's value in pieces, or its abort code (values up to 256 bytes: the stack) */
+static void send_od_value(uint32_t key)
+{
+    uint8_t buf[256];
+    uint32_t n = sizeof buf;
+    uint32_t code = cbl_fw_od_read(&fw, (uint16_t)(key >> 8), (uint8_t)key, buf, &n);
+    if (code != 0) {
+        rec = (record_t){0};
+        rec.type = EV_OD_READ;
+        rec.flags = 1;
+        rec.id = code;
+        send_record();
+    } else {
+        send_pieces(EV_OD_READ, buf, n, 0);
+    }
 }
 
 static int flash_seek(uint32_t off)
@@ -345,8 +367,9 @@ int main(void)
         rec.node = cbl_fw_nmt_state(&fw);
         send_record();
         if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type == EV_QUIT) return 0;
-        if (rec.type == EV_RECORD) {  /* a read: no time passes */
-            send_law_record(rec.id);
+        if (rec.type == EV_RECORD || rec.type == EV_OD_READ) {  /* a read: no time passes */
+            if (rec.type == EV_RECORD) send_law_record(rec.id);
+            else send_od_value(rec.id);
             continue;
         }
         now = rec.now_us;
