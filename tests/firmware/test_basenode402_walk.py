@@ -9,6 +9,7 @@ import time
 
 import can
 import canopen
+import pytest
 
 from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 from cerebellum_rt.drivers.eds import write_eds
@@ -46,9 +47,11 @@ def _walk(node, net) -> None:
     assert node.state == "SWITCH ON DISABLED"
 
 
-def test_basenode402_walks_the_c_image_and_the_replay_matches_the_python_board(tmp_path):
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory) -> list:
+    """BaseNode402 walks the C image in real time; the master's frames, as lockstep events."""
     channel = f"fw-walk-{next(_ids)}-{time.monotonic_ns()}"
-    eds = write_eds(build_table("joint"), tmp_path / "joint.eds")
+    eds = write_eds(build_table("joint"), tmp_path_factory.mktemp("walk") / "joint.eds")
     bus = can.Bus(interface="virtual", channel=channel)
     sniffer = can.Bus(interface="virtual", channel=channel)
     board = FirmwareBoard(NODE, bus)
@@ -79,9 +82,18 @@ def test_basenode402_walks_the_c_image_and_the_replay_matches_the_python_board(t
     sniffer.shutdown()
     sent = [e for e in events if e[0] == "frame"]
     assert len(sent) > 50 and any(e[1] == 0x600 + NODE for e in sent)
-    res = compare(events, NODE)
+    return events
+
+
+@pytest.mark.parametrize("other", ["c", pytest.param("qemu", marks=pytest.mark.needs("arm-none-eabi-gcc",
+                                                                                     "qemu-system-arm"))])
+def test_basenode402_walks_the_c_image_and_the_replay_matches_the_python_board(walk, other):
+    """The walk's frames replayed in lockstep: the host image (and the Cortex-M4F image under
+    QEMU) answer as the Python board, frame for frame, and end in the same state."""
+    res = compare(walk, NODE, other=other)
     k = res["first_reply_difference"]
-    assert k is None, f"reply {k}: python {res['python'][k]} c {res['c'][k]}"
+    assert k is None, f"reply {k}: python {res['python'][k]} {other} {res[other][k]}"
     assert res["od_difference"] == []
-    assert res["c_state"] == "switch_on_disabled"
-    print(f"\nBaseNode402 walk replayed: {res['frames_in']} master frames, {res['frames_out']} replies, identical")
+    assert res[f"{other}_state"] == "switch_on_disabled"
+    print(f"\nBaseNode402 walk replayed on {other}: {res['frames_in']} master frames, {res['frames_out']} replies, "
+          "identical")
