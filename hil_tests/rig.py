@@ -41,7 +41,7 @@ is a one-line error naming it).
       firmware = "c"               # "c" (default): the board's C firmware image through cffi
                                    # (joint and hand, classic CAN or CAN FD);
                                    # "python": the executable specification (drivers/board);
-                                   # "qemu": the Cortex-M4F image under QEMU (joint boards)
+                                   # "qemu": the Cortex-M4F image under QEMU (classic CAN)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
