@@ -21,8 +21,17 @@ SYNC_S = 0.01
 _ids = itertools.count()
 
 
-def _walk(node, net) -> None:
-    node.nmt.wait_for_heartbeat(1.0)
+def _walk(node, net, slack: float = 1.0) -> None:
+    """BaseNode402's walk through the CiA 402 states. ``slack`` stretches the master's timeouts
+    (TPDO, state switch, SDO): a board that runs slower than real time (the image under QEMU on a
+    loaded machine, ~1 s wall per emulated second idle) answers each SYNC late, and the lag grows
+    over the walk while every answer still comes, in order."""
+    if slack != 1.0:
+        for name in ("TIMEOUT_SWITCH_STATE_FINAL", "TIMEOUT_SWITCH_STATE_SINGLE", "TIMEOUT_CHECK_TPDO",
+                     "TIMEOUT_RESET_FAULT"):
+            setattr(node, name, getattr(type(node), name) * slack)
+        node.sdo.RESPONSE_TIMEOUT *= slack
+    node.nmt.wait_for_heartbeat(1.0 * slack)
     node.sdo[0x1006].raw = int(SYNC_S * 1e6)
     node.setup_402_state_machine()
     node.nmt.state = "OPERATIONAL"
@@ -30,17 +39,17 @@ def _walk(node, net) -> None:
         if pdo.enabled:
             pdo.start(SYNC_S)
     net.sync.start(SYNC_S)
-    node.tpdo[1].wait_for_reception(1.0)
-    node.check_statusword(1.0)
+    node.tpdo[1].wait_for_reception(1.0 * slack)
+    node.check_statusword(1.0 * slack)
     assert node.state == "SWITCH ON DISABLED"
     for target in ("READY TO SWITCH ON", "SWITCHED ON", "OPERATION ENABLED", "SWITCHED ON", "READY TO SWITCH ON",
                    "SWITCH ON DISABLED", "OPERATION ENABLED", "QUICK STOP ACTIVE"):
         node.state = target
         assert node.state == target
     node.sdo[0x2040].raw = 0x2310  # a fault: reaction, then fault
-    end = time.monotonic() + 2.0
+    end = time.monotonic() + 2.0 * slack
     while node.state != "FAULT" and time.monotonic() < end:
-        node.check_statusword(1.0)
+        node.check_statusword(1.0 * slack)
     assert node.state == "FAULT"
     node.sdo[0x2040].raw = 0
     node.state = "SWITCH ON DISABLED"  # fault reset (15)
