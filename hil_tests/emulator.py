@@ -103,6 +103,11 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
         return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
                              storage_path=image_flash)
+    if spec.firmware == "qemu":
+        from cerebellum_rt.drivers.board.qemu import QemuBoard
+
+        return QemuBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
+                         storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path, flash=flash)
 

@@ -111,7 +111,7 @@ def _with_firmware(rig: Any, firmware: str) -> Any:
     buses = []
     for bus in rig.buses:
         for b in bus.boards:
-            check_firmware(firmware, b.type, bus.fd, lambda limit, b=b, bus=bus: ConfigError(
+            check_firmware(firmware, bus.fd, lambda limit, b=b, bus=bus: ConfigError(
                 f"--firmware = {firmware!r} for board {b.node} ({b.type}) on bus '{bus.name}' {limit}"))
         buses.append(replace(bus, boards=tuple(replace(b, firmware=firmware) for b in bus.boards)))
     return replace(rig, buses=tuple(buses))

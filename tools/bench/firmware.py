@@ -10,7 +10,8 @@ high-water mark; ``foc_insns`` = one call of the image's current-loop interrupt
 cascade with the CSP interpolation), both averaged over the selftest's 20 kHz / 10 kHz interrupts
 in operation enabled under the same ``-icount`` (hand: ``control_insns`` = one control tick of
 its six actuators' tendon laws, ``cbl_hand_tick_isr``); ``host_speedup`` = SYNC cycles per CPU second of the C image behind FirmwareBoard
-over those of the Python board (JointBoard), measured in this run on the same in-process bus
+over those of the Python board (JointBoard; hand: HandBoard, its RPDOs carrying the controlword
+and the tension targets), measured in this run on the same in-process bus
 (python-can Messages in and out, no plant; thread CPU time, best of three alternating runs each),
 and ``host_speedup_with_plant`` with a JointModule behind each board (the plant's simulation then
 dominates both). ``host_bus_floor_us`` = the CPU time per cycle of a board that only receives the
@@ -78,11 +79,14 @@ class _BusOnlyBoard:
         pass
 
 
-def _cycles_per_s(kind: str, n: int, with_plant: bool, replies: int = 0) -> tuple[float, str, int]:
+def _cycles_per_s(kind: str, n: int, with_plant: bool, replies: int = 0,
+                  board_type: str = "joint") -> tuple[float, str, int]:
     """SYNC cycles per CPU second of this thread (a shared machine preempts it: CPU time, not
     wall time, is the board's cost), the board's CiA 402 state after them and the frames it sent
-    in the last cycle. ``kind``: 'python', 'c' or 'bus' (:class:`_BusOnlyBoard` with ``replies``)."""
-    from cerebellum_rt.drivers.board import JointBoard
+    in the last cycle. ``kind``: 'python', 'c' or 'bus' (:class:`_BusOnlyBoard` with ``replies``);
+    ``board_type`` 'hand': the hand boards (HandBoard, FirmwareBoard's hand image; no plant), its
+    RPDOs carrying the controlword and six tension targets."""
+    from cerebellum_rt.drivers.board import HandBoard, JointBoard
     from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
     module = None
@@ -96,6 +100,9 @@ def _cycles_per_s(kind: str, n: int, with_plant: bool, replies: int = 0) -> tupl
     board: Any
     if kind == "bus":
         board = _BusOnlyBoard(bus, replies)
+    elif board_type == "hand":
+        board = (HandBoard(1, bus, None, threaded=False, clock=lambda: t[0]) if kind == "python" else
+                 FirmwareBoard(1, bus, None, threaded=False, clock=lambda: t[0], board="hand"))
     else:
         cls = JointBoard if kind == "python" else FirmwareBoard
         board = cls(1, bus, module, threaded=False, clock=lambda: t[0])
@@ -105,8 +112,10 @@ def _cycles_per_s(kind: str, n: int, with_plant: bool, replies: int = 0) -> tupl
 
     # the frames of every cycle made once: the loop below costs the harness as little as it can,
     # so that the figure is the boards' own (both boards only read the Messages they receive)
-    sync, rpdo2 = msg(0x80, b""), msg(0x301, bytes(8))
-    cycles = [(msg(0x201, struct.pack("<HbI", cw, 8, 0)), rpdo2, sync) for cw in (0x06, 0x07, 0x0F)]
+    sync, rpdo2 = msg(0x80, b""), msg(0x301, bytes(8) if board_type == "joint" else bytes(6))
+    rpdo1 = "<HbI" if board_type == "joint" else "<Hhhh"  # CSP target / tensions 1-3 (0.01 N)
+    args = (8, 0) if board_type == "joint" else (500, 500, 500)
+    cycles = [(msg(0x201, struct.pack(rpdo1, cw, *args)), rpdo2, sync) for cw in (0x06, 0x07, 0x0F)]
     to_board.append(msg(0, b"\x01\x00"))
     board.poll()
     poll, extend, clear = board.poll, to_board.extend, from_board.clear
@@ -152,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
                 rates[(kind, plant)] = max(rates.get((kind, plant), 0.0), rate)
                 if kind == "c":
                     replies = sent
+    hand_rates: dict[str, float] = {}
+    for _ in range(3):
+        for kind in ("python", "c"):
+            rate, state, _sent = _cycles_per_s(kind, args.cycles, False, board_type="hand")
+            if state != "operation_enabled":
+                raise RuntimeError(f"bench firmware: the {kind} hand board ended in {state}, not operation_enabled")
+            hand_rates[kind] = max(hand_rates.get(kind, 0.0), rate)
     floor_us = 1e6 / rates[("bus", False)]
     us = {k: 1e6 / rates[(k, False)] for k in ("python", "c")}
     joint = {
@@ -168,10 +184,11 @@ def run(args: argparse.Namespace) -> int:
     hand = {"flash_bytes": images["hand"]["flash_bytes"], "ram_bytes": images["hand"]["ram_bytes"],
             "budgets": images["hand"]["budgets"], "stack_worst_bytes": images["hand"]["stack_worst_bytes"],
             "stack_used_bytes": tests["hand"]["stack_used_bytes"], "tick_insns": tests["hand"]["tick_insns"],
-            "sync_insns": tests["hand"]["sync_insns"], "control_insns": tests["hand"]["control_insns"]}
+            "sync_insns": tests["hand"]["sync_insns"], "control_insns": tests["hand"]["control_insns"],
+            "host_cycles_per_s": {k: round(v) for k, v in hand_rates.items()},
+            "host_speedup": round(hand_rates["c"] / hand_rates["python"], 2)}
     res = {"boards": {"joint": joint, "hand": hand},
-           "not_measured": {"hand": "foc_insns (the hand's motors' current loops are in HandSim's plant) and "
-                                    "host_speedup"}}
+           "not_measured": {"hand": "foc_insns (the hand's motors' current loops are in HandSim's plant)"}}
     if args.json:
         print(json.dumps(res))
         return 0
@@ -187,5 +204,6 @@ def run(args: argparse.Namespace) -> int:
           f"{joint['host_speedup_above_bus_floor']}x)")
     print(f"hand image (Cortex-M4F): flash {hand['flash_bytes']} / {b['flash_bytes']} B, RAM {hand['ram_bytes']} / "
           f"{b['ram_bytes']} B; one 1 kHz cycle: {hand['tick_insns']} instructions, control tick "
-          f"{hand['control_insns']}")
+          f"{hand['control_insns']}; host: {hand['host_cycles_per_s']['c']} cycles/s C image vs "
+          f"{hand['host_cycles_per_s']['python']} Python board = {hand['host_speedup']}x")
     return 0
