@@ -36,6 +36,8 @@ import can
 
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.board.joint import plant_param
+from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR
+from cerebellum_rt.drivers.can.emulated import batch_endpoint
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
 from cerebellum_rt.drivers.od import JointRatings, Table, build_table
@@ -49,6 +51,12 @@ FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h C
 _FRAME_HEAD = struct.Struct("<IBB")
 _FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and data
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
+# the image's flags of a medium frame's (drivers/can/codec FLAG_*), as the python-can path gives
+# them: EXT, FD and RTR carry over; BRS is not the image's business; the emulated bus hands error
+# frames to python-can as plain frames (is_error_frame False), so they arrive unflagged either way
+_FLAGS_OF_MEDIUM = tuple((FRAME_EXT if f & FLAG_EXT else 0) | (FRAME_FD if f & FLAG_FD else 0)
+                         | (FRAME_RTR if f & FLAG_RTR else 0) for f in range(256))
+_FD_BRS = FLAG_FD | FLAG_BRS  # the medium's flags of an FD frame the image sends (python-can path: is_fd, bitrate_switch)
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
 HAND_AXES = 6
@@ -203,13 +211,21 @@ class FirmwareBoard:
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
                  table: Table | None = None, board: str | None = None, image: Any | None = None,
-                 flash_region: tuple[int, int] | None = None, boot_api: int = 0) -> None:
+                 flash_region: tuple[int, int] | None = None, boot_api: int = 0,
+                 batched: bool | None = None) -> None:
         """``image``: the firmware to run (default: the host build of ``table``); a booted board
         (:class:`~cerebellum_rt.drivers.board.cboot.BootBoard`) passes the payload its bootloader
         chose, ``flash_region`` = (address, bytes) of the parameter store inside its flash and
-        ``boot_api`` = the address of the bootloader's services."""
+        ``boot_api`` = the address of the bootloader's services. ``batched``: the frames go between
+        the emulated medium and the image as the medium's records, no ``can.Message`` (what
+        python-can would deliver and send, see :func:`~cerebellum_rt.drivers.can.emulated.batch_endpoint`);
+        None (default): whenever ``bus`` allows it, False: through python-can."""
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
+        self._port = batch_endpoint(bus) if batched is not False else None
+        if batched and self._port is None:
+            raise ConfigError(f"FirmwareBoard node {node_id}: batched = True needs an emulated bus "
+                              f"(drivers/can/emulated.EmulatedBus with its own recv / send), not {type(bus).__name__}")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
         board = board or (table.board if table is not None else "joint")
         if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
@@ -305,20 +321,31 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            # one copy of the queue; each frame's data is then a slice of it (a bytearray: no second copy)
-            raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
-            for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
-                fd = flags & FRAME_FD != 0
-                # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
-                m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
-                off += FRAME_BYTES
-                try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
-                    send(m)
-                except can.CanError:
-                    pass  # a full or closed bus drops the frame, as a controller would
+            # one copy of the queue; each frame's data is then a slice of it
+            if self._port is not None:  # the medium's records: (id, flags, data) on the board's endpoint
+                raw = bytes(self._tx_mem[: n * FRAME_BYTES])
+                medium, ep = self._port
+                medium.submit_many(ep, [(cob, _FD_BRS if flags & FRAME_FD else 0, raw[off : off + length])
+                                        for off, (cob, flags, length)
+                                        in zip(range(6, n * FRAME_BYTES, FRAME_BYTES), _FRAME_RECORD.iter_unpack(raw))])
+            else:
+                self._send_messages(n)
         if flash_written:
             self.flash_dirty = True
             self._save_flash()
+
+    def _send_messages(self, n: int) -> None:
+        """The image's first ``n`` queued frames as python-can Messages, sent one by one."""
+        raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
+        for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
+            fd = flags & FRAME_FD != 0
+            # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
+            m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
+            off += FRAME_BYTES
+            try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
+                send(m)
+            except can.CanError:
+                pass  # a full or closed bus drops the frame, as a controller would
 
     def _save_flash(self) -> None:
         if self.storage_path is None:
@@ -330,22 +357,16 @@ class FirmwareBoard:
             os.fsync(fh.fileno())
         os.replace(tmp, self.storage_path)
 
-    def _put(self, n: int, m: can.Message) -> None:
-        """Frame ``m`` into slot ``n`` of the receive batch."""
-        data = m.data
-        length = min(len(data), CBL_FRAME_MAX)
-        off = n * FRAME_BYTES
-        _FRAME_HEAD.pack_into(self._rx_buf, off, m.arbitration_id, _flags(m), length)
-        self._rx_buf[off + 6 : off + 6 + length] = data[:length] if length < len(data) else data
-
-    def _step(self, msgs: list[can.Message], tick: bool = True) -> None:
-        """Frames (in one call to the image, at most RX_BATCH per call), then the timers."""
-        now, n = self._now_us(), 0
-        for m in msgs:
+    def _step(self, frames: list[tuple[int, int, bytes | bytearray]], tick: bool = True) -> None:
+        """Frames as (id, the image's CBL_FRAME_* flags, data), in one call to the image (at most
+        RX_BATCH per call), then the timers."""
+        now, n, pack, buf = self._now_us(), 0, _FRAME_IN.pack_into, self._rx_buf
+        for cid, flags, data in frames:
             if n == RX_BATCH:
                 self._run_image(n, now, 0)
                 n = 0
-            self._put(n, m)
+            length = len(data)
+            pack(buf, n * FRAME_BYTES, cid, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
             n += 1
         self._run_image(n, now, 1 if tick else 0)
 
@@ -367,9 +388,39 @@ class FirmwareBoard:
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
         returns the number of frames handled. Frames go into the image's batch as they are read
-        (RX_BATCH per call into the image), one call for the last batch and the timers. The
-        per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
-        throughput)."""
+        (RX_BATCH per call into the image), one call for the last batch and the timers."""
+        if self._port is not None:
+            return self._poll_records(max_frames)
+        return self._poll_messages(max_frames)
+
+    def _poll_records(self, max_frames: int) -> int:
+        """:meth:`poll` on an emulated medium: its records taken RX_BATCH at a time, packed into
+        the image's batch (no ``can.Message``); a batch is handed over once the next one has been
+        taken, as :meth:`_poll_messages` reads the frame after a full batch before running it."""
+        medium, ep = self._port
+        take, pack, buf, flags_of = medium.take, _FRAME_IN.pack_into, self._rx_buf, _FLAGS_OF_MEDIUM
+        with self._lock:
+            now = round(self.clock() * 1e6)
+            frames = take(ep, min(RX_BATCH, max_frames))
+            total = 0
+            while True:
+                off = 0
+                for cid, flags, data in frames:
+                    length = len(data)
+                    # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                    pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                    off += FRAME_BYTES
+                n = len(frames)
+                total += n
+                more = take(ep, min(RX_BATCH, max_frames - total)) if n == RX_BATCH and total < max_frames else None
+                if not more:
+                    self._run_image(n, now, 1)
+                    return total
+                self._run_image(n, now, 0)
+                frames = more
+
+    def _poll_messages(self, max_frames: int) -> int:
+        """:meth:`poll` on a python-can bus (Messages read one by one, their fields packed)."""
         recv, pack, buf, total, n, off = self.bus.recv, _FRAME_IN.pack_into, self._rx_buf, 0, 0, 0
         raw = raw_receiver(self.bus)
         with self._lock:
@@ -384,7 +435,6 @@ class FirmwareBoard:
                 data = m.data
                 length = len(data)
                 flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
-                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
                 pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
                 n += 1
                 off += FRAME_BYTES
@@ -393,9 +443,15 @@ class FirmwareBoard:
         return total
 
     def _run(self) -> None:
+        port = self._port
         while not self._stop.is_set():
             try:
-                msg = self.bus.recv(timeout=0.002)
+                if port is not None:
+                    frames = [(cid, _FLAGS_OF_MEDIUM[flags], data)
+                              for _, (cid, flags, data) in port[0].receive(port[1], 0.002, limit=1)]
+                else:
+                    msg = self.bus.recv(timeout=0.002)
+                    frames = [(msg.arbitration_id, _flags(msg), msg.data)] if msg is not None else []
             except (can.CanError, OSError, ValueError):
                 if self._stop.is_set():
                     return
@@ -403,7 +459,7 @@ class FirmwareBoard:
                 continue
             with self._lock:
                 try:
-                    self._step([msg] if msg is not None else [], tick=True)
+                    self._step(frames, tick=True)
                 except Exception as exc:  # a crash would silence the board: record it, keep serving
                     if len(self.crashes) < 100:
                         self.crashes.append(exc)

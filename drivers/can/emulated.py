@@ -27,6 +27,7 @@ endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an en
 from __future__ import annotations
 
 import collections
+import math
 import random
 import threading
 import time
@@ -124,7 +125,8 @@ class Medium:
         self.faults.validate()
         self.clock = clock
         self.timed = bool(timed)
-        self.stats = MediumStats()
+        self._stats = MediumStats()
+        self._submitted_t = -math.inf  # clock time of the last submission (see _catch_up)
         self._rng = random.Random(self.faults.seed)
         self._eps: list[_Endpoint] = []
         self._cv = threading.Condition()
@@ -142,6 +144,7 @@ class Medium:
 
     def detach(self, ep: _Endpoint) -> None:
         with self._cv:
+            self._catch_up()
             if ep in self._eps:
                 self._eps.remove(ep)
             empty = not self._eps
@@ -157,11 +160,12 @@ class Medium:
     def force_bus_off(self, ep: _Endpoint, on: bool = True) -> None:
         """Put an endpoint bus-off (flushing its queue) or recover it."""
         with self._cv:
+            self._catch_up()
             ep.bus_off = on
             ep.tec = 256 if on else 0
             if on:
                 ep.tx.clear()
-                self.stats.bus_off_events += 1
+                self._stats.bus_off_events += 1
 
     # -- timing -----------------------------------------------------------------------------
     def wire_time(self, frame: Frame) -> float:
@@ -178,14 +182,64 @@ class Medium:
 
     # -- the model --------------------------------------------------------------------------
     def submit(self, ep: _Endpoint, frame: Frame) -> None:
+        """Queue ``frame`` on ``ep`` now (raises ``CanOperationError`` when ``ep`` is bus-off).
+        A timed medium starts it on the wire at the next query (``has_rx``, ``receive``, ...), which
+        runs the model up to its own time first: the same starts and deliveries as starting it here,
+        since a frame lasts more than zero seconds (no completion can fall between the two)."""
         with self._cv:
             if ep.bus_off:
                 raise can.CanOperationError(f"emulated bus '{self.name}': endpoint {ep.name} is bus-off")
             now = self.clock()
             self._advance(now)
             ep.tx.append((now, frame))
-            self._advance(now)
+            self._submitted_t = now
+            if not self.timed:
+                self._advance(now)  # an ideal bus delivers at once
             self._cv.notify_all()
+
+    def submit_many(self, ep: _Endpoint, frames: list[Frame]) -> int:
+        """``submit`` of each frame in order at one clock reading, under one lock; a frame that
+        ``submit`` would refuse (bus-off) is dropped, as a controller drops it. Returns the number
+        queued. The batched transmit path of an emulated board (no ``can.Message``)."""
+        with self._cv:
+            if ep.bus_off or not frames:
+                return 0
+            now = self.clock()
+            self._advance(now)
+            if self.timed:
+                # as submit() frame by frame: the bus-off test of the second and later frames sees
+                # the state the first frame's advance left (nothing completes at this same time)
+                if ep.bus_off:
+                    ep.tx.append((now, frames[0]))
+                    sent = 1
+                else:
+                    ep.tx.extend([(now, f) for f in frames])
+                    sent = len(frames)
+            else:
+                sent = 0
+                for k, f in enumerate(frames):
+                    if ep.bus_off:
+                        break
+                    if k:
+                        self._advance(now)
+                    ep.tx.append((now, f))
+                    self._advance(now)
+                    sent += 1
+            self._submitted_t = now
+            self._cv.notify_all()
+            return sent
+
+    def _catch_up(self) -> None:
+        """The model as ``submit`` used to leave it (run up to the last submission): before
+        anything that reads or changes the state without running it to the clock first. Caller
+        holds the lock."""
+        self._advance(self._submitted_t)
+
+    @property
+    def stats(self) -> MediumStats:
+        with self._cv:
+            self._catch_up()
+            return self._stats
 
     def _key(self, frame: Frame) -> tuple[int, int, int]:
         cid, flags, _ = frame
@@ -223,8 +277,8 @@ class Medium:
             if not contenders:
                 return
             _, _, winner = min(contenders, key=lambda c: (c[0], c[1]))
-            if self.stats.first_t is None:
-                self.stats.first_t = start
+            if self._stats.first_t is None:
+                self._stats.first_t = start
             frame = winner.tx[0][1]
             duration = self.wire_time(frame)
             ok = not (f.corrupt and winner is not self._babbler and self._rng.random() < f.corrupt)
@@ -233,7 +287,7 @@ class Medium:
             self._inflight = (start, start + duration, winner, frame, ok)
 
     def _complete(self, start: float, end: float, sender: _Endpoint, frame: Frame, ok: bool) -> None:
-        st = self.stats
+        st = self._stats
         st.busy_s += end - start
         st.last_t = end
         if not ok:
@@ -297,6 +351,20 @@ class Medium:
         with self._cv:
             self._advance(self.clock())
             return self._next_event()
+
+    def take(self, ep: _Endpoint, limit: int) -> list[Frame]:
+        """Up to ``limit`` frames delivered to ``ep`` by now, without their times and without
+        waiting (``receive(ep, 0.0, limit)`` less its wall-clock deadline): the batched receive
+        path of an emulated board."""
+        with self._cv:
+            now = self.clock()
+            self._advance(now)
+            rx = ep.rx
+            out = []
+            while rx and rx[0][0] <= now and len(out) < limit:
+                out.append(rx.popleft()[1])
+            ep.received += len(out)
+            return out
 
     def receive(self, ep: _Endpoint, timeout_s: float | None, limit: int = 1) -> list[tuple[float, Frame]]:
         """Frames delivered to ``ep`` by now (waiting up to ``timeout_s`` for the first)."""
@@ -391,6 +459,7 @@ class EmulatedBus(can.BusABC):
         """Discard the frames still queued for transmission (python-can's API; a host aborts
         its stale commands after a bus fault)."""
         with self.medium._cv:
+            self.medium._catch_up()
             self._ep.tx.clear()
 
     def shutdown(self) -> None:
@@ -399,6 +468,21 @@ class EmulatedBus(can.BusABC):
         self._is_shutdown = True
         self.medium.detach(self._ep)
         super().shutdown()
+
+
+def batch_endpoint(bus: can.BusABC) -> tuple[Medium, _Endpoint] | None:
+    """(medium, endpoint) of ``bus`` when it is an :class:`EmulatedBus` that receives and sends
+    as EmulatedBus itself does, so that taking its frames from the medium (:meth:`Medium.take`)
+    and queueing frames on it (:meth:`Medium.submit_many`) is what python-can's ``recv`` and
+    ``send`` would do, less the ``can.Message`` of every frame (the acceptance filters run in the
+    medium either way); else None (a subclass that changes either, any other bus)."""
+    if not isinstance(bus, EmulatedBus) or bus._is_shutdown:
+        return None
+    cls = type(bus)
+    if (cls.send is not EmulatedBus.send or cls._recv_internal is not EmulatedBus._recv_internal
+            or cls.recv is not can.BusABC.recv):
+        return None
+    return bus.medium, bus.endpoint
 
 
 class EmulatedPort:
