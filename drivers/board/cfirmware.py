@@ -321,21 +321,22 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            # one copy of the queue; each frame's data is then a slice of it
-            if self._port is not None:  # the medium's records: (id, flags, data) on the board's endpoint
-                raw = bytes(self._tx_mem[: n * FRAME_BYTES])
-                medium, ep = self._port
-                medium.submit_many(ep, [(cob, _FD_BRS if flags & FRAME_FD else 0, raw[off : off + length])
-                                        for off, (cob, flags, length)
-                                        in zip(range(6, n * FRAME_BYTES, FRAME_BYTES), _FRAME_RECORD.iter_unpack(raw))])
-            else:
-                self._send_messages(n)
+            self._send(n)
         if flash_written:
             self.flash_dirty = True
             self._save_flash()
 
-    def _send_messages(self, n: int) -> None:
-        """The image's first ``n`` queued frames as python-can Messages, sent one by one."""
+    def _send(self, n: int) -> None:
+        """The image's first ``n`` queued frames onto the bus, in order: as the medium's records
+        (id, flags, data) on the board's endpoint, else as python-can Messages sent one by one (a
+        full or closed bus drops a frame, as a controller would). One copy of the queue; each
+        frame's data is then a slice of it."""
+        if self._port is not None:
+            raw, head = self._tx_mem[: n * FRAME_BYTES].tobytes(), _FRAME_HEAD.unpack_from
+            self._port[0].submit_many(self._port[1], [(cob, _FD_BRS if flags & FRAME_FD else 0, raw[o + 6 : o + 6 + length])
+                                                      for o in range(0, n * FRAME_BYTES, FRAME_BYTES)
+                                                      for cob, flags, length in (head(raw, o),)])
+            return
         raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
         for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
             fd = flags & FRAME_FD != 0
@@ -345,7 +346,7 @@ class FirmwareBoard:
             try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
                 send(m)
             except can.CanError:
-                pass  # a full or closed bus drops the frame, as a controller would
+                pass
 
     def _save_flash(self) -> None:
         if self.storage_path is None:
@@ -361,27 +362,33 @@ class FirmwareBoard:
         """Frames as (id, the image's CBL_FRAME_* flags, data), in one call to the image (at most
         RX_BATCH per call), then the timers."""
         now, n, pack, buf = self._now_us(), 0, _FRAME_IN.pack_into, self._rx_buf
-        for cid, flags, data in frames:
-            if n == RX_BATCH:
-                self._run_image(n, now, 0)
-                n = 0
-            length = len(data)
-            pack(buf, n * FRAME_BYTES, cid, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
-            n += 1
-        self._run_image(n, now, 1 if tick else 0)
+        _current.append(self)
+        try:
+            for cid, flags, data in frames:
+                if n == RX_BATCH:
+                    self._run_image(n, now, 0)
+                    n = 0
+                length = len(data)
+                pack(buf, n * FRAME_BYTES, cid, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                n += 1
+            self._run_image(n, now, 1 if tick else 0)
+        finally:
+            _current.pop()
 
     def _run_image(self, n: int, now: int, tick: int) -> None:
+        """One call into the image: the first ``n`` frames of the batch, then (``tick``) its timers;
+        what it sent goes onto the bus. The caller has pushed this board on ``_current``."""
         if self._warm_plant is not None:
             warm, self._warm_plant = self._warm_plant, None
             warm()
         self.cycle_t = now * 1e-6
-        _current.append(self)
-        try:
-            out = self._step_c(self._h, self._rx, n, now, tick)
-        finally:
-            _current.pop()
+        out = self._step_c(self._h, self._rx, n, now, tick)
         if out:  # frames sent, flash written or a reset asked for
-            self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+            if out & 0xFFFF:
+                self._send(out & 0xFFFF)
+            if out & FLASH_WRITTEN:
+                self.flash_dirty = True
+                self._save_flash()
             if out & RESET_REQUEST:
                 self.reset_requested = True
 
@@ -389,57 +396,58 @@ class FirmwareBoard:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
         returns the number of frames handled. Frames go into the image's batch as they are read
         (RX_BATCH per call into the image), one call for the last batch and the timers."""
-        if self._port is not None:
-            return self._poll_records(max_frames)
-        return self._poll_messages(max_frames)
+        with self._lock:
+            _current.append(self)
+            try:
+                if self._port is not None:
+                    return self._poll_records(max_frames)
+                return self._poll_messages(max_frames)
+            finally:
+                _current.pop()
 
     def _poll_records(self, max_frames: int) -> int:
-        """:meth:`poll` on an emulated medium: its records taken RX_BATCH at a time, packed into
-        the image's batch (no ``can.Message``); a batch is handed over once the next one has been
-        taken, as :meth:`_poll_messages` reads the frame after a full batch before running it."""
+        """:meth:`poll` on an emulated medium: its records taken RX_BATCH at a time and packed into
+        the image's batch (no ``can.Message``); a full batch is handed over once the next one has
+        been taken, as :meth:`_poll_messages` reads the frame after a full batch before running it."""
         medium, ep = self._port
         take, pack, buf, flags_of = medium.take, _FRAME_IN.pack_into, self._rx_buf, _FLAGS_OF_MEDIUM
-        with self._lock:
-            now = round(self.clock() * 1e6)
-            frames = take(ep, min(RX_BATCH, max_frames))
-            total = 0
-            while True:
-                off = 0
-                for cid, flags, data in frames:
-                    length = len(data)
-                    # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
-                    pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
-                    off += FRAME_BYTES
-                n = len(frames)
-                total += n
-                more = take(ep, min(RX_BATCH, max_frames - total)) if n == RX_BATCH and total < max_frames else None
-                if not more:
-                    self._run_image(n, now, 1)
-                    return total
-                self._run_image(n, now, 0)
-                frames = more
+        now = round(self.clock() * 1e6)
+        frames = take(ep, RX_BATCH if max_frames > RX_BATCH else max_frames)
+        total = 0
+        while True:
+            off = 0
+            for cid, flags, data in frames:
+                length = len(data)
+                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                off += FRAME_BYTES
+            n = len(frames)
+            total += n
+            if n < RX_BATCH or total >= max_frames or not (frames := take(ep, min(RX_BATCH, max_frames - total))):
+                self._run_image(n, now, 1)
+                return total
+            self._run_image(n, now, 0)
 
     def _poll_messages(self, max_frames: int) -> int:
         """:meth:`poll` on a python-can bus (Messages read one by one, their fields packed)."""
         recv, pack, buf, total, n, off = self.bus.recv, _FRAME_IN.pack_into, self._rx_buf, 0, 0, 0
         raw = raw_receiver(self.bus)
-        with self._lock:
-            now = round(self.clock() * 1e6)
-            while total < max_frames:
-                m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
-                if m is None:
-                    break
-                if n == RX_BATCH:
-                    self._run_image(n, now, 0)
-                    n = off = 0
-                data = m.data
-                length = len(data)
-                flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
-                pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
-                n += 1
-                off += FRAME_BYTES
-                total += 1
-            self._run_image(n, now, 1)
+        now = round(self.clock() * 1e6)
+        while total < max_frames:
+            m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
+            if m is None:
+                break
+            if n == RX_BATCH:
+                self._run_image(n, now, 0)
+                n = off = 0
+            data = m.data
+            length = len(data)
+            flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
+            pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+            n += 1
+            off += FRAME_BYTES
+            total += 1
+        self._run_image(n, now, 1)
         return total
 
     def _run(self) -> None:

@@ -127,9 +127,12 @@ class Medium:
         self.timed = bool(timed)
         self._stats = MediumStats()
         self._submitted_t = -math.inf  # clock time of the last submission (see _catch_up)
+        self._tx_maybe = False  # a transmit queue may hold a frame (set by every submission)
         self._rng = random.Random(self.faults.seed)
         self._eps: list[_Endpoint] = []
-        self._cv = threading.Condition()
+        self._mutex = threading.RLock()  # taken directly on the hot paths (cheaper than the Condition's)
+        self._cv = threading.Condition(self._mutex)
+        self._waiting = 0  # threads inside receive()'s wait: notify only when there is one
         self._free_t = clock()
         self._inflight: tuple[float, float, _Endpoint | None, Frame, bool] | None = None
         self._scratch = np.zeros(1024, dtype=np.uint8)
@@ -137,13 +140,13 @@ class Medium:
 
     # -- endpoints --------------------------------------------------------------------------
     def attach(self, name: str) -> _Endpoint:
-        with self._cv:
+        with self._mutex:
             ep = _Endpoint(name)
             self._eps.append(ep)
             return ep
 
     def detach(self, ep: _Endpoint) -> None:
-        with self._cv:
+        with self._mutex:
             self._catch_up()
             if ep in self._eps:
                 self._eps.remove(ep)
@@ -159,8 +162,9 @@ class Medium:
 
     def force_bus_off(self, ep: _Endpoint, on: bool = True) -> None:
         """Put an endpoint bus-off (flushing its queue) or recover it."""
-        with self._cv:
+        with self._mutex:
             self._catch_up()
+            self._tx_maybe = True  # a recovered controller sends what it still holds
             ep.bus_off = on
             ep.tec = 256 if on else 0
             if on:
@@ -186,22 +190,24 @@ class Medium:
         A timed medium starts it on the wire at the next query (``has_rx``, ``receive``, ...), which
         runs the model up to its own time first: the same starts and deliveries as starting it here,
         since a frame lasts more than zero seconds (no completion can fall between the two)."""
-        with self._cv:
+        with self._mutex:
             if ep.bus_off:
                 raise can.CanOperationError(f"emulated bus '{self.name}': endpoint {ep.name} is bus-off")
             now = self.clock()
             self._advance(now)
             ep.tx.append((now, frame))
             self._submitted_t = now
+            self._tx_maybe = True
             if not self.timed:
                 self._advance(now)  # an ideal bus delivers at once
-            self._cv.notify_all()
+            if self._waiting:
+                self._cv.notify_all()
 
     def submit_many(self, ep: _Endpoint, frames: list[Frame]) -> int:
         """``submit`` of each frame in order at one clock reading, under one lock; a frame that
         ``submit`` would refuse (bus-off) is dropped, as a controller drops it. Returns the number
         queued. The batched transmit path of an emulated board (no ``can.Message``)."""
-        with self._cv:
+        with self._mutex:
             if ep.bus_off or not frames:
                 return 0
             now = self.clock()
@@ -226,7 +232,9 @@ class Medium:
                     self._advance(now)
                     sent += 1
             self._submitted_t = now
-            self._cv.notify_all()
+            self._tx_maybe = True
+            if self._waiting:
+                self._cv.notify_all()
             return sent
 
     def _catch_up(self) -> None:
@@ -237,7 +245,7 @@ class Medium:
 
     @property
     def stats(self) -> MediumStats:
-        with self._cv:
+        with self._mutex:
             self._catch_up()
             return self._stats
 
@@ -250,6 +258,8 @@ class Medium:
     def _advance(self, now: float) -> None:
         """Run the bus up to ``now`` (caller holds the lock)."""
         f = self.faults
+        if self._inflight is None and not self._tx_maybe and f.babble_id is None:
+            return  # an idle bus with no transmit queue to look at (the common case of a query)
         while True:
             if self._inflight is not None:
                 start, end, sender, frame, ok = self._inflight
@@ -262,6 +272,7 @@ class Medium:
             heads = [(ep.tx[0][0], ep) for ep in self._eps if ep.tx and not ep.bus_off]
             babble = f.babble_id is not None
             if not heads and not babble:
+                self._tx_maybe = False  # until the next submission or bus-off recovery
                 return
             earliest = self._free_t if babble else min(h[0] for h in heads)
             start = max(self._free_t, earliest)
@@ -312,7 +323,8 @@ class Medium:
         for ep in self._eps:
             if ep is not sender and (ep.accept is None or ep.accepts(frame)):
                 ep.rx.append((t, frame))
-        self._cv.notify_all()
+        if self._waiting:
+            self._cv.notify_all()
 
     def _next_event(self) -> float | None:
         times = [ep.rx[0][0] for ep in self._eps if ep.rx]
@@ -327,7 +339,7 @@ class Medium:
         """Clock time after ``now`` of the next frame end, frame start or delivery (None: nothing
         pending); frames already delivered and waiting to be read do not count. A lockstep world
         (:mod:`cerebellum_rt.hil_tests.lockstep`) jumps its virtual clock to it."""
-        with self._cv:
+        with self._mutex:
             self._advance(now)
             times = [t for ep in self._eps for t, _ in ep.rx if t > now]
             if self._inflight is not None:
@@ -341,14 +353,14 @@ class Medium:
 
     def has_rx(self, ep: _Endpoint) -> bool:
         """True when a frame has been delivered to ``ep`` by now (runs the bus up to now)."""
-        with self._cv:
+        with self._mutex:
             now = self.clock()
             self._advance(now)
             return bool(ep.rx) and ep.rx[0][0] <= now
 
     def next_event_time(self) -> float | None:
         """Clock time of the next delivery or frame end (None when the bus is idle and empty)."""
-        with self._cv:
+        with self._mutex:
             self._advance(self.clock())
             return self._next_event()
 
@@ -356,7 +368,7 @@ class Medium:
         """Up to ``limit`` frames delivered to ``ep`` by now, without their times and without
         waiting (``receive(ep, 0.0, limit)`` less its wall-clock deadline): the batched receive
         path of an emulated board."""
-        with self._cv:
+        with self._mutex:
             now = self.clock()
             self._advance(now)
             rx = ep.rx
@@ -369,7 +381,7 @@ class Medium:
     def receive(self, ep: _Endpoint, timeout_s: float | None, limit: int = 1) -> list[tuple[float, Frame]]:
         """Frames delivered to ``ep`` by now (waiting up to ``timeout_s`` for the first)."""
         deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
-        with self._cv:
+        with self._mutex:
             while True:
                 now = self.clock()
                 self._advance(now)
@@ -388,7 +400,11 @@ class Medium:
                     wait = (nxt - now) if wait is None else min(wait, nxt - now)
                 elif nxt is not None:
                     wait = 0.0 if wait is None else min(wait, 1e-4)
-                self._cv.wait(wait)
+                self._waiting += 1
+                try:
+                    self._cv.wait(wait)
+                finally:
+                    self._waiting -= 1
 
 
 _MEDIA: dict[str, Medium] = {}
@@ -458,7 +474,7 @@ class EmulatedBus(can.BusABC):
     def flush_tx_buffer(self) -> None:
         """Discard the frames still queued for transmission (python-can's API; a host aborts
         its stale commands after a bus fault)."""
-        with self.medium._cv:
+        with self.medium._mutex:
             self.medium._catch_up()
             self._ep.tx.clear()
 
