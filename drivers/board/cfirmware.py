@@ -395,38 +395,36 @@ class FirmwareBoard:
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
         returns the number of frames handled. Frames go into the image's batch as they are read
-        (RX_BATCH per call into the image), one call for the last batch and the timers."""
+        (RX_BATCH per call into the image), one call for the last batch and the timers. On an
+        emulated medium the medium's records are taken RX_BATCH at a time and packed into the
+        batch (no ``can.Message``); a full batch is handed over once the next one has been taken,
+        as the python-can path (:meth:`_poll_messages`) reads the frame after a full batch first."""
+        port = self._port
         with self._lock:
             _current.append(self)
             try:
-                if self._port is not None:
-                    return self._poll_records(max_frames)
-                return self._poll_messages(max_frames)
+                if port is None:
+                    return self._poll_messages(max_frames)
+                take, ep = port[0].take, port[1]
+                pack, buf, flags_of = _FRAME_IN.pack_into, self._rx_buf, _FLAGS_OF_MEDIUM
+                now = round(self.clock() * 1e6)
+                frames = take(ep, RX_BATCH if max_frames > RX_BATCH else max_frames)
+                total = 0
+                while True:
+                    off = 0
+                    for cid, flags, data in frames:
+                        length = len(data)
+                        # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                        pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                        off += FRAME_BYTES
+                    n = len(frames)
+                    total += n
+                    if n < RX_BATCH or total >= max_frames or not (frames := take(ep, min(RX_BATCH, max_frames - total))):
+                        self._run_image(n, now, 1)
+                        return total
+                    self._run_image(n, now, 0)
             finally:
                 _current.pop()
-
-    def _poll_records(self, max_frames: int) -> int:
-        """:meth:`poll` on an emulated medium: its records taken RX_BATCH at a time and packed into
-        the image's batch (no ``can.Message``); a full batch is handed over once the next one has
-        been taken, as :meth:`_poll_messages` reads the frame after a full batch before running it."""
-        medium, ep = self._port
-        take, pack, buf, flags_of = medium.take, _FRAME_IN.pack_into, self._rx_buf, _FLAGS_OF_MEDIUM
-        now = round(self.clock() * 1e6)
-        frames = take(ep, RX_BATCH if max_frames > RX_BATCH else max_frames)
-        total = 0
-        while True:
-            off = 0
-            for cid, flags, data in frames:
-                length = len(data)
-                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
-                pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
-                off += FRAME_BYTES
-            n = len(frames)
-            total += n
-            if n < RX_BATCH or total >= max_frames or not (frames := take(ep, min(RX_BATCH, max_frames - total))):
-                self._run_image(n, now, 1)
-                return total
-            self._run_image(n, now, 0)
 
     def _poll_messages(self, max_frames: int) -> int:
         """:meth:`poll` on a python-can bus (Messages read one by one, their fields packed)."""
@@ -485,6 +483,12 @@ class FirmwareBoard:
     def state(self) -> str:
         """The CiA 402 state name (e.g. 'operation_enabled')."""
         return cia402.STATE_NAMES[int(self.mod.lib.cbl_fw_cia402_state(self._fw))]
+
+    @property
+    def batched(self) -> bool:
+        """True when the board's frames take the record path of its emulated medium (no
+        ``can.Message``; see ``batched`` in the constructor)."""
+        return self._port is not None
 
     @property
     def nmt_state(self) -> int:

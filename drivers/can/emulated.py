@@ -211,7 +211,8 @@ class Medium:
             if ep.bus_off or not frames:
                 return 0
             now = self.clock()
-            self._advance(now)
+            if self._inflight is not None or self._tx_maybe or self.faults.babble_id is not None:
+                self._advance(now)
             if self.timed:
                 # as submit() frame by frame: the bus-off test of the second and later frames sees
                 # the state the first frame's advance left (nothing completes at this same time)
@@ -370,11 +371,18 @@ class Medium:
         path of an emulated board."""
         with self._mutex:
             now = self.clock()
-            self._advance(now)
+            if self._inflight is not None or self._tx_maybe or self.faults.babble_id is not None:
+                self._advance(now)
             rx = ep.rx
-            out = []
-            while rx and rx[0][0] <= now and len(out) < limit:
-                out.append(rx.popleft()[1])
+            if not rx:
+                return []
+            out = [f for t, f in rx if t <= now] if len(rx) <= limit else []
+            if len(out) == len(rx):  # the whole queue has arrived (delays may change: test each)
+                rx.clear()
+            else:
+                out = []
+                while rx and rx[0][0] <= now and len(out) < limit:
+                    out.append(rx.popleft()[1])
             ep.received += len(out)
             return out
 
