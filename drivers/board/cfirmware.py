@@ -82,6 +82,17 @@ def raw_receiver(bus: can.BusABC) -> Callable[[float], tuple[can.Message | None,
 _BUS_RECV = can.BusABC.recv
 
 
+def _records(tx: memoryview, n: int) -> list[tuple[int, int, bytes]]:
+    """The first ``n`` frames of the image's transmit queue ``tx`` as the medium's records (id,
+    flags, data): what ``EmulatedBus.send`` makes of the Message the python-can path would send
+    (standard id, data frame; an FD frame with bit-rate switch). One copy of the queue; each
+    frame's data is then a slice of it."""
+    k = n * FRAME_BYTES
+    raw, head = tx[:k].tobytes(), _FRAME_HEAD.unpack_from
+    return [(cob, _FD_BRS if flags & FRAME_FD else 0, raw[o + 6 : o + 6 + length])
+            for o in range(0, k, FRAME_BYTES) for cob, flags, length in (head(raw, o),)]
+
+
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
     h = mod.ffi.cast("cbl_host_t *", user)
     return mod.ffi.from_handle(h.py)
@@ -332,10 +343,7 @@ class FirmwareBoard:
         full or closed bus drops a frame, as a controller would). One copy of the queue; each
         frame's data is then a slice of it."""
         if self._port is not None:
-            raw, head = self._tx_mem[: n * FRAME_BYTES].tobytes(), _FRAME_HEAD.unpack_from
-            self._port[0].submit_many(self._port[1], [(cob, _FD_BRS if flags & FRAME_FD else 0, raw[o + 6 : o + 6 + length])
-                                                      for o in range(0, n * FRAME_BYTES, FRAME_BYTES)
-                                                      for cob, flags, length in (head(raw, o),)])
+            self._port[0].submit_many(self._port[1], _records(self._tx_mem, n))
             return
         raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
         for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
@@ -384,7 +392,10 @@ class FirmwareBoard:
         self.cycle_t = now * 1e-6
         out = self._step_c(self._h, self._rx, n, now, tick)
         if out:  # frames sent, flash written or a reset asked for
-            if out & 0xFFFF:
+            port = self._port
+            if out & 0xFFFF and port is not None:  # the record path of _send, without its call
+                port[0].submit_many(port[1], _records(self._tx_mem, out & 0xFFFF))
+            elif out & 0xFFFF:
                 self._send(out & 0xFFFF)
             if out & FLASH_WRITTEN:
                 self.flash_dirty = True
