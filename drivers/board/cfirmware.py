@@ -17,6 +17,14 @@ Modes as :class:`~cerebellum_rt.drivers.board.node.BoardNode`: ``threaded=True``
 from its own thread in real time; ``threaded=False`` (lockstep) handles what has arrived when
 :meth:`poll` is called, at ``clock()`` (seconds, converted to the image's microsecond clock).
 
+Frames: on an emulated bus (:class:`~cerebellum_rt.drivers.can.emulated.EmulatedBus`, the rigs and
+lockstep worlds) the board takes the medium's records (id, flags, data) of a whole poll at once
+(``Medium.take``), packs them into the image's ``cbl_frame_t`` batch, hands them over in one cffi
+call and queues the image's replies as records (``Medium.submit_many``): no ``can.Message`` is
+made (a python-can reader of the medium, the host's transport or a logger, makes its own when it
+reads). Any other bus goes through python-can (``raw_receiver``); both paths give the same
+frames in the same order at the same times (tests/firmware/test_batch_path.py).
+
 Naming: in a rig, ``firmware = "c"`` selects this class (the whole board image in C);
 ``JointBoard(firmware="c")`` is something narrower (the Python board calling only the CiA 402
 law as generated C).
