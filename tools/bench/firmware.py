@@ -14,7 +14,8 @@ on an :class:`~cerebellum_rt.drivers.can.emulated.EmulatedBus` endpoint of a tim
 and SYNC on the medium, the clock moves 0.5 ms, the medium is run up to it (``has_rx``, as the
 world's ``service`` does before it polls a board), the board's ``poll`` runs, the clock moves
 another 0.5 ms and the host takes the replies. What is measured is the thread CPU time of the
-``poll`` alone (less the cost of reading the CPU clock twice, calibrated in the same run), best
+``poll`` alone (less the window of a board whose ``poll`` does nothing, measured by the same loop in
+the same run: reading the CPU clock twice), best
 of five alternating runs per board (three with the plant):
 
 * the Python board (JointBoard): python-can's ``recv`` on its EmulatedBus builds a ``can.Message``
@@ -74,16 +75,19 @@ class _QueueBus(can.BusABC):
 class _BusOnlyBoard:
     """A floor of the throughput figure: a board that does nothing but the I/O of a path (module
     doc): ``records`` False: python-can's ``recv`` of each frame and ``replies`` Messages sent;
-    True: one ``Medium.take`` and ``replies`` prepared records queued with ``submit_many``."""
+    True: one ``Medium.take`` and ``replies`` prepared records queued with ``submit_many``; None:
+    nothing at all (what the measuring itself costs a window)."""
 
-    def __init__(self, bus: can.BusABC, replies: int, records: bool) -> None:
+    def __init__(self, bus: can.BusABC, replies: int, records: bool | None) -> None:
         from cerebellum_rt.drivers.can.emulated import batch_endpoint
 
-        self.bus, self.state, self.replies = bus, "operation_enabled", replies
+        self.bus, self.state, self.replies = bus, "operation_enabled", replies if records is not None else -1
         self.port = batch_endpoint(bus) if records else None
         self._out = [(0x181 + 0x100 * k, 0, bytes(8)) for k in range(replies)]
 
     def poll(self) -> None:
+        if self.replies < 0:
+            return
         if self.port is not None:
             medium, ep = self.port
             medium.take(ep, 64)
@@ -112,8 +116,8 @@ def _board(kind: str, bus: can.BusABC, module: Any, clock: Any, replies: int) ->
     from cerebellum_rt.drivers.board import JointBoard
     from cerebellum_rt.drivers.board.cfirmware import FirmwareBoard
 
-    if kind in ("bus", "batch"):
-        return _BusOnlyBoard(bus, replies, records=kind == "batch")
+    if kind in ("bus", "batch", "none"):
+        return _BusOnlyBoard(bus, replies, records={"bus": False, "batch": True, "none": None}[kind])
     cls = JointBoard if kind == "python" else FirmwareBoard
     return cls(1, bus, module, threaded=False, clock=clock)
 
@@ -126,22 +130,11 @@ def _plant(with_plant: bool) -> Any:
     return JointModule(load_preset("knee"), seed=1)
 
 
-def _timer_cost() -> float:
-    """CPU seconds that reading the thread's CPU clock twice adds to a measured window."""
-    tm, best = time.thread_time, 1.0
-    for _ in range(3):
-        tt = 0.0
-        for _ in range(5000):
-            a = tm()
-            tt += tm() - a
-        best = min(best, tt / 5000)
-    return best
-
-
 def _rig_cycle(kind: str, n: int, with_plant: bool, replies: int, timer: float) -> tuple[float, float, str, int]:
-    """Board CPU seconds per cycle on the rig path (module doc), whole cycle CPU seconds, the
-    board's CiA 402 state after the run and the frames it sent in the last cycle. ``kind``:
-    'python', 'c', 'bus' or 'batch' (:class:`_BusOnlyBoard` with ``replies``)."""
+    """Board CPU seconds per cycle on the rig path (module doc; less ``timer``, the window of a
+    board that does nothing), whole cycle CPU seconds, the board's CiA 402 state after the run and
+    the frames it sent in the last cycle. ``kind``: 'python', 'c', or 'bus', 'batch', 'none'
+    (:class:`_BusOnlyBoard` with ``replies``)."""
     from cerebellum_rt.drivers.can.emulated import EmulatedBus, Medium
     from cerebellum_rt.hil_tests.lockstep import VirtualClock
 
@@ -174,7 +167,7 @@ def _rig_cycle(kind: str, n: int, with_plant: bool, replies: int, timer: float) 
     state = board.state
     board.close()
     bus.shutdown()
-    return max(window / n - timer, 1e-9), whole, state, sent
+    return window / n - timer, whole, state, sent
 
 
 def _queue_cycle(kind: str, n: int) -> float:
@@ -204,7 +197,8 @@ def _queue_cycle(kind: str, n: int) -> float:
 
 def host_figures(cycles: int) -> dict[str, Any]:
     """The host throughput keys of the joint board (module doc)."""
-    timer = _timer_cost()
+    # what a window costs by itself: the same loop around a board that does nothing
+    timer = min(_rig_cycle("none", cycles, False, 0, 0.0)[0] for _ in range(3))
     board_s: dict[Any, float] = {}
     whole_s: dict[str, float] = {}
     replies = 0
