@@ -121,14 +121,14 @@ class Medium:
         self.bitrate = float(bitrate)
         self.fd = bool(fd)
         self.data_bitrate = float(data_bitrate or bitrate)
-        self.faults = faults or Faults()
-        self.faults.validate()
+        self._faults = faults or Faults()
+        self._faults.validate()
         self.clock = clock
         self.timed = bool(timed)
         self._stats = MediumStats()
         self._submitted_t = -math.inf  # clock time of the last submission (see _catch_up)
         self._tx_maybe = False  # a transmit queue may hold a frame (set by every submission)
-        self._rng = random.Random(self.faults.seed)
+        self._rng = random.Random(self._faults.seed)
         self._eps: list[_Endpoint] = []
         self._mutex = threading.RLock()  # taken directly on the hot paths (cheaper than the Condition's)
         self._cv = threading.Condition(self._mutex)
@@ -211,7 +211,7 @@ class Medium:
             if ep.bus_off or not frames:
                 return 0
             now = self.clock()
-            if self._inflight is not None or self._tx_maybe or self.faults.babble_id is not None:
+            if self._inflight is not None or self._tx_maybe or self._faults.babble_id is not None:
                 self._advance(now)
             if self.timed:
                 # as submit() frame by frame: the bus-off test of the second and later frames sees
@@ -245,6 +245,21 @@ class Medium:
         self._advance(self._submitted_t)
 
     @property
+    def faults(self) -> Faults:
+        """The fault settings, which a fault injection changes in place: the model is first run
+        as far as ``submit`` used to run it (``_catch_up``), so that a frame queued before the
+        change started under the settings it started under then."""
+        with self._mutex:
+            self._catch_up()
+            return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        with self._mutex:
+            self._catch_up()
+            self._faults = faults
+
+    @property
     def stats(self) -> MediumStats:
         with self._mutex:
             self._catch_up()
@@ -258,7 +273,7 @@ class Medium:
 
     def _advance(self, now: float) -> None:
         """Run the bus up to ``now`` (caller holds the lock)."""
-        f = self.faults
+        f = self._faults
         if self._inflight is None and not self._tx_maybe and f.babble_id is None:
             return  # an idle bus with no transmit queue to look at (the common case of a query)
         while True:
@@ -316,10 +331,11 @@ class Medium:
         st.frames += 1
         if sender is self._babbler:
             return
-        if frame[0] in self.faults.drop_ids or (self.faults.drop and self._rng.random() < self.faults.drop):
+        f = self._faults
+        if frame[0] in f.drop_ids or (f.drop and self._rng.random() < f.drop):
             st.dropped += 1
             return
-        t = end + self.faults.delay_s
+        t = end + f.delay_s
         st.max_latency_s = max(st.max_latency_s, t - submit_t)
         for ep in self._eps:
             if ep is not sender and (ep.accept is None or ep.accepts(frame)):
@@ -347,7 +363,7 @@ class Medium:
                 times.append(self._inflight[1])
             free = self._inflight[1] if self._inflight is not None else self._free_t
             times += [max(ep.tx[0][0], free, now) for ep in self._eps if ep.tx and not ep.bus_off]
-            if self.faults.babble_id is not None and self._inflight is None:
+            if self._faults.babble_id is not None and self._inflight is None:
                 times.append(max(free, now))
             later = [t for t in times if t > now]
             return min(later) if later else (now if times else None)
@@ -371,7 +387,7 @@ class Medium:
         path of an emulated board."""
         with self._mutex:
             now = self.clock()
-            if self._inflight is not None or self._tx_maybe or self.faults.babble_id is not None:
+            if self._inflight is not None or self._tx_maybe or self._faults.babble_id is not None:
                 self._advance(now)
             rx = ep.rx
             if not rx:
