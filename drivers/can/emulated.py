@@ -27,7 +27,9 @@ endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an en
 from __future__ import annotations
 
 import collections
+import itertools
 import math
+import operator
 import random
 import threading
 import time
@@ -43,6 +45,7 @@ from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RT
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 ERROR_FRAME_BITS = 17
+_TIME, _FRAME = operator.itemgetter(0), operator.itemgetter(1)  # of an (time, frame) queue entry
 Frame = tuple[int, int, bytes]  # (id, flags, payload)
 
 
@@ -220,7 +223,7 @@ class Medium:
                     ep.tx.append((now, frames[0]))
                     sent = 1
                 else:
-                    ep.tx.extend([(now, f) for f in frames])
+                    ep.tx.extend(zip(itertools.repeat(now), frames))
                     sent = len(frames)
             else:
                 sent = 0
@@ -392,8 +395,8 @@ class Medium:
             rx = ep.rx
             if not rx:
                 return []
-            out = [f for t, f in rx if t <= now] if len(rx) <= limit else []
-            if len(out) == len(rx):  # the whole queue has arrived (delays may change: test each)
+            if len(rx) <= limit and max(map(_TIME, rx)) <= now:  # all of it has arrived (any order: delays change)
+                out = list(map(_FRAME, rx))
                 rx.clear()
             else:
                 out = []
