@@ -228,7 +228,7 @@ class Medium:
             else:
                 sent = 0
                 for k, f in enumerate(frames):
-                    if ep.bus_off:
+                    if k and ep.bus_off:  # (the first frame's test was made before the bus ran)
                         break
                     if k:
                         self._advance(now)

@@ -170,7 +170,7 @@ _frames = st.lists(st.tuples(st.sampled_from([0x80, 0x181, 0x205, 0x281, 0x605, 
                              st.binary(max_size=8)), max_size=5)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a", "a", "b", "recover"]), _frames, st.sampled_from([0.0, 3e-5, 2e-4, 1e-3]), st.booleans()), max_size=12),
        st.sampled_from([Faults(), Faults(corrupt=0.3, seed=4), Faults(corrupt=1.0), Faults(drop=0.3, seed=2),
                         Faults(babble_id=0x100)]),
