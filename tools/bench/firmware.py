@@ -14,9 +14,9 @@ on an :class:`~cerebellum_rt.drivers.can.emulated.EmulatedBus` endpoint of a tim
 and SYNC on the medium, the clock moves 0.5 ms, the medium is run up to it (``has_rx``, as the
 world's ``service`` does before it polls a board), the board's ``poll`` runs, the clock moves
 another 0.5 ms and the host takes the replies. What is measured is the thread CPU time of the
-``poll`` alone (less the window of a board whose ``poll`` does nothing, measured by the same loop in
-the same run: reading the CPU clock twice), best
-of five alternating runs per board (three with the plant):
+``poll`` alone, less the window of a board whose ``poll`` does nothing (measured by the same loop
+in the same run: the cost of reading the CPU clock twice); best of five alternating runs per
+board (three with the plant):
 
 * the Python board (JointBoard): python-can's ``recv`` on its EmulatedBus builds a ``can.Message``
   per frame, its CANopen stack in Python handles it, each reply is a ``can.Message`` that
