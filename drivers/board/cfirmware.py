@@ -401,12 +401,13 @@ class FirmwareBoard:
             warm()
         self.cycle_t = now * 1e-6
         out = self._step_c(self._h, self._rx, n, now, tick)
-        if out:  # frames sent, flash written or a reset asked for
+        if out & 0xFFFF:  # frames sent
             port = self._port
-            if out & 0xFFFF and port is not None:  # the record path of _send, without its call
+            if port is not None:  # the record path of _send, without its call
                 port[0].submit_many(port[1], _records(self._tx_mem, out & 0xFFFF))
-            elif out & 0xFFFF:
+            else:
                 self._send(out & 0xFFFF)
+        if out > 0xFFFF:  # flash written or a reset asked for
             if out & FLASH_WRITTEN:
                 self.flash_dirty = True
                 self._save_flash()
