@@ -21,4 +21,6 @@ def test_bench_firmware_json(tmp_path, capsys):
     assert j["tick_insns"] > j["sync_insns"] > 0 and j["foc_insns"] > 0 and j["control_insns"] > 0
     assert j["host_speedup"] > 1.0  # the C image handles a cycle faster than the Python board
     assert set(j["host_cycles_per_s"]) == {"python", "c"}
-    assert j["host_bus_floor_us"] > 0 and j["host_speedup_above_bus_floor"] > 0
+    assert j["host_bus_floor_us"] > j["host_batch_floor_us"] > 0 and j["host_speedup_above_bus_floor"] > 0
+    assert j["host_speedup_python_can"] > 1.0 and j["host_replies_per_cycle"] >= 1
+    assert set(j["host_cycle_us"]) == {"python", "c"} and j["host_cycle_us"]["c"] < j["host_cycle_us"]["python"]
