@@ -48,7 +48,8 @@ def storage_file(state_dir: str | os.PathLike, bus_name: str, node: int) -> Path
 
 def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: bool = True,
                storage_path: str | os.PathLike | None = None, module: Any | None = None,
-               image_key: str | os.PathLike | None = None, clock: Any = None, plant: bool = True) -> Any:
+               image_key: str | os.PathLike | None = None, clock: Any = None, plant: bool = True,
+               slot_size: int | None = None) -> Any:
     """An emulated board for ``spec`` on ``bus``, running ``spec.firmware`` ("python": the
     specification, drivers/board; "c": the board's C image through cffi; "qemu": its Cortex-M4F
     image under QEMU). Joint: ``module``, else the preset's module when the spec names one.
@@ -59,7 +60,8 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     (``.slots``). ``clock``: the boards' time source (default ``time.monotonic``; a lockstep
     world passes its virtual clock). ``plant=False``: a hand board without its HandSim (a board
     only read and written by SDO, e.g. to carry saved parameters; a joint board keeps its module,
-    whose preset gives its table's ratings)."""
+    whose preset gives its table's ratings). ``slot_size``: bytes of each image slot of the Python
+    board (None: the firmware layout's, 0x5F50:2 reads it)."""
     from cerebellum_rt.drivers import board as boards
     from cerebellum_rt.drivers.board.flashing import FlashOptions
     from cerebellum_rt.drivers.flash.image import load_public_key
@@ -69,7 +71,8 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
     if image_key is not None and spec.firmware != "python":
         raise ConfigError(f"board {spec.node}: an image key (program download) needs firmware = 'python'; the "
                           f"{spec.firmware} image takes images only behind its bootloader (drivers/board/cboot.py)")
-    flash = FlashOptions(key=load_public_key(image_key) if image_key else None)
+    flash = FlashOptions(key=load_public_key(image_key) if image_key else None,
+                         **({} if slot_size is None else {"slot_size": slot_size}))
     kw: dict[str, Any] = {} if clock is None else {"clock": clock}
     image_flash = None if storage_path is None else c_flash_path(storage_path)
     if storage_path is not None:
@@ -100,6 +103,11 @@ def make_board(spec: BoardSpec, bus: can.BusABC, fd: bool = False, threaded: boo
 
         return FirmwareBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
                              storage_path=image_flash)
+    if spec.firmware == "qemu":
+        from cerebellum_rt.drivers.board.qemu import QemuBoard
+
+        return QemuBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw, board="hand",
+                         storage_path=image_flash)
     return boards.HandBoard(spec.node, bus, hand, fd=fd, threaded=threaded, serial_number=spec.node, **kw,
                             storage_path=storage_path, flash=flash)
 

@@ -126,7 +126,7 @@ def _reset_board(s: RigSession, key: tuple[str, int]) -> None:
     board = s.board(*key)
     if not hasattr(board, "power_cycle"):
         raise ConfigError(f"board_reset on {key[0]}/node{key[1]}: needs a board with a power-cycle hook "
-                          f"(firmware = 'c' or 'python'); {type(board).__name__} has none yet")
+                          f"(firmware = 'c', 'qemu' or 'python'); {type(board).__name__} has none")
     board.power_cycle()  # everything from defaults and the saved parameters, boot-up frame
 
 
@@ -198,7 +198,7 @@ class FaultReport:
     ticks: int
     bus: dict[str, int] = field(default_factory=dict)
     detections: list[str] = field(default_factory=list)
-    cycle_observed: bool = True  # the board reports every cycle (on_cycle: Python board, C image); else its polls only
+    cycle_observed: bool = True  # the board reports every cycle (on_cycle: Python board, C image, QEMU); else its polls only
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -9,6 +9,11 @@ wall clock, no thread races another, random faults draw from seeded generators: 
 seed give the same frames at the same virtual times, whether numba compiled its kernels in this
 process or loaded them from its cache.
 
+Frames stay the medium's records (id, flags, data) on the way: the host's transport reads and
+writes them in batches (:class:`LockstepPort`), the C boards take and queue them without a
+``can.Message`` (``FirmwareBoard``'s record path), the session's sniffer keeps them as they are;
+only a python-can reader (a Python board, the SDO client, a log writer) makes Messages.
+
 Why the older lockstep was not deterministic (``cbl demo --lockstep``): its boards ran threads on
 ``time.monotonic`` (heartbeats, the command watchdog and the catch-up cycles counted wall time,
 so a run that compiled its kernels saw other board cycles than a warm one), and python-canopen's

@@ -41,7 +41,7 @@ is a one-line error naming it).
       firmware = "c"               # "c" (default): the board's C firmware image through cffi
                                    # (joint and hand, classic CAN or CAN FD);
                                    # "python": the executable specification (drivers/board);
-                                   # "qemu": the Cortex-M4F image under QEMU (joint boards)
+                                   # "qemu": the Cortex-M4F image under QEMU (classic CAN)
 
 Example rigs ship in ``hil_tests/rigs/``. :func:`default_rig` is what ``cbl emulate`` starts
 with no file: one bus, six joint boards at node ids 1-6.
@@ -178,14 +178,12 @@ def _preset_path(c: _Checker, key: str, preset: str, base: Path | None) -> str:
     return str(p)
 
 
-def check_firmware(firmware: str, board_type: str, fd: bool, fail: Any) -> None:
-    """A board's firmware choice: 'c' for any board (classic CAN or CAN FD), 'qemu' for classic-CAN joint boards."""
+def check_firmware(firmware: str, fd: bool, fail: Any) -> None:
+    """A board's firmware choice (any board type): 'c' on classic CAN or CAN FD, 'qemu' on classic CAN."""
     if firmware not in FIRMWARES:
         raise fail(f"is not one of {list(FIRMWARES)}")
     if firmware == "qemu" and fd:
         raise fail("needs a classic CAN bus (the QEMU link carries classic frames only)")
-    if firmware == "qemu" and board_type != "joint":
-        raise fail("needs a joint board (the QEMU link carries the joint plant only)")
 
 
 def _known_interfaces() -> tuple[str, ...]:
@@ -271,7 +269,7 @@ def parse_rig(data: dict[str, Any], source: str = "<dict>", base: Path | None = 
             except ConfigError as exc:
                 raise ConfigError(f"rig {source}: {wb}preset: {exc}") from exc
             firmware = c.get(bd, "firmware", wb, str, DEFAULT_FIRMWARE)
-            check_firmware(firmware, btype, fd, lambda limit, f=firmware, w=wb: c.fail(w + "firmware", f, limit))
+            check_firmware(firmware, fd, lambda limit, f=firmware, w=wb: c.fail(w + "firmware", f, limit))
             boards.append(BoardSpec(node, btype, preset, firmware))
         if not boards:
             raise ConfigError(f"rig {source}: bus '{name}' has no [[bus.board]] (a bus needs at least one board)")

@@ -82,6 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the Ed25519 public key the boards trust for cbl flash (default: none, every image refused)")
     p.add_argument("--ethercat", action="store_true",
                    help="all boards as one emulated EtherCAT line behind a veth pair (root); prints the interface")
+    p.add_argument("--slot-size", type=int, metavar="BYTES", default=None,
+                   help="with --ethercat: bytes of each slave's image slot (a multiple of 4096; default 65536)")
 
 
 def _split(rig: Any, per_process: int | None) -> list[tuple[Any, str]]:
@@ -109,7 +111,7 @@ def _with_firmware(rig: Any, firmware: str) -> Any:
     buses = []
     for bus in rig.buses:
         for b in bus.boards:
-            check_firmware(firmware, b.type, bus.fd, lambda limit, b=b, bus=bus: ConfigError(
+            check_firmware(firmware, bus.fd, lambda limit, b=b, bus=bus: ConfigError(
                 f"--firmware = {firmware!r} for board {b.node} ({b.type}) on bus '{bus.name}' {limit}"))
         buses.append(replace(bus, boards=tuple(replace(b, firmware=firmware) for b in bus.boards)))
     return replace(rig, buses=tuple(buses))
@@ -182,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
         from cerebellum_rt.drivers.flash.image import load_public_key
 
         load_public_key(args.image_key)  # a bad key is refused before any process starts
+    if args.slot_size is not None and not args.ethercat:
+        raise ConfigError(f"--slot-size {args.slot_size}: only for the slaves of --ethercat (a CAN board's slot "
+                          "size is its firmware layout's)")
     if args.ethercat:
         from cerebellum_rt.drivers.ethercat.cli import emulate
 

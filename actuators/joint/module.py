@@ -29,6 +29,7 @@ both give the same run.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -342,7 +343,7 @@ class JointModule:
         self._meas[M_VBUS] = preset.supply.bus_voltage_v
         self._meas[M_ILIM] = preset.peak_current_a
         self._hook = np.zeros(1, HOOK_DTYPE)
-        self._image_records: dict[str, np.ndarray] | None = None
+        self._image_records: Mapping[str, np.ndarray] | None = None
         if _storage is not None:  # live inside a JointBank's arrays (views), advanced with them
             for key in STORAGE_KEYS:
                 view = _storage[key]
@@ -505,18 +506,19 @@ class JointModule:
         return {"foc": self._fc[0].copy(), "cascade": self._cc[0].copy(), "ratio": float(self._p[0]["ratio"]),
                 "pwm_hz": self.current_loop_hz, "pwm_per_loop": self._n_per_outer}
 
-    def bind_laws(self, loop_fn: int, pwm_fn: int, ctx: int, records: dict[str, np.ndarray] | None = None) -> None:
+    def bind_laws(self, loop_fn: int, pwm_fn: int, ctx: int, records: Mapping[str, np.ndarray] | None = None) -> None:
         """From the next ``advance`` the kernel calls a firmware image's interrupts instead of its
         own laws: ``loop_fn(ctx, loop_in, loop_out)`` once per control-loop period and
         ``pwm_fn(ctx, pwm_in, pwm_out)`` once per PWM period (addresses of C functions with
         ``HOOK_DTYPE``'s records; the image then owns the targets, see the module doc).
-        ``records``: views of the image's law records, shown by :attr:`law_records` meanwhile.
+        ``records``: the image's law records (views of its memory, or a mapping that reads them
+        from the image on each lookup), shown by :attr:`law_records` meanwhile.
         The caller keeps the image alive until :meth:`unbind_laws`. ``ctx = 0`` unbinds."""
         if ctx and not (loop_fn and pwm_fn):
             raise ConfigError(f"JointModule bind_laws: entry points {loop_fn:#x}, {pwm_fn:#x} must both be set")
         h = self._hook[0]
         h["loop_fn"], h["pwm_fn"], h["ctx"] = (loop_fn, pwm_fn, ctx) if ctx else (0, 0, 0)
-        self._image_records = dict(records) if ctx and records is not None else None
+        self._image_records = records if ctx and records is not None else None
 
     def unbind_laws(self) -> None:
         """The module's own (numba) laws run again from the next ``advance``."""
@@ -558,7 +560,7 @@ class JointModule:
         )
 
     @property
-    def law_records(self) -> dict[str, np.ndarray]:
+    def law_records(self) -> Mapping[str, np.ndarray]:
         """The firmware's law records (1-element structured arrays, live views): config, state and
         the last input/output of each law, for gain inspection, logging and codegen checks; the
         image's own while a firmware image's laws run the module (:meth:`bind_laws`)."""

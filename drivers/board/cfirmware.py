@@ -21,6 +21,14 @@ Modes as :class:`~cerebellum_rt.drivers.board.node.BoardNode`: ``threaded=True``
 from its own thread in real time; ``threaded=False`` (lockstep) handles what has arrived when
 :meth:`poll` is called, at ``clock()`` (seconds, converted to the image's microsecond clock).
 
+Frames: on an emulated bus (:class:`~cerebellum_rt.drivers.can.emulated.EmulatedBus`, the rigs and
+lockstep worlds) the board takes the medium's records (id, flags, data) of a whole poll at once
+(``Medium.take``), packs them into the image's ``cbl_frame_t`` batch, hands them over in one cffi
+call and queues the image's replies as records (``Medium.submit_many``): no ``can.Message`` is
+made (a python-can reader of the medium, the host's transport or a logger, makes its own when it
+reads). Any other bus goes through python-can (``raw_receiver``); both paths give the same
+frames in the same order at the same times (tests/firmware/test_batch_path.py).
+
 Naming: in a rig, ``firmware = "c"`` selects this class (the whole board image in C);
 ``JointBoard(firmware="c")`` is something narrower (the Python board calling only the CiA 402
 law as generated C).
@@ -41,6 +49,8 @@ import can
 from cerebellum_rt.drivers import cia402
 from cerebellum_rt.drivers.board.image_laws import image_laws
 from cerebellum_rt.drivers.board.joint import plant_param
+from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RTR
+from cerebellum_rt.drivers.can.emulated import batch_endpoint
 from cerebellum_rt.drivers.firmware import host
 from cerebellum_rt.drivers.firmware.payload import CALLBACKS as payload_callbacks
 from cerebellum_rt.drivers.od import JointRatings, Table, build_table
@@ -54,6 +64,13 @@ FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h C
 _FRAME_HEAD = struct.Struct("<IBB")
 _FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and data
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
+_FRAME_OUT = struct.Struct(f"<IBB{CBL_FRAME_MAX}s{FRAME_BYTES - 6 - CBL_FRAME_MAX}x")  # a whole cbl_frame_t
+# the image's flags of a medium frame's (drivers/can/codec FLAG_*), as the python-can path gives
+# them: EXT, FD and RTR carry over; BRS is not the image's business; the emulated bus hands error
+# frames to python-can as plain frames (is_error_frame False), so they arrive unflagged either way
+_FLAGS_OF_MEDIUM = tuple((FRAME_EXT if f & FLAG_EXT else 0) | (FRAME_FD if f & FLAG_FD else 0)
+                         | (FRAME_RTR if f & FLAG_RTR else 0) for f in range(256))
+_FD_BRS = FLAG_FD | FLAG_BRS  # the medium's flags of an FD frame the image sends (python-can path: is_fd, bitrate_switch)
 FLASH_WRITTEN = 0x10000  # bsp_host.h CBL_HOST_FLASH_WRITTEN
 RESET_REQUEST = 0x20000  # bsp_host.h CBL_HOST_RESET
 HAND_AXES = 6
@@ -77,6 +94,18 @@ def raw_receiver(bus: can.BusABC) -> Callable[[float], tuple[can.Message | None,
 
 
 _BUS_RECV = can.BusABC.recv
+
+
+def _records(tx: memoryview, n: int) -> list[tuple[int, int, bytes]]:
+    """The first ``n`` frames of the image's transmit queue ``tx`` as the medium's records (id,
+    flags, data): what ``EmulatedBus.send`` makes of the Message the python-can path would send
+    (standard id, data frame; an FD frame with bit-rate switch). Each whole record is unpacked
+    straight from the queue, its data then cut to length (a loop: cheaper than a comprehension's
+    own frame for the few frames of a cycle)."""
+    out = []
+    for cob, flags, length, data in _FRAME_OUT.iter_unpack(tx[: n * FRAME_BYTES]):
+        out.append((cob, _FD_BRS if flags & FRAME_FD else 0, data[:length]))
+    return out
 
 
 def _board_of(mod: Any, user: Any) -> FirmwareBoard:
@@ -208,13 +237,21 @@ class FirmwareBoard:
                  storage_path: str | os.PathLike | None = None, serial_number: int = 0,
                  clock: Callable[[], float] = time.monotonic, threaded: bool = True,
                  table: Table | None = None, board: str | None = None, image: Any | None = None,
-                 flash_region: tuple[int, int] | None = None, boot_api: int = 0) -> None:
+                 flash_region: tuple[int, int] | None = None, boot_api: int = 0,
+                 batched: bool | None = None) -> None:
         """``image``: the firmware to run (default: the host build of ``table``); a booted board
         (:class:`~cerebellum_rt.drivers.board.cboot.BootBoard`) passes the payload its bootloader
         chose, ``flash_region`` = (address, bytes) of the parameter store inside its flash and
-        ``boot_api`` = the address of the bootloader's services."""
+        ``boot_api`` = the address of the bootloader's services. ``batched``: the frames go between
+        the emulated medium and the image as the medium's records, no ``can.Message`` (what
+        python-can would deliver and send, see :func:`~cerebellum_rt.drivers.can.emulated.batch_endpoint`);
+        None (default): whenever ``bus`` allows it, False: through python-can."""
         if not isinstance(node_id, int) or not 1 <= node_id <= 127:
             raise ConfigError(f"node_id = {node_id!r} is out of range [1, 127]")
+        self._port = batch_endpoint(bus) if batched is not False else None
+        if batched and self._port is None:
+            raise ConfigError(f"FirmwareBoard node {node_id}: batched = True needs an emulated bus "
+                              f"(drivers/can/emulated.EmulatedBus with its own recv / send), not {type(bus).__name__}")
         self.node_id, self.bus, self.module, self.clock = node_id, bus, module, clock
         board = board or (table.board if table is not None else "joint")
         if board == "hand" and module is not None and module.p.n_act != HAND_AXES:
@@ -317,20 +354,29 @@ class FirmwareBoard:
         if n is None:
             n = self._h.n_tx
         if n:
-            # one copy of the queue; each frame's data is then a slice of it (a bytearray: no second copy)
-            raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
-            for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
-                fd = flags & FRAME_FD != 0
-                # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
-                m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
-                off += FRAME_BYTES
-                try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
-                    send(m)
-                except can.CanError:
-                    pass  # a full or closed bus drops the frame, as a controller would
+            self._send(n)
         if flash_written:
             self.flash_dirty = True
             self._save_flash()
+
+    def _send(self, n: int) -> None:
+        """The image's first ``n`` queued frames onto the bus, in order: as the medium's records
+        (id, flags, data) on the board's endpoint, else as python-can Messages sent one by one (a
+        full or closed bus drops a frame, as a controller would). One copy of the queue; each
+        frame's data is then a slice of it."""
+        if self._port is not None:
+            self._port[0].submit_many(self._port[1], _records(self._tx_mem, n))
+            return
+        raw, send, msg, off = bytearray(self._tx_mem[: n * FRAME_BYTES]), self.bus.send, can.Message, 6
+        for cob, flags, length in _FRAME_RECORD.iter_unpack(raw):
+            fd = flags & FRAME_FD != 0
+            # positional: timestamp, id, extended, remote, error, channel, dlc, data, is_fd, is_rx, brs
+            m = msg(0.0, cob, False, False, False, None, None, raw[off : off + length], fd, True, fd)
+            off += FRAME_BYTES
+            try:  # noqa: SIM105  (suppress() would cost a context manager per frame)
+                send(m)
+            except can.CanError:
+                pass
 
     def _save_flash(self) -> None:
         if self.storage_path is None:
@@ -342,72 +388,110 @@ class FirmwareBoard:
             os.fsync(fh.fileno())
         os.replace(tmp, self.storage_path)
 
-    def _put(self, n: int, m: can.Message) -> None:
-        """Frame ``m`` into slot ``n`` of the receive batch."""
-        data = m.data
-        length = min(len(data), CBL_FRAME_MAX)
-        off = n * FRAME_BYTES
-        _FRAME_HEAD.pack_into(self._rx_buf, off, m.arbitration_id, _flags(m), length)
-        self._rx_buf[off + 6 : off + 6 + length] = data[:length] if length < len(data) else data
-
-    def _step(self, msgs: list[can.Message], tick: bool = True) -> None:
-        """Frames (in one call to the image, at most RX_BATCH per call), then the timers."""
-        now, n = self._now_us(), 0
-        for m in msgs:
-            if n == RX_BATCH:
-                self._run_image(n, now, 0)
-                n = 0
-            self._put(n, m)
-            n += 1
-        self._run_image(n, now, 1 if tick else 0)
+    def _step(self, frames: list[tuple[int, int, bytes | bytearray]], tick: bool = True) -> None:
+        """Frames as (id, the image's CBL_FRAME_* flags, data), in one call to the image (at most
+        RX_BATCH per call), then the timers."""
+        now, n, pack, buf = self._now_us(), 0, _FRAME_IN.pack_into, self._rx_buf
+        _current.append(self)
+        try:
+            for cid, flags, data in frames:
+                if n == RX_BATCH:
+                    self._run_image(n, now, 0)
+                    n = 0
+                length = len(data)
+                pack(buf, n * FRAME_BYTES, cid, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                n += 1
+            self._run_image(n, now, 1 if tick else 0)
+        finally:
+            _current.pop()
 
     def _run_image(self, n: int, now: int, tick: int) -> None:
+        """One call into the image: the first ``n`` frames of the batch, then (``tick``) its timers;
+        what it sent goes onto the bus. The caller has pushed this board on ``_current``."""
         if self._warm_plant is not None:
             warm, self._warm_plant = self._warm_plant, None
             warm()
         self.cycle_t = now * 1e-6
-        _current.append(self)
-        try:
-            out = self._step_c(self._h, self._rx, n, now, tick)
-        finally:
-            _current.pop()
-        if out:  # frames sent, flash written or a reset asked for
-            self._flush(out & 0xFFFF, bool(out & FLASH_WRITTEN))
+        out = self._step_c(self._h, self._rx, n, now, tick)
+        if out & 0xFFFF:  # frames sent
+            port = self._port
+            if port is not None:  # the record path of _send, without its call
+                port[0].submit_many(port[1], _records(self._tx_mem, out & 0xFFFF))
+            else:
+                self._send(out & 0xFFFF)
+        if out > 0xFFFF:  # flash written or a reset asked for
+            if out & FLASH_WRITTEN:
+                self.flash_dirty = True
+                self._save_flash()
             if out & RESET_REQUEST:
                 self.reset_requested = True
 
     def poll(self, max_frames: int = 10_000) -> int:
         """``threaded=False`` mode: the frames that have arrived, in order, then the timers;
         returns the number of frames handled. Frames go into the image's batch as they are read
-        (RX_BATCH per call into the image), one call for the last batch and the timers. The
-        per-frame work of :meth:`_put` is inlined here (the loop that bounds an emulated bus's
-        throughput)."""
+        (RX_BATCH per call into the image), one call for the last batch and the timers. On an
+        emulated medium the medium's records are taken RX_BATCH at a time and packed into the
+        batch (no ``can.Message``); a full batch is handed over once the next one has been taken,
+        as the python-can path (:meth:`_poll_messages`) reads the frame after a full batch first."""
+        port = self._port
+        with self._lock:
+            _current.append(self)
+            try:
+                if port is None:
+                    return self._poll_messages(max_frames)
+                take, ep = port[0].take, port[1]
+                pack, buf, flags_of = _FRAME_IN.pack_into, self._rx_buf, _FLAGS_OF_MEDIUM
+                now = round(self.clock() * 1e6)
+                frames = take(ep, RX_BATCH if max_frames > RX_BATCH else max_frames)
+                total = 0
+                while True:
+                    off = 0
+                    for cid, flags, data in frames:
+                        length = len(data)
+                        # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
+                        pack(buf, off, cid, flags_of[flags], length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+                        off += FRAME_BYTES
+                    n = len(frames)
+                    total += n
+                    if n < RX_BATCH or total >= max_frames or not (frames := take(ep, min(RX_BATCH, max_frames - total))):
+                        self._run_image(n, now, 1)
+                        return total
+                    self._run_image(n, now, 0)
+            finally:
+                _current.pop()
+
+    def _poll_messages(self, max_frames: int) -> int:
+        """:meth:`poll` on a python-can bus (Messages read one by one, their fields packed)."""
         recv, pack, buf, total, n, off = self.bus.recv, _FRAME_IN.pack_into, self._rx_buf, 0, 0, 0
         raw = raw_receiver(self.bus)
-        with self._lock:
-            now = round(self.clock() * 1e6)
-            while total < max_frames:
-                m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
-                if m is None:
-                    break
-                if n == RX_BATCH:
-                    self._run_image(n, now, 0)
-                    n = off = 0
-                data = m.data
-                length = len(data)
-                flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
-                # head and data in one call ("64s" truncates a longer payload, zero-fills a shorter one)
-                pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
-                n += 1
-                off += FRAME_BYTES
-                total += 1
-            self._run_image(n, now, 1)
+        now = round(self.clock() * 1e6)
+        while total < max_frames:
+            m = raw(0.0)[0] if raw is not None else recv(timeout=0.0)
+            if m is None:
+                break
+            if n == RX_BATCH:
+                self._run_image(n, now, 0)
+                n = off = 0
+            data = m.data
+            length = len(data)
+            flags = _flags(m) if m.is_extended_id or m.is_remote_frame or m.is_error_frame or m.is_fd else 0
+            pack(buf, off, m.arbitration_id, flags, length if length < CBL_FRAME_MAX else CBL_FRAME_MAX, data)
+            n += 1
+            off += FRAME_BYTES
+            total += 1
+        self._run_image(n, now, 1)
         return total
 
     def _run(self) -> None:
+        port = self._port
         while not self._stop.is_set():
             try:
-                msg = self.bus.recv(timeout=0.002)
+                if port is not None:
+                    frames = [(cid, _FLAGS_OF_MEDIUM[flags], data)
+                              for _, (cid, flags, data) in port[0].receive(port[1], 0.002, limit=1)]
+                else:
+                    msg = self.bus.recv(timeout=0.002)
+                    frames = [(msg.arbitration_id, _flags(msg), msg.data)] if msg is not None else []
             except (can.CanError, OSError, ValueError):
                 if self._stop.is_set():
                     return
@@ -415,7 +499,7 @@ class FirmwareBoard:
                 continue
             with self._lock:
                 try:
-                    self._step([msg] if msg is not None else [], tick=True)
+                    self._step(frames, tick=True)
                 except Exception as exc:  # a crash would silence the board: record it, keep serving
                     if len(self.crashes) < 100:
                         self.crashes.append(exc)
@@ -441,6 +525,12 @@ class FirmwareBoard:
             return 0, 0
         with self._lock:
             return self._laws.counts(self._h)
+
+    @property
+    def batched(self) -> bool:
+        """True when the board's frames take the record path of its emulated medium (no
+        ``can.Message``; see ``batched`` in the constructor)."""
+        return self._port is not None
 
     @property
     def nmt_state(self) -> int:

@@ -11,11 +11,15 @@ against the image's (``cbl_host_joint_entries``) once per loaded image.
 
 The hand image likewise (:class:`HandImageLaws`, ``ctl_hand.c``): its control-tick interrupt
 runs the tendon laws of a :class:`~cerebellum_rt.actuators.hand.HandSim`, once per tick.
+
+Behind a QemuBoard the same calls cross the bridge's FIFOs to the Cortex-M4F image
+(:class:`QemuLaws`, :class:`QemuHandLaws`; ``qemu_link.c``).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +27,7 @@ import numpy as np
 from cerebellum_rt.actuators.joint.cascade import CascadeConfig, CascadeInput, CascadeOutput, CascadeState
 from cerebellum_rt.actuators.joint.foc import FocConfig, FocInput, FocOutput, FocState
 from cerebellum_rt.actuators.joint.module import HOOK_DTYPE
-from cerebellum_rt.rtcore.errors import ConfigError
+from cerebellum_rt.rtcore.errors import ConfigError, DeviceError
 
 CAL_DTYPE = np.dtype([("foc", FocConfig.dtype()), ("cascade", CascadeConfig.dtype()), ("ratio", "f8"),
                       ("pwm_hz", "f8"), ("pwm_per_loop", "i4")], align=True)
@@ -116,10 +120,13 @@ def calibration_record(module: Any) -> np.ndarray:
 LINK_CDEF = """
 #define CBL_EV_LOOP ...
 #define CBL_EV_PWM ...
+#define CBL_EV_HAND_TICK ...
 #define CBL_LOOP_IN_BYTES ...
 #define CBL_LOOP_OUT_BYTES ...
 #define CBL_PWM_IN_BYTES ...
 #define CBL_PWM_OUT_BYTES ...
+#define CBL_HAND_IN_BYTES ...
+#define CBL_HAND_OUT_BYTES ...
 typedef struct { int to_image, from_image; uint32_t errors, exchanges; } cbl_qemu_link_t;
 void cbl_qemu_link_entries(uintptr_t *fn);
 """
@@ -127,6 +134,8 @@ _link: list[Any] = []
 
 
 def _link_module() -> Any:
+    from cerebellum_rt.actuators.hand.sim import HOOK_DTYPE as HAND_HOOK
+    from cerebellum_rt.actuators.hand.sim import HOOK_IN, HOOK_OUT
     from cerebellum_rt.drivers.firmware import host
     from cerebellum_rt.drivers.firmware.tree import SRC_DIR
 
@@ -136,39 +145,74 @@ def _link_module() -> Any:
         mod = host.build_module(f"_cbl_qemu_link_{digest}", LINK_CDEF, '#include "qemu_link.h"\n', src[:1],
                                 SRC_DIR, "the QEMU interrupt link")
         lib = mod.lib
-        got = [lib.CBL_LOOP_IN_BYTES, lib.CBL_LOOP_OUT_BYTES, lib.CBL_PWM_IN_BYTES, lib.CBL_PWM_OUT_BYTES]
+        got = [lib.CBL_LOOP_IN_BYTES, lib.CBL_LOOP_OUT_BYTES, lib.CBL_PWM_IN_BYTES, lib.CBL_PWM_OUT_BYTES,
+               lib.CBL_HAND_IN_BYTES, lib.CBL_HAND_OUT_BYTES]
         layout = _expected_layout()
-        want = [layout[5], layout[9], layout[12], layout[16]]  # the four records' sizes
+        # the four joint records' sizes, then the hand tick's two
+        want = [layout[5], layout[9], layout[12], layout[16], HOOK_OUT - HOOK_IN, HAND_HOOK.itemsize - HOOK_OUT]
         if got != want:
-            raise ConfigError(f"qemu_link.h record sizes {got}, actuators/joint HOOK_DTYPE has {want}")
+            raise ConfigError(f"qemu_link.h record sizes {got}, the actuators' hooks (joint, hand) have {want}")
         _link.append(mod)
     return _link[0]
 
 
-class QemuLaws:
-    """The link between a QemuBoard's image and its JointModule: the module's kernel calls the
-    image's interrupts across the bridge's FIFOs (``qemu_link.c``; see ``bsp_qemu.c``)."""
+class QemuRecords(Mapping[str, np.ndarray]):
+    """A QEMU image's law records as a JointModule's ``law_records`` (gain inspection): each
+    lookup reads the record from the image's RAM across the bridge (``read(k)``: its bytes,
+    ``EV_RECORD``), a copy: a gain is changed through the object dictionary (0x2010 / 0x2011).
+    ``read`` answers None inside one of the bridge's own events (a plant callback, when the image
+    cannot be asked): the copy read last stands in."""
 
-    EV_LOOP, EV_PWM = 9, 10
+    def __init__(self, read: Callable[[int], bytes | None]) -> None:
+        self._read = read
+        self._last: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        k = next((j for j, (n, _) in enumerate(RECORDS) if n == name), None)
+        if k is None:
+            raise KeyError(name)
+        dt = np.dtype(RECORDS[k][1].dtype())
+        raw = self._read(k)
+        if raw is None:
+            if name not in self._last:
+                raise DeviceError(f"QEMU image law record {name}: not readable inside the bridge's event, "
+                                  "none read before")
+            return self._last[name]
+        if len(raw) != dt.itemsize:
+            raise ConfigError(f"QEMU image law record {name}: {len(raw)} bytes in the image, {dt.itemsize} in "
+                              "actuators/joint (cbl_joint_ctl.h and the record dtype disagree)")
+        self._last[name] = np.frombuffer(bytearray(raw), dt)
+        return self._last[name]
+
+    def __contains__(self, name: object) -> bool:
+        return any(n == name for n, _ in RECORDS)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(n for n, _ in RECORDS)
+
+    def __len__(self) -> int:
+        return len(RECORDS)
+
+
+class _QemuLink:
+    """A plant's kernel calling a QEMU image's interrupts across the bridge's FIFOs
+    (``qemu_link.c``; see ``bsp_qemu.c``): the link record, its entry points, the unbinding."""
+
+    EV_LOOP, EV_PWM, EV_HAND_TICK = 9, 10, 13
 
     def __init__(self, module: Any) -> None:
         self.module = module
-        self.cal = calibration_record(module)
         mod = _link_module()
         self._ffi, self._lib = mod.ffi, mod.lib
-        if (self._lib.CBL_EV_LOOP, self._lib.CBL_EV_PWM) != (self.EV_LOOP, self.EV_PWM):
-            raise ConfigError("qemu_link.h event numbers differ from drivers/board/qemu.py's")
-        fn = self._ffi.new("uintptr_t[2]")
+        if (self._lib.CBL_EV_LOOP, self._lib.CBL_EV_PWM, self._lib.CBL_EV_HAND_TICK) != (
+                self.EV_LOOP, self.EV_PWM, self.EV_HAND_TICK):
+            raise ConfigError("qemu_link.h event numbers differ from drivers/board/image_laws.py's")
+        fn = self._ffi.new("uintptr_t[3]")
         self._lib.cbl_qemu_link_entries(fn)
-        self.loop_fn, self.pwm_fn = int(fn[0]), int(fn[1])
+        self.loop_fn, self.pwm_fn, self.hand_fn = int(fn[0]), int(fn[1]), int(fn[2])
         self.link = self._ffi.new("cbl_qemu_link_t *")
         self._ctx = int(self._ffi.cast("intptr_t", self.link))
         self._unbind = weakref.finalize(self, _unbind, module, [self._ctx])
-
-    def bind(self, to_image: int, from_image: int) -> None:
-        """The module's kernel calls the image through these FIFO descriptors from now on."""
-        self.link.to_image, self.link.from_image = to_image, from_image
-        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx)
 
     def unbind(self) -> None:
         self._unbind()
@@ -182,6 +226,37 @@ class QemuLaws:
         return int(self.link.exchanges)
 
 
+class QemuLaws(_QemuLink):
+    """The link between a QemuBoard's joint image and its JointModule: the module's kernel calls
+    the image's control-loop and current-loop interrupts; its law records show the image's
+    (:class:`QemuRecords`)."""
+
+    def __init__(self, module: Any) -> None:
+        super().__init__(module)
+        self.cal = calibration_record(module)
+
+    def bind(self, to_image: int, from_image: int, read: Callable[[int], bytes | None]) -> None:
+        """The module's kernel calls the image through these FIFO descriptors from now on; its
+        law records are read from the image by ``read`` (:class:`QemuRecords`)."""
+        self.link.to_image, self.link.from_image = to_image, from_image
+        self.module.bind_laws(self.loop_fn, self.pwm_fn, self._ctx, QemuRecords(read))
+
+
+class QemuHandLaws(_QemuLink):
+    """The link between a QemuBoard's hand image and its HandSim: the sim's kernel calls the
+    image's control-tick interrupt once per tick, as behind the host build (:class:`HandImageLaws`)."""
+
+    def __init__(self, sim: Any) -> None:
+        super().__init__(sim)
+        self.cal = hand_calibration_record(sim)
+
+    def bind(self, to_image: int, from_image: int, read: Callable[[int], bytes | None]) -> None:
+        """The sim's kernel calls the image through these FIFO descriptors from now on (``read``
+        goes unused: a HandSim shows no law records)."""
+        self.link.to_image, self.link.from_image = to_image, from_image
+        self.module.bind_laws(self.hand_fn, self._ctx)
+
+
 def _hand_cal_dtype() -> np.dtype:
     from cerebellum_rt.actuators.hand import laws as L
 
@@ -189,6 +264,15 @@ def _hand_cal_dtype() -> np.dtype:
             ("couple", L.CouplingConfig), ("slack", L.SlackConfig), ("obs", L.ObserverConfig))
     return np.dtype([*((n, r.dtype(), (6,)) for n, r in recs), ("f_max", "f8", (6,)), ("i_max", "f8", (6,)),
                      ("derate_start_c", "f8"), ("temp_max_c", "f8"), ("n_joints", "i4")], align=True)
+
+
+def hand_calibration_record(sim: Any) -> np.ndarray:
+    """The image's ``cbl_hand_cal_t`` for ``sim`` (its laws' configs, limits, derating)."""
+    cal = sim.calibration()
+    rec = np.zeros(1, _hand_cal_dtype())
+    for key in rec.dtype.names:
+        rec[0][key] = cal[key]
+    return rec
 
 
 class HandImageLaws:
@@ -215,10 +299,7 @@ class HandImageLaws:
         if list(layout[0:n]) != want:
             raise ConfigError(f"hand image control records: layout {list(layout[0:n])} in the image, {want} in "
                               "actuators/hand (cbl_hand_ctl.h and the HOOK_DTYPE / cal dtype disagree)")
-        cal = sim.calibration()
-        self.cal = np.zeros(1, dt)
-        for key in dt.names:
-            self.cal[0][key] = cal[key]
+        self.cal = hand_calibration_record(sim)
         self.cal_ptr = ffi.cast("void *", self.cal.ctypes.data)
         self._ctx = 0
         self._unbind = weakref.finalize(self, _unbind, sim, [0])

@@ -27,6 +27,9 @@ endpoints, which would only flood them). :meth:`Medium.force_bus_off` puts an en
 from __future__ import annotations
 
 import collections
+import itertools
+import math
+import operator
 import random
 import threading
 import time
@@ -42,6 +45,7 @@ from cerebellum_rt.drivers.can.codec import FLAG_BRS, FLAG_EXT, FLAG_FD, FLAG_RT
 from cerebellum_rt.rtcore.errors import ConfigError, check_range
 
 ERROR_FRAME_BITS = 17
+_TIME, _FRAME = operator.itemgetter(0), operator.itemgetter(1)  # of an (time, frame) queue entry
 Frame = tuple[int, int, bytes]  # (id, flags, payload)
 
 
@@ -120,14 +124,18 @@ class Medium:
         self.bitrate = float(bitrate)
         self.fd = bool(fd)
         self.data_bitrate = float(data_bitrate or bitrate)
-        self.faults = faults or Faults()
-        self.faults.validate()
+        self._faults = faults or Faults()
+        self._faults.validate()
         self.clock = clock
         self.timed = bool(timed)
-        self.stats = MediumStats()
-        self._rng = random.Random(self.faults.seed)
+        self._stats = MediumStats()
+        self._submitted_t = -math.inf  # clock time of the last submission (see _catch_up)
+        self._tx_maybe = False  # a transmit queue may hold a frame (set by every submission)
+        self._rng = random.Random(self._faults.seed)
         self._eps: list[_Endpoint] = []
-        self._cv = threading.Condition()
+        self._mutex = threading.RLock()  # taken directly on the hot paths (cheaper than the Condition's)
+        self._cv = threading.Condition(self._mutex)
+        self._waiting = 0  # threads inside receive()'s wait: notify only when there is one
         self._free_t = clock()
         self._inflight: tuple[float, float, _Endpoint | None, Frame, bool] | None = None
         self._scratch = np.zeros(1024, dtype=np.uint8)
@@ -135,13 +143,14 @@ class Medium:
 
     # -- endpoints --------------------------------------------------------------------------
     def attach(self, name: str) -> _Endpoint:
-        with self._cv:
+        with self._mutex:
             ep = _Endpoint(name)
             self._eps.append(ep)
             return ep
 
     def detach(self, ep: _Endpoint) -> None:
-        with self._cv:
+        with self._mutex:
+            self._catch_up()
             if ep in self._eps:
                 self._eps.remove(ep)
             empty = not self._eps
@@ -156,12 +165,14 @@ class Medium:
 
     def force_bus_off(self, ep: _Endpoint, on: bool = True) -> None:
         """Put an endpoint bus-off (flushing its queue) or recover it."""
-        with self._cv:
+        with self._mutex:
+            self._catch_up()
+            self._tx_maybe = True  # a recovered controller sends what it still holds
             ep.bus_off = on
             ep.tec = 256 if on else 0
             if on:
                 ep.tx.clear()
-                self.stats.bus_off_events += 1
+                self._stats.bus_off_events += 1
 
     # -- timing -----------------------------------------------------------------------------
     def wire_time(self, frame: Frame) -> float:
@@ -178,14 +189,84 @@ class Medium:
 
     # -- the model --------------------------------------------------------------------------
     def submit(self, ep: _Endpoint, frame: Frame) -> None:
-        with self._cv:
+        """Queue ``frame`` on ``ep`` now (raises ``CanOperationError`` when ``ep`` is bus-off).
+        A timed medium starts it on the wire at the next query (``has_rx``, ``receive``, ...), which
+        runs the model up to its own time first: the same starts and deliveries as starting it here,
+        since a frame lasts more than zero seconds (no completion can fall between the two)."""
+        with self._mutex:
             if ep.bus_off:
                 raise can.CanOperationError(f"emulated bus '{self.name}': endpoint {ep.name} is bus-off")
             now = self.clock()
             self._advance(now)
             ep.tx.append((now, frame))
-            self._advance(now)
-            self._cv.notify_all()
+            self._submitted_t = now
+            self._tx_maybe = True
+            if not self.timed:
+                self._advance(now)  # an ideal bus delivers at once
+            if self._waiting:
+                self._cv.notify_all()
+
+    def submit_many(self, ep: _Endpoint, frames: list[Frame]) -> int:
+        """``submit`` of each frame in order at one clock reading, under one lock; a frame that
+        ``submit`` would refuse (bus-off) is dropped, as a controller drops it. Returns the number
+        queued. The batched transmit path of an emulated board (no ``can.Message``)."""
+        with self._mutex:
+            if ep.bus_off or not frames:
+                return 0
+            now = self.clock()
+            if self._inflight is not None or self._tx_maybe or self._faults.babble_id is not None:
+                self._advance(now)
+            if self.timed:
+                # as submit() frame by frame: the bus-off test of the second and later frames sees
+                # the state the first frame's advance left (nothing completes at this same time)
+                if ep.bus_off:
+                    ep.tx.append((now, frames[0]))
+                    sent = 1
+                else:
+                    ep.tx.extend(zip(itertools.repeat(now), frames))
+                    sent = len(frames)
+            else:
+                sent = 0
+                for k, f in enumerate(frames):
+                    if k and ep.bus_off:  # (the first frame's test was made before the bus ran)
+                        break
+                    if k:
+                        self._advance(now)
+                    ep.tx.append((now, f))
+                    self._advance(now)
+                    sent += 1
+            self._submitted_t = now
+            self._tx_maybe = True
+            if self._waiting:
+                self._cv.notify_all()
+            return sent
+
+    def _catch_up(self) -> None:
+        """The model as ``submit`` used to leave it (run up to the last submission): before
+        anything that reads or changes the state without running it to the clock first. Caller
+        holds the lock."""
+        self._advance(self._submitted_t)
+
+    @property
+    def faults(self) -> Faults:
+        """The fault settings, which a fault injection changes in place: the model is first run
+        as far as ``submit`` used to run it (``_catch_up``), so that a frame queued before the
+        change started under the settings it started under then."""
+        with self._mutex:
+            self._catch_up()
+            return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        with self._mutex:
+            self._catch_up()
+            self._faults = faults
+
+    @property
+    def stats(self) -> MediumStats:
+        with self._mutex:
+            self._catch_up()
+            return self._stats
 
     def _key(self, frame: Frame) -> tuple[int, int, int]:
         cid, flags, _ = frame
@@ -195,7 +276,9 @@ class Medium:
 
     def _advance(self, now: float) -> None:
         """Run the bus up to ``now`` (caller holds the lock)."""
-        f = self.faults
+        f = self._faults
+        if self._inflight is None and not self._tx_maybe and f.babble_id is None:
+            return  # an idle bus with no transmit queue to look at (the common case of a query)
         while True:
             if self._inflight is not None:
                 start, end, sender, frame, ok = self._inflight
@@ -208,6 +291,7 @@ class Medium:
             heads = [(ep.tx[0][0], ep) for ep in self._eps if ep.tx and not ep.bus_off]
             babble = f.babble_id is not None
             if not heads and not babble:
+                self._tx_maybe = False  # until the next submission or bus-off recovery
                 return
             earliest = self._free_t if babble else min(h[0] for h in heads)
             start = max(self._free_t, earliest)
@@ -223,8 +307,8 @@ class Medium:
             if not contenders:
                 return
             _, _, winner = min(contenders, key=lambda c: (c[0], c[1]))
-            if self.stats.first_t is None:
-                self.stats.first_t = start
+            if self._stats.first_t is None:
+                self._stats.first_t = start
             frame = winner.tx[0][1]
             duration = self.wire_time(frame)
             ok = not (f.corrupt and winner is not self._babbler and self._rng.random() < f.corrupt)
@@ -233,7 +317,7 @@ class Medium:
             self._inflight = (start, start + duration, winner, frame, ok)
 
     def _complete(self, start: float, end: float, sender: _Endpoint, frame: Frame, ok: bool) -> None:
-        st = self.stats
+        st = self._stats
         st.busy_s += end - start
         st.last_t = end
         if not ok:
@@ -250,15 +334,17 @@ class Medium:
         st.frames += 1
         if sender is self._babbler:
             return
-        if frame[0] in self.faults.drop_ids or (self.faults.drop and self._rng.random() < self.faults.drop):
+        f = self._faults
+        if frame[0] in f.drop_ids or (f.drop and self._rng.random() < f.drop):
             st.dropped += 1
             return
-        t = end + self.faults.delay_s
+        t = end + f.delay_s
         st.max_latency_s = max(st.max_latency_s, t - submit_t)
         for ep in self._eps:
             if ep is not sender and (ep.accept is None or ep.accepts(frame)):
                 ep.rx.append((t, frame))
-        self._cv.notify_all()
+        if self._waiting:
+            self._cv.notify_all()
 
     def _next_event(self) -> float | None:
         times = [ep.rx[0][0] for ep in self._eps if ep.rx]
@@ -273,35 +359,56 @@ class Medium:
         """Clock time after ``now`` of the next frame end, frame start or delivery (None: nothing
         pending); frames already delivered and waiting to be read do not count. A lockstep world
         (:mod:`cerebellum_rt.hil_tests.lockstep`) jumps its virtual clock to it."""
-        with self._cv:
+        with self._mutex:
             self._advance(now)
             times = [t for ep in self._eps for t, _ in ep.rx if t > now]
             if self._inflight is not None:
                 times.append(self._inflight[1])
             free = self._inflight[1] if self._inflight is not None else self._free_t
             times += [max(ep.tx[0][0], free, now) for ep in self._eps if ep.tx and not ep.bus_off]
-            if self.faults.babble_id is not None and self._inflight is None:
+            if self._faults.babble_id is not None and self._inflight is None:
                 times.append(max(free, now))
             later = [t for t in times if t > now]
             return min(later) if later else (now if times else None)
 
     def has_rx(self, ep: _Endpoint) -> bool:
         """True when a frame has been delivered to ``ep`` by now (runs the bus up to now)."""
-        with self._cv:
+        with self._mutex:
             now = self.clock()
             self._advance(now)
             return bool(ep.rx) and ep.rx[0][0] <= now
 
     def next_event_time(self) -> float | None:
         """Clock time of the next delivery or frame end (None when the bus is idle and empty)."""
-        with self._cv:
+        with self._mutex:
             self._advance(self.clock())
             return self._next_event()
+
+    def take(self, ep: _Endpoint, limit: int) -> list[Frame]:
+        """Up to ``limit`` frames delivered to ``ep`` by now, without their times and without
+        waiting (``receive(ep, 0.0, limit)`` less its wall-clock deadline): the batched receive
+        path of an emulated board."""
+        with self._mutex:
+            now = self.clock()
+            if self._inflight is not None or self._tx_maybe or self._faults.babble_id is not None:
+                self._advance(now)
+            rx = ep.rx
+            if not rx:
+                return []
+            if len(rx) <= limit and max(map(_TIME, rx)) <= now:  # all of it has arrived (any order: delays change)
+                out = list(map(_FRAME, rx))
+                rx.clear()
+            else:
+                out = []
+                while rx and rx[0][0] <= now and len(out) < limit:
+                    out.append(rx.popleft()[1])
+            ep.received += len(out)
+            return out
 
     def receive(self, ep: _Endpoint, timeout_s: float | None, limit: int = 1) -> list[tuple[float, Frame]]:
         """Frames delivered to ``ep`` by now (waiting up to ``timeout_s`` for the first)."""
         deadline = None if timeout_s is None else time.monotonic() + max(timeout_s, 0.0)
-        with self._cv:
+        with self._mutex:
             while True:
                 now = self.clock()
                 self._advance(now)
@@ -320,7 +427,11 @@ class Medium:
                     wait = (nxt - now) if wait is None else min(wait, nxt - now)
                 elif nxt is not None:
                     wait = 0.0 if wait is None else min(wait, 1e-4)
-                self._cv.wait(wait)
+                self._waiting += 1
+                try:
+                    self._cv.wait(wait)
+                finally:
+                    self._waiting -= 1
 
 
 _MEDIA: dict[str, Medium] = {}
@@ -390,7 +501,8 @@ class EmulatedBus(can.BusABC):
     def flush_tx_buffer(self) -> None:
         """Discard the frames still queued for transmission (python-can's API; a host aborts
         its stale commands after a bus fault)."""
-        with self.medium._cv:
+        with self.medium._mutex:
+            self.medium._catch_up()
             self._ep.tx.clear()
 
     def shutdown(self) -> None:
@@ -399,6 +511,21 @@ class EmulatedBus(can.BusABC):
         self._is_shutdown = True
         self.medium.detach(self._ep)
         super().shutdown()
+
+
+def batch_endpoint(bus: can.BusABC) -> tuple[Medium, _Endpoint] | None:
+    """(medium, endpoint) of ``bus`` when it is an :class:`EmulatedBus` that receives and sends
+    as EmulatedBus itself does, so that taking its frames from the medium (:meth:`Medium.take`)
+    and queueing frames on it (:meth:`Medium.submit_many`) is what python-can's ``recv`` and
+    ``send`` would do, less the ``can.Message`` of every frame (the acceptance filters run in the
+    medium either way); else None (a subclass that changes either, any other bus)."""
+    if not isinstance(bus, EmulatedBus) or bus._is_shutdown:
+        return None
+    cls = type(bus)
+    if (cls.send is not EmulatedBus.send or cls._recv_internal is not EmulatedBus._recv_internal
+            or cls.recv is not can.BusABC.recv):
+        return None
+    return bus.medium, bus.endpoint
 
 
 class EmulatedPort:

@@ -7,7 +7,8 @@
   namespace, prints the interface to give the master (``cbl scan -i ethercat -c IFACE``), runs
   until SIGINT/SIGTERM, then removes them. Each slave keeps its saved parameters and image slots
   (written over FoE, ``cbl flash -i ethercat``) under the rig's state directory (``--state-dir``),
-  in ``ethercat/slave<N>.json`` / ``.slots``; its bootloader trusts ``--image-key PUB``.
+  in ``ethercat/slave<N>.json`` / ``.slots``; its bootloader trusts ``--image-key PUB``;
+  ``--slot-size BYTES``: the slaves' image slot size (0x5F50:2; default 64 KiB).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def emulate(args: argparse.Namespace, state_dir: Callable[[argparse.Namespace, A
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with EmulatedLine(specs, state_dir=state_dir(args, rig) if state_dir else None,
-                      image_key=getattr(args, "image_key", None)) as line:
+                      image_key=getattr(args, "image_key", None), slot_size=getattr(args, "slot_size", None)) as line:
         if args.json:
             print(json.dumps({"ethercat": {"interface": line.iface, "slaves": specs}}), flush=True)
         else:

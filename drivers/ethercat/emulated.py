@@ -9,7 +9,9 @@ namespace. ``workers``: processes running the slaves' applications (0: one per C
 the ESC process); ``state_dir``: where each slave keeps its saved parameters and its image slots
 (``STATE_DIR/ethercat/slave<N>.json`` and ``.slots``; None: memory only); ``image_key``: the
 Ed25519 public key (PEM file) the slaves' bootloader trusts for images written over FoE (None:
-every image is refused); ``engine_priority``: the SCHED_FIFO priority of the emulator's frame
+every image is refused); ``slot_size``: bytes of each slave's image slots (None: the firmware
+layout's); ``engine``: the emulator's datagram engine ("c": compiled, "python": the
+specification); ``engine_priority``: the SCHED_FIFO priority of the emulator's frame
 engine (0: none). :meth:`cut` is a fault: the line goes dead after a number of frames. Needs root
 and iproute2.
 """
@@ -41,12 +43,22 @@ def slave_specs(slaves: list[str] | int) -> list[str]:
     return list(slaves)
 
 
+def check_slot_size(slot_size: int | None) -> None:
+    """An emulated slave's image slot size: a positive multiple of the flash sector (None: default)."""
+    from cerebellum_rt.drivers.board.slots import SECTOR
+
+    if slot_size is not None and (slot_size <= 0 or slot_size % SECTOR or slot_size > 1 << 24):
+        raise ConfigError(f"EtherCAT slave image slot size {slot_size} bytes: not a multiple of the {SECTOR}-byte "
+                          f"sector in [{SECTOR}, {1 << 24}]")
+
+
 class EmulatedLine:
     """See module doc."""
 
     def __init__(self, slaves: list[str] | int, watchdog_ms: float = 100.0, workers: int = 0,
                  state_dir: str | os.PathLike | None = None, engine_priority: int = ENGINE_PRIORITY,
-                 image_key: str | os.PathLike | None = None) -> None:
+                 image_key: str | os.PathLike | None = None, engine: str = "c", slot_size: int | None = None) -> None:
+        check_slot_size(slot_size)
         self.slaves = slave_specs(slaves)
         self._proc: subprocess.Popen | None = None
         self._veth = VethLine()
@@ -55,11 +67,13 @@ class EmulatedLine:
             cmd = ["ip", "netns", "exec", self._veth.netns, sys.executable, "-m",
                    "cerebellum_rt.drivers.ethercat.esc.serve", "--iface", self._veth.emu_if,
                    "--slaves", ",".join(self.slaves), "--watchdog-ms", str(watchdog_ms),
-                   "--workers", str(workers), "--engine-priority", str(engine_priority)]
+                   "--workers", str(workers), "--engine-priority", str(engine_priority), "--engine", engine]
             if state_dir is not None:
                 cmd += ["--state-dir", str(state_dir)]
             if image_key is not None:
                 cmd += ["--image-key", os.path.abspath(image_key)]
+            if slot_size is not None:
+                cmd += ["--slot-size", str(slot_size)]
             # own session: Ctrl-C goes to the tool, which stops the emulator (its stdin closing does too)
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                           start_new_session=True)

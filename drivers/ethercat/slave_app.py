@@ -254,11 +254,13 @@ class BoardApp:
 
 
 def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None,
-             storage_path: str | os.PathLike | None = None, image_key: str | os.PathLike | None = None) -> BoardApp:
+             storage_path: str | os.PathLike | None = None, image_key: str | os.PathLike | None = None,
+             slot_size: int | None = None) -> BoardApp:
     """A slave application: the board of ``board_type`` with its plant (as ``cbl emulate`` builds it);
     ``storage_path``: the board's parameter file (0x1010), its image slots beside it (``.slots``;
     None: both in memory); ``image_key``: the Ed25519 public key its bootloader trusts (None: it
-    refuses every image), as for a CAN board."""
+    refuses every image), as for a CAN board; ``slot_size``: bytes of each image slot (None: the
+    firmware layout's)."""
     from cerebellum_rt.hil_tests.emulator import make_board
     from cerebellum_rt.hil_tests.rig import BoardSpec
 
@@ -266,6 +268,6 @@ def make_app(board_type: str = "joint", node: int = 1, preset: str | None = None
     # tables and law directly (store / pdos / out), which the C image (FirmwareBoard) does not expose
     # as objects; the C image has no EtherCAT application interface yet
     return BoardApp(make_board(BoardSpec(node, board_type, preset, firmware="python"), NoCan(), threaded=False,
-                               storage_path=storage_path, image_key=image_key))
+                               storage_path=storage_path, image_key=image_key, slot_size=slot_size))
 
 

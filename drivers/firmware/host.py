@@ -34,8 +34,10 @@ typedef struct {{ uint32_t id; uint8_t flags; uint8_t len; uint8_t data[64]; }} 
 typedef struct {{ double position_rad, velocity_rad_s, torque_sensor_nm, torque_cmd_nm, iq_a, winding_temp_c;
                  uint32_t fault; }} cbl_sample_t;
 typedef struct {{ int32_t mode; uint8_t enable; double position_rad, velocity_rad_s, torque_nm, dt_s; }} cbl_demand_t;
+struct cbl_joint_cal;
+struct cbl_hand_cal;
 typedef struct {{ uint8_t node_id; uint32_t serial_number; double plant_loop_hz; double period_tolerance;
-                 const void *joint_cal; const void *hand_cal; }} cbl_fw_config_t;
+                 const struct cbl_joint_cal *joint_cal; const struct cbl_hand_cal *hand_cal; }} cbl_fw_config_t;
 typedef struct {{ double x_m[6], v_m_s[6], i_a[6], tension_n[6], pad_force_n[6]; double stroke_min_m, stroke_max_m; }}
     cbl_hand_sample_t;
 typedef struct {{ int32_t mode[6]; uint8_t set[6]; double i_cmd[6], x_cmd[6], t_cmd[6], f_ref[6]; int32_t ticks; }}

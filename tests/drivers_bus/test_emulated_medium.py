@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import can
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cerebellum_rt.drivers.can import timing
+from cerebellum_rt.drivers.can.codec import FLAG_EXT, FLAG_RTR
 from cerebellum_rt.drivers.can.emulated import EmulatedBus, Faults, Medium
 from cerebellum_rt.rtcore.errors import ConfigError
 
@@ -147,3 +152,82 @@ def test_bad_fault_settings_are_refused():
         Medium("x", faults=Faults(drop=1.5))
     with pytest.raises(ConfigError, match="bitrate = 2000000"):
         Medium("x", bitrate=2_000_000)
+
+
+def test_a_frame_queued_before_a_fault_injection_starts_under_the_old_settings(clocked):
+    """A submitted frame goes on the wire at once (it is started by the next look at the bus, which
+    reading the fault settings is): corrupting the bus right after the send does not touch it."""
+    clock, make = clocked
+    m, (a, b, _c) = make()
+    a.send(_msg(0x181, bytes(8)))
+    m.faults.corrupt = 1.0  # the frame is already on the wire
+    clock.t += 0.001
+    got = b.recv(0)
+    assert got is not None and got.arbitration_id == 0x181 and m.stats.error_frames == 0
+
+
+_frames = st.lists(st.tuples(st.sampled_from([0x80, 0x181, 0x205, 0x281, 0x605, 0x705]), st.sampled_from([0, 0, FLAG_EXT, FLAG_RTR]),
+                             st.binary(max_size=8)), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "a", "b", "recover"]), _frames, st.sampled_from([0.0, 3e-5, 2e-4, 1e-3]), st.booleans()), max_size=12),
+       st.sampled_from([Faults(), Faults(corrupt=0.3, seed=4), Faults(corrupt=1.0), Faults(drop=0.3, seed=2),
+                        Faults(babble_id=0x100)]),
+       st.booleans())
+def test_submit_many_is_submit_frame_by_frame(steps, faults, timed):
+    """A batch queued with submit_many is what the same frames sent one by one give: the same
+    deliveries at the same times, the same figures (timed and ideal media, with faults, a sender
+    going bus-off and recovering)."""
+    from dataclasses import replace
+
+    if faults.babble_id is not None and not timed:
+        timed = True  # a babbler on an ideal bus (frames of no duration) would never yield it
+
+    logs = []
+    for batched in (True, False):
+        clock = ManualClock()
+        m = Medium("m", clock=clock, faults=replace(faults), timed=timed)
+        eps = {n: m.attach(n) for n in ("a", "b", "c")}
+        log = []
+        for who, frames, dt, look in steps:
+            if who == "recover":  # a's controller back from bus-off: it sends what it still holds
+                m.force_bus_off(eps["a"], on=False)
+            elif batched:
+                m.submit_many(eps[who], frames)
+            else:
+                for f in frames:
+                    with contextlib.suppress(can.CanOperationError):  # bus-off: submit_many drops it
+                        m.submit(eps[who], f)
+            clock.t += dt
+            if look:  # else the next submission is the first to see the bus at the new time
+                log += [(n, m.receive(ep, 0.0, limit=1000)) for n, ep in eps.items()]
+        clock.t += 0.02
+        log += [(n, m.receive(ep, 0.0, limit=1000)) for n, ep in eps.items()]
+        s = m.stats
+        logs.append((log, s.frames, s.error_frames, s.dropped, s.busy_s, s.bus_off_events, [ep.bus_off for ep in eps.values()]))
+    assert logs[0] == logs[1]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_batch_whose_sender_goes_bus_off_at_its_submission_keeps_its_first_frame(batched):
+    """As submit() frame by frame: the first frame passes the bus-off test (the state of the last
+    look at the bus), the bus then runs up to now (the sender goes bus-off, its queue flushed) and
+    the frame is queued; the next ones are refused. After a recovery the first one is sent."""
+    clock = ManualClock()
+    m = Medium("m", clock=clock, faults=Faults(corrupt=1.0))
+    a, b = m.attach("a"), m.attach("b")
+    m.submit(a, (0x181, 0, bytes(8)))
+    clock.t += 0.01  # 32 corrupted attempts: bus-off, seen by nobody yet
+    later = [(0x281, 0, b"\x01"), (0x381, 0, b"\x02")]
+    if batched:
+        assert m.submit_many(a, later) == 1
+    else:
+        m.submit(a, later[0])
+        with pytest.raises(can.CanOperationError):
+            m.submit(a, later[1])
+    assert a.bus_off
+    m.faults.corrupt = 0.0
+    m.force_bus_off(a, on=False)
+    clock.t += 0.01
+    assert [f for _, f in m.receive(b, 0.0, limit=10)] == [later[0]]

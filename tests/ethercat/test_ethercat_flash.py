@@ -19,6 +19,7 @@ from cerebellum_rt.drivers.ethercat.flash import flash_line
 from cerebellum_rt.drivers.flash import image as img
 from cerebellum_rt.drivers.flash.procedure import BoardResult, Options
 from cerebellum_rt.drivers.od import STORE_SIGNATURE
+from cerebellum_rt.rtcore.errors import ConfigError
 from cerebellum_rt.tools import cli
 
 from .conftest import HAND_TYPE
@@ -209,3 +210,18 @@ def test_bench_flash_ethercat_keys() -> None:
     out = measure_json(16 * 1024)
     assert out["ethercat_image_bytes"] == 16 * 1024 and out["ethercat_mailbox_exchanges"] > 16 * 1024 // 116
     assert out["ethercat_s"] > out["ethercat_theoretical_s"] > 0 and out["ethercat_update_s"] >= out["ethercat_s"]
+
+
+def test_a_configured_slot_size_takes_an_image_the_default_slot_refuses(line, image_keys) -> None:
+    big = image_keys.image("4.0.0", counter=3, size=80_000, seed=40)  # > the default 64 KiB slot
+    res = flash(line, 2, big)
+    assert (res.status, res.stage, res.error) == ("failed", "compatibility", f"slave 2: image {len(big)} bytes > the board's slot 65536 bytes")
+    with pytest.raises(ConfigError, match="slot size 5000 bytes"):
+        EmulatedLine(["joint"], slot_size=5000)
+    with EmulatedLine(["joint"], slot_size=128 * 1024, image_key=image_keys.good_pub_file) as wide:
+        with Coe(wide.iface) as coe:
+            assert coe.u32(1, 0x5F50, 2) == 128 * 1024  # what the master's compatibility check reads
+        res = flash(wide, 1, big)
+        assert (res.status, res.new_version, res.acked) == ("ok", "4.0.0", len(big)), res
+        assert fw(wide, 1)["version"] == "4.0.0"
+

@@ -52,7 +52,8 @@ def test_fuzz_sequences_on_the_qemu_image_match_the_python_board():
     assert k is None, f"reply {k}: python {res['python'][k]} qemu {res['qemu'][k]}"
     assert res["python_state"] == res["qemu_state"]
     assert _uploads_answered(res, fuzz.NODE, len(fuzz.ENTRIES)) == len(fuzz.ENTRIES)  # the OD, entry by entry
-    print(f"\nqemu differential: {res['frames_in']} frames in, {res['frames_out']} replies, identical")
+    print(f"\nqemu differential: {len(SEQUENCES)} sequences, {res['frames_in']} frames in, {res['frames_out']} replies, "
+          "identical")
 
 
 def test_motion_on_the_plant_matches_through_qemu():

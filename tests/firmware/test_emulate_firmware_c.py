@@ -27,8 +27,8 @@ def test_rig_key_selects_the_c_image_and_rejects_what_it_cannot_serve():
     with pytest.raises(ConfigError, match=r"firmware = 'rust' is not one of \['python', 'c', 'qemu'\]"):
         parse_rig({"bus": [{"board": [{"node": 1, "firmware": "rust"}]}]})
     assert parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "c"}]}]}).buses[0].boards[0].firmware == "c"
-    with pytest.raises(ConfigError, match="needs a joint board"):
-        parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "qemu"}]}]})
+    hand = parse_rig({"bus": [{"board": [{"node": 1, "type": "hand", "firmware": "qemu"}]}]}).buses[0].boards[0]
+    assert hand.firmware == "qemu"  # the QEMU link carries the hand plant too
     with pytest.raises(ConfigError, match="needs a classic CAN bus"):
         parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "qemu"}]}]})
     assert parse_rig({"bus": [{"fd": True, "board": [{"node": 1, "firmware": "c"}]}]}).buses[0].boards[0].firmware == "c"
@@ -67,7 +67,7 @@ def test_emulated_c_images_serve_joints_over_slcan(firmware, rig, tmp_path):
 
 
 def test_emulate_firmware_option_is_checked():
-    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "hand",
+    r = subprocess.run([sys.executable, "-m", "cerebellum_rt.tools.cli", "emulate", "legs_canfd",
                         "--firmware", "qemu"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2, r.stderr
     assert "--firmware = 'qemu'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -75,14 +75,15 @@ def test_emulate_firmware_option_is_checked():
 
 @pytest.mark.parametrize("firmware", ["python", "qemu"])
 def test_canopen_master_walks_the_board_over_slcan_from_another_process(tmp_path, firmware):
-    """python canopen in this process, the board in `cbl emulate`'s: NMT, then the CiA 402 walk by
-    SDO (controlword 0x6040, statusword 0x6041) over a real SLCAN pseudo-terminal. (BaseNode402's
-    PDO-based walk over SLCAN times out against the Python board as well: a limit of that path,
-    not of the firmware, left to the bus owners.)"""
+    """python canopen's BaseNode402 in this process, the board in `cbl emulate`'s, over a real SLCAN
+    pseudo-terminal: NMT, SYNC and the synchronous PDOs, the CiA 402 walk through its states, a
+    fault and its reset, as it walks the C image in-process (test_basenode402_walk)."""
     import canopen
 
     from cerebellum_rt.drivers.eds import write_eds
     from cerebellum_rt.drivers.od import build_table
+
+    from .test_basenode402_walk import _walk
 
     if firmware == "qemu":
         require_tools("arm-none-eabi-gcc", "qemu-system-arm")
@@ -91,25 +92,19 @@ def test_canopen_master_walks_the_board_over_slcan_from_another_process(tmp_path
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     net = canopen.Network()
+    node = canopen.BaseNode402(1, str(write_eds(build_table("joint"), tmp_path / "joint.eds")))
     try:
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
         info = json.loads(line)["buses"][0]
         net.connect(interface="slcan", channel=info["channel"], bitrate=info["bitrate"], sleep_after_open=0)
-        node = canopen.RemoteNode(1, str(write_eds(build_table("joint"), tmp_path / "joint.eds")))
         net.add_node(node)
         node.nmt.wait_for_heartbeat(2.0)
         assert node.sdo[0x1018][2].raw == 0x4A4E5431
-        walk = [(0x06, "ready_to_switch_on"), (0x07, "switched_on"), (0x0F, "operation_enabled"),
-                (0x07, "switched_on"), (0x00, "switch_on_disabled")]
-        for cw, state in walk:
-            node.sdo[0x6040].raw = cw
-            assert decode_state(node.sdo[0x6041].raw) == state
-        node.sdo[0x2040].raw = 0x2310  # a fault, then a fault reset
-        assert decode_state(node.sdo[0x6041].raw) in ("fault_reaction_active", "fault")
-        node.sdo[0x2040].raw = 0
-        node.sdo[0x6040].raw = 0x80
-        assert decode_state(node.sdo[0x6041].raw) == "switch_on_disabled"
+        _walk(node, net, slack=10.0 if firmware == "qemu" else 1.0)  # qemu: below real time when loaded
     finally:
+        net.sync.stop()
+        for pdo in (*node.rpdo.values(), *node.tpdo.values()):
+            pdo.stop()
         net.disconnect()
         stop_process(proc)

@@ -10,8 +10,11 @@ datagram of the frame, FCS and inter-frame gap, bytes x 80 ns); ``rtt_p50_vs_wir
 ratio. ``esc_engine_p50_us`` / ``_p99_us``: the emulator's own receive-to-reply time over the
 last 4,096 frames (the rest of the round trip is SOEM, the veth pair and the master's packing).
 ``slave_app_cycles_per_frame``: how often the boards' laws stepped per frame (their workers run
-beside the frame path at a lower priority). The emulator is Python on the same host: the figure says what this emulated line
-sustains here, not what an ASIC ESC line does (which adds ~1 µs per slave to the wire time).
+beside the frame path at a lower priority). ``--engine``: the emulator's datagram engine, compiled
+(C, its receive-process-send loop included) or the Python specification; ``both`` runs the two back
+to back and adds ``python_*`` figures and ``*_c_vs_python`` ratios (the reference measured in the
+same run). The emulator runs on the same host: the figure says what this emulated line sustains
+here, not what an ASIC ESC line does (which adds ~1 µs per slave to the wire time).
 Needs root, iproute2 and the ``ethercat`` extra.
 """
 
@@ -42,18 +45,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout-us", type=int, default=1000, help="a reply later than this is a lost frame")
     p.add_argument("--workers", type=int, default=0, help="processes running the slaves' applications "
                    "(0: one per CPU; -1: inside the emulator's frame process, as before they had their own)")
+    p.add_argument("--engine", choices=("c", "python", "both"), default="c",
+                   help="the emulator's datagram engine: compiled (default), the Python specification, or both "
+                   "back to back (the python run's figures under python_*, and c/python ratios)")
     p.add_argument("--rt", action="store_true", help="run the master loop under SCHED_FIFO 80 with mlockall "
                    "(the emulator's frame engine always runs under SCHED_FIFO 60 where allowed)")
 
 
-def measure(slaves: int | list[str], cycles: int, timeout_us: int, workers: int = 0, rt: bool = False) -> dict[str, Any]:
+def measure(slaves: int | list[str], cycles: int, timeout_us: int, workers: int = 0, rt: bool = False,
+            engine: str = "c") -> dict[str, Any]:
+    if engine == "both":
+        out = measure(slaves, cycles, timeout_us, workers, rt, "c")
+        ref = measure(slaves, cycles, timeout_us, workers, rt, "python")
+        for key in ("rtt_p50_us", "rtt_p99_us", "rtt_max_us", "lost_frames", "wkc_errors", "esc_engine_p50_us",
+                    "esc_engine_p99_us"):
+            out[f"python_{key}"] = ref[key]
+        for key in ("rtt_p50_us", "rtt_p99_us", "esc_engine_p50_us"):
+            out[f"{key[:-3]}_c_vs_python"] = round(out[key] / ref[key], 3) if ref[key] else None
+        out["engine"] = "both"
+        return out
+
     from cerebellum_rt.drivers.ethercat.emulated import EmulatedLine
     from cerebellum_rt.drivers.ethercat.master import EtherCatTransport
     from cerebellum_rt.rtcore.clock import RealTimeClock
     from cerebellum_rt.rtcore.loop import LoopRunner
     from cerebellum_rt.rtcore.rt import RtConfig
 
-    with EmulatedLine(slaves, workers=workers) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
+    with EmulatedLine(slaves, workers=workers, engine=engine) as line, EtherCatTransport(line.iface, timeout_us=timeout_us) as t:
         n = len(t.slaves)
         tx, rx = t.tx_array(), t.rx_array()
         t.start(tx)
@@ -88,7 +106,7 @@ def measure(slaves: int | list[str], cycles: int, timeout_us: int, workers: int 
             "host_us_per_tick": round(float(np.median(cpu[: k[0]])) / 1000, 1),
             "slave_app_cycles_per_frame": round(app_cycles / max(1, frames) / n, 3),
             "esc_engine_p50_us": st1["engine_us"]["p50"], "esc_engine_p99_us": st1["engine_us"]["p99"],
-            "workers": workers, "master_rt": rt,
+            "workers": workers, "master_rt": rt, "engine": engine,
         }
 
 
@@ -108,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
         rig = load_rig(args.rig)
         specs = [f"{b.type}:{b.preset}" if b.preset else b.type for bus in rig.buses for b in bus.boards]
-        runs = [measure(specs, args.cycles, args.timeout_us, args.workers, args.rt)]
+        runs = [measure(specs, args.cycles, args.timeout_us, args.workers, args.rt, args.engine)]
     else:
-        runs = [measure(c, args.cycles, args.timeout_us, args.workers, args.rt) for c in counts]
+        runs = [measure(c, args.cycles, args.timeout_us, args.workers, args.rt, args.engine) for c in counts]
     if args.json:
         print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}))
         return 0

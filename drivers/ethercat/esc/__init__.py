@@ -9,5 +9,7 @@
 * :mod:`.pdi` - the slaves' applications in worker processes (shared-memory process data);
 * :mod:`.line` - the datagram engine over a line of ESCs (every command, working counters,
   auto-increment / configured / broadcast / logical addressing) and the raw-socket server
-  that answers frames on a network interface (the far end of a veth pair in its own netns).
+  that answers frames on a network interface (the far end of a veth pair in its own netns);
+* :mod:`.cengine` - the same datagram engine compiled (``c/esc_engine.c``), with its frame loop
+  on the raw socket; datagrams with side effects go to the Python engine, the specification.
 """

@@ -121,10 +121,11 @@ class RemoteApp:
 
 class WorkerPool:
     """Worker processes hosting the slaves' applications (see module doc). ``specs``: per slave
-    ``(kind, preset, node, storage_path, image_key)``; ``layouts``: their layouts; ``workers``: how many
+    ``(kind, preset, node, storage_path, image_key, slot_size)``; ``layouts``: their layouts; ``workers``: how many
     processes (the slaves are dealt round-robin)."""
 
-    def __init__(self, specs: list[tuple[str, str | None, int, str | None, str | None]], layouts: list[SlaveLayout],
+    def __init__(self, specs: list[tuple[str, str | None, int, str | None, str | None, int | None]],
+                 layouts: list[SlaveLayout],
                  workers: int) -> None:
         self.specs, self.layouts = specs, layouts
         self.n_workers = max(1, min(workers, len(specs)))
@@ -256,8 +257,8 @@ def _worker_main(conn: mpc.Connection, efd: int, pool: WorkerPool, mine: list[in
 
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
-    apps = {k: make_app(kind, node, preset, storage, key)
-            for k in mine for kind, preset, node, storage, key in [pool.specs[k]]}
+    apps = {k: make_app(kind, node, preset, storage, key, slot)
+            for k in mine for kind, preset, node, storage, key, slot in [pool.specs[k]]}
     import gc
 
     gc.collect()

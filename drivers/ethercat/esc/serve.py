@@ -8,7 +8,8 @@ process, beside the engine, as before they had their own) so that the frame engi
 (``--engine-priority``: SCHED_FIFO) only moves bytes; ``--state-dir`` keeps each slave's
 parameters (0x1010) and image slots (written over FoE) in ``STATE_DIR/ethercat/slave<N>.json`` and
 ``.slots``; ``--image-key`` is the Ed25519 public key the slaves' bootloader trusts (as
-``cbl emulate --image-key`` for CAN boards; without it every image is refused).
+``cbl emulate --image-key`` for CAN boards; without it every image is refused); ``--slot-size`` the
+bytes of each image slot (0x5F50:2; default the firmware layout's 64 KiB).
 
 Prints one JSON line ``{"ready": true, ...}`` and then answers JSON commands, one per stdin line:
 ``{"cmd": "status"}`` (per slave: AL state and code, CiA 402 state, power stage, position;
@@ -87,11 +88,12 @@ def status(line: Any) -> dict[str, Any]:
         if apps is not None:
             esc.update(apps.get(k, {}))
         out.append(esc)
-    return {"slaves": out, "stats": line.stats.as_dict(), "errors": [repr(e) for e in line.errors[:5]],
+    return {"slaves": out, "stats": line.stats_dict(), "errors": [repr(e) for e in line.errors[:5]],
             "reach": line.reach, "engine_us": line.engine_times_us()}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cerebellum_rt.drivers.ethercat.emulated import check_slot_size
     from cerebellum_rt.drivers.ethercat.esc.line import Line
     from cerebellum_rt.drivers.ethercat.esc.pdi import WorkerPool
     from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
@@ -104,11 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--watchdog-ms", type=float, default=100.0)
     ap.add_argument("--workers", type=int, default=0,
                     help="processes running the slaves' applications (0: one per CPU; -1: in the ESC's process)")
+    ap.add_argument("--engine", choices=("c", "python"), default="c",
+                    help="the datagram engine: compiled (default) or the Python specification")
     ap.add_argument("--engine-priority", type=int, default=0, help="SCHED_FIFO priority of the frame engine (0: keep)")
     ap.add_argument("--state-dir", default=None,
                     help="keep each slave's parameters and image slots in STATE_DIR/ethercat/slave<N>.json/.slots")
     ap.add_argument("--image-key", default=None, help="the Ed25519 public key (PEM) the slaves' bootloader trusts")
+    ap.add_argument("--slot-size", type=int, default=None, help="bytes of each image slot of every slave "
+                    "(a multiple of the 4096-byte sector; default: the firmware layout's)")
     args = ap.parse_args(argv)
+    check_slot_size(args.slot_size)
     sys.setswitchinterval(0.0001)  # the engine thread must not wait 5 ms behind another thread
     specs = parse_slaves(args.slaves)
     storage = [str(Path(args.state_dir) / "ethercat" / f"slave{k + 1}.json") if args.state_dir else None
@@ -123,14 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     pool = None
     if args.workers >= 0:
         workers = args.workers or (os.cpu_count() or 1)
-        pool = WorkerPool([(kind, preset, k + 1, storage[k], args.image_key) for k, (kind, preset) in enumerate(specs)],
+        pool = WorkerPool([(kind, preset, k + 1, storage[k], args.image_key, args.slot_size)
+                           for k, (kind, preset) in enumerate(specs)],
                           [slave_layout(kind) for kind, _ in specs], workers)
         apps: list[Any] = pool.apps
     else:
-        apps = [make_app(kind, k + 1, preset, storage[k], args.image_key) for k, (kind, preset) in enumerate(specs)]
+        apps = [make_app(kind, k + 1, preset, storage[k], args.image_key, args.slot_size)
+                for k, (kind, preset) in enumerate(specs)]
     slaves = [EscSlave(app, serial=k + 1, watchdog_ms=args.watchdog_ms, clock_offset_ns=k * 1_000_003)
               for k, app in enumerate(apps)]
-    line = Line(slaves, pdi=pool)
+    line = Line(slaves, pdi=pool, engine=args.engine)
     if pool is not None:
         pool.start(line.post_replies)  # forks: before this process starts any thread of its own
     gc.collect()

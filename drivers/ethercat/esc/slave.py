@@ -53,7 +53,10 @@ class EscSlave:
 
     # ------------------------------------------------------------------ reset
     def power_on(self) -> None:
-        m = self.mem = bytearray(R.MEM_SIZE)
+        if getattr(self, "mem", None) is None:
+            self.mem = bytearray(R.MEM_SIZE)
+        m = self.mem  # cleared in place: the C engine holds a pointer into it
+        m[:] = bytes(R.MEM_SIZE)
         m[R.TYPE], m[R.REVISION] = 0x11, 0x02
         m[R.FMMU_COUNT], m[R.SM_COUNT], m[R.RAM_SIZE], m[R.PORT_DESC] = R.N_FMMU, R.N_SM, 8, 0x0F
         struct.pack_into("<H", m, R.FEATURES, R.FEATURE_DC | R.FEATURE_DC64)
@@ -502,15 +505,24 @@ class EscSlave:
         out, self.outputs = self.outputs, None
         return out if self.al_state == R.OP else None
 
+    def watchdog_deadline(self, triggered: float | None = None) -> float | None:
+        """When the process-data watchdog expires (monotonic s), None when it cannot (not OP, no
+        SM2 watchdog, time 0, not started). ``triggered``: a later trigger known elsewhere (the C engine)."""
+        if self.al_state != R.OP or not self._sm(2)[2] & 0x40:
+            return None
+        t = self._wd_t
+        if triggered is not None and (t is None or triggered > t):
+            t = triggered
+        div, wd = struct.unpack_from("<H", self.mem, R.WD_DIVIDER)[0], struct.unpack_from("<H", self.mem, R.WD_TIME_PD)[0]
+        if t is None or not wd:
+            return None
+        return t + wd * (div + 2) * 40e-9
+
     def check_watchdog(self, now: float) -> bool:
         """Process-data watchdog: OP without a complete SM2 write for the configured time -> SAFE-OP
         with AL status code 0x001B. Returns True when it expired now."""
-        if self.al_state != R.OP or self._wd_t is None or not self._sm(2)[2] & 0x40:
-            return False
-        div, wd = struct.unpack_from("<H", self.mem, R.WD_DIVIDER)[0], struct.unpack_from("<H", self.mem, R.WD_TIME_PD)[0]
-        if not wd:
-            return False
-        if now - self._wd_t <= wd * (div + 2) * 40e-9:
+        deadline = self.watchdog_deadline()
+        if deadline is None or now <= deadline:
             return False
         struct.pack_into("<H", self.mem, R.WD_STATUS_PD, 0)
         cnt = self.mem[R.WD_COUNTER_PD]

@@ -126,9 +126,7 @@ void *cbl_host_joint_record(cbl_host_t *h, uint32_t k)
     (void)h, (void)k;
     return NULL;
 #else
-    cbl_joint_ctl_t *c = &h->fw.ctl;
-    void *r[8] = {&c->fc, &c->fs, &c->fi, &c->fo, &c->cc, &c->cs, &c->ci, &c->co};
-    return k < 8u ? r[k] : NULL;
+    return cbl_joint_record(&h->fw, k, NULL);
 #endif
 }
 

@@ -5,7 +5,7 @@
  * writes them to "cbl.tx". Host -> guest: EV_FRAME (a received frame, then the timers), EV_TICK
  * (time passes, then the timers), EV_SAMPLE (the answer to a sample request), EV_QUIT. Guest ->
  * host: EV_FRAME (a frame to send), EV_SAMPLE (sample request), EV_DEMAND (the demand, then the
- * host advances the plant), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
+ * host advances the plant; node = the cycle's CiA 402 state), EV_RESET_FAULT, EV_PARAM (index in id, sub in flags, the value as a
  * double), EV_DONE (the event is handled; flags = CiA 402 state, node = NMT state). The
  * parameter flash is the
  * semihosting file "cbl.flash" (two 8 KiB sectors), so it survives a power cycle of the guest.
@@ -16,6 +16,17 @@
  * (data: cbl_loop_in_t; answered with cbl_loop_out_t) once per control-loop period and EV_PWM
  * (cbl_pwm_in_t; answered with cbl_pwm_out_t) once per PWM period, so the cascade and the FOC
  * that close the loops around the emulated joint are this image's (drivers/board/qemu.py).
+ * Hand board with its laws on (flags bit 1: the hand calibration, cbl_hand_cal_t, follows in
+ * EV_CAL records): a record longer than 64 bytes travels in pieces (id = byte offset, len bytes,
+ * now_us = the record's size): the sample (cbl_hand_sample_t) answers EV_SAMPLE, the demand
+ * (cbl_hand_demand_t) is EV_DEMAND, and until EV_ADVANCED the image serves its control-tick
+ * interrupt once per tick of the host's plant: EV_HAND_TICK (cbl_hand_tick_in_t; answered with
+ * cbl_hand_tick_out_t), as the host build's HandSim hook calls it.
+ * EV_RECORD (id = k) asks for the joint's law record k (cbl_joint_record: what gain inspection
+ * shows): the image answers with its EV_RECORD pieces, then EV_DONE; no time passes (no timers run).
+ * EV_OD_READ (id = index << 8 | sub-index) reads an object as the bus would (cbl_fw_od_read):
+ * its value in EV_OD_READ pieces, or one EV_OD_READ with flags 1 and the SDO abort code in id;
+ * then EV_DONE, no time passes.
  *
  * Built with -DCBL_QEMU_SELFTEST the image instead feeds itself a fixed 1 kHz SYNC + RPDO
  * sequence (enable; joint: CSP targets, hand: tension targets) and prints the SysTick ticks the
@@ -31,7 +42,8 @@ void cbl_exit(int status);
 extern volatile uint32_t cbl_systick_wraps;
 
 enum { EV_QUIT = 0, EV_FRAME = 1, EV_TICK = 2, EV_SAMPLE = 3, EV_DEMAND = 4, EV_DONE = 5, EV_RESET_FAULT = 6,
-       EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11 };
+       EV_PARAM = 7, EV_CAL = 8, EV_LOOP = 9, EV_PWM = 10, EV_ADVANCED = 11,
+       EV_RECORD = 12, EV_HAND_TICK = 13, EV_OD_READ = 14 };
 
 typedef struct {
     uint8_t type, flags, len, node;
@@ -69,6 +81,35 @@ static void copy(void *d, const void *s, uint32_t n)
 #ifndef CBL_QEMU_SELFTEST
 static void send_record(void) { sh_rw(0x05, fd_tx, &rec, sizeof rec); }
 
+/* a record of n bytes in 64-byte pieces of this type (see above; node: in each piece) */
+static void send_pieces(uint8_t type, const void *src, uint32_t n, uint8_t node)
+{
+    for (uint32_t off = 0; off < n; off += 64u) {
+        rec = (record_t){0};
+        rec.type = type;
+        rec.id = off;
+        rec.now_us = n;
+        rec.node = node;
+        rec.len = (uint8_t)(n - off < 64u ? n - off : 64u);
+        copy(rec.data, (const uint8_t *)src + off, rec.len);
+        send_record();
+    }
+}
+
+#ifdef CBL_BOARD_HAND
+/* the pieces of a record of n bytes, the first already in rec; exits on a broken link */
+static void recv_pieces(uint8_t type, void *dst, uint32_t n)
+{
+    for (uint32_t got = 0;;) {
+        if (rec.type != type || rec.id != got || rec.len > n - got) cbl_exit(5);
+        copy((uint8_t *)dst + got, rec.data, rec.len);
+        got += rec.len;
+        if (got == n) return;
+        if (rec.len == 0 || sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0) cbl_exit(3);
+    }
+}
+#endif
+
 static void can_send(void *user, const cbl_frame_t *f)
 {
     (void)user;
@@ -80,6 +121,40 @@ static void can_send(void *user, const cbl_frame_t *f)
     send_record();
 }
 
+#ifdef CBL_BOARD_HAND
+static int hand_sample(void *user, cbl_hand_sample_t *s)
+{
+    (void)user;
+    rec = (record_t){0};
+    rec.type = EV_SAMPLE;
+    send_record();
+    if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0) cbl_exit(3);
+    recv_pieces(EV_SAMPLE, s, sizeof *s);
+    return 0;
+}
+
+/* the host's plant advances: it calls the control-tick interrupt once per tick (see above) */
+static void serve_hand_ticks(void)
+{
+    for (;;) {
+        if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0) cbl_exit(3);
+        if (rec.type == EV_ADVANCED) return;
+        static cbl_hand_tick_in_t in;
+        cbl_hand_tick_out_t out = {0};
+        recv_pieces(EV_HAND_TICK, &in, sizeof in);
+        cbl_hand_tick_isr(&fw, &in, &out);
+        send_pieces(EV_HAND_TICK, &out, sizeof out, 0);
+    }
+}
+
+static int hand_demand(void *user, const cbl_hand_demand_t *d)
+{
+    (void)user;
+    send_pieces(EV_DEMAND, d, sizeof *d, (uint8_t)cbl_fw_cia402_state(&fw));
+    if (fw.hctl.on) serve_hand_ticks();
+    return 0;
+}
+#else
 static int plant_sample(void *user, cbl_sample_t *s)
 {
     (void)user;
@@ -92,7 +167,6 @@ static int plant_sample(void *user, cbl_sample_t *s)
     return 0;  /* the bridge serves the plant; its failures stay on the host (QemuBoard.crashes) */
 }
 
-#ifndef CBL_BOARD_HAND
 /* the host's plant advances: it calls the control-loop and current-loop interrupts (see above) */
 static void serve_interrupts(void)
 {
@@ -123,7 +197,6 @@ static void serve_interrupts(void)
         send_record();
     }
 }
-#endif
 
 static int plant_demand(void *user, const cbl_demand_t *d)
 {
@@ -132,11 +205,10 @@ static int plant_demand(void *user, const cbl_demand_t *d)
     rec.type = EV_DEMAND;
     rec.id = (uint32_t)d->mode;
     rec.flags = d->enable;
+    rec.node = (uint8_t)cbl_fw_cia402_state(&fw);  /* the cycle's state (QemuBoard.on_cycle) */
     copy(rec.data, &d->position_rad, 32);
     send_record();
-#ifndef CBL_BOARD_HAND
     if (fw.ctl.on) serve_interrupts();
-#endif
     return 0;
 }
 
@@ -159,6 +231,36 @@ static int plant_param(void *user, uint16_t index, uint8_t sub, double value)
     copy(rec.data, &value, 8);
     send_record();
     return 0;
+}
+#endif
+
+/* EV_RECORD: law record k in 64-byte pieces (none on a board without it) */
+static void send_law_record(uint32_t k)
+{
+#ifndef CBL_BOARD_HAND
+    uint32_t size = 0;
+    const void *r = cbl_joint_record(&fw, k, &size);
+    if (r != NULL) send_pieces(EV_RECORD, r, size, 0);
+#else
+    (void)k;
+#endif
+}
+
+/* EV_OD_READ: an object's value in pieces, or its abort code (values up to 256 bytes: the stack) */
+static void send_od_value(uint32_t key)
+{
+    uint8_t buf[256];
+    uint32_t n = sizeof buf;
+    uint32_t code = cbl_fw_od_read(&fw, (uint16_t)(key >> 8), (uint8_t)key, buf, &n);
+    if (code != 0) {
+        rec = (record_t){0};
+        rec.type = EV_OD_READ;
+        rec.flags = 1;
+        rec.id = code;
+        send_record();
+    } else {
+        send_pieces(EV_OD_READ, buf, n, 0);
+    }
 }
 
 static int flash_seek(uint32_t off)
@@ -218,16 +320,28 @@ int main(void)
     bsp.flash_erase = flash_erase;
     bsp.flash_program = flash_program;
     if (rec.flags & 1u) {  /* a plant is attached */
+#ifdef CBL_BOARD_HAND
+        bsp.hand_sample = hand_sample;  /* as the host build's hand board: no fault reset, no gains */
+        bsp.hand_demand = hand_demand;
+#else
         bsp.plant_sample = plant_sample;
         bsp.plant_demand = plant_demand;
         bsp.plant_reset_fault = plant_reset_fault;
         bsp.plant_param = plant_param;
+#endif
     }
-    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6, 0};  /* power on: serial in id, plant loop rate in data */
+    /* power on: serial in id; data: the plant's loop rate, the calibration's size, the tolerance */
+    cbl_fw_config_t cfg = {rec.node, rec.id, 0.0, 1e-6, 0};
     copy(&cfg.plant_loop_hz, rec.data, 8);
+    double tolerance;
+    copy(&tolerance, rec.data + 16, 8);
+    if (tolerance > 0.0) cfg.period_tolerance = tolerance;
     uint64_t now = rec.now_us;
 #ifndef CBL_BOARD_HAND
     cbl_joint_cal_t cal;  /* main never returns: the calibration stays on its stack */
+#else
+    static cbl_hand_cal_t cal;
+#endif
     if (rec.flags & 2u) {
         uint32_t size;
         copy(&size, rec.data + 8, 4);
@@ -238,9 +352,12 @@ int main(void)
             copy((uint8_t *)&cal + got, rec.data, n);
             got += n;
         }
+#ifndef CBL_BOARD_HAND
         cfg.joint_cal = &cal;
-    }
+#else
+        cfg.hand_cal = &cal;
 #endif
+    }
     if (cbl_fw_init(&fw, &cfg, &bsp, now) != 0) return 4;
     cbl_fw_tick(&fw, now);
     for (;;) {
@@ -250,6 +367,11 @@ int main(void)
         rec.node = cbl_fw_nmt_state(&fw);
         send_record();
         if (sh_rw(0x06, fd_rx, &rec, sizeof rec) != 0 || rec.type == EV_QUIT) return 0;
+        if (rec.type == EV_RECORD || rec.type == EV_OD_READ) {  /* a read: no time passes */
+            if (rec.type == EV_RECORD) send_law_record(rec.id);
+            else send_od_value(rec.id);
+            continue;
+        }
         now = rec.now_us;
         if (rec.type == EV_FRAME) {
             cbl_frame_t f;

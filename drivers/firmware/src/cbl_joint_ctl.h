@@ -66,5 +66,6 @@ void cbl_joint_pwm_isr(struct cbl_fw *fw, const cbl_pwm_in_t *in, cbl_pwm_out_t 
 void cbl_joint_setup(struct cbl_fw *fw);   /* power-on: records from the calibration (on = 0 without one) */
 void cbl_joint_demand(struct cbl_fw *fw, const cbl_demand_t *d);  /* the 1 kHz cycle's targets */
 void cbl_joint_param(struct cbl_fw *fw, uint16_t index, uint8_t sub, float value);  /* 0x2010 / 0x2011 */
+void *cbl_joint_record(struct cbl_fw *fw, uint32_t k, uint32_t *size);  /* law record k (0..7), NULL past */
 
 #endif

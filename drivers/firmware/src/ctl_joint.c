@@ -31,6 +31,19 @@ void cbl_joint_setup(cbl_fw_t *fw)
     c->on = 1;
 }
 
+/* law record k (0..7: FOC config, state, input, output, then the cascade's) and its size in
+ * *size; NULL past them. What gain inspection reads (the host build's views, QEMU's EV_RECORD). */
+void *cbl_joint_record(cbl_fw_t *fw, uint32_t k, uint32_t *size)
+{
+    cbl_joint_ctl_t *c = &fw->ctl;
+    void *r[8] = {&c->fc, &c->fs, &c->fi, &c->fo, &c->cc, &c->cs, &c->ci, &c->co};
+    const uint32_t n[8] = {sizeof c->fc, sizeof c->fs, sizeof c->fi, sizeof c->fo,
+                           sizeof c->cc, sizeof c->cs, sizeof c->ci, sizeof c->co};
+    if (k >= 8u) return NULL;
+    if (size != NULL) *size = n[k];
+    return r[k];
+}
+
 void cbl_joint_demand(cbl_fw_t *fw, const cbl_demand_t *d)
 {
     cbl_joint_ctl_t *c = &fw->ctl;
