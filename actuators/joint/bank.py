@@ -125,15 +125,18 @@ def _serve(ctl, park, chunks):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _publish(ctl, workers, n_cur, n_chunks, stop):
+def _publish(ctl, workers, n_cur, n_chunks, stop, solo):
     """Publish an advance of ``n_chunks`` chunks by ``n_cur`` periods (or the stop) and wake the
-    workers that sleep."""
+    workers that sleep; ``solo``: open the chunks for the caller alone (the workers see no new
+    generation)."""
     if stop:
         atomic_swap(ctl, GEN, -1)
     else:
         ctl[DONE] = 0
         ctl[N_CUR] = n_cur
         atomic_swap(ctl, TASKS, n_chunks << 32)  # chunks [0, n_chunks) open
+        if solo:
+            return
         atomic_swap(ctl, GEN, ctl[GEN] + 1)
     for k in range(workers):
         if atomic_load(ctl, PARK + k * SLOT) == 1:
@@ -144,17 +147,20 @@ def _publish(ctl, workers, n_cur, n_chunks, stop):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_and_wait(ctl, n_chunks, chunks):
     """The caller's share: chunks from the front, then wait until every chunk is done (spin,
-    then sleep on ``ctl[DONE]``, so that a worker the OS preempted can take this core)."""
+    then sleep on ``ctl[DONE]``, so that a worker the OS preempted can take this core). Returns
+    whether it had to sleep."""
     _claim_and_run(ctl, chunks, False)
     polls = 0
+    slept = False
     while True:
         done = atomic_load(ctl, DONE)
         if done >= n_chunks:
-            return
+            return slept
         if polls < WAIT_SPIN:
             polls += 1
             spin_pause()
         else:
+            slept = True
             atomic_swap(ctl, WAITING, 1)
             if atomic_load(ctl, DONE) == done:
                 futex_wait(ctl, DONE, done)

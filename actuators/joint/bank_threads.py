@@ -12,7 +12,11 @@ them from the back (so a module tends to stay on the same core from tick to tick
 until every chunk is done. A worker the OS has not scheduled in time costs nothing but its
 share: the caller takes every chunk left. The caller waits by spinning for ``WAIT_SPIN`` polls,
 then sleeps on the done count (a futex the worker finishing the last chunk wakes), so that a
-worker preempted mid-chunk can get the caller's core. A worker spins between advances (a
+worker preempted mid-chunk can get the caller's core. Such a wait lasts an OS time slice
+(milliseconds, against ~50 us of work per tick), so after one the caller advances alone for
+``SOLO_TICKS`` advances (doubling at each further wait, up to ``SOLO_TICKS_MAX``, back to the
+start after ``SOLO_TICKS_MAX`` advances without one): on a machine whose other cores are busy
+the bank runs at about its one-thread speed instead of waiting on preempted workers. A worker spins between advances (a
 hand-over costs ~0.1-1 us, against ~10-40 us for numba's ``prange`` fork-join here) and after
 ``SPIN_LIMIT`` idle polls (~0.5-1 ms) raises its park flag and sleeps on the generation word
 until the next advance wakes it. Everything runs in nogil kernels: no GIL, no Python, no
@@ -38,6 +42,7 @@ SLOT = 8  # int64 words per control word (64 bytes: no false sharing)
 GEN, TASKS, DONE, N_CUR, WAITING, PARK = 0, SLOT, 2 * SLOT, 3 * SLOT, 4 * SLOT, 5 * SLOT
 SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker sleeps (~0.5-1 ms)
 WAIT_SPIN = 1_000  # polls the caller spins on the done count before it sleeps (~50-100 us)
+SOLO_TICKS, SOLO_TICKS_MAX = 512, 16384  # advances the caller runs alone after it had to sleep
 
 
 def split_rows(costs: np.ndarray, groups: int) -> list[tuple[int, int]]:
@@ -71,7 +76,10 @@ class BankThreads:
         # compiled (or loaded from the cache) here, before any thread starts; called through
         # their entries (no per-call type resolution, ~2 us)
         serve = entry_point(serve, (self._ctl, PARK, self._chunks))
-        self._publish = entry_point(publish, (self._ctl, workers, 1, self._n_chunks, False))
+        self._publish = entry_point(publish, (self._ctl, workers, 1, self._n_chunks, False, False))
+        self._solo_left = 0  # advances the caller still runs alone
+        self._solo_next = SOLO_TICKS  # ... after its next wait on a worker
+        self._calm = 0  # advances shared since the last wait
         self._run_and_wait = entry_point(run_and_wait, (self._ctl, self._n_chunks, self._chunks))
         self._threads = [threading.Thread(target=serve, args=(self._ctl, PARK + k * SLOT, self._chunks),
                                           name=f"JointBank-{k + 1}", daemon=True) for k in range(workers)]
@@ -90,8 +98,19 @@ class BankThreads:
 
     def advance(self, n_cur: int) -> None:
         """Every chunk advances ``n_cur`` PWM periods; returns when all are done."""
-        self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False)
-        self._run_and_wait(self._ctl, self._n_chunks, self._chunks)
+        solo = self._solo_left > 0
+        self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False, solo)
+        slept = self._run_and_wait(self._ctl, self._n_chunks, self._chunks)
+        if solo:
+            self._solo_left -= 1
+        elif slept:  # a worker was preempted: advance alone for a while (backing off)
+            self._solo_left = self._solo_next
+            self._solo_next = min(2 * self._solo_next, SOLO_TICKS_MAX)
+            self._calm = 0
+        else:
+            self._calm += 1
+            if self._calm >= SOLO_TICKS_MAX:
+                self._solo_next = SOLO_TICKS
 
     def close(self) -> None:
         """Stop and join the workers (idempotent)."""
@@ -99,6 +118,6 @@ class BankThreads:
 
 
 def _stop(publish, ctl: np.ndarray, workers: int, threads: list) -> None:
-    publish(ctl, workers, 0, 0, True)
+    publish(ctl, workers, 0, 0, True, False)
     for t in threads:
         t.join()
