@@ -8,7 +8,8 @@ those of one thread, bit for bit, whatever the scheduling.
 
 Per ``advance`` the caller publishes the period count and opens the chunks (one atomic word:
 the lowest and the highest chunk left), takes chunks from the front while the workers take
-them from the back (so a module tends to stay on the same core from tick to tick), then waits
+them from the back (one chunk per thread, so a module stays on its core while every thread
+keeps up), then waits
 until every chunk is done. A worker the OS has not scheduled in time costs nothing but its
 share: the caller takes every chunk left. The caller waits by spinning for ``WAIT_SPIN`` polls,
 then sleeps on the done count (a futex the worker finishing the last chunk wakes), so that a
@@ -99,11 +100,11 @@ class BankThreads:
     def advance(self, n_cur: int) -> None:
         """Every chunk advances ``n_cur`` PWM periods; returns when all are done."""
         solo = self._solo_left > 0
-        self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False, solo)
+        woke = self._publish(self._ctl, self._workers, n_cur, self._n_chunks, False, solo)
         slept = self._run_and_wait(self._ctl, self._n_chunks, self._chunks)
         if solo:
             self._solo_left -= 1
-        elif slept:  # a worker was preempted: advance alone for a while (backing off)
+        elif slept and not woke:  # a running worker was preempted: alone for a while (backing off)
             self._solo_left = self._solo_next
             self._solo_next = min(2 * self._solo_next, SOLO_TICKS_MAX)
             self._calm = 0
