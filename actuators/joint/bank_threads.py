@@ -43,7 +43,7 @@ SLOT = 8  # int64 words per control word (64 bytes: no false sharing)
 GEN, TASKS, DONE, N_CUR, WAITING, PARK = 0, SLOT, 2 * SLOT, 3 * SLOT, 4 * SLOT, 5 * SLOT
 SPIN_LIMIT = 10_000  # idle polls (pause each) before a worker sleeps (~0.5-1 ms)
 WAIT_SPIN = 1_000  # polls the caller spins on the done count before it sleeps (~50-100 us)
-SOLO_TICKS, SOLO_TICKS_MAX = 512, 16384  # advances the caller runs alone after it had to sleep
+SOLO_TICKS, SOLO_TICKS_MAX = 32, 8192  # advances the caller runs alone after it had to sleep
 
 
 def split_rows(costs: np.ndarray, groups: int) -> list[tuple[int, int]]:
