@@ -35,8 +35,9 @@ import numpy as np
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robot-dir", help="robot data folder (default ../shared/robots/unitree_g1_12dof)")
     p.add_argument("--seconds", type=float, default=2.0, help="virtual seconds of stand per rig (default 2)")
-    p.add_argument("--bank-seconds", type=float, default=1.0, help="virtual seconds per bank round (default 1)")
-    p.add_argument("--rounds", type=int, default=3, help="bank rounds, best kept (default 3)")
+    p.add_argument("--bank-seconds", type=float, default=0.25, help="virtual seconds per bank round (default 0.25)")
+    p.add_argument("--rounds", type=int, default=8,
+                   help="bank rounds, best kept: short rounds filter a shared machine's interruptions (default 8)")
 
 
 def rig_rate(robot_dir: str | None, seconds: float, fast: bool, firmware: str = "c") -> tuple[float, dict[str, float]]:
