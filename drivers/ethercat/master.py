@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,7 @@ class EtherCatTransport(Transport):
         self.timeout_us = int(timeout_us)
         self.lost_frames = 0
         self.wkc_errors = 0
+        self.last_rtt_ns = 0  # the last cycle's frame round trip: send_processdata to receive_processdata [ns]
         self.cycle_errors = 0
         self._in_op = False
         self._last_tx: np.ndarray | None = None
@@ -195,9 +197,11 @@ class EtherCatTransport(Transport):
             else:
                 for k, s in enumerate(self._sl):
                     s.output = self._row_out(tx, k)
+            t0 = perf_counter_ns()
             self._m.send_processdata()
-            st.frames_tx += 1
             wkc = self._m.receive_processdata(self.timeout_us)
+            self.last_rtt_ns = perf_counter_ns() - t0
+            st.frames_tx += 1
         except Exception:
             self.cycle_errors += 1
             st.missed += n
