@@ -16,17 +16,11 @@ from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
 from cerebellum_rt.drivers.ethercat.master import EtherCatTransport
 from cerebellum_rt.drivers.ethercat.slave_app import make_app
 
+from .conftest import frame
+
 needs_netns = pytest.mark.needs("ip", root="network namespaces and raw sockets")
 CYCLE = 1_000_000
 T0 = 5_000_000_000  # virtual host time of the first frame, ns
-
-
-def frame(*datagrams: tuple[int, int, int, bytes]) -> bytearray:
-    body = b""
-    for k, (cmd, adp, ado, data) in enumerate(datagrams):
-        more = 0x8000 if k < len(datagrams) - 1 else 0
-        body += struct.pack("<BBHHHH", cmd, k, adp, ado, len(data) | more, 0) + data + b"\0\0"
-    return bytearray(b"\x01" * 12 + b"\x88\xa4" + struct.pack("<H", len(body) | 0x1000) + body)
 
 
 def data_of(f: bytearray, k: int) -> bytes:

@@ -30,15 +30,9 @@ from cerebellum_rt.drivers.ethercat.esc.line import (
 from cerebellum_rt.drivers.ethercat.esc.slave import EscSlave
 from cerebellum_rt.drivers.ethercat.slave_app import make_app
 
+from .conftest import frame
+
 N = 3
-
-
-def frame(*datagrams: tuple[int, int, int, bytes]) -> bytearray:
-    body = b""
-    for k, (cmd, adp, ado, data) in enumerate(datagrams):
-        more = 0x8000 if k < len(datagrams) - 1 else 0
-        body += struct.pack("<BBHHHH", cmd, k, adp, ado, len(data) | more, 0) + data + b"\0\0"
-    return bytearray(b"\x01" * 6 + b"\x01" * 6 + b"\x88\xa4" + struct.pack("<H", len(body) | 0x1000) + body)
 
 
 def bring_up(lay: object, n: int) -> list[bytearray]:
