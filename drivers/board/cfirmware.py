@@ -61,7 +61,6 @@ FRAME_BYTES = 72  # cbl_frame_t: id u32, flags u8, len u8, data[64], padding
 RX_BATCH = 64
 CBL_FRAME_MAX = 64
 FRAME_RTR, FRAME_EXT, FRAME_ERR, FRAME_FD = 0x01, 0x02, 0x04, 0x08  # cbl_fw.h CBL_FRAME_*
-_FRAME_HEAD = struct.Struct("<IBB")
 _FRAME_IN = struct.Struct(f"<IBB{CBL_FRAME_MAX}s")  # a cbl_frame_t's head and data
 _FRAME_RECORD = struct.Struct(f"<IBB{FRAME_BYTES - 6}x")  # a whole cbl_frame_t, data skipped
 _FRAME_OUT = struct.Struct(f"<IBB{CBL_FRAME_MAX}s{FRAME_BYTES - 6 - CBL_FRAME_MAX}x")  # a whole cbl_frame_t
